@@ -1,0 +1,43 @@
+// API keys: random, shown once, stored as a sha256 hash.
+import { base58 } from "@scure/base";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex } from "@noble/hashes/utils.js";
+import type { Sql } from "./client.ts";
+
+/** Every Infernet API key starts with this, so leaked keys are easy to recognise. */
+export const API_KEY_PREFIX = "inf_";
+
+/** A stored key, without the secret. */
+export interface ApiKeyRow {
+  id: bigint;
+  keyPrefix: string;
+  label: string | null;
+  createdAt: Date;
+}
+
+/** The sha256 (hex) under which a key is stored and looked up. */
+export function hashApiKey(key: string): string {
+  return bytesToHex(sha256(new TextEncoder().encode(key)));
+}
+
+/** Creates a key; the returned `key` exists nowhere else afterwards. */
+export async function createApiKey(
+  sql: Sql,
+  opts: { label?: string | null } = {},
+): Promise<{ key: string; row: ApiKeyRow }> {
+  const key = API_KEY_PREFIX + base58.encode(crypto.getRandomValues(new Uint8Array(32)));
+  const prefix = key.slice(0, API_KEY_PREFIX.length + 6);
+  const [row] = await sql<{ id: bigint; created_at: Date }[]>`
+    insert into api_keys (key_hash, key_prefix, label)
+    values (${hashApiKey(key)}, ${prefix}, ${opts.label ?? null})
+    returning id, created_at`;
+  return { key, row: { id: row.id, keyPrefix: prefix, label: opts.label ?? null, createdAt: row.created_at } };
+}
+
+/** Finds the live (not revoked) key with this hash. */
+export async function findApiKeyByHash(sql: Sql, keyHash: string): Promise<ApiKeyRow | null> {
+  const [row] = await sql<{ id: bigint; key_prefix: string; label: string | null; created_at: Date }[]>`
+    select id, key_prefix, label, created_at from api_keys
+    where key_hash = ${keyHash} and revoked_at is null`;
+  return row ? { id: row.id, keyPrefix: row.key_prefix, label: row.label, createdAt: row.created_at } : null;
+}

@@ -1,0 +1,88 @@
+// The one database client: porsager/postgres, either against a real server (DATABASE_URL) or
+// against embedded PGlite served on a private loopback port by pglite-socket.
+import postgres from "postgres";
+import { PGlite } from "@electric-sql/pglite";
+import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
+
+/** The tagged-template SQL client every query in `db/` goes through. */
+export type Sql = postgres.Sql<{ bigint: bigint }>;
+
+/** An open database: its client, what it runs on, and how to close it. */
+export interface Database {
+  sql: Sql;
+  kind: "pglite" | "postgres";
+  /** A human-readable description for logs (never includes a password). */
+  description: string;
+  close(): Promise<void>;
+}
+
+/** Options for {@link openDatabase}. */
+export interface OpenDatabaseOptions {
+  /** A postgres:// URL; when absent, embedded PGlite is used. */
+  url?: string;
+  /** PGlite's data directory; absent means in memory. */
+  dataDir?: string;
+  /** Schema to create and use (tests isolate themselves this way). */
+  schema?: string;
+  /** Connections to a real server (PGlite always uses one). */
+  max?: number;
+}
+
+const PARSERS = { types: { bigint: postgres.BigInt } };
+
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "postgres (unparsable URL)";
+  }
+}
+
+/** Opens the database: real PostgreSQL when `url` is given, else embedded PGlite. */
+export async function openDatabase(opts: OpenDatabaseOptions = {}): Promise<Database> {
+  const connection = opts.schema ? { search_path: opts.schema } : undefined;
+  if (opts.url) {
+    const sql = postgres(opts.url, {
+      max: opts.max ?? 10,
+      onnotice: () => {},
+      connection,
+      ...PARSERS,
+    }) as unknown as Sql;
+    if (opts.schema) await sql.unsafe(`create schema if not exists "${opts.schema}"`);
+    return {
+      sql,
+      kind: "postgres",
+      description: `PostgreSQL at ${redact(opts.url)}`,
+      close: () => sql.end({ timeout: 5 }),
+    };
+  }
+  const db = opts.dataDir ? new PGlite(opts.dataDir) : new PGlite();
+  await db.waitReady;
+  if (opts.schema) await db.exec(`create schema if not exists "${opts.schema}"`);
+  const server = new PGLiteSocketServer({ db, host: "127.0.0.1", port: 0 });
+  await server.start();
+  const [host, port] = server.getServerConn().split(":");
+  // One connection: PGlite runs one statement at a time, and several connections misbehave.
+  const sql = postgres({
+    host,
+    port: Number(port),
+    user: "postgres",
+    database: "postgres",
+    max: 1,
+    onnotice: () => {},
+    connection,
+    ...PARSERS,
+  }) as unknown as Sql;
+  return {
+    sql,
+    kind: "pglite",
+    description: opts.dataDir ? `PGlite in ${opts.dataDir}` : "PGlite in memory",
+    async close() {
+      await sql.end({ timeout: 5 });
+      await server.stop();
+      await db.close();
+    },
+  };
+}
