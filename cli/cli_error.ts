@@ -1,0 +1,25 @@
+// The CLI's one error: a stable code, a one-line message for the operator, and an exit code.
+
+/** Stable codes for CLI failures. */
+export type CliErrorCode =
+  | "usage"
+  | "no_identity"
+  | "identity_exists"
+  | "bad_identity"
+  | "config"
+  | "no_engine"
+  | "server_unreachable"
+  | "server_refused"
+  | "not_registered";
+
+/** An error printed as one line by `cli/main.ts`, which then exits with `exitCode`. */
+export class CliError extends Error {
+  readonly code: CliErrorCode;
+  readonly exitCode: number;
+  constructor(code: CliErrorCode, message: string, opts: { exitCode?: number; cause?: unknown } = {}) {
+    super(message, { cause: opts.cause });
+    this.name = "CliError";
+    this.code = code;
+    this.exitCode = opts.exitCode ?? (code === "usage" ? 2 : 1);
+  }
+}

@@ -1,0 +1,24 @@
+// Flag parsing for commands (node:util parseArgs), with usage errors as CliErrors.
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { CliError } from "../cli_error.ts";
+
+/** Parses a command's flags strictly; an unknown flag is a usage error naming the command. */
+export function parseFlags<O extends NonNullable<ParseArgsConfig["options"]>>(
+  command: string,
+  args: string[],
+  options: O,
+) {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    throw new CliError("usage", `${command}: ${(err as Error).message}`);
+  }
+}
+
+/** Parses a positive integer flag. */
+export function positiveInt(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1) throw new CliError("usage", `--${name} must be a positive integer`);
+  return n;
+}

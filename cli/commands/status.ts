@@ -1,0 +1,48 @@
+// `infernet status`: the node's identity, its engine, and what the control plane knows of it.
+import { loadIdentity } from "../identity/node_key.ts";
+import { detectEngine } from "../engines/detect.ts";
+import { type CommandContext, loadNodeConfig } from "./context.ts";
+import { parseFlags } from "./flags.ts";
+
+/** Runs `infernet status`. */
+export async function runStatus(ctx: CommandContext): Promise<void> {
+  const f = parseFlags("status", ctx.args, {
+    server: { type: "string" },
+    json: { type: "boolean" },
+  });
+  const { home, config } = await loadNodeConfig(ctx);
+  const identity = await loadIdentity(home);
+  const server = f.server ?? config.server ?? ctx.env.INFERNET_SERVER ?? null;
+  const engine = await detectEngine({ engineUrl: config.engineUrl ?? undefined });
+  let network: Record<string, unknown> | { error: string } | null = null;
+  if (server) {
+    try {
+      const res = await fetch(`${server}/api/nodes/${identity.pubkey}`, { signal: AbortSignal.timeout(5000) });
+      const body = await res.json();
+      network = res.ok ? body : { error: body?.error?.message ?? `HTTP ${res.status}` };
+    } catch (err) {
+      network = { error: `cannot reach ${server}: ${(err as Error).message}` };
+    }
+  }
+  const status = {
+    npub: identity.npub,
+    pubkey: identity.pubkey,
+    home,
+    server,
+    engine: engine ? { kind: engine.kind, url: engine.baseUrl, models: engine.models.map((m) => m.id) } : null,
+    network,
+  };
+  if (f.json) {
+    ctx.print(JSON.stringify(status));
+    return;
+  }
+  ctx.print(`node:    ${identity.npub}`);
+  ctx.print(`home:    ${home}`);
+  ctx.print(`engine:  ${engine ? `${engine.kind} at ${engine.baseUrl} (${engine.models.length} models)` : "none found"}`);
+  if (!server) ctx.print("server:  not configured (infernet register --server URL)");
+  else if (network && "error" in network) ctx.print(`server:  ${server} — ${network.error}`);
+  else if (network) {
+    ctx.print(`server:  ${server} — ${network.live ? "LIVE" : "registered, not live"}; last heartbeat ${network.last_heartbeat_at ?? "never"}`);
+    ctx.print(`jobs:    ${network.jobs_succeeded} succeeded, ${network.jobs_failed} failed, ${network.in_flight} running`);
+  }
+}

@@ -1,0 +1,60 @@
+// Runs one job against the local engine's OpenAI-compatible endpoint and reports it as frames:
+// a non-streamed answer as one `response`, a stream as `chunk`s (each SSE payload unchanged)
+// ending in `end`, or `fail`. Aborting the signal cuts the request to the engine at once.
+import { EventSourceParserStream } from "eventsource-parser/stream";
+import type { NodeFrame, ServerFrame } from "../../shared/protocol/messages.ts";
+
+/** The job frame the control plane sent. */
+export type JobFrame = Extract<ServerFrame, { type: "job" }>;
+
+const PATHS = { chat: "/v1/chat/completions", embeddings: "/v1/embeddings" } as const;
+
+/** Proxies a job to the engine at `engineBaseUrl`; `send` delivers frames to the control plane. */
+export async function proxyJob(
+  job: JobFrame,
+  engineBaseUrl: string,
+  send: (frame: NodeFrame) => void,
+  signal: AbortSignal,
+): Promise<"completed" | "failed" | "cancelled"> {
+  const id = job.job_id;
+  let started = false;
+  try {
+    const res = await fetch(engineBaseUrl + PATHS[job.kind], {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-request-id": id },
+      body: JSON.stringify(job.body),
+      signal,
+    });
+    const isStream = res.ok && job.stream &&
+      (res.headers.get("content-type") ?? "").includes("text/event-stream");
+    if (!isStream || !res.body) {
+      send({ type: "response", job_id: id, status: res.status, body: await res.text() });
+      return res.ok ? "completed" : "failed";
+    }
+    const events = res.body
+      .pipeThrough(new TextDecoderStream())
+      .pipeThrough(new EventSourceParserStream());
+    for await (const event of events) {
+      if (event.data === "[DONE]") {
+        send({ type: "end", job_id: id });
+        return "completed";
+      }
+      send({ type: "chunk", job_id: id, data: event.data });
+      started = true;
+    }
+    // OpenAI-compatible engines always close a stream with [DONE]; without it the stream was cut.
+    send({ type: "fail", job_id: id, code: "engine_stream_cut", message: "the engine's stream ended without [DONE]", started });
+    return "failed";
+  } catch (err) {
+    if (signal.aborted) return "cancelled";
+    const message = err instanceof Error ? err.message : String(err);
+    send({
+      type: "fail",
+      job_id: id,
+      code: started ? "engine_died" : "engine_unreachable",
+      message: `engine: ${message}`.slice(0, 300),
+      started,
+    });
+    return "failed";
+  }
+}

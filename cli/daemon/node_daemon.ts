@@ -1,0 +1,233 @@
+// The node daemon: registers, keeps the outbound job socket open (reconnecting with jittered
+// backoff), sends heartbeats, and proxies jobs to the local engine. On stop it drains: it takes
+// no new jobs and lets the running ones finish, up to a limit.
+import { createNip98Header } from "../../shared/nostr/nip98.ts";
+import { createAuthEvent } from "../../shared/nostr/nip42.ts";
+import { createNodeRecord, type NodeAdvert } from "../../shared/nostr/node_record.ts";
+import { type NodeFrame, parseServerFrame, type ServerFrame } from "../../shared/protocol/messages.ts";
+import type { HeartbeatBody } from "../../shared/protocol/messages.ts";
+import type { Logger } from "../../shared/log/logger.ts";
+import type { NodeIdentity } from "../identity/node_key.ts";
+import { CliError } from "../cli_error.ts";
+import { proxyJob } from "./engine_proxy.ts";
+
+/** What the daemon needs to run. */
+export interface NodeDaemonOptions {
+  server: string;
+  identity: NodeIdentity;
+  advert: NodeAdvert;
+  engineBaseUrl: string;
+  log: Logger;
+  heartbeatIntervalMs?: number;
+  /** Longest wait between reconnect attempts. */
+  maxBackoffMs?: number;
+  /** Longest a drain waits for running jobs. */
+  drainTimeoutMs?: number;
+}
+
+/** The daemon's state as `infernet status` and tests see it. */
+export interface DaemonState {
+  connected: boolean;
+  inFlight: number;
+  completed: number;
+  failed: number;
+  reconnects: number;
+}
+
+/** Backoff before reconnect attempt `n` (0-based): exponential, capped, with ±50 % jitter. */
+export function backoffMs(n: number, maxMs: number, random = Math.random): number {
+  const base = Math.min(maxMs, 500 * 2 ** Math.min(n, 16));
+  return Math.round(base * (0.5 + random()));
+}
+
+/** Posts a NIP-98-signed JSON body to the control plane. */
+export async function signedPost(
+  server: string,
+  path: string,
+  secretKey: Uint8Array,
+  payload: unknown,
+): Promise<Response> {
+  const url = server + path;
+  const body = JSON.stringify(payload);
+  try {
+    return await fetch(url, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        authorization: createNip98Header(secretKey, url, "POST", body),
+      },
+      body,
+      signal: AbortSignal.timeout(15_000),
+    });
+  } catch (err) {
+    throw new CliError("server_unreachable", `cannot reach the control plane at ${server}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
+/** Registers the node record; returns the server's answer or throws a CliError with its reason. */
+export async function registerNode(
+  server: string,
+  identity: NodeIdentity,
+  advert: NodeAdvert,
+): Promise<Record<string, unknown>> {
+  const record = createNodeRecord(identity.secretKey, advert);
+  const res = await signedPost(server, "/api/nodes/register", identity.secretKey, record);
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) {
+    const msg = body?.error?.message ?? `HTTP ${res.status}`;
+    throw new CliError("server_refused", `registration refused: ${msg}`);
+  }
+  return body;
+}
+
+/** A running node daemon. */
+export class NodeDaemon {
+  #opts: Required<NodeDaemonOptions>;
+  #socket: WebSocket | null = null;
+  #jobs = new Map<string, AbortController>();
+  #stopping = false;
+  #stopped: Promise<void>;
+  #resolveStopped!: () => void;
+  #heartbeatTimer: ReturnType<typeof setInterval> | null = null;
+  #reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  #attempt = 0;
+  readonly state: DaemonState = { connected: false, inFlight: 0, completed: 0, failed: 0, reconnects: 0 };
+
+  constructor(opts: NodeDaemonOptions) {
+    this.#opts = { heartbeatIntervalMs: 30_000, maxBackoffMs: 30_000, drainTimeoutMs: 30_000, ...opts };
+    this.#stopped = new Promise((r) => (this.#resolveStopped = r));
+  }
+
+  /** Registers, then connects the job socket and starts heartbeats. */
+  async start(): Promise<void> {
+    await registerNode(this.#opts.server, this.#opts.identity, this.#opts.advert);
+    this.#connect();
+    this.#heartbeatTimer = setInterval(() => void this.#heartbeat(), this.#opts.heartbeatIntervalMs);
+  }
+
+  /** Resolves when the daemon has stopped. */
+  get stopped(): Promise<void> {
+    return this.#stopped;
+  }
+
+  #socketUrl(): string {
+    return this.#opts.server.replace(/^http/, "ws") + "/api/nodes/ws";
+  }
+
+  #connect(): void {
+    if (this.#stopping) return;
+    const url = this.#socketUrl();
+    const ws = new WebSocket(url);
+    this.#socket = ws;
+    ws.onmessage = (e) => {
+      const frame = typeof e.data === "string" ? parseServerFrame(e.data) : null;
+      if (frame) this.#onFrame(ws, url, frame);
+    };
+    ws.onclose = (e) => {
+      if (this.#socket === ws) this.#socket = null;
+      const wasConnected = this.state.connected;
+      this.state.connected = false;
+      // Jobs cannot report back over a dead socket; the control plane has already failed them.
+      for (const ctrl of this.#jobs.values()) ctrl.abort();
+      if (this.#stopping) return;
+      const wait = backoffMs(this.#attempt++, this.#opts.maxBackoffMs);
+      this.#opts.log.warn("job socket closed; reconnecting", { code: e.code, reason: e.reason, waitMs: wait, wasConnected });
+      this.state.reconnects++;
+      this.#reconnectTimer = setTimeout(() => this.#connect(), wait);
+    };
+    ws.onerror = () => {};
+  }
+
+  #send(ws: WebSocket, frame: NodeFrame): void {
+    if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(frame));
+  }
+
+  #onFrame(ws: WebSocket, url: string, frame: ServerFrame): void {
+    switch (frame.type) {
+      case "challenge":
+        this.#send(ws, { type: "auth", event: createAuthEvent(this.#opts.identity.secretKey, url, frame.challenge) });
+        return;
+      case "welcome":
+        this.state.connected = true;
+        this.#attempt = 0;
+        this.#opts.log.info("connected to the control plane", { server: this.#opts.server });
+        return;
+      case "ping":
+        this.#send(ws, { type: "pong", t: frame.t });
+        return;
+      case "job":
+        void this.#runJob(ws, frame);
+        return;
+      case "cancel":
+        this.#jobs.get(frame.job_id)?.abort();
+        return;
+      case "error":
+        this.#opts.log.warn("control plane error", { message: frame.message });
+        if (frame.message.includes("not registered")) void this.#reregister();
+        return;
+    }
+  }
+
+  async #runJob(ws: WebSocket, job: Extract<ServerFrame, { type: "job" }>): Promise<void> {
+    if (this.#stopping || this.#jobs.size >= this.#opts.advert.maxConcurrency) {
+      const reason = this.#stopping ? "node is draining" : "node is at capacity";
+      this.#send(ws, { type: "fail", job_id: job.job_id, code: "node_busy", message: reason, started: false });
+      return;
+    }
+    const ctrl = new AbortController();
+    this.#jobs.set(job.job_id, ctrl);
+    this.state.inFlight = this.#jobs.size;
+    try {
+      const outcome = await proxyJob(job, this.#opts.engineBaseUrl, (f) => this.#send(ws, f), ctrl.signal);
+      if (outcome === "completed") this.state.completed++;
+      else if (outcome === "failed") this.state.failed++;
+    } finally {
+      this.#jobs.delete(job.job_id);
+      this.state.inFlight = this.#jobs.size;
+    }
+  }
+
+  async #heartbeat(): Promise<void> {
+    const body: HeartbeatBody = {
+      node_id: this.#opts.advert.nodeId,
+      load: this.#jobs.size / this.#opts.advert.maxConcurrency,
+      free_slots: Math.max(0, this.#opts.advert.maxConcurrency - this.#jobs.size),
+      in_flight: this.#jobs.size,
+      models: this.#opts.advert.models.map((m) => m.id),
+    };
+    try {
+      const res = await signedPost(this.#opts.server, "/api/nodes/heartbeat", this.#opts.identity.secretKey, body);
+      await res.body?.cancel();
+      if (res.status === 404) await this.#reregister();
+      else if (!res.ok) this.#opts.log.warn("heartbeat refused", { status: res.status });
+    } catch (err) {
+      this.#opts.log.warn("heartbeat failed", { err: (err as Error).message });
+    }
+  }
+
+  async #reregister(): Promise<void> {
+    try {
+      await registerNode(this.#opts.server, this.#opts.identity, this.#opts.advert);
+      this.#opts.log.info("re-registered with the control plane");
+    } catch (err) {
+      this.#opts.log.warn("re-registration failed", { err: (err as Error).message });
+    }
+  }
+
+  /** Drains: refuses new jobs, waits for running ones (up to the drain limit), then closes. */
+  async stop(): Promise<void> {
+    if (this.#stopping) return this.#stopped;
+    this.#stopping = true;
+    if (this.#heartbeatTimer !== null) clearInterval(this.#heartbeatTimer);
+    if (this.#reconnectTimer !== null) clearTimeout(this.#reconnectTimer);
+    const deadline = Date.now() + this.#opts.drainTimeoutMs;
+    while (this.#jobs.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    for (const ctrl of this.#jobs.values()) ctrl.abort();
+    this.#socket?.close(1000, "node stopping");
+    this.#socket = null;
+    this.#resolveStopped();
+    return this.#stopped;
+  }
+}

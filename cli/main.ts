@@ -1,0 +1,69 @@
+// The `infernet` command (and `inferneta`): the operator's CLI and node daemon.
+import { createLogger, isLogLevel } from "../shared/log/logger.ts";
+import { CliError } from "./cli_error.ts";
+import type { CommandContext } from "./commands/context.ts";
+import { runInit } from "./commands/init.ts";
+import { runRegister } from "./commands/register.ts";
+import { runStart } from "./commands/start.ts";
+import { runStatus } from "./commands/status.ts";
+import { runEngine } from "./commands/engine.ts";
+import { CLI_VERSION } from "./version.ts";
+
+const USAGE = `infernet ${CLI_VERSION} — earn by serving inference on the Infernet network
+
+usage: infernet <command> [flags]
+
+  init [--force] [--server URL]           create this node's Nostr identity
+  register [--server URL] [--engine-url URL]
+                                          register the node with a control plane
+  start [--server URL] [--engine-url URL] [--max-concurrency N]
+                                          run the node daemon (foreground)
+  status [--json]                         identity, engine and network status
+  engine detect [--json]                  which local engine would be used
+
+node files: $INFERNET_HOME (default ~/.config/infernet): node.key (mode 0600), config.json
+logs: INFERNET_LOG_LEVEL=debug|info|warn|error (default warn)`;
+
+const COMMANDS: Record<string, (ctx: CommandContext) => Promise<void>> = {
+  init: runInit,
+  register: runRegister,
+  start: runStart,
+  status: runStatus,
+  engine: runEngine,
+};
+
+/** Runs the CLI; returns the process exit code. */
+export async function main(argv: string[], env: Record<string, string | undefined>): Promise<number> {
+  const [command, ...args] = argv;
+  const print = (line: string) => console.log(line);
+  if (!command || command === "help" || command === "--help" || command === "-h") {
+    print(USAGE);
+    return command ? 0 : 2;
+  }
+  if (command === "--version" || command === "version") {
+    print(CLI_VERSION);
+    return 0;
+  }
+  const run = COMMANDS[command];
+  const level = env.INFERNET_LOG_LEVEL ?? "warn";
+  const log = createLogger({ level: isLogLevel(level) ? level : "warn", fields: { svc: "node" } });
+  try {
+    if (!run) throw new CliError("usage", `unknown command '${command}'; run 'infernet help'`);
+    await run({ args, env, log, print });
+    return 0;
+  } catch (err) {
+    if (err instanceof CliError) {
+      console.error(`infernet: ${err.message}`);
+      return err.exitCode;
+    }
+    if (err instanceof Deno.errors.PermissionDenied) {
+      console.error(`infernet: permission denied: ${err.message}`);
+      return 1;
+    }
+    log.error("unexpected error", { err });
+    console.error(`infernet: unexpected error: ${(err as Error).message ?? err}`);
+    return 1;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args, Deno.env.toObject()));

@@ -1,0 +1,39 @@
+// What the node tells the network about itself, from its hardware, engine and config.
+import type { NodeAdvert } from "../shared/nostr/node_record.ts";
+import { DEFAULT_PRICES } from "../shared/pricing/price.ts";
+import type { HardwareInfo } from "./hardware/detect.ts";
+import type { DetectedEngine } from "./engines/detect.ts";
+import type { NodeConfig } from "./config.ts";
+import type { NodeIdentity } from "./identity/node_key.ts";
+import { CLI_VERSION } from "./version.ts";
+
+/** Builds the node's advertisement. */
+export function buildAdvert(
+  identity: NodeIdentity,
+  hw: HardwareInfo,
+  engine: DetectedEngine,
+  cfg: NodeConfig,
+): NodeAdvert {
+  const nodeId = cfg.nodeId ?? `node-${identity.pubkey.slice(0, 8)}`;
+  return {
+    nodeId,
+    name: nodeId,
+    version: CLI_VERSION,
+    engine: { kind: engine.kind, testEngine: engine.kind === "test" },
+    // Gateway mode: jobs arrive over the node's outbound socket, so no inbound address is needed.
+    endpoint: null,
+    gpus: hw.gpus.map((g) => ({ name: g.name, vramMb: g.vramMb, vendor: g.vendor })),
+    totalVramMb: hw.totalVramMb,
+    vramTier: hw.vramTier,
+    cpuCores: hw.cpuCores,
+    ramMb: hw.ramMb,
+    os: hw.os,
+    maxConcurrency: cfg.maxConcurrency,
+    models: engine.models.map((m) => ({
+      id: m.id,
+      contextLength: m.contextLength,
+      promptPricePer1k: DEFAULT_PRICES.promptPer1k,
+      completionPricePer1k: DEFAULT_PRICES.completionPer1k,
+    })),
+  };
+}

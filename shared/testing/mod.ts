@@ -1,0 +1,17 @@
+// Test doubles shared by end-to-end tests and the dev launcher.
+
+export {
+  createTestEngineHandler,
+  splitTokens,
+  startTestEngine,
+  TEST_ENGINE_FAILURES,
+  TestEngineDeath,
+} from "./test_engine.ts";
+export type {
+  TestEngine,
+  TestEngineConfig,
+  TestEngineEvent,
+  TestEngineFailure,
+  TestEngineHandler,
+  TestEngineOptions,
+} from "./test_engine.ts";

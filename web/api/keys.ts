@@ -1,0 +1,44 @@
+// POST /api/keys: an API key with no account. Random, shown once, stored hashed; rate limited
+// per address so the endpoint cannot be used to fill the database.
+import type { AppContext } from "../app_env.ts";
+import { createApiKey } from "../../db/api_keys.ts";
+import type { ControlPlane } from "../control_plane.ts";
+import { HttpError } from "../http_error.ts";
+
+/** The caller's address as the server saw it (no proxy headers are trusted). */
+export function clientAddress(c: AppContext): string {
+  const info = c.env as { remoteAddr?: { hostname?: string } } | undefined;
+  return info?.remoteAddr?.hostname ?? "unknown";
+}
+
+/** The handler that creates an API key. */
+export function createKey(cp: ControlPlane) {
+  return async (c: AppContext): Promise<Response> => {
+    const wait = cp.keyCreationLimiter.take(clientAddress(c));
+    if (wait > 0) {
+      c.header("retry-after", String(wait));
+      throw new HttpError(429, `Too many keys created from this address; retry in ${wait} s.`, {
+        code: "rate_limited",
+      });
+    }
+    let label: string | null = null;
+    const text = await c.req.text();
+    if (text.trim()) {
+      try {
+        const body = JSON.parse(text);
+        if (typeof body?.label === "string") label = body.label.slice(0, 100);
+      } catch {
+        throw new HttpError(400, "body must be JSON, e.g. {\"label\": \"my app\"}", { code: "invalid_json" });
+      }
+    }
+    const { key, row } = await createApiKey(cp.db.sql, { label });
+    return c.json({
+      key,
+      id: row.id.toString(),
+      prefix: row.keyPrefix,
+      label: row.label,
+      created_at: row.createdAt.toISOString(),
+      note: "Store this key now: it is shown only once.",
+    }, 201);
+  };
+}

@@ -1,0 +1,131 @@
+// The node API over HTTP, in-process: NIP-98 forged, replayed, stale and mismatched requests get
+// 401 with the reason, and change nothing.
+import assert from "node:assert/strict";
+import { finalizeEvent, generateSecretKey, getPublicKey } from "nostr-tools/pure";
+import { base64 } from "@scure/base";
+import { createNip98Header, payloadHash } from "../../../shared/nostr/nip98.ts";
+import { createNodeRecord, type NodeAdvert } from "../../../shared/nostr/node_record.ts";
+import { nowSeconds } from "../../../shared/nostr/event.ts";
+import { createApp } from "../../app.ts";
+import { openTestControlPlane } from "../../test_control_plane.ts";
+
+const BASE = "http://control.test";
+const advert: NodeAdvert = {
+  nodeId: "n1",
+  name: "n1",
+  version: "0.1.0",
+  engine: { kind: "test", testEngine: true },
+  endpoint: null,
+  gpus: [],
+  totalVramMb: 0,
+  vramTier: "nano",
+  cpuCores: 2,
+  ramMb: 1024,
+  os: "linux",
+  maxConcurrency: 2,
+  models: [{ id: "m", contextLength: 4096, promptPricePer1k: 1000, completionPricePer1k: 1000 }],
+};
+
+async function withApp(fn: (app: ReturnType<typeof createApp>, cp: Awaited<ReturnType<typeof openTestControlPlane>>["cp"]) => Promise<void>) {
+  const t = await openTestControlPlane();
+  try {
+    await fn(createApp(t.cp), t.cp);
+  } finally {
+    await t.close();
+  }
+}
+
+function post(app: ReturnType<typeof createApp>, path: string, body: string, authorization?: string) {
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (authorization) headers.authorization = authorization;
+  return app.request(BASE + path, { method: "POST", body, headers });
+}
+
+async function reason(res: Response): Promise<string> {
+  return (await res.json()).error.message;
+}
+
+Deno.test("node api - registers a signed record, then accepts its heartbeat", async () => {
+  await withApp(async (app, cp) => {
+    const sk = generateSecretKey();
+    const body = JSON.stringify(createNodeRecord(sk, advert));
+    const url = BASE + "/api/nodes/register";
+    const res = await post(app, "/api/nodes/register", body, createNip98Header(sk, url, "POST", body));
+    assert.equal(res.status, 201, await res.clone().text());
+    assert.equal((await res.json()).node.pubkey, getPublicKey(sk));
+    assert.ok(cp.registry.get(getPublicKey(sk)));
+    const hb = JSON.stringify({ node_id: "n1", load: 0, free_slots: 2, in_flight: 0, models: ["m"] });
+    const hbUrl = BASE + "/api/nodes/heartbeat";
+    const res2 = await post(app, "/api/nodes/heartbeat", hb, createNip98Header(sk, hbUrl, "POST", hb));
+    assert.equal(res2.status, 200, await res2.clone().text());
+    await res2.body?.cancel();
+  });
+});
+
+Deno.test("node api - unsigned, forged, stale, replayed and mismatched requests get 401 and change nothing", async () => {
+  await withApp(async (app, cp) => {
+    const sk = generateSecretKey();
+    const body = JSON.stringify(createNodeRecord(sk, advert));
+    const url = BASE + "/api/nodes/register";
+    const path = "/api/nodes/register";
+    const expect401 = async (res: Response, pattern: RegExp) => {
+      assert.equal(res.status, 401);
+      assert.match(await reason(res), pattern);
+    };
+    await expect401(await post(app, path, body), /missing Authorization/);
+    // Forged: signed by another key but claiming this pubkey.
+    const other = generateSecretKey();
+    const e = finalizeEvent({
+      kind: 27235,
+      created_at: nowSeconds(),
+      content: "",
+      tags: [["u", url], ["method", "POST"], ["payload", payloadHash(body)]],
+    }, other);
+    const forged = { ...e, pubkey: getPublicKey(sk) };
+    await expect401(await post(app, path, body, "Nostr " + base64.encode(new TextEncoder().encode(JSON.stringify(forged)))), /signature/);
+    await expect401(await post(app, path, body, createNip98Header(sk, url, "POST", body, nowSeconds() - 120)), /stale/);
+    await expect401(await post(app, path, body, createNip98Header(sk, BASE + "/api/nodes/heartbeat", "POST", body)), /u tag/);
+    await expect401(await post(app, path, body, createNip98Header(sk, url, "GET", body)), /method/);
+    await expect401(await post(app, path, body, createNip98Header(sk, url, "POST", body + " ")), /payload/);
+    // Signed by a valid key, but the record inside is another key's.
+    const alien = JSON.stringify(createNodeRecord(other, advert));
+    await expect401(await post(app, path, alien, createNip98Header(sk, url, "POST", alien)), /different key/);
+    assert.equal(cp.registry.all().length, 0);
+    // Replay: the first use succeeds, the identical second is refused.
+    const auth = createNip98Header(sk, url, "POST", body);
+    const first = await post(app, path, body, auth);
+    assert.equal(first.status, 201);
+    await first.body?.cancel();
+    await expect401(await post(app, path, body, auth), /replayed/);
+  });
+});
+
+Deno.test("node api - a heartbeat from an unregistered node is 404, a malformed one 400", async () => {
+  await withApp(async (app) => {
+    const sk = generateSecretKey();
+    const url = BASE + "/api/nodes/heartbeat";
+    const hb = JSON.stringify({ node_id: "n1", load: 0, free_slots: 2, in_flight: 0, models: [] });
+    const res = await post(app, "/api/nodes/heartbeat", hb, createNip98Header(sk, url, "POST", hb));
+    assert.equal(res.status, 404);
+    assert.equal((await res.json()).error.code, "node_not_registered");
+    const bad = JSON.stringify({ node_id: 1 });
+    const res2 = await post(app, "/api/nodes/heartbeat", bad, createNip98Header(sk, url, "POST", bad));
+    assert.equal(res2.status, 400);
+    await res2.body?.cancel();
+  });
+});
+
+Deno.test("node api - an older record cannot replace a newer one", async () => {
+  await withApp(async (app) => {
+    const sk = generateSecretKey();
+    const url = BASE + "/api/nodes/register";
+    const newer = JSON.stringify(createNodeRecord(sk, advert, nowSeconds()));
+    const older = JSON.stringify(createNodeRecord(sk, { ...advert, models: [] }, nowSeconds() - 30));
+    const r1 = await post(app, "/api/nodes/register", newer, createNip98Header(sk, url, "POST", newer));
+    assert.equal(r1.status, 201);
+    await r1.body?.cancel();
+    const r2 = await post(app, "/api/nodes/register", older, createNip98Header(sk, url, "POST", older));
+    assert.equal(r2.status, 409);
+    await r2.body?.cancel();
+  });
+});

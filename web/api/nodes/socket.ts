@@ -1,0 +1,61 @@
+// GET /api/nodes/ws: the node's outbound job socket (works behind NAT). The server sends a
+// challenge; the node answers with a signed kind-22242 event; only a registered key gets jobs.
+import type { AppContext } from "../../app_env.ts";
+import { createChallenge, verifyAuthEvent } from "../../../shared/nostr/nip42.ts";
+import { parseNodeFrame, type ServerFrame } from "../../../shared/protocol/messages.ts";
+import type { ControlPlane } from "../../control_plane.ts";
+import { NodeConnection } from "../../dispatch/node_connection.ts";
+import { HttpError } from "../../http_error.ts";
+
+/** How long a node has to answer the challenge. */
+const AUTH_TIMEOUT_MS = 10_000;
+
+/** How often the server pings each node socket. */
+export const PING_INTERVAL_MS = 20_000;
+
+/** The handler for the node job socket. */
+export function nodeSocket(cp: ControlPlane) {
+  return (c: AppContext): Response => {
+    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+      throw new HttpError(426, "this endpoint is a WebSocket", { code: "invalid_request" });
+    }
+    const host = cp.config.publicUrl ? new URL(cp.config.publicUrl).host : c.req.header("host") ?? "";
+    const { socket, response } = Deno.upgradeWebSocket(c.req.raw);
+    const challenge = createChallenge();
+    let conn: NodeConnection | null = null;
+    const send = (f: ServerFrame) => socket.readyState === WebSocket.OPEN && socket.send(JSON.stringify(f));
+    const refuse = (code: number, reason: string) => {
+      send({ type: "error", message: reason });
+      socket.close(code, reason.slice(0, 120));
+    };
+    const timer = setTimeout(() => refuse(4001, "no auth answer in time"), AUTH_TIMEOUT_MS);
+
+    socket.onopen = () => send({ type: "challenge", challenge });
+    socket.onmessage = (e) => {
+      const frame = typeof e.data === "string" ? parseNodeFrame(e.data) : null;
+      if (conn) {
+        if (frame) conn.handleFrame(frame);
+        else cp.log.warn("bad frame from node", { pubkey: conn.pubkey });
+        return;
+      }
+      if (frame?.type !== "auth") return refuse(4001, "the first frame must be auth");
+      const auth = verifyAuthEvent(frame.event, { challenge, host });
+      if (!auth.ok) return refuse(4003, `auth failed: ${auth.reason}`);
+      if (!cp.registry.get(auth.pubkey)) return refuse(4004, "node not registered; register first");
+      clearTimeout(timer);
+      conn = new NodeConnection(auth.pubkey, socket, cp.log);
+      cp.registry.attach(auth.pubkey, conn);
+      send({ type: "welcome", pubkey: auth.pubkey, ping_interval_ms: PING_INTERVAL_MS });
+      cp.log.info("node connected", { pubkey: auth.pubkey });
+    };
+    socket.onclose = () => {
+      clearTimeout(timer);
+      if (!conn) return;
+      conn.close("node socket closed");
+      cp.registry.detach(conn.pubkey, conn);
+      cp.log.info("node disconnected", { pubkey: conn.pubkey });
+    };
+    socket.onerror = () => {};
+    return response;
+  };
+}

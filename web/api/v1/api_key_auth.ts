@@ -1,0 +1,51 @@
+// `/v1` authentication: `Authorization: Bearer <api key>`, looked up by hash with a short cache so
+// the request path does not touch the database on every call.
+import { findApiKeyByHash, hashApiKey } from "../../../db/api_keys.ts";
+import type { Sql } from "../../../db/client.ts";
+import { HttpError } from "../../http_error.ts";
+
+/** The authenticated caller of a `/v1` request. */
+export interface ApiCaller {
+  apiKeyId: bigint;
+  keyHash: string;
+}
+
+const CACHE_TTL_MS = 30_000;
+const CACHE_MAX = 10_000;
+
+/** Resolves API keys to callers, caching hits and misses briefly. */
+export class ApiKeyAuth {
+  #sql: Sql;
+  #cache = new Map<string, { id: bigint | null; expiresAt: number }>();
+
+  constructor(sql: Sql) {
+    this.#sql = sql;
+  }
+
+  /** The caller for an Authorization header, or a 401 HttpError. */
+  async authenticate(header: string | null): Promise<ApiCaller> {
+    const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+    if (!match) {
+      throw new HttpError(
+        401,
+        "You didn't provide an API key. Send 'Authorization: Bearer <key>'; create a key with POST /api/keys.",
+        { code: "invalid_api_key" },
+      );
+    }
+    const key = match[1];
+    const keyHash = hashApiKey(key);
+    const now = Date.now();
+    let hit = this.#cache.get(keyHash);
+    if (!hit || hit.expiresAt < now) {
+      const row = await findApiKeyByHash(this.#sql, keyHash);
+      hit = { id: row?.id ?? null, expiresAt: now + CACHE_TTL_MS };
+      if (this.#cache.size >= CACHE_MAX) this.#cache.clear();
+      this.#cache.set(keyHash, hit);
+    }
+    if (hit.id === null) {
+      const shown = key.length > 10 ? `${key.slice(0, 8)}…${key.slice(-4)}` : "(short key)";
+      throw new HttpError(401, `Incorrect API key provided: ${shown}.`, { code: "invalid_api_key" });
+    }
+    return { apiKeyId: hit.id, keyHash };
+  }
+}

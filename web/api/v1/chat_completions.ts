@@ -1,0 +1,161 @@
+// POST /v1/chat/completions: https://platform.openai.com/docs/api-reference/chat/create
+// Streams pass through unchanged, chunk by chunk; usage is always metered, and sent to the
+// consumer when asked (`stream_options.include_usage`) even if the engine does not report it.
+import type { AppContext } from "../../app_env.ts";
+import { parseChatRequest } from "../../../shared/openai/requests.ts";
+import { readUsage } from "../../../shared/openai/usage.ts";
+import type { ControlPlane } from "../../control_plane.ts";
+import { countChatPromptTokens } from "../../metering/count_tokens.ts";
+import type { JobRun } from "../../jobs/job_run.ts";
+import { type JobEvent, TIMED_OUT } from "../../dispatch/job_channel.ts";
+import { jobHeaders, parseOrThrow, readJsonBody, startJob, type StartedJob } from "./route_job.ts";
+import { completeJsonResponse } from "./json_response.ts";
+import { SSE_DONE, SSE_HEADERS, sseData, sseError } from "./sse.ts";
+
+/** The handler for chat completions. */
+export function chatCompletions(cp: ControlPlane) {
+  return async (c: AppContext): Promise<Response> => {
+    const req = parseOrThrow(() => parseChatRequest(c.get("body")));
+    const body = req.stream
+      ? {
+        ...req.body,
+        // Always ask the engine for usage: the job is metered whether or not the consumer wants it.
+        stream_options: { ...(req.body.stream_options as object | undefined), include_usage: true },
+      }
+      : req.body;
+    const started = await startJob(cp, c, {
+      kind: "chat",
+      model: req.model,
+      stream: req.stream,
+      provider: req.provider,
+      body,
+      countPrompt: () => countChatPromptTokens(req.messages),
+    });
+    const first = started.outcome.first;
+    if (!req.stream || first.type === "response") {
+      return completeJsonResponse(started, (parsed) => {
+        const text = (parsed as { choices?: { message?: { content?: unknown } }[] })
+          .choices?.[0]?.message?.content;
+        if (typeof text === "string") started.run.completionParts.push(text);
+        return started.run.countCompletion();
+      });
+    }
+    return streamResponse(cp, started, req.includeUsage, c.req.raw.signal);
+  };
+}
+
+/** What a chunk tells the meter; whether it goes on to the consumer. */
+function meterChunk(run: JobRun, data: string, includeUsage: boolean, last: { chunk: unknown }) {
+  let parsed: Record<string, unknown>;
+  try {
+    parsed = JSON.parse(data);
+  } catch {
+    return true; // Not ours to judge: pass it on unchanged.
+  }
+  last.chunk = parsed;
+  const choices = parsed.choices as { delta?: { content?: unknown } }[] | undefined;
+  const content = choices?.[0]?.delta?.content;
+  if (typeof content === "string") run.completionParts.push(content);
+  const usage = readUsage(parsed.usage);
+  if (usage) run.engineUsage = usage;
+  // The usage-only chunk (empty choices) goes out only if the consumer asked for it.
+  return includeUsage || !(usage && Array.isArray(choices) && choices.length === 0);
+}
+
+function usageChunk(run: JobRun, last: unknown): string {
+  const prompt = run.meta.countPrompt();
+  const completion = run.countCompletion();
+  run.engineUsage = null;
+  const l = (last ?? {}) as Record<string, unknown>;
+  return JSON.stringify({
+    id: l.id ?? run.id,
+    object: "chat.completion.chunk",
+    created: l.created ?? Math.floor(run.createdAt.getTime() / 1000),
+    model: l.model ?? run.meta.model,
+    choices: [],
+    usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
+  });
+}
+
+function streamResponse(
+  cp: ControlPlane,
+  { run, outcome }: StartedJob,
+  includeUsage: boolean,
+  signal: AbortSignal,
+): Response {
+  const conn = outcome.node.connection!;
+  let pending: JobEvent | null = outcome.first;
+  let finished = false;
+  const last = { chunk: null as unknown };
+  const finish = (status: "completed" | "failed" | "cancelled" | "timeout", code?: string) => {
+    if (finished) return false;
+    finished = true;
+    signal.removeEventListener("abort", onAbort);
+    if (status !== "timeout") run.end(status, { errorCode: code ?? null });
+    return true;
+  };
+  const onAbort = () => {
+    if (!finished) {
+      conn.cancelJob(run.id, "client disconnected");
+      finish("cancelled", "client_disconnected");
+    }
+  };
+  signal.addEventListener("abort", onAbort, { once: true });
+
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      run.onAbort = (reason) => {
+        conn.cancelJob(run.id, reason);
+        if (finish("timeout")) {
+          controller.enqueue(sseError(`The job was stopped: ${reason}.`, "job_timeout"));
+          controller.close();
+        }
+      };
+    },
+    async pull(controller) {
+      while (!finished) {
+        const ev = pending ?? await outcome.channel.next(cp.config.streamIdleTimeoutMs);
+        pending = null;
+        if (finished) return;
+        if (ev === TIMED_OUT) {
+          conn.cancelJob(run.id, "stream went silent");
+          controller.enqueue(sseError(
+            `The node sent nothing for ${cp.config.streamIdleTimeoutMs} ms; the stream was stopped.`,
+            "node_timeout",
+          ));
+          controller.close();
+          finish("failed", "node_timeout");
+          return;
+        }
+        if (ev.type === "chunk") {
+          if (meterChunk(run, ev.data, includeUsage, last)) {
+            controller.enqueue(sseData(ev.data));
+            return;
+          }
+          continue;
+        }
+        if (ev.type === "end") {
+          if (includeUsage && !run.engineUsage) controller.enqueue(sseData(usageChunk(run, last.chunk)));
+          controller.enqueue(SSE_DONE);
+          controller.close();
+          finish("completed");
+          return;
+        }
+        const reason = ev.type === "fail"
+          ? `${ev.code}: ${ev.message}`
+          : ev.type === "lost"
+          ? ev.reason
+          : `engine answered ${ev.status} mid-stream`;
+        cp.log.info("stream failed mid-way", { jobId: run.id, node: conn.pubkey, reason });
+        controller.enqueue(sseError(`The node failed mid-stream (${reason}).`, "node_failed"));
+        controller.close();
+        finish("failed", "node_failed");
+        return;
+      }
+    },
+    cancel() {
+      onAbort();
+    },
+  });
+  return new Response(body, { headers: { ...SSE_HEADERS, ...jobHeaders(run) } });
+}

@@ -1,0 +1,23 @@
+// POST /v1/embeddings: https://platform.openai.com/docs/api-reference/embeddings/create
+import type { AppContext } from "../../app_env.ts";
+import { parseEmbeddingsRequest } from "../../../shared/openai/requests.ts";
+import type { ControlPlane } from "../../control_plane.ts";
+import { countEmbeddingTokens } from "../../metering/count_tokens.ts";
+import { parseOrThrow, startJob } from "./route_job.ts";
+import { completeJsonResponse } from "./json_response.ts";
+
+/** The handler for embeddings. */
+export function embeddings(cp: ControlPlane) {
+  return async (c: AppContext): Promise<Response> => {
+    const req = parseOrThrow(() => parseEmbeddingsRequest(c.get("body")));
+    const started = await startJob(cp, c, {
+      kind: "embeddings",
+      model: req.model,
+      stream: false,
+      provider: req.provider,
+      body: req.body,
+      countPrompt: () => countEmbeddingTokens(req.inputs),
+    });
+    return completeJsonResponse(started, () => 0);
+  };
+}

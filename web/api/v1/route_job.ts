@@ -1,0 +1,100 @@
+// Shared steps of every `/v1` job: read the body, pick nodes, start the run, dispatch.
+import type { AppContext } from "../../app_env.ts";
+import type { ProviderPrefs } from "../../../shared/openai/requests.ts";
+import { RequestError } from "../../../shared/openai/requests.ts";
+import type { JobKind } from "../../../shared/protocol/messages.ts";
+import type { ControlPlane } from "../../control_plane.ts";
+import { HttpError } from "../../http_error.ts";
+import { selectNodes } from "../../router/select_nodes.ts";
+import { JobRun } from "../../jobs/job_run.ts";
+import { dispatchJob, type DispatchOutcome } from "../../dispatch/dispatch.ts";
+import type { ApiCaller } from "./api_key_auth.ts";
+
+/** Reads a JSON request body, or answers 400. */
+export async function readJsonBody(req: Request): Promise<unknown> {
+  const text = await req.text();
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new HttpError(
+      400,
+      "We could not parse the JSON body of your request. The body must be valid JSON.",
+      { code: "invalid_json" },
+    );
+  }
+}
+
+/** Runs an edge parser, turning its RequestError into a 400. */
+export function parseOrThrow<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (err instanceof RequestError) {
+      throw new HttpError(400, err.message, { code: "invalid_request", param: err.param, cause: err });
+    }
+    throw err;
+  }
+}
+
+/** A job that a node has started, with its run. */
+export type StartedJob = { run: JobRun; outcome: Extract<DispatchOutcome, { ok: true }> };
+
+/** Routes, starts and dispatches a job; throws the HttpError the consumer should see. */
+export async function startJob(
+  cp: ControlPlane,
+  c: AppContext,
+  job: {
+    kind: JobKind;
+    model: string;
+    stream: boolean;
+    provider: ProviderPrefs;
+    body: Record<string, unknown>;
+    countPrompt: () => number;
+  },
+): Promise<StartedJob> {
+  const caller = c.get("caller") as ApiCaller;
+  const route = selectNodes(cp.registry.all(), {
+    model: job.model,
+    provider: job.provider,
+    nowMs: Date.now(),
+    staleMs: cp.config.nodeStaleMs,
+  });
+  if (!route.ok && route.reason === "unknown_model") {
+    throw new HttpError(
+      404,
+      `The model '${job.model}' does not exist or no node serves it right now. GET /v1/models lists the models being served.`,
+      { code: "model_not_found", param: "model" },
+    );
+  }
+  const run = new JobRun(cp.runDeps, {
+    kind: job.kind,
+    model: job.model,
+    stream: job.stream,
+    apiKeyId: caller.apiKeyId,
+    countPrompt: job.countPrompt,
+  });
+  const outcome = await dispatchJob({
+    jobId: run.id,
+    kind: job.kind,
+    stream: job.stream,
+    body: job.body,
+    nodes: route.ok ? route.nodes : [],
+    firstEventTimeoutMs: cp.config.firstTokenTimeoutMs,
+    signal: c.req.raw.signal,
+    registry: cp.registry,
+    log: cp.log,
+  });
+  run.attempts = outcome.attempts;
+  if (!outcome.ok) {
+    run.end(outcome.aborted ? "cancelled" : "failed", { errorCode: outcome.error.code });
+    throw outcome.error;
+  }
+  run.node = outcome.node;
+  run.markFirstToken();
+  return { run, outcome };
+}
+
+/** Headers that tell the consumer which job and node served them. */
+export function jobHeaders(run: JobRun): Record<string, string> {
+  return { "x-infernet-job-id": run.id, "x-infernet-node": run.node?.record.pubkey ?? "" };
+}

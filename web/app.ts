@@ -1,0 +1,63 @@
+// The control plane's HTTP surface: `/v1` (consumers), `/api` (keys, nodes). One error handler
+// renders every HttpError as OpenAI's error JSON.
+import { Hono } from "hono";
+import { requestId } from "hono/request-id";
+import type { ControlPlane } from "./control_plane.ts";
+import type { AppEnv } from "./app_env.ts";
+import { errorResponse, HttpError } from "./http_error.ts";
+import { chatCompletions } from "./api/v1/chat_completions.ts";
+import { embeddings } from "./api/v1/embeddings.ts";
+import { listModels } from "./api/v1/models.ts";
+import { readJsonBody } from "./api/v1/route_job.ts";
+import { createKey } from "./api/keys.ts";
+import { nip98Auth } from "./api/nodes/nip98_auth.ts";
+import { registerNode } from "./api/nodes/register.ts";
+import { heartbeat } from "./api/nodes/heartbeat.ts";
+import { nodeStatus } from "./api/nodes/status.ts";
+import { nodeSocket } from "./api/nodes/socket.ts";
+
+/** Builds the control plane's Hono app. */
+export function createApp(cp: ControlPlane): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.use("*", requestId({ headerName: "x-request-id" }));
+
+  app.get("/health", (c) => c.json({ ok: true }));
+
+  const v1 = new Hono<AppEnv>();
+  v1.use("*", async (c, next) => {
+    const caller = await cp.auth.authenticate(c.req.header("authorization") ?? null);
+    const wait = cp.keyLimiter.take(caller.keyHash);
+    if (wait > 0) {
+      c.header("retry-after", String(wait));
+      throw new HttpError(429, `Rate limit reached for this API key; retry in ${wait} s.`, {
+        code: "rate_limited",
+      });
+    }
+    c.set("caller", caller);
+    if (c.req.method === "POST") c.set("body", await readJsonBody(c.req.raw));
+    await next();
+  });
+  v1.post("/chat/completions", chatCompletions(cp));
+  v1.post("/embeddings", embeddings(cp));
+  v1.get("/models", listModels(cp));
+  app.route("/v1", v1);
+
+  app.post("/api/keys", createKey(cp));
+  app.post("/api/nodes/register", nip98Auth(cp), registerNode(cp));
+  app.post("/api/nodes/heartbeat", nip98Auth(cp), heartbeat(cp));
+  app.get("/api/nodes/ws", nodeSocket(cp));
+  app.get("/api/nodes/:pubkey", nodeStatus(cp));
+
+  app.notFound((c) =>
+    errorResponse(new HttpError(404, `Unknown path ${c.req.method} ${c.req.path}.`, { code: "not_found" }))
+  );
+  app.onError((err, c) => {
+    if (err instanceof HttpError) {
+      if (err.status >= 500) cp.log.error("request failed", { path: c.req.path, err });
+      return errorResponse(err, c.res.headers.get("retry-after") ? { "retry-after": c.res.headers.get("retry-after")! } : undefined);
+    }
+    cp.log.error("unhandled error", { path: c.req.path, err });
+    return errorResponse(new HttpError(500, "Internal server error.", { code: "internal_error" }));
+  });
+  return app;
+}

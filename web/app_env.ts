@@ -1,0 +1,23 @@
+// The values middleware hands to handlers, typed once for the whole app.
+import type { Context, MiddlewareHandler } from "hono";
+import type { ApiCaller } from "./api/v1/api_key_auth.ts";
+
+/** Hono environment of the control plane's app. */
+export interface AppEnv {
+  Variables: {
+    /** The `/v1` caller, set by the API key middleware. */
+    caller: ApiCaller;
+    /** The parsed JSON body of a `/v1` POST. */
+    body: unknown;
+    /** The node's public key, set by the NIP-98 middleware. */
+    nodePubkey: string;
+    /** The raw body the NIP-98 signature covers. */
+    rawBody: Uint8Array;
+  };
+}
+
+/** A handler's context in this app. */
+export type AppContext = Context<AppEnv>;
+
+/** A middleware in this app. */
+export type AppMiddleware = MiddlewareHandler<AppEnv>;

@@ -1,0 +1,93 @@
+// The control plane's configuration: environment and flags parsed once into a typed value.
+import { parseArgs } from "node:util";
+import { isLogLevel, type LogLevel } from "../shared/log/logger.ts";
+
+/** Everything the control plane needs to know to start. */
+export interface WebConfig {
+  hostname: string;
+  port: number;
+  /** Where PGlite and the local KV live. */
+  dataDir: string;
+  /** A postgres:// URL, or null for embedded PGlite in `dataDir`. */
+  databaseUrl: string | null;
+  /** A KV path or KV Connect URL; null means `<dataDir>/kv.sqlite3`. */
+  kv: string | null;
+  /** The URL nodes use to reach this server (NIP-98 `u` tags are checked against it). */
+  publicUrl: string | null;
+  logLevel: LogLevel;
+  /** Start a local node daemon beside the control plane (`deno task start`). */
+  localNode: boolean;
+  /** A node whose last heartbeat is older than this gets no jobs. */
+  nodeStaleMs: number;
+  /** How long a node may take to send its first chunk or answer before the next node is tried. */
+  firstTokenTimeoutMs: number;
+  /** How long a stream may go silent before it is failed. */
+  streamIdleTimeoutMs: number;
+  /** After this, a job still running is reaped as timed out. */
+  jobTimeoutMs: number;
+  /** Requests per second allowed per API key on `/v1` (0: unlimited). */
+  keyRateLimitPerSec: number;
+  /** API keys one address may create per minute. */
+  keyCreationPerMinute: number;
+}
+
+/** A configuration value that cannot be used, with the variable or flag at fault. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+function intFrom(name: string, raw: string | undefined, fallback: number, min = 0): number {
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < min) {
+    throw new ConfigError(`${name} must be an integer ≥ ${min}, got '${raw}'`);
+  }
+  return n;
+}
+
+/** Parses the control plane's configuration from the environment and command-line flags. */
+export function parseWebConfig(env: Record<string, string | undefined>, args: string[]): WebConfig {
+  let flags;
+  try {
+    flags = parseArgs({
+      args,
+      options: {
+        port: { type: "string" },
+        hostname: { type: "string" },
+        "data-dir": { type: "string" },
+        "local-node": { type: "boolean" },
+        "no-local-node": { type: "boolean" },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  const logLevel = env.INFERNET_LOG_LEVEL ?? "info";
+  if (!isLogLevel(logLevel)) throw new ConfigError(`INFERNET_LOG_LEVEL: unknown level '${logLevel}'`);
+  const publicUrl = env.INFERNET_PUBLIC_URL?.replace(/\/+$/, "") || null;
+  if (publicUrl && !/^https?:\/\/[^/]+$/.test(publicUrl)) {
+    throw new ConfigError(`INFERNET_PUBLIC_URL must be a scheme and host, like https://infernet.example`);
+  }
+  const databaseUrl = env.DATABASE_URL || null;
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError("DATABASE_URL must start with postgres:// or postgresql://");
+  }
+  return {
+    hostname: flags.hostname ?? env.HOSTNAME_BIND ?? "127.0.0.1",
+    port: intFrom("PORT", flags.port ?? env.PORT, 8787),
+    dataDir: flags["data-dir"] ?? env.INFERNET_DATA_DIR ?? "./data",
+    databaseUrl,
+    kv: env.INFERNET_KV || null,
+    publicUrl,
+    logLevel,
+    localNode: flags["no-local-node"] ? false : flags["local-node"] ?? env.INFERNET_LOCAL_NODE !== "0",
+    nodeStaleMs: intFrom("INFERNET_NODE_STALE_MS", env.INFERNET_NODE_STALE_MS, 90_000, 1),
+    firstTokenTimeoutMs: intFrom("INFERNET_FIRST_TOKEN_TIMEOUT_MS", env.INFERNET_FIRST_TOKEN_TIMEOUT_MS, 60_000, 1),
+    streamIdleTimeoutMs: intFrom("INFERNET_STREAM_IDLE_TIMEOUT_MS", env.INFERNET_STREAM_IDLE_TIMEOUT_MS, 60_000, 1),
+    jobTimeoutMs: intFrom("INFERNET_JOB_TIMEOUT_MS", env.INFERNET_JOB_TIMEOUT_MS, 600_000, 1),
+    keyRateLimitPerSec: intFrom("INFERNET_KEY_RATE_LIMIT", env.INFERNET_KEY_RATE_LIMIT, 50),
+    keyCreationPerMinute: intFrom("INFERNET_KEY_CREATION_PER_MIN", env.INFERNET_KEY_CREATION_PER_MIN, 10),
+  };
+}

@@ -1,0 +1,123 @@
+// The control plane's parts, opened from the config and closed together.
+import { openDatabase, type Database } from "../db/client.ts";
+import { migrate } from "../db/migrate.ts";
+import { insertJobs } from "../db/jobs.ts";
+import { createLogger, type Logger } from "../shared/log/logger.ts";
+import type { WebConfig } from "./config.ts";
+import { NodeRegistry } from "./registry/node_registry.ts";
+import { JobStore } from "./jobs/job_store.ts";
+import { JobRecorder } from "./jobs/job_recorder.ts";
+import type { JobRun, JobRunDeps } from "./jobs/job_run.ts";
+import { ApiKeyAuth } from "./api/v1/api_key_auth.ts";
+import { RateLimiter } from "./rate_limit.ts";
+
+/** Everything a handler may use. */
+export interface ControlPlane {
+  config: WebConfig;
+  log: Logger;
+  db: Database;
+  kv: Deno.Kv;
+  registry: NodeRegistry;
+  jobs: JobStore;
+  recorder: JobRecorder;
+  auth: ApiKeyAuth;
+  keyLimiter: RateLimiter;
+  keyCreationLimiter: RateLimiter;
+  /** Dependencies of a job run. */
+  runDeps: JobRunDeps;
+  close(): Promise<void>;
+}
+
+/** Options for tests: an open database or KV to use instead of the configured ones. */
+export interface OpenControlPlaneOptions {
+  db?: Database;
+  kv?: Deno.Kv;
+  log?: Logger;
+}
+
+/** Opens storage, applies migrations, loads the registry and starts the job reaper. */
+export async function openControlPlane(
+  config: WebConfig,
+  opts: OpenControlPlaneOptions = {},
+): Promise<ControlPlane> {
+  const log = opts.log ?? createLogger({ level: config.logLevel, fields: { svc: "web" } });
+  if (!config.databaseUrl || !config.kv) await Deno.mkdir(config.dataDir, { recursive: true });
+  const db = opts.db ?? await openDatabase(
+    config.databaseUrl ? { url: config.databaseUrl } : { dataDir: `${config.dataDir}/pglite` },
+  );
+  const applied = await migrate(db.sql);
+  if (applied.length) log.info("migrations applied", { applied });
+  const kv = opts.kv ?? await Deno.openKv(config.kv ?? `${config.dataDir}/kv.sqlite3`);
+  const registry = new NodeRegistry(kv);
+  await registry.load();
+  const jobs = new JobStore(kv);
+  const recorder = new JobRecorder(db.sql, log);
+  const active = new Map<string, JobRun>();
+  const runDeps: JobRunDeps = {
+    jobs,
+    recorder,
+    registry,
+    log,
+    jobTimeoutMs: config.jobTimeoutMs,
+    active,
+    pending: new Set(),
+  };
+
+  const listening = kv.listenQueue((msg) =>
+    jobs.handleMessage(msg, async (state) => {
+      const run = active.get(state.id);
+      if (run) return run.recordReaped();
+      // A job this instance no longer knows (it crashed or restarted): record it as timed out.
+      log.warn("reaped a job left running", { jobId: state.id });
+      await insertJobs(db.sql, [{
+        id: state.id,
+        apiKeyId: state.apiKeyId === null ? null : BigInt(state.apiKeyId),
+        kind: state.kind,
+        model: state.model,
+        nodePubkey: state.nodePubkey,
+        stream: state.stream,
+        status: "timeout",
+        attempts: 0,
+        errorCode: "job_timeout",
+        enginePromptTokens: null,
+        engineCompletionTokens: null,
+        countedPromptTokens: null,
+        countedCompletionTokens: null,
+        promptTokens: 0,
+        completionTokens: 0,
+        ttftMs: null,
+        latencyMs: Date.now() - state.createdAt,
+        createdAt: new Date(state.createdAt),
+        finishedAt: new Date(),
+      }]);
+    })
+  );
+
+  const rate = config.keyRateLimitPerSec;
+  return {
+    config,
+    log,
+    db,
+    kv,
+    registry,
+    jobs,
+    recorder,
+    auth: new ApiKeyAuth(db.sql),
+    keyLimiter: new RateLimiter({ ratePerSec: rate, burst: rate * 2 }),
+    keyCreationLimiter: new RateLimiter({
+      ratePerSec: config.keyCreationPerMinute / 60,
+      burst: config.keyCreationPerMinute,
+    }),
+    runDeps,
+    async close() {
+      for (const node of registry.all()) node.connection?.close("server shutting down");
+      await Promise.allSettled([...runDeps.pending]);
+      await recorder.close();
+      if (!opts.kv) {
+        kv.close();
+        await listening.catch(() => {});
+      }
+      if (!opts.db) await db.close();
+    },
+  };
+}

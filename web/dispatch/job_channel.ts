@@ -1,0 +1,47 @@
+// What a node says about one job, queued in arrival order for the request that waits on it.
+
+/** One event of a job, from the node or from the socket's fate. */
+export type JobEvent =
+  | { type: "response"; status: number; body: string }
+  | { type: "chunk"; data: string }
+  | { type: "end" }
+  | { type: "fail"; message: string; code: string; started: boolean }
+  /** The socket to the node closed or the job was cancelled here. */
+  | { type: "lost"; reason: string };
+
+/** Returned by {@link JobChannel.next} when nothing arrived in time. */
+export const TIMED_OUT = Symbol("timed out");
+
+/** A single-consumer queue of job events with a bounded wait. */
+export class JobChannel {
+  #queue: JobEvent[] = [];
+  #waiter: ((e: JobEvent | typeof TIMED_OUT) => void) | null = null;
+  #closed = false;
+
+  /** Adds an event; events after a terminal one are dropped. */
+  push(event: JobEvent): void {
+    if (this.#closed) return;
+    if (event.type !== "chunk") this.#closed = true;
+    const waiter = this.#waiter;
+    if (waiter) {
+      this.#waiter = null;
+      waiter(event);
+    } else this.#queue.push(event);
+  }
+
+  /** The next event, or TIMED_OUT after `timeoutMs` (the event is then still delivered later). */
+  next(timeoutMs: number): Promise<JobEvent | typeof TIMED_OUT> {
+    const queued = this.#queue.shift();
+    if (queued) return Promise.resolve(queued);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#waiter = null;
+        resolve(TIMED_OUT);
+      }, timeoutMs);
+      this.#waiter = (e) => {
+        clearTimeout(timer);
+        resolve(e);
+      };
+    });
+  }
+}

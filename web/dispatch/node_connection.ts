@@ -1,0 +1,127 @@
+// One node's authenticated job socket: sends jobs and cancels, routes the node's frames to the
+// job that waits on them, and fails every open job if the socket goes away.
+import type { JobKind, NodeFrame, ServerFrame } from "../../shared/protocol/messages.ts";
+import type { Logger } from "../../shared/log/logger.ts";
+import { JobChannel } from "./job_channel.ts";
+
+/** The sending half of a socket, so tests can stand in for a WebSocket. */
+export interface FrameSink {
+  send(text: string): void;
+  close(code?: number, reason?: string): void;
+}
+
+/** A node's live job socket. */
+export class NodeConnection {
+  readonly pubkey: string;
+  readonly connectedAt = Date.now();
+  #sink: FrameSink;
+  #jobs = new Map<string, JobChannel>();
+  #closed = false;
+  #log: Logger;
+  lastPongAt = Date.now();
+
+  constructor(pubkey: string, sink: FrameSink, log: Logger) {
+    this.pubkey = pubkey;
+    this.#sink = sink;
+    this.#log = log;
+  }
+
+  /** Jobs this node is working on right now (its load, as this server sees it). */
+  get inFlight(): number {
+    return this.#jobs.size;
+  }
+
+  /** Whether the socket is still usable. */
+  get open(): boolean {
+    return !this.#closed;
+  }
+
+  #send(frame: ServerFrame): boolean {
+    if (this.#closed) return false;
+    try {
+      this.#sink.send(JSON.stringify(frame));
+      return true;
+    } catch (err) {
+      this.#log.warn("node socket send failed", { pubkey: this.pubkey, err });
+      this.close("send failed");
+      return false;
+    }
+  }
+
+  /** Sends a job to the node; its events arrive on the returned channel. */
+  startJob(jobId: string, kind: JobKind, stream: boolean, body: Record<string, unknown>): JobChannel {
+    const channel = new JobChannel();
+    this.#jobs.set(jobId, channel);
+    if (!this.#send({ type: "job", job_id: jobId, kind, stream, body })) {
+      this.#jobs.delete(jobId);
+      channel.push({ type: "lost", reason: "node socket is closed" });
+    }
+    return channel;
+  }
+
+  /** Tells the node to stop a job and forgets it here. */
+  cancelJob(jobId: string, reason: string): void {
+    const channel = this.#jobs.get(jobId);
+    if (!channel) return;
+    this.#jobs.delete(jobId);
+    channel.push({ type: "lost", reason: `cancelled: ${reason}` });
+    this.#send({ type: "cancel", job_id: jobId, reason });
+  }
+
+  /** Marks a job finished here without telling the node (it ended on its own). */
+  releaseJob(jobId: string): void {
+    this.#jobs.delete(jobId);
+  }
+
+  /** Sends a ping; the node answers with a pong. */
+  ping(): void {
+    this.#send({ type: "ping", t: Date.now() });
+  }
+
+  /** Routes one frame from the node. */
+  handleFrame(frame: NodeFrame): void {
+    switch (frame.type) {
+      case "pong":
+        this.lastPongAt = Date.now();
+        return;
+      case "auth":
+        return;
+      case "chunk":
+        this.#jobs.get(frame.job_id)?.push({ type: "chunk", data: frame.data });
+        return;
+      case "response":
+        this.#finish(frame.job_id)?.push({ type: "response", status: frame.status, body: frame.body });
+        return;
+      case "end":
+        this.#finish(frame.job_id)?.push({ type: "end" });
+        return;
+      case "fail":
+        this.#finish(frame.job_id)?.push({
+          type: "fail",
+          message: frame.message,
+          code: frame.code,
+          started: frame.started,
+        });
+        return;
+    }
+  }
+
+  #finish(jobId: string): JobChannel | undefined {
+    const channel = this.#jobs.get(jobId);
+    this.#jobs.delete(jobId);
+    return channel;
+  }
+
+  /** Closes the socket; every open job learns that its node is gone. */
+  close(reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const channel of this.#jobs.values()) channel.push({ type: "lost", reason });
+    this.#jobs.clear();
+    try {
+      this.#sink.close(1000, reason.slice(0, 120));
+    } catch {
+      // Already closed by the peer.
+    }
+  }
+}

@@ -1,0 +1,50 @@
+// The one server error: thrown anywhere, rendered once by the app's error handler as OpenAI's
+// error JSON (the node API uses the same shape, so every client parses one format).
+import { openAiErrorBody, type OpenAiErrorBody } from "../shared/openai/errors.ts";
+
+/** Stable machine codes, OpenAI's own where they exist. */
+export type ErrorCode =
+  | "invalid_request"
+  | "invalid_json"
+  | "invalid_api_key"
+  | "model_not_found"
+  | "insufficient_quota"
+  | "rate_limited"
+  | "no_node_available"
+  | "node_failed"
+  | "node_timeout"
+  | "nip98_invalid"
+  | "nip98_replayed"
+  | "node_record_invalid"
+  | "node_not_registered"
+  | "node_record_outdated"
+  | "not_found"
+  | "internal_error";
+
+/** An error with the HTTP status and the stable code a client should see. */
+export class HttpError extends Error {
+  readonly status: number;
+  readonly code: ErrorCode;
+  readonly param: string | null;
+  constructor(
+    status: number,
+    message: string,
+    opts: { code: ErrorCode; param?: string | null; cause?: unknown },
+  ) {
+    super(message, { cause: opts.cause });
+    this.name = "HttpError";
+    this.status = status;
+    this.code = opts.code;
+    this.param = opts.param ?? null;
+  }
+
+  /** The OpenAI-shaped body for this error. */
+  toBody(): OpenAiErrorBody {
+    return openAiErrorBody(this.status, this.message, { code: this.code, param: this.param });
+  }
+}
+
+/** An OpenAI-shaped JSON error response. */
+export function errorResponse(err: HttpError, headers?: HeadersInit): Response {
+  return Response.json(err.toBody(), { status: err.status, headers });
+}

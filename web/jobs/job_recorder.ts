@@ -1,0 +1,66 @@
+// Writes job rows in batches, off the request path: one INSERT per flush instead of one per job.
+import { insertJobs, type JobRow } from "../../db/jobs.ts";
+import type { Sql } from "../../db/client.ts";
+import type { Logger } from "../../shared/log/logger.ts";
+
+/** Options for {@link JobRecorder}. */
+export interface JobRecorderOptions {
+  /** Longest a row waits before it is written. */
+  flushIntervalMs?: number;
+  /** A batch this large is written at once. */
+  maxBatch?: number;
+}
+
+/** Buffers finished jobs and writes them to the database in batches. */
+export class JobRecorder {
+  #sql: Sql;
+  #log: Logger;
+  #buffer: JobRow[] = [];
+  #timer: ReturnType<typeof setTimeout> | null = null;
+  #flushing: Promise<void> = Promise.resolve();
+  #intervalMs: number;
+  #maxBatch: number;
+
+  constructor(sql: Sql, log: Logger, opts: JobRecorderOptions = {}) {
+    this.#sql = sql;
+    this.#log = log;
+    this.#intervalMs = opts.flushIntervalMs ?? 50;
+    this.#maxBatch = opts.maxBatch ?? 500;
+  }
+
+  /** Queues a finished job for writing. */
+  record(row: JobRow): void {
+    this.#buffer.push(row);
+    if (this.#buffer.length >= this.#maxBatch) void this.flush();
+    else if (this.#timer === null) this.#timer = setTimeout(() => void this.flush(), this.#intervalMs);
+  }
+
+  /** Writes everything queued so far; resolves when it is in the database. */
+  flush(): Promise<void> {
+    if (this.#timer !== null) {
+      clearTimeout(this.#timer);
+      this.#timer = null;
+    }
+    const batch = this.#buffer;
+    this.#buffer = [];
+    this.#flushing = this.#flushing.then(async () => {
+      if (batch.length === 0) return;
+      try {
+        await insertJobs(this.#sql, batch);
+      } catch (err) {
+        // Keep the rows: they are retried with the next flush rather than lost.
+        this.#log.error("job rows not written; will retry", { err, rows: batch.length });
+        this.#buffer.unshift(...batch);
+        if (this.#timer === null) this.#timer = setTimeout(() => void this.flush(), 1000);
+      }
+    });
+    return this.#flushing;
+  }
+
+  /** Flushes and stops the timer. */
+  async close(): Promise<void> {
+    await this.flush();
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+}

@@ -1,0 +1,151 @@
+// One consumer request's job: its state in KV, its metering, and its row in the database.
+// It ends exactly once, whichever comes first: the request, or the KV deadline that reaps it.
+import type { JobStatus } from "../../db/jobs.ts";
+import type { Usage } from "../../shared/openai/usage.ts";
+import type { Logger } from "../../shared/log/logger.ts";
+import type { LiveNode, NodeRegistry } from "../registry/node_registry.ts";
+import type { JobRecorder } from "./job_recorder.ts";
+import type { JobStore } from "./job_store.ts";
+import { countText, usageDiverges } from "../metering/count_tokens.ts";
+
+/** The parts a job run writes to. */
+export interface JobRunDeps {
+  jobs: JobStore;
+  recorder: JobRecorder;
+  registry: NodeRegistry;
+  log: Logger;
+  jobTimeoutMs: number;
+  /** Runs still in progress on this instance, by id (the reaper looks here). */
+  active: Map<string, JobRun>;
+  /** Job ends still being written (awaited on shutdown so no row is lost). */
+  pending: Set<Promise<unknown>>;
+}
+
+/** What a job is, fixed at its start. */
+export interface JobMeta {
+  kind: "chat" | "embeddings";
+  model: string;
+  stream: boolean;
+  apiKeyId: bigint | null;
+  /** Our own prompt count, computed only when the job ends (off the request path). */
+  countPrompt: () => number;
+}
+
+/** A job in progress. */
+export class JobRun {
+  readonly id = "job_" + crypto.randomUUID().replaceAll("-", "");
+  readonly meta: JobMeta;
+  readonly createdAt = new Date();
+  readonly #t0 = performance.now();
+  #deps: JobRunDeps;
+  #ended = false;
+  node: LiveNode | null = null;
+  attempts = 0;
+  ttftMs: number | null = null;
+  engineUsage: Usage | null = null;
+  /** Completion text pieces, kept only until the job is metered. */
+  readonly completionParts: string[] = [];
+  /** Called when the job is reaped or must stop from outside (set by the handler). */
+  onAbort: ((reason: string) => void) | null = null;
+
+  constructor(deps: JobRunDeps, meta: JobMeta) {
+    this.#deps = deps;
+    this.meta = meta;
+    deps.active.set(this.id, this);
+    void deps.jobs.start({
+      id: this.id,
+      kind: meta.kind,
+      model: meta.model,
+      stream: meta.stream,
+      apiKeyId: meta.apiKeyId?.toString() ?? null,
+      nodePubkey: null,
+      status: "running",
+      createdAt: this.createdAt.getTime(),
+      finishedAt: null,
+    }, deps.jobTimeoutMs).catch((err) => deps.log.error("job state not written", { jobId: this.id, err }));
+  }
+
+  /** Milliseconds since the job started. */
+  elapsedMs(): number {
+    return Math.round(performance.now() - this.#t0);
+  }
+
+  /** Marks the first token (or the answer) as arrived. */
+  markFirstToken(): void {
+    if (this.ttftMs === null) this.ttftMs = this.elapsedMs();
+  }
+
+  /** Our count of the completion so far. */
+  countCompletion(): number {
+    return countText(this.completionParts.join(""));
+  }
+
+  /** Ends the job once: KV state, node track record, metering, and the database row. */
+  end(status: JobStatus, opts: { errorCode?: string | null } = {}): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    const deps = this.#deps;
+    deps.active.delete(this.id);
+    const latencyMs = this.elapsedMs();
+    const finishedAt = new Date();
+    const node = this.node;
+    if (node && status !== "cancelled" && status !== "rejected") {
+      deps.registry.recordOutcome(node.record.pubkey, status === "completed", this.ttftMs);
+    }
+    const writing = deps.jobs.finish(this.id, { status, nodePubkey: node?.record.pubkey ?? null })
+      .then((won) => {
+        if (!won) return; // The reaper ended it first and wrote its row.
+        this.#record(status, opts.errorCode ?? null, latencyMs, finishedAt);
+      })
+      .catch((err) => deps.log.error("job end not recorded", { jobId: this.id, err }))
+      .finally(() => deps.pending.delete(writing));
+    deps.pending.add(writing);
+  }
+
+  /** Writes the row of a job the reaper ended (timeout). */
+  recordReaped(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#deps.active.delete(this.id);
+    this.onAbort?.("job timed out");
+    if (this.node) this.#deps.registry.recordOutcome(this.node.record.pubkey, false, null);
+    this.#record("timeout", "job_timeout", this.elapsedMs(), new Date());
+  }
+
+  #record(status: JobStatus, errorCode: string | null, latencyMs: number, finishedAt: Date): void {
+    const started = this.node !== null && (this.ttftMs !== null || this.engineUsage !== null);
+    const countedPrompt = started || status === "completed" ? this.meta.countPrompt() : null;
+    const countedCompletion = started ? this.countCompletion() : null;
+    this.completionParts.length = 0;
+    const usage = this.engineUsage;
+    if (usage && countedPrompt !== null && usageDiverges(usage.prompt_tokens, countedPrompt)) {
+      this.#deps.log.warn("engine prompt usage diverges from our count", {
+        jobId: this.id,
+        node: this.node?.record.pubkey,
+        engine: usage.prompt_tokens,
+        ours: countedPrompt,
+      });
+    }
+    this.#deps.recorder.record({
+      id: this.id,
+      apiKeyId: this.meta.apiKeyId,
+      kind: this.meta.kind,
+      model: this.meta.model,
+      nodePubkey: this.node?.record.pubkey ?? null,
+      stream: this.meta.stream,
+      status,
+      attempts: this.attempts,
+      errorCode,
+      enginePromptTokens: usage?.prompt_tokens ?? null,
+      engineCompletionTokens: usage ? usage.completion_tokens : null,
+      countedPromptTokens: countedPrompt,
+      countedCompletionTokens: countedCompletion,
+      promptTokens: usage?.prompt_tokens ?? countedPrompt ?? 0,
+      completionTokens: usage?.completion_tokens ?? countedCompletion ?? 0,
+      ttftMs: this.ttftMs,
+      latencyMs,
+      createdAt: this.createdAt,
+      finishedAt,
+    });
+  }
+}

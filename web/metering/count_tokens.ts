@@ -1,0 +1,44 @@
+// Our own token count (npm gpt-tokenizer, o200k_base): used when an engine reports no usage, and
+// to cross-check the usage it does report.
+import { countTokens } from "gpt-tokenizer";
+
+/** Tokens OpenAI's chat format adds per message and to prime the reply (cookbook recipe). */
+const PER_MESSAGE = 3;
+const REPLY_PRIMING = 3;
+
+function contentText(content: unknown): string {
+  if (typeof content === "string") return content;
+  if (Array.isArray(content)) {
+    return content.map((p) =>
+      typeof p === "object" && p !== null && typeof (p as { text?: unknown }).text === "string"
+        ? (p as { text: string }).text
+        : ""
+    ).join("");
+  }
+  return "";
+}
+
+/** Counts the prompt tokens of chat messages. */
+export function countChatPromptTokens(messages: ReadonlyArray<Record<string, unknown>>): number {
+  let n = REPLY_PRIMING;
+  for (const m of messages) {
+    n += PER_MESSAGE + countText(contentText(m.content)) + countText(String(m.role ?? ""));
+    if (typeof m.name === "string") n += 1 + countText(m.name);
+  }
+  return n;
+}
+
+/** Counts the tokens of a text. */
+export function countText(text: string): number {
+  return text === "" ? 0 : countTokens(text);
+}
+
+/** Counts embedding input tokens (token arrays count as their length). */
+export function countEmbeddingTokens(inputs: ReadonlyArray<string | number[]>): number {
+  return inputs.reduce((n, v) => n + (typeof v === "string" ? countText(v) : v.length), 0);
+}
+
+/** True when the engine's count is far from ours (worth a warning: a node may misreport). */
+export function usageDiverges(engine: number, ours: number): boolean {
+  return Math.abs(engine - ours) > 16 + Math.max(engine, ours) * 0.25;
+}

@@ -1,0 +1,28 @@
+// Token-bucket rate limiting per caller (an API key, an address), in memory.
+
+/** A token bucket per key: `ratePerSec` refill, `burst` capacity. */
+export class RateLimiter {
+  #buckets = new Map<string, { tokens: number; at: number }>();
+  #rate: number;
+  #burst: number;
+
+  constructor(opts: { ratePerSec: number; burst: number }) {
+    this.#rate = opts.ratePerSec;
+    this.#burst = opts.burst;
+  }
+
+  /** Takes one token for `key`; returns the seconds to wait when none is left, else 0. */
+  take(key: string, nowMs = Date.now()): number {
+    if (this.#rate <= 0) return 0;
+    const b = this.#buckets.get(key) ?? { tokens: this.#burst, at: nowMs };
+    b.tokens = Math.min(this.#burst, b.tokens + ((nowMs - b.at) / 1000) * this.#rate);
+    b.at = nowMs;
+    if (this.#buckets.size > 100_000) this.#buckets.clear();
+    this.#buckets.set(key, b);
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+      return 0;
+    }
+    return Math.ceil((1 - b.tokens) / this.#rate);
+  }
+}

@@ -1,0 +1,62 @@
+import assert from "node:assert/strict";
+import { npubEncode } from "nostr-tools/nip19";
+import { parseProviderPrefs } from "../../shared/openai/requests.ts";
+import type { VerifiedNodeRecord } from "../../shared/nostr/node_record.ts";
+import type { LiveNode } from "../registry/node_registry.ts";
+import type { NodeConnection } from "../dispatch/node_connection.ts";
+import { selectNodes } from "./select_nodes.ts";
+
+const NOW = 1_000_000;
+
+function node(
+  id: string,
+  opts: Partial<{ models: string[]; heartbeatAgoMs: number; inFlight: number; max: number; ok: number; fail: number; ttft: number | null; open: boolean; tier: string }> = {},
+): LiveNode {
+  const pubkey = id.padEnd(64, "0");
+  return {
+    record: {
+      pubkey,
+      nodeId: id,
+      maxConcurrency: opts.max ?? 4,
+      vramTier: opts.tier ?? "large",
+      models: (opts.models ?? ["m"]).map((m) => ({ id: m, contextLength: null, promptPricePer1k: 1, completionPricePer1k: 1 })),
+    } as unknown as VerifiedNodeRecord,
+    lastHeartbeatAt: NOW - (opts.heartbeatAgoMs ?? 0),
+    heartbeat: null,
+    connection: { open: opts.open ?? true, inFlight: opts.inFlight ?? 0 } as unknown as NodeConnection,
+    stats: { successes: opts.ok ?? 0, failures: opts.fail ?? 0, ttftEwmaMs: opts.ttft ?? null },
+  };
+}
+
+const route = (nodes: LiveNode[], provider: unknown = undefined, model = "m") =>
+  selectNodes(nodes, { model, provider: parseProviderPrefs(provider), nowMs: NOW, staleMs: 90_000 });
+const ids = (r: ReturnType<typeof route>) => (r.ok ? r.nodes.map((n) => n.record.nodeId) : r.reason);
+
+Deno.test("router - a model no live node serves is unknown; a busy one has no capacity", () => {
+  assert.equal(ids(route([node("a")], undefined, "other")), "unknown_model");
+  assert.equal(ids(route([node("a", { inFlight: 4 })])), "no_capacity");
+});
+
+Deno.test("router - skips stale heartbeats (> 90 s) and closed sockets", () => {
+  assert.deepEqual(ids(route([node("a", { heartbeatAgoMs: 91_000 }), node("b", { open: false }), node("c", { heartbeatAgoMs: 90_000 })])), ["c"]);
+});
+
+Deno.test("router - ranks by success rate, then by latency, then by load", () => {
+  const r = route([
+    node("flaky", { ok: 5, fail: 5, ttft: 10 }),
+    node("slow", { ok: 50, ttft: 300 }),
+    node("fast", { ok: 50, ttft: 20 }),
+    node("fast-busy", { ok: 50, ttft: 20, inFlight: 3 }),
+  ]);
+  assert.deepEqual(ids(r), ["fast", "fast-busy", "slow", "flaky"]);
+});
+
+Deno.test("router - honours provider only, ignore, order and allow_fallbacks", () => {
+  const nodes = [node("a", { ok: 9 }), node("b"), node("c")];
+  assert.deepEqual(ids(route(nodes, { only: ["b", "c"] })), ["b", "c"]);
+  assert.deepEqual(ids(route(nodes, { ignore: ["a"] })), ["b", "c"]);
+  assert.deepEqual(ids(route(nodes, { order: ["c"] })), ["c", "a", "b"]);
+  assert.deepEqual(ids(route(nodes, { order: ["c"], allow_fallbacks: false })), ["c"]);
+  const npub = npubEncode("b".padEnd(64, "0"));
+  assert.deepEqual(ids(route(nodes, { only: [npub] })), ["b"]);
+});

@@ -1,0 +1,44 @@
+// A control plane for tests: in-memory PGlite and KV, quiet logs, fast timeouts; optionally
+// served on a free loopback port.
+import { openDatabase } from "../db/client.ts";
+import { createApiKey } from "../db/api_keys.ts";
+import { createLogger } from "../shared/log/logger.ts";
+import { parseWebConfig, type WebConfig } from "./config.ts";
+import { type ControlPlane, openControlPlane } from "./control_plane.ts";
+import { type RunningServer, serveControlPlane } from "./main.ts";
+
+/** A test control plane, its server (if asked), a funded API key, and one close for all. */
+export interface TestControlPlane {
+  cp: ControlPlane;
+  server: RunningServer | null;
+  apiKey: string;
+  close(): Promise<void>;
+}
+
+/** Opens a control plane on in-memory storage; `serve` puts it on a free port. */
+export async function openTestControlPlane(
+  opts: { serve?: boolean; config?: Partial<WebConfig> } = {},
+): Promise<TestControlPlane> {
+  const config: WebConfig = {
+    ...parseWebConfig({ INFERNET_LOG_LEVEL: Deno.env.get("INFERNET_TEST_LOG_LEVEL") ?? "silent" }, []),
+    localNode: false,
+    keyRateLimitPerSec: 0,
+    ...opts.config,
+  };
+  const db = await openDatabase();
+  const kv = await Deno.openKv(":memory:");
+  const cp = await openControlPlane(config, { db, kv, log: createLogger({ level: config.logLevel }) });
+  const server = opts.serve ? await serveControlPlane(cp, { hostname: "127.0.0.1", port: 0 }) : null;
+  const { key } = await createApiKey(db.sql, { label: "test" });
+  return {
+    cp,
+    server,
+    apiKey: key,
+    async close() {
+      await server?.shutdown();
+      await cp.close();
+      kv.close();
+      await db.close();
+    },
+  };
+}
