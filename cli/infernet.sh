@@ -4,7 +4,7 @@
 # the node's home ($INFERNET_HOME, default ~/.config/infernet).
 set -e
 home="${INFERNET_HOME:-$HOME/.config/infernet}"
-mkdir -p "$home"
+mkdir -p -m 700 "$home"
 INFERNET_HOME="$home" exec "${DENO:-deno}" run --quiet \
   --allow-net --allow-env \
   --allow-sys=hostname,osRelease,systemMemoryInfo,networkInterfaces \

@@ -96,7 +96,12 @@ export class NodeDaemon {
   readonly state: DaemonState = { connected: false, inFlight: 0, completed: 0, failed: 0, reconnects: 0 };
 
   constructor(opts: NodeDaemonOptions) {
-    this.#opts = { heartbeatIntervalMs: 30_000, maxBackoffMs: 30_000, drainTimeoutMs: 30_000, ...opts };
+    this.#opts = {
+      ...opts,
+      heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 30_000,
+      maxBackoffMs: opts.maxBackoffMs ?? 30_000,
+      drainTimeoutMs: opts.drainTimeoutMs ?? 30_000,
+    };
     this.#stopped = new Promise((r) => (this.#resolveStopped = r));
   }
 

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import OpenAI from "openai";
 import { findJob } from "../../db/jobs.ts";
+import { countText } from "../metering/count_tokens.ts";
 import { startNetwork, type TestNetwork } from "./network.ts";
 
 function client(net: TestNetwork, apiKey = net.apiKey): OpenAI {
@@ -126,7 +127,7 @@ Deno.test("e2e - models list, embeddings, bad key 401, unknown model 404, bad re
     );
     await assert.rejects(
       client(net).chat.completions.create({ model: "infernet-test-echo", messages: [] }),
-      (err: unknown) => err instanceof OpenAI.BadRequestError && (err as OpenAI.APIError).param === "messages",
+      (err: unknown) => err instanceof OpenAI.BadRequestError && (err as InstanceType<typeof OpenAI.APIError>).param === "messages",
     );
   });
 });
@@ -155,15 +156,23 @@ Deno.test("e2e - a client abort reaches the engine within 100 ms and bills only 
     );
     let abortedAt = 0;
     let pieces = 0;
-    await assert.rejects(async () => {
+    let received = "";
+    // The SDK may end the iteration quietly or throw an abort error; either way the client is gone.
+    try {
       for await (const chunk of stream) {
-        if (chunk.choices[0]?.delta?.content) pieces++;
-        if (pieces === 2) {
+        if (chunk.choices[0]?.delta?.content) {
+          pieces++;
+          received += chunk.choices[0].delta.content;
+        }
+        if (pieces === 2 && !abortedAt) {
           abortedAt = performance.timeOrigin + performance.now();
           ctrl.abort();
         }
       }
-    });
+    } catch (err) {
+      assert.ok(err instanceof OpenAI.APIUserAbortError, String(err));
+    }
+    assert.ok(abortedAt > 0);
     const deadline = Date.now() + 2000;
     let abort;
     while (!(abort = net.engines[0].events.find((e) => e.type === "abort")) && Date.now() < deadline) {
@@ -176,19 +185,24 @@ Deno.test("e2e - a client abort reaches the engine within 100 ms and bills only 
     const jobId = abort.requestId;
     const row = await jobRow(net, jobId);
     assert.equal(row?.status, "cancelled");
-    assert.ok(row!.completionTokens >= 1 && row!.completionTokens <= 3, `billed ${row?.completionTokens} tokens`);
+    // The engine never reported usage (cut before its usage chunk): we bill our count of what was delivered.
+    assert.equal(received, "Echo: hello ");
+    assert.equal(row?.engineCompletionTokens, null);
+    assert.equal(row?.completionTokens, countText(received));
+    assert.ok(row!.completionTokens < countText("Echo: hello infernet world"));
   });
 });
 
 Deno.test("e2e - two nodes: the first refuses, the second answers, invisibly", async () => {
   await withNetwork({ engines: [{ failure: "refuse" }, {}] }, async (net) => {
     const [refuser, good] = net.nodes;
+    // OpenRouter-style routing preferences, an Infernet extension the SDK passes through.
+    const route = { provider: { order: [refuser.pubkey] } };
     const { data, response } = await client(net).chat.completions.create({
       model: "infernet-test-echo",
       messages: ask,
-      // @ts-expect-error: OpenRouter-style routing preferences, an Infernet extension.
-      provider: { order: [refuser.pubkey] },
-    }).withResponse();
+      ...route,
+    } as OpenAI.ChatCompletionCreateParamsNonStreaming).withResponse();
     assert.equal(data.choices[0].message.content, "Echo: hello infernet world");
     assert.equal(response.headers.get("x-infernet-node"), good.pubkey);
     assert.ok(net.engines[0].events.some((e) => e.type === "request"), "the first node was tried");
@@ -200,9 +214,8 @@ Deno.test("e2e - two nodes: the first refuses, the second answers, invisibly", a
       model: "infernet-test-echo",
       messages: ask,
       stream: true,
-      // @ts-expect-error: as above.
-      provider: { order: [refuser.pubkey] },
-    });
+      ...route,
+    } as OpenAI.ChatCompletionCreateParamsStreaming);
     let text = "";
     for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? "";
     assert.equal(text, "Echo: hello infernet world");

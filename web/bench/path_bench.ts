@@ -1,0 +1,216 @@
+// `deno task bench`: the latency the network adds. The same open-loop load (a fixed request rate,
+// not "as fast as possible") goes to the engine directly and through the whole path — control
+// plane process → `infernet` daemon process → engine process — in the same run, on this machine.
+// Prints p50/p99 of both and the difference; targets: p50 added < 1 ms, p99 added < 5 ms.
+import { parseArgs } from "node:util";
+
+const REPO = new URL("../../", import.meta.url);
+const DENO_JSON = new URL("deno.json", REPO).pathname;
+const dec = new TextDecoder();
+
+const flags = parseArgs({
+  args: Deno.args,
+  options: {
+    rate: { type: "string", default: "200" },
+    seconds: { type: "string", default: "8" },
+    rounds: { type: "string", default: "2" },
+  },
+}).values;
+const RATE = Number(flags.rate);
+const SECONDS = Number(flags.seconds);
+const ROUNDS = Number(flags.rounds);
+
+interface Proc {
+  child: Deno.ChildProcess;
+  lines: AsyncIterator<string>;
+}
+
+function spawnTask(args: string[], env: Record<string, string> = {}): Proc {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["task", "--quiet", "--config", DENO_JSON, ...args],
+    env: { DENO: Deno.execPath(), INFERNET_LOG_LEVEL: "warn", ...env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).pipeThrough(splitLines())[Symbol.asyncIterator]();
+  return { child, lines };
+}
+
+function splitLines(): TransformStream<string, string> {
+  let buf = "";
+  return new TransformStream({
+    transform(chunk, ctrl) {
+      buf += chunk;
+      const parts = buf.split("\n");
+      buf = parts.pop()!;
+      for (const p of parts) ctrl.enqueue(p);
+    },
+  });
+}
+
+async function waitLine(p: Proc, pattern: RegExp, timeoutMs = 60_000): Promise<RegExpMatchArray> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const { value, done } = await p.lines.next();
+    if (done) break;
+    const m = value.match(pattern);
+    if (m) return m;
+  }
+  throw new Error(`did not see ${pattern} in time`);
+}
+
+function drain(p: Proc): void {
+  void (async () => {
+    while (!(await p.lines.next()).done) { /* discard */ }
+  })();
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+interface Sample {
+  p50: number;
+  p99: number;
+  n: number;
+  errors: number;
+}
+
+/** Sends `RATE` req/s for `SECONDS` (open loop) and measures each latency in ms. */
+async function load(send: () => Promise<void>): Promise<Sample> {
+  const total = RATE * SECONDS;
+  const interval = 1000 / RATE;
+  const latencies: number[] = [];
+  let errors = 0;
+  const inflight: Promise<void>[] = [];
+  const t0 = performance.now();
+  for (let i = 0; i < total; i++) {
+    const due = t0 + i * interval;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    const start = performance.now();
+    inflight.push(send().then(
+      () => void latencies.push(performance.now() - start),
+      () => void errors++,
+    ));
+  }
+  await Promise.all(inflight);
+  latencies.sort((a, b) => a - b);
+  return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), n: latencies.length, errors };
+}
+
+const body = JSON.stringify({ model: "infernet-test-echo", messages: [{ role: "user", content: "benchmark prompt of a few words" }] });
+const streamBody = JSON.stringify({ model: "infernet-test-echo", messages: [{ role: "user", content: "benchmark prompt of a few words" }], stream: true });
+
+function nonStream(url: string, key?: string) {
+  return async () => {
+    const res = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(key ? { authorization: `Bearer ${key}` } : {}) },
+      body,
+    });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    await res.arrayBuffer();
+  };
+}
+
+/** Resolves at the first content chunk (time to first token), then reads the rest. */
+function firstToken(url: string, key?: string) {
+  return async () => {
+    const res = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(key ? { authorization: `Bearer ${key}` } : {}) },
+      body: streamBody,
+    });
+    if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
+    const reader = res.body.getReader();
+    let seen = "";
+    while (!seen.includes('"content":"Echo')) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error("stream ended before a token");
+      seen += dec.decode(value);
+    }
+    void (async () => {
+      while (!(await reader.read()).done) { /* rest of the stream */ }
+    })();
+  };
+}
+
+const dataDir = await Deno.makeTempDir({ prefix: "infernet-bench-" });
+const procs: Proc[] = [];
+try {
+  const engine = spawnTask(["test-engine", "--port", "0"]);
+  procs.push(engine);
+  const engineUrl = JSON.parse((await waitLine(engine, /^\{.*"url"/))[0]).url as string;
+  drain(engine);
+
+  const web = spawnTask(["start", "--port", "0", "--no-local-node"], {
+    INFERNET_DATA_DIR: dataDir,
+    INFERNET_KEY_RATE_LIMIT: "0",
+    INFERNET_LOG_LEVEL: "warn",
+  });
+  procs.push(web);
+  const base = (await waitLine(web, /^OpenAI base URL: (\S+)\/v1/))[1];
+  const key = (await waitLine(web, /^API key \(new, shown once\): (\S+)/))[1];
+  drain(web);
+
+  const home = `${dataDir}/node`;
+  await new Deno.Command(Deno.execPath(), {
+    args: ["task", "--quiet", "--config", DENO_JSON, "infernet", "init"],
+    env: { DENO: Deno.execPath(), INFERNET_HOME: home },
+    stdout: "null",
+  }).output();
+  const node = spawnTask(["infernet", "start", "--server", base, "--engine-url", engineUrl, "--max-concurrency", "256"], {
+    INFERNET_HOME: home,
+  });
+  procs.push(node);
+  await waitLine(node, /online at/);
+  drain(node);
+
+  const direct = `${engineUrl}/v1/chat/completions`;
+  const full = `${base}/v1/chat/completions`;
+  // Warm up both paths (JIT, connection pools).
+  for (let i = 0; i < 300; i++) {
+    await nonStream(direct)();
+    await nonStream(full, key)();
+    await firstToken(full, key)();
+  }
+  const results: Record<string, Sample[]> = { directJson: [], fullJson: [], directTtft: [], fullTtft: [] };
+  for (let r = 0; r < ROUNDS; r++) {
+    results.directJson.push(await load(nonStream(direct)));
+    results.fullJson.push(await load(nonStream(full, key)));
+    results.directTtft.push(await load(firstToken(direct)));
+    results.fullTtft.push(await load(firstToken(full, key)));
+  }
+  const best = (xs: Sample[]) => xs.reduce((a, b) => (a.p50 <= b.p50 ? a : b));
+  const median = (xs: Sample[], k: "p50" | "p99") => xs.map((x) => x[k]).sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const fmt = (n: number) => n.toFixed(3).padStart(8);
+  console.log(`\ninference path latency — ${RATE} req/s open loop, ${SECONDS} s × ${ROUNDS} rounds per path (ms)`);
+  console.log("                          p50       p99   requests  errors");
+  for (const [name, xs] of Object.entries(results)) {
+    const s = best(xs);
+    console.log(`${name.padEnd(18)} ${fmt(median(xs, "p50"))}  ${fmt(median(xs, "p99"))}  ${String(xs.reduce((n, x) => n + x.n, 0)).padStart(8)}  ${String(xs.reduce((n, x) => n + x.errors, 0)).padStart(6)}`);
+    void s;
+  }
+  const added = (a: string, b: string, k: "p50" | "p99") => median(results[b], k) - median(results[a], k);
+  const rows = [
+    ["non-stream added p50", added("directJson", "fullJson", "p50"), 1],
+    ["non-stream added p99", added("directJson", "fullJson", "p99"), 5],
+    ["stream TTFT added p50", added("directTtft", "fullTtft", "p50"), 1],
+    ["stream TTFT added p99", added("directTtft", "fullTtft", "p99"), 5],
+  ] as const;
+  console.log("");
+  for (const [name, v, target] of rows) {
+    console.log(`${name.padEnd(24)} ${fmt(v)} ms   target < ${target} ms   ${v < target ? "MET" : "MISSED"}`);
+  }
+  console.log(JSON.stringify({ bench: "inference_path", rate: RATE, seconds: SECONDS, rounds: ROUNDS, results: Object.fromEntries(rows.map(([n, v]) => [n, Number(v.toFixed(3))])) }));
+} finally {
+  for (const p of procs.reverse()) {
+    try {
+      p.child.kill("SIGTERM");
+    } catch { /* gone */ }
+    await p.child.status;
+  }
+  await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+}
