@@ -51,7 +51,9 @@ export async function readNodeConfig(home: string): Promise<NodeConfig> {
     cfg.server = raw.server.replace(/\/+$/, "");
   }
   if (raw.engine_url != null) {
-    if (!isUrl(raw.engine_url)) throw new CliError("config", `config.json: engine_url must be an http(s) URL`);
+    if (!isUrl(raw.engine_url)) {
+      throw new CliError("config", `config.json: engine_url must be an http(s) URL`);
+    }
     cfg.engineUrl = raw.engine_url.replace(/\/+$/, "");
   }
   if (raw.node_id != null) {

@@ -31,7 +31,10 @@ export async function createApiKey(
     insert into api_keys (key_hash, key_prefix, label)
     values (${hashApiKey(key)}, ${prefix}, ${opts.label ?? null})
     returning id, created_at`;
-  return { key, row: { id: row.id, keyPrefix: prefix, label: opts.label ?? null, createdAt: row.created_at } };
+  return {
+    key,
+    row: { id: row.id, keyPrefix: prefix, label: opts.label ?? null, createdAt: row.created_at },
+  };
 }
 
 /** Finds the live (not revoked) key with this hash. */

@@ -54,7 +54,10 @@ export function createApp(cp: ControlPlane): Hono<AppEnv> {
   app.onError((err, c) => {
     if (err instanceof HttpError) {
       if (err.status >= 500) cp.log.error("request failed", { path: c.req.path, err });
-      return errorResponse(err, c.res.headers.get("retry-after") ? { "retry-after": c.res.headers.get("retry-after")! } : undefined);
+      return errorResponse(
+        err,
+        c.res.headers.get("retry-after") ? { "retry-after": c.res.headers.get("retry-after")! } : undefined,
+      );
     }
     cp.log.error("unhandled error", { path: c.req.path, err });
     return errorResponse(new HttpError(500, "Internal server error.", { code: "internal_error" }));

@@ -64,7 +64,7 @@ export function parseWebConfig(env: Record<string, string | undefined>, args: st
   } catch (err) {
     throw new ConfigError((err as Error).message);
   }
-  const logLevel = env.INFERNET_LOG_LEVEL ?? "info";
+  const logLevel = env.INFERNET_LOG_LEVEL ?? "warn";
   if (!isLogLevel(logLevel)) throw new ConfigError(`INFERNET_LOG_LEVEL: unknown level '${logLevel}'`);
   const publicUrl = env.INFERNET_PUBLIC_URL?.replace(/\/+$/, "") || null;
   if (publicUrl && !/^https?:\/\/[^/]+$/.test(publicUrl)) {
@@ -84,8 +84,18 @@ export function parseWebConfig(env: Record<string, string | undefined>, args: st
     logLevel,
     localNode: flags["no-local-node"] ? false : flags["local-node"] ?? env.INFERNET_LOCAL_NODE !== "0",
     nodeStaleMs: intFrom("INFERNET_NODE_STALE_MS", env.INFERNET_NODE_STALE_MS, 90_000, 1),
-    firstTokenTimeoutMs: intFrom("INFERNET_FIRST_TOKEN_TIMEOUT_MS", env.INFERNET_FIRST_TOKEN_TIMEOUT_MS, 60_000, 1),
-    streamIdleTimeoutMs: intFrom("INFERNET_STREAM_IDLE_TIMEOUT_MS", env.INFERNET_STREAM_IDLE_TIMEOUT_MS, 60_000, 1),
+    firstTokenTimeoutMs: intFrom(
+      "INFERNET_FIRST_TOKEN_TIMEOUT_MS",
+      env.INFERNET_FIRST_TOKEN_TIMEOUT_MS,
+      60_000,
+      1,
+    ),
+    streamIdleTimeoutMs: intFrom(
+      "INFERNET_STREAM_IDLE_TIMEOUT_MS",
+      env.INFERNET_STREAM_IDLE_TIMEOUT_MS,
+      60_000,
+      1,
+    ),
     jobTimeoutMs: intFrom("INFERNET_JOB_TIMEOUT_MS", env.INFERNET_JOB_TIMEOUT_MS, 600_000, 1),
     keyRateLimitPerSec: intFrom("INFERNET_KEY_RATE_LIMIT", env.INFERNET_KEY_RATE_LIMIT, 50),
     keyCreationPerMinute: intFrom("INFERNET_KEY_CREATION_PER_MIN", env.INFERNET_KEY_CREATION_PER_MIN, 10),

@@ -1,5 +1,5 @@
 // The control plane's parts, opened from the config and closed together.
-import { openDatabase, type Database } from "../db/client.ts";
+import { type Database, openDatabase } from "../db/client.ts";
 import { migrate } from "../db/migrate.ts";
 import { insertJobs } from "../db/jobs.ts";
 import { createLogger, type Logger } from "../shared/log/logger.ts";

@@ -81,7 +81,9 @@ export async function startLocalNetwork(
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  if (models.length === 0) description += " — the node did not come online within 30 s; see its messages above";
+  if (models.length === 0) {
+    description += " — the node did not come online within 30 s; see its messages above";
+  }
   return {
     description,
     models,

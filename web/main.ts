@@ -1,6 +1,6 @@
 // The control plane's entry point: config → storage → HTTP server (→ a local node, for
 // `deno task start`). The only place that calls Deno.serve.
-import { parseWebConfig, ConfigError } from "./config.ts";
+import { ConfigError, parseWebConfig } from "./config.ts";
 import { type ControlPlane, openControlPlane } from "./control_plane.ts";
 import { createApp } from "./app.ts";
 import { PING_INTERVAL_MS } from "./api/nodes/socket.ts";
@@ -60,13 +60,17 @@ async function run(): Promise<number> {
   const cp = await openControlPlane(config);
   const server = await serveControlPlane(cp, { hostname: config.hostname, port: config.port });
   const url = config.publicUrl ?? server.url;
-  const local = config.localNode ? await startLocalNetwork(cp, { serverUrl: server.url, dataDir: config.dataDir }) : null;
+  const local = config.localNode
+    ? await startLocalNetwork(cp, { serverUrl: server.url, dataDir: config.dataDir })
+    : null;
   const { key } = await createApiKey(cp.db.sql, { label: "printed at start" });
   const model = local?.models[0] ?? "<model>";
   console.log(
     [
       "",
-      `Infernet control plane: ${url}  (${cp.db.description}; KV ${config.kv ?? `${config.dataDir}/kv.sqlite3`})`,
+      `Infernet control plane: ${url}  (${cp.db.description}; KV ${
+        config.kv ?? `${config.dataDir}/kv.sqlite3`
+      })`,
       local ? `Local node: ${local.description}` : "No local node (--no-local-node).",
       "",
       `OpenAI base URL: ${url}/v1`,

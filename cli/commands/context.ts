@@ -2,7 +2,7 @@
 import type { Logger } from "../../shared/log/logger.ts";
 import { CliError } from "../cli_error.ts";
 import { type NodeConfig, parseUrlFlag, readNodeConfig, resolveHome } from "../config.ts";
-import { detectEngine, type DetectedEngine } from "../engines/detect.ts";
+import { type DetectedEngine, detectEngine } from "../engines/detect.ts";
 
 /** A command's environment. */
 export interface CommandContext {
@@ -20,7 +20,11 @@ export async function loadNodeConfig(ctx: CommandContext): Promise<{ home: strin
 }
 
 /** The control plane URL: `--server`, else config, else `INFERNET_SERVER`. */
-export function resolveServer(flag: string | undefined, config: NodeConfig, env: Record<string, string | undefined>): string {
+export function resolveServer(
+  flag: string | undefined,
+  config: NodeConfig,
+  env: Record<string, string | undefined>,
+): string {
   if (flag) return parseUrlFlag("server", flag);
   if (config.server) return config.server;
   if (env.INFERNET_SERVER) return parseUrlFlag("server", env.INFERNET_SERVER);

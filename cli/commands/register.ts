@@ -27,6 +27,10 @@ export async function runRegister(ctx: CommandContext): Promise<void> {
     return;
   }
   ctx.print(`registered ${npubEncode(identity.pubkey)} with ${server}`);
-  ctx.print(`engine: ${engine.kind}${engine.kind === "test" ? " (TEST ENGINE: deterministic echo, not a real model)" : ""} at ${engine.baseUrl}`);
+  ctx.print(
+    `engine: ${engine.kind}${
+      engine.kind === "test" ? " (TEST ENGINE: deterministic echo, not a real model)" : ""
+    } at ${engine.baseUrl}`,
+  );
   ctx.print(`models: ${advert.models.map((m) => m.id).join(", ")}; VRAM tier: ${advert.vramTier}`);
 }

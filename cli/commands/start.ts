@@ -36,7 +36,11 @@ export async function runStart(ctx: CommandContext): Promise<void> {
   if (f.server && f.server !== config.server) await writeNodeConfig(home, { ...config, server });
   const test = engine.kind === "test" ? " — TEST ENGINE (deterministic echo, not a real model)" : "";
   ctx.print(`node ${npubEncode(identity.pubkey)} online at ${server}`);
-  ctx.print(`engine: ${engine.kind} at ${engine.baseUrl}${test}; models: ${advert.models.map((m) => m.id).join(", ")}`);
+  ctx.print(
+    `engine: ${engine.kind} at ${engine.baseUrl}${test}; models: ${
+      advert.models.map((m) => m.id).join(", ")
+    }`,
+  );
   const stop = () => {
     ctx.print("draining: finishing running jobs, taking no new ones…");
     void daemon.stop();

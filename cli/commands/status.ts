@@ -17,7 +17,9 @@ export async function runStatus(ctx: CommandContext): Promise<void> {
   let network: Record<string, unknown> | { error: string } | null = null;
   if (server) {
     try {
-      const res = await fetch(`${server}/api/nodes/${identity.pubkey}`, { signal: AbortSignal.timeout(5000) });
+      const res = await fetch(`${server}/api/nodes/${identity.pubkey}`, {
+        signal: AbortSignal.timeout(5000),
+      });
       const body = await res.json();
       network = res.ok ? body : { error: body?.error?.message ?? `HTTP ${res.status}` };
     } catch (err) {
@@ -29,7 +31,9 @@ export async function runStatus(ctx: CommandContext): Promise<void> {
     pubkey: identity.pubkey,
     home,
     server,
-    engine: engine ? { kind: engine.kind, url: engine.baseUrl, models: engine.models.map((m) => m.id) } : null,
+    engine: engine
+      ? { kind: engine.kind, url: engine.baseUrl, models: engine.models.map((m) => m.id) }
+      : null,
     network,
   };
   if (f.json) {
@@ -38,11 +42,21 @@ export async function runStatus(ctx: CommandContext): Promise<void> {
   }
   ctx.print(`node:    ${identity.npub}`);
   ctx.print(`home:    ${home}`);
-  ctx.print(`engine:  ${engine ? `${engine.kind} at ${engine.baseUrl} (${engine.models.length} models)` : "none found"}`);
+  ctx.print(
+    `engine:  ${
+      engine ? `${engine.kind} at ${engine.baseUrl} (${engine.models.length} models)` : "none found"
+    }`,
+  );
   if (!server) ctx.print("server:  not configured (infernet register --server URL)");
   else if (network && "error" in network) ctx.print(`server:  ${server} — ${network.error}`);
   else if (network) {
-    ctx.print(`server:  ${server} — ${network.live ? "LIVE" : "registered, not live"}; last heartbeat ${network.last_heartbeat_at ?? "never"}`);
-    ctx.print(`jobs:    ${network.jobs_succeeded} succeeded, ${network.jobs_failed} failed, ${network.in_flight} running`);
+    ctx.print(
+      `server:  ${server} — ${network.live ? "LIVE" : "registered, not live"}; last heartbeat ${
+        network.last_heartbeat_at ?? "never"
+      }`,
+    );
+    ctx.print(
+      `jobs:    ${network.jobs_succeeded} succeeded, ${network.jobs_failed} failed, ${network.in_flight} running`,
+    );
   }
 }

@@ -43,7 +43,13 @@ export async function proxyJob(
       started = true;
     }
     // OpenAI-compatible engines always close a stream with [DONE]; without it the stream was cut.
-    send({ type: "fail", job_id: id, code: "engine_stream_cut", message: "the engine's stream ended without [DONE]", started });
+    send({
+      type: "fail",
+      job_id: id,
+      code: "engine_stream_cut",
+      message: "the engine's stream ended without [DONE]",
+      started,
+    });
     return "failed";
   } catch (err) {
     if (signal.aborted) return "cancelled";

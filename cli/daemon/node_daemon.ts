@@ -10,6 +10,9 @@ import type { Logger } from "../../shared/log/logger.ts";
 import type { NodeIdentity } from "../identity/node_key.ts";
 import { CliError } from "../cli_error.ts";
 import { proxyJob } from "./engine_proxy.ts";
+// npm `ws` rather than Deno's WebSocket: Deno's client socket leaves Nagle's algorithm on, so a
+// burst of small frames (stream chunks) stalls ~40 ms on a delayed ACK; `ws` sets TCP_NODELAY.
+import WebSocket from "ws";
 
 /** What the daemon needs to run. */
 export interface NodeDaemonOptions {
@@ -60,9 +63,13 @@ export async function signedPost(
       signal: AbortSignal.timeout(15_000),
     });
   } catch (err) {
-    throw new CliError("server_unreachable", `cannot reach the control plane at ${server}: ${(err as Error).message}`, {
-      cause: err,
-    });
+    throw new CliError(
+      "server_unreachable",
+      `cannot reach the control plane at ${server}: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
   }
 }
 
@@ -124,13 +131,13 @@ export class NodeDaemon {
   #connect(): void {
     if (this.#stopping) return;
     const url = this.#socketUrl();
-    const ws = new WebSocket(url);
+    const ws = new WebSocket(url, { handshakeTimeout: 10_000 });
     this.#socket = ws;
-    ws.onmessage = (e) => {
-      const frame = typeof e.data === "string" ? parseServerFrame(e.data) : null;
+    ws.on("message", (data: WebSocket.RawData, isBinary: boolean) => {
+      const frame = isBinary ? null : parseServerFrame(data.toString());
       if (frame) this.#onFrame(ws, url, frame);
-    };
-    ws.onclose = (e) => {
+    });
+    ws.on("close", (code: number, reason: Buffer) => {
       if (this.#socket === ws) this.#socket = null;
       const wasConnected = this.state.connected;
       this.state.connected = false;
@@ -138,11 +145,16 @@ export class NodeDaemon {
       for (const ctrl of this.#jobs.values()) ctrl.abort();
       if (this.#stopping) return;
       const wait = backoffMs(this.#attempt++, this.#opts.maxBackoffMs);
-      this.#opts.log.warn("job socket closed; reconnecting", { code: e.code, reason: e.reason, waitMs: wait, wasConnected });
+      this.#opts.log.warn("job socket closed; reconnecting", {
+        code,
+        reason: reason.toString(),
+        waitMs: wait,
+        wasConnected,
+      });
       this.state.reconnects++;
       this.#reconnectTimer = setTimeout(() => this.#connect(), wait);
-    };
-    ws.onerror = () => {};
+    });
+    ws.on("error", (err: Error) => this.#opts.log.debug("job socket error", { err: err.message }));
   }
 
   #send(ws: WebSocket, frame: NodeFrame): void {
@@ -152,7 +164,10 @@ export class NodeDaemon {
   #onFrame(ws: WebSocket, url: string, frame: ServerFrame): void {
     switch (frame.type) {
       case "challenge":
-        this.#send(ws, { type: "auth", event: createAuthEvent(this.#opts.identity.secretKey, url, frame.challenge) });
+        this.#send(ws, {
+          type: "auth",
+          event: createAuthEvent(this.#opts.identity.secretKey, url, frame.challenge),
+        });
         return;
       case "welcome":
         this.state.connected = true;
@@ -178,7 +193,13 @@ export class NodeDaemon {
   async #runJob(ws: WebSocket, job: Extract<ServerFrame, { type: "job" }>): Promise<void> {
     if (this.#stopping || this.#jobs.size >= this.#opts.advert.maxConcurrency) {
       const reason = this.#stopping ? "node is draining" : "node is at capacity";
-      this.#send(ws, { type: "fail", job_id: job.job_id, code: "node_busy", message: reason, started: false });
+      this.#send(ws, {
+        type: "fail",
+        job_id: job.job_id,
+        code: "node_busy",
+        message: reason,
+        started: false,
+      });
       return;
     }
     const ctrl = new AbortController();
@@ -203,7 +224,12 @@ export class NodeDaemon {
       models: this.#opts.advert.models.map((m) => m.id),
     };
     try {
-      const res = await signedPost(this.#opts.server, "/api/nodes/heartbeat", this.#opts.identity.secretKey, body);
+      const res = await signedPost(
+        this.#opts.server,
+        "/api/nodes/heartbeat",
+        this.#opts.identity.secretKey,
+        body,
+      );
       await res.body?.cancel();
       if (res.status === 404) await this.#reregister();
       else if (!res.ok) this.#opts.log.warn("heartbeat refused", { status: res.status });

@@ -60,7 +60,10 @@ function contextLength(m: Record<string, unknown>): number | null {
 /** Probes one base URL; null when no OpenAI-compatible engine answers there. */
 export async function probeEngine(baseUrl: string, opts: ProbeOptions = {}): Promise<DetectedEngine | null> {
   const base = baseUrl.replace(/\/+$/, "").replace(/\/v1$/, "");
-  const [tags, models] = await Promise.all([getJson(`${base}/api/tags`, opts), getJson(`${base}/v1/models`, opts)]);
+  const [tags, models] = await Promise.all([
+    getJson(`${base}/api/tags`, opts),
+    getJson(`${base}/v1/models`, opts),
+  ]);
   const tagList = (tags?.body as { models?: unknown } | undefined)?.models;
   if (Array.isArray(tagList)) {
     return {

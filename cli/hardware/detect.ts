@@ -1,6 +1,6 @@
 // Hardware detection: GPUs through `nvidia-smi` and `rocm-smi`, CPU and RAM through Deno's own
 // system APIs (Deno refuses /proc reads without full permissions), → VRAM tier.
-import { vramTierOf, type VramTier } from "../../shared/hardware/tiers.ts";
+import { type VramTier, vramTierOf } from "../../shared/hardware/tiers.ts";
 
 /** One GPU. */
 export interface GpuInfo {
@@ -105,7 +105,8 @@ export function parseRocmSmiJson(text: string): GpuInfo[] {
     const total = num(value["VRAM Total Memory (B)"]);
     if (total === null) continue;
     const used = num(value["VRAM Total Used Memory (B)"]);
-    const name = value["Card Series"] ?? value["Card series"] ?? value["Card Model"] ?? value["Card model"] ?? "AMD GPU";
+    const name = value["Card Series"] ?? value["Card series"] ?? value["Card Model"] ?? value["Card model"] ??
+      "AMD GPU";
     gpus.push({
       index: Number(m[1]),
       vendor: "amd",
@@ -130,7 +131,12 @@ export function parseCudaVersion(text: string): string | null {
 /** Runs a command with a 5 s bound; null when the tool is missing. */
 export const runCommand: CommandRunner = async (cmd, args) => {
   try {
-    const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "null", signal: AbortSignal.timeout(5000) })
+    const out = await new Deno.Command(cmd, {
+      args,
+      stdout: "piped",
+      stderr: "null",
+      signal: AbortSignal.timeout(5000),
+    })
       .output();
     return { code: out.code, stdout: new TextDecoder().decode(out.stdout) };
   } catch (err) {

@@ -7,7 +7,14 @@ export const VRAM_TIERS = ["nano", "small", "medium", "large", "x1", "xx1"] as c
 /** One VRAM tier. */
 export type VramTier = typeof VRAM_TIERS[number];
 
-const LOWER_BOUNDS_GB: Record<VramTier, number> = { nano: 0, small: 4, medium: 8, large: 16, x1: 32, xx1: 80 };
+const LOWER_BOUNDS_GB: Record<VramTier, number> = {
+  nano: 0,
+  small: 4,
+  medium: 8,
+  large: 16,
+  x1: 32,
+  xx1: 80,
+};
 
 /**
  * The tier of a node with this much VRAM.

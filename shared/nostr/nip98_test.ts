@@ -13,11 +13,21 @@ function header(event: unknown): string {
 }
 
 function signed(tags: string[][], opts: { kind?: number; createdAt?: number } = {}) {
-  return finalizeEvent({ kind: opts.kind ?? NIP98_KIND, created_at: opts.createdAt ?? now, content: "", tags }, sk);
+  return finalizeEvent({
+    kind: opts.kind ?? NIP98_KIND,
+    created_at: opts.createdAt ?? now,
+    content: "",
+    tags,
+  }, sk);
 }
 
 Deno.test("nip98 - accepts a request signed for its exact URL, method and body", () => {
-  const r = verifyNip98(createNip98Header(sk, url, "POST", body, now), { url, method: "POST", body, nowSec: now });
+  const r = verifyNip98(createNip98Header(sk, url, "POST", body, now), {
+    url,
+    method: "POST",
+    body,
+    nowSec: now,
+  });
   assert.equal(r.ok, true);
   assert.equal(r.ok && r.pubkey, getPublicKey(sk));
 });
@@ -30,11 +40,21 @@ Deno.test("nip98 - rejects a missing or non-Nostr header", () => {
 
 Deno.test("nip98 - rejects a stale or future event beyond 60 s", () => {
   for (const createdAt of [now - 61, now + 61]) {
-    const r = verifyNip98(createNip98Header(sk, url, "POST", body, createdAt), { url, method: "POST", body, nowSec: now });
+    const r = verifyNip98(createNip98Header(sk, url, "POST", body, createdAt), {
+      url,
+      method: "POST",
+      body,
+      nowSec: now,
+    });
     assert.equal(r.ok, false);
     assert.match((r as { reason: string }).reason, /stale/);
   }
-  const edge = verifyNip98(createNip98Header(sk, url, "POST", body, now - 60), { url, method: "POST", body, nowSec: now });
+  const edge = verifyNip98(createNip98Header(sk, url, "POST", body, now - 60), {
+    url,
+    method: "POST",
+    body,
+    nowSec: now,
+  });
   assert.equal(edge.ok, true);
 });
 
@@ -62,16 +82,23 @@ Deno.test("nip98 - requires a payload tag when the request has a body", () => {
 Deno.test("nip98 - rejects a forged signature, a tampered tag and a wrong kind", () => {
   const good = signed([["u", url], ["method", "POST"], ["payload", payloadHash(body)]]);
   const forgedSig = { ...good, sig: good.sig.replace(/^./, (c) => (c === "a" ? "b" : "a")) };
-  assert.match((verifyNip98(header(forgedSig), { url, method: "POST", body, nowSec: now }) as { reason: string }).reason, /signature/);
+  assert.match(
+    (verifyNip98(header(forgedSig), { url, method: "POST", body, nowSec: now }) as { reason: string }).reason,
+    /signature/,
+  );
   // Same id and sig, but a tag changed after signing: the id no longer matches the content.
   const other = "http://127.0.0.1:8787/api/nodes/register";
   const tampered = { ...good, tags: [["u", other], ["method", "POST"], ["payload", payloadHash(body)]] };
   assert.match(
-    (verifyNip98(header(tampered), { url: other, method: "POST", body, nowSec: now }) as { reason: string }).reason,
+    (verifyNip98(header(tampered), { url: other, method: "POST", body, nowSec: now }) as { reason: string })
+      .reason,
     /signature/,
   );
   const wrongKind = signed([["u", url], ["method", "POST"], ["payload", payloadHash(body)]], { kind: 1 });
-  assert.match((verifyNip98(header(wrongKind), { url, method: "POST", body, nowSec: now }) as { reason: string }).reason, /kind/);
+  assert.match(
+    (verifyNip98(header(wrongKind), { url, method: "POST", body, nowSec: now }) as { reason: string }).reason,
+    /kind/,
+  );
 });
 
 Deno.test("nip98 - rejects malformed events and garbage base64", () => {

@@ -15,7 +15,12 @@ const advert: NodeAdvert = {
   ramMb: 64000,
   os: "linux",
   maxConcurrency: 4,
-  models: [{ id: "qwen2.5:7b", contextLength: 32768, promptPricePer1k: 100_000, completionPricePer1k: 300_000 }],
+  models: [{
+    id: "qwen2.5:7b",
+    contextLength: 32768,
+    promptPricePer1k: 100_000,
+    completionPricePer1k: 300_000,
+  }],
 };
 
 Deno.test("node record - round-trips through signing and verification", () => {
@@ -36,7 +41,10 @@ Deno.test("node record - rejects edited content, bad fields and foreign kinds", 
   assert.match((verifyNodeRecord(edited) as { reason: string }).reason, /signature/);
   const badTier = createNodeRecord(sk, { ...advert, vramTier: "huge" as NodeAdvert["vramTier"] });
   assert.match((verifyNodeRecord(badTier) as { reason: string }).reason, /vram_tier/);
-  const badPrice = createNodeRecord(sk, { ...advert, models: [{ ...advert.models[0], promptPricePer1k: -1 }] });
+  const badPrice = createNodeRecord(sk, {
+    ...advert,
+    models: [{ ...advert.models[0], promptPricePer1k: -1 }],
+  });
   assert.match((verifyNodeRecord(badPrice) as { reason: string }).reason, /prompt_per_1k/);
   assert.equal(verifyNodeRecord({ ...event, kind: 1 }).ok, false);
   assert.equal(verifyNodeRecord("nope").ok, false);

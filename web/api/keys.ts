@@ -28,7 +28,7 @@ export function createKey(cp: ControlPlane) {
         const body = JSON.parse(text);
         if (typeof body?.label === "string") label = body.label.slice(0, 100);
       } catch {
-        throw new HttpError(400, "body must be JSON, e.g. {\"label\": \"my app\"}", { code: "invalid_json" });
+        throw new HttpError(400, 'body must be JSON, e.g. {"label": "my app"}', { code: "invalid_json" });
       }
     }
     const { key, row } = await createApiKey(cp.db.sql, { label });

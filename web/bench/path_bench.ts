@@ -33,7 +33,8 @@ function spawnTask(args: string[], env: Record<string, string> = {}): Proc {
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
-  const lines = child.stdout.pipeThrough(new TextDecoderStream()).pipeThrough(splitLines())[Symbol.asyncIterator]();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).pipeThrough(splitLines())
+    [Symbol.asyncIterator]();
   return { child, lines };
 }
 
@@ -90,18 +91,27 @@ async function load(send: () => Promise<void>): Promise<Sample> {
     const wait = due - performance.now();
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
     const start = performance.now();
-    inflight.push(send().then(
-      () => void latencies.push(performance.now() - start),
-      () => void errors++,
-    ));
+    inflight.push(
+      send().then(
+        () => void latencies.push(performance.now() - start),
+        () => void errors++,
+      ),
+    );
   }
   await Promise.all(inflight);
   latencies.sort((a, b) => a - b);
   return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), n: latencies.length, errors };
 }
 
-const body = JSON.stringify({ model: "infernet-test-echo", messages: [{ role: "user", content: "benchmark prompt of a few words" }] });
-const streamBody = JSON.stringify({ model: "infernet-test-echo", messages: [{ role: "user", content: "benchmark prompt of a few words" }], stream: true });
+const body = JSON.stringify({
+  model: "infernet-test-echo",
+  messages: [{ role: "user", content: "benchmark prompt of a few words" }],
+});
+const streamBody = JSON.stringify({
+  model: "infernet-test-echo",
+  messages: [{ role: "user", content: "benchmark prompt of a few words" }],
+  stream: true,
+});
 
 function nonStream(url: string, key?: string) {
   return async () => {
@@ -142,7 +152,7 @@ const procs: Proc[] = [];
 try {
   const engine = spawnTask(["test-engine", "--port", "0"]);
   procs.push(engine);
-  const engineUrl = JSON.parse((await waitLine(engine, /^\{.*"url"/))[0]).url as string;
+  const engineUrl = JSON.parse((await waitLine(engine, /^\{.*"url".*\}$/))[0]).url as string;
   drain(engine);
 
   const web = spawnTask(["start", "--port", "0", "--no-local-node"], {
@@ -161,7 +171,16 @@ try {
     env: { DENO: Deno.execPath(), INFERNET_HOME: home },
     stdout: "null",
   }).output();
-  const node = spawnTask(["infernet", "start", "--server", base, "--engine-url", engineUrl, "--max-concurrency", "256"], {
+  const node = spawnTask([
+    "infernet",
+    "start",
+    "--server",
+    base,
+    "--engine-url",
+    engineUrl,
+    "--max-concurrency",
+    "256",
+  ], {
     INFERNET_HOME: home,
   });
   procs.push(node);
@@ -184,13 +203,20 @@ try {
     results.fullTtft.push(await load(firstToken(full, key)));
   }
   const best = (xs: Sample[]) => xs.reduce((a, b) => (a.p50 <= b.p50 ? a : b));
-  const median = (xs: Sample[], k: "p50" | "p99") => xs.map((x) => x[k]).sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const median = (xs: Sample[], k: "p50" | "p99") =>
+    xs.map((x) => x[k]).sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const fmt = (n: number) => n.toFixed(3).padStart(8);
-  console.log(`\ninference path latency — ${RATE} req/s open loop, ${SECONDS} s × ${ROUNDS} rounds per path (ms)`);
+  console.log(
+    `\ninference path latency — ${RATE} req/s open loop, ${SECONDS} s × ${ROUNDS} rounds per path (ms)`,
+  );
   console.log("                          p50       p99   requests  errors");
   for (const [name, xs] of Object.entries(results)) {
     const s = best(xs);
-    console.log(`${name.padEnd(18)} ${fmt(median(xs, "p50"))}  ${fmt(median(xs, "p99"))}  ${String(xs.reduce((n, x) => n + x.n, 0)).padStart(8)}  ${String(xs.reduce((n, x) => n + x.errors, 0)).padStart(6)}`);
+    console.log(
+      `${name.padEnd(18)} ${fmt(median(xs, "p50"))}  ${fmt(median(xs, "p99"))}  ${
+        String(xs.reduce((n, x) => n + x.n, 0)).padStart(8)
+      }  ${String(xs.reduce((n, x) => n + x.errors, 0)).padStart(6)}`,
+    );
     void s;
   }
   const added = (a: string, b: string, k: "p50" | "p99") => median(results[b], k) - median(results[a], k);
@@ -204,7 +230,15 @@ try {
   for (const [name, v, target] of rows) {
     console.log(`${name.padEnd(24)} ${fmt(v)} ms   target < ${target} ms   ${v < target ? "MET" : "MISSED"}`);
   }
-  console.log(JSON.stringify({ bench: "inference_path", rate: RATE, seconds: SECONDS, rounds: ROUNDS, results: Object.fromEntries(rows.map(([n, v]) => [n, Number(v.toFixed(3))])) }));
+  console.log(
+    JSON.stringify({
+      bench: "inference_path",
+      rate: RATE,
+      seconds: SECONDS,
+      rounds: ROUNDS,
+      results: Object.fromEntries(rows.map(([n, v]) => [n, Number(v.toFixed(3))])),
+    }),
+  );
 } finally {
   for (const p of procs.reverse()) {
     try {

@@ -51,7 +51,10 @@ Deno.test("e2e - non-streamed chat completion with usage, and a job row without 
     assert.equal(row?.enginePromptTokens, 3);
     assert.equal(row?.completionTokens, 4);
     assert.ok((row?.countedPromptTokens ?? 0) > 0, "our own count is recorded too");
-    const raw = JSON.stringify(await net.cp.db.sql`select * from jobs`, (_k, v) => typeof v === "bigint" ? String(v) : v);
+    const raw = JSON.stringify(
+      await net.cp.db.sql`select * from jobs`,
+      (_k, v) => typeof v === "bigint" ? String(v) : v,
+    );
     assert.ok(!raw.includes("infernet world"), "no prompt or output is stored");
   });
 });
@@ -101,7 +104,10 @@ Deno.test("e2e - an engine that reports no usage still yields usage (our own cou
     });
     let usage: OpenAI.CompletionUsage | null | undefined = null;
     for await (const chunk of stream) if (chunk.usage) usage = chunk.usage;
-    assert.ok(usage && usage.completion_tokens > 0 && usage.total_tokens === usage.prompt_tokens + usage.completion_tokens);
+    assert.ok(
+      usage && usage.completion_tokens > 0 &&
+        usage.total_tokens === usage.prompt_tokens + usage.completion_tokens,
+    );
   });
 });
 
@@ -111,14 +117,20 @@ Deno.test("e2e - models list, embeddings, bad key 401, unknown model 404, bad re
     const m = models.data.find((x) => x.id === "infernet-test-echo") as unknown as Record<string, unknown>;
     assert.ok(m, "the served model is listed");
     assert.equal(m.owned_by, "infernet-test-engine");
-    assert.deepEqual(m.pricing, { prompt_per_1k_tokens_usd: "0.0002", completion_per_1k_tokens_usd: "0.0006" });
+    assert.deepEqual(m.pricing, {
+      prompt_per_1k_tokens_usd: "0.0002",
+      completion_per_1k_tokens_usd: "0.0006",
+    });
     const emb = await client(net).embeddings.create({ model: "infernet-test-echo", input: ["a", "b"] });
     assert.equal(emb.data.length, 2);
     assert.equal(emb.data[0].embedding.length, 8);
     assert.ok(emb.usage.prompt_tokens > 0);
 
     await assert.rejects(
-      client(net, "inf_wrongwrongwrongwrong").chat.completions.create({ model: "infernet-test-echo", messages: ask }),
+      client(net, "inf_wrongwrongwrongwrong").chat.completions.create({
+        model: "infernet-test-echo",
+        messages: ask,
+      }),
       (err: unknown) => err instanceof OpenAI.AuthenticationError && err.code === "invalid_api_key",
     );
     await assert.rejects(
@@ -127,14 +139,20 @@ Deno.test("e2e - models list, embeddings, bad key 401, unknown model 404, bad re
     );
     await assert.rejects(
       client(net).chat.completions.create({ model: "infernet-test-echo", messages: [] }),
-      (err: unknown) => err instanceof OpenAI.BadRequestError && (err as InstanceType<typeof OpenAI.APIError>).param === "messages",
+      (err: unknown) =>
+        err instanceof OpenAI.BadRequestError &&
+        (err as InstanceType<typeof OpenAI.APIError>).param === "messages",
     );
   });
 });
 
 Deno.test("e2e - the engine dying mid-stream gives the consumer an error, not a hang", async () => {
   await withNetwork({ engines: [{ failure: "die_mid_stream", dieAfterTokens: 2 }] }, async (net) => {
-    const stream = await client(net).chat.completions.create({ model: "infernet-test-echo", messages: ask, stream: true });
+    const stream = await client(net).chat.completions.create({
+      model: "infernet-test-echo",
+      messages: ask,
+      stream: true,
+    });
     let text = "";
     const t0 = Date.now();
     await assert.rejects(async () => {
@@ -227,7 +245,8 @@ Deno.test("e2e - no live node for a served model answers 503; a hung node is ski
     const t0 = Date.now();
     await assert.rejects(
       client(net).chat.completions.create({ model: "infernet-test-echo", messages: ask }),
-      (err: unknown) => err instanceof OpenAI.APIError && err.status === 503 && err.code === "no_node_available",
+      (err: unknown) =>
+        err instanceof OpenAI.APIError && err.status === 503 && err.code === "no_node_available",
     );
     assert.ok(Date.now() - t0 < 3000);
   });

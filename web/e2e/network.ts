@@ -1,7 +1,11 @@
 // A whole network for end-to-end tests and the benchmark: a control plane on a free port, test
 // engines, and one real `infernet start` daemon process per engine, run through `deno task
 // infernet` with the CLI's own permissions, exactly as an operator runs it.
-import { startTestEngine, type TestEngine, type TestEngineOptions } from "../../shared/testing/test_engine.ts";
+import {
+  startTestEngine,
+  type TestEngine,
+  type TestEngineOptions,
+} from "../../shared/testing/test_engine.ts";
 import type { WebConfig } from "../config.ts";
 import { openTestControlPlane, type TestControlPlane } from "../test_control_plane.ts";
 
@@ -58,9 +62,18 @@ export async function startNode(
   const { pubkey } = JSON.parse(init.stdout);
   const child = new Deno.Command(Deno.execPath(), {
     args: [
-      "task", "--quiet", "--config", DENO_JSON, "infernet", "start",
-      "--server", net.url, "--engine-url", engineUrl,
-      "--max-concurrency", String(opts.maxConcurrency ?? 16),
+      "task",
+      "--quiet",
+      "--config",
+      DENO_JSON,
+      "infernet",
+      "start",
+      "--server",
+      net.url,
+      "--engine-url",
+      engineUrl,
+      "--max-concurrency",
+      String(opts.maxConcurrency ?? 16),
     ],
     env: { DENO: Deno.execPath(), ...env },
     stdin: "null",

@@ -1,6 +1,6 @@
 // The node registry: verified node records (persisted in KV), their heartbeats, their job
 // sockets and their track record. The router reads it from memory, never from storage.
-import { verifyNodeRecord, type VerifiedNodeRecord } from "../../shared/nostr/node_record.ts";
+import { type VerifiedNodeRecord, verifyNodeRecord } from "../../shared/nostr/node_record.ts";
 import type { HeartbeatBody } from "../../shared/protocol/messages.ts";
 import type { NodeConnection } from "../dispatch/node_connection.ts";
 
@@ -92,7 +92,9 @@ export class NodeRegistry {
   attach(pubkey: string, connection: NodeConnection, nowMs = Date.now()): boolean {
     const node = this.#nodes.get(pubkey);
     if (!node) return false;
-    if (node.connection && node.connection !== connection) node.connection.close("replaced by a new connection");
+    if (node.connection && node.connection !== connection) {
+      node.connection.close("replaced by a new connection");
+    }
     node.connection = connection;
     node.lastHeartbeatAt = Math.max(node.lastHeartbeatAt, nowMs);
     return true;

@@ -10,7 +10,19 @@ const NOW = 1_000_000;
 
 function node(
   id: string,
-  opts: Partial<{ models: string[]; heartbeatAgoMs: number; inFlight: number; max: number; ok: number; fail: number; ttft: number | null; open: boolean; tier: string }> = {},
+  opts: Partial<
+    {
+      models: string[];
+      heartbeatAgoMs: number;
+      inFlight: number;
+      max: number;
+      ok: number;
+      fail: number;
+      ttft: number | null;
+      open: boolean;
+      tier: string;
+    }
+  > = {},
 ): LiveNode {
   const pubkey = id.padEnd(64, "0");
   return {
@@ -19,7 +31,12 @@ function node(
       nodeId: id,
       maxConcurrency: opts.max ?? 4,
       vramTier: opts.tier ?? "large",
-      models: (opts.models ?? ["m"]).map((m) => ({ id: m, contextLength: null, promptPricePer1k: 1, completionPricePer1k: 1 })),
+      models: (opts.models ?? ["m"]).map((m) => ({
+        id: m,
+        contextLength: null,
+        promptPricePer1k: 1,
+        completionPricePer1k: 1,
+      })),
     } as unknown as VerifiedNodeRecord,
     lastHeartbeatAt: NOW - (opts.heartbeatAgoMs ?? 0),
     heartbeat: null,
@@ -38,7 +55,16 @@ Deno.test("router - a model no live node serves is unknown; a busy one has no ca
 });
 
 Deno.test("router - skips stale heartbeats (> 90 s) and closed sockets", () => {
-  assert.deepEqual(ids(route([node("a", { heartbeatAgoMs: 91_000 }), node("b", { open: false }), node("c", { heartbeatAgoMs: 90_000 })])), ["c"]);
+  assert.deepEqual(
+    ids(
+      route([
+        node("a", { heartbeatAgoMs: 91_000 }),
+        node("b", { open: false }),
+        node("c", { heartbeatAgoMs: 90_000 }),
+      ]),
+    ),
+    ["c"],
+  );
 });
 
 Deno.test("router - ranks by success rate, then by latency, then by load", () => {

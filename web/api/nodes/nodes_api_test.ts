@@ -26,7 +26,12 @@ const advert: NodeAdvert = {
   models: [{ id: "m", contextLength: 4096, promptPricePer1k: 1000, completionPricePer1k: 1000 }],
 };
 
-async function withApp(fn: (app: ReturnType<typeof createApp>, cp: Awaited<ReturnType<typeof openTestControlPlane>>["cp"]) => Promise<void>) {
+async function withApp(
+  fn: (
+    app: ReturnType<typeof createApp>,
+    cp: Awaited<ReturnType<typeof openTestControlPlane>>["cp"],
+  ) => Promise<void>,
+) {
   const t = await openTestControlPlane();
   try {
     await fn(createApp(t.cp), t.cp);
@@ -82,9 +87,18 @@ Deno.test("node api - unsigned, forged, stale, replayed and mismatched requests 
       tags: [["u", url], ["method", "POST"], ["payload", payloadHash(body)]],
     }, other);
     const forged = { ...e, pubkey: getPublicKey(sk) };
-    await expect401(await post(app, path, body, "Nostr " + base64.encode(new TextEncoder().encode(JSON.stringify(forged)))), /signature/);
-    await expect401(await post(app, path, body, createNip98Header(sk, url, "POST", body, nowSeconds() - 120)), /stale/);
-    await expect401(await post(app, path, body, createNip98Header(sk, BASE + "/api/nodes/heartbeat", "POST", body)), /u tag/);
+    await expect401(
+      await post(app, path, body, "Nostr " + base64.encode(new TextEncoder().encode(JSON.stringify(forged)))),
+      /signature/,
+    );
+    await expect401(
+      await post(app, path, body, createNip98Header(sk, url, "POST", body, nowSeconds() - 120)),
+      /stale/,
+    );
+    await expect401(
+      await post(app, path, body, createNip98Header(sk, BASE + "/api/nodes/heartbeat", "POST", body)),
+      /u tag/,
+    );
     await expect401(await post(app, path, body, createNip98Header(sk, url, "GET", body)), /method/);
     await expect401(await post(app, path, body, createNip98Header(sk, url, "POST", body + " ")), /payload/);
     // Signed by a valid key, but the record inside is another key's.

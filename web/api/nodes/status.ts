@@ -19,7 +19,9 @@ export function nodeStatus(cp: ControlPlane) {
   return (c: AppContext): Response => {
     const pubkey = toHex(c.req.param("pubkey") ?? "");
     const node = pubkey ? cp.registry.get(pubkey) : undefined;
-    if (!node) throw new HttpError(404, "no node is registered under this key", { code: "node_not_registered" });
+    if (!node) {
+      throw new HttpError(404, "no node is registered under this key", { code: "node_not_registered" });
+    }
     const r = node.record;
     const now = Date.now();
     return c.json({

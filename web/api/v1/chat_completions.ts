@@ -8,7 +8,7 @@ import type { ControlPlane } from "../../control_plane.ts";
 import { countChatPromptTokens } from "../../metering/count_tokens.ts";
 import type { JobRun } from "../../jobs/job_run.ts";
 import { type JobEvent, TIMED_OUT } from "../../dispatch/job_channel.ts";
-import { jobHeaders, parseOrThrow, readJsonBody, startJob, type StartedJob } from "./route_job.ts";
+import { jobHeaders, parseOrThrow, type StartedJob, startJob } from "./route_job.ts";
 import { completeJsonResponse } from "./json_response.ts";
 import { SSE_DONE, SSE_HEADERS, sseData, sseError } from "./sse.ts";
 

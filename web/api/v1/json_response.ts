@@ -31,9 +31,9 @@ export function completeJsonResponse(
   if (first.status >= 400) {
     // The engine judged the request itself wrong (a 4xx we do not retry): the consumer sees it.
     run.end("rejected", { errorCode: `engine_${first.status}` });
-    const body = isOpenAiErrorBody(parsed)
-      ? first.body
-      : JSON.stringify(openAiErrorBody(first.status, `The engine refused the request: ${first.body.slice(0, 200)}`));
+    const body = isOpenAiErrorBody(parsed) ? first.body : JSON.stringify(
+      openAiErrorBody(first.status, `The engine refused the request: ${first.body.slice(0, 200)}`),
+    );
     return new Response(body, { status: first.status, headers });
   }
   if (typeof parsed !== "object" || parsed === null) {
