@@ -1,8 +1,7 @@
 // The one database client: porsager/postgres, either against a real server (DATABASE_URL) or
 // against embedded PGlite served on a private loopback port by pglite-socket.
 import postgres from "postgres";
-import { PGlite } from "@electric-sql/pglite";
-import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
+import type { PgliteWorkerReply, PgliteWorkerRequest } from "./pglite_worker.ts";
 
 /** The tagged-template SQL client every query in `db/` goes through. */
 export type Sql = postgres.Sql<{ bigint: bigint }>;
@@ -58,16 +57,11 @@ export async function openDatabase(opts: OpenDatabaseOptions = {}): Promise<Data
       close: () => sql.end({ timeout: 5 }),
     };
   }
-  const db = opts.dataDir ? new PGlite(opts.dataDir) : new PGlite();
-  await db.waitReady;
-  if (opts.schema) await db.exec(`create schema if not exists "${opts.schema}"`);
-  const server = new PGLiteSocketServer({ db, host: "127.0.0.1", port: 0 });
-  await server.start();
-  const [host, port] = server.getServerConn().split(":");
+  const { host, port, stop } = await startPgliteWorker(opts.dataDir ?? null, opts.schema ?? null);
   // One connection: PGlite runs one statement at a time, and several connections misbehave.
   const sql = postgres({
     host,
-    port: Number(port),
+    port,
     user: "postgres",
     database: "postgres",
     max: 1,
@@ -81,8 +75,44 @@ export async function openDatabase(opts: OpenDatabaseOptions = {}): Promise<Data
     description: opts.dataDir ? `PGlite in ${opts.dataDir}` : "PGlite in memory",
     async close() {
       await sql.end({ timeout: 5 });
-      await server.stop();
-      await db.close();
+      await stop();
+    },
+  };
+}
+
+/** Starts PGlite in a worker; resolves with its loopback address and a stop function. */
+async function startPgliteWorker(
+  dataDir: string | null,
+  schema: string | null,
+): Promise<{ host: string; port: number; stop(): Promise<void> }> {
+  const worker = new Worker(new URL("./pglite_worker.ts", import.meta.url).href, { type: "module" });
+  const next = () =>
+    new Promise<PgliteWorkerReply>((resolve, reject) => {
+      worker.onmessage = (e: MessageEvent<PgliteWorkerReply>) => resolve(e.data);
+      worker.onerror = (e) => {
+        e.preventDefault();
+        reject(new Error(`PGlite worker failed: ${e.message}`));
+      };
+    });
+  const send = (msg: PgliteWorkerRequest) => worker.postMessage(msg);
+  const ready = next();
+  send({ type: "open", dataDir, schema });
+  const reply = await ready.catch((err) => {
+    worker.terminate();
+    throw err;
+  });
+  if (reply.type !== "ready") {
+    worker.terminate();
+    throw new Error(`PGlite did not start${reply.type === "error" ? `: ${reply.message}` : ""}`);
+  }
+  return {
+    host: reply.host,
+    port: reply.port,
+    async stop() {
+      const closed = next();
+      send({ type: "close" });
+      await closed.catch(() => {});
+      worker.terminate();
     },
   };
 }

@@ -1,7 +1,9 @@
 // Runs one job against the local engine's OpenAI-compatible endpoint and reports it as frames:
-// a non-streamed answer as one `response`, a stream as `chunk`s (each SSE payload unchanged)
-// ending in `end`, or `fail`. Aborting the signal cuts the request to the engine at once.
-import { EventSourceParserStream } from "eventsource-parser/stream";
+// a non-streamed answer as one `response`, a stream as `chunks` (SSE payloads unchanged) ending in
+// `end`, or `fail`. All events that arrive in one read from the engine go out as one frame: no
+// waiting, and a burst of tokens costs one socket write instead of one per token. Aborting the
+// signal cuts the request to the engine at once.
+import { createParser } from "eventsource-parser";
 import type { NodeFrame, ServerFrame } from "../../shared/protocol/messages.ts";
 
 /** The job frame the control plane sent. */
@@ -31,16 +33,27 @@ export async function proxyJob(
       send({ type: "response", job_id: id, status: res.status, body: await res.text() });
       return res.ok ? "completed" : "failed";
     }
-    const events = res.body
-      .pipeThrough(new TextDecoderStream())
-      .pipeThrough(new EventSourceParserStream());
-    for await (const event of events) {
-      if (event.data === "[DONE]") {
+    let batch: string[] = [];
+    let done = false;
+    const parser = createParser({
+      onEvent(event) {
+        if (done) return;
+        if (event.data === "[DONE]") done = true;
+        else batch.push(event.data);
+      },
+    });
+    const decoder = new TextDecoder();
+    for await (const bytes of res.body) {
+      parser.feed(decoder.decode(bytes, { stream: true }));
+      if (batch.length > 0) {
+        send({ type: "chunks", job_id: id, data: batch });
+        batch = [];
+        started = true;
+      }
+      if (done) {
         send({ type: "end", job_id: id });
         return "completed";
       }
-      send({ type: "chunk", job_id: id, data: event.data });
-      started = true;
     }
     // OpenAI-compatible engines always close a stream with [DONE]; without it the stream was cut.
     send({

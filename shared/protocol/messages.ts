@@ -20,8 +20,8 @@ export type NodeFrame =
   | { type: "pong"; t: number }
   /** A non-streamed answer, or the engine's error answer (status ≥ 400) for either kind. */
   | { type: "response"; job_id: string; status: number; body: string }
-  /** One SSE `data:` payload exactly as the engine sent it (never `[DONE]`). */
-  | { type: "chunk"; job_id: string; data: string }
+  /** SSE `data:` payloads exactly as the engine sent them (never `[DONE]`), in order. */
+  | { type: "chunks"; job_id: string; data: string[] }
   /** The engine's stream ended normally (`data: [DONE]`). */
   | { type: "end"; job_id: string }
   /** The job failed at the node; `started` says whether any chunk had been sent. */
@@ -53,8 +53,10 @@ export function parseNodeFrame(text: string): NodeFrame | null {
       return isStr(f.job_id) && Number.isInteger(f.status) && isStr(f.body)
         ? f as unknown as NodeFrame
         : null;
-    case "chunk":
-      return isStr(f.job_id) && isStr(f.data) ? f as unknown as NodeFrame : null;
+    case "chunks":
+      return isStr(f.job_id) && Array.isArray(f.data) && f.data.length > 0 && f.data.every(isStr)
+        ? f as unknown as NodeFrame
+        : null;
     case "end":
       return isStr(f.job_id) ? f as unknown as NodeFrame : null;
     case "fail":

@@ -3,7 +3,7 @@
 /** One event of a job, from the node or from the socket's fate. */
 export type JobEvent =
   | { type: "response"; status: number; body: string }
-  | { type: "chunk"; data: string }
+  | { type: "chunks"; data: string[] }
   | { type: "end" }
   | { type: "fail"; message: string; code: string; started: boolean }
   /** The socket to the node closed or the job was cancelled here. */
@@ -21,7 +21,7 @@ export class JobChannel {
   /** Adds an event; events after a terminal one are dropped. */
   push(event: JobEvent): void {
     if (this.#closed) return;
-    if (event.type !== "chunk") this.#closed = true;
+    if (event.type !== "chunks") this.#closed = true;
     const waiter = this.#waiter;
     if (waiter) {
       this.#waiter = null;

@@ -86,8 +86,8 @@ export class NodeConnection {
         return;
       case "auth":
         return;
-      case "chunk":
-        this.#jobs.get(frame.job_id)?.push({ type: "chunk", data: frame.data });
+      case "chunks":
+        this.#jobs.get(frame.job_id)?.push({ type: "chunks", data: frame.data });
         return;
       case "response":
         this.#finish(frame.job_id)?.push({ type: "response", status: frame.status, body: frame.body });

@@ -12,6 +12,8 @@ import { jobHeaders, parseOrThrow, type StartedJob, startJob } from "./route_job
 import { completeJsonResponse } from "./json_response.ts";
 import { SSE_DONE, SSE_HEADERS, sseData, sseError } from "./sse.ts";
 
+const encoder = new TextEncoder();
+
 /** The handler for chat completions. */
 export function chatCompletions(cp: ControlPlane) {
   return async (c: AppContext): Promise<Response> => {
@@ -62,6 +64,18 @@ function meterChunk(run: JobRun, data: string, includeUsage: boolean, last: { ch
   return includeUsage || !(usage && Array.isArray(choices) && choices.length === 0);
 }
 
+/** Meters a batch and frames what goes on to the consumer as one write (null: nothing to send). */
+function meterChunks(
+  run: JobRun,
+  batch: string[],
+  includeUsage: boolean,
+  last: { chunk: unknown },
+): Uint8Array | null {
+  let out = "";
+  for (const data of batch) if (meterChunk(run, data, includeUsage, last)) out += `data: ${data}\n\n`;
+  return out ? encoder.encode(out) : null;
+}
+
 function usageChunk(run: JobRun, last: unknown): string {
   const prompt = run.meta.countPrompt();
   const completion = run.countCompletion();
@@ -104,6 +118,12 @@ function streamResponse(
 
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
+      // The first batch is here already: hand it over now rather than on the first pull.
+      if (pending?.type === "chunks") {
+        const out = meterChunks(run, pending.data, includeUsage, last);
+        if (out) controller.enqueue(out);
+        pending = null;
+      }
       run.onAbort = (reason) => {
         conn.cancelJob(run.id, reason);
         if (finish("timeout")) {
@@ -127,9 +147,10 @@ function streamResponse(
           finish("failed", "node_timeout");
           return;
         }
-        if (ev.type === "chunk") {
-          if (meterChunk(run, ev.data, includeUsage, last)) {
-            controller.enqueue(sseData(ev.data));
+        if (ev.type === "chunks") {
+          const out = meterChunks(run, ev.data, includeUsage, last);
+          if (out) {
+            controller.enqueue(out);
             return;
           }
           continue;

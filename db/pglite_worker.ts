@@ -1,0 +1,44 @@
+// Embedded PostgreSQL in a worker: PGlite runs its WASM and its file I/O synchronously, so on the
+// server's own thread every query would stall HTTP requests. Here it serves the PostgreSQL wire
+// protocol on a private loopback port (pglite-socket) and the server connects like to any other.
+import { PGlite } from "@electric-sql/pglite";
+import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
+
+/** Messages into the worker. */
+export type PgliteWorkerRequest = { type: "open"; dataDir: string | null; schema: string | null } | {
+  type: "close";
+};
+
+/** Messages out of the worker. */
+export type PgliteWorkerReply =
+  | { type: "ready"; host: string; port: number }
+  | { type: "closed" }
+  | { type: "error"; message: string };
+
+const scope = self as unknown as {
+  postMessage(msg: PgliteWorkerReply): void;
+  onmessage: ((e: MessageEvent<PgliteWorkerRequest>) => void) | null;
+};
+
+let db: PGlite | null = null;
+let server: PGLiteSocketServer | null = null;
+
+scope.onmessage = async (e) => {
+  try {
+    if (e.data.type === "open") {
+      db = e.data.dataDir ? new PGlite(e.data.dataDir) : new PGlite();
+      await db.waitReady;
+      if (e.data.schema) await db.exec(`create schema if not exists "${e.data.schema}"`);
+      server = new PGLiteSocketServer({ db, host: "127.0.0.1", port: 0 });
+      await server.start();
+      const [host, port] = server.getServerConn().split(":");
+      scope.postMessage({ type: "ready", host, port: Number(port) });
+    } else {
+      await server?.stop();
+      await db?.close();
+      scope.postMessage({ type: "closed" });
+    }
+  } catch (err) {
+    scope.postMessage({ type: "error", message: err instanceof Error ? err.message : String(err) });
+  }
+};
