@@ -1,0 +1,51 @@
+import assert from "node:assert/strict";
+import { parseChatRequest, parseEmbeddingsRequest, RequestError } from "./requests.ts";
+
+const messages = [{ role: "user", content: "hi" }];
+
+Deno.test("requests - a chat request keeps unknown fields for the engine and drops provider", () => {
+  const r = parseChatRequest({
+    model: "m",
+    messages,
+    temperature: 0.2,
+    top_k: 5,
+    provider: { order: ["a"], allow_fallbacks: false },
+    stream: true,
+    stream_options: { include_usage: true },
+    max_tokens: 12,
+  });
+  assert.equal(r.stream, true);
+  assert.equal(r.includeUsage, true);
+  assert.equal(r.maxTokens, 12);
+  assert.deepEqual(r.provider, { order: ["a"], only: [], ignore: [], allowFallbacks: false });
+  assert.equal(r.body.top_k, 5);
+  assert.equal("provider" in r.body, false);
+});
+
+Deno.test("requests - bad chat requests name the parameter at fault", () => {
+  const bad: [unknown, string | null][] = [
+    [[], null],
+    [{ messages }, "model"],
+    [{ model: "m" }, "messages"],
+    [{ model: "m", messages: [] }, "messages"],
+    [{ model: "m", messages: [{ content: "x" }] }, "messages[0]"],
+    [{ model: "m", messages, stream: "yes" }, "stream"],
+    [{ model: "m", messages, max_tokens: 0 }, "max_tokens"],
+    [{ model: "m", messages, provider: { only: "a" } }, "provider.only"],
+  ];
+  for (const [body, param] of bad) {
+    assert.throws(
+      () => parseChatRequest(body),
+      (e: unknown) => e instanceof RequestError && e.param === param,
+    );
+  }
+});
+
+Deno.test("requests - embeddings accept strings, string arrays and token arrays", () => {
+  assert.deepEqual(parseEmbeddingsRequest({ model: "m", input: "a" }).inputs, ["a"]);
+  assert.deepEqual(parseEmbeddingsRequest({ model: "m", input: ["a", "b"] }).inputs, ["a", "b"]);
+  assert.deepEqual(parseEmbeddingsRequest({ model: "m", input: [1, 2] }).inputs, [[1, 2]]);
+  assert.throws(() => parseEmbeddingsRequest({ model: "m", input: [] }), RequestError);
+  assert.throws(() => parseEmbeddingsRequest({ model: "m", input: [""] }), RequestError);
+  assert.throws(() => parseEmbeddingsRequest({ model: "m", input: 3 }), RequestError);
+});

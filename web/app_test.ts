@@ -1,0 +1,90 @@
+// The HTTP surface in-process (no port): keys, auth, rate limits and OpenAI-shaped errors.
+import assert from "node:assert/strict";
+import { createApp } from "./app.ts";
+import { openTestControlPlane } from "./test_control_plane.ts";
+import type { WebConfig } from "./config.ts";
+
+async function withApp(
+  config: Partial<WebConfig>,
+  fn: (app: ReturnType<typeof createApp>, apiKey: string) => Promise<void>,
+) {
+  const t = await openTestControlPlane({ config });
+  try {
+    await fn(createApp(t.cp), t.apiKey);
+  } finally {
+    await t.close();
+  }
+}
+
+const chat = (key: string | null, body: unknown) =>
+  new Request("http://cp.test/v1/chat/completions", {
+    method: "POST",
+    headers: { "content-type": "application/json", ...(key ? { authorization: `Bearer ${key}` } : {}) },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+
+function assertOpenAiError(body: Record<string, unknown>, code: string) {
+  const e = body.error as Record<string, unknown>;
+  assert.equal(typeof e.message, "string");
+  assert.equal(typeof e.type, "string");
+  assert.ok("param" in e);
+  assert.equal(e.code, code);
+}
+
+Deno.test("api - a new key is shown once and works on /v1", async () => {
+  await withApp({}, async (app) => {
+    const res = await app.request("http://cp.test/api/keys", { method: "POST", body: '{"label":"mine"}' });
+    assert.equal(res.status, 201);
+    const { key, label } = await res.json();
+    assert.equal(label, "mine");
+    const models = await app.request(
+      new Request("http://cp.test/v1/models", { headers: { authorization: `Bearer ${key}` } }),
+    );
+    assert.equal(models.status, 200);
+    assert.deepEqual(await models.json(), { object: "list", data: [] });
+  });
+});
+
+Deno.test("api - errors are OpenAI-shaped with the statuses the SDKs map", async () => {
+  await withApp({}, async (app, key) => {
+    let res = await app.request(chat(null, {}));
+    assert.equal(res.status, 401);
+    assertOpenAiError(await res.json(), "invalid_api_key");
+    res = await app.request(chat("inf_nope", {}));
+    assert.equal(res.status, 401);
+    assertOpenAiError(await res.json(), "invalid_api_key");
+    res = await app.request(chat(key, "{not json"));
+    assert.equal(res.status, 400);
+    assertOpenAiError(await res.json(), "invalid_json");
+    res = await app.request(chat(key, { model: "ghost", messages: [{ role: "user", content: "x" }] }));
+    assert.equal(res.status, 404);
+    assertOpenAiError(await res.json(), "model_not_found");
+    res = await app.request("http://cp.test/nowhere");
+    assert.equal(res.status, 404);
+    assertOpenAiError(await res.json(), "not_found");
+  });
+});
+
+Deno.test("api - key creation and /v1 calls are rate limited with 429 and retry-after", async () => {
+  await withApp({ keyCreationPerMinute: 2, keyRateLimitPerSec: 1 }, async (app, key) => {
+    const codes: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await app.request("http://cp.test/api/keys", { method: "POST" });
+      codes.push(res.status);
+      if (res.status === 429) {
+        assertOpenAiError(await res.json(), "rate_limited");
+        assert.ok(Number(res.headers.get("retry-after")) >= 1);
+      } else await res.body?.cancel();
+    }
+    assert.deepEqual(codes, [201, 201, 429]);
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await app.request(
+        new Request("http://cp.test/v1/models", { headers: { authorization: `Bearer ${key}` } }),
+      );
+      statuses.push(res.status);
+      await res.body?.cancel();
+    }
+    assert.deepEqual(statuses, [200, 200, 429]);
+  });
+});
