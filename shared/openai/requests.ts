@@ -1,3 +1,5 @@
+import { isVramTier, type VramTier } from "../hardware/tiers.ts";
+
 // Edge parsing of consumer requests: https://platform.openai.com/docs/api-reference/chat/create
 // Only the fields the network acts on are checked; every other field passes through to the engine.
 
@@ -15,6 +17,8 @@ export interface ProviderPrefs {
   only: string[];
   ignore: string[];
   allowFallbacks: boolean;
+  /** Only nodes in this VRAM tier or larger (`provider.min_vram_tier`, an Infernet extension). */
+  minVramTier: VramTier | null;
 }
 
 /** A validated chat completion request. */
@@ -64,7 +68,7 @@ function stringList(value: unknown, param: string): string[] {
 /** Parses the `provider` preferences object; absent means defaults. */
 export function parseProviderPrefs(value: unknown): ProviderPrefs {
   if (value === undefined || value === null) {
-    return { order: [], only: [], ignore: [], allowFallbacks: true };
+    return { order: [], only: [], ignore: [], allowFallbacks: true, minVramTier: null };
   }
   if (typeof value !== "object" || Array.isArray(value)) {
     throw new RequestError("provider must be an object", "provider");
@@ -73,11 +77,18 @@ export function parseProviderPrefs(value: unknown): ProviderPrefs {
   if (p.allow_fallbacks !== undefined && typeof p.allow_fallbacks !== "boolean") {
     throw new RequestError("provider.allow_fallbacks must be a boolean", "provider.allow_fallbacks");
   }
+  if (p.min_vram_tier !== undefined && p.min_vram_tier !== null && !isVramTier(p.min_vram_tier)) {
+    throw new RequestError(
+      "provider.min_vram_tier must be one of nano, small, medium, large, x1, xx1",
+      "provider.min_vram_tier",
+    );
+  }
   return {
     order: stringList(p.order, "provider.order"),
     only: stringList(p.only, "provider.only"),
     ignore: stringList(p.ignore, "provider.ignore"),
     allowFallbacks: p.allow_fallbacks !== false,
+    minVramTier: (p.min_vram_tier as VramTier | undefined) ?? null,
   };
 }
 

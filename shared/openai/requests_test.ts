@@ -17,7 +17,13 @@ Deno.test("requests - a chat request keeps unknown fields for the engine and dro
   assert.equal(r.stream, true);
   assert.equal(r.includeUsage, true);
   assert.equal(r.maxTokens, 12);
-  assert.deepEqual(r.provider, { order: ["a"], only: [], ignore: [], allowFallbacks: false });
+  assert.deepEqual(r.provider, {
+    order: ["a"],
+    only: [],
+    ignore: [],
+    allowFallbacks: false,
+    minVramTier: null,
+  });
   assert.equal(r.body.top_k, 5);
   assert.equal("provider" in r.body, false);
 });
@@ -32,6 +38,7 @@ Deno.test("requests - bad chat requests name the parameter at fault", () => {
     [{ model: "m", messages, stream: "yes" }, "stream"],
     [{ model: "m", messages, max_tokens: 0 }, "max_tokens"],
     [{ model: "m", messages, provider: { only: "a" } }, "provider.only"],
+    [{ model: "m", messages, provider: { min_vram_tier: "huge" } }, "provider.min_vram_tier"],
   ];
   for (const [body, param] of bad) {
     assert.throws(

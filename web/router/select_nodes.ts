@@ -1,5 +1,5 @@
 // The router: which nodes may take a job, best first. Pure, so every rule is testable alone.
-import { tierAtLeast, type VramTier } from "../../shared/hardware/tiers.ts";
+import { tierAtLeast } from "../../shared/hardware/tiers.ts";
 import type { ProviderPrefs } from "../../shared/openai/requests.ts";
 import type { LiveNode } from "../registry/node_registry.ts";
 import { npubEncode } from "nostr-tools/nip19";
@@ -8,7 +8,6 @@ import { npubEncode } from "nostr-tools/nip19";
 export interface RouteRequest {
   model: string;
   provider: ProviderPrefs;
-  minVramTier?: VramTier | null;
   nowMs: number;
   /** A node whose last heartbeat is older than this is skipped. */
   staleMs: number;
@@ -57,7 +56,7 @@ export function selectNodes(nodes: Iterable<LiveNode>, req: RouteRequest): Route
   const { only, ignore, order, allowFallbacks } = req.provider;
   const eligible = serving.filter((n) =>
     (n.connection?.inFlight ?? 0) < n.record.maxConcurrency &&
-    (!req.minVramTier || tierAtLeast(n.record.vramTier, req.minVramTier)) &&
+    (!req.provider.minVramTier || tierAtLeast(n.record.vramTier, req.provider.minVramTier)) &&
     (only.length === 0 || only.some((ref) => matches(n, ref))) &&
     !ignore.some((ref) => matches(n, ref))
   );

@@ -83,6 +83,8 @@ Deno.test("router - honours provider only, ignore, order and allow_fallbacks", (
   assert.deepEqual(ids(route(nodes, { ignore: ["a"] })), ["b", "c"]);
   assert.deepEqual(ids(route(nodes, { order: ["c"] })), ["c", "a", "b"]);
   assert.deepEqual(ids(route(nodes, { order: ["c"], allow_fallbacks: false })), ["c"]);
+  const tiered = [node("tiny", { tier: "small" }), node("big", { tier: "x1" })];
+  assert.deepEqual(ids(route(tiered, { min_vram_tier: "large" })), ["big"]);
   const npub = npubEncode("b".padEnd(64, "0"));
   assert.deepEqual(ids(route(nodes, { only: [npub] })), ["b"]);
 });
