@@ -75,7 +75,7 @@ export function parseWebConfig(env: Record<string, string | undefined>, args: st
     throw new ConfigError("DATABASE_URL must start with postgres:// or postgresql://");
   }
   return {
-    hostname: flags.hostname ?? env.HOSTNAME_BIND ?? "127.0.0.1",
+    hostname: flags.hostname ?? env.INFERNET_HOSTNAME ?? "127.0.0.1",
     port: intFrom("PORT", flags.port ?? env.PORT, 8787),
     dataDir: flags["data-dir"] ?? env.INFERNET_DATA_DIR ?? "./data",
     databaseUrl,

@@ -1,0 +1,27 @@
+import assert from "node:assert/strict";
+import { ConfigError, parseWebConfig } from "./config.ts";
+
+Deno.test("config - defaults give a quiet local control plane on 8787 with embedded storage", () => {
+  const c = parseWebConfig({}, []);
+  assert.equal(c.port, 8787);
+  assert.equal(c.hostname, "127.0.0.1");
+  assert.equal(c.dataDir, "./data");
+  assert.equal(c.databaseUrl, null);
+  assert.equal(c.logLevel, "warn");
+  assert.equal(c.localNode, true);
+  assert.equal(c.nodeStaleMs, 90_000);
+});
+
+Deno.test("config - flags override the environment; bad values are named", () => {
+  const c = parseWebConfig({ PORT: "1", INFERNET_LOCAL_NODE: "1" }, ["--port", "0", "--no-local-node"]);
+  assert.equal(c.port, 0);
+  assert.equal(c.localNode, false);
+  assert.throws(
+    () => parseWebConfig({ PORT: "x" }, []),
+    (e: unknown) => e instanceof ConfigError && /PORT/.test(e.message),
+  );
+  assert.throws(() => parseWebConfig({ DATABASE_URL: "mysql://x" }, []), /DATABASE_URL/);
+  assert.throws(() => parseWebConfig({ INFERNET_PUBLIC_URL: "https://x/path" }, []), /INFERNET_PUBLIC_URL/);
+  assert.throws(() => parseWebConfig({ INFERNET_LOG_LEVEL: "loud" }, []), /INFERNET_LOG_LEVEL/);
+  assert.throws(() => parseWebConfig({}, ["--bogus"]), ConfigError);
+});
