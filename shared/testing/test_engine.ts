@@ -27,6 +27,8 @@ export interface TestEngineEvent {
   path: string;
   requestId: string;
   atMs: number;
+  /** On "request" events: the top-level fields of the JSON body, sorted (what the engine was sent). */
+  fields?: string[];
 }
 
 /** A port-less test engine: a pure Request → Response handler plus its event log. */
@@ -60,7 +62,13 @@ export class TestEngineDeath extends Error {}
 
 type Json = Record<string, unknown>;
 type Config = Required<TestEngineConfig>;
-type Tracker = { signal: AbortSignal; complete(): void; abort(): void; settle(): void };
+type Tracker = {
+  signal: AbortSignal;
+  complete(): void;
+  abort(): void;
+  settle(): void;
+  noteFields(body: Json): void;
+};
 type Plan = { head: Json; tokens: string[]; finishReason: string; usage: Json | null };
 type Ctx = { req: Request; body: Json; cfg: Config; failure: TestEngineFailure; tracker: Tracker };
 
@@ -117,9 +125,12 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 function track(events: TestEngineEvent[], req: Request, engine: AbortSignal): Tracker {
   const path = new URL(req.url).pathname;
   const requestId = req.headers.get("x-request-id") ?? crypto.randomUUID();
-  const push = (type: TestEngineEvent["type"]) =>
-    events.push({ type, path, requestId, atMs: performance.timeOrigin + performance.now() });
-  push("request");
+  const push = (type: TestEngineEvent["type"]) => {
+    const event: TestEngineEvent = { type, path, requestId, atMs: performance.timeOrigin + performance.now() };
+    events.push(event);
+    return event;
+  };
+  const requestEvent = push("request");
   const ctrl = new AbortController();
   let settled = false;
   const finish = (type: TestEngineEvent["type"] | null, why?: string) => {
@@ -136,6 +147,7 @@ function track(events: TestEngineEvent[], req: Request, engine: AbortSignal): Tr
     complete: () => finish("complete"),
     abort: () => finish("abort", "client went away"),
     settle: () => finish(null),
+    noteFields: (body) => void (requestEvent.fields = Object.keys(body).sort()),
   };
 }
 
@@ -358,6 +370,7 @@ export function createTestEngineHandler(opts: TestEngineOptions = {}): TestEngin
       const ctx: Ctx = { req, body: {}, cfg: { ...cfg }, failure: failureFor(req, cfg), tracker };
       if (ctx.failure === "refuse") throw refusal();
       ctx.body = await readJson(req);
+      tracker.noteFields(ctx.body);
       const isChat = path === "/v1/chat/completions";
       return await (isChat ? chat(ctx, models) : embeddings(ctx, models, dims));
     } catch (err) {

@@ -37,8 +37,10 @@ const ask = [{ role: "user" as const, content: "hello infernet world" }];
 Deno.test("e2e - non-streamed chat completion with usage, and a job row without the prompt", async () => {
   await withNetwork({}, async (net) => {
     const { data, response } = await client(net).chat.completions
-      .create({ model: "infernet-test-echo", messages: ask })
+      .create({ model: "infernet-test-echo", messages: ask, seed: 7, top_k: 3 } as OpenAI.ChatCompletionCreateParamsNonStreaming)
       .withResponse();
+    // Fields we do not know (top_k) pass through to the engine untouched.
+    assert.deepEqual(net.engines[0].events.find((e) => e.type === "request")?.fields, ["messages", "model", "seed", "top_k"]);
     assert.equal(data.object, "chat.completion");
     assert.equal(data.choices[0].message.content, "Echo: hello infernet world");
     assert.equal(data.choices[0].finish_reason, "stop");
@@ -224,6 +226,9 @@ Deno.test("e2e - two nodes: the first refuses, the second answers, invisibly", a
     assert.equal(data.choices[0].message.content, "Echo: hello infernet world");
     assert.equal(response.headers.get("x-infernet-node"), good.pubkey);
     assert.ok(net.engines[0].events.some((e) => e.type === "request"), "the first node was tried");
+    // Our routing preferences never reach an engine; everything else in the body does.
+    const sent = net.engines[1].events.find((e) => e.type === "request")!;
+    assert.deepEqual(sent.fields, ["messages", "model"]);
     const row = await jobRow(net, response.headers.get("x-infernet-job-id")!);
     assert.equal(row?.attempts, 2);
     assert.equal(row?.status, "completed");
