@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { isVramTier, tierAtLeast, vramTierOf } from "./tiers.ts";
+import { isVramTier, tierAtLeast, VRAM_TIERS, vramTierOf } from "./tiers.ts";
 
 Deno.test("tiers - VRAM buckets follow the published table, boundaries go up", () => {
   const cases: [number, string][] = [
@@ -25,4 +25,15 @@ Deno.test("tiers - ordering and guards", () => {
   assert.ok(isVramTier("x1"));
   assert.ok(!isVramTier("huge"));
   assert.ok(!isVramTier(3));
+});
+
+Deno.test("tiers - the list is ordered, and nonsense VRAM is nano", () => {
+  assert.deepEqual([...VRAM_TIERS], ["nano", "small", "medium", "large", "x1", "xx1"]);
+  VRAM_TIERS.forEach((tier, i) => {
+    assert.ok(isVramTier(tier));
+    VRAM_TIERS.forEach((min, j) => assert.equal(tierAtLeast(tier, min), i >= j, `${tier} >= ${min}`));
+  });
+  for (const mb of [-1, Number.NaN, Number.NEGATIVE_INFINITY]) assert.equal(vramTierOf(mb), "nano");
+  assert.equal(vramTierOf(Number.POSITIVE_INFINITY), "xx1");
+  assert.ok(!isVramTier("XL") && !isVramTier(null) && !isVramTier(undefined));
 });

@@ -126,7 +126,12 @@ function track(events: TestEngineEvent[], req: Request, engine: AbortSignal): Tr
   const path = new URL(req.url).pathname;
   const requestId = req.headers.get("x-request-id") ?? crypto.randomUUID();
   const push = (type: TestEngineEvent["type"]) => {
-    const event: TestEngineEvent = { type, path, requestId, atMs: performance.timeOrigin + performance.now() };
+    const event: TestEngineEvent = {
+      type,
+      path,
+      requestId,
+      atMs: performance.timeOrigin + performance.now(),
+    };
     events.push(event);
     return event;
   };

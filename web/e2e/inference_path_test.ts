@@ -37,10 +37,22 @@ const ask = [{ role: "user" as const, content: "hello infernet world" }];
 Deno.test("e2e - non-streamed chat completion with usage, and a job row without the prompt", async () => {
   await withNetwork({}, async (net) => {
     const { data, response } = await client(net).chat.completions
-      .create({ model: "infernet-test-echo", messages: ask, seed: 7, top_k: 3 } as OpenAI.ChatCompletionCreateParamsNonStreaming)
+      .create(
+        {
+          model: "infernet-test-echo",
+          messages: ask,
+          seed: 7,
+          top_k: 3,
+        } as OpenAI.ChatCompletionCreateParamsNonStreaming,
+      )
       .withResponse();
     // Fields we do not know (top_k) pass through to the engine untouched.
-    assert.deepEqual(net.engines[0].events.find((e) => e.type === "request")?.fields, ["messages", "model", "seed", "top_k"]);
+    assert.deepEqual(net.engines[0].events.find((e) => e.type === "request")?.fields, [
+      "messages",
+      "model",
+      "seed",
+      "top_k",
+    ]);
     assert.equal(data.object, "chat.completion");
     assert.equal(data.choices[0].message.content, "Echo: hello infernet world");
     assert.equal(data.choices[0].finish_reason, "stop");
