@@ -268,3 +268,48 @@ Deno.test("e2e - no live node for a served model answers 503; a hung node is ski
     assert.ok(Date.now() - t0 < 3000);
   });
 });
+
+Deno.test("e2e - a non-streamed request the client abandons is cancelled at the engine", async () => {
+  await withNetwork({ engines: [{ failure: "hang" }] }, async (net) => {
+    // The official SDK on Node, as most consumers run it. (Under Deno, the SDK's abort of a
+    // pending non-streamed request rejects the promise but leaves the connection open, so the
+    // server cannot see it; plain fetch in Deno does close it.)
+    const consumer = `
+      const OpenAI = require("openai").default;
+      const c = new OpenAI({ baseURL: process.argv[1] + "/v1", apiKey: process.argv[2], maxRetries: 0 });
+      const ctrl = new AbortController();
+      const p = c.chat.completions.create(
+        { model: "infernet-test-echo", messages: [{ role: "user", content: "wait" }] },
+        { signal: ctrl.signal },
+      ).then(() => "answered", (e) => e.constructor.name);
+      process.stdin.once("data", async () => {
+        const leftAt = performance.timeOrigin + performance.now();
+        ctrl.abort();
+        console.log(JSON.stringify({ leftAt, outcome: await p }));
+      });`;
+    const node = new Deno.Command("node", {
+      args: ["-e", consumer, net.url, net.apiKey],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const deadline = Date.now() + 10_000;
+    while (!net.engines[0].events.some((e) => e.type === "request") && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const writer = node.stdin.getWriter();
+    await writer.write(new TextEncoder().encode("leave\n"));
+    await writer.close();
+    const { leftAt, outcome } = JSON.parse(new TextDecoder().decode((await node.output()).stdout));
+    assert.equal(outcome, "APIUserAbortError");
+    let abort;
+    while (!(abort = net.engines[0].events.find((e) => e.type === "abort")) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.ok(abort, "the engine saw the abort");
+    assert.ok(abort.atMs - leftAt < 100, `engine saw the abort ${(abort.atMs - leftAt).toFixed(1)} ms later`);
+    const row = await jobRow(net, abort.requestId);
+    assert.equal(row?.status, "cancelled");
+    assert.equal(row?.completionTokens, 0);
+  });
+});
