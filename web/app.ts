@@ -2,6 +2,7 @@
 // renders every HttpError as OpenAI's error JSON.
 import { Hono } from "hono";
 import { requestId } from "hono/request-id";
+import { bodyLimit } from "hono/body-limit";
 import type { ControlPlane } from "./control_plane.ts";
 import type { AppEnv } from "./app_env.ts";
 import { errorResponse, HttpError } from "./http_error.ts";
@@ -16,6 +17,9 @@ import { heartbeat } from "./api/nodes/heartbeat.ts";
 import { nodeStatus } from "./api/nodes/status.ts";
 import { nodeSocket } from "./api/nodes/socket.ts";
 
+/** The largest `/v1` request body accepted (long contexts fit; a runaway upload does not). */
+const MAX_V1_BODY_BYTES = 16 * 1024 * 1024;
+
 /** Builds the control plane's Hono app. */
 export function createApp(cp: ControlPlane): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -24,6 +28,17 @@ export function createApp(cp: ControlPlane): Hono<AppEnv> {
   app.get("/health", (c) => c.json({ ok: true }));
 
   const v1 = new Hono<AppEnv>();
+  v1.use(
+    "*",
+    bodyLimit({
+      maxSize: MAX_V1_BODY_BYTES,
+      onError: () => {
+        throw new HttpError(413, `The request body is larger than ${MAX_V1_BODY_BYTES / 1048576} MB.`, {
+          code: "invalid_request",
+        });
+      },
+    }),
+  );
   v1.use("*", async (c, next) => {
     const caller = await cp.auth.authenticate(c.req.header("authorization") ?? null);
     const wait = cp.keyLimiter.take(caller.keyHash);

@@ -88,3 +88,14 @@ Deno.test("api - key creation and /v1 calls are rate limited with 429 and retry-
     assert.deepEqual(statuses, [200, 200, 429]);
   });
 });
+
+Deno.test("api - an oversized /v1 body is refused with 413 before it is read whole", async () => {
+  await withApp({}, async (app, key) => {
+    const big = "x".repeat(17 * 1024 * 1024);
+    const res = await app.request(
+      chat(key, JSON.stringify({ model: "m", messages: [{ role: "user", content: big }] })),
+    );
+    assert.equal(res.status, 413);
+    assertOpenAiError(await res.json(), "invalid_request");
+  });
+});

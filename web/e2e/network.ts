@@ -53,7 +53,7 @@ function collect(stream: ReadableStream<Uint8Array>): () => string {
 export async function startNode(
   net: { cp: TestControlPlane["cp"]; url: string },
   engineUrl: string,
-  opts: { maxConcurrency?: number } = {},
+  opts: { maxConcurrency?: number; heartbeatMs?: number } = {},
 ): Promise<NodeProcess> {
   const home = await Deno.makeTempDir({ prefix: "infernet-node-" });
   const env = { INFERNET_HOME: home, INFERNET_LOG_LEVEL: Deno.env.get("INFERNET_TEST_LOG_LEVEL") ?? "warn" };
@@ -74,6 +74,7 @@ export async function startNode(
       engineUrl,
       "--max-concurrency",
       String(opts.maxConcurrency ?? 16),
+      ...(opts.heartbeatMs ? ["--heartbeat-ms", String(opts.heartbeatMs)] : []),
     ],
     env: { DENO: Deno.execPath(), ...env },
     stdin: "null",
