@@ -1,5 +1,5 @@
 // The `infernet` command (and `inferneta`): the operator's CLI and node daemon.
-import { createLogger, isLogLevel } from "../shared/log/logger.ts";
+import { createLogger, isLogLevel } from "../shared/mod.ts";
 import { CliError } from "./cli_error.ts";
 import type { CommandContext } from "./commands/context.ts";
 import { runInit } from "./commands/init.ts";

@@ -1,6 +1,5 @@
 // What the node tells the network about itself, from its hardware, engine and config.
-import type { NodeAdvert } from "../shared/nostr/node_record.ts";
-import { DEFAULT_PRICES } from "../shared/pricing/price.ts";
+import { DEFAULT_PRICES, type NodeAdvert } from "../shared/mod.ts";
 import type { HardwareInfo } from "./hardware/detect.ts";
 import type { DetectedEngine } from "./engines/detect.ts";
 import type { NodeConfig } from "./config.ts";

@@ -1,6 +1,6 @@
 // The control plane's configuration: environment and flags parsed once into a typed value.
 import { parseArgs } from "node:util";
-import { isLogLevel, type LogLevel } from "../shared/log/logger.ts";
+import { isLogLevel, type LogLevel } from "../shared/mod.ts";
 
 /** Everything the control plane needs to know to start. */
 export interface WebConfig {

@@ -1,8 +1,6 @@
 // The control plane's parts, opened from the config and closed together.
-import { type Database, openDatabase } from "../db/client.ts";
-import { migrate } from "../db/migrate.ts";
-import { insertJobs } from "../db/jobs.ts";
-import { createLogger, type Logger } from "../shared/log/logger.ts";
+import { type Database, insertJobs, migrate, openDatabase } from "../db/mod.ts";
+import { createLogger, type Logger } from "../shared/mod.ts";
 import type { WebConfig } from "./config.ts";
 import { NodeRegistry } from "./registry/node_registry.ts";
 import { JobStore } from "./jobs/job_store.ts";

@@ -1,6 +1,6 @@
 // The one server error: thrown anywhere, rendered once by the app's error handler as OpenAI's
 // error JSON (the node API uses the same shape, so every client parses one format).
-import { type OpenAiErrorBody, openAiErrorBody } from "../shared/openai/errors.ts";
+import { type OpenAiErrorBody, openAiErrorBody } from "../shared/mod.ts";
 
 /** Stable machine codes, OpenAI's own where they exist. */
 export type ErrorCode =

@@ -5,7 +5,7 @@ import { type ControlPlane, openControlPlane } from "./control_plane.ts";
 import { createApp } from "./app.ts";
 import { PING_INTERVAL_MS } from "./api/nodes/socket.ts";
 import { startLocalNetwork } from "./local_network.ts";
-import { createApiKey } from "../db/api_keys.ts";
+import { createApiKey } from "../db/mod.ts";
 
 /** A running control plane server. */
 export interface RunningServer {

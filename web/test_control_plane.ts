@@ -1,8 +1,7 @@
 // A control plane for tests: in-memory PGlite and KV, quiet logs, fast timeouts; optionally
 // served on a free loopback port.
-import { openDatabase } from "../db/client.ts";
-import { createApiKey } from "../db/api_keys.ts";
-import { createLogger } from "../shared/log/logger.ts";
+import { createApiKey, openDatabase } from "../db/mod.ts";
+import { createLogger } from "../shared/mod.ts";
 import { parseWebConfig, type WebConfig } from "./config.ts";
 import { type ControlPlane, openControlPlane } from "./control_plane.ts";
 import { type RunningServer, serveControlPlane } from "./main.ts";

@@ -1,5 +1,5 @@
 // What every command gets: parsed flags, the node's home and config, output helpers.
-import type { Logger } from "../../shared/log/logger.ts";
+import type { Logger } from "../../shared/mod.ts";
 import { CliError } from "../cli_error.ts";
 import { type NodeConfig, parseUrlFlag, readNodeConfig, resolveHome } from "../config.ts";
 import { type DetectedEngine, detectEngine } from "../engines/detect.ts";

@@ -4,7 +4,7 @@
 // waiting, and a burst of tokens costs one socket write instead of one per token. Aborting the
 // signal cuts the request to the engine at once.
 import { createParser } from "eventsource-parser";
-import type { NodeFrame, ServerFrame } from "../../shared/protocol/messages.ts";
+import type { NodeFrame, ServerFrame } from "../../shared/mod.ts";
 
 /** The job frame the control plane sent. */
 export type JobFrame = Extract<ServerFrame, { type: "job" }>;

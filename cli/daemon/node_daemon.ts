@@ -1,12 +1,17 @@
 // The node daemon: registers, keeps the outbound job socket open (reconnecting with jittered
 // backoff), sends heartbeats, and proxies jobs to the local engine. On stop it drains: it takes
 // no new jobs and lets the running ones finish, up to a limit.
-import { createNip98Header } from "../../shared/nostr/nip98.ts";
-import { createAuthEvent } from "../../shared/nostr/nip42.ts";
-import { createNodeRecord, type NodeAdvert } from "../../shared/nostr/node_record.ts";
-import { type NodeFrame, parseServerFrame, type ServerFrame } from "../../shared/protocol/messages.ts";
-import type { HeartbeatBody } from "../../shared/protocol/messages.ts";
-import type { Logger } from "../../shared/log/logger.ts";
+import {
+  createAuthEvent,
+  createNip98Header,
+  createNodeRecord,
+  type HeartbeatBody,
+  type Logger,
+  type NodeAdvert,
+  type NodeFrame,
+  parseServerFrame,
+  type ServerFrame,
+} from "../../shared/mod.ts";
 import type { NodeIdentity } from "../identity/node_key.ts";
 import { CliError } from "../cli_error.ts";
 import { proxyJob } from "./engine_proxy.ts";

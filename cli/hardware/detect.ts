@@ -5,7 +5,7 @@
 //
 // Deno reads /proc only with --allow-all, and the CLI runs with narrower permissions, so /proc is
 // read only when permitted and Deno's own APIs fill in otherwise (RAM, core count; no CPU model).
-import { type VramTier, vramTierOf } from "../../shared/hardware/tiers.ts";
+import { type VramTier, vramTierOf } from "../../shared/mod.ts";
 
 /** One GPU as the node advertises it. */
 export interface GpuInfo {

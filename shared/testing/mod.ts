@@ -15,3 +15,4 @@ export type {
   TestEngineHandler,
   TestEngineOptions,
 } from "./test_engine.ts";
+export { cliCommand, type CliRun, runCli } from "./run_cli.ts";

@@ -1,7 +1,7 @@
 // POST /api/keys: an API key with no account. Random, shown once, stored hashed; rate limited
 // per address so the endpoint cannot be used to fill the database.
 import type { AppContext } from "../app_env.ts";
-import { createApiKey } from "../../db/api_keys.ts";
+import { createApiKey } from "../../db/mod.ts";
 import type { ControlPlane } from "../control_plane.ts";
 import { HttpError } from "../http_error.ts";
 

@@ -1,7 +1,6 @@
 // Sends a job to the best node; a node that fails before its first chunk or answer is skipped
 // for the next one, invisibly to the consumer. Once a node has started, the job is its own.
-import type { JobKind } from "../../shared/protocol/messages.ts";
-import type { Logger } from "../../shared/log/logger.ts";
+import type { JobKind, Logger } from "../../shared/mod.ts";
 import type { LiveNode, NodeRegistry } from "../registry/node_registry.ts";
 import { HttpError } from "../http_error.ts";
 import { type JobChannel, type JobEvent, TIMED_OUT } from "./job_channel.ts";

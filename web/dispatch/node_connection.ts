@@ -1,7 +1,6 @@
 // One node's authenticated job socket: sends jobs and cancels, routes the node's frames to the
 // job that waits on them, and fails every open job if the socket goes away.
-import type { JobKind, NodeFrame, ServerFrame } from "../../shared/protocol/messages.ts";
-import type { Logger } from "../../shared/log/logger.ts";
+import type { JobKind, Logger, NodeFrame, ServerFrame } from "../../shared/mod.ts";
 import { JobChannel } from "./job_channel.ts";
 
 /** The sending half of a socket, so tests can stand in for a WebSocket. */

@@ -2,7 +2,7 @@
 // start` daemon process (job socket) → test engine (HTTP) and back.
 import assert from "node:assert/strict";
 import OpenAI from "openai";
-import { findJob } from "../../db/jobs.ts";
+import { findJob } from "../../db/mod.ts";
 import { countText } from "../metering/count_tokens.ts";
 import { startNetwork, type TestNetwork } from "./network.ts";
 

@@ -6,10 +6,11 @@ import {
   type TestEngine,
   type TestEngineOptions,
 } from "../../shared/testing/test_engine.ts";
+import { cliCommand, runCli } from "../../shared/testing/run_cli.ts";
 import type { WebConfig } from "../config.ts";
 import { openTestControlPlane, type TestControlPlane } from "../test_control_plane.ts";
 
-const DENO_JSON = new URL("../../deno.json", import.meta.url).pathname;
+export { runCli };
 
 /** A running node daemon process. */
 export interface NodeProcess {
@@ -25,20 +26,6 @@ export interface TestNetwork extends TestControlPlane {
   url: string;
   engines: TestEngine[];
   nodes: NodeProcess[];
-}
-
-/** Runs the `infernet` CLI from source with its task permissions; returns its output. */
-export async function runCli(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "--quiet", "--config", DENO_JSON, "infernet", ...args],
-    env: { DENO: Deno.execPath(), ...env },
-    stdin: "null",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
 function collect(stream: ReadableStream<Uint8Array>): () => string {
@@ -60,27 +47,16 @@ export async function startNode(
   const init = await runCli(["init", "--json"], env);
   if (init.code !== 0) throw new Error(`infernet init failed: ${init.stderr}`);
   const { pubkey } = JSON.parse(init.stdout);
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "task",
-      "--quiet",
-      "--config",
-      DENO_JSON,
-      "infernet",
-      "start",
-      "--server",
-      net.url,
-      "--engine-url",
-      engineUrl,
-      "--max-concurrency",
-      String(opts.maxConcurrency ?? 16),
-      ...(opts.heartbeatMs ? ["--heartbeat-ms", String(opts.heartbeatMs)] : []),
-    ],
-    env: { DENO: Deno.execPath(), ...env },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = cliCommand([
+    "start",
+    "--server",
+    net.url,
+    "--engine-url",
+    engineUrl,
+    "--max-concurrency",
+    String(opts.maxConcurrency ?? 16),
+    ...(opts.heartbeatMs ? ["--heartbeat-ms", String(opts.heartbeatMs)] : []),
+  ], env).spawn();
   collect(child.stdout);
   const stderr = collect(child.stderr);
   const deadline = Date.now() + 30_000;

@@ -2,7 +2,7 @@
 // through the KV queue — the consumer gets an error event, the node is told to stop, the row says why.
 import assert from "node:assert/strict";
 import OpenAI from "openai";
-import { findJob } from "../../db/jobs.ts";
+import { findJob } from "../../db/mod.ts";
 import { startNetwork, type TestNetwork } from "./network.ts";
 
 async function streamUntilError(net: TestNetwork): Promise<{ text: string; err: unknown; jobId: string }> {

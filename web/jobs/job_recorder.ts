@@ -1,7 +1,6 @@
 // Writes job rows in batches, off the request path: one INSERT per flush instead of one per job.
-import { insertJobs, type JobRow } from "../../db/jobs.ts";
-import type { Sql } from "../../db/client.ts";
-import type { Logger } from "../../shared/log/logger.ts";
+import { insertJobs, type JobRow, type Sql } from "../../db/mod.ts";
+import type { Logger } from "../../shared/mod.ts";
 
 /** Options for {@link JobRecorder}. */
 export interface JobRecorderOptions {

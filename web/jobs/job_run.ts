@@ -1,8 +1,7 @@
 // One consumer request's job: its state in KV, its metering, and its row in the database.
 // It ends exactly once, whichever comes first: the request, or the KV deadline that reaps it.
-import type { JobStatus } from "../../db/jobs.ts";
-import type { Usage } from "../../shared/openai/usage.ts";
-import type { Logger } from "../../shared/log/logger.ts";
+import type { JobStatus } from "../../db/mod.ts";
+import type { Logger, Usage } from "../../shared/mod.ts";
 import type { LiveNode, NodeRegistry } from "../registry/node_registry.ts";
 import type { JobRecorder } from "./job_recorder.ts";
 import type { JobStore } from "./job_store.ts";

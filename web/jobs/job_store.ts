@@ -1,7 +1,7 @@
 // Job state in Deno KV. A job is written `running` with a deadline message on the KV queue in one
 // atomic commit; it ends exactly once: either its request finishes it, or the deadline reaps it.
 // The queue is durable, so a job left running by a crash is still reaped after a restart.
-import type { JobStatus } from "../../db/jobs.ts";
+import type { JobStatus } from "../../db/mod.ts";
 
 /** The job state kept in KV (small: never the prompt or the output). */
 export interface JobState {

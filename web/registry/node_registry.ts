@@ -1,7 +1,6 @@
 // The node registry: verified node records (persisted in KV), their heartbeats, their job
 // sockets and their track record. The router reads it from memory, never from storage.
-import { type VerifiedNodeRecord, verifyNodeRecord } from "../../shared/nostr/node_record.ts";
-import type { HeartbeatBody } from "../../shared/protocol/messages.ts";
+import { type HeartbeatBody, type VerifiedNodeRecord, verifyNodeRecord } from "../../shared/mod.ts";
 import type { NodeConnection } from "../dispatch/node_connection.ts";
 
 /** How a node has done on this server: feeds the router's ranking. */

@@ -1,6 +1,5 @@
 // The router: which nodes may take a job, best first. Pure, so every rule is testable alone.
-import { tierAtLeast } from "../../shared/hardware/tiers.ts";
-import type { ProviderPrefs } from "../../shared/openai/requests.ts";
+import { type ProviderPrefs, tierAtLeast } from "../../shared/mod.ts";
 import type { LiveNode } from "../registry/node_registry.ts";
 import { npubEncode } from "nostr-tools/nip19";
 

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { npubEncode } from "nostr-tools/nip19";
-import { parseProviderPrefs } from "../../shared/openai/requests.ts";
-import type { VerifiedNodeRecord } from "../../shared/nostr/node_record.ts";
+import { parseProviderPrefs, type VerifiedNodeRecord } from "../../shared/mod.ts";
 import type { LiveNode } from "../registry/node_registry.ts";
 import type { NodeConnection } from "../dispatch/node_connection.ts";
 import { selectNodes } from "./select_nodes.ts";

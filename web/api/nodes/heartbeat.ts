@@ -1,6 +1,6 @@
 // POST /api/nodes/heartbeat (NIP-98): load, free slots and served models, every 30 s.
 import type { AppContext } from "../../app_env.ts";
-import { parseHeartbeat } from "../../../shared/protocol/messages.ts";
+import { parseHeartbeat } from "../../../shared/mod.ts";
 import type { ControlPlane } from "../../control_plane.ts";
 import { HttpError } from "../../http_error.ts";
 import { verifiedJson } from "./nip98_auth.ts";

@@ -1,7 +1,7 @@
 // NIP-98 on node mutations: the signature must cover this exact URL, method and body, be fresh
 // (±60 s) and unseen; otherwise 401 with the reason, and nothing changes.
 import type { AppContext, AppMiddleware } from "../../app_env.ts";
-import { NIP98_TOLERANCE_SEC, verifyNip98 } from "../../../shared/nostr/nip98.ts";
+import { NIP98_TOLERANCE_SEC, verifyNip98 } from "../../../shared/mod.ts";
 import type { ControlPlane } from "../../control_plane.ts";
 import { HttpError } from "../../http_error.ts";
 

@@ -3,9 +3,13 @@
 import assert from "node:assert/strict";
 import { finalizeEvent, generateSecretKey, getPublicKey } from "nostr-tools/pure";
 import { base64 } from "@scure/base";
-import { createNip98Header, payloadHash } from "../../../shared/nostr/nip98.ts";
-import { createNodeRecord, type NodeAdvert } from "../../../shared/nostr/node_record.ts";
-import { nowSeconds } from "../../../shared/nostr/event.ts";
+import {
+  createNip98Header,
+  createNodeRecord,
+  type NodeAdvert,
+  nowSeconds,
+  payloadHash,
+} from "../../../shared/mod.ts";
 import { createApp } from "../../app.ts";
 import { openTestControlPlane } from "../../test_control_plane.ts";
 

@@ -2,8 +2,7 @@
 // with NIP-98 by the same key. A record older than the one stored is refused (replaceable event).
 import type { AppContext } from "../../app_env.ts";
 import { npubEncode } from "nostr-tools/nip19";
-import { verifyNodeRecord } from "../../../shared/nostr/node_record.ts";
-import { nowSeconds } from "../../../shared/nostr/event.ts";
+import { nowSeconds, verifyNodeRecord } from "../../../shared/mod.ts";
 import type { ControlPlane } from "../../control_plane.ts";
 import { HttpError } from "../../http_error.ts";
 import { verifiedJson } from "./nip98_auth.ts";

@@ -1,8 +1,7 @@
 // GET /api/nodes/ws: the node's outbound job socket (works behind NAT). The server sends a
 // challenge; the node answers with a signed kind-22242 event; only a registered key gets jobs.
 import type { AppContext } from "../../app_env.ts";
-import { createChallenge, verifyAuthEvent } from "../../../shared/nostr/nip42.ts";
-import { parseNodeFrame, type ServerFrame } from "../../../shared/protocol/messages.ts";
+import { createChallenge, parseNodeFrame, type ServerFrame, verifyAuthEvent } from "../../../shared/mod.ts";
 import type { ControlPlane } from "../../control_plane.ts";
 import { NodeConnection } from "../../dispatch/node_connection.ts";
 import { HttpError } from "../../http_error.ts";

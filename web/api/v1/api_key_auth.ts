@@ -1,7 +1,6 @@
 // `/v1` authentication: `Authorization: Bearer <api key>`, looked up by hash with a short cache so
 // the request path does not touch the database on every call.
-import { findApiKeyByHash, hashApiKey } from "../../../db/api_keys.ts";
-import type { Sql } from "../../../db/client.ts";
+import { findApiKeyByHash, hashApiKey, type Sql } from "../../../db/mod.ts";
 import { HttpError } from "../../http_error.ts";
 
 /** The authenticated caller of a `/v1` request. */

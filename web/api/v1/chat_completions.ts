@@ -2,8 +2,7 @@
 // Streams pass through unchanged, chunk by chunk; usage is always metered, and sent to the
 // consumer when asked (`stream_options.include_usage`) even if the engine does not report it.
 import type { AppContext } from "../../app_env.ts";
-import { parseChatRequest } from "../../../shared/openai/requests.ts";
-import { readUsage } from "../../../shared/openai/usage.ts";
+import { parseChatRequest, readUsage } from "../../../shared/mod.ts";
 import type { ControlPlane } from "../../control_plane.ts";
 import { countChatPromptTokens } from "../../metering/count_tokens.ts";
 import type { JobRun } from "../../jobs/job_run.ts";

@@ -1,6 +1,6 @@
 // POST /v1/embeddings: https://platform.openai.com/docs/api-reference/embeddings/create
 import type { AppContext } from "../../app_env.ts";
-import { parseEmbeddingsRequest } from "../../../shared/openai/requests.ts";
+import { parseEmbeddingsRequest } from "../../../shared/mod.ts";
 import type { ControlPlane } from "../../control_plane.ts";
 import { countEmbeddingTokens } from "../../metering/count_tokens.ts";
 import { parseOrThrow, startJob } from "./route_job.ts";

@@ -1,8 +1,6 @@
 // A non-streamed answer: passed through unchanged when the engine reported usage, with our own
 // count filled in when it did not (OpenAI always sends `usage` on a non-streamed response).
-import { openAiErrorBody } from "../../../shared/openai/errors.ts";
-import { isOpenAiErrorBody } from "../../../shared/openai/errors.ts";
-import { readUsage } from "../../../shared/openai/usage.ts";
+import { isOpenAiErrorBody, openAiErrorBody, readUsage } from "../../../shared/mod.ts";
 import { HttpError } from "../../http_error.ts";
 import { jobHeaders, type StartedJob } from "./route_job.ts";
 

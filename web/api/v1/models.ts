@@ -1,7 +1,7 @@
 // GET /v1/models: the models served by live nodes, OpenAI's list shape plus what a consumer needs
 // to choose: the lowest per-1k-token price, the context length, and how many nodes serve it.
 import type { AppContext } from "../../app_env.ts";
-import { formatUsd } from "../../../shared/pricing/price.ts";
+import { formatUsd } from "../../../shared/mod.ts";
 import type { ControlPlane } from "../../control_plane.ts";
 
 interface ModelSummary {

@@ -1,8 +1,6 @@
 // Shared steps of every `/v1` job: read the body, pick nodes, start the run, dispatch.
 import type { AppContext } from "../../app_env.ts";
-import type { ProviderPrefs } from "../../../shared/openai/requests.ts";
-import { RequestError } from "../../../shared/openai/requests.ts";
-import type { JobKind } from "../../../shared/protocol/messages.ts";
+import { type JobKind, type ProviderPrefs, RequestError } from "../../../shared/mod.ts";
 import type { ControlPlane } from "../../control_plane.ts";
 import { HttpError } from "../../http_error.ts";
 import { selectNodes } from "../../router/select_nodes.ts";

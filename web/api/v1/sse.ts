@@ -1,5 +1,5 @@
 // Server-sent events as OpenAI frames them: `data: <json>\n\n`, ending with `data: [DONE]\n\n`.
-import { openAiErrorBody } from "../../../shared/openai/errors.ts";
+import { openAiErrorBody } from "../../../shared/mod.ts";
 
 const encoder = new TextEncoder();
 

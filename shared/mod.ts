@@ -1,0 +1,68 @@
+// The protocol both programs speak. `cli/` and `web/` import it through this file; it imports
+// neither of them. Test doubles are in `shared/testing/mod.ts`, never re-exported here.
+export {
+  createLogger,
+  isLogLevel,
+  LOG_LEVELS,
+  type Logger,
+  type LoggerOptions,
+  type LogLevel,
+} from "./log/logger.ts";
+export {
+  type HeartbeatBody,
+  type JobKind,
+  type NodeFrame,
+  parseHeartbeat,
+  parseNodeFrame,
+  parseServerFrame,
+  type ServerFrame,
+} from "./protocol/messages.ts";
+export {
+  type ChatRequest,
+  type EmbeddingsRequest,
+  parseChatRequest,
+  parseEmbeddingsRequest,
+  parseProviderPrefs,
+  type ProviderPrefs,
+  RequestError,
+} from "./openai/requests.ts";
+export {
+  errorTypeForStatus,
+  isOpenAiErrorBody,
+  type OpenAiErrorBody,
+  openAiErrorBody,
+  type OpenAiErrorType,
+} from "./openai/errors.ts";
+export { readUsage, type Usage } from "./openai/usage.ts";
+export { hasValidSignature, type NostrEvent, nowSeconds, parseEvent, tagValue } from "./nostr/event.ts";
+export {
+  createNip98Header,
+  NIP98_KIND,
+  NIP98_TOLERANCE_SEC,
+  type Nip98Request,
+  type Nip98Result,
+  payloadHash,
+  type VerifiedNip98Event,
+  verifyNip98,
+} from "./nostr/nip98.ts";
+export {
+  createAuthEvent,
+  createChallenge,
+  NIP42_KIND,
+  type SocketAuthResult,
+  verifyAuthEvent,
+} from "./nostr/nip42.ts";
+export {
+  createNodeRecord,
+  NODE_PROTOCOL_VERSION,
+  NODE_RECORD_KIND,
+  NODE_RECORD_TAG,
+  type NodeAdvert,
+  type NodeGpu,
+  type NodeModel,
+  type NodeRecordResult,
+  type VerifiedNodeRecord,
+  verifyNodeRecord,
+} from "./nostr/node_record.ts";
+export { DEFAULT_PRICES, formatUsd, NANO_USD_PER_USD } from "./pricing/price.ts";
+export { isVramTier, tierAtLeast, VRAM_TIERS, type VramTier, vramTierOf } from "./hardware/tiers.ts";
