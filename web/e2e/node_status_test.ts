@@ -41,6 +41,11 @@ Deno.test("e2e - heartbeats arrive and infernet status shows the node live", asy
     assert.equal(s.network.jobs_succeeded, 1);
     const human = await runCli(["status"], { INFERNET_HOME: node.home });
     assert.match(human.stdout, /LIVE/);
+    // `register` on its own (e.g. after changing models) re-signs and updates the record.
+    const reg = await runCli(["register", "--engine-url", engine.url], { INFERNET_HOME: node.home });
+    assert.equal(reg.code, 0, reg.stderr);
+    assert.match(reg.stdout, new RegExp(`registered npub1\\w+ with ${t.server!.url.replaceAll(".", "\\.")}`));
+    assert.match(reg.stdout, /TEST ENGINE/);
   } finally {
     await stopNode(node);
     await t.close();
