@@ -64,7 +64,9 @@ Deno.test("e2e - non-streamed chat completion with usage, and a job row without 
     assert.equal(row?.nodePubkey, net.nodes[0].pubkey);
     assert.equal(row?.enginePromptTokens, 3);
     assert.equal(row?.completionTokens, 4);
-    assert.ok((row?.countedPromptTokens ?? 0) > 0, "our own count is recorded too");
+    // Our own count is recorded beside the engine's, for the cross-check.
+    assert.ok((row?.countedPromptTokens ?? 0) > 0);
+    assert.equal(row?.countedCompletionTokens, countText("Echo: hello infernet world"));
     const raw = JSON.stringify(
       await net.cp.db.sql`select * from jobs`,
       (_k, v) => typeof v === "bigint" ? String(v) : v,

@@ -74,6 +74,13 @@ export class JobRun {
     if (this.ttftMs === null) this.ttftMs = this.elapsedMs();
   }
 
+  #promptTokens: number | null = null;
+
+  /** Our count of the prompt (computed once, on first use). */
+  countPrompt(): number {
+    return this.#promptTokens ??= this.meta.countPrompt();
+  }
+
   /** Our count of the completion so far. */
   countCompletion(): number {
     return countText(this.completionParts.join(""));
@@ -113,7 +120,7 @@ export class JobRun {
 
   #record(status: JobStatus, errorCode: string | null, latencyMs: number, finishedAt: Date): void {
     const started = this.node !== null && (this.ttftMs !== null || this.engineUsage !== null);
-    const countedPrompt = started || status === "completed" ? this.meta.countPrompt() : null;
+    const countedPrompt = started || status === "completed" ? this.countPrompt() : null;
     const countedCompletion = started ? this.countCompletion() : null;
     this.completionParts.length = 0;
     const usage = this.engineUsage;

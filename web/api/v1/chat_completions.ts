@@ -38,7 +38,6 @@ export function chatCompletions(cp: ControlPlane) {
         const text = (parsed as { choices?: { message?: { content?: unknown } }[] })
           .choices?.[0]?.message?.content;
         if (typeof text === "string") started.run.completionParts.push(text);
-        return started.run.countCompletion();
       });
     }
     return streamResponse(cp, started, req.includeUsage, c.req.raw.signal);
@@ -76,7 +75,7 @@ function meterChunks(
 }
 
 function usageChunk(run: JobRun, last: unknown): string {
-  const prompt = run.meta.countPrompt();
+  const prompt = run.countPrompt();
   const completion = run.countCompletion();
   run.engineUsage = null;
   const l = (last ?? {}) as Record<string, unknown>;

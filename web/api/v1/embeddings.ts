@@ -18,6 +18,6 @@ export function embeddings(cp: ControlPlane) {
       body: req.body,
       countPrompt: () => countEmbeddingTokens(req.inputs),
     });
-    return completeJsonResponse(started, () => 0);
+    return completeJsonResponse(started, () => {});
   };
 }

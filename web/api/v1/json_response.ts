@@ -6,10 +6,11 @@ import { jobHeaders, type StartedJob } from "./route_job.ts";
 
 const JSON_HEADERS = { "content-type": "application/json" };
 
-/** Builds the consumer's response from the node's answer and ends the job. */
+/** Builds the consumer's response from the node's answer and ends the job; `collect` keeps
+ * the completion text for our own count. */
 export function completeJsonResponse(
   { run, outcome }: StartedJob,
-  countCompletion: (parsed: unknown) => number,
+  collect: (parsed: unknown) => void,
 ): Response {
   const first = outcome.first;
   const headers = { ...JSON_HEADERS, ...jobHeaders(run) };
@@ -38,12 +39,13 @@ export function completeJsonResponse(
     run.end("failed", { errorCode: "bad_engine_output" });
     throw new HttpError(502, "The node's engine returned a body that is not JSON.", { code: "node_failed" });
   }
+  collect(parsed);
   const usage = readUsage((parsed as { usage?: unknown }).usage);
   let body = first.body;
   if (usage) run.engineUsage = usage;
   else {
-    const prompt = run.meta.countPrompt();
-    const completion = countCompletion(parsed);
+    const prompt = run.countPrompt();
+    const completion = run.countCompletion();
     body = JSON.stringify({
       ...parsed,
       usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
