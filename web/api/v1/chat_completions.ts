@@ -77,7 +77,6 @@ function meterChunks(
 function usageChunk(run: JobRun, last: unknown): string {
   const prompt = run.countPrompt();
   const completion = run.countCompletion();
-  run.engineUsage = null;
   const l = (last ?? {}) as Record<string, unknown>;
   return JSON.stringify({
     id: l.id ?? run.id,
