@@ -1,19 +1,17 @@
 import assert from "node:assert/strict";
 import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
 import { createNodeRecord, type NodeAdvert, verifyNodeRecord } from "./node_record.ts";
+import { sampleAdvert } from "../testing/node_advert.ts";
 
-const advert: NodeAdvert = {
+const advert = sampleAdvert({
   nodeId: "rig-1",
   name: "rig-1",
-  version: "0.1.0",
   engine: { kind: "ollama", testEngine: false },
-  endpoint: null,
   gpus: [{ name: "NVIDIA GeForce RTX 4090", vramMb: 24564, vendor: "nvidia" }],
   totalVramMb: 24564,
   vramTier: "large",
   cpuCores: 16,
   ramMb: 64000,
-  os: "linux",
   maxConcurrency: 4,
   models: [{
     id: "qwen2.5:7b",
@@ -21,7 +19,7 @@ const advert: NodeAdvert = {
     promptPricePer1k: 100_000,
     completionPricePer1k: 300_000,
   }],
-};
+});
 
 Deno.test("node record - round-trips through signing and verification", () => {
   const sk = generateSecretKey();

@@ -16,3 +16,4 @@ export type {
   TestEngineOptions,
 } from "./test_engine.ts";
 export { cliCommand, type CliRun, runCli } from "./run_cli.ts";
+export { sampleAdvert } from "./node_advert.ts";

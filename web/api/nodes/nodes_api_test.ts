@@ -1,34 +1,15 @@
 // The node API over HTTP, in-process: NIP-98 forged, replayed, stale and mismatched requests get
 // 401 with the reason, and change nothing.
+import { sampleAdvert } from "../../../shared/testing/node_advert.ts";
 import assert from "node:assert/strict";
 import { finalizeEvent, generateSecretKey, getPublicKey } from "nostr-tools/pure";
 import { base64 } from "@scure/base";
-import {
-  createNip98Header,
-  createNodeRecord,
-  type NodeAdvert,
-  nowSeconds,
-  payloadHash,
-} from "../../../shared/mod.ts";
+import { createNip98Header, createNodeRecord, nowSeconds, payloadHash } from "../../../shared/mod.ts";
 import { createApp } from "../../app.ts";
 import { openTestControlPlane } from "../../test_control_plane.ts";
 
 const BASE = "http://control.test";
-const advert: NodeAdvert = {
-  nodeId: "n1",
-  name: "n1",
-  version: "0.1.0",
-  engine: { kind: "test", testEngine: true },
-  endpoint: null,
-  gpus: [],
-  totalVramMb: 0,
-  vramTier: "nano",
-  cpuCores: 2,
-  ramMb: 1024,
-  os: "linux",
-  maxConcurrency: 2,
-  models: [{ id: "m", contextLength: 4096, promptPricePer1k: 1000, completionPricePer1k: 1000 }],
-};
+const advert = sampleAdvert();
 
 async function withApp(
   fn: (

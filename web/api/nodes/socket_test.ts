@@ -1,30 +1,12 @@
 // The job socket against a running server: only the signed answer to this connection's
 // challenge, from a registered key, gets a node attached; everything else is closed with a reason.
+import { sampleAdvert } from "../../../shared/testing/node_advert.ts";
 import assert from "node:assert/strict";
 import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
-import {
-  createAuthEvent,
-  createNip98Header,
-  createNodeRecord,
-  type NodeAdvert,
-} from "../../../shared/mod.ts";
+import { createAuthEvent, createNip98Header, createNodeRecord } from "../../../shared/mod.ts";
 import { openTestControlPlane } from "../../test_control_plane.ts";
 
-const advert: NodeAdvert = {
-  nodeId: "n1",
-  name: "n1",
-  version: "0.1.0",
-  engine: { kind: "test", testEngine: true },
-  endpoint: null,
-  gpus: [],
-  totalVramMb: 0,
-  vramTier: "nano",
-  cpuCores: 2,
-  ramMb: 1024,
-  os: "linux",
-  maxConcurrency: 2,
-  models: [{ id: "m", contextLength: null, promptPricePer1k: 1000, completionPricePer1k: 1000 }],
-};
+const advert = sampleAdvert();
 
 interface Outcome {
   frames: Record<string, unknown>[];
