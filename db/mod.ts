@@ -3,3 +3,22 @@ export { type Database, openDatabase, type OpenDatabaseOptions, type Sql } from 
 export { migrate, type Migration, readMigrations } from "./migrate.ts";
 export { API_KEY_PREFIX, type ApiKeyRow, createApiKey, findApiKeyByHash, hashApiKey } from "./api_keys.ts";
 export { countJobs, findJob, insertJobs, type JobRow, type JobStatus } from "./jobs.ts";
+export {
+  accountBalance,
+  type AccountKind,
+  type AccountRef,
+  consumerBalance,
+  consumerHolds,
+  type LedgerEntry,
+  LedgerError,
+  type LedgerErrorCode,
+  type LedgerTxKind,
+  operatorEarnings,
+  PAYOUTS_IN_FLIGHT,
+  PLATFORM_FEES,
+  postEntry,
+  type Posting,
+  postTransaction,
+  PROCESSOR_CLEARING,
+  type Tx,
+} from "./ledger.ts";
