@@ -66,3 +66,4 @@ export {
 } from "./nostr/node_record.ts";
 export { DEFAULT_PRICES, formatUsd, NANO_USD_PER_USD } from "./pricing/price.ts";
 export { isVramTier, tierAtLeast, VRAM_TIERS, type VramTier, vramTierOf } from "./hardware/tiers.ts";
+export { type Chain, chainOf, type Coin, COIN_CHAINS, isCoin, SUPPORTED_COINS } from "./payments/coins.ts";
