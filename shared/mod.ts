@@ -64,6 +64,18 @@ export {
   type VerifiedNodeRecord,
   verifyNodeRecord,
 } from "./nostr/node_record.ts";
-export { DEFAULT_PRICES, formatUsd, NANO_USD_PER_USD } from "./pricing/price.ts";
+export {
+  type CostInput,
+  DEFAULT_FEE_BPS,
+  DEFAULT_PRICES,
+  formatUsd,
+  jobCost,
+  NANO_USD_PER_USD,
+  parseDecimal,
+  PRICE_BOUNDS,
+  type PriceBounds,
+  priceOutOfBounds,
+  splitFee,
+} from "./pricing/price.ts";
 export { isVramTier, tierAtLeast, VRAM_TIERS, type VramTier, vramTierOf } from "./hardware/tiers.ts";
 export { type Chain, chainOf, type Coin, COIN_CHAINS, isCoin, SUPPORTED_COINS } from "./payments/coins.ts";

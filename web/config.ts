@@ -1,6 +1,6 @@
 // The control plane's configuration: environment and flags parsed once into a typed value.
 import { parseArgs } from "node:util";
-import { isLogLevel, type LogLevel } from "../shared/mod.ts";
+import { DEFAULT_FEE_BPS, isLogLevel, type LogLevel, parseDecimal } from "../shared/mod.ts";
 
 /** Everything the control plane needs to know to start. */
 export interface WebConfig {
@@ -29,11 +29,40 @@ export interface WebConfig {
   keyRateLimitPerSec: number;
   /** API keys one address may create per minute. */
   keyCreationPerMinute: number;
+  /** The published platform fee, in basis points of each charge. */
+  feeBps: number;
+  /** Completion tokens reserved (and asked of the engine) when a request sets no `max_tokens`. */
+  defaultMaxTokens: number;
+  /** Smallest and largest deposit, in US cents. */
+  minDepositCents: number;
+  maxDepositCents: number;
+  /** Smallest payout an operator may request, in US cents. */
+  minPayoutCents: number;
+  /** Operators whose earnings reach this (US cents) are paid automatically; 0: never. */
+  autoPayoutCents: number;
+  /** CoinPayPortal; null means the local fake processor (development only). */
+  coinPayPortal: CoinPayPortalConfig | null;
+  /** Credit given to the key printed at start on the local network (US cents; fake processor only). */
+  devCreditCents: number;
+}
+
+/** The real payment processor's settings (all four variables, or none). */
+export interface CoinPayPortalConfig {
+  url: string;
+  apiKey: string;
+  businessId: string;
+  webhookSecret: string;
 }
 
 /** A configuration value that cannot be used, with the variable or flag at fault. */
 export class ConfigError extends Error {
   override name = "ConfigError";
+}
+
+function feeBpsFrom(raw: string | undefined): number {
+  const bps = intFrom("INFERNET_FEE_BPS", raw, DEFAULT_FEE_BPS);
+  if (bps > 5000) throw new ConfigError(`INFERNET_FEE_BPS must be at most 5000 (50 %), got ${bps}`);
+  return bps;
 }
 
 function intFrom(name: string, raw: string | undefined, fallback: number, min = 0): number {
@@ -43,6 +72,39 @@ function intFrom(name: string, raw: string | undefined, fallback: number, min = 
     throw new ConfigError(`${name} must be an integer ≥ ${min}, got '${raw}'`);
   }
   return n;
+}
+
+function centsFrom(name: string, raw: string | undefined, fallbackCents: number): number {
+  if (raw === undefined || raw === "") return fallbackCents;
+  const cents = parseDecimal(raw, 2);
+  if (cents === null || cents > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new ConfigError(`${name} must be an amount in USD like 10 or 2.50, got '${raw}'`);
+  }
+  return Number(cents);
+}
+
+function coinPayPortalFrom(env: Record<string, string | undefined>): CoinPayPortalConfig | null {
+  const names = [
+    "COINPAYPORTAL_API_KEY",
+    "COINPAYPORTAL_BUSINESS_ID",
+    "COINPAYPORTAL_WEBHOOK_SECRET",
+  ] as const;
+  const set = names.filter((n) => env[n]);
+  if (set.length === 0) return null;
+  if (set.length < names.length) {
+    const missing = names.filter((n) => !env[n]).join(", ");
+    throw new ConfigError(`CoinPayPortal is partly configured: also set ${missing}`);
+  }
+  const url = (env.COINPAYPORTAL_URL || "https://coinpayportal.com").replace(/\/+$/, "");
+  if (!/^https?:\/\/[^/]+$/.test(url)) {
+    throw new ConfigError("COINPAYPORTAL_URL must be a scheme and host, like https://coinpayportal.com");
+  }
+  return {
+    url,
+    apiKey: env.COINPAYPORTAL_API_KEY!,
+    businessId: env.COINPAYPORTAL_BUSINESS_ID!,
+    webhookSecret: env.COINPAYPORTAL_WEBHOOK_SECRET!,
+  };
 }
 
 /** Parses the control plane's configuration from the environment and command-line flags. */
@@ -99,5 +161,13 @@ export function parseWebConfig(env: Record<string, string | undefined>, args: st
     jobTimeoutMs: intFrom("INFERNET_JOB_TIMEOUT_MS", env.INFERNET_JOB_TIMEOUT_MS, 600_000, 1),
     keyRateLimitPerSec: intFrom("INFERNET_KEY_RATE_LIMIT", env.INFERNET_KEY_RATE_LIMIT, 50),
     keyCreationPerMinute: intFrom("INFERNET_KEY_CREATION_PER_MIN", env.INFERNET_KEY_CREATION_PER_MIN, 10),
+    feeBps: feeBpsFrom(env.INFERNET_FEE_BPS),
+    defaultMaxTokens: intFrom("INFERNET_DEFAULT_MAX_TOKENS", env.INFERNET_DEFAULT_MAX_TOKENS, 4096, 1),
+    minDepositCents: centsFrom("INFERNET_MIN_DEPOSIT_USD", env.INFERNET_MIN_DEPOSIT_USD, 100),
+    maxDepositCents: centsFrom("INFERNET_MAX_DEPOSIT_USD", env.INFERNET_MAX_DEPOSIT_USD, 1_000_000),
+    minPayoutCents: centsFrom("INFERNET_MIN_PAYOUT_USD", env.INFERNET_MIN_PAYOUT_USD, 1000),
+    autoPayoutCents: centsFrom("INFERNET_AUTO_PAYOUT_USD", env.INFERNET_AUTO_PAYOUT_USD, 5000),
+    coinPayPortal: coinPayPortalFrom(env),
+    devCreditCents: centsFrom("INFERNET_DEV_CREDIT_USD", env.INFERNET_DEV_CREDIT_USD, 500),
   };
 }

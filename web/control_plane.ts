@@ -8,6 +8,8 @@ import { JobRecorder } from "./jobs/job_recorder.ts";
 import type { JobRun, JobRunDeps } from "./jobs/job_run.ts";
 import { ApiKeyAuth } from "./api/v1/api_key_auth.ts";
 import { RateLimiter } from "./rate_limit.ts";
+import { type PaymentProcessor, ProcessorError } from "./payments/processor.ts";
+import { type RateProvider, staticRates } from "./payments/rates.ts";
 
 /** Everything a handler may use. */
 export interface ControlPlane {
@@ -23,7 +25,22 @@ export interface ControlPlane {
   keyCreationLimiter: RateLimiter;
   /** Dependencies of a job run. */
   runDeps: JobRunDeps;
+  /** The payment processor (CoinPayPortal, or the local fake in development). */
+  processor: PaymentProcessor;
+  /** The secret that signs the processor's webhooks; null: webhooks are refused. */
+  webhookSecret: string | null;
+  /** Exchange rates for payouts. */
+  rates: RateProvider;
   close(): Promise<void>;
+}
+
+/** A processor for a control plane that has none: every call fails with a clear reason. */
+function noProcessor(): PaymentProcessor {
+  const fail = () =>
+    Promise.reject(
+      new ProcessorError("processor_not_configured", "No payment processor is configured on this server."),
+    );
+  return { createPayment: fail, createPayout: fail };
 }
 
 /** Options for tests: an open database or KV to use instead of the configured ones. */
@@ -31,6 +48,9 @@ export interface OpenControlPlaneOptions {
   db?: Database;
   kv?: Deno.Kv;
   log?: Logger;
+  processor?: PaymentProcessor;
+  webhookSecret?: string | null;
+  rates?: RateProvider;
 }
 
 /** Opens storage, applies migrations, loads the registry and starts the job reaper. */
@@ -107,6 +127,9 @@ export async function openControlPlane(
       burst: config.keyCreationPerMinute,
     }),
     runDeps,
+    processor: opts.processor ?? noProcessor(),
+    webhookSecret: opts.webhookSecret ?? config.coinPayPortal?.webhookSecret ?? null,
+    rates: opts.rates ?? staticRates(),
     async close() {
       for (const node of registry.all()) node.connection?.close("server shutting down");
       await Promise.allSettled([...runDeps.pending]);

@@ -3,7 +3,7 @@
 import { createApiKey, openDatabase } from "../db/mod.ts";
 import { createLogger } from "../shared/mod.ts";
 import { parseWebConfig, type WebConfig } from "./config.ts";
-import { type ControlPlane, openControlPlane } from "./control_plane.ts";
+import { type ControlPlane, openControlPlane, type OpenControlPlaneOptions } from "./control_plane.ts";
 import { type RunningServer, serveControlPlane } from "./main.ts";
 
 /** A test control plane, its server (if asked), a funded API key, and one close for all. */
@@ -16,7 +16,12 @@ export interface TestControlPlane {
 
 /** Opens a control plane on in-memory storage; `serve` puts it on a free port. */
 export async function openTestControlPlane(
-  opts: { serve?: boolean; config?: Partial<WebConfig> } = {},
+  opts: {
+    serve?: boolean;
+    config?: Partial<WebConfig>;
+    processor?: OpenControlPlaneOptions["processor"];
+    webhookSecret?: string | null;
+  } = {},
 ): Promise<TestControlPlane> {
   const config: WebConfig = {
     ...parseWebConfig({ INFERNET_LOG_LEVEL: Deno.env.get("INFERNET_TEST_LOG_LEVEL") ?? "silent" }, []),
@@ -26,7 +31,13 @@ export async function openTestControlPlane(
   };
   const db = await openDatabase();
   const kv = await Deno.openKv(":memory:");
-  const cp = await openControlPlane(config, { db, kv, log: createLogger({ level: config.logLevel }) });
+  const cp = await openControlPlane(config, {
+    db,
+    kv,
+    log: createLogger({ level: config.logLevel }),
+    processor: opts.processor,
+    webhookSecret: opts.webhookSecret,
+  });
   const server = opts.serve ? await serveControlPlane(cp, { hostname: "127.0.0.1", port: 0 }) : null;
   const { key } = await createApiKey(db.sql, { label: "test" });
   return {

@@ -1,4 +1,5 @@
 import { isVramTier, type VramTier } from "../hardware/tiers.ts";
+import { parseDecimal } from "../pricing/price.ts";
 
 // Edge parsing of consumer requests: https://platform.openai.com/docs/api-reference/chat/create
 // Only the fields the network acts on are checked; every other field passes through to the engine.
@@ -19,6 +20,11 @@ export interface ProviderPrefs {
   allowFallbacks: boolean;
   /** Only nodes in this VRAM tier or larger (`provider.min_vram_tier`, an Infernet extension). */
   minVramTier: VramTier | null;
+  /**
+   * The most the consumer will pay (`provider.max_price`, OpenRouter style: USD per million
+   * tokens), converted to nano-USD per 1,000 tokens; null where no limit was given.
+   */
+  maxPrice: { promptPer1k: bigint | null; completionPer1k: bigint | null };
 }
 
 /** A validated chat completion request. */
@@ -68,7 +74,14 @@ function stringList(value: unknown, param: string): string[] {
 /** Parses the `provider` preferences object; absent means defaults. */
 export function parseProviderPrefs(value: unknown): ProviderPrefs {
   if (value === undefined || value === null) {
-    return { order: [], only: [], ignore: [], allowFallbacks: true, minVramTier: null };
+    return {
+      order: [],
+      only: [],
+      ignore: [],
+      allowFallbacks: true,
+      minVramTier: null,
+      maxPrice: { promptPer1k: null, completionPer1k: null },
+    };
   }
   if (typeof value !== "object" || Array.isArray(value)) {
     throw new RequestError("provider must be an object", "provider");
@@ -89,7 +102,34 @@ export function parseProviderPrefs(value: unknown): ProviderPrefs {
     ignore: stringList(p.ignore, "provider.ignore"),
     allowFallbacks: p.allow_fallbacks !== false,
     minVramTier: (p.min_vram_tier as VramTier | undefined) ?? null,
+    maxPrice: parseMaxPrice(p.max_price),
   };
+}
+
+// USD per million tokens → nano-USD per 1,000 tokens: × 10^9 / 10^3, i.e. six decimal places.
+const MAX_PRICE_DECIMALS = 6;
+
+function parseMaxPrice(value: unknown): ProviderPrefs["maxPrice"] {
+  if (value === undefined || value === null) return { promptPer1k: null, completionPer1k: null };
+  if (typeof value !== "object" || Array.isArray(value)) {
+    throw new RequestError(
+      'provider.max_price must be an object like {"prompt": 1, "completion": 2} (USD per million tokens)',
+      "provider.max_price",
+    );
+  }
+  const m = value as Record<string, unknown>;
+  const one = (key: "prompt" | "completion") => {
+    if (m[key] === undefined || m[key] === null) return null;
+    const v = parseDecimal(m[key], MAX_PRICE_DECIMALS);
+    if (v === null) {
+      throw new RequestError(
+        `provider.max_price.${key} must be a non-negative number of USD per million tokens`,
+        `provider.max_price.${key}`,
+      );
+    }
+    return v;
+  };
+  return { promptPer1k: one("prompt"), completionPer1k: one("completion") };
 }
 
 function withoutProvider(body: Record<string, unknown>): Record<string, unknown> {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseChatRequest, parseEmbeddingsRequest, RequestError } from "./requests.ts";
+import { parseChatRequest, parseEmbeddingsRequest, parseProviderPrefs, RequestError } from "./requests.ts";
 
 const messages = [{ role: "user", content: "hi" }];
 
@@ -23,6 +23,7 @@ Deno.test("requests - a chat request keeps unknown fields for the engine and dro
     ignore: [],
     allowFallbacks: false,
     minVramTier: null,
+    maxPrice: { promptPer1k: null, completionPer1k: null },
   });
   assert.equal(r.body.top_k, 5);
   assert.equal("provider" in r.body, false);
@@ -55,4 +56,16 @@ Deno.test("requests - embeddings accept strings, string arrays and token arrays"
   assert.throws(() => parseEmbeddingsRequest({ model: "m", input: [] }), RequestError);
   assert.throws(() => parseEmbeddingsRequest({ model: "m", input: [""] }), RequestError);
   assert.throws(() => parseEmbeddingsRequest({ model: "m", input: 3 }), RequestError);
+});
+
+Deno.test("requests - provider.max_price is USD per million tokens, kept exactly as nano-USD per 1k", () => {
+  const p = parseProviderPrefs({ max_price: { prompt: 0.2, completion: "1.25" } });
+  assert.deepEqual(p.maxPrice, { promptPer1k: 200_000n, completionPer1k: 1_250_000n });
+  assert.deepEqual(parseProviderPrefs({ max_price: { prompt: 1 } }).maxPrice, {
+    promptPer1k: 1_000_000n,
+    completionPer1k: null,
+  });
+  for (const bad of [{ max_price: 3 }, { max_price: { prompt: -1 } }, { max_price: { completion: "x" } }]) {
+    assert.throws(() => parseProviderPrefs(bad), RequestError);
+  }
 });
