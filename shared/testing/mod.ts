@@ -17,3 +17,13 @@ export type {
 } from "./test_engine.ts";
 export { cliCommand, type CliRun, runCli } from "./run_cli.ts";
 export { sampleAdvert } from "./node_advert.ts";
+export { startFakeCoinPayPortal } from "./fake_coinpayportal.ts";
+export type {
+  FakeCoinPayPortal,
+  FakeCoinPayPortalOptions,
+  FakeConfirmOptions,
+  FakePayment,
+  FakePayout,
+  FakeWebhookDelivery,
+  WebhookDeliveryResult,
+} from "./fake_coinpayportal.ts";
