@@ -27,10 +27,17 @@ export async function createApiKey(
 ): Promise<{ key: string; row: ApiKeyRow }> {
   const key = API_KEY_PREFIX + base58.encode(crypto.getRandomValues(new Uint8Array(32)));
   const prefix = key.slice(0, API_KEY_PREFIX.length + 6);
+  // The key and its two ledger accounts (spendable balance, holds for jobs in flight) together.
   const [row] = await sql<{ id: bigint; created_at: Date }[]>`
-    insert into api_keys (key_hash, key_prefix, label)
-    values (${hashApiKey(key)}, ${prefix}, ${opts.label ?? null})
-    returning id, created_at`;
+    with k as (
+      insert into api_keys (key_hash, key_prefix, label)
+      values (${hashApiKey(key)}, ${prefix}, ${opts.label ?? null})
+      returning id, created_at
+    ), a as (
+      insert into accounts (kind, owner)
+      select kind, k.id::text from k, (values ('consumer_balance'), ('consumer_holds')) v(kind)
+    )
+    select id, created_at from k`;
   return {
     key,
     row: { id: row.id, keyPrefix: prefix, label: opts.label ?? null, createdAt: row.created_at },

@@ -130,6 +130,11 @@ export async function postTransaction(
     insert into accounts (kind, owner)
     select * from unnest(${kinds}::text[], ${owners}::text[])
     on conflict (kind, owner) do nothing`;
+  // Lock in account-id order, as every writer does, so concurrent movements never deadlock.
+  await tx`
+    select a.id from accounts a
+    join unnest(${kinds}::text[], ${owners}::text[]) as d(kind, owner) on a.kind = d.kind and a.owner = d.owner
+    order by a.id for update of a`;
   let moved: { id: bigint; kind: string; owner: string }[];
   try {
     // Savepoint: a refused movement (a balance would go negative) must not poison the caller's

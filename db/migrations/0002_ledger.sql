@@ -118,3 +118,8 @@ create index payouts_open on payouts (created_at) where status in ('requested', 
 -- The platform's own accounts exist from the start.
 insert into accounts (kind, owner) values
   ('platform_fees', ''), ('processor_clearing', ''), ('payouts_in_flight', '');
+
+-- Every API key has its two consumer accounts (new keys get them when created).
+insert into accounts (kind, owner)
+select k.kind, a.id::text from api_keys a cross join (values ('consumer_balance'), ('consumer_holds')) k(kind)
+on conflict do nothing;

@@ -1,0 +1,395 @@
+// Operator payouts in the ledger: payout addresses, and each payout's life as ledger movements.
+// Requesting moves the amount from the operator's earnings to payouts in flight (`payout:<id>`);
+// the processor's confirmation moves it on to processor clearing (`payout_sent:<id>`); a failure
+// moves it back to earnings (`payout_reversed:<id>`). Each step is one database transaction that
+// locks the payout row, so a step is taken once however often it is retried.
+import type { Sql } from "./client.ts";
+import {
+  accountBalance,
+  LedgerError,
+  operatorEarnings,
+  PAYOUTS_IN_FLIGHT,
+  postTransaction,
+  PROCESSOR_CLEARING,
+  type Tx,
+} from "./ledger.ts";
+
+/** Where a payout is: created and moved in flight, accepted by the processor, paid, or reversed. */
+export type PayoutStatus = "requested" | "sent" | "completed" | "failed";
+
+/** A payout as stored. Amounts in nano-USD. */
+export interface PayoutRow {
+  id: bigint;
+  nodePubkey: string;
+  coin: string;
+  address: string;
+  amount: bigint;
+  /** The coin's USD price when the payout was created (decimal string), if known. */
+  usdPerUnit: string | null;
+  /** `amount` in the coin at that price (decimal string), if known. */
+  cryptoAmount: string | null;
+  status: PayoutStatus;
+  processorPayoutId: string | null;
+  txHash: string | null;
+  error: string | null;
+  automatic: boolean;
+  createdAt: Date;
+  finishedAt: Date | null;
+}
+
+/** An operator's payout address for one coin. */
+export interface PayoutAddressRow {
+  nodePubkey: string;
+  coin: string;
+  address: string;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** Stable codes of refused payout steps. */
+export type PayoutErrorCode = "below_minimum" | "insufficient_funds" | "not_found" | "already_finished";
+
+/** A payout step that was refused; nothing of it was written. */
+export class PayoutError extends Error {
+  override name = "PayoutError";
+  readonly code: PayoutErrorCode;
+  constructor(code: PayoutErrorCode, message: string, opts?: { cause?: unknown }) {
+    super(message, opts);
+    this.code = code;
+  }
+}
+
+interface PayoutDbRow {
+  id: bigint;
+  node_pubkey: string;
+  coin: string;
+  address: string;
+  amount: bigint;
+  usd_per_unit: string | null;
+  crypto_amount: string | null;
+  status: PayoutStatus;
+  processor_payout_id: string | null;
+  tx_hash: string | null;
+  error: string | null;
+  automatic: boolean;
+  created_at: Date;
+  finished_at: Date | null;
+}
+
+function toPayout(r: PayoutDbRow): PayoutRow {
+  return {
+    id: r.id,
+    nodePubkey: r.node_pubkey,
+    coin: r.coin,
+    address: r.address,
+    amount: r.amount,
+    usdPerUnit: r.usd_per_unit,
+    cryptoAmount: r.crypto_amount,
+    status: r.status,
+    processorPayoutId: r.processor_payout_id,
+    txHash: r.tx_hash,
+    error: r.error,
+    automatic: r.automatic,
+    createdAt: r.created_at,
+    finishedAt: r.finished_at,
+  };
+}
+
+/** Sets (or replaces) an operator's address for a coin; the caller has validated it. */
+export async function setPayoutAddress(
+  sql: Sql,
+  a: { nodePubkey: string; coin: string; address: string },
+): Promise<PayoutAddressRow> {
+  const [r] = await sql<{ created_at: Date; updated_at: Date }[]>`
+    insert into payout_addresses (node_pubkey, coin, address)
+    values (${a.nodePubkey}, ${a.coin}, ${a.address})
+    on conflict (node_pubkey, coin) do update set address = excluded.address, updated_at = now()
+    returning created_at, updated_at`;
+  return { ...a, createdAt: r.created_at, updatedAt: r.updated_at };
+}
+
+/** An operator's payout addresses, the first one set first. */
+export async function listPayoutAddresses(sql: Sql | Tx, nodePubkey: string): Promise<PayoutAddressRow[]> {
+  const rows = await sql<{ coin: string; address: string; created_at: Date; updated_at: Date }[]>`
+    select coin, address, created_at, updated_at from payout_addresses
+    where node_pubkey = ${nodePubkey} order by created_at, coin`;
+  return rows.map((r) => ({
+    nodePubkey,
+    coin: r.coin,
+    address: r.address,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  }));
+}
+
+/** What a new payout is: who, where, how much (nano-USD), and the rate it was quoted at. */
+export interface NewPayout {
+  nodePubkey: string;
+  coin: string;
+  address: string;
+  amount: bigint;
+  /** Refuse amounts below this (nano-USD). */
+  minAmount: bigint;
+  usdPerUnit: string | null;
+  cryptoAmount: string | null;
+  automatic: boolean;
+}
+
+/**
+ * Creates a payout and, in the same transaction, moves its amount from the operator's earnings
+ * to payouts in flight. Throws PayoutError (`below_minimum`, `insufficient_funds`) and writes
+ * nothing when the amount is under the minimum or over the earnings balance.
+ */
+export function createPayout(sql: Sql, p: NewPayout): Promise<PayoutRow> {
+  if (p.amount < p.minAmount || p.amount <= 0n) {
+    return Promise.reject(
+      new PayoutError(
+        "below_minimum",
+        `payout of ${p.amount} nano-USD is below the minimum of ${p.minAmount}`,
+      ),
+    );
+  }
+  return sql.begin(async (tx) => {
+    // Lock the earnings account so two requests cannot both see the same balance; in account-id
+    // order with payouts in flight, as every ledger writer locks, so that nothing deadlocks.
+    const locked = await tx<{ kind: string; balance: bigint }[]>`
+      select kind, balance from accounts
+      where (kind = 'operator_earnings' and owner = ${p.nodePubkey})
+         or (kind = 'payouts_in_flight' and owner = '')
+      order by id for update`;
+    const balance = locked.find((a) => a.kind === "operator_earnings")?.balance ?? 0n;
+    if (p.amount > balance) {
+      throw new PayoutError(
+        "insufficient_funds",
+        `payout of ${p.amount} nano-USD is more than the earnings balance of ${balance}`,
+      );
+    }
+    const [row] = await tx<PayoutDbRow[]>`
+      insert into payouts (node_pubkey, coin, address, amount, usd_per_unit, crypto_amount, automatic)
+      values (${p.nodePubkey}, ${p.coin}, ${p.address}, ${p.amount}, ${p.usdPerUnit}, ${p.cryptoAmount},
+              ${p.automatic})
+      returning *`;
+    try {
+      await postTransaction(tx, {
+        idempotencyKey: `payout:${row.id}`,
+        kind: "payout",
+        payoutId: row.id,
+        postings: [
+          { account: operatorEarnings(p.nodePubkey), amount: -p.amount },
+          { account: PAYOUTS_IN_FLIGHT, amount: p.amount },
+        ],
+      });
+    } catch (err) {
+      if (err instanceof LedgerError && err.code === "insufficient_funds") {
+        throw new PayoutError("insufficient_funds", err.message, { cause: err });
+      }
+      throw err;
+    }
+    return toPayout(row);
+  });
+}
+
+async function lockPayout(tx: Tx, id: bigint): Promise<PayoutRow> {
+  const [row] = await tx<PayoutDbRow[]>`select * from payouts where id = ${id} for update`;
+  if (!row) throw new PayoutError("not_found", `no payout ${id}`);
+  return toPayout(row);
+}
+
+/** Records that the processor accepted an open payout and is sending it (status `sent`). */
+export function markPayoutSent(
+  sql: Sql,
+  id: bigint,
+  opts: { processorPayoutId: string | null },
+): Promise<PayoutRow> {
+  return sql.begin(async (tx) => {
+    const p = await lockPayout(tx, id);
+    if (p.status !== "requested" && p.status !== "sent") return p;
+    const [row] = await tx<PayoutDbRow[]>`
+      update payouts set status = 'sent',
+        processor_payout_id = coalesce(${opts.processorPayoutId}, processor_payout_id)
+      where id = ${id} returning *`;
+    return toPayout(row);
+  });
+}
+
+/**
+ * Records a paid payout: moves its amount from payouts in flight to processor clearing
+ * (`payout_sent:<id>`). Completing a completed payout changes nothing; a failed one is refused.
+ */
+export function markPayoutCompleted(
+  sql: Sql,
+  id: bigint,
+  opts: { processorPayoutId?: string | null; txHash: string | null },
+): Promise<PayoutRow> {
+  return sql.begin(async (tx) => {
+    const p = await lockPayout(tx, id);
+    if (p.status === "completed") return p;
+    if (p.status === "failed") {
+      throw new PayoutError("already_finished", `payout ${id} was reversed; it cannot complete`);
+    }
+    await postTransaction(tx, {
+      idempotencyKey: `payout_sent:${id}`,
+      kind: "payout_sent",
+      payoutId: id,
+      postings: [
+        { account: PAYOUTS_IN_FLIGHT, amount: -p.amount },
+        { account: PROCESSOR_CLEARING, amount: p.amount },
+      ],
+    });
+    const [row] = await tx<PayoutDbRow[]>`
+      update payouts set status = 'completed', tx_hash = ${opts.txHash},
+        processor_payout_id = coalesce(${opts.processorPayoutId ?? null}, processor_payout_id),
+        finished_at = now()
+      where id = ${id} returning *`;
+    return toPayout(row);
+  });
+}
+
+/**
+ * Records a failed payout: moves its amount back from payouts in flight to the operator's
+ * earnings (`payout_reversed:<id>`). Failing a failed payout changes nothing; a completed one is
+ * refused (its money has left).
+ */
+export function failPayout(sql: Sql, id: bigint, error: string): Promise<PayoutRow> {
+  return sql.begin(async (tx) => {
+    const p = await lockPayout(tx, id);
+    if (p.status === "failed") return p;
+    if (p.status === "completed") {
+      throw new PayoutError("already_finished", `payout ${id} was paid; it cannot be reversed`);
+    }
+    await postTransaction(tx, {
+      idempotencyKey: `payout_reversed:${id}`,
+      kind: "payout_reversed",
+      payoutId: id,
+      postings: [
+        { account: PAYOUTS_IN_FLIGHT, amount: -p.amount },
+        { account: operatorEarnings(p.nodePubkey), amount: p.amount },
+      ],
+    });
+    const [row] = await tx<PayoutDbRow[]>`
+      update payouts set status = 'failed', error = ${error}, finished_at = now()
+      where id = ${id} returning *`;
+    return toPayout(row);
+  });
+}
+
+/** One payout by id. */
+export async function findPayout(sql: Sql, id: bigint): Promise<PayoutRow | null> {
+  const [row] = await sql<PayoutDbRow[]>`select * from payouts where id = ${id}`;
+  return row ? toPayout(row) : null;
+}
+
+/** An operator's payouts, newest first. */
+export async function listPayouts(
+  sql: Sql,
+  nodePubkey: string,
+  opts: { limit?: number } = {},
+): Promise<PayoutRow[]> {
+  const rows = await sql<PayoutDbRow[]>`
+    select * from payouts where node_pubkey = ${nodePubkey}
+    order by created_at desc, id desc limit ${opts.limit ?? 100}`;
+  return rows.map(toPayout);
+}
+
+/** Payouts not yet paid or reversed (`requested`, `sent`), oldest first, for the retry sweep. */
+export async function openPayouts(
+  sql: Sql,
+  opts: { createdBefore?: Date; limit?: number } = {},
+): Promise<PayoutRow[]> {
+  const before = opts.createdBefore ?? null;
+  const rows = await sql<PayoutDbRow[]>`
+    select * from payouts
+    where status in ('requested', 'sent') and (${before}::timestamptz is null or created_at < ${before})
+    order by created_at, id limit ${opts.limit ?? 100}`;
+  return rows.map(toPayout);
+}
+
+/**
+ * Operators due an automatic payout: earnings at least `minBalance` (nano-USD), a payout address,
+ * and no payout still open.
+ */
+export async function operatorsDueAutomaticPayout(sql: Sql, minBalance: bigint): Promise<string[]> {
+  const rows = await sql<{ owner: string }[]>`
+    select a.owner from accounts a
+    where a.kind = 'operator_earnings' and a.balance >= ${minBalance}
+      and exists (select 1 from payout_addresses pa where pa.node_pubkey = a.owner)
+      and not exists (
+        select 1 from payouts p where p.node_pubkey = a.owner and p.status in ('requested', 'sent'))
+    order by a.balance desc`;
+  return rows.map((r) => r.owner);
+}
+
+/** What an operator earned on one UTC day. */
+export interface EarningsDay {
+  /** `YYYY-MM-DD`, UTC. */
+  day: string;
+  earned: bigint;
+  jobs: number;
+}
+
+/** What was paid, and is being paid, in one coin. */
+export interface EarningsCoin {
+  coin: string;
+  paid: bigint;
+  inFlight: bigint;
+  /** The sum of the completed payouts' crypto amounts (decimal string). */
+  paidCrypto: string;
+}
+
+/** An operator's money at a glance (nano-USD). */
+export interface EarningsSummary {
+  /** Earned and not yet paid out: the earnings balance. */
+  pending: bigint;
+  inFlight: bigint;
+  paid: bigint;
+  /** The last `days` UTC days with earnings, newest first. */
+  days: EarningsDay[];
+  coins: EarningsCoin[];
+}
+
+function trimDecimal(s: string): string {
+  return s.includes(".") ? s.replace(/0+$/, "").replace(/\.$/, "") : s;
+}
+
+/** An operator's earnings: pending, in flight, paid, per day (settled jobs) and per coin. */
+export async function earningsSummary(
+  sql: Sql,
+  nodePubkey: string,
+  opts: { days?: number; now?: Date } = {},
+): Promise<EarningsSummary> {
+  const now = opts.now ?? new Date();
+  const since = new Date(
+    Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()) -
+      ((opts.days ?? 30) - 1) * 86_400_000,
+  );
+  const pending = await accountBalance(sql, operatorEarnings(nodePubkey));
+  const days = await sql<{ day: string; earned: bigint; jobs: bigint }[]>`
+    select to_char(t.created_at at time zone 'UTC', 'YYYY-MM-DD') as day,
+           sum(p.amount)::int8 as earned, count(*)::int8 as jobs
+    from postings p
+    join accounts a on a.id = p.account_id
+    join ledger_transactions t on t.id = p.transaction_id
+    where a.kind = 'operator_earnings' and a.owner = ${nodePubkey}
+      and t.kind = 'settle' and p.amount > 0 and t.created_at >= ${since}
+    group by 1 order by 1 desc`;
+  const coins = await sql<{ coin: string; paid: bigint; in_flight: bigint; paid_crypto: string }[]>`
+    select coin,
+      coalesce(sum(amount) filter (where status = 'completed'), 0)::int8 as paid,
+      coalesce(sum(amount) filter (where status in ('requested', 'sent')), 0)::int8 as in_flight,
+      coalesce(sum(crypto_amount::numeric) filter (where status = 'completed'), 0)::text as paid_crypto
+    from payouts where node_pubkey = ${nodePubkey}
+    group by coin order by coin`;
+  const perCoin = coins.map((c) => ({
+    coin: c.coin,
+    paid: c.paid,
+    inFlight: c.in_flight,
+    paidCrypto: trimDecimal(c.paid_crypto),
+  }));
+  return {
+    pending,
+    inFlight: perCoin.reduce((s, c) => s + c.inFlight, 0n),
+    paid: perCoin.reduce((s, c) => s + c.paid, 0n),
+    days: days.map((d) => ({ day: d.day, earned: d.earned, jobs: Number(d.jobs) })),
+    coins: perCoin.filter((c) => c.paid > 0n || c.inFlight > 0n),
+  };
+}
