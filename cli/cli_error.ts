@@ -10,7 +10,15 @@ export type CliErrorCode =
   | "no_engine"
   | "server_unreachable"
   | "server_refused"
-  | "not_registered";
+  | "not_registered"
+  | "model_not_found"
+  | "no_fitting_quant"
+  | "hub_unauthorized"
+  | "hub_error"
+  | "download_failed"
+  | "hash_mismatch"
+  | "disk_full"
+  | "interrupted";
 
 /** An error printed as one line by `cli/main.ts`, which then exits with `exitCode`. */
 export class CliError extends Error {

@@ -7,6 +7,7 @@ import { runRegister } from "./commands/register.ts";
 import { runStart } from "./commands/start.ts";
 import { runStatus } from "./commands/status.ts";
 import { runEngine } from "./commands/engine.ts";
+import { runModel } from "./commands/model.ts";
 import { CLI_VERSION } from "./version.ts";
 
 const USAGE = `infernet ${CLI_VERSION} — earn by serving inference on the Infernet network
@@ -20,8 +21,14 @@ usage: infernet <command> [flags]
                                           run the node daemon (foreground)
   status [--json]                         identity, engine and network status
   engine detect [--json]                  which local engine would be used
+  model pull hf:org/repo[:file] [--quant Q] [--json]
+                                          download a GGUF (best quant that fits the VRAM);
+                                          with Ollama as the engine, also: model pull <name>
+  model list|info <name>|remove <name>|recommend [--json]
+                                          downloaded models, and what fits this node
 
 node files: $INFERNET_HOME (default ~/.config/infernet): node.key (mode 0600), config.json
+models: $INFERNET_HOME/models; HF_ENDPOINT, HF_TOKEN for the Hugging Face Hub
 logs: INFERNET_LOG_LEVEL=debug|info|warn|error (default warn)`;
 
 const COMMANDS: Record<string, (ctx: CommandContext) => Promise<void>> = {
@@ -30,6 +37,7 @@ const COMMANDS: Record<string, (ctx: CommandContext) => Promise<void>> = {
   start: runStart,
   status: runStatus,
   engine: runEngine,
+  model: runModel,
 };
 
 /** Runs the CLI; returns the process exit code. */

@@ -27,3 +27,12 @@ export type {
   FakeWebhookDelivery,
   WebhookDeliveryResult,
 } from "./fake_coinpayportal.ts";
+export { createFakeHubHandler, fakeHubBytes, FakeHubDrop, startFakeHub } from "./fake_hub.ts";
+export type {
+  FakeHub,
+  FakeHubFileSpec,
+  FakeHubHandler,
+  FakeHubOptions,
+  FakeHubRepoSpec,
+  FakeHubRequest,
+} from "./fake_hub.ts";
