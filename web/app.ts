@@ -16,6 +16,7 @@ import { registerNode } from "./api/nodes/register.ts";
 import { heartbeat } from "./api/nodes/heartbeat.ts";
 import { nodeStatus } from "./api/nodes/status.ts";
 import { nodeSocket } from "./api/nodes/socket.ts";
+import { mountPayoutRoutes } from "./api/nodes/payouts.ts";
 
 /** The largest `/v1` request body accepted (long contexts fit; a runaway upload does not). */
 const MAX_V1_BODY_BYTES = 16 * 1024 * 1024;
@@ -61,6 +62,7 @@ export function createApp(cp: ControlPlane): Hono<AppEnv> {
   app.post("/api/nodes/register", nip98Auth(cp), registerNode(cp));
   app.post("/api/nodes/heartbeat", nip98Auth(cp), heartbeat(cp));
   app.get("/api/nodes/ws", nodeSocket(cp));
+  mountPayoutRoutes(app, cp);
   app.get("/api/nodes/:pubkey", nodeStatus(cp));
 
   app.notFound((c) =>

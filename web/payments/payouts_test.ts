@@ -1,0 +1,207 @@
+// Payouts through the CoinPayPortal adapter against the fake server, on each database.
+import assert from "node:assert/strict";
+import {
+  accountBalance,
+  type Database,
+  listPayouts,
+  operatorEarnings,
+  PAYOUTS_IN_FLIGHT,
+  setPayoutAddress,
+} from "../../db/mod.ts";
+import { testOnEachDatabase } from "../../db/test_databases.ts";
+import { fundOperatorEarnings } from "../../db/test_funding.ts";
+import { createLogger } from "../../shared/mod.ts";
+import { type FakeCoinPayPortal, startFakeCoinPayPortal } from "../../shared/testing/fake_coinpayportal.ts";
+import { CoinPayPortal } from "./coinpayportal.ts";
+import {
+  cryptoAmountFor,
+  type PayoutDeps,
+  PayoutRequestError,
+  requestPayout,
+  resumeOpenPayouts,
+  runAutomaticPayouts,
+} from "./payouts.ts";
+import { staticRates } from "./rates.ts";
+
+const NODE = "ab".repeat(32);
+const OTHER = "cd".repeat(32);
+const THIRD = "ef".repeat(32);
+const CENT = 10_000_000n;
+const BTC = "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4";
+const ETH = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed";
+
+async function withPayouts(
+  db: Database,
+  fn: (deps: PayoutDeps, fake: FakeCoinPayPortal) => Promise<void>,
+  opts: Partial<PayoutDeps> = {},
+) {
+  const fake = await startFakeCoinPayPortal({ apiKey: "cpp_key", businessId: "biz_1", webhookSecret: "s" });
+  try {
+    await fn({
+      sql: db.sql,
+      processor: new CoinPayPortal({ baseUrl: fake.url, apiKey: "cpp_key", businessId: "biz_1" }),
+      rates: staticRates(),
+      minPayoutCents: 1000,
+      autoPayoutCents: 0,
+      log: createLogger({ level: "silent" }),
+      ...opts,
+    }, fake);
+  } finally {
+    await fake.close();
+  }
+}
+
+async function assertBalanced(db: Database) {
+  const [{ total }] = await db.sql<
+    { total: bigint }[]
+  >`select coalesce(sum(balance), 0)::int8 as total from accounts`;
+  assert.equal(total, 0n, "balances sum to zero");
+}
+
+Deno.test("payouts - crypto amounts are exact decimal math, rounded down", () => {
+  assert.equal(cryptoAmountFor(1_000_000_000n, "BTC", "50000"), "0.00002");
+  assert.equal(cryptoAmountFor(25_000_000_000n, "BTC", "97000"), "0.00025773");
+  assert.equal(cryptoAmountFor(10_000_000_000n, "XRP", "2.2"), "4.545454");
+  assert.equal(cryptoAmountFor(10_000_000_000n, "USDC_SOL", "1"), "10");
+  assert.equal(cryptoAmountFor(10_000_000_000n, "POL", "0.5"), "20");
+  assert.equal(cryptoAmountFor(1n, "BTC", "97000"), "0");
+  assert.equal(cryptoAmountFor(1n, "BTC", "0"), null);
+  assert.equal(cryptoAmountFor(1n, "BTC", "1e5"), null);
+});
+
+testOnEachDatabase(
+  "payouts - a request pays earnings rounded down to cents, once, and sums stay zero",
+  async (db) => {
+    await withPayouts(db, async (deps, fake) => {
+      await fundOperatorEarnings(db.sql, NODE, 2500n * CENT + 123n);
+      await setPayoutAddress(db.sql, { nodePubkey: NODE, coin: "BTC", address: BTC });
+      const p = await requestPayout(deps, { nodePubkey: NODE, automatic: false });
+      assert.equal(p.status, "completed");
+      assert.equal(p.amount, 2500n * CENT);
+      assert.equal(p.coin, "BTC");
+      assert.equal(p.usdPerUnit, "97000");
+      assert.equal(p.cryptoAmount, "0.00025773");
+      assert.ok(p.txHash);
+      assert.equal(fake.payouts.length, 1);
+      assert.equal(fake.payouts[0].amountUsd, 25);
+      assert.equal(fake.payouts[0].recipientWallet, BTC);
+      assert.equal(fake.payouts[0].idempotencyKey, `payout:${p.id}`);
+      assert.equal(fake.payouts[0].txHash, p.txHash);
+      assert.equal(await accountBalance(db.sql, operatorEarnings(NODE)), 123n, "sub-cent remainder stays");
+      assert.equal(await accountBalance(db.sql, PAYOUTS_IN_FLIGHT), 0n);
+      await assertBalanced(db);
+    });
+  },
+);
+
+testOnEachDatabase(
+  "payouts - below the minimum or without an address is refused and moves nothing",
+  async (db) => {
+    await withPayouts(db, async (deps, fake) => {
+      await fundOperatorEarnings(db.sql, NODE, 999n * CENT + 9n);
+      await assert.rejects(
+        requestPayout(deps, { nodePubkey: NODE, automatic: false }),
+        (e) =>
+          e instanceof PayoutRequestError && e.code === "no_payout_address" &&
+          /infernet payout set/.test(e.message),
+      );
+      await setPayoutAddress(db.sql, { nodePubkey: NODE, coin: "BTC", address: BTC });
+      await assert.rejects(
+        requestPayout(deps, { nodePubkey: NODE, coin: "ETH", automatic: false }),
+        (e) => e instanceof PayoutRequestError && /no ETH payout address.*--coin ETH/.test(e.message),
+      );
+      await assert.rejects(
+        requestPayout(deps, { nodePubkey: NODE, automatic: false }),
+        (e) =>
+          e instanceof PayoutRequestError && e.code === "below_minimum" &&
+          e.message.includes("$9.990000009") && e.message.includes("$10"),
+      );
+      assert.equal(fake.payouts.length, 0);
+      assert.deepEqual(await listPayouts(db.sql, NODE), []);
+      assert.equal(await accountBalance(db.sql, operatorEarnings(NODE)), 999n * CENT + 9n);
+    });
+  },
+);
+
+testOnEachDatabase(
+  "payouts - a processor refusal reverses cleanly: earnings restored, status failed",
+  async (db) => {
+    await withPayouts(db, async (deps, fake) => {
+      await fundOperatorEarnings(db.sql, NODE, 1500n * CENT);
+      await setPayoutAddress(db.sql, { nodePubkey: NODE, coin: "ETH", address: ETH });
+      fake.failNextPayouts(1, 400);
+      const p = await requestPayout(deps, { nodePubkey: NODE, automatic: false });
+      assert.equal(p.status, "failed");
+      assert.match(p.error ?? "", /400/);
+      assert.equal(fake.payouts.length, 0);
+      assert.equal(await accountBalance(db.sql, operatorEarnings(NODE)), 1500n * CENT);
+      assert.equal(await accountBalance(db.sql, PAYOUTS_IN_FLIGHT), 0n);
+      // The sweep has nothing to retry; the money can be requested again.
+      assert.deepEqual(await resumeOpenPayouts(deps, { olderThanMs: 0 }), []);
+      const again = await requestPayout(deps, { nodePubkey: NODE, automatic: false });
+      assert.equal(again.status, "completed");
+      await assertBalanced(db);
+    });
+  },
+);
+
+testOnEachDatabase(
+  "payouts - a retryable failure stays open and the sweep pays it exactly once",
+  async (db) => {
+    await withPayouts(db, async (deps, fake) => {
+      await fundOperatorEarnings(db.sql, NODE, 1200n * CENT);
+      await setPayoutAddress(db.sql, { nodePubkey: NODE, coin: "BTC", address: BTC });
+      fake.failNextPayouts(1, 503);
+      const p = await requestPayout(deps, { nodePubkey: NODE, automatic: false });
+      assert.equal(p.status, "requested");
+      assert.equal(await accountBalance(db.sql, operatorEarnings(NODE)), 0n);
+      assert.equal(await accountBalance(db.sql, PAYOUTS_IN_FLIGHT), 1200n * CENT);
+      assert.deepEqual(await resumeOpenPayouts(deps), [], "too fresh for the default sweep");
+      const [resumed] = await resumeOpenPayouts(deps, { olderThanMs: 0 });
+      assert.equal(resumed.id, p.id);
+      assert.equal(resumed.status, "completed");
+      assert.deepEqual(await resumeOpenPayouts(deps, { olderThanMs: 0 }), []);
+      assert.equal(fake.payouts.filter((f) => f.idempotencyKey === `payout:${p.id}`).length, 1);
+      assert.equal(fake.payouts.length, 1);
+      assert.equal(await accountBalance(db.sql, PAYOUTS_IN_FLIGHT), 0n);
+      await assertBalanced(db);
+    });
+  },
+);
+
+testOnEachDatabase("payouts - a retried call the processor already took is not paid twice", async (db) => {
+  await withPayouts(db, async (deps, fake) => {
+    await fundOperatorEarnings(db.sql, NODE, 1200n * CENT);
+    await setPayoutAddress(db.sql, { nodePubkey: NODE, coin: "BTC", address: BTC });
+    const p = await requestPayout(deps, { nodePubkey: NODE, automatic: false });
+    // As if the answer had been lost: mark it open again and let the sweep call once more.
+    await db.sql`update payouts set status = 'sent' where id = ${p.id}`;
+    const [resumed] = await resumeOpenPayouts(deps, { olderThanMs: 0 });
+    assert.equal(resumed.status, "completed");
+    assert.equal(fake.payouts.length, 1);
+    assert.equal(await accountBalance(db.sql, PAYOUTS_IN_FLIGHT), 0n);
+  });
+});
+
+testOnEachDatabase(
+  "payouts - automatic payouts go to operators above the threshold with an address",
+  async (db) => {
+    await withPayouts(db, async (deps, fake) => {
+      await fundOperatorEarnings(db.sql, NODE, 5000n * CENT + 5n);
+      await fundOperatorEarnings(db.sql, OTHER, 4999n * CENT);
+      await fundOperatorEarnings(db.sql, THIRD, 9000n * CENT);
+      await setPayoutAddress(db.sql, { nodePubkey: NODE, coin: "BTC", address: BTC });
+      await setPayoutAddress(db.sql, { nodePubkey: OTHER, coin: "ETH", address: ETH });
+      assert.deepEqual(await runAutomaticPayouts(deps), [], "off when 0");
+      const paid = await runAutomaticPayouts({ ...deps, autoPayoutCents: 5000 });
+      assert.deepEqual(paid.map((p) => [p.nodePubkey, p.status, p.automatic, p.amount]), [
+        [NODE, "completed", true, 5000n * CENT],
+      ]);
+      assert.equal(fake.payouts.length, 1);
+      assert.equal(await accountBalance(db.sql, operatorEarnings(NODE)), 5n);
+      assert.equal(await accountBalance(db.sql, operatorEarnings(THIRD)), 9000n * CENT, "no address: kept");
+      assert.deepEqual(await runAutomaticPayouts({ ...deps, autoPayoutCents: 5000 }), []);
+      await assertBalanced(db);
+    });
+  },
+);
