@@ -139,7 +139,7 @@ export async function downloadFile(opts: DownloadOptions): Promise<DownloadResul
       const total = opts.expectedSize ??
         (res.headers.has("content-length") ? offset + Number(res.headers.get("content-length")) : null);
       hash = await hashOfPrefix(part, offset);
-      const received = await appendBody(res.body, part, offset, hash, (done) => {
+      const received = await appendBody(res.body, part, offset, hash, opts.signal, (done) => {
         opts.onProgress?.({ doneBytes: done, totalBytes: total });
       });
       if (received.error) {
@@ -185,6 +185,7 @@ async function appendBody(
   part: string,
   offset: number,
   hash: Hash,
+  signal: AbortSignal | undefined,
   onBytes: (done: number) => void,
 ): Promise<{ bytes: number; error: Error | null }> {
   using file = await Deno.open(part, {
@@ -197,6 +198,8 @@ async function appendBody(
   onBytes(done);
   try {
     for await (const chunk of body) {
+      // Stop between chunks too: not every body ends when the request's signal aborts.
+      signal?.throwIfAborted();
       for (let written = 0; written < chunk.length;) written += await file.write(chunk.subarray(written));
       hash.update(chunk);
       done += chunk.length;
