@@ -8,6 +8,9 @@ import { runStart } from "./commands/start.ts";
 import { runStatus } from "./commands/status.ts";
 import { runEngine } from "./commands/engine.ts";
 import { runModel } from "./commands/model.ts";
+import { runPayout } from "./commands/payout.ts";
+import { runEarnings } from "./commands/earnings.ts";
+import { runPayments } from "./commands/payments.ts";
 import { CLI_VERSION } from "./version.ts";
 
 const USAGE = `infernet ${CLI_VERSION} — earn by serving inference on the Infernet network
@@ -26,6 +29,12 @@ usage: infernet <command> [flags]
                                           with Ollama as the engine, also: model pull <name>
   model list|info <name>|remove <name>|recommend [--json]
                                           downloaded models, and what fits this node
+  payout set --coin COIN --address ADDRESS [--json]
+                                          where this node is paid (BTC, ETH, SOL, USDC_SOL, …)
+  payout list [--json]                    this node's payout addresses
+  payout request [--coin COIN] [--json]   pay out the pending earnings now (whole cents)
+  earnings [--json]                       earned per day, pending, in flight, paid, per coin
+  payments list [--json]                  payout history: when, coin, USD, crypto, status, tx
 
 node files: $INFERNET_HOME (default ~/.config/infernet): node.key (mode 0600), config.json
 models: $INFERNET_HOME/models; HF_ENDPOINT, HF_TOKEN for the Hugging Face Hub
@@ -38,6 +47,9 @@ const COMMANDS: Record<string, (ctx: CommandContext) => Promise<void>> = {
   status: runStatus,
   engine: runEngine,
   model: runModel,
+  payout: runPayout,
+  earnings: runEarnings,
+  payments: runPayments,
 };
 
 /** Runs the CLI; returns the process exit code. */
