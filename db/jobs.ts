@@ -1,5 +1,6 @@
 // Job rows: metering for every consumer request (never the prompt or the output).
 import type { Sql } from "./client.ts";
+import type { Tx } from "./ledger.ts";
 
 /** The final states a job row can record. */
 export type JobStatus = "completed" | "failed" | "cancelled" | "timeout" | "rejected";
@@ -52,7 +53,7 @@ function toWire(j: JobRow) {
 }
 
 /** Records finished jobs in one statement; a job already recorded keeps its first row. */
-export async function insertJobs(sql: Sql, jobs: JobRow[]): Promise<number> {
+export async function insertJobs(sql: Sql | Tx, jobs: JobRow[]): Promise<number> {
   if (jobs.length === 0) return 0;
   const rows = jobs.map(toWire);
   const result = await sql`insert into jobs ${sql(rows)} on conflict (id) do nothing`;

@@ -53,3 +53,14 @@ export {
   type PayoutStatus,
   setPayoutAddress,
 } from "./payouts.ts";
+export {
+  applyPaymentEvent,
+  type BalanceMovement,
+  consumerStatement,
+  findPayment,
+  insertPayment,
+  listPayments,
+  type PaymentEvent,
+  type PaymentEventOutcome,
+  type PaymentRow,
+} from "./payments.ts";

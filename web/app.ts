@@ -17,6 +17,9 @@ import { heartbeat } from "./api/nodes/heartbeat.ts";
 import { nodeStatus } from "./api/nodes/status.ts";
 import { nodeSocket } from "./api/nodes/socket.ts";
 import { mountPayoutRoutes } from "./api/nodes/payouts.ts";
+import { createDeposit, getBalance, getDeposit } from "./api/deposits.ts";
+import { getPricing } from "./api/pricing.ts";
+import { coinPayWebhook } from "./api/webhooks/coinpay.ts";
 
 /** The largest `/v1` request body accepted (long contexts fit; a runaway upload does not). */
 const MAX_V1_BODY_BYTES = 16 * 1024 * 1024;
@@ -59,6 +62,11 @@ export function createApp(cp: ControlPlane): Hono<AppEnv> {
   app.route("/v1", v1);
 
   app.post("/api/keys", createKey(cp));
+  app.get("/api/pricing", getPricing(cp));
+  app.post("/api/deposits", createDeposit(cp));
+  app.get("/api/deposits/:id", getDeposit(cp));
+  app.get("/api/balance", getBalance(cp));
+  app.post("/api/webhooks/coinpay", coinPayWebhook(cp));
   app.post("/api/nodes/register", nip98Auth(cp), registerNode(cp));
   app.post("/api/nodes/heartbeat", nip98Auth(cp), heartbeat(cp));
   app.get("/api/nodes/ws", nodeSocket(cp));

@@ -1,5 +1,5 @@
 // The control plane's parts, opened from the config and closed together.
-import { type Database, insertJobs, migrate, openDatabase } from "../db/mod.ts";
+import { type Database, migrate, openDatabase, releaseStaleHolds } from "../db/mod.ts";
 import { createLogger, type Logger } from "../shared/mod.ts";
 import type { WebConfig } from "./config.ts";
 import { NodeRegistry } from "./registry/node_registry.ts";
@@ -10,6 +10,7 @@ import { ApiKeyAuth } from "./api/v1/api_key_auth.ts";
 import { RateLimiter } from "./rate_limit.ts";
 import { type PaymentProcessor, ProcessorError } from "./payments/processor.ts";
 import { type RateProvider, staticRates } from "./payments/rates.ts";
+import { type PayoutDeps, resumeOpenPayouts, runAutomaticPayouts } from "./payments/payouts.ts";
 
 /** Everything a handler may use. */
 export interface ControlPlane {
@@ -77,6 +78,7 @@ export async function openControlPlane(
     registry,
     log,
     jobTimeoutMs: config.jobTimeoutMs,
+    feeBps: config.feeBps,
     active,
     pending: new Set(),
   };
@@ -86,8 +88,9 @@ export async function openControlPlane(
       const run = active.get(state.id);
       if (run) return run.recordReaped();
       // A job this instance no longer knows (it crashed or restarted): record it as timed out.
+      // Its hold (if any) is released whole: what the consumer received is unknown here.
       log.warn("reaped a job left running", { jobId: state.id });
-      await insertJobs(db.sql, [{
+      recorder.record({
         id: state.id,
         apiKeyId: state.apiKeyId === null ? null : BigInt(state.apiKeyId),
         kind: state.kind,
@@ -107,9 +110,47 @@ export async function openControlPlane(
         latencyMs: Date.now() - state.createdAt,
         createdAt: new Date(state.createdAt),
         finishedAt: new Date(),
-      }]);
+      }, {
+        jobId: state.id,
+        nodePubkey: null,
+        promptTokens: 0,
+        completionTokens: 0,
+        promptPer1k: 0n,
+        completionPer1k: 0n,
+        feeBps: config.feeBps,
+        cost: 0n,
+      });
+      await recorder.flush();
     })
   );
+
+  // Holds left open by a control plane that died mid-job go back to their consumers once no job
+  // can still be running (the job timeout, plus a minute).
+  const sweepHolds = () =>
+    releaseStaleHolds(db.sql, config.jobTimeoutMs + 60_000)
+      .then((n) => n && log.warn("released holds of jobs that never settled", { holds: n }))
+      .catch((err) => log.error("stale hold sweep failed", { err }));
+  await sweepHolds();
+  const holdSweeper = setInterval(sweepHolds, 60_000);
+
+  const processor = opts.processor ?? noProcessor();
+  const rates = opts.rates ?? staticRates();
+  const payoutDeps: PayoutDeps = {
+    sql: db.sql,
+    processor,
+    rates,
+    minPayoutCents: config.minPayoutCents,
+    autoPayoutCents: config.autoPayoutCents,
+    log,
+  };
+  // Payouts interrupted by a crash or a processor outage are resumed (same idempotency key, so
+  // never paid twice), and operators over the automatic threshold are paid, every minute.
+  let payoutsRunning: Promise<unknown> = Promise.resolve();
+  const payoutSweeper = setInterval(() => {
+    payoutsRunning = payoutsRunning.then(() => resumeOpenPayouts(payoutDeps))
+      .then(() => runAutomaticPayouts(payoutDeps))
+      .catch((err) => log.error("payout sweep failed", { err }));
+  }, 60_000);
 
   const rate = config.keyRateLimitPerSec;
   return {
@@ -127,10 +168,13 @@ export async function openControlPlane(
       burst: config.keyCreationPerMinute,
     }),
     runDeps,
-    processor: opts.processor ?? noProcessor(),
+    processor,
     webhookSecret: opts.webhookSecret ?? config.coinPayPortal?.webhookSecret ?? null,
-    rates: opts.rates ?? staticRates(),
+    rates,
     async close() {
+      clearInterval(holdSweeper);
+      clearInterval(payoutSweeper);
+      await payoutsRunning;
       for (const node of registry.all()) node.connection?.close("server shutting down");
       await Promise.allSettled([...runDeps.pending]);
       await recorder.close();

@@ -19,6 +19,13 @@ export type ErrorCode =
   | "node_not_registered"
   | "node_record_outdated"
   | "not_found"
+  | "price_out_of_bounds"
+  | "no_node_within_max_price"
+  | "invalid_amount"
+  | "invalid_coin"
+  | "payment_not_found"
+  | "processor_error"
+  | "webhook_invalid"
   | "internal_error";
 
 /** An error with the HTTP status and the stable code a client should see. */

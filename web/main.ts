@@ -6,6 +6,10 @@ import { createApp } from "./app.ts";
 import { PING_INTERVAL_MS } from "./api/nodes/socket.ts";
 import { startLocalNetwork } from "./local_network.ts";
 import { createApiKey } from "../db/mod.ts";
+import { formatUsd } from "../shared/mod.ts";
+import { type FakeCoinPayPortal, startFakeCoinPayPortal } from "../shared/testing/mod.ts";
+import { CoinPayPortal } from "./payments/coinpayportal.ts";
+import { startDeposit } from "./api/deposits.ts";
 
 /** A running control plane server. */
 export interface RunningServer {
@@ -57,13 +61,44 @@ async function run(): Promise<number> {
     }
     throw err;
   }
-  const cp = await openControlPlane(config);
+  // No CoinPayPortal configured: the repository's fake processor, so deposits work end to end
+  // with test money (said plainly below). It confirms each payment a few seconds after creation.
+  let fake: FakeCoinPayPortal | null = null;
+  let processor: CoinPayPortal;
+  let webhookSecret: string | null = null;
+  if (config.coinPayPortal) {
+    const { url, apiKey, businessId } = config.coinPayPortal;
+    processor = new CoinPayPortal({ baseUrl: url, apiKey, businessId });
+  } else {
+    webhookSecret = crypto.randomUUID();
+    fake = await startFakeCoinPayPortal({
+      apiKey: "local-dev",
+      businessId: "local-dev",
+      webhookSecret,
+      autoConfirmMs: 3000,
+    });
+    processor = new CoinPayPortal({ baseUrl: fake.url, apiKey: "local-dev", businessId: "local-dev" });
+  }
+  const cp = await openControlPlane(config, { processor, webhookSecret });
   const server = await serveControlPlane(cp, { hostname: config.hostname, port: config.port });
   const url = config.publicUrl ?? server.url;
+  fake?.setWebhookUrl(`${server.url}/api/webhooks/coinpay`);
   const local = config.localNode
     ? await startLocalNetwork(cp, { serverUrl: server.url, dataDir: config.dataDir })
     : null;
-  const { key } = await createApiKey(cp.db.sql, { label: "printed at start" });
+  const { key, row } = await createApiKey(cp.db.sql, { label: "printed at start" });
+  let credit = "";
+  if (fake && config.devCreditCents > 0) {
+    // Test money for the printed key, through the same deposit → webhook → ledger path as real money.
+    const payment = await startDeposit(cp, {
+      apiKeyId: row.id,
+      cents: config.devCreditCents,
+      coin: "USDC_SOL",
+      idempotencyKey: "start",
+    });
+    await fake.confirm(payment.id);
+    credit = `, credited ${formatUsd(payment.amount)} USD of test money`;
+  }
   const model = local?.models[0] ?? "<model>";
   console.log(
     [
@@ -74,7 +109,10 @@ async function run(): Promise<number> {
       local ? `Local node: ${local.description}` : "No local node (--no-local-node).",
       "",
       `OpenAI base URL: ${url}/v1`,
-      `API key (new, shown once): ${key}`,
+      fake
+        ? "Payments: the repository's FAKE payment processor (test money; deposits confirm after 3 s)."
+        : `Payments: CoinPayPortal at ${config.coinPayPortal!.url}`,
+      `API key (new, shown once${credit}): ${key}`,
       "",
       `curl ${url}/v1/chat/completions -H "Authorization: Bearer ${key}" -H "Content-Type: application/json" \\`,
       `  -d '{"model":"${model}","messages":[{"role":"user","content":"Hello!"}]}'`,
@@ -89,6 +127,7 @@ async function run(): Promise<number> {
   await local?.stop();
   await server.shutdown();
   await cp.close();
+  await fake?.close();
   return 0;
 }
 

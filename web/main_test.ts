@@ -30,7 +30,7 @@ async function startOnce(dataDir: string) {
     await new Promise((r) => setTimeout(r, 100));
   }
   const base = /^OpenAI base URL: (\S+)$/m.exec(out)![1];
-  const key = /^API key \(new, shown once\): (\S+)$/m.exec(out)![1];
+  const key = /^API key \(new, shown once[^)]*\): (\S+)$/m.exec(out)![1];
   const curlBody = /-d '(\{.*\})'$/m.exec(out)![1];
   return {
     out: () => out,

@@ -1,7 +1,14 @@
 // A control plane for tests: in-memory PGlite and KV, quiet logs, fast timeouts; optionally
 // served on a free loopback port.
-import { createApiKey, openDatabase } from "../db/mod.ts";
-import { createLogger } from "../shared/mod.ts";
+import {
+  consumerBalance,
+  createApiKey,
+  openDatabase,
+  postEntry,
+  PROCESSOR_CLEARING,
+  type Sql,
+} from "../db/mod.ts";
+import { createLogger, NANO_USD_PER_USD } from "../shared/mod.ts";
 import { parseWebConfig, type WebConfig } from "./config.ts";
 import { type ControlPlane, openControlPlane, type OpenControlPlaneOptions } from "./control_plane.ts";
 import { type RunningServer, serveControlPlane } from "./main.ts";
@@ -21,6 +28,8 @@ export async function openTestControlPlane(
     config?: Partial<WebConfig>;
     processor?: OpenControlPlaneOptions["processor"];
     webhookSecret?: string | null;
+    /** The test key's starting balance (nano-USD; default 100 USD). */
+    fundNanoUsd?: bigint;
   } = {},
 ): Promise<TestControlPlane> {
   const config: WebConfig = {
@@ -39,7 +48,7 @@ export async function openTestControlPlane(
     webhookSecret: opts.webhookSecret,
   });
   const server = opts.serve ? await serveControlPlane(cp, { hostname: "127.0.0.1", port: 0 }) : null;
-  const { key } = await createApiKey(db.sql, { label: "test" });
+  const { key } = await createTestKey(db.sql, opts.fundNanoUsd ?? 100n * NANO_USD_PER_USD);
   return {
     cp,
     server,
@@ -51,4 +60,23 @@ export async function openTestControlPlane(
       await db.close();
     },
   };
+}
+
+/**
+ * Creates an API key with a starting balance, credited as a deposit through the ledger (as a
+ * confirmed payment would be), so tests that are not about money can run jobs.
+ */
+export async function createTestKey(sql: Sql, fundNanoUsd: bigint): Promise<{ key: string; id: bigint }> {
+  const { key, row } = await createApiKey(sql, { label: "test" });
+  if (fundNanoUsd > 0n) {
+    await postEntry(sql, {
+      idempotencyKey: `deposit:test-${row.id}`,
+      kind: "deposit",
+      postings: [
+        { account: PROCESSOR_CLEARING, amount: -fundNanoUsd },
+        { account: consumerBalance(row.id), amount: fundNanoUsd },
+      ],
+    });
+  }
+  return { key, id: row.id };
 }

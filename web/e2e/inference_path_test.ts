@@ -46,8 +46,10 @@ Deno.test("e2e - non-streamed chat completion with usage, and a job row without 
         } as OpenAI.ChatCompletionCreateParamsNonStreaming,
       )
       .withResponse();
-    // Fields we do not know (top_k) pass through to the engine untouched.
+    // Fields we do not know (top_k) pass through to the engine untouched; without max_tokens the
+    // engine is asked for the default allowance, which is what was held for the job.
     assert.deepEqual(net.engines[0].events.find((e) => e.type === "request")?.fields, [
+      "max_tokens",
       "messages",
       "model",
       "seed",
@@ -242,7 +244,7 @@ Deno.test("e2e - two nodes: the first refuses, the second answers, invisibly", a
     assert.ok(net.engines[0].events.some((e) => e.type === "request"), "the first node was tried");
     // Our routing preferences never reach an engine; everything else in the body does.
     const sent = net.engines[1].events.find((e) => e.type === "request")!;
-    assert.deepEqual(sent.fields, ["messages", "model"]);
+    assert.deepEqual(sent.fields, ["max_tokens", "messages", "model"]);
     const row = await jobRow(net, response.headers.get("x-infernet-job-id")!);
     assert.equal(row?.attempts, 2);
     assert.equal(row?.status, "completed");

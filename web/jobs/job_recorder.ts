@@ -1,5 +1,7 @@
-// Writes job rows in batches, off the request path: one INSERT per flush instead of one per job.
-import { insertJobs, type JobRow, type Sql } from "../../db/mod.ts";
+// Writes job rows and their settlements in batches, off the request path: one database
+// transaction per flush holds both, so a job is never recorded without being settled (or the
+// other way round), and a retried flush is a no-op for what was already written.
+import { insertJobs, type JobRow, settleJobs, type Settlement, type Sql } from "../../db/mod.ts";
 import type { Logger } from "../../shared/mod.ts";
 
 /** Options for {@link JobRecorder}. */
@@ -15,6 +17,7 @@ export class JobRecorder {
   #sql: Sql;
   #log: Logger;
   #buffer: JobRow[] = [];
+  #settlements: Settlement[] = [];
   #timer: ReturnType<typeof setTimeout> | null = null;
   #flushing: Promise<void> = Promise.resolve();
   #intervalMs: number;
@@ -27,9 +30,10 @@ export class JobRecorder {
     this.#maxBatch = opts.maxBatch ?? 500;
   }
 
-  /** Queues a finished job for writing. */
-  record(row: JobRow): void {
+  /** Queues a finished job (and its settlement, when money was held for it) for writing. */
+  record(row: JobRow, settlement: Settlement | null = null): void {
     this.#buffer.push(row);
+    if (settlement) this.#settlements.push(settlement);
     if (this.#buffer.length >= this.#maxBatch) void this.flush();
     else if (this.#timer === null) this.#timer = setTimeout(() => void this.flush(), this.#intervalMs);
   }
@@ -41,15 +45,21 @@ export class JobRecorder {
       this.#timer = null;
     }
     const batch = this.#buffer;
+    const settlements = this.#settlements;
     this.#buffer = [];
+    this.#settlements = [];
     this.#flushing = this.#flushing.then(async () => {
-      if (batch.length === 0) return;
+      if (batch.length === 0 && settlements.length === 0) return;
       try {
-        await insertJobs(this.#sql, batch);
+        await this.#sql.begin(async (tx) => {
+          await insertJobs(tx, batch);
+          await settleJobs(tx, settlements);
+        });
       } catch (err) {
-        // Keep the rows: they are retried with the next flush rather than lost.
+        // Keep them: they are retried with the next flush rather than lost.
         this.#log.error("job rows not written; will retry", { err, rows: batch.length });
         this.#buffer.unshift(...batch);
+        this.#settlements.unshift(...settlements);
         if (this.#timer === null) this.#timer = setTimeout(() => void this.flush(), 1000);
       }
     });

@@ -1,7 +1,8 @@
 // One consumer request's job: its state in KV, its metering, and its row in the database.
 // It ends exactly once, whichever comes first: the request, or the KV deadline that reaps it.
-import type { JobStatus } from "../../db/mod.ts";
-import type { Logger, Usage } from "../../shared/mod.ts";
+import type { JobRow, JobStatus, Settlement } from "../../db/mod.ts";
+import { jobCost, type Logger, type Usage } from "../../shared/mod.ts";
+import { billedTokens } from "../billing/billed_tokens.ts";
 import type { LiveNode, NodeRegistry } from "../registry/node_registry.ts";
 import type { JobRecorder } from "./job_recorder.ts";
 import type { JobStore } from "./job_store.ts";
@@ -14,6 +15,8 @@ export interface JobRunDeps {
   registry: NodeRegistry;
   log: Logger;
   jobTimeoutMs: number;
+  /** The platform fee applied at settlement, in basis points. */
+  feeBps: number;
   /** Runs still in progress on this instance, by id (the reaper looks here). */
   active: Map<string, JobRun>;
   /** Job ends still being written (awaited on shutdown so no row is lost). */
@@ -42,6 +45,12 @@ export class JobRun {
   attempts = 0;
   ttftMs: number | null = null;
   engineUsage: Usage | null = null;
+  /** The amount held for this job (nano-USD); null when nothing was reserved. */
+  reservedNano: bigint | null = null;
+  /** The serving node's prices for the model when it took the job (nano-USD per 1k tokens). */
+  prices: { promptPer1k: bigint; completionPer1k: bigint } | null = null;
+  /** Whether any output reached the consumer (a streamed chunk, or the answer). */
+  delivered = false;
   /** Completion text pieces, kept only until the job is metered. */
   readonly completionParts: string[] = [];
   /** Called when the job is reaped or must stop from outside (set by the handler). */
@@ -132,7 +141,7 @@ export class JobRun {
         ours: countedPrompt,
       });
     }
-    this.#deps.recorder.record({
+    const row: JobRow = {
       id: this.id,
       apiKeyId: this.meta.apiKeyId,
       kind: this.meta.kind,
@@ -152,6 +161,40 @@ export class JobRun {
       latencyMs,
       createdAt: this.createdAt,
       finishedAt,
+    };
+    this.#deps.recorder.record(row, this.#settlement(status, countedPrompt, countedCompletion));
+  }
+
+  /** The job's settlement, when money was held for it. */
+  #settlement(
+    status: JobStatus,
+    countedPrompt: number | null,
+    countedCompletion: number | null,
+  ): Settlement | null {
+    if (this.reservedNano === null) return null;
+    const tokens = billedTokens({
+      status,
+      delivered: this.delivered && this.node !== null && this.prices !== null,
+      engineUsage: this.engineUsage,
+      countedPrompt: countedPrompt ?? 0,
+      countedCompletion: countedCompletion ?? 0,
     });
+    const prices = this.prices ?? { promptPer1k: 0n, completionPer1k: 0n };
+    const cost = jobCost({
+      promptTokens: tokens.prompt,
+      completionTokens: tokens.completion,
+      promptPer1k: prices.promptPer1k,
+      completionPer1k: prices.completionPer1k,
+    });
+    return {
+      jobId: this.id,
+      nodePubkey: cost > 0n ? this.node!.record.pubkey : null,
+      promptTokens: tokens.prompt,
+      completionTokens: tokens.completion,
+      promptPer1k: prices.promptPer1k,
+      completionPer1k: prices.completionPer1k,
+      feeBps: this.#deps.feeBps,
+      cost,
+    };
   }
 }

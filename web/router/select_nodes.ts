@@ -15,7 +15,26 @@ export interface RouteRequest {
 /** Why no node was selected, so the API can answer 404 or 503 correctly. */
 export type RouteResult =
   | { ok: true; nodes: LiveNode[] }
-  | { ok: false; reason: "unknown_model" | "no_capacity" };
+  | { ok: false; reason: "unknown_model" | "over_max_price" | "no_capacity" };
+
+/** A node's per-1k prices for a model (nano-USD), or null when it does not serve it. */
+export function modelPrices(
+  node: LiveNode,
+  model: string,
+): { promptPer1k: bigint; completionPer1k: bigint } | null {
+  const m = node.record.models.find((x) => x.id === model);
+  return m
+    ? { promptPer1k: BigInt(m.promptPricePer1k), completionPer1k: BigInt(m.completionPricePer1k) }
+    : null;
+}
+
+function withinMaxPrice(node: LiveNode, req: RouteRequest): boolean {
+  const max = req.provider.maxPrice;
+  if (max.promptPer1k === null && max.completionPer1k === null) return true;
+  const p = modelPrices(node, req.model)!;
+  return (max.promptPer1k === null || p.promptPer1k <= max.promptPer1k) &&
+    (max.completionPer1k === null || p.completionPer1k <= max.completionPer1k);
+}
 
 /** Whether `ref` names this node (hex pubkey, npub, or node id). */
 function matches(node: LiveNode, ref: string): boolean {
@@ -52,8 +71,10 @@ export function selectNodes(nodes: Iterable<LiveNode>, req: RouteRequest): Route
     serving.push(node);
   }
   if (serving.length === 0) return { ok: false, reason: "unknown_model" };
+  const affordable = serving.filter((n) => withinMaxPrice(n, req));
+  if (affordable.length === 0) return { ok: false, reason: "over_max_price" };
   const { only, ignore, order, allowFallbacks } = req.provider;
-  const eligible = serving.filter((n) =>
+  const eligible = affordable.filter((n) =>
     (n.connection?.inFlight ?? 0) < n.record.maxConcurrency &&
     (!req.provider.minVramTier || tierAtLeast(n.record.vramTier, req.provider.minVramTier)) &&
     (only.length === 0 || only.some((ref) => matches(n, ref))) &&

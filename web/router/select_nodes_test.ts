@@ -20,6 +20,7 @@ function node(
       ttft: number | null;
       open: boolean;
       tier: string;
+      price: number;
     }
   > = {},
 ): LiveNode {
@@ -33,8 +34,8 @@ function node(
       models: (opts.models ?? ["m"]).map((m) => ({
         id: m,
         contextLength: null,
-        promptPricePer1k: 1,
-        completionPricePer1k: 1,
+        promptPricePer1k: opts.price ?? 1_000,
+        completionPricePer1k: 3 * (opts.price ?? 1_000),
       })),
     } as unknown as VerifiedNodeRecord,
     lastHeartbeatAt: NOW - (opts.heartbeatAgoMs ?? 0),
@@ -86,4 +87,13 @@ Deno.test("router - honours provider only, ignore, order and allow_fallbacks", (
   assert.deepEqual(ids(route(tiered, { min_vram_tier: "large" })), ["big"]);
   const npub = npubEncode("b".padEnd(64, "0"));
   assert.deepEqual(ids(route(nodes, { only: [npub] })), ["b"]);
+});
+
+Deno.test("router - provider.max_price leaves out pricier nodes; none cheap enough is its own reason", () => {
+  // max_price is USD per million tokens: 0.2 → 200,000 nano-USD per 1k.
+  const nodes = [node("cheap", { price: 100_000 }), node("dear", { price: 400_000 })];
+  assert.deepEqual(ids(route(nodes, { max_price: { prompt: 0.2 } })), ["cheap"]);
+  assert.deepEqual(ids(route(nodes, { max_price: { completion: 1.2 } })), ["cheap", "dear"]);
+  assert.deepEqual(ids(route(nodes, { max_price: { completion: 1.19 } })), ["cheap"]);
+  assert.equal(ids(route(nodes, { max_price: { prompt: 0.05 } })), "over_max_price");
 });

@@ -2,7 +2,7 @@
 // with NIP-98 by the same key. A record older than the one stored is refused (replaceable event).
 import type { AppContext } from "../../app_env.ts";
 import { npubEncode } from "nostr-tools/nip19";
-import { nowSeconds, verifyNodeRecord } from "../../../shared/mod.ts";
+import { nowSeconds, priceOutOfBounds, verifyNodeRecord } from "../../../shared/mod.ts";
 import type { ControlPlane } from "../../control_plane.ts";
 import { HttpError } from "../../http_error.ts";
 import { verifiedJson } from "./nip98_auth.ts";
@@ -22,6 +22,11 @@ export function registerNode(cp: ControlPlane) {
       throw new HttpError(400, "the node record's created_at is in the future", {
         code: "node_record_invalid",
       });
+    }
+    for (const m of record.models) {
+      const why = priceOutOfBounds(record.vramTier, m.promptPricePer1k, `${m.id}: prompt price`) ??
+        priceOutOfBounds(record.vramTier, m.completionPricePer1k, `${m.id}: completion price`);
+      if (why) throw new HttpError(400, why, { code: "price_out_of_bounds" });
     }
     const existing = cp.registry.get(record.pubkey);
     if (existing && existing.record.createdAt > record.createdAt) {

@@ -31,6 +31,7 @@ export function chatCompletions(cp: ControlPlane) {
       provider: req.provider,
       body,
       countPrompt: () => countChatPromptTokens(req.messages),
+      maxTokens: req.maxTokens,
     });
     const first = started.outcome.first;
     if (!req.stream || first.type === "response") {
@@ -118,7 +119,10 @@ function streamResponse(
       // The first batch is here already: hand it over now rather than on the first pull.
       if (pending?.type === "chunks") {
         const out = meterChunks(run, pending.data, includeUsage, last);
-        if (out) controller.enqueue(out);
+        if (out) {
+          controller.enqueue(out);
+          run.delivered = true;
+        }
         pending = null;
       }
       run.onAbort = (reason) => {
@@ -148,6 +152,7 @@ function streamResponse(
           const out = meterChunks(run, ev.data, includeUsage, last);
           if (out) {
             controller.enqueue(out);
+            run.delivered = true;
             return;
           }
           continue;

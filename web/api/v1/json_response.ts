@@ -51,6 +51,7 @@ export function completeJsonResponse(
       usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
     });
   }
+  run.delivered = true;
   run.end("completed");
   return new Response(body, { status: first.status, headers });
 }

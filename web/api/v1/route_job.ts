@@ -1,9 +1,11 @@
 // Shared steps of every `/v1` job: read the body, pick nodes, start the run, dispatch.
 import type { AppContext } from "../../app_env.ts";
-import { type JobKind, type ProviderPrefs, RequestError } from "../../../shared/mod.ts";
+import { formatUsd, type JobKind, type ProviderPrefs, RequestError } from "../../../shared/mod.ts";
+import { reserveJob } from "../../../db/mod.ts";
+import { completionAllowance, holdFor } from "../../billing/hold.ts";
 import type { ControlPlane } from "../../control_plane.ts";
 import { HttpError } from "../../http_error.ts";
-import { selectNodes } from "../../router/select_nodes.ts";
+import { modelPrices, selectNodes } from "../../router/select_nodes.ts";
 import { JobRun } from "../../jobs/job_run.ts";
 import { dispatchJob, type DispatchOutcome } from "../../dispatch/dispatch.ts";
 import type { ApiCaller } from "./api_key_auth.ts";
@@ -48,6 +50,8 @@ export async function startJob(
     provider: ProviderPrefs;
     body: Record<string, unknown>;
     countPrompt: () => number;
+    /** Chat: the consumer's max_tokens (null: the default allowance, asked of the engine too). */
+    maxTokens?: number | null;
   },
 ): Promise<StartedJob> {
   const caller = c.get("caller") as ApiCaller;
@@ -64,6 +68,13 @@ export async function startJob(
       { code: "model_not_found", param: "model" },
     );
   }
+  if (!route.ok && route.reason === "over_max_price") {
+    throw new HttpError(
+      404,
+      `No node serves '${job.model}' within your provider.max_price; GET /v1/models lists the lowest prices.`,
+      { code: "no_node_within_max_price", param: "provider.max_price" },
+    );
+  }
   const run = new JobRun(cp.runDeps, {
     kind: job.kind,
     model: job.model,
@@ -71,11 +82,42 @@ export async function startJob(
     apiKeyId: caller.apiKeyId,
     countPrompt: job.countPrompt,
   });
+  let body = job.body;
+  if (route.ok) {
+    // Hold the worst case before any node works; a request the balance cannot cover is a 402.
+    const promptTokens = run.countPrompt();
+    const allowance = job.kind === "chat"
+      ? completionAllowance(job.maxTokens ?? null, {
+        defaultMaxTokens: cp.config.defaultMaxTokens,
+        promptTokens,
+        model: job.model,
+        nodes: route.nodes,
+      })
+      : 0;
+    if (job.kind === "chat" && job.maxTokens == null) body = { ...body, max_tokens: allowance };
+    const hold = holdFor({
+      model: job.model,
+      promptTokens,
+      completionAllowance: allowance,
+      nodes: route.nodes,
+    });
+    const reserved = await reserveJob(cp.db.sql, { jobId: run.id, apiKeyId: caller.apiKeyId, amount: hold });
+    if (!reserved.ok) {
+      run.end("rejected", { errorCode: "insufficient_quota" });
+      throw new HttpError(
+        402,
+        `You exceeded your current quota: this request may cost up to ${formatUsd(hold)} USD and ` +
+          `this key has ${formatUsd(reserved.available)} USD available. Deposit with POST /api/deposits.`,
+        { code: "insufficient_quota" },
+      );
+    }
+    run.reservedNano = hold;
+  }
   const outcome = await dispatchJob({
     jobId: run.id,
     kind: job.kind,
     stream: job.stream,
-    body: job.body,
+    body,
     nodes: route.ok ? route.nodes : [],
     firstEventTimeoutMs: cp.config.firstTokenTimeoutMs,
     signal: c.req.raw.signal,
@@ -88,6 +130,7 @@ export async function startJob(
     throw outcome.error;
   }
   run.node = outcome.node;
+  run.prices = modelPrices(outcome.node, job.model);
   run.markFirstToken();
   return { run, outcome };
 }

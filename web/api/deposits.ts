@@ -1,0 +1,164 @@
+// Consumer deposits (Bearer API key): `POST /api/deposits {amount_usd, coin}` creates a payment
+// at the processor and answers where to send how much; `GET /api/deposits/:id` is its status
+// (credited once the processor's webhook confirms it); `GET /api/balance` is the statement.
+import type { AppContext } from "../app_env.ts";
+import {
+  consumerStatement,
+  findPayment,
+  insertPayment,
+  listPayments,
+  type PaymentRow,
+} from "../../db/mod.ts";
+import { formatUsd, isCoin, parseDecimal, SUPPORTED_COINS } from "../../shared/mod.ts";
+import type { ControlPlane } from "../control_plane.ts";
+import { HttpError } from "../http_error.ts";
+import { ProcessorError } from "../payments/processor.ts";
+import { readJsonBody } from "./v1/route_job.ts";
+
+/** Nano-USD in one US cent. */
+const NANO_PER_CENT = 10_000_000n;
+
+function depositJson(p: PaymentRow) {
+  return {
+    id: p.id,
+    object: "deposit",
+    status: p.creditedAt ? "credited" : p.status,
+    amount_usd: formatUsd(p.amount),
+    coin: p.coin,
+    payment_address: p.paymentAddress,
+    crypto_amount: p.cryptoAmount,
+    qr_code: p.qrCode,
+    expires_at: p.expiresAt.toISOString(),
+    created_at: p.createdAt.toISOString(),
+    credited_at: p.creditedAt?.toISOString() ?? null,
+  };
+}
+
+/** Validates a deposit body: a USD amount in whole cents within the published bounds, and a coin. */
+export function parseDepositBody(
+  raw: unknown,
+  bounds: { minCents: number; maxCents: number },
+): { cents: number; coin: (typeof SUPPORTED_COINS)[number] } {
+  const body = (typeof raw === "object" && raw !== null ? raw : {}) as Record<string, unknown>;
+  const cents = parseDecimal(body.amount_usd, 2);
+  const exact = cents !== null && parseDecimal(body.amount_usd, 9) === cents * NANO_PER_CENT;
+  if (cents === null || !exact || cents < BigInt(bounds.minCents) || cents > BigInt(bounds.maxCents)) {
+    throw new HttpError(
+      400,
+      `amount_usd must be an amount in USD with at most 2 decimals, from ${
+        formatUsd(BigInt(bounds.minCents) * NANO_PER_CENT)
+      } to ${formatUsd(BigInt(bounds.maxCents) * NANO_PER_CENT)}.`,
+      { code: "invalid_amount", param: "amount_usd" },
+    );
+  }
+  if (!isCoin(body.coin)) {
+    throw new HttpError(400, `coin must be one of ${SUPPORTED_COINS.join(", ")}.`, {
+      code: "invalid_coin",
+      param: "coin",
+    });
+  }
+  return { cents: Number(cents), coin: body.coin };
+}
+
+/** `POST /api/deposits`. */
+export function createDeposit(cp: ControlPlane) {
+  return async (c: AppContext): Promise<Response> => {
+    const caller = await cp.auth.authenticate(c.req.header("authorization") ?? null);
+    const { cents, coin } = parseDepositBody(await readJsonBody(c.req.raw), {
+      minCents: cp.config.minDepositCents,
+      maxCents: cp.config.maxDepositCents,
+    });
+    const payment = await startDeposit(cp, {
+      apiKeyId: caller.apiKeyId,
+      cents,
+      coin,
+      idempotencyKey: c.req.header("idempotency-key") ?? null,
+    });
+    return c.json(depositJson(payment), 201);
+  };
+}
+
+/** Creates a deposit at the processor and stores it (also used by the local network's start). */
+export async function startDeposit(
+  cp: ControlPlane,
+  d: {
+    apiKeyId: bigint;
+    cents: number;
+    coin: (typeof SUPPORTED_COINS)[number];
+    idempotencyKey: string | null;
+  },
+): Promise<PaymentRow> {
+  let created;
+  try {
+    created = await cp.processor.createPayment({
+      amountCents: d.cents,
+      coin: d.coin,
+      description: `Infernet credit for API key ${d.apiKeyId}`,
+      metadata: { api_key_id: d.apiKeyId.toString() },
+      // The consumer's own Idempotency-Key (scoped to their key) makes a retried POST safe.
+      idempotencyKey: `deposit:${d.apiKeyId}:${d.idempotencyKey ?? crypto.randomUUID()}`,
+    });
+  } catch (err) {
+    if (err instanceof ProcessorError) {
+      cp.log.warn("deposit not created", { code: err.code, err: err.message });
+      throw new HttpError(
+        err.retryable ? 503 : 502,
+        `The payment processor could not create the deposit: ${err.message}`,
+        { code: "processor_error", cause: err },
+      );
+    }
+    throw err;
+  }
+  const existing = await findPayment(cp.db.sql, created.id);
+  if (existing && existing.apiKeyId !== d.apiKeyId) {
+    throw new HttpError(409, "That Idempotency-Key belongs to another deposit.", { code: "invalid_request" });
+  }
+  return existing ?? await insertPayment(cp.db.sql, {
+    id: created.id,
+    apiKeyId: d.apiKeyId,
+    amount: BigInt(d.cents) * NANO_PER_CENT,
+    coin: d.coin,
+    paymentAddress: created.paymentAddress,
+    cryptoAmount: created.cryptoAmount,
+    qrCode: created.qrCode,
+    status: created.status,
+    expiresAt: created.expiresAt,
+  });
+}
+
+/** `GET /api/deposits/:id`: the caller's own deposits only. */
+export function getDeposit(cp: ControlPlane) {
+  return async (c: AppContext): Promise<Response> => {
+    const caller = await cp.auth.authenticate(c.req.header("authorization") ?? null);
+    const payment = await findPayment(cp.db.sql, c.req.param("id") ?? "");
+    if (!payment || payment.apiKeyId !== caller.apiKeyId) {
+      throw new HttpError(404, "No such deposit for this API key.", { code: "payment_not_found" });
+    }
+    return c.json(depositJson(payment));
+  };
+}
+
+/** `GET /api/balance`: what the key can spend, what is held for jobs in flight, and recent movements. */
+export function getBalance(cp: ControlPlane) {
+  return async (c: AppContext): Promise<Response> => {
+    const caller = await cp.auth.authenticate(c.req.header("authorization") ?? null);
+    const [statement, deposits] = await Promise.all([
+      consumerStatement(cp.db.sql, caller.apiKeyId),
+      listPayments(cp.db.sql, caller.apiKeyId, 10),
+    ]);
+    return c.json({
+      object: "balance",
+      currency: "USD",
+      balance_usd: formatUsd(statement.balance),
+      held_usd: formatUsd(statement.held),
+      movements: statement.movements.map((m) => ({
+        type: m.kind,
+        amount_usd: formatUsd(m.amount),
+        job_id: m.jobId,
+        payment_id: m.paymentId,
+        created_at: m.at.toISOString(),
+      })),
+      deposits: deposits.map(depositJson),
+    });
+  };
+}

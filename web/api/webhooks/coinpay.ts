@@ -1,0 +1,49 @@
+// `POST /api/webhooks/coinpay`: CoinPayPortal's payment events. Only a correctly signed, fresh
+// event for our business changes anything, and each event id is acted on once. A payment we do
+// not know yet answers 404 so the processor's retry can credit it once our row exists.
+import type { AppContext } from "../../app_env.ts";
+import { applyPaymentEvent } from "../../../db/mod.ts";
+import type { ControlPlane } from "../../control_plane.ts";
+import { HttpError } from "../../http_error.ts";
+import { verifyCoinPayWebhook } from "../../payments/webhook.ts";
+
+/** Webhook bodies are small; anything larger is not CoinPayPortal's. */
+const MAX_WEBHOOK_BYTES = 64 * 1024;
+
+/** The handler for CoinPayPortal webhooks. */
+export function coinPayWebhook(cp: ControlPlane) {
+  return async (c: AppContext): Promise<Response> => {
+    const raw = new Uint8Array(await c.req.arrayBuffer());
+    if (!cp.webhookSecret) {
+      throw new HttpError(404, "Webhooks are not configured on this server.", { code: "not_found" });
+    }
+    if (raw.length > MAX_WEBHOOK_BYTES) {
+      cp.log.warn("webhook rejected", { reason: "body too large", bytes: raw.length });
+      throw new HttpError(413, "webhook body too large", { code: "webhook_invalid" });
+    }
+    const checked = verifyCoinPayWebhook(raw, c.req.header("x-coinpay-signature") ?? null, cp.webhookSecret);
+    if (!checked.ok) {
+      cp.log.warn("webhook rejected", { reason: checked.reason });
+      throw new HttpError(401, `webhook rejected: ${checked.reason}`, { code: "webhook_invalid" });
+    }
+    const ev = checked.event;
+    const business = cp.config.coinPayPortal?.businessId;
+    if (business && ev.businessId !== business) {
+      cp.log.warn("webhook rejected", { reason: "another business", eventId: ev.id });
+      throw new HttpError(401, "webhook rejected: not for this business", { code: "webhook_invalid" });
+    }
+    const outcome = await applyPaymentEvent(cp.db.sql, {
+      eventId: ev.id,
+      type: ev.type,
+      paymentId: ev.paymentId,
+      status: ev.status,
+      txHash: ev.txHash,
+    });
+    cp.log.info("webhook handled", { eventId: ev.id, type: ev.type, paymentId: ev.paymentId, outcome });
+    if (outcome === "unknown_payment") {
+      cp.log.warn("webhook for an unknown payment", { eventId: ev.id, paymentId: ev.paymentId });
+      throw new HttpError(404, `unknown payment ${ev.paymentId}`, { code: "payment_not_found" });
+    }
+    return c.json({ received: true, outcome });
+  };
+}
