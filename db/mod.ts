@@ -64,3 +64,4 @@ export {
   type PaymentEventOutcome,
   type PaymentRow,
 } from "./payments.ts";
+export { type Discrepancy, reconcile, type ReconcileOptions } from "./reconcile.ts";

@@ -1,13 +1,6 @@
 // A control plane for tests: in-memory PGlite and KV, quiet logs, fast timeouts; optionally
 // served on a free loopback port.
-import {
-  consumerBalance,
-  createApiKey,
-  openDatabase,
-  postEntry,
-  PROCESSOR_CLEARING,
-  type Sql,
-} from "../db/mod.ts";
+import { applyPaymentEvent, createApiKey, insertPayment, openDatabase, type Sql } from "../db/mod.ts";
 import { createLogger, NANO_USD_PER_USD } from "../shared/mod.ts";
 import { parseWebConfig, type WebConfig } from "./config.ts";
 import { type ControlPlane, openControlPlane, type OpenControlPlaneOptions } from "./control_plane.ts";
@@ -63,19 +56,30 @@ export async function openTestControlPlane(
 }
 
 /**
- * Creates an API key with a starting balance, credited as a deposit through the ledger (as a
- * confirmed payment would be), so tests that are not about money can run jobs.
+ * Creates an API key with a starting balance, credited as a confirmed deposit through the same
+ * ledger path as a real payment, so tests that are not about money can run jobs.
  */
 export async function createTestKey(sql: Sql, fundNanoUsd: bigint): Promise<{ key: string; id: bigint }> {
   const { key, row } = await createApiKey(sql, { label: "test" });
   if (fundNanoUsd > 0n) {
-    await postEntry(sql, {
-      idempotencyKey: `deposit:test-${row.id}`,
-      kind: "deposit",
-      postings: [
-        { account: PROCESSOR_CLEARING, amount: -fundNanoUsd },
-        { account: consumerBalance(row.id), amount: fundNanoUsd },
-      ],
+    const id = `test-deposit-${row.id}`;
+    await insertPayment(sql, {
+      id,
+      apiKeyId: row.id,
+      amount: fundNanoUsd,
+      coin: "USDC_SOL",
+      paymentAddress: "test",
+      cryptoAmount: "0",
+      qrCode: "",
+      status: "pending",
+      expiresAt: new Date(Date.now() + 3_600_000),
+    });
+    await applyPaymentEvent(sql, {
+      eventId: `evt_${id}`,
+      type: "payment.confirmed",
+      paymentId: id,
+      status: "confirmed",
+      txHash: null,
     });
   }
   return { key, id: row.id };

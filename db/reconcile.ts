@@ -1,0 +1,174 @@
+// Reconciliation: every invariant the ledger promises, checked from the stored rows alone. Each
+// check is one query that returns the rows breaking it; an empty result is a clean ledger.
+import type { Sql } from "./client.ts";
+
+/** One broken invariant, with the rows that break it. */
+export interface Discrepancy {
+  check: string;
+  detail: string;
+}
+
+/** Options for {@link reconcile}. */
+export interface ReconcileOptions {
+  /** A hold open longer than this is reported as stuck (no job runs that long). */
+  stuckHoldMs?: number;
+}
+
+type Row = Record<string, unknown>;
+
+function describe(row: Row): string {
+  return Object.entries(row).map(([k, v]) => `${k}=${v instanceof Date ? v.toISOString() : String(v)}`)
+    .join(" ");
+}
+
+/** Runs every check; returns the discrepancies found (none: the ledger is consistent). */
+export async function reconcile(sql: Sql, opts: ReconcileOptions = {}): Promise<Discrepancy[]> {
+  const stuckSec = (opts.stuckHoldMs ?? 11 * 60_000) / 1000;
+  const checks: [string, Promise<Row[]>][] = [
+    [
+      "a ledger transaction's postings do not sum to zero (or it has fewer than two)",
+      sql`select t.idempotency_key, coalesce(sum(p.amount), 0)::text as sum, count(p.id)::int as postings
+          from ledger_transactions t left join postings p on p.transaction_id = t.id
+          group by t.id having coalesce(sum(p.amount), 0) <> 0 or count(p.id) < 2`,
+    ],
+    [
+      "an account's balance differs from the sum of its postings",
+      sql`select a.kind, a.owner, a.balance::text, coalesce(sum(p.amount), 0)::text as postings
+          from accounts a left join postings p on p.account_id = a.id
+          group by a.id having a.balance <> coalesce(sum(p.amount), 0)`,
+    ],
+    [
+      "an account other than processor clearing is negative",
+      sql`select kind, owner, balance::text from accounts
+          where balance < 0 and kind <> 'processor_clearing'`,
+    ],
+    [
+      "the balances of all accounts do not sum to zero",
+      sql`select sum(balance)::text as total from accounts having sum(balance) <> 0`,
+    ],
+    [
+      "a consumer's holds differ from the holds of their unsettled jobs",
+      sql`select a.owner as api_key_id, a.balance::text as holds, coalesce(o.open, 0)::text as open_reserved
+          from accounts a
+          left join (select api_key_id::text as owner, sum(reserved) as open from job_charges
+                     where settled_at is null group by api_key_id) o on o.owner = a.owner
+          where a.kind = 'consumer_holds' and a.balance <> coalesce(o.open, 0)`,
+    ],
+    [
+      "a job's hold has no reserve transaction of its amount",
+      sql`select jc.job_id, jc.reserved::text from job_charges jc
+          where not exists (
+            select 1 from ledger_transactions t
+            join postings p on p.transaction_id = t.id
+            join accounts a on a.id = p.account_id and a.kind = 'consumer_holds'
+            where t.idempotency_key = 'reserve:' || jc.job_id and p.amount = jc.reserved)`,
+    ],
+    [
+      "a job is settled without a settle transaction, or the other way round",
+      sql`select jc.job_id, jc.settled_at, t.id as settle_tx from job_charges jc
+          left join ledger_transactions t on t.idempotency_key = 'settle:' || jc.job_id
+          where (jc.settled_at is null) <> (t.id is null)`,
+    ],
+    [
+      "a settled charge is not the job's cost (capped at its hold) or its split is wrong",
+      sql`select job_id, charged::text, reserved::text, operator_share::text, platform_fee::text
+          from job_charges
+          where settled_at is not null and (
+            charged <> least(reserved, case when node_pubkey is null then 0 else
+              (prompt_tokens::bigint * prompt_price_per_1k + completion_tokens::bigint * completion_price_per_1k
+               + 999) / 1000 end)
+            or platform_fee <> charged * fee_bps / 10000
+            or operator_share <> charged - platform_fee)`,
+    ],
+    [
+      "a settle transaction's postings do not match its charge",
+      sql`select jc.job_id from job_charges jc
+          join ledger_transactions t on t.idempotency_key = 'settle:' || jc.job_id
+          cross join lateral (
+            select
+              coalesce(sum(p.amount) filter (where a.kind = 'consumer_holds'), 0) as holds,
+              coalesce(sum(p.amount) filter (where a.kind = 'consumer_balance'), 0) as refund,
+              coalesce(sum(p.amount) filter (where a.kind = 'operator_earnings' and a.owner = jc.node_pubkey), 0)
+                as operator,
+              coalesce(sum(p.amount) filter (where a.kind = 'platform_fees'), 0) as fee
+            from postings p join accounts a on a.id = p.account_id where p.transaction_id = t.id
+          ) s
+          where s.holds <> -jc.reserved or s.refund <> jc.reserved - jc.charged
+             or s.operator <> jc.operator_share or s.fee <> jc.platform_fee`,
+    ],
+    [
+      "a completed job was never charged",
+      sql`select j.id, j.prompt_tokens, j.completion_tokens from jobs j
+          left join job_charges jc on jc.job_id = j.id
+          where j.status = 'completed' and j.api_key_id is not null
+            and (jc.job_id is null or jc.settled_at is null
+                 or (jc.charged = 0 and j.prompt_tokens + j.completion_tokens > 0))`,
+    ],
+    [
+      "a job was charged but has no job record",
+      sql`select jc.job_id, jc.charged::text from job_charges jc
+          left join jobs j on j.id = jc.job_id
+          where jc.settled_at is not null and jc.charged > 0 and j.id is null`,
+    ],
+    [
+      "a hold has stayed open longer than any job may run",
+      sql`select job_id, reserved::text, reserved_at from job_charges
+          where settled_at is null and reserved_at < now() - ${stuckSec} * interval '1 second'`,
+    ],
+    [
+      "a deposit's credit does not match the ledger (credited without a deposit, or the reverse)",
+      sql`select p.id, p.status, p.credited_at, t.id as deposit_tx from payments p
+          left join ledger_transactions t on t.idempotency_key = 'deposit:' || p.id
+          where (p.credited_at is null) <> (t.id is null)
+             or (p.status in ('confirmed', 'forwarded') and p.credited_at is null)`,
+    ],
+    [
+      "a deposit credited a different amount than the payment",
+      sql`select pay.id, pay.amount::text, p.amount::text as credited from payments pay
+          join ledger_transactions t on t.idempotency_key = 'deposit:' || pay.id
+          join postings p on p.transaction_id = t.id
+          join accounts a on a.id = p.account_id and a.kind = 'consumer_balance'
+          where p.amount <> pay.amount or a.owner <> pay.api_key_id::text`,
+    ],
+    [
+      "a payout's status does not match its ledger movements",
+      sql`select po.id, po.status,
+            exists (select 1 from ledger_transactions t where t.idempotency_key = 'payout:' || po.id) as moved,
+            exists (select 1 from ledger_transactions t where t.idempotency_key = 'payout_sent:' || po.id) as sent,
+            exists (select 1 from ledger_transactions t where t.idempotency_key = 'payout_reversed:' || po.id)
+              as reversed
+          from payouts po
+          where not (
+            (po.status in ('requested', 'sent') and
+              exists (select 1 from ledger_transactions t where t.idempotency_key = 'payout:' || po.id) and
+              not exists (select 1 from ledger_transactions t
+                          where t.idempotency_key in ('payout_sent:' || po.id, 'payout_reversed:' || po.id)))
+            or (po.status = 'completed' and
+              exists (select 1 from ledger_transactions t where t.idempotency_key = 'payout_sent:' || po.id) and
+              not exists (select 1 from ledger_transactions t where t.idempotency_key = 'payout_reversed:' || po.id))
+            or (po.status = 'failed' and
+              not exists (select 1 from ledger_transactions t where t.idempotency_key = 'payout_sent:' || po.id) and
+              (exists (select 1 from ledger_transactions t where t.idempotency_key = 'payout_reversed:' || po.id)
+               or not exists (select 1 from ledger_transactions t where t.idempotency_key = 'payout:' || po.id))))`,
+    ],
+    [
+      "processor clearing is not −(deposits credited) + (payouts completed)",
+      sql`select a.balance::text as clearing, d.total::text as deposits, o.total::text as payouts
+          from accounts a,
+            (select coalesce(sum(amount), 0) as total from payments where credited_at is not null) d,
+            (select coalesce(sum(amount), 0) as total from payouts where status = 'completed') o
+          where a.kind = 'processor_clearing' and a.owner = '' and a.balance <> o.total - d.total`,
+    ],
+    [
+      "platform fees differ from the fees of settled charges",
+      sql`select a.balance::text as fees, c.total::text as charged_fees from accounts a,
+            (select coalesce(sum(platform_fee), 0) as total from job_charges where settled_at is not null) c
+          where a.kind = 'platform_fees' and a.owner = '' and a.balance <> c.total`,
+    ],
+  ];
+  const out: Discrepancy[] = [];
+  for (const [check, query] of checks) {
+    for (const row of await query) out.push({ check, detail: describe(row) });
+  }
+  return out;
+}
