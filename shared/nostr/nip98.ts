@@ -53,7 +53,14 @@ export function createNip98Header(
     kind: NIP98_KIND,
     created_at: createdAt,
     content: "",
-    tags: [["u", url], ["method", method.toUpperCase()], ["payload", payloadHash(body)]],
+    // A random nonce tag (NIP-98 allows extra tags): two identical requests signed in the same
+    // second are then two events, so the second is not refused as a replay of the first.
+    tags: [
+      ["u", url],
+      ["method", method.toUpperCase()],
+      ["payload", payloadHash(body)],
+      ["nonce", bytesToHex(crypto.getRandomValues(new Uint8Array(8)))],
+    ],
   }, secretKey);
   return "Nostr " + base64.encode(encoder.encode(JSON.stringify(event)));
 }

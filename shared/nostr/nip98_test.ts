@@ -106,3 +106,12 @@ Deno.test("nip98 - rejects malformed events and garbage base64", () => {
   assert.equal(verifyNip98(header({ id: "x" }), { url, method: "POST", body }).ok, false);
   assert.equal(verifyNip98(header([1, 2]), { url, method: "POST", body }).ok, false);
 });
+
+Deno.test("nip98 - two identical requests signed in the same second are distinct events", () => {
+  const ids = [1, 2].map(() => {
+    const r = verifyNip98(createNip98Header(sk, url, "POST", body, now), { url, method: "POST", body, nowSec: now });
+    assert.ok(r.ok);
+    return r.event.id;
+  });
+  assert.notEqual(ids[0], ids[1]);
+});
