@@ -1,6 +1,13 @@
 // A control plane for tests: in-memory PGlite and KV, quiet logs, fast timeouts; optionally
 // served on a free loopback port.
-import { applyPaymentEvent, createApiKey, insertPayment, openDatabase, type Sql } from "../db/mod.ts";
+import {
+  applyPaymentEvent,
+  createApiKey,
+  type Database,
+  insertPayment,
+  openDatabase,
+  type Sql,
+} from "../db/mod.ts";
 import { createLogger, NANO_USD_PER_USD } from "../shared/mod.ts";
 import { parseWebConfig, type WebConfig } from "./config.ts";
 import { type ControlPlane, openControlPlane, type OpenControlPlaneOptions } from "./control_plane.ts";
@@ -21,6 +28,8 @@ export async function openTestControlPlane(
     config?: Partial<WebConfig>;
     processor?: OpenControlPlaneOptions["processor"];
     webhookSecret?: string | null;
+    /** A database to use (closed by the caller) instead of a fresh in-memory PGlite. */
+    db?: Database;
     /** The test key's starting balance (nano-USD; default 100 USD). */
     fundNanoUsd?: bigint;
   } = {},
@@ -31,7 +40,7 @@ export async function openTestControlPlane(
     keyRateLimitPerSec: 0,
     ...opts.config,
   };
-  const db = await openDatabase();
+  const db = opts.db ?? await openDatabase();
   const kv = await Deno.openKv(":memory:");
   const cp = await openControlPlane(config, {
     db,
@@ -50,7 +59,7 @@ export async function openTestControlPlane(
       await server?.shutdown();
       await cp.close();
       kv.close();
-      await db.close();
+      if (!opts.db) await db.close();
     },
   };
 }

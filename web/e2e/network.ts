@@ -8,6 +8,7 @@ import {
 } from "../../shared/testing/test_engine.ts";
 import { cliCommand, runCli } from "../../shared/testing/run_cli.ts";
 import type { WebConfig } from "../config.ts";
+import type { Database } from "../../db/mod.ts";
 import { openTestControlPlane, type TestControlPlane } from "../test_control_plane.ts";
 
 export { runCli };
@@ -92,9 +93,20 @@ export async function stopNode(node: NodeProcess): Promise<void> {
 
 /** Starts a control plane and, for each engine option set, a test engine with its own daemon. */
 export async function startNetwork(
-  opts: { engines?: TestEngineOptions[]; config?: Partial<WebConfig>; maxConcurrency?: number } = {},
+  opts: {
+    engines?: TestEngineOptions[];
+    config?: Partial<WebConfig>;
+    maxConcurrency?: number;
+    db?: Database;
+    fundNanoUsd?: bigint;
+  } = {},
 ): Promise<TestNetwork> {
-  const t = await openTestControlPlane({ serve: true, config: opts.config });
+  const t = await openTestControlPlane({
+    serve: true,
+    config: opts.config,
+    db: opts.db,
+    fundNanoUsd: opts.fundNanoUsd,
+  });
   const url = t.server!.url;
   const engines: TestEngine[] = [];
   const nodes: NodeProcess[] = [];
