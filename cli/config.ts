@@ -1,4 +1,5 @@
 // The operator's configuration: `$INFERNET_HOME/config.json`, environment and flags, merged once.
+import { formatUsd } from "../shared/mod.ts";
 import { CliError } from "./cli_error.ts";
 
 /** The node's settings as stored in `config.json`. */
@@ -7,9 +8,29 @@ export interface NodeConfig {
   nodeId: string | null;
   engineUrl: string | null;
   maxConcurrency: number;
+  /** The operator's prices (`infernet price set`); unset ones fall back to the built-in defaults. */
+  prices?: NodePrices;
 }
 
-const DEFAULTS: NodeConfig = { server: null, nodeId: null, engineUrl: null, maxConcurrency: 8 };
+/** A price pair in nano-USD per 1,000 tokens. */
+export interface ModelPrice {
+  promptPer1k: number;
+  completionPer1k: number;
+}
+
+/** The node's default price and per-model overrides (config.json: decimal USD strings per 1k). */
+export interface NodePrices {
+  default: ModelPrice | null;
+  models: Readonly<Record<string, ModelPrice>>;
+}
+
+const DEFAULTS: NodeConfig = {
+  server: null,
+  nodeId: null,
+  engineUrl: null,
+  maxConcurrency: 8,
+  prices: { default: null, models: {} },
+};
 
 /**
  * Where the node keeps its key and config: `$INFERNET_HOME`, else `~/.config/infernet`. An
@@ -68,7 +89,86 @@ export async function readNodeConfig(home: string): Promise<NodeConfig> {
     }
     cfg.maxConcurrency = raw.max_concurrency as number;
   }
+  if (raw.prices != null) cfg.prices = parsePricesConfig(raw.prices);
   return cfg;
+}
+
+/**
+ * Parses a decimal USD amount ("0.0002", at most 9 decimals) into whole nano-USD, exactly; null
+ * when it is not such a number or too large to be one.
+ */
+export function parseUsdNano(text: string): number | null {
+  const m = /^(\d{1,6})(?:\.(\d{1,9}))?$/.exec(text);
+  if (!m) return null;
+  return Number(BigInt(m[1]) * 1_000_000_000n + BigInt((m[2] ?? "").padEnd(9, "0")));
+}
+
+/** A model id as the engine names it: printable ASCII, no spaces. */
+export const MODEL_ID = /^[\x21-\x7e]{1,200}$/;
+
+function isPlainObject(x: unknown): x is Record<string, unknown> {
+  return typeof x === "object" && x !== null && !Array.isArray(x);
+}
+
+function parsePricePair(x: unknown, where: string): ModelPrice {
+  const keys = isPlainObject(x) ? Object.keys(x).sort().join(",") : "";
+  if (!isPlainObject(x) || keys !== "completion_per_1k,prompt_per_1k") {
+    throw new CliError(
+      "config",
+      `config.json: ${where} must be {"prompt_per_1k": "<USD>", "completion_per_1k": "<USD>"}`,
+    );
+  }
+  const nano = (v: unknown, name: string) => {
+    const n = typeof v === "string" ? parseUsdNano(v) : null;
+    if (n === null) {
+      throw new CliError(
+        "config",
+        `config.json: ${where}.${name} must be a decimal USD string like "0.0002"`,
+      );
+    }
+    return n;
+  };
+  return {
+    promptPer1k: nano(x.prompt_per_1k, "prompt_per_1k"),
+    completionPer1k: nano(x.completion_per_1k, "completion_per_1k"),
+  };
+}
+
+/** Validates config.json's `prices`: `{default?: {prompt_per_1k, completion_per_1k}, models?: {<id>: {…}}}`. */
+export function parsePricesConfig(raw: unknown): NodePrices {
+  if (!isPlainObject(raw) || Object.keys(raw).some((k) => k !== "default" && k !== "models")) {
+    throw new CliError("config", "config.json: prices may only hold 'default' and 'models'");
+  }
+  const models: [string, ModelPrice][] = [];
+  if (raw.models != null) {
+    if (!isPlainObject(raw.models)) {
+      throw new CliError("config", "config.json: prices.models must be an object");
+    }
+    for (const [id, pair] of Object.entries(raw.models)) {
+      if (!MODEL_ID.test(id)) {
+        throw new CliError("config", `config.json: prices.models has a bad model id '${id}'`);
+      }
+      models.push([id, parsePricePair(pair, `prices.models["${id}"]`)]);
+    }
+  }
+  return {
+    default: raw.default == null ? null : parsePricePair(raw.default, "prices.default"),
+    // fromEntries defines own properties, so an id like "__proto__" stays a plain key.
+    models: Object.fromEntries(models),
+  };
+}
+
+function pricesJson(prices: NodePrices): Record<string, unknown> | undefined {
+  const pair = (p: ModelPrice) => ({
+    prompt_per_1k: formatUsd(p.promptPer1k),
+    completion_per_1k: formatUsd(p.completionPer1k),
+  });
+  const ids = Object.keys(prices.models).sort();
+  if (!prices.default && ids.length === 0) return undefined;
+  return {
+    ...(prices.default ? { default: pair(prices.default) } : {}),
+    ...(ids.length ? { models: Object.fromEntries(ids.map((id) => [id, pair(prices.models[id])])) } : {}),
+  };
 }
 
 /** Writes `config.json` (only the fields that are set). */
@@ -78,6 +178,8 @@ export async function writeNodeConfig(home: string, cfg: NodeConfig): Promise<vo
   if (cfg.nodeId) out.node_id = cfg.nodeId;
   if (cfg.engineUrl) out.engine_url = cfg.engineUrl;
   if (cfg.maxConcurrency !== DEFAULTS.maxConcurrency) out.max_concurrency = cfg.maxConcurrency;
+  const prices = cfg.prices ? pricesJson(cfg.prices) : undefined;
+  if (prices) out.prices = prices;
   await Deno.writeTextFile(`${home}/config.json`, JSON.stringify(out, null, 2) + "\n", { mode: 0o600 });
 }
 

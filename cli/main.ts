@@ -11,6 +11,7 @@ import { runModel } from "./commands/model.ts";
 import { runPayout } from "./commands/payout.ts";
 import { runEarnings } from "./commands/earnings.ts";
 import { runPayments } from "./commands/payments.ts";
+import { runPrice } from "./commands/price.ts";
 import { CLI_VERSION } from "./version.ts";
 
 const USAGE = `infernet ${CLI_VERSION} — earn by serving inference on the Infernet network
@@ -29,6 +30,11 @@ usage: infernet <command> [flags]
                                           with Ollama as the engine, also: model pull <name>
   model list|info <name>|remove <name>|recommend [--json]
                                           downloaded models, and what fits this node
+  price set --prompt USD --completion USD [--model ID] [--json]
+                                          what this node asks per 1,000 tokens (e.g. 0.0002),
+                                          as the default or for one model; checked against the
+                                          tier's published bounds, then re-registered
+  price show [--json]                     effective prices per model, the bounds and the fee
   payout set --coin COIN --address ADDRESS [--json]
                                           where this node is paid (BTC, ETH, SOL, USDC_SOL, …)
   payout list [--json]                    this node's payout addresses
@@ -50,6 +56,7 @@ const COMMANDS: Record<string, (ctx: CommandContext) => Promise<void>> = {
   payout: runPayout,
   earnings: runEarnings,
   payments: runPayments,
+  price: runPrice,
 };
 
 /** Runs the CLI; returns the process exit code. */

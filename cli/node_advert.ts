@@ -2,9 +2,22 @@
 import { DEFAULT_PRICES, type NodeAdvert } from "../shared/mod.ts";
 import type { HardwareInfo } from "./hardware/detect.ts";
 import type { DetectedEngine } from "./engines/detect.ts";
-import type { NodeConfig } from "./config.ts";
+import type { ModelPrice, NodeConfig, NodePrices } from "./config.ts";
 import type { NodeIdentity } from "./identity/node_key.ts";
 import { CLI_VERSION } from "./version.ts";
+
+/** Where a model's price comes from: its override, the node's default, or the built-in default. */
+export type PriceSource = "model" | "default" | "built-in";
+
+/** The price the node asks for a model: its override, else the configured default, else DEFAULT_PRICES. */
+export function modelPrice(
+  prices: NodePrices | undefined,
+  modelId: string,
+): ModelPrice & { source: PriceSource } {
+  if (prices && Object.hasOwn(prices.models, modelId)) return { ...prices.models[modelId], source: "model" };
+  if (prices?.default) return { ...prices.default, source: "default" };
+  return { ...DEFAULT_PRICES, source: "built-in" };
+}
 
 /** Builds the node's advertisement. */
 export function buildAdvert(
@@ -28,11 +41,14 @@ export function buildAdvert(
     ramMb: hw.ramMb,
     os: hw.os,
     maxConcurrency: cfg.maxConcurrency,
-    models: engine.models.map((m) => ({
-      id: m.id,
-      contextLength: m.contextLength,
-      promptPricePer1k: DEFAULT_PRICES.promptPer1k,
-      completionPricePer1k: DEFAULT_PRICES.completionPer1k,
-    })),
+    models: engine.models.map((m) => {
+      const price = modelPrice(cfg.prices, m.id);
+      return {
+        id: m.id,
+        contextLength: m.contextLength,
+        promptPricePer1k: price.promptPer1k,
+        completionPricePer1k: price.completionPer1k,
+      };
+    }),
   };
 }

@@ -45,10 +45,24 @@ export async function runStart(ctx: CommandContext): Promise<void> {
     ctx.print("draining: finishing running jobs, taking no new ones…");
     void daemon.stop();
   };
+  // SIGHUP: re-read the prices in config.json (`infernet price set`) and re-register with them.
+  const reloadPrices = async () => {
+    try {
+      const { config: fresh } = await loadNodeConfig(ctx);
+      await daemon.readvertise(buildAdvert(identity, hw, engine, { ...cfg, prices: fresh.prices }));
+      ctx.print("prices reloaded from config.json and re-registered");
+    } catch (err) {
+      ctx.log.warn("prices not reloaded", { err: (err as Error).message });
+    }
+  };
+  const hup = () => void reloadPrices();
+  const canHup = Deno.build.os !== "windows";
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
+  if (canHup) Deno.addSignalListener("SIGHUP", hup);
   await daemon.stopped;
   Deno.removeSignalListener("SIGINT", stop);
   Deno.removeSignalListener("SIGTERM", stop);
+  if (canHup) Deno.removeSignalListener("SIGHUP", hup);
   ctx.print("node stopped");
 }

@@ -124,6 +124,12 @@ export class NodeDaemon {
     this.#heartbeatTimer = setInterval(() => void this.#heartbeat(), this.#opts.heartbeatIntervalMs);
   }
 
+  /** Registers a new advertisement (e.g. new prices) now and keeps it for later re-registrations. */
+  async readvertise(advert: NodeAdvert): Promise<void> {
+    await registerNode(this.#opts.server, this.#opts.identity, advert);
+    this.#opts = { ...this.#opts, advert };
+  }
+
   /** Resolves when the daemon has stopped. */
   get stopped(): Promise<void> {
     return this.#stopped;
