@@ -11,7 +11,9 @@ export function parseFlags<O extends NonNullable<ParseArgsConfig["options"]>>(
   try {
     return parseArgs({ args, options, strict: true, allowPositionals: false }).values;
   } catch (err) {
-    throw new CliError("usage", `${command}: ${(err as Error).message}`);
+    // node:util's messages can span lines (hints about `--flag=-value`); the CLI prints one line.
+    const message = (err as Error).message.split("\n").map((l) => l.trim()).filter(Boolean).join(" ");
+    throw new CliError("usage", `${command}: ${message}`);
   }
 }
 
