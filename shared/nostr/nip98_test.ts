@@ -109,7 +109,12 @@ Deno.test("nip98 - rejects malformed events and garbage base64", () => {
 
 Deno.test("nip98 - two identical requests signed in the same second are distinct events", () => {
   const ids = [1, 2].map(() => {
-    const r = verifyNip98(createNip98Header(sk, url, "POST", body, now), { url, method: "POST", body, nowSec: now });
+    const r = verifyNip98(createNip98Header(sk, url, "POST", body, now), {
+      url,
+      method: "POST",
+      body,
+      nowSec: now,
+    });
     assert.ok(r.ok);
     return r.event.id;
   });
