@@ -41,7 +41,10 @@ export function parseDepositBody(
 ): { cents: number; coin: (typeof SUPPORTED_COINS)[number] } {
   const body = (typeof raw === "object" && raw !== null ? raw : {}) as Record<string, unknown>;
   const cents = parseDecimal(body.amount_usd, 2);
-  const exact = cents !== null && parseDecimal(body.amount_usd, 9) === cents * NANO_PER_CENT;
+  // parseDecimal drops digits past the ones asked for, so compare at the input's full length:
+  // "12.5000000001" is refused rather than silently taken as 12.50.
+  const digits = cents === null ? 0 : Math.max(String(body.amount_usd).length, 20);
+  const exact = cents !== null && parseDecimal(body.amount_usd, digits) === cents * 10n ** BigInt(digits - 2);
   if (cents === null || !exact || cents < BigInt(bounds.minCents) || cents > BigInt(bounds.maxCents)) {
     throw new HttpError(
       400,
