@@ -142,27 +142,36 @@ export async function settleJobs(tx: Tx, batch: Settlement[]): Promise<SettledCh
     if (r.node_pubkey) post(r.job_id, "operator_earnings", r.node_pubkey, r.operator_share);
     post(r.job_id, "platform_fees", "", r.platform_fee);
   }
+  // The settle transactions and any account not seen before, in one round trip.
   await tx`
-    insert into ledger_transactions (idempotency_key, kind, job_id)
-    select 'settle:' || j, 'settle', j from unnest(${rows.map((r) => r.job_id)}::text[]) as j`;
-  await tx`
-    insert into accounts (kind, owner)
-    select distinct * from unnest(${kinds}::text[], ${owners}::text[])
-    on conflict (kind, owner) do nothing`;
+    with t as (
+      insert into ledger_transactions (idempotency_key, kind, job_id)
+      select 'settle:' || j, 'settle', j from unnest(${rows.map((r) => r.job_id)}::text[]) as j
+      returning id
+    ), a as (
+      insert into accounts (kind, owner)
+      select distinct * from unnest(${kinds}::text[], ${owners}::text[])
+      on conflict (kind, owner) do nothing
+      returning id
+    )
+    select (select count(*) from t) as transactions, (select count(*) from a) as accounts`;
   // Lock in account-id order, as every writer does, so concurrent movements never deadlock.
   await tx`
     select a.id from accounts a
     join (select distinct * from unnest(${kinds}::text[], ${owners}::text[])) as d(kind, owner)
       on a.kind = d.kind and a.owner = d.owner
     order by a.id for update of a`;
+  // The postings and the balances they move, in one round trip (two tables, one statement).
   await tx`
-    insert into postings (transaction_id, account_id, amount)
-    select t.id, a.id, d.amount
-    from unnest(${jobIds}::text[], ${kinds}::text[], ${owners}::text[], ${amounts}::bigint[])
-      as d(job_id, kind, owner, amount)
-    join ledger_transactions t on t.idempotency_key = 'settle:' || d.job_id
-    join accounts a on a.kind = d.kind and a.owner = d.owner`;
-  await tx`
+    with p as (
+      insert into postings (transaction_id, account_id, amount)
+      select t.id, a.id, d.amount
+      from unnest(${jobIds}::text[], ${kinds}::text[], ${owners}::text[], ${amounts}::bigint[])
+        as d(job_id, kind, owner, amount)
+      join ledger_transactions t on t.idempotency_key = 'settle:' || d.job_id
+      join accounts a on a.kind = d.kind and a.owner = d.owner
+      returning 1
+    )
     update accounts a set balance = a.balance + s.total
     from (
       select kind, owner, sum(amount)::bigint as total

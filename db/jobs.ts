@@ -28,35 +28,40 @@ export interface JobRow {
   finishedAt: Date;
 }
 
-function toWire(j: JobRow) {
-  return {
-    id: j.id,
-    api_key_id: j.apiKeyId,
-    kind: j.kind,
-    model: j.model,
-    node_pubkey: j.nodePubkey,
-    stream: j.stream,
-    status: j.status,
-    attempts: j.attempts,
-    error_code: j.errorCode,
-    engine_prompt_tokens: j.enginePromptTokens,
-    engine_completion_tokens: j.engineCompletionTokens,
-    counted_prompt_tokens: j.countedPromptTokens,
-    counted_completion_tokens: j.countedCompletionTokens,
-    prompt_tokens: j.promptTokens,
-    completion_tokens: j.completionTokens,
-    ttft_ms: j.ttftMs,
-    latency_ms: j.latencyMs,
-    created_at: j.createdAt,
-    finished_at: j.finishedAt,
-  };
-}
-
-/** Records finished jobs in one statement; a job already recorded keeps its first row. */
+/**
+ * Records finished jobs in one statement (one array per column, so a batch of any size is a
+ * fixed 19 parameters); a job already recorded keeps its first row.
+ */
 export async function insertJobs(sql: Sql | Tx, jobs: JobRow[]): Promise<number> {
   if (jobs.length === 0) return 0;
-  const rows = jobs.map(toWire);
-  const result = await sql`insert into jobs ${sql(rows)} on conflict (id) do nothing`;
+  const col = <T>(f: (j: JobRow) => T) => jobs.map(f);
+  const num = (n: number | null) => (n === null ? null : String(n));
+  const result = await sql`
+    insert into jobs (id, api_key_id, kind, model, node_pubkey, stream, status, attempts, error_code,
+      engine_prompt_tokens, engine_completion_tokens, counted_prompt_tokens, counted_completion_tokens,
+      prompt_tokens, completion_tokens, ttft_ms, latency_ms, created_at, finished_at)
+    select * from unnest(
+      ${col((j) => j.id)}::text[],
+      ${col((j) => j.apiKeyId?.toString() ?? null)}::bigint[],
+      ${col((j) => j.kind)}::text[],
+      ${col((j) => j.model)}::text[],
+      ${col((j) => j.nodePubkey)}::text[],
+      ${col((j) => String(j.stream))}::boolean[],
+      ${col((j) => j.status)}::text[],
+      ${col((j) => String(j.attempts))}::int[],
+      ${col((j) => j.errorCode)}::text[],
+      ${col((j) => num(j.enginePromptTokens))}::int[],
+      ${col((j) => num(j.engineCompletionTokens))}::int[],
+      ${col((j) => num(j.countedPromptTokens))}::int[],
+      ${col((j) => num(j.countedCompletionTokens))}::int[],
+      ${col((j) => String(j.promptTokens))}::int[],
+      ${col((j) => String(j.completionTokens))}::int[],
+      ${col((j) => num(j.ttftMs))}::int[],
+      ${col((j) => String(j.latencyMs))}::int[],
+      ${col((j) => j.createdAt.toISOString())}::timestamptz[],
+      ${col((j) => j.finishedAt.toISOString())}::timestamptz[]
+    )
+    on conflict (id) do nothing`;
   return result.count;
 }
 

@@ -1,75 +1,100 @@
-// Writes job rows and their settlements in batches, off the request path: one database
-// transaction per flush holds both, so a job is never recorded without being settled (or the
-// other way round), and a retried flush is a no-op for what was already written.
+// Writes job rows and their settlements with group commit: one database transaction per batch
+// holds both, so a job is never recorded without being settled (or the other way round), and a
+// retried flush is a no-op for what was already written. A batch is written as soon as the one
+// before it has committed; whatever finished meanwhile forms the next batch, so under load the
+// batches grow and each job waits for about one commit.
 import { insertJobs, type JobRow, settleJobs, type Settlement, type Sql } from "../../db/mod.ts";
 import type { Logger } from "../../shared/mod.ts";
 
 /** Options for {@link JobRecorder}. */
 export interface JobRecorderOptions {
-  /** Longest a row waits before it is written. */
-  flushIntervalMs?: number;
-  /** A batch this large is written at once. */
+  /** A batch never holds more than this many jobs. */
   maxBatch?: number;
+  /** After a failed write, wait this long before trying again. */
+  retryMs?: number;
 }
 
-/** Buffers finished jobs and writes them to the database in batches. */
+interface Pending {
+  row: JobRow;
+  settlement: Settlement | null;
+  done: () => void;
+}
+
+/** Buffers finished jobs and writes them to the database in group-committed batches. */
 export class JobRecorder {
   #sql: Sql;
   #log: Logger;
-  #buffer: JobRow[] = [];
-  #settlements: Settlement[] = [];
-  #timer: ReturnType<typeof setTimeout> | null = null;
-  #flushing: Promise<void> = Promise.resolve();
-  #intervalMs: number;
+  #buffer: Pending[] = [];
+  #writing: Promise<void> | null = null;
+  #retryTimer: ReturnType<typeof setTimeout> | null = null;
   #maxBatch: number;
+  #retryMs: number;
 
   constructor(sql: Sql, log: Logger, opts: JobRecorderOptions = {}) {
     this.#sql = sql;
     this.#log = log;
-    this.#intervalMs = opts.flushIntervalMs ?? 50;
     this.#maxBatch = opts.maxBatch ?? 500;
+    this.#retryMs = opts.retryMs ?? 1000;
   }
 
-  /** Queues a finished job (and its settlement, when money was held for it) for writing. */
-  record(row: JobRow, settlement: Settlement | null = null): void {
-    this.#buffer.push(row);
-    if (settlement) this.#settlements.push(settlement);
-    if (this.#buffer.length >= this.#maxBatch) void this.flush();
-    else if (this.#timer === null) this.#timer = setTimeout(() => void this.flush(), this.#intervalMs);
+  /**
+   * Queues a finished job (and its settlement, when money was held for it); resolves once both
+   * are committed. It never rejects: a failed write is retried until it succeeds.
+   */
+  record(row: JobRow, settlement: Settlement | null = null): Promise<void> {
+    return new Promise((done) => {
+      this.#buffer.push({ row, settlement, done });
+      this.#kick();
+    });
   }
 
-  /** Writes everything queued so far; resolves when it is in the database. */
-  flush(): Promise<void> {
-    if (this.#timer !== null) {
-      clearTimeout(this.#timer);
-      this.#timer = null;
-    }
-    const batch = this.#buffer;
-    const settlements = this.#settlements;
-    this.#buffer = [];
-    this.#settlements = [];
-    this.#flushing = this.#flushing.then(async () => {
-      if (batch.length === 0 && settlements.length === 0) return;
+  #kick(): void {
+    if (this.#writing || this.#retryTimer || this.#buffer.length === 0) return;
+    this.#writing = this.#writeBatches().finally(() => {
+      this.#writing = null;
+      this.#kick();
+    });
+  }
+
+  async #writeBatches(): Promise<void> {
+    // Let the jobs that finish in this same tick join the first batch.
+    await Promise.resolve();
+    while (this.#buffer.length > 0) {
+      const batch = this.#buffer.splice(0, this.#maxBatch);
       try {
         await this.#sql.begin(async (tx) => {
-          await insertJobs(tx, batch);
-          await settleJobs(tx, settlements);
+          await insertJobs(tx, batch.map((p) => p.row));
+          await settleJobs(tx, batch.flatMap((p) => (p.settlement ? [p.settlement] : [])));
         });
       } catch (err) {
-        // Keep them: they are retried with the next flush rather than lost.
+        // Keep them: they are retried rather than lost.
         this.#log.error("job rows not written; will retry", { err, rows: batch.length });
         this.#buffer.unshift(...batch);
-        this.#settlements.unshift(...settlements);
-        if (this.#timer === null) this.#timer = setTimeout(() => void this.flush(), 1000);
+        this.#retryTimer = setTimeout(() => {
+          this.#retryTimer = null;
+          this.#kick();
+        }, this.#retryMs);
+        return;
       }
-    });
-    return this.#flushing;
+      for (const p of batch) p.done();
+    }
   }
 
-  /** Flushes and stops the timer. */
+  /** Resolves when everything queued so far is written (or, after a failure, when it is retried). */
+  async flush(): Promise<void> {
+    while (this.#writing) await this.#writing;
+    if (this.#buffer.length > 0 && !this.#retryTimer) {
+      this.#kick();
+      while (this.#writing) await this.#writing;
+    }
+  }
+
+  /** Writes what is queued and stops retrying. */
   async close(): Promise<void> {
+    if (this.#retryTimer) {
+      clearTimeout(this.#retryTimer);
+      this.#retryTimer = null;
+    }
     await this.flush();
-    if (this.#timer !== null) clearTimeout(this.#timer);
-    this.#timer = null;
   }
 }

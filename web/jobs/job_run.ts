@@ -8,6 +8,19 @@ import type { JobRecorder } from "./job_recorder.ts";
 import type { JobStore } from "./job_store.ts";
 import { countText, usageDiverges } from "../metering/count_tokens.ts";
 
+/** The longest a response waits for its settlement to commit before it is handed over anyway. */
+export const SETTLE_WAIT_MS = 5000;
+
+/**
+ * Waits for a job's row and settlement to commit, at most {@link SETTLE_WAIT_MS}: past that (a
+ * database outage) the answer goes out and the write keeps retrying in the background.
+ */
+export async function awaitSettled(recorded: Promise<void>): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([recorded, new Promise((r) => (timer = setTimeout(r, SETTLE_WAIT_MS)))]);
+  clearTimeout(timer);
+}
+
 /** The parts a job run writes to. */
 export interface JobRunDeps {
   jobs: JobStore;
@@ -95,9 +108,13 @@ export class JobRun {
     return countText(this.completionParts.join(""));
   }
 
-  /** Ends the job once: KV state, node track record, metering, and the database row. */
-  end(status: JobStatus, opts: { errorCode?: string | null } = {}): void {
-    if (this.#ended) return;
+  /**
+   * Ends the job once: KV state, node track record, metering, and the job row with its
+   * settlement. Resolves when the row and settlement are committed, so a handler that awaits it
+   * before handing over the last bytes never delivers work that a crash could leave unbilled.
+   */
+  end(status: JobStatus, opts: { errorCode?: string | null } = {}): Promise<void> {
+    if (this.#ended) return Promise.resolve();
     this.#ended = true;
     const deps = this.#deps;
     deps.active.delete(this.id);
@@ -107,14 +124,17 @@ export class JobRun {
     if (node && status !== "cancelled" && status !== "rejected") {
       deps.registry.recordOutcome(node.record.pubkey, status === "completed", this.ttftMs);
     }
-    const writing = deps.jobs.finish(this.id, { status, nodePubkey: node?.record.pubkey ?? null })
-      .then((won) => {
-        if (!won) return; // The reaper ended it first and wrote its row.
-        this.#record(status, opts.errorCode ?? null, latencyMs, finishedAt);
-      })
+    // The row is written at once; if the reaper ended the job first (another instance, at its
+    // deadline), whichever commits first stands: rows and settlements are written once per job.
+    const recorded = this.#record(status, opts.errorCode ?? null, latencyMs, finishedAt);
+    const writing = Promise.all([
+      recorded,
+      deps.jobs.finish(this.id, { status, nodePubkey: node?.record.pubkey ?? null }),
+    ])
       .catch((err) => deps.log.error("job end not recorded", { jobId: this.id, err }))
       .finally(() => deps.pending.delete(writing));
     deps.pending.add(writing);
+    return recorded;
   }
 
   /** Writes the row of a job the reaper ended (timeout). */
@@ -124,10 +144,10 @@ export class JobRun {
     this.#deps.active.delete(this.id);
     this.onAbort?.("job timed out");
     if (this.node) this.#deps.registry.recordOutcome(this.node.record.pubkey, false, null);
-    this.#record("timeout", "job_timeout", this.elapsedMs(), new Date());
+    void this.#record("timeout", "job_timeout", this.elapsedMs(), new Date());
   }
 
-  #record(status: JobStatus, errorCode: string | null, latencyMs: number, finishedAt: Date): void {
+  #record(status: JobStatus, errorCode: string | null, latencyMs: number, finishedAt: Date): Promise<void> {
     const started = this.node !== null && (this.ttftMs !== null || this.engineUsage !== null);
     const countedPrompt = started || status === "completed" ? this.countPrompt() : null;
     const countedCompletion = started ? this.countCompletion() : null;
@@ -162,7 +182,7 @@ export class JobRun {
       createdAt: this.createdAt,
       finishedAt,
     };
-    this.#deps.recorder.record(row, this.#settlement(status, countedPrompt, countedCompletion));
+    return this.#deps.recorder.record(row, this.#settlement(status, countedPrompt, countedCompletion));
   }
 
   /** The job's settlement, when money was held for it. */

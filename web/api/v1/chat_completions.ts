@@ -5,7 +5,7 @@ import type { AppContext } from "../../app_env.ts";
 import { parseChatRequest, readUsage } from "../../../shared/mod.ts";
 import type { ControlPlane } from "../../control_plane.ts";
 import { countChatPromptTokens } from "../../metering/count_tokens.ts";
-import type { JobRun } from "../../jobs/job_run.ts";
+import { awaitSettled, type JobRun } from "../../jobs/job_run.ts";
 import { type JobEvent, TIMED_OUT } from "../../dispatch/job_channel.ts";
 import { jobHeaders, parseOrThrow, type StartedJob, startJob } from "./route_job.ts";
 import { completeJsonResponse } from "./json_response.ts";
@@ -99,11 +99,12 @@ function streamResponse(
   let pending: JobEvent | null = outcome.first;
   let finished = false;
   const last = { chunk: null as unknown };
+  let settled: Promise<void> = Promise.resolve();
   const finish = (status: "completed" | "failed" | "cancelled" | "timeout", code?: string) => {
     if (finished) return false;
     finished = true;
     signal.removeEventListener("abort", onAbort);
-    if (status !== "timeout") run.end(status, { errorCode: code ?? null });
+    if (status !== "timeout") settled = run.end(status, { errorCode: code ?? null });
     return true;
   };
   const onAbort = () => {
@@ -159,9 +160,11 @@ function streamResponse(
         }
         if (ev.type === "end") {
           if (includeUsage && !run.engineUsage) controller.enqueue(sseData(usageChunk(run, last.chunk)));
+          // `[DONE]` goes out once the job is billed, so a crash cannot leave delivered work unbilled.
+          finish("completed");
+          await awaitSettled(settled);
           controller.enqueue(SSE_DONE);
           controller.close();
-          finish("completed");
           return;
         }
         const reason = ev.type === "fail"

@@ -3,15 +3,16 @@
 import { isOpenAiErrorBody, openAiErrorBody, readUsage } from "../../../shared/mod.ts";
 import { HttpError } from "../../http_error.ts";
 import { jobHeaders, type StartedJob } from "./route_job.ts";
+import { awaitSettled } from "../../jobs/job_run.ts";
 
 const JSON_HEADERS = { "content-type": "application/json" };
 
 /** Builds the consumer's response from the node's answer and ends the job; `collect` keeps
- * the completion text for our own count. */
-export function completeJsonResponse(
+ * the completion text for our own count. The answer is handed over once it is billed. */
+export async function completeJsonResponse(
   { run, outcome }: StartedJob,
   collect: (parsed: unknown) => void,
-): Response {
+): Promise<Response> {
   const first = outcome.first;
   const headers = { ...JSON_HEADERS, ...jobHeaders(run) };
   if (first.type !== "response") {
@@ -52,6 +53,6 @@ export function completeJsonResponse(
     });
   }
   run.delivered = true;
-  run.end("completed");
+  await awaitSettled(run.end("completed"));
   return new Response(body, { status: first.status, headers });
 }
