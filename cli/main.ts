@@ -12,6 +12,7 @@ import { runPayout } from "./commands/payout.ts";
 import { runEarnings } from "./commands/earnings.ts";
 import { runPayments } from "./commands/payments.ts";
 import { runPrice } from "./commands/price.ts";
+import { runGpu } from "./commands/gpu.ts";
 import { CLI_VERSION } from "./version.ts";
 
 const USAGE = `infernet ${CLI_VERSION} — earn by serving inference on the Infernet network
@@ -25,6 +26,8 @@ usage: infernet <command> [flags]
                                           run the node daemon (foreground)
   status [--json]                         identity, engine and network status
   engine detect [--json]                  which local engine would be used
+  gpu [--json]                            GPUs (model, architecture, VRAM, load, temperature,
+                                          power), driver and CUDA, VRAM tier, CPU, RAM, OS
   model pull hf:org/repo[:file] [--quant Q] [--json]
                                           download a GGUF (best quant that fits the VRAM);
                                           with Ollama as the engine, also: model pull <name>
@@ -57,6 +60,7 @@ const COMMANDS: Record<string, (ctx: CommandContext) => Promise<void>> = {
   earnings: runEarnings,
   payments: runPayments,
   price: runPrice,
+  gpu: runGpu,
 };
 
 /** Runs the CLI; returns the process exit code. */
