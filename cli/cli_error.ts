@@ -18,7 +18,9 @@ export type CliErrorCode =
   | "download_failed"
   | "hash_mismatch"
   | "disk_full"
-  | "interrupted";
+  | "interrupted"
+  | "upgrade_failed"
+  | "restart_for_upgrade";
 
 /** An error printed as one line by `cli/main.ts`, which then exits with `exitCode`. */
 export class CliError extends Error {

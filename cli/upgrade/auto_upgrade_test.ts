@@ -1,0 +1,159 @@
+import assert from "node:assert/strict";
+import { createLogger } from "../../shared/mod.ts";
+import { type PackFile, packTarball, startFakeNpmRegistry } from "../../shared/testing/fake_npm_registry.ts";
+import { AutoUpgrader, jitteredIntervalMs, runUpgrade, type UpgradeEnvironment } from "./auto_upgrade.ts";
+import { checkForUpgrade, packumentUrl } from "./registry.ts";
+import { readTgz, TarError } from "./tar.ts";
+import { UPGRADE_DEFAULTS, type UpgradeSettings } from "./upgrade_config.ts";
+import { currentVersion } from "./versions.ts";
+
+const log = createLogger({ level: "silent" });
+
+function tinyCli(version: string, printed = version): PackFile[] {
+  return [
+    {
+      path: "package.json",
+      data: JSON.stringify({ name: "infernet", version, dependencies: { ws: "8.23.0" } }),
+    },
+    { path: "deno.json", data: "{}" },
+    { path: "cli/main.ts", data: `console.log(${JSON.stringify(printed)});\n` },
+  ];
+}
+
+async function setup(
+  fn: (t: {
+    registry: ReturnType<typeof startFakeNpmRegistry>;
+    env: UpgradeEnvironment;
+    settings: UpgradeSettings;
+    home: string;
+  }) => Promise<void>,
+) {
+  const registry = startFakeNpmRegistry();
+  const home = await Deno.makeTempDir({ prefix: "infernet-upgrade-" });
+  const currentRoot = `${home}/src`;
+  await Deno.mkdir(`${currentRoot}/node_modules`, { recursive: true });
+  await Deno.writeTextFile(`${currentRoot}/package.json`, JSON.stringify({ dependencies: { ws: "8.23.0" } }));
+  try {
+    await fn({
+      registry,
+      home,
+      env: { home, currentVersion: "0.1.0", currentRoot, denoPath: Deno.execPath() },
+      settings: { ...UPGRADE_DEFAULTS, registry: registry.url, intervalMs: 50 },
+    });
+  } finally {
+    await registry.close();
+    await Deno.remove(home, { recursive: true });
+  }
+}
+
+function recordingNode() {
+  const calls: string[] = [];
+  return {
+    calls,
+    drain: (ms: number) => (calls.push(`drain ${ms}`), Promise.resolve(true)),
+    resume: () => (calls.push("resume"), Promise.resolve()),
+  };
+}
+
+Deno.test("upgrade - tarballs round-trip, long paths included; unsafe paths are refused", async () => {
+  const long = `${"deep/".repeat(30)}file.ts`;
+  const files = await readTgz(
+    await packTarball([{ path: "a.txt", data: "A" }, { path: long, data: "L", mode: 0o755 }]),
+  );
+  assert.deepEqual(files.map((f) => [f.path, new TextDecoder().decode(f.data)]), [
+    ["package/a.txt", "A"],
+    [`package/${long}`, "L"],
+  ]);
+  assert.equal(files[1].mode & 0o111, 0o111);
+  await assert.rejects(readTgz(await packTarball([{ path: "../../escape", data: "x" }])), TarError);
+  await assert.rejects(readTgz(new Uint8Array([1, 2, 3])), TarError);
+});
+
+Deno.test("upgrade - reads dist-tags.latest, skips prereleases unless asked, encodes scoped names", async () => {
+  await setup(async ({ registry }) => {
+    await registry.publish("infernet", "0.1.0", tinyCli("0.1.0"));
+    await registry.publish("infernet", "0.2.0-rc.1", tinyCli("0.2.0-rc.1"), { tag: "next" });
+    const opts = { registry: registry.url, packageName: "infernet" };
+    assert.equal(await checkForUpgrade(opts, "0.1.0"), null);
+    assert.equal((await checkForUpgrade({ ...opts, prerelease: true }, "0.1.0"))?.version, "0.2.0-rc.1");
+    await registry.publish("@infernet/cli", "1.0.0", tinyCli("1.0.0"));
+    assert.equal(packumentUrl(registry.url, "@infernet/cli"), `${registry.url}/@infernet%2fcli`);
+    assert.equal(
+      (await checkForUpgrade({ ...opts, packageName: "@infernet/cli" }, "0.9.0"))?.version,
+      "1.0.0",
+    );
+  });
+});
+
+Deno.test("upgrade - installs, checks, drains, then switches current to the new version", async () => {
+  await setup(async ({ registry, env, settings, home }) => {
+    await registry.publish("infernet", "0.1.1", tinyCli("0.1.1"));
+    const node = recordingNode();
+    const outcome = await runUpgrade(settings, env, { node, log });
+    assert.deepEqual(outcome, { status: "switched", from: "0.1.0", to: "0.1.1", drained: true });
+    assert.deepEqual(node.calls, [`drain ${UPGRADE_DEFAULTS.drainTimeoutMs}`]);
+    assert.equal(await currentVersion(home), "0.1.1");
+    assert.equal(await Deno.readLink(`${home}/current`), "versions/0.1.1/package");
+    assert.equal(
+      await Deno.readLink(`${home}/versions/0.1.1/package/node_modules`),
+      await Deno.realPath(`${home}/src/node_modules`),
+    );
+    // Already the newest: nothing happens, not even a drain.
+    const again = await runUpgrade(settings, { ...env, currentVersion: "0.1.1" }, { node, log });
+    assert.equal(again.status, "up_to_date");
+    assert.equal(node.calls.length, 1);
+  });
+});
+
+Deno.test("upgrade - a bad integrity, a version that does not run, or new dependencies keep the old version", async () => {
+  await setup(async ({ registry, env, settings, home }) => {
+    const node = recordingNode();
+    const cases: [string, PackFile[], Parameters<typeof registry.publish>[3], RegExp][] = [
+      ["0.1.1", tinyCli("0.1.1"), { corruptIntegrity: true }, /sha512/],
+      ["0.1.2", tinyCli("0.1.2", "0.0.9"), {}, /does not run.*0\.0\.9/],
+      [
+        "0.1.3",
+        [
+          { path: "package.json", data: '{"version":"0.1.3","dependencies":{"left-pad":"1.0.0"}}' },
+          ...tinyCli("0.1.3").slice(1),
+        ],
+        {},
+        /dependencies/,
+      ],
+    ];
+    for (const [version, files, opts, why] of cases) {
+      await registry.publish("infernet", version, files, opts);
+      const outcome = await runUpgrade(settings, env, { node, log });
+      assert.equal(outcome.status, "failed", version);
+      assert.match((outcome as { reason: string }).reason, why);
+    }
+    assert.deepEqual(node.calls, [], "no drain before a version is ready");
+    assert.equal(await currentVersion(home), null);
+    assert.deepEqual(
+      [...Deno.readDirSync(`${home}/versions`)].map((e) => e.name),
+      [],
+      "no half-installed versions",
+    );
+  });
+});
+
+Deno.test("upgrade - the timer checks with jitter and reports a switch once", async () => {
+  assert.equal(jitteredIntervalMs(1000, () => 0), 750);
+  assert.equal(jitteredIntervalMs(1000, () => 1), 1250);
+  await setup(async ({ registry, env, settings }) => {
+    await registry.publish("infernet", "0.1.0", tinyCli("0.1.0"));
+    const node = recordingNode();
+    const switched = Promise.withResolvers<string>();
+    const upgrader = new AutoUpgrader(settings, env, {
+      node,
+      log,
+      onSwitched: (o) => switched.resolve(o.status === "switched" ? o.to : o.status),
+    });
+    upgrader.start();
+    await new Promise((r) => setTimeout(r, 200));
+    assert.ok(registry.requests.filter((p) => p === "/infernet").length >= 2, "checked repeatedly");
+    await registry.publish("infernet", "0.2.0", tinyCli("0.2.0"));
+    assert.equal(await switched.promise, "0.2.0");
+    upgrader.stop();
+  });
+});
