@@ -20,7 +20,11 @@ export type CliErrorCode =
   | "disk_full"
   | "interrupted"
   | "upgrade_failed"
-  | "restart_for_upgrade";
+  | "restart_for_upgrade"
+  | "daemon_running"
+  | "stop_timeout"
+  | "service"
+  | "checks_failed";
 
 /** An error printed as one line by `cli/main.ts`, which then exits with `exitCode`. */
 export class CliError extends Error {
