@@ -1,6 +1,7 @@
 // The operator's configuration: `$INFERNET_HOME/config.json`, environment and flags, merged once.
 import { formatUsd } from "../shared/mod.ts";
 import { CliError } from "./cli_error.ts";
+import { parseUpgradeConfig, type UpgradeConfig, upgradeConfigJson } from "./upgrade/upgrade_config.ts";
 
 /** The node's settings as stored in `config.json`. */
 export interface NodeConfig {
@@ -10,6 +11,8 @@ export interface NodeConfig {
   maxConcurrency: number;
   /** The operator's prices (`infernet price set`); unset ones fall back to the built-in defaults. */
   prices?: NodePrices;
+  /** Auto-upgrade settings (`upgrade` in config.json; see cli/upgrade/upgrade_config.ts). */
+  upgrade?: UpgradeConfig;
 }
 
 /** A price pair in nano-USD per 1,000 tokens. */
@@ -90,6 +93,7 @@ export async function readNodeConfig(home: string): Promise<NodeConfig> {
     cfg.maxConcurrency = raw.max_concurrency as number;
   }
   if (raw.prices != null) cfg.prices = parsePricesConfig(raw.prices);
+  if (raw.upgrade != null) cfg.upgrade = parseUpgradeConfig(raw.upgrade);
   return cfg;
 }
 
@@ -180,6 +184,8 @@ export async function writeNodeConfig(home: string, cfg: NodeConfig): Promise<vo
   if (cfg.maxConcurrency !== DEFAULTS.maxConcurrency) out.max_concurrency = cfg.maxConcurrency;
   const prices = cfg.prices ? pricesJson(cfg.prices) : undefined;
   if (prices) out.prices = prices;
+  const upgrade = cfg.upgrade ? upgradeConfigJson(cfg.upgrade) : undefined;
+  if (upgrade) out.upgrade = upgrade;
   await Deno.writeTextFile(`${home}/config.json`, JSON.stringify(out, null, 2) + "\n", { mode: 0o600 });
 }
 

@@ -1,13 +1,55 @@
 #!/bin/sh
 # Runs the infernet CLI from source with the explicit permissions of the compiled binary:
-# network (engine and control plane), only the GPU tools for --allow-run, and files only in
-# the node's home ($INFERNET_HOME, default ~/.config/infernet).
+# network (engine and control plane), only the GPU tools for --allow-run (and, for upgrades,
+# Deno itself to test-run a new version and `ln`, since Deno.symlink needs unscoped file
+# access), files written only in the node's home ($INFERNET_HOME, default ~/.config/infernet),
+# read in the home and the CLI's own folder.
+#
+# The version run is $INFERNET_HOME/current (an auto-upgrade's symlink) when it exists, else
+# this checkout. `infernet start` runs under a small supervisor loop: when the daemon exits
+# with 75 after switching `current` to a new version, the new version is started with the
+# same arguments and environment; signals are passed on to the daemon.
 set -e
 home="${INFERNET_HOME:-$HOME/.config/infernet}"
 mkdir -p -m 700 "$home"
-INFERNET_HOME="$home" exec "${DENO:-deno}" run --quiet \
-  --allow-net --allow-env \
-  --allow-sys=hostname,osRelease,systemMemoryInfo,networkInterfaces \
-  --allow-run=nvidia-smi,rocm-smi,system_profiler \
-  --allow-read="$home" --allow-write="$home" \
-  "$(dirname "$0")/main.ts" "$@"
+export INFERNET_HOME="$home"
+deno="${DENO:-deno}"
+deno_path="$(command -v "$deno" 2>/dev/null || true)"
+here="$(cd "$(dirname "$0")/.." && pwd)"
+
+pick() {
+  if [ -f "$home/current/cli/main.ts" ]; then echo "$home/current"; else echo "$here"; fi
+}
+
+run() {
+  root="$1"
+  shift
+  exec "$deno" run --quiet --config "$root/deno.json" \
+    --allow-net --allow-env \
+    --allow-sys=hostname,osRelease,systemMemoryInfo,networkInterfaces \
+    --allow-run="nvidia-smi,rocm-smi,system_profiler,ln${deno_path:+,$deno_path}" \
+    --allow-read="$home,$root" --allow-write="$home" \
+    "$root/cli/main.ts" "$@"
+}
+
+[ "${1:-}" = start ] || run "$(pick)" "$@"
+
+export INFERNET_LAUNCHER=1
+pid=""
+trap '[ -z "$pid" ] || kill -TERM "$pid" 2>/dev/null || true' TERM
+trap '[ -z "$pid" ] || kill -INT "$pid" 2>/dev/null || true' INT
+trap '[ -z "$pid" ] || kill -HUP "$pid" 2>/dev/null || true' HUP
+set +e
+while :; do
+  run "$(pick)" "$@" &
+  pid=$!
+  wait "$pid"
+  rc=$?
+  # A trapped signal interrupts `wait`; keep waiting until the daemon itself has exited.
+  while kill -0 "$pid" 2>/dev/null; do
+    wait "$pid"
+    rc=$?
+  done
+  [ "$rc" -eq 75 ] || exit "$rc"
+  echo "infernet: starting the upgraded version from $(pick)" >&2
+done

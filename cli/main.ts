@@ -13,6 +13,7 @@ import { runEarnings } from "./commands/earnings.ts";
 import { runPayments } from "./commands/payments.ts";
 import { runPrice } from "./commands/price.ts";
 import { runGpu } from "./commands/gpu.ts";
+import { runUpgradeCommand } from "./commands/upgrade.ts";
 import { CLI_VERSION } from "./version.ts";
 
 const USAGE = `infernet ${CLI_VERSION} — earn by serving inference on the Infernet network
@@ -22,8 +23,11 @@ usage: infernet <command> [flags]
   init [--force] [--server URL]           create this node's Nostr identity
   register [--server URL] [--engine-url URL]
                                           register the node with a control plane
-  start [--server URL] [--engine-url URL] [--max-concurrency N]
-                                          run the node daemon (foreground)
+  start [--server URL] [--engine-url URL] [--max-concurrency N] [--no-auto-upgrade]
+                                          run the node daemon (foreground); it upgrades itself
+                                          from npm (drains first) unless told not to
+  upgrade [--check] [--prerelease] [--json]
+                                          check for / install a newer CLI (INFERNET_UPGRADE_REGISTRY)
   status [--json]                         identity, engine and network status
   engine detect [--json]                  which local engine would be used
   gpu [--json]                            GPUs (model, architecture, VRAM, load, temperature,
@@ -61,6 +65,7 @@ const COMMANDS: Record<string, (ctx: CommandContext) => Promise<void>> = {
   payments: runPayments,
   price: runPrice,
   gpu: runGpu,
+  upgrade: runUpgradeCommand,
 };
 
 /** Runs the CLI; returns the process exit code. */

@@ -8,6 +8,10 @@ import { buildAdvert } from "../node_advert.ts";
 import { NodeDaemon } from "../daemon/node_daemon.ts";
 import { type CommandContext, loadNodeConfig, requireEngine, resolveServer } from "./context.ts";
 import { parseFlags, positiveInt } from "./flags.ts";
+import { AutoUpgrader, RESTART_EXIT_CODE, runningEnvironment } from "../upgrade/auto_upgrade.ts";
+import { resolveUpgradeSettings } from "../upgrade/upgrade_config.ts";
+import { CliError } from "../cli_error.ts";
+import { CLI_VERSION } from "../version.ts";
 
 /** Runs `infernet start`; resolves when the daemon has stopped. */
 export async function runStart(ctx: CommandContext): Promise<void> {
@@ -16,6 +20,7 @@ export async function runStart(ctx: CommandContext): Promise<void> {
     "engine-url": { type: "string" },
     "max-concurrency": { type: "string" },
     "heartbeat-ms": { type: "string" },
+    "no-auto-upgrade": { type: "boolean" },
   });
   const { home, config } = await loadNodeConfig(ctx);
   const identity = await loadIdentity(home);
@@ -41,6 +46,26 @@ export async function runStart(ctx: CommandContext): Promise<void> {
       advert.models.map((m) => m.id).join(", ")
     }`,
   );
+  // Auto-upgrade needs the launcher (cli/infernet.sh), which starts the new version after a switch.
+  const upgrade = resolveUpgradeSettings(config.upgrade, ctx.env, { noAutoUpgrade: f["no-auto-upgrade"] });
+  let restartAs: string | null = null;
+  let upgrader: AutoUpgrader | null = null;
+  if (upgrade.auto && ctx.env.INFERNET_LAUNCHER === "1") {
+    upgrader = new AutoUpgrader(upgrade, runningEnvironment(home, CLI_VERSION), {
+      node: daemon,
+      log: ctx.log,
+      onSwitched: (o) => {
+        if (o.status !== "switched") return;
+        restartAs = o.to;
+        ctx.print(`upgraded ${o.from} → ${o.to}; restarting with it`);
+        void daemon.stop();
+      },
+    });
+    upgrader.start();
+    ctx.log.info("auto-upgrade on", { registry: upgrade.registry, package: upgrade.packageName });
+  } else if (upgrade.auto) {
+    ctx.log.info("auto-upgrade off: not started by the infernet launcher (cli/infernet.sh)");
+  }
   const stop = () => {
     ctx.print("draining: finishing running jobs, taking no new ones…");
     void daemon.stop();
@@ -61,8 +86,14 @@ export async function runStart(ctx: CommandContext): Promise<void> {
   Deno.addSignalListener("SIGTERM", stop);
   if (canHup) Deno.addSignalListener("SIGHUP", hup);
   await daemon.stopped;
+  upgrader?.stop();
   Deno.removeSignalListener("SIGINT", stop);
   Deno.removeSignalListener("SIGTERM", stop);
   if (canHup) Deno.removeSignalListener("SIGHUP", hup);
+  if (restartAs) {
+    throw new CliError("restart_for_upgrade", `node stopped to restart as version ${restartAs}`, {
+      exitCode: RESTART_EXIT_CODE,
+    });
+  }
   ctx.print("node stopped");
 }

@@ -100,6 +100,8 @@ export class NodeDaemon {
   #socket: WebSocket | null = null;
   #jobs = new Map<string, AbortController>();
   #stopping = false;
+  /** Draining for an upgrade: no models advertised, no new jobs; reversible with resume(). */
+  #draining = false;
   #stopped: Promise<void>;
   #resolveStopped!: () => void;
   #heartbeatTimer: ReturnType<typeof setInterval> | null = null;
@@ -126,7 +128,11 @@ export class NodeDaemon {
 
   /** Registers a new advertisement (e.g. new prices) now and keeps it for later re-registrations. */
   async readvertise(advert: NodeAdvert): Promise<void> {
-    await registerNode(this.#opts.server, this.#opts.identity, advert);
+    await registerNode(
+      this.#opts.server,
+      this.#opts.identity,
+      this.#draining ? { ...advert, models: [] } : advert,
+    );
     this.#opts = { ...this.#opts, advert };
   }
 
@@ -202,8 +208,8 @@ export class NodeDaemon {
   }
 
   async #runJob(ws: WebSocket, job: Extract<ServerFrame, { type: "job" }>): Promise<void> {
-    if (this.#stopping || this.#jobs.size >= this.#opts.advert.maxConcurrency) {
-      const reason = this.#stopping ? "node is draining" : "node is at capacity";
+    if (this.#stopping || this.#draining || this.#jobs.size >= this.#opts.advert.maxConcurrency) {
+      const reason = this.#stopping || this.#draining ? "node is draining" : "node is at capacity";
       this.#send(ws, {
         type: "fail",
         job_id: job.job_id,
@@ -230,9 +236,9 @@ export class NodeDaemon {
     const body: HeartbeatBody = {
       node_id: this.#opts.advert.nodeId,
       load: this.#jobs.size / this.#opts.advert.maxConcurrency,
-      free_slots: Math.max(0, this.#opts.advert.maxConcurrency - this.#jobs.size),
+      free_slots: this.#draining ? 0 : Math.max(0, this.#opts.advert.maxConcurrency - this.#jobs.size),
       in_flight: this.#jobs.size,
-      models: this.#opts.advert.models.map((m) => m.id),
+      models: this.#draining ? [] : this.#opts.advert.models.map((m) => m.id),
     };
     try {
       const res = await signedPost(
@@ -251,11 +257,36 @@ export class NodeDaemon {
 
   async #reregister(): Promise<void> {
     try {
-      await registerNode(this.#opts.server, this.#opts.identity, this.#opts.advert);
+      await registerNode(this.#opts.server, this.#opts.identity, this.#currentAdvert());
       this.#opts.log.info("re-registered with the control plane");
     } catch (err) {
       this.#opts.log.warn("re-registration failed", { err: (err as Error).message });
     }
+  }
+
+  // While draining, the node is registered with no models, so the router sends it nothing.
+  #currentAdvert(): NodeAdvert {
+    return this.#draining ? { ...this.#opts.advert, models: [] } : this.#opts.advert;
+  }
+
+  /**
+   * Drains for an upgrade: re-registers with no models (the router stops sending jobs), refuses
+   * any job already on its way, and waits for running jobs up to `timeoutMs`; true when all
+   * finished. The socket stays open, so running jobs keep streaming.
+   */
+  async drain(timeoutMs: number): Promise<boolean> {
+    this.#draining = true;
+    await this.#reregister();
+    const deadline = Date.now() + timeoutMs;
+    while (this.#jobs.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    return this.#jobs.size === 0;
+  }
+
+  /** Ends a drain: advertises the models again and takes jobs. */
+  async resume(): Promise<void> {
+    if (!this.#draining) return;
+    this.#draining = false;
+    await this.#reregister();
   }
 
   /** Drains: refuses new jobs, waits for running ones (up to the drain limit), then closes. */

@@ -9,7 +9,8 @@ import type { Logger } from "../../shared/mod.ts";
 import { CliError } from "../cli_error.ts";
 import { checkForUpgrade, downloadRelease, type RegistryRelease } from "./registry.ts";
 import type { UpgradeSettings } from "./upgrade_config.ts";
-import { type InstalledVersion, installVersion, switchCurrent } from "./versions.ts";
+import { isNewer } from "./semver.ts";
+import { currentVersion, type InstalledVersion, installVersion, switchCurrent } from "./versions.ts";
 
 /** The exit code that tells `cli/infernet.sh` to start the (new) current version again. */
 export const RESTART_EXIT_CODE = 75;
@@ -71,6 +72,12 @@ export async function runUpgrade(
   const { log } = opts;
   let target: string | null = null;
   try {
+    // Installed and switched already (by `infernet upgrade` by hand): only drain and restart.
+    const linked = await currentVersion(env.home);
+    if (linked && isNewer(linked, env.currentVersion)) {
+      const drained = opts.node ? await opts.node.drain(settings.drainTimeoutMs) : true;
+      return { status: "switched", from: env.currentVersion, to: linked, drained };
+    }
     const prepared = await prepareUpgrade(settings, env);
     if (!prepared) return { status: "up_to_date", current: env.currentVersion, latest: null };
     target = prepared.release.version;
@@ -137,10 +144,20 @@ export class AutoUpgrader {
     if (this.#stopped) return;
     this.#timer = setTimeout(async () => {
       const outcome = await this.checkNow();
-      if (outcome.status === "switched") {
-        this.#stopped = true;
-        this.opts.onSwitched(outcome);
-      } else this.#schedule();
+      if (outcome.status !== "switched") return this.#schedule();
+      if (this.#stopped) return; // stopping anyway: the next start runs the new version
+      this.#stopped = true;
+      this.opts.onSwitched(outcome);
     }, jitteredIntervalMs(this.settings.intervalMs));
   }
+}
+
+/** Where the running CLI lives: its package root is two folders above this file. */
+export function runningEnvironment(home: string, currentVersion: string): UpgradeEnvironment {
+  return {
+    home,
+    currentVersion,
+    currentRoot: new URL("../..", import.meta.url).pathname.replace(/\/$/, ""),
+    denoPath: Deno.execPath(),
+  };
 }

@@ -42,6 +42,22 @@ async function readJson(path: string): Promise<Record<string, unknown> | null> {
   }
 }
 
+/**
+ * Creates a symlink. Deno.symlink needs unscoped read and write permissions, which the daemon
+ * does not have (it may write only in its home), so it falls back to the system's `ln -s`.
+ */
+export async function makeSymlink(target: string, path: string): Promise<void> {
+  try {
+    await Deno.symlink(target, path);
+    return;
+  } catch (err) {
+    if (err instanceof Deno.errors.AlreadyExists) throw err;
+  }
+  const out = await new Deno.Command("ln", { args: ["-s", target, path], stdout: "null", stderr: "piped" })
+    .output();
+  if (!out.success) throw fail(`ln -s ${target} ${path}: ${new TextDecoder().decode(out.stderr).trim()}`);
+}
+
 function sameDependencies(a: unknown, b: unknown): boolean {
   const norm = (x: unknown) => JSON.stringify(Object.entries((x ?? {}) as object).sort());
   return norm(a) === norm(b);
@@ -63,7 +79,7 @@ async function linkDependencies(root: string, opts: InstallOptions, version: str
   const modules = await Deno.realPath(`${opts.currentRoot}/node_modules`).catch((err) => {
     throw fail(`cannot find this install's node_modules: ${(err as Error).message}`, err);
   });
-  await Deno.symlink(modules, `${root}/node_modules`);
+  await makeSymlink(modules, `${root}/node_modules`);
 }
 
 /** Runs `<root>/cli/main.ts --version` with no permissions but env; it must print `version`. */
@@ -156,8 +172,8 @@ export async function switchCurrent(home: string, installed: InstalledVersion): 
   const target = installed.root.startsWith(`${home}/`)
     ? installed.root.slice(home.length + 1)
     : installed.root;
-  await Deno.symlink(target, tmp);
   try {
+    await makeSymlink(target, tmp);
     await Deno.rename(tmp, `${home}/current`);
   } catch (err) {
     await Deno.remove(tmp).catch(() => {});
