@@ -2,15 +2,16 @@
 // never overdrawing under concurrency), and each job is settled exactly once: the actual cost is
 // charged, the operator and the platform are credited, and the rest of the hold goes back.
 import type { Sql } from "./client.ts";
-import type { Tx } from "./ledger.ts";
+import { LedgerError, type Tx } from "./ledger.ts";
+import { insertJobsQuery, type JobRow } from "./jobs.ts";
 
 /** The outcome of a reservation: held, or refused with what the key has available. */
 export type ReserveResult = { ok: true } | { ok: false; available: bigint };
 
 /**
- * Holds `amount` of a key's balance for a job, in one statement: both consumer accounts are
- * locked in id order, the balance is checked against the latest committed value, and the
- * reserve transaction, its postings and the job's charge row are written together — or nothing.
+ * Holds `amount` of a key's balance for a job, in one statement: the balance is debited only if
+ * it covers the amount (checked against the latest committed value), and the holds account, the
+ * reserve transaction, its postings and the job's charge row are written with it — or nothing.
  */
 export async function reserveJob(
   sql: Sql,
@@ -18,39 +19,40 @@ export async function reserveJob(
 ): Promise<ReserveResult> {
   if (r.amount <= 0n) throw new RangeError("a reservation must be positive");
   const owner = r.apiKeyId.toString();
-  const [row] = await sql<{ reserved: bigint; available: bigint | null }[]>`
-    with locked as (
-      select id, kind, balance from accounts
-      where owner = ${owner} and kind in ('consumer_balance', 'consumer_holds')
-      order by id
-      for update
-    ), ok as (
-      select 1 from locked b
-      where b.kind = 'consumer_balance' and b.balance >= ${r.amount}
-        and exists (select 1 from locked h where h.kind = 'consumer_holds')
+  // The debit's own WHERE is the balance check: under READ COMMITTED a concurrent change makes
+  // PostgreSQL wait, then re-check it against the latest committed balance, so it cannot
+  // overdraw. The holds account is moved only if the debit happened (balance, then holds: the
+  // id order every writer locks in).
+  const [row] = await sql<{ reserved: bigint }[]>`
+    with debit as (
+      update accounts set balance = balance - ${r.amount}
+      where kind = 'consumer_balance' and owner = ${owner} and balance >= ${r.amount}
+      returning id
+    ), credit as (
+      update accounts set balance = balance + ${r.amount}
+      where kind = 'consumer_holds' and owner = ${owner} and exists (select 1 from debit)
+      returning id
     ), t as (
       insert into ledger_transactions (idempotency_key, kind, job_id)
-      select ${"reserve:" + r.jobId}, 'reserve', ${r.jobId} from ok
+      select ${"reserve:" + r.jobId}, 'reserve', ${r.jobId} from debit, credit
       returning id
-    ), moved as (
-      update accounts a
-      set balance = a.balance + case when l.kind = 'consumer_balance' then -${r.amount}::bigint
-                                     else ${r.amount}::bigint end
-      from locked l, t
-      where a.id = l.id
-      returning a.id, l.kind
     ), posted as (
       insert into postings (transaction_id, account_id, amount)
-      select t.id, m.id, case when m.kind = 'consumer_balance' then -${r.amount}::bigint
-                              else ${r.amount}::bigint end
-      from t, moved m
+      select t.id, debit.id, -${r.amount}::bigint from t, debit
+      union all
+      select t.id, credit.id, ${r.amount}::bigint from t, credit
     ), charge as (
       insert into job_charges (job_id, api_key_id, reserved)
       select ${r.jobId}, ${r.apiKeyId}, ${r.amount} from t
     )
     select (select count(*) from t) as reserved,
-           (select balance from locked where kind = 'consumer_balance') as available`;
-  return row.reserved > 0n ? { ok: true } : { ok: false, available: row.available ?? 0n };
+           -- A debit without its holds account would lose money: fail the whole statement instead.
+           1 / (case when (select count(*) from debit) = (select count(*) from credit) then 1 else 0 end) as guard`;
+  if (row.reserved > 0n) return { ok: true };
+  // Refused: read what is available now (this statement's snapshot may be older than the check).
+  const [now] = await sql<{ balance: bigint }[]>`
+    select balance from accounts where kind = 'consumer_balance' and owner = ${owner}`;
+  return { ok: false, available: now?.balance ?? 0n };
 }
 
 /** How a job ends, for billing: the node that served it, the tokens billed, and its prices. */
@@ -79,107 +81,134 @@ export interface SettledCharge {
 }
 
 /**
- * Settles jobs inside the caller's transaction, in a fixed number of statements whatever the
- * batch size. The charge is the cost capped at the hold; the fee is charge × bps / 10,000 rounded
- * down and the operator gets the rest. A job already settled (or never reserved) is skipped, so
- * settling is idempotent; the settled ones are returned.
+ * Settles jobs in ONE statement (atomic on its own, or inside the caller's transaction),
+ * whatever the batch size: the charge is the cost capped at the hold; the fee is charge × bps /
+ * 10,000 rounded down and the operator gets the rest; the unused hold goes back to the balance.
+ * Accounts are locked in id order, as every writer does. A job already settled (or never
+ * reserved) is skipped, so settling is idempotent; the settled ones are returned.
+ * `jobRows` are recorded in the same statement (a job is never settled without its record).
  */
-export async function settleJobs(tx: Tx, batch: Settlement[]): Promise<SettledCharge[]> {
-  if (batch.length === 0) return [];
-  const rows = await tx<
-    {
-      job_id: string;
-      api_key_id: bigint;
-      reserved: bigint;
-      charged: bigint;
-      operator_share: bigint;
-      platform_fee: bigint;
-      node_pubkey: string | null;
-    }[]
-  >`
-    update job_charges jc set
-      node_pubkey = nullif(d.node, ''),
-      prompt_tokens = d.pt,
-      completion_tokens = d.ct,
-      prompt_price_per_1k = d.pp,
-      completion_price_per_1k = d.cp,
-      fee_bps = d.bps,
-      charged = least(d.cost, jc.reserved),
-      platform_fee = least(d.cost, jc.reserved) * d.bps / 10000,
-      operator_share = least(d.cost, jc.reserved) - least(d.cost, jc.reserved) * d.bps / 10000,
-      settled_at = now()
-    from unnest(
-      ${batch.map((s) => s.jobId)}::text[],
-      ${batch.map((s) => s.nodePubkey ?? "")}::text[],
-      ${batch.map((s) => s.promptTokens)}::int[],
-      ${batch.map((s) => s.completionTokens)}::int[],
-      ${batch.map((s) => s.promptPer1k.toString())}::bigint[],
-      ${batch.map((s) => s.completionPer1k.toString())}::bigint[],
-      ${batch.map((s) => s.feeBps)}::int[],
-      ${batch.map((s) => (s.nodePubkey ? s.cost : 0n).toString())}::bigint[]
-    ) as d(job_id, node, pt, ct, pp, cp, bps, cost)
-    where jc.job_id = d.job_id and jc.settled_at is null
-    returning jc.job_id, jc.api_key_id, jc.reserved, jc.charged, jc.operator_share, jc.platform_fee,
-              jc.node_pubkey`;
-  if (rows.length === 0) return [];
-
-  // Postings: holds −reserved; balance +refund; operator +share; platform +fee (zeros left out).
-  const jobIds: string[] = [];
-  const kinds: string[] = [];
-  const owners: string[] = [];
-  const amounts: string[] = [];
-  const post = (jobId: string, kind: string, owner: string, amount: bigint) => {
-    if (amount === 0n) return;
-    jobIds.push(jobId);
-    kinds.push(kind);
-    owners.push(owner);
-    amounts.push(amount.toString());
-  };
-  for (const r of rows) {
-    const key = r.api_key_id.toString();
-    post(r.job_id, "consumer_holds", key, -r.reserved);
-    post(r.job_id, "consumer_balance", key, r.reserved - r.charged);
-    if (r.node_pubkey) post(r.job_id, "operator_earnings", r.node_pubkey, r.operator_share);
-    post(r.job_id, "platform_fees", "", r.platform_fee);
+export async function settleJobs(
+  sql: Sql | Tx,
+  batch: Settlement[],
+  jobRows: JobRow[] = [],
+): Promise<SettledCharge[]> {
+  if (batch.length === 0 && jobRows.length === 0) return [];
+  const recordJobs = jobRows.length > 0 ? sql`, j as (${insertJobsQuery(sql, jobRows)} returning 1)` : sql``;
+  let rows;
+  try {
+    rows = await sql<
+      {
+        job_id: string;
+        api_key_id: bigint;
+        reserved: bigint;
+        charged: bigint;
+        operator_share: bigint;
+        platform_fee: bigint;
+        node_pubkey: string | null;
+        guard: number | null;
+      }[]
+    >`
+      with d as (
+        select * from unnest(
+          ${batch.map((s) => s.jobId)}::text[],
+          ${batch.map((s) => s.nodePubkey ?? "")}::text[],
+          ${batch.map((s) => s.promptTokens)}::int[],
+          ${batch.map((s) => s.completionTokens)}::int[],
+          ${batch.map((s) => s.promptPer1k.toString())}::bigint[],
+          ${batch.map((s) => s.completionPer1k.toString())}::bigint[],
+          ${batch.map((s) => s.feeBps)}::int[],
+          ${batch.map((s) => (s.nodePubkey ? s.cost : 0n).toString())}::bigint[]
+        ) as d(job_id, node, pt, ct, pp, cp, bps, cost)
+      )${recordJobs}, s as (
+        update job_charges jc set
+          node_pubkey = nullif(d.node, ''),
+          prompt_tokens = d.pt,
+          completion_tokens = d.ct,
+          prompt_price_per_1k = d.pp,
+          completion_price_per_1k = d.cp,
+          fee_bps = d.bps,
+          charged = least(d.cost, jc.reserved),
+          platform_fee = least(d.cost, jc.reserved) * d.bps / 10000,
+          operator_share = least(d.cost, jc.reserved) - least(d.cost, jc.reserved) * d.bps / 10000,
+          settled_at = now()
+        from d
+        where jc.job_id = d.job_id and jc.settled_at is null
+        returning jc.job_id, jc.api_key_id, jc.reserved, jc.charged, jc.operator_share, jc.platform_fee,
+                  jc.node_pubkey
+      ), x as (
+        -- The postings: holds −reserved; balance +refund; operator +share; platform +fee (no zeros).
+        select s.job_id, v.kind, v.owner, v.amount
+        from s cross join lateral (values
+          ('consumer_holds'::text, s.api_key_id::text, -s.reserved),
+          ('consumer_balance', s.api_key_id::text, s.reserved - s.charged),
+          ('operator_earnings', s.node_pubkey, s.operator_share),
+          ('platform_fees', '', s.platform_fee)
+        ) as v(kind, owner, amount)
+        where v.amount <> 0 and v.owner is not null
+      ), locked as (
+        select a.id, a.kind, a.owner from accounts a
+        where (a.kind, a.owner) in (select kind, owner from x)
+        order by a.id
+        for update
+      ), opened as (
+        -- An operator's first earnings open their account with them (a positive balance). Should
+        -- another writer open it first, nothing is inserted and the guard below fails the batch,
+        -- which is then retried with the account in place: never a posting without its account.
+        insert into accounts (kind, owner, balance)
+        select x.kind, x.owner, sum(x.amount)::bigint from x
+        where x.kind = 'operator_earnings'
+          and not exists (select 1 from locked l where l.kind = x.kind and l.owner = x.owner)
+        group by x.kind, x.owner
+        on conflict (kind, owner) do nothing
+        returning id, kind, owner
+      ), acct as (
+        select id, kind, owner from locked union all select id, kind, owner from opened
+      ), moved as (
+        update accounts a set balance = a.balance + g.total
+        from (
+          select l.id, sum(x.amount)::bigint as total
+          from x join locked l on l.kind = x.kind and l.owner = x.owner
+          group by l.id
+        ) g
+        where a.id = g.id
+        returning a.id
+      ), t as (
+        insert into ledger_transactions (idempotency_key, kind, job_id)
+        select 'settle:' || job_id, 'settle', job_id from s
+        returning id, job_id
+      ), p as (
+        insert into postings (transaction_id, account_id, amount)
+        select t.id, c.id, x.amount
+        from x join t on t.job_id = x.job_id join acct c on c.kind = x.kind and c.owner = x.owner
+        returning 1
+      )
+      select s.job_id, s.api_key_id, s.reserved, s.charged, s.operator_share, s.platform_fee, s.node_pubkey,
+        -- Every posting must have found its account; otherwise fail the whole statement.
+        1 / (case when (select count(*) from x) = (select count(*) from p) then 1 else 0 end) as guard
+      from s
+      union all
+      select null, null, null, null, null, null, null,
+        1 / (case when (select count(*) from x) = (select count(*) from p) then 1 else 0 end)
+      where not exists (select 1 from s)`;
+  } catch (err) {
+    if ((err as { code?: string }).code === "22012") {
+      throw new LedgerError(
+        "invalid_entry",
+        "a settlement posting found no ledger account; retry the batch",
+        {
+          cause: err,
+        },
+      );
+    }
+    if ((err as { constraint_name?: string }).constraint_name === "accounts_never_negative") {
+      throw new LedgerError("insufficient_funds", "a settlement would take an account below zero", {
+        cause: err,
+      });
+    }
+    throw err;
   }
-  // The settle transactions and any account not seen before, in one round trip.
-  await tx`
-    with t as (
-      insert into ledger_transactions (idempotency_key, kind, job_id)
-      select 'settle:' || j, 'settle', j from unnest(${rows.map((r) => r.job_id)}::text[]) as j
-      returning id
-    ), a as (
-      insert into accounts (kind, owner)
-      select distinct * from unnest(${kinds}::text[], ${owners}::text[])
-      on conflict (kind, owner) do nothing
-      returning id
-    )
-    select (select count(*) from t) as transactions, (select count(*) from a) as accounts`;
-  // Lock in account-id order, as every writer does, so concurrent movements never deadlock.
-  await tx`
-    select a.id from accounts a
-    join (select distinct * from unnest(${kinds}::text[], ${owners}::text[])) as d(kind, owner)
-      on a.kind = d.kind and a.owner = d.owner
-    order by a.id for update of a`;
-  // The postings and the balances they move, in one round trip (two tables, one statement).
-  await tx`
-    with p as (
-      insert into postings (transaction_id, account_id, amount)
-      select t.id, a.id, d.amount
-      from unnest(${jobIds}::text[], ${kinds}::text[], ${owners}::text[], ${amounts}::bigint[])
-        as d(job_id, kind, owner, amount)
-      join ledger_transactions t on t.idempotency_key = 'settle:' || d.job_id
-      join accounts a on a.kind = d.kind and a.owner = d.owner
-      returning 1
-    )
-    update accounts a set balance = a.balance + s.total
-    from (
-      select kind, owner, sum(amount)::bigint as total
-      from unnest(${kinds}::text[], ${owners}::text[], ${amounts}::bigint[]) as d(kind, owner, amount)
-      group by kind, owner
-    ) s
-    where a.kind = s.kind and a.owner = s.owner`;
-  return rows.map((r) => ({
+  return rows.filter((r) => r.job_id !== null).map((r) => ({
     jobId: r.job_id,
     apiKeyId: r.api_key_id,
     reserved: r.reserved,

@@ -28,15 +28,11 @@ export interface JobRow {
   finishedAt: Date;
 }
 
-/**
- * Records finished jobs in one statement (one array per column, so a batch of any size is a
- * fixed 19 parameters); a job already recorded keeps its first row.
- */
-export async function insertJobs(sql: Sql | Tx, jobs: JobRow[]): Promise<number> {
-  if (jobs.length === 0) return 0;
+/** The INSERT of job rows (one array per column: a fixed 19 parameters for any batch size). */
+export function insertJobsQuery(sql: Sql | Tx, jobs: JobRow[]) {
   const col = <T>(f: (j: JobRow) => T) => jobs.map(f);
   const num = (n: number | null) => (n === null ? null : String(n));
-  const result = await sql`
+  return sql`
     insert into jobs (id, api_key_id, kind, model, node_pubkey, stream, status, attempts, error_code,
       engine_prompt_tokens, engine_completion_tokens, counted_prompt_tokens, counted_completion_tokens,
       prompt_tokens, completion_tokens, ttft_ms, latency_ms, created_at, finished_at)
@@ -62,6 +58,12 @@ export async function insertJobs(sql: Sql | Tx, jobs: JobRow[]): Promise<number>
       ${col((j) => j.finishedAt.toISOString())}::timestamptz[]
     )
     on conflict (id) do nothing`;
+}
+
+/** Records finished jobs in one statement; a job already recorded keeps its first row. */
+export async function insertJobs(sql: Sql | Tx, jobs: JobRow[]): Promise<number> {
+  if (jobs.length === 0) return 0;
+  const result = await insertJobsQuery(sql, jobs);
   return result.count;
 }
 

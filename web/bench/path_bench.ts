@@ -159,10 +159,12 @@ try {
     INFERNET_DATA_DIR: dataDir,
     INFERNET_KEY_RATE_LIMIT: "0",
     INFERNET_LOG_LEVEL: "warn",
+    // Test money from the fake processor, enough for every hold of the run.
+    INFERNET_DEV_CREDIT_USD: "100",
   });
   procs.push(web);
   const base = (await waitLine(web, /^OpenAI base URL: (\S+)\/v1/))[1];
-  const key = (await waitLine(web, /^API key \(new, shown once\): (\S+)/))[1];
+  const key = (await waitLine(web, /^API key \(new, shown once[^)]*\): (\S+)/))[1];
   drain(web);
 
   const home = `${dataDir}/node`;

@@ -62,10 +62,9 @@ export class JobRecorder {
     while (this.#buffer.length > 0) {
       const batch = this.#buffer.splice(0, this.#maxBatch);
       try {
-        await this.#sql.begin(async (tx) => {
-          await insertJobs(tx, batch.map((p) => p.row));
-          await settleJobs(tx, batch.flatMap((p) => (p.settlement ? [p.settlement] : [])));
-        });
+        const settlements = batch.flatMap((p) => (p.settlement ? [p.settlement] : []));
+        // One statement: the rows and their settlements commit together, in one round trip.
+        await settleJobs(this.#sql, settlements, batch.map((p) => p.row));
       } catch (err) {
         // Keep them: they are retried rather than lost.
         this.#log.error("job rows not written; will retry", { err, rows: batch.length });
