@@ -16,6 +16,11 @@ export INFERNET_HOME="$home"
 deno="${DENO:-deno}"
 deno_path="$(command -v "$deno" 2>/dev/null || true)"
 here="$(cd "$(dirname "$0")/.." && pwd)"
+# `infernet stop` signals the daemon with kill; `infernet service` writes a systemd unit (user or
+# system folder) and runs systemctl; `infernet restart` starts the installed `infernet` again.
+units="${XDG_CONFIG_HOME:-$HOME/.config}/systemd/user,/etc/systemd/system"
+INFERNET_BIN="${INFERNET_BIN:-$(command -v infernet 2>/dev/null || echo "$here/cli/infernet.sh")}"
+export INFERNET_BIN
 
 pick() {
   if [ -f "$home/current/cli/main.ts" ]; then echo "$home/current"; else echo "$here"; fi
@@ -27,8 +32,8 @@ run() {
   exec "$deno" run --quiet --config "$root/deno.json" \
     --allow-net --allow-env \
     --allow-sys=hostname,osRelease,systemMemoryInfo,networkInterfaces \
-    --allow-run="nvidia-smi,rocm-smi,system_profiler,ln${deno_path:+,$deno_path}" \
-    --allow-read="$home,$root" --allow-write="$home" \
+    --allow-run="nvidia-smi,rocm-smi,system_profiler,kill,systemctl,infernet,ln${deno_path:+,$deno_path}" \
+    --allow-read="$home,$root,$units" --allow-write="$home,$units" \
     "$root/cli/main.ts" "$@"
 }
 

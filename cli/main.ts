@@ -4,7 +4,6 @@ import { CliError } from "./cli_error.ts";
 import type { CommandContext } from "./commands/context.ts";
 import { runInit } from "./commands/init.ts";
 import { runRegister } from "./commands/register.ts";
-import { runStart } from "./commands/start.ts";
 import { runStatus } from "./commands/status.ts";
 import { runEngine } from "./commands/engine.ts";
 import { runModel } from "./commands/model.ts";
@@ -13,6 +12,10 @@ import { runEarnings } from "./commands/earnings.ts";
 import { runPayments } from "./commands/payments.ts";
 import { runPrice } from "./commands/price.ts";
 import { runGpu } from "./commands/gpu.ts";
+import { runStartWithFiles } from "./commands/start_files.ts";
+import { runLogs, runRestart, runStop } from "./commands/lifecycle.ts";
+import { runService } from "./commands/service.ts";
+import { runDoctor } from "./commands/doctor.ts";
 import { runUpgradeCommand } from "./commands/upgrade.ts";
 import { CLI_VERSION } from "./version.ts";
 
@@ -23,7 +26,7 @@ usage: infernet <command> [flags]
   init [--force] [--server URL]           create this node's Nostr identity
   register [--server URL] [--engine-url URL]
                                           register the node with a control plane
-  start [--server URL] [--engine-url URL] [--max-concurrency N] [--no-auto-upgrade]
+  start [--server URL] [--engine-url URL] [--max-concurrency N] [--no-auto-upgrade] [--log-file]
                                           run the node daemon (foreground); it upgrades itself
                                           from npm (drains first) unless told not to
   upgrade [--check] [--prerelease] [--json]
@@ -32,6 +35,14 @@ usage: infernet <command> [flags]
   engine detect [--json]                  which local engine would be used
   gpu [--json]                            GPUs (model, architecture, VRAM, load, temperature,
                                           power), driver and CUDA, VRAM tier, CPU, RAM, OS
+  doctor [--json]                         checks key, engine, server, clock, GPU tools, address,
+                                          disk and registration, each with a fix (exit 1 on FAIL)
+  stop [--timeout S] | restart [--timeout S]
+                                          stop the daemon (SIGTERM: it drains first) / restart it
+                                          (through systemd when the service is installed)
+  logs [-f] [-n N] [--json]               the daemon's log ($INFERNET_HOME/logs/daemon.log)
+  service install [--user|--system] [--bin PATH] | uninstall | status [--json]
+                                          run the daemon as a systemd service (start --log-file)
   model pull hf:org/repo[:file] [--quant Q] [--json]
                                           download a GGUF (best quant that fits the VRAM);
                                           with Ollama as the engine, also: model pull <name>
@@ -56,7 +67,7 @@ logs: INFERNET_LOG_LEVEL=debug|info|warn|error (default warn)`;
 const COMMANDS: Record<string, (ctx: CommandContext) => Promise<void>> = {
   init: runInit,
   register: runRegister,
-  start: runStart,
+  start: runStartWithFiles,
   status: runStatus,
   engine: runEngine,
   model: runModel,
@@ -65,6 +76,11 @@ const COMMANDS: Record<string, (ctx: CommandContext) => Promise<void>> = {
   payments: runPayments,
   price: runPrice,
   gpu: runGpu,
+  stop: runStop,
+  restart: runRestart,
+  logs: runLogs,
+  service: runService,
+  doctor: runDoctor,
   upgrade: runUpgradeCommand,
 };
 
