@@ -3,6 +3,7 @@ import { loadIdentity } from "../identity/node_key.ts";
 import { detectEngine } from "../engines/detect.ts";
 import { type CommandContext, loadNodeConfig } from "./context.ts";
 import { parseFlags } from "./flags.ts";
+import { detectAdvertisedAddress } from "../network/advertised_address.ts";
 
 /** Runs `infernet status`. */
 export async function runStatus(ctx: CommandContext): Promise<void> {
@@ -26,6 +27,8 @@ export async function runStatus(ctx: CommandContext): Promise<void> {
       network = { error: `cannot reach ${server}: ${(err as Error).message}` };
     }
   }
+  // Shown, not advertised: in gateway mode the advert's endpoint stays null.
+  const address = detectAdvertisedAddress(ctx.env);
   const status = {
     npub: identity.npub,
     pubkey: identity.pubkey,
@@ -35,6 +38,9 @@ export async function runStatus(ctx: CommandContext): Promise<void> {
       ? { kind: engine.kind, url: engine.baseUrl, models: engine.models.map((m) => m.id) }
       : null,
     network,
+    advertised_address: address
+      ? { address: address.address, interface: address.interfaceName, scope: address.scope }
+      : null,
   };
   if (f.json) {
     ctx.print(JSON.stringify(status));
@@ -42,6 +48,13 @@ export async function runStatus(ctx: CommandContext): Promise<void> {
   }
   ctx.print(`node:    ${identity.npub}`);
   ctx.print(`home:    ${home}`);
+  ctx.print(
+    `address: ${
+      address
+        ? `${address.address} (${address.interfaceName ?? "INFERNET_PUBLIC_ADDRESS"}, ${address.scope})`
+        : "none found"
+    }; not advertised: jobs come over the outbound socket`,
+  );
   ctx.print(
     `engine:  ${
       engine ? `${engine.kind} at ${engine.baseUrl} (${engine.models.length} models)` : "none found"
