@@ -17,6 +17,7 @@ import { runLogs, runRestart, runStop } from "./commands/lifecycle.ts";
 import { runService } from "./commands/service.ts";
 import { runDoctor } from "./commands/doctor.ts";
 import { runUpgradeCommand } from "./commands/upgrade.ts";
+import { runUncensored } from "./commands/uncensored.ts";
 import { CLI_VERSION } from "./version.ts";
 
 const USAGE = `infernet ${CLI_VERSION} — earn by serving inference on the Infernet network
@@ -48,6 +49,9 @@ usage: infernet <command> [flags]
                                           with Ollama as the engine, also: model pull <name>
   model list|info <name>|remove <name>|recommend [--json]
                                           downloaded models, and what fits this node
+  uncensored [--dry-run] [--json] [--vram-mb N]
+                                          pull the best uncensored model that fits (curated list)
+                                          and set the node up to serve it
   price set --prompt USD --completion USD [--model ID] [--json]
                                           what this node asks per 1,000 tokens (e.g. 0.0002),
                                           as the default or for one model; checked against the
@@ -82,6 +86,7 @@ const COMMANDS: Record<string, (ctx: CommandContext) => Promise<void>> = {
   service: runService,
   doctor: runDoctor,
   upgrade: runUpgradeCommand,
+  uncensored: runUncensored,
 };
 
 /** Runs the CLI; returns the process exit code. */
