@@ -132,7 +132,13 @@ Deno.test({
   fn: async () => {
     await withHome(async (home) => {
       const tools = await toolDir(home, [...TOOLS, "node", "npm"]);
-      await installTwice(home, { PATH: tools, INFERNET_BINARY_URL: "none" }, CLI_VERSION);
+      // npm needs the machine's TLS settings (a proxy's CA, for one); HOME is the temporary one.
+      const tls = Object.fromEntries(
+        Object.entries(Deno.env.toObject()).filter(([k]) =>
+          /^(NODE_EXTRA_CA_CERTS|SSL_CERT_FILE|SSL_CERT_DIR)$/.test(k)
+        ),
+      );
+      await installTwice(home, { PATH: tools, INFERNET_BINARY_URL: "none", ...tls }, CLI_VERSION);
       assert.ok((await Deno.stat(`${home}/.local/share/infernet/deno/bin/deno`)).isFile);
     });
   },
