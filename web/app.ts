@@ -19,7 +19,7 @@ import { nodeSocket } from "./api/nodes/socket.ts";
 import { mountPayoutRoutes } from "./api/nodes/payouts.ts";
 import { createDeposit, getBalance, getDeposit } from "./api/deposits.ts";
 import { getPricing } from "./api/pricing.ts";
-import { coinPayWebhook } from "./api/webhooks/coinpay.ts";
+import { coinPayWebhook, MAX_WEBHOOK_BYTES } from "./api/webhooks/coinpay.ts";
 
 /** The largest `/v1` request body accepted (long contexts fit; a runaway upload does not). */
 const MAX_V1_BODY_BYTES = 16 * 1024 * 1024;
@@ -66,7 +66,16 @@ export function createApp(cp: ControlPlane): Hono<AppEnv> {
   app.post("/api/deposits", createDeposit(cp));
   app.get("/api/deposits/:id", getDeposit(cp));
   app.get("/api/balance", getBalance(cp));
-  app.post("/api/webhooks/coinpay", coinPayWebhook(cp));
+  app.post(
+    "/api/webhooks/coinpay",
+    bodyLimit({
+      maxSize: MAX_WEBHOOK_BYTES,
+      onError: () => {
+        throw new HttpError(413, "webhook body too large", { code: "webhook_invalid" });
+      },
+    }),
+    coinPayWebhook(cp),
+  );
   app.post("/api/nodes/register", nip98Auth(cp), registerNode(cp));
   app.post("/api/nodes/heartbeat", nip98Auth(cp), heartbeat(cp));
   app.get("/api/nodes/ws", nodeSocket(cp));

@@ -7,8 +7,8 @@ import type { ControlPlane } from "../../control_plane.ts";
 import { HttpError } from "../../http_error.ts";
 import { verifyCoinPayWebhook } from "../../payments/webhook.ts";
 
-/** Webhook bodies are small; anything larger is not CoinPayPortal's. */
-const MAX_WEBHOOK_BYTES = 64 * 1024;
+/** Webhook bodies are small; anything larger is not CoinPayPortal's (refused before it is read). */
+export const MAX_WEBHOOK_BYTES = 64 * 1024;
 
 /** The handler for CoinPayPortal webhooks. */
 export function coinPayWebhook(cp: ControlPlane) {
