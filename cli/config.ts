@@ -8,6 +8,8 @@ export interface NodeConfig {
   server: string | null;
   nodeId: string | null;
   engineUrl: string | null;
+  /** A GGUF file the built-in engine serves when no engine runs (`builtin_model`; "tiny" = the generated test model). */
+  builtinModel?: string | null;
   maxConcurrency: number;
   /** The operator's prices (`infernet price set`); unset ones fall back to the built-in defaults. */
   prices?: NodePrices;
@@ -79,6 +81,12 @@ export async function readNodeConfig(home: string): Promise<NodeConfig> {
       throw new CliError("config", `config.json: engine_url must be an http(s) URL`);
     }
     cfg.engineUrl = raw.engine_url.replace(/\/+$/, "");
+  }
+  if (raw.builtin_model != null) {
+    if (typeof raw.builtin_model !== "string" || raw.builtin_model === "") {
+      throw new CliError("config", "config.json: builtin_model must be the path of a .gguf file");
+    }
+    cfg.builtinModel = raw.builtin_model;
   }
   if (raw.node_id != null) {
     if (typeof raw.node_id !== "string" || !/^[A-Za-z0-9._-]{1,64}$/.test(raw.node_id)) {
@@ -181,6 +189,7 @@ export async function writeNodeConfig(home: string, cfg: NodeConfig): Promise<vo
   if (cfg.server) out.server = cfg.server;
   if (cfg.nodeId) out.node_id = cfg.nodeId;
   if (cfg.engineUrl) out.engine_url = cfg.engineUrl;
+  if (cfg.builtinModel) out.builtin_model = cfg.builtinModel;
   if (cfg.maxConcurrency !== DEFAULTS.maxConcurrency) out.max_concurrency = cfg.maxConcurrency;
   const prices = cfg.prices ? pricesJson(cfg.prices) : undefined;
   if (prices) out.prices = prices;

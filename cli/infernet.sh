@@ -4,6 +4,11 @@
 # Deno itself to test-run a new version and `ln`, since Deno.symlink needs unscoped file
 # access), files written only in the node's home ($INFERNET_HOME, default ~/.config/infernet),
 # read in the home and the CLI's own folder.
+# The built-in engine (llama.cpp through npm node-llama-cpp, a Node-API addon) adds: --allow-ffi
+# for the addon under node_modules; read of /lib, /lib64, /usr/lib (node-llama-cpp looks for glibc
+# there before it picks a prebuilt binary) and of a `--model` file given on the command line; sys
+# cpus, homedir, uid, gid; and run of Deno's own binary (node-llama-cpp test-loads the addon in a
+# forked child process before loading it).
 #
 # The version run is $INFERNET_HOME/current (an auto-upgrade's symlink) when it exists, else
 # this checkout. `infernet start` runs under a small supervisor loop: when the daemon exits
@@ -16,6 +21,14 @@ export INFERNET_HOME="$home"
 deno="${DENO:-deno}"
 deno_path="$(command -v "$deno" 2>/dev/null || true)"
 here="$(cd "$(dirname "$0")/.." && pwd)"
+deno_real="$(readlink -f "$deno_path" 2>/dev/null || true)"
+model_read=""
+prev=""
+for arg in "$@"; do
+  [ "$prev" = --model ] && model_read=",$arg"
+  case "$arg" in --model=*) model_read=",${arg#--model=}" ;; esac
+  prev="$arg"
+done
 # `infernet stop` signals the daemon with kill; `infernet service` writes a systemd unit (user or
 # system folder) and runs systemctl; `infernet restart` starts the installed `infernet` again.
 units="${XDG_CONFIG_HOME:-$HOME/.config}/systemd/user,/etc/systemd/system"
@@ -31,9 +44,10 @@ run() {
   shift
   exec "$deno" run --quiet --config "$root/deno.json" \
     --allow-net --allow-env \
-    --allow-sys=hostname,osRelease,systemMemoryInfo,networkInterfaces \
-    --allow-run="nvidia-smi,rocm-smi,system_profiler,kill,systemctl,infernet,ln${deno_path:+,$deno_path}" \
-    --allow-read="$home,$root,$units" --allow-write="$home,$units" \
+    --allow-sys=hostname,osRelease,systemMemoryInfo,networkInterfaces,cpus,homedir,uid,gid \
+    --allow-run="nvidia-smi,rocm-smi,system_profiler,kill,systemctl,infernet,ln${deno_path:+,$deno_path}${deno_real:+,$deno_real}" \
+    --allow-ffi="$root/node_modules" \
+    --allow-read="$home,$root,$units,/lib,/lib64,/usr/lib$model_read" --allow-write="$home,$units" \
     "$root/cli/main.ts" "$@"
 }
 

@@ -1,6 +1,9 @@
 // `deno task start`: a whole network on one machine. Runs the `infernet` daemon as its own
 // process (exactly as an operator would), attached to a detected engine — or, when none runs
-// here, to the repository's test engine, which is said plainly.
+// here, to the built-in engine (llama.cpp on the CPU) serving a downloaded GGUF from the node's
+// models folder, else the generated tiny model (real inference, gibberish output) — or, when the
+// built-in engine cannot load (node-llama-cpp missing or refusing), the repository's test
+// engine. Each is said plainly.
 import type { ControlPlane } from "./control_plane.ts";
 
 const REPO = new URL("../", import.meta.url);
@@ -37,7 +40,26 @@ async function firstLine(stream: ReadableStream<Uint8Array>): Promise<string> {
   return text.split("\n")[0];
 }
 
-/** Starts a node daemon (and the test engine if no engine runs) against this control plane. */
+// The first downloaded GGUF under the node's models folder (`infernet model pull`), if any.
+async function downloadedModel(dir: string): Promise<string | null> {
+  let entries: Deno.DirEntry[];
+  try {
+    entries = await Array.fromAsync(Deno.readDir(dir));
+  } catch {
+    return null;
+  }
+  for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+    const path = `${dir}/${e.name}`;
+    if (e.isFile && e.name.endsWith(".gguf") && e.name !== "infernet-tiny.gguf") return path;
+    if (e.isDirectory) {
+      const found = await downloadedModel(path);
+      if (found) return found;
+    }
+  }
+  return null;
+}
+
+/** Starts a node daemon (with the built-in or test engine if no engine runs) against this control plane. */
 export async function startLocalNetwork(
   cp: ControlPlane,
   opts: { serverUrl: string; dataDir: string },
@@ -55,7 +77,48 @@ export async function startLocalNetwork(
   const found = JSON.parse(new TextDecoder().decode((await detect.output()).stdout) || "null");
   let engineUrl: string;
   let description: string;
-  if (found) {
+  const waitOnline = async (child: Deno.ChildProcess): Promise<string[] | null> => {
+    let exited = false;
+    void child.status.then(() => exited = true);
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline && !exited) {
+      const live = cp.registry.all().find((n) => n.connection?.open);
+      if (live) return live.record.models.map((m) => m.id);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return exited ? null : [];
+  };
+  if (!found || found.kind === "builtin") {
+    const model = found?.modelPath ?? await downloadedModel(`${home}/models`) ?? "tiny";
+    const daemon = denoTask(["infernet", "start", "--server", opts.serverUrl, "--model", model], {
+      stdout: "piped",
+      env,
+    });
+    void daemon.stdout.pipeTo(Deno.stdout.writable, { preventClose: true }).catch(() => {});
+    const models = await waitOnline(daemon);
+    if (models !== null) {
+      const what = model === "tiny"
+        ? "the generated tiny model (real llama.cpp inference, gibberish text)"
+        : model;
+      return {
+        description:
+          `BUILT-IN ENGINE (llama.cpp on the CPU) serving ${what} — no inference engine runs here (Ollama 11434, vLLM 8000, SGLang 30000, llama.cpp 8080)${
+            models.length ? "" : " — the node did not come online within 30 s; see its messages above"
+          }`,
+        models,
+        async stop() {
+          try {
+            daemon.kill("SIGTERM");
+          } catch {
+            // Already gone.
+          }
+          await daemon.status;
+        },
+      };
+    }
+    console.error("the built-in engine could not start (see above); falling back to the test engine");
+  }
+  if (found && found.kind !== "builtin") {
     engineUrl = found.baseUrl;
     description = `${found.kind} at ${engineUrl}`;
   } else {

@@ -12,6 +12,7 @@ import { AutoUpgrader, RESTART_EXIT_CODE, runningEnvironment } from "../upgrade/
 import { resolveUpgradeSettings } from "../upgrade/upgrade_config.ts";
 import { CliError } from "../cli_error.ts";
 import { CLI_VERSION } from "../version.ts";
+import { type RunningBuiltin, startBuiltinEngine } from "../engines/builtin/start_builtin.ts";
 
 /** Runs `infernet start`; resolves when the daemon has stopped. */
 export async function runStart(ctx: CommandContext): Promise<void> {
@@ -21,13 +22,27 @@ export async function runStart(ctx: CommandContext): Promise<void> {
     "max-concurrency": { type: "string" },
     "heartbeat-ms": { type: "string" },
     "no-auto-upgrade": { type: "boolean" },
+    model: { type: "string" },
   });
   const { home, config } = await loadNodeConfig(ctx);
   const identity = await loadIdentity(home);
   const server = resolveServer(f.server, config, ctx.env);
   const maxConcurrency = positiveInt("max-concurrency", f["max-concurrency"]) ?? config.maxConcurrency;
   const cfg = { ...config, maxConcurrency };
-  const [engine, hw] = await Promise.all([requireEngine(f["engine-url"], cfg), detectHardware()]);
+  // No engine URL given and none found: the built-in engine serves the configured model, if any.
+  const model = f.model ?? config.builtinModel ?? null;
+  let builtin: RunningBuiltin | null = null;
+  const findEngine = async () => {
+    try {
+      return await requireEngine(f["engine-url"], cfg);
+    } catch (err) {
+      const explicit = f["engine-url"] ?? cfg.engineUrl;
+      if (!model || explicit || !(err instanceof CliError) || err.code !== "no_engine") throw err;
+      builtin = await startBuiltinEngine(model, home);
+      return builtin.engine;
+    }
+  };
+  const [engine, hw] = await Promise.all([findEngine(), detectHardware()]);
   const advert = buildAdvert(identity, hw, engine, cfg);
   const daemon = new NodeDaemon({
     server,
@@ -39,7 +54,11 @@ export async function runStart(ctx: CommandContext): Promise<void> {
   });
   await daemon.start();
   if (f.server && f.server !== config.server) await writeNodeConfig(home, { ...config, server });
-  const test = engine.kind === "test" ? " — TEST ENGINE (deterministic echo, not a real model)" : "";
+  const test = engine.kind === "test"
+    ? " — TEST ENGINE (deterministic echo, not a real model)"
+    : engine.kind === "builtin"
+    ? " — built-in engine (llama.cpp on the CPU)"
+    : "";
   ctx.print(`node ${npubEncode(identity.pubkey)} online at ${server}`);
   ctx.print(
     `engine: ${engine.kind} at ${engine.baseUrl}${test}; models: ${
@@ -87,6 +106,7 @@ export async function runStart(ctx: CommandContext): Promise<void> {
   if (canHup) Deno.addSignalListener("SIGHUP", hup);
   await daemon.stopped;
   upgrader?.stop();
+  await (builtin as RunningBuiltin | null)?.close();
   Deno.removeSignalListener("SIGINT", stop);
   Deno.removeSignalListener("SIGTERM", stop);
   if (canHup) Deno.removeSignalListener("SIGHUP", hup);

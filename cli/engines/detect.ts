@@ -5,7 +5,7 @@
 // response body is read or cancelled, so a probe never hangs and never leaks a connection.
 
 /** The engines the daemon knows; "openai" is any other OpenAI-compatible server. */
-export type EngineKind = "ollama" | "vllm" | "sglang" | "llamacpp" | "openai" | "test";
+export type EngineKind = "ollama" | "vllm" | "sglang" | "llamacpp" | "openai" | "test" | "builtin";
 
 /** One model an engine serves; contextLength is null when the engine does not say. */
 export interface EngineModel {
@@ -51,6 +51,7 @@ export const DEFAULT_PROBE_TIMEOUT_MS = 500;
 // "system", and Ollama the model's namespace, so only these are taken as the server's name).
 const OWNERS: Readonly<Record<string, EngineKind>> = {
   "infernet-test-engine": "test",
+  "infernet-builtin": "builtin",
   vllm: "vllm",
   sglang: "sglang",
   llamacpp: "llamacpp",
