@@ -73,24 +73,27 @@ function collect(stream: ReadableStream<Uint8Array>): { text(): string; done: Pr
 }
 
 /** The process ids under `pid` (children first listed after their parent), read from /proc. */
-function descendants(pid: number): number[] {
-  const out: number[] = [];
-  let tasks: Deno.DirEntry[] = [];
-  try {
-    tasks = [...Deno.readDirSync(`/proc/${pid}/task`)];
-  } catch {
-    return out;
+/**
+ * Every descendant of a process, deepest last. Through `ps` (Deno refuses reads of /proc unless
+ * it runs with --allow-all, and `deno task test` grants explicit permissions only).
+ */
+async function descendants(pid: number): Promise<number[]> {
+  const out = await new Deno.Command("ps", { args: ["-e", "-o", "pid=,ppid="], stdout: "piped" }).output();
+  const children = new Map<number, number[]>();
+  for (const line of new TextDecoder().decode(out.stdout).split("\n")) {
+    const [child, parent] = line.trim().split(/\s+/).map(Number);
+    if (!child || !parent) continue;
+    children.set(parent, [...(children.get(parent) ?? []), child]);
   }
-  for (const t of tasks) {
-    let children = "";
-    try {
-      children = Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/children`).trim();
-    } catch {
-      continue;
+  const found: number[] = [];
+  const walk = (p: number) => {
+    for (const c of children.get(p) ?? []) {
+      found.push(c);
+      walk(c);
     }
-    for (const c of children ? children.split(/\s+/).map(Number) : []) out.push(c, ...descendants(c));
-  }
-  return out;
+  };
+  walk(pid);
+  return found;
 }
 
 /** A `deno task start` process: the control plane server runs in its child `deno run`. */
@@ -124,7 +127,7 @@ async function startControlPlane(env: Record<string, string>, port: number): Pro
   });
   const kill9 = async () => {
     // `deno task` runs the server as its child; killing only the task would leave it serving.
-    for (const pid of [...descendants(child.pid).reverse(), child.pid]) {
+    for (const pid of [...(await descendants(child.pid)).reverse(), child.pid]) {
       try {
         Deno.kill(pid, "SIGKILL");
       } catch {
@@ -181,8 +184,8 @@ async function startDaemon(url: string, engine: TestEngine) {
       } catch {
         // Exited already.
       }
-      const timer = setTimeout(() => {
-        for (const pid of [...descendants(child.pid).reverse(), child.pid]) {
+      const timer = setTimeout(async () => {
+        for (const pid of [...(await descendants(child.pid)).reverse(), child.pid]) {
           try {
             Deno.kill(pid, "SIGKILL");
           } catch {
