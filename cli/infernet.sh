@@ -44,7 +44,7 @@ run() {
   shift
   exec "$deno" run --quiet --config "$root/deno.json" \
     --allow-net --allow-env \
-    --allow-sys=hostname,osRelease,systemMemoryInfo,networkInterfaces,cpus,homedir,uid,gid \
+    --allow-sys=hostname,osRelease,systemMemoryInfo,networkInterfaces,cpus,homedir,uid,gid,statfs \
     --allow-run="nvidia-smi,rocm-smi,system_profiler,kill,systemctl,infernet,ln${deno_path:+,$deno_path}${deno_real:+,$deno_real}" \
     --allow-ffi="$root/node_modules" \
     --allow-read="$home,$root,$units,/lib,/lib64,/usr/lib$model_read" --allow-write="$home,$units" \
