@@ -3,7 +3,7 @@
 // retried flush is a no-op for what was already written. A batch is written as soon as the one
 // before it has committed; whatever finished meanwhile forms the next batch, so under load the
 // batches grow and each job waits for about one commit.
-import { insertJobs, type JobRow, settleJobs, type Settlement, type Sql } from "../../db/mod.ts";
+import { type JobRow, settleJobs, type Settlement, type Sql } from "../../db/mod.ts";
 import type { Logger } from "../../shared/mod.ts";
 
 /** Options for {@link JobRecorder}. */
