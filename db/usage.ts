@@ -1,0 +1,80 @@
+// The consumer's usage log: one row per request of an API key, newest first, with what it cost
+// (the settled charge; zero when nothing was charged), and network-wide job statistics.
+import type { Sql } from "./client.ts";
+import type { JobStatus } from "./jobs.ts";
+
+/** Filters of the usage log; all optional. */
+export interface UsageFilter {
+  model?: string | null;
+  status?: JobStatus | null;
+  /** Jobs created at or after this time. */
+  from?: Date | null;
+  /** Jobs created before this time. */
+  to?: Date | null;
+  limit?: number;
+}
+
+/** One request in the usage log. `cost` is nano-USD. */
+export interface UsageRow {
+  jobId: string;
+  createdAt: Date;
+  kind: string;
+  model: string;
+  status: JobStatus;
+  promptTokens: number;
+  completionTokens: number;
+  cost: bigint;
+  latencyMs: number;
+  nodePubkey: string | null;
+}
+
+/** A key's requests, newest first, joined with their charges. */
+export async function listUsage(sql: Sql, apiKeyId: bigint, f: UsageFilter = {}): Promise<UsageRow[]> {
+  const rows = await sql<
+    {
+      id: string;
+      created_at: Date;
+      kind: string;
+      model: string;
+      status: JobStatus;
+      prompt_tokens: number;
+      completion_tokens: number;
+      cost: bigint;
+      latency_ms: number;
+      node_pubkey: string | null;
+    }[]
+  >`
+    select j.id, j.created_at, j.kind, j.model, j.status, j.prompt_tokens, j.completion_tokens,
+      coalesce(c.charged, 0)::bigint as cost, j.latency_ms, j.node_pubkey
+    from jobs j left join job_charges c on c.job_id = j.id
+    where j.api_key_id = ${apiKeyId}
+      ${f.model ? sql`and j.model = ${f.model}` : sql``}
+      ${f.status ? sql`and j.status = ${f.status}` : sql``}
+      ${f.from ? sql`and j.created_at >= ${f.from}` : sql``}
+      ${f.to ? sql`and j.created_at < ${f.to}` : sql``}
+    order by j.created_at desc, j.id desc
+    limit ${f.limit ?? 100}`;
+  return rows.map((r) => ({
+    jobId: r.id,
+    createdAt: r.created_at,
+    kind: r.kind,
+    model: r.model,
+    status: r.status,
+    promptTokens: r.prompt_tokens,
+    completionTokens: r.completion_tokens,
+    cost: r.cost,
+    latencyMs: r.latency_ms,
+    nodePubkey: r.node_pubkey,
+  }));
+}
+
+/** Jobs finished in the last `windowMs`, and how many of them completed. */
+export async function recentJobStats(
+  sql: Sql,
+  windowMs: number,
+): Promise<{ jobs: number; completed: number }> {
+  const [r] = await sql<{ jobs: bigint; completed: bigint }[]>`
+    select count(*)::bigint as jobs, count(*) filter (where status = 'completed')::bigint as completed
+    from jobs where finished_at >= now() - ${windowMs / 1000} * interval '1 second'`;
+  return { jobs: Number(r.jobs), completed: Number(r.completed) };
+}

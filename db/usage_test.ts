@@ -1,0 +1,98 @@
+import assert from "node:assert/strict";
+import { testOnEachDatabase } from "./test_databases.ts";
+import { createApiKey } from "./api_keys.ts";
+import { consumerBalance, postEntry, PROCESSOR_CLEARING } from "./ledger.ts";
+import { reserveJob, settleJobs } from "./charges.ts";
+import { insertJobs, type JobRow } from "./jobs.ts";
+import { listUsage, recentJobStats } from "./usage.ts";
+
+const NODE = "ab".repeat(32);
+
+function job(id: string, apiKeyId: bigint, over: Partial<JobRow> = {}): JobRow {
+  const at = over.createdAt ?? new Date();
+  return {
+    id,
+    apiKeyId,
+    kind: "chat",
+    model: "tiny",
+    nodePubkey: NODE,
+    stream: false,
+    status: "completed",
+    attempts: 1,
+    errorCode: null,
+    enginePromptTokens: 5,
+    engineCompletionTokens: 7,
+    countedPromptTokens: 5,
+    countedCompletionTokens: 7,
+    promptTokens: 5,
+    completionTokens: 7,
+    ttftMs: 3,
+    latencyMs: 12,
+    createdAt: at,
+    finishedAt: at,
+    ...over,
+  };
+}
+
+testOnEachDatabase("usage - a key's requests, newest first, with their cost and filters", async (db) => {
+  const sql = db.sql;
+  const { row: key } = await createApiKey(sql);
+  const { row: other } = await createApiKey(sql);
+  await postEntry(sql, {
+    idempotencyKey: `deposit:usage_${key.id}`,
+    kind: "deposit",
+    postings: [{ account: PROCESSOR_CLEARING, amount: -1_000_000n }, {
+      account: consumerBalance(key.id),
+      amount: 1_000_000n,
+    }],
+  });
+  const t0 = Date.parse("2026-01-02T10:00:00Z");
+  assert.deepEqual(await reserveJob(sql, { jobId: "j2", apiKeyId: key.id, amount: 5_000n }), { ok: true });
+  await settleJobs(sql, [{
+    jobId: "j2",
+    nodePubkey: NODE,
+    promptTokens: 5,
+    completionTokens: 7,
+    promptPer1k: 100_000n,
+    completionPer1k: 200_000n,
+    feeBps: 1000,
+    cost: 1_900n,
+  }], [job("j2", key.id, { createdAt: new Date(t0 + 60_000) })]);
+  await insertJobs(sql, [
+    job("j1", key.id, { createdAt: new Date(t0) }),
+    job("j3", key.id, { createdAt: new Date(t0 + 120_000), model: "other", status: "failed" }),
+    job("x1", other.id, { createdAt: new Date(t0 + 30_000) }),
+  ]);
+
+  const all = await listUsage(sql, key.id);
+  assert.deepEqual(all.map((r) => r.jobId), ["j3", "j2", "j1"]);
+  const j2 = all[1];
+  assert.equal(j2.cost, 1_900n);
+  assert.equal(j2.model, "tiny");
+  assert.equal(j2.promptTokens, 5);
+  assert.equal(j2.completionTokens, 7);
+  assert.equal(j2.latencyMs, 12);
+  assert.equal(j2.nodePubkey, NODE);
+  assert.equal(all[2].cost, 0n, "a job without a charge costs nothing");
+
+  assert.deepEqual((await listUsage(sql, key.id, { model: "tiny" })).map((r) => r.jobId), ["j2", "j1"]);
+  assert.deepEqual((await listUsage(sql, key.id, { status: "failed" })).map((r) => r.jobId), ["j3"]);
+  assert.deepEqual(
+    (await listUsage(sql, key.id, { from: new Date(t0 + 1), to: new Date(t0 + 120_000) })).map((r) =>
+      r.jobId
+    ),
+    ["j2"],
+  );
+  assert.deepEqual((await listUsage(sql, key.id, { limit: 1 })).map((r) => r.jobId), ["j3"]);
+});
+
+testOnEachDatabase("usage - recent job stats count jobs finished in the window", async (db) => {
+  const sql = db.sql;
+  const { row: key } = await createApiKey(sql);
+  await insertJobs(sql, [
+    job("a", key.id),
+    job("b", key.id, { status: "failed" }),
+    job("old", key.id, { createdAt: new Date(Date.now() - 3_600_000) }),
+  ]);
+  assert.deepEqual(await recentJobStats(sql, 600_000), { jobs: 2, completed: 1 });
+});
