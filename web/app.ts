@@ -1,4 +1,4 @@
-// The control plane's HTTP surface: `/v1` (consumers), `/api` (keys, nodes). One error handler
+// The control plane's HTTP surface: `/v1` (consumers), `/api` (keys, nodes), the dashboard pages. One error handler
 // renders every HttpError as OpenAI's error JSON.
 import { Hono } from "hono";
 import { requestId } from "hono/request-id";
@@ -20,6 +20,7 @@ import { mountPayoutRoutes } from "./api/nodes/payouts.ts";
 import { createDeposit, getBalance, getDeposit } from "./api/deposits.ts";
 import { getPricing } from "./api/pricing.ts";
 import { coinPayWebhook, MAX_WEBHOOK_BYTES } from "./api/webhooks/coinpay.ts";
+import { mountPages } from "./pages/mod.ts";
 
 /** The largest `/v1` request body accepted (long contexts fit; a runaway upload does not). */
 const MAX_V1_BODY_BYTES = 16 * 1024 * 1024;
@@ -81,6 +82,7 @@ export function createApp(cp: ControlPlane): Hono<AppEnv> {
   app.get("/api/nodes/ws", nodeSocket(cp));
   mountPayoutRoutes(app, cp);
   app.get("/api/nodes/:pubkey", nodeStatus(cp));
+  mountPages(app, cp);
 
   app.notFound((c) =>
     errorResponse(new HttpError(404, `Unknown path ${c.req.method} ${c.req.path}.`, { code: "not_found" }))

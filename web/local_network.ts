@@ -29,7 +29,8 @@ function denoTask(
 }
 
 async function firstLine(stream: ReadableStream<Uint8Array>): Promise<string> {
-  const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+  const reader = stream.pipeThrough(new TextDecoderStream() as TransformStream<Uint8Array, string>)
+    .getReader();
   let text = "";
   while (!text.includes("\n")) {
     const { value, done } = await reader.read();

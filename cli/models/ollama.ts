@@ -26,7 +26,7 @@ function isRecord(x: unknown): x is Record<string, unknown> {
 
 async function* lines(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
   let buffer = "";
-  for await (const text of body.pipeThrough(new TextDecoderStream())) {
+  for await (const text of body.pipeThrough(new TextDecoderStream() as TransformStream<Uint8Array, string>)) {
     buffer += text;
     let nl: number;
     while ((nl = buffer.indexOf("\n")) >= 0) {

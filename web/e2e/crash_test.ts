@@ -66,7 +66,7 @@ async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 
 function collect(stream: ReadableStream<Uint8Array>): { text(): string; done: Promise<void> } {
   let text = "";
-  const done = stream.pipeThrough(new TextDecoderStream()).pipeTo(
+  const done = stream.pipeThrough(new TextDecoderStream() as TransformStream<Uint8Array, string>).pipeTo(
     new WritableStream({ write: (s) => void (text = (text + s).slice(-50_000)) }),
   ).catch(() => {});
   return { text: () => text, done };

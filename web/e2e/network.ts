@@ -31,7 +31,7 @@ export interface TestNetwork extends TestControlPlane {
 
 function collect(stream: ReadableStream<Uint8Array>): () => string {
   let text = "";
-  void stream.pipeThrough(new TextDecoderStream()).pipeTo(
+  void stream.pipeThrough(new TextDecoderStream() as TransformStream<Uint8Array, string>).pipeTo(
     new WritableStream({ write: (s) => void (text = (text + s).slice(-20_000)) }),
   ).catch(() => {});
   return () => text;

@@ -44,7 +44,7 @@ function bump(version: string): string {
 
 function collect(stream: ReadableStream<Uint8Array>): () => string {
   let text = "";
-  void stream.pipeThrough(new TextDecoderStream()).pipeTo(
+  void stream.pipeThrough(new TextDecoderStream() as TransformStream<Uint8Array, string>).pipeTo(
     new WritableStream({ write: (s) => void (text = (text + s).slice(-50_000)) }),
   ).catch(() => {});
   return () => text;
@@ -124,7 +124,8 @@ Deno.test({
         }),
       });
       assert.equal(res.status, 200);
-      const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+      const reader = res.body!.pipeThrough(new TextDecoderStream() as TransformStream<Uint8Array, string>)
+        .getReader();
       let sse = "";
       const first = await reader.read();
       sse += first.value ?? "";

@@ -1,0 +1,42 @@
+// The page shell every dashboard page shares: viewport for phones, one stylesheet, the nav.
+import type { ComponentChildren } from "preact";
+
+/** The HTML document around a page's content. */
+export function Layout(props: { title: string; children: ComponentChildren; signedIn?: boolean }) {
+  return (
+    <html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <title>{`${props.title} · Infernet`}</title>
+        <link rel="stylesheet" href="/assets/style.css" />
+        <link rel="icon" href="data:," />
+      </head>
+      <body>
+        <header>
+          <a class="brand" href="/">Infernet</a>
+          <nav>
+            <a href="/">Network</a>
+            <a href="/keys">API keys</a>
+            <a href="/account">Account</a>
+          </nav>
+        </header>
+        <main>
+          <h1>{props.title}</h1>
+          {props.children}
+        </main>
+        <footer>
+          OpenAI-compatible API at <code>/v1</code> · published pricing at{" "}
+          <a href="/api/pricing">/api/pricing</a>
+        </footer>
+      </body>
+    </html>
+  );
+}
+
+/** An error or notice line. */
+export function Notice(props: { kind: "error" | "ok"; children: ComponentChildren }) {
+  return (
+    <p class={`notice ${props.kind}`} role={props.kind === "error" ? "alert" : "status"}>{props.children}</p>
+  );
+}

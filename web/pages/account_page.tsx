@@ -1,0 +1,196 @@
+// `/account`: sign in with an API key (kept in an HttpOnly cookie), then the balance, holds,
+// deposits, a deposit form, and the usage log with filters and a CSV export.
+import type { PaymentRow, UsageRow } from "../../db/mod.ts";
+import { formatUsd } from "../../shared/mod.ts";
+import DepositStatus from "../islands/DepositStatus.tsx";
+import { Island } from "./Island.tsx";
+import { Layout, Notice } from "./Layout.tsx";
+import type { UsageQuery } from "./usage_query.ts";
+
+/** The sign-in form (paste the API key once). */
+export function SignInPage(props: { error?: string }) {
+  return (
+    <Layout title="Account">
+      {props.error && <Notice kind="error">{props.error}</Notice>}
+      <form method="post" action="/account/login" class="stack">
+        <label>
+          API key <input name="key" type="password" autoComplete="off" required placeholder="inf_…" />
+        </label>
+        <button type="submit">Sign in</button>
+      </form>
+      <p>
+        No key yet? <a href="/keys">Create one</a>.
+      </p>
+    </Layout>
+  );
+}
+
+/** Everything the signed-in account page shows. */
+export interface AccountView {
+  keyPrefix: string;
+  balance: bigint;
+  held: bigint;
+  deposits: PaymentRow[];
+  usage: UsageRow[];
+  query: UsageQuery;
+  coins: readonly string[];
+  minDepositUsd: string;
+  maxDepositUsd: string;
+  error?: string;
+}
+
+function depositStatus(p: PaymentRow): string {
+  return p.creditedAt ? "credited" : p.status;
+}
+
+/** The signed-in account page. */
+export function AccountPage(props: AccountView) {
+  const q = props.query;
+  const csv = new URLSearchParams(q.params).toString();
+  return (
+    <Layout title="Account">
+      {props.error && <Notice kind="error">{props.error}</Notice>}
+      <section class="cards">
+        <div class="card">
+          <span class="num" data-stat="balance">{formatUsd(props.balance)} USD</span> balance
+        </div>
+        <div class="card">
+          <span class="num">{formatUsd(props.held)} USD</span> held for jobs in flight
+        </div>
+      </section>
+      <p class="muted">
+        Signed in with key <code>{props.keyPrefix}…</code>
+      </p>
+      <form method="post" action="/account/logout">
+        <button type="submit" class="secondary">Sign out</button>
+      </form>
+
+      <h2>Add credit</h2>
+      <form method="post" action="/account/deposits" class="inline">
+        <label>
+          Amount (USD) <input name="amount_usd" inputMode="decimal" required placeholder="10.00" size={8} />
+        </label>
+        <label>
+          Pay with{" "}
+          <select name="coin">
+            {props.coins.map((c) => <option key={c} value={c} selected={c === "USDC_SOL"}>{c}</option>)}
+          </select>
+        </label>
+        <button type="submit">Deposit</button>
+      </form>
+      <p class="muted">From {props.minDepositUsd} to {props.maxDepositUsd} USD.</p>
+
+      <h2>Deposits</h2>
+      {props.deposits.length === 0 ? <p>None yet.</p> : (
+        <table>
+          <thead>
+            <tr>
+              <th>Created</th>
+              <th>Amount</th>
+              <th>Coin</th>
+              <th>Status</th>
+            </tr>
+          </thead>
+          <tbody>
+            {props.deposits.map((p) => (
+              <tr key={p.id}>
+                <td>{p.createdAt.toISOString().slice(0, 16).replace("T", " ")}</td>
+                <td>{formatUsd(p.amount)} USD</td>
+                <td>{p.coin}</td>
+                <td>
+                  <a href={`/account/deposits/${encodeURIComponent(p.id)}`}>{depositStatus(p)}</a>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+
+      <h2>Usage</h2>
+      <form method="get" action="/account" class="inline filters">
+        <label>
+          Model <input name="model" value={q.params.model ?? ""} size={12} />
+        </label>
+        <label>
+          Status{" "}
+          <select name="status">
+            <option value="">any</option>
+            {["completed", "failed", "cancelled", "timeout", "rejected"].map((s) => (
+              <option key={s} value={s} selected={q.params.status === s}>{s}</option>
+            ))}
+          </select>
+        </label>
+        <label>
+          From <input name="from" type="date" value={q.params.from ?? ""} />
+        </label>
+        <label>
+          To <input name="to" type="date" value={q.params.to ?? ""} />
+        </label>
+        <button type="submit">Filter</button>
+        <a href={`/account/usage.csv${csv ? `?${csv}` : ""}`} download>Export CSV</a>
+      </form>
+      {props.usage.length === 0 ? <p>No requests match.</p> : (
+        <div class="scroll">
+          <table class="usage">
+            <thead>
+              <tr>
+                <th>Time (UTC)</th>
+                <th>Model</th>
+                <th>Status</th>
+                <th>Tokens in / out</th>
+                <th>Cost (USD)</th>
+                <th>Latency</th>
+                <th>Node</th>
+              </tr>
+            </thead>
+            <tbody>
+              {props.usage.map((u) => (
+                <tr key={u.jobId}>
+                  <td>{u.createdAt.toISOString().slice(0, 19).replace("T", " ")}</td>
+                  <td>{u.model}</td>
+                  <td>{u.status}</td>
+                  <td>{u.promptTokens} / {u.completionTokens}</td>
+                  <td>{formatUsd(u.cost)}</td>
+                  <td>{u.latencyMs} ms</td>
+                  <td>{u.nodePubkey ? <code>{u.nodePubkey.slice(0, 10)}…</code> : "–"}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </Layout>
+  );
+}
+
+/** A deposit: where to send how much, its QR code, and its status (updating itself). */
+export function DepositPage(props: { deposit: PaymentRow; balance: bigint }) {
+  const d = props.deposit;
+  const status = depositStatus(d);
+  return (
+    <Layout title="Deposit">
+      <p>
+        Send exactly <strong class="crypto">{d.cryptoAmount} {d.coin}</strong> ({formatUsd(d.amount)} USD) to:
+      </p>
+      <p>
+        <code class="address">{d.paymentAddress}</code>
+      </p>
+      {d.qrCode.startsWith("data:image/") && (
+        <img
+          class="qr"
+          src={d.qrCode}
+          alt={`QR code of the ${d.coin} payment address`}
+          width={200}
+          height={200}
+        />
+      )}
+      <p class="muted">Expires {d.expiresAt.toISOString().slice(0, 16).replace("T", " ")} UTC.</p>
+      <Island name="DepositStatus" props={{ id: d.id, status, balanceUsd: formatUsd(props.balance) }}>
+        <DepositStatus id={d.id} status={status} balanceUsd={formatUsd(props.balance)} />
+      </Island>
+      <p>
+        <a href="/account">Back to the account</a>
+      </p>
+    </Layout>
+  );
+}

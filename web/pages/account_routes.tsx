@@ -1,0 +1,186 @@
+// The consumer's account pages. The API key is pasted once and kept in an HttpOnly,
+// SameSite=Strict cookie (`infernet_key`); every state change is a POST form (CSRF-checked by
+// the pages' middleware), answered with a redirect so a reload never repeats it.
+import type { Hono } from "hono";
+import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import {
+  consumerStatement,
+  findApiKeyByHash,
+  findPayment,
+  listPayments,
+  listUsage,
+  type UsageRow,
+} from "../../db/mod.ts";
+import { formatUsd, SUPPORTED_COINS } from "../../shared/mod.ts";
+import type { AppContext, AppEnv } from "../app_env.ts";
+import type { ControlPlane } from "../control_plane.ts";
+import { HttpError } from "../http_error.ts";
+import type { ApiCaller } from "../api/v1/api_key_auth.ts";
+import { parseDepositBody, startDeposit } from "../api/deposits.ts";
+import { AccountPage, DepositPage, SignInPage } from "./account_page.tsx";
+import { parseUsageQuery } from "./usage_query.ts";
+import { renderPage } from "./render.ts";
+
+/** The cookie that holds the consumer's API key. */
+export const KEY_COOKIE = "infernet_key";
+
+const COOKIE_MAX_AGE_S = 30 * 86_400;
+const NANO_PER_CENT = 10_000_000n;
+const CSV_LIMIT = 10_000;
+
+async function signedIn(cp: ControlPlane, c: AppContext): Promise<ApiCaller | null> {
+  const key = getCookie(c, KEY_COOKIE);
+  if (!key) return null;
+  try {
+    return await cp.auth.authenticate(`Bearer ${key}`);
+  } catch (err) {
+    if (err instanceof HttpError && err.status === 401) return null;
+    throw err;
+  }
+}
+
+async function accountPage(cp: ControlPlane, c: AppContext, caller: ApiCaller, error?: string, status = 200) {
+  const query = parseUsageQuery(c.req.query(), 200);
+  const [statement, deposits, usage, key] = await Promise.all([
+    consumerStatement(cp.db.sql, caller.apiKeyId, 1),
+    listPayments(cp.db.sql, caller.apiKeyId, 10),
+    listUsage(cp.db.sql, caller.apiKeyId, query.filter),
+    findApiKeyByHash(cp.db.sql, caller.keyHash),
+  ]);
+  const cents = (n: number) => formatUsd(BigInt(n) * NANO_PER_CENT);
+  return renderPage(
+    c,
+    <AccountPage
+      keyPrefix={key?.keyPrefix ?? ""}
+      balance={statement.balance}
+      held={statement.held}
+      deposits={deposits}
+      usage={usage}
+      query={query}
+      coins={SUPPORTED_COINS}
+      minDepositUsd={cents(cp.config.minDepositCents)}
+      maxDepositUsd={cents(cp.config.maxDepositCents)}
+      error={error}
+    />,
+    status,
+  );
+}
+
+function csvField(v: string): string {
+  // Quoted always; a leading formula character is neutralised for spreadsheet apps.
+  const safe = /^[=+\-@\t\r]/.test(v) ? `'${v}` : v;
+  return `"${safe.replaceAll('"', '""')}"`;
+}
+
+/** The usage log as CSV (header line first). */
+export function usageCsv(rows: UsageRow[]): string {
+  const head = ["time", "job_id", "model", "kind", "status", "prompt_tokens", "completion_tokens", "cost_usd"]
+    .concat(["latency_ms", "node"]);
+  const lines = rows.map((u) =>
+    [
+      u.createdAt.toISOString(),
+      u.jobId,
+      u.model,
+      u.kind,
+      u.status,
+      String(u.promptTokens),
+      String(u.completionTokens),
+      formatUsd(u.cost),
+      String(u.latencyMs),
+      u.nodePubkey ?? "",
+    ].map(csvField).join(",")
+  );
+  return [head.join(","), ...lines].join("\r\n") + "\r\n";
+}
+
+/** Mounts `/account` and its sub-pages. */
+export function mountAccountRoutes(app: Hono<AppEnv>, cp: ControlPlane): void {
+  app.get("/account", async (c) => {
+    const caller = await signedIn(cp, c);
+    return caller ? accountPage(cp, c, caller) : renderPage(c, <SignInPage />);
+  });
+
+  app.post("/account/login", async (c) => {
+    const form = await c.req.parseBody();
+    const key = typeof form.key === "string" ? form.key.trim() : "";
+    try {
+      await cp.auth.authenticate(`Bearer ${key}`);
+    } catch (err) {
+      if (!(err instanceof HttpError) || err.status !== 401) throw err;
+      return renderPage(c, <SignInPage error="That API key is not valid." />, 401);
+    }
+    setCookie(c, KEY_COOKIE, key, {
+      httpOnly: true,
+      sameSite: "Strict",
+      secure: new URL(c.req.url).protocol === "https:",
+      path: "/",
+      maxAge: COOKIE_MAX_AGE_S,
+    });
+    return c.redirect("/account", 303);
+  });
+
+  app.post("/account/logout", (c) => {
+    deleteCookie(c, KEY_COOKIE, { path: "/" });
+    return c.redirect("/account", 303);
+  });
+
+  app.post("/account/deposits", async (c) => {
+    const caller = await signedIn(cp, c);
+    if (!caller) return c.redirect("/account", 303);
+    const form = await c.req.parseBody();
+    let payment;
+    try {
+      const { cents, coin } = parseDepositBody(form, {
+        minCents: cp.config.minDepositCents,
+        maxCents: cp.config.maxDepositCents,
+      });
+      payment = await startDeposit(cp, { apiKeyId: caller.apiKeyId, cents, coin, idempotencyKey: null });
+    } catch (err) {
+      if (!(err instanceof HttpError) || err.status >= 500 && err.code !== "processor_error") throw err;
+      return accountPage(cp, c, caller, err.message, err.status);
+    }
+    return c.redirect(`/account/deposits/${encodeURIComponent(payment.id)}`, 303);
+  });
+
+  const ownDeposit = async (c: AppContext, caller: ApiCaller) => {
+    const payment = await findPayment(cp.db.sql, c.req.param("id") ?? "");
+    return payment && payment.apiKeyId === caller.apiKeyId ? payment : null;
+  };
+
+  app.get("/account/deposits/:id", async (c) => {
+    const caller = await signedIn(cp, c);
+    if (!caller) return c.redirect("/account", 303);
+    const payment = await ownDeposit(c, caller);
+    if (!payment) return accountPage(cp, c, caller, "No such deposit for this API key.", 404);
+    const { balance } = await consumerStatement(cp.db.sql, caller.apiKeyId, 1);
+    return renderPage(c, <DepositPage deposit={payment} balance={balance} />);
+  });
+
+  app.get("/account/deposits/:id/status", async (c) => {
+    const caller = await signedIn(cp, c);
+    if (!caller) return c.json({ error: "signed out" }, 401);
+    const payment = await ownDeposit(c, caller);
+    if (!payment) return c.json({ error: "no such deposit" }, 404);
+    const { balance } = await consumerStatement(cp.db.sql, caller.apiKeyId, 1);
+    c.header("cache-control", "no-store");
+    return c.json({
+      id: payment.id,
+      status: payment.creditedAt ? "credited" : payment.status,
+      balanceUsd: formatUsd(balance),
+    });
+  });
+
+  app.get("/account/usage.csv", async (c) => {
+    const caller = await signedIn(cp, c);
+    if (!caller) return c.redirect("/account", 303);
+    const rows = await listUsage(
+      cp.db.sql,
+      caller.apiKeyId,
+      parseUsageQuery(c.req.query(), CSV_LIMIT).filter,
+    );
+    c.header("content-type", "text/csv; charset=utf-8");
+    c.header("content-disposition", 'attachment; filename="infernet-usage.csv"');
+    c.header("cache-control", "no-store");
+    return c.body(usageCsv(rows));
+  });
+}

@@ -1,0 +1,164 @@
+// The dashboard in a real Chromium (Debian's, driven by playwright-core): create a key, sign in,
+// deposit through the fake processor and watch it credit without a reload, run jobs and find them
+// in the usage log and its CSV, and see the node on the public page. Screenshots: artifacts/.
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import type { Page } from "playwright-core";
+import { startTestEngine } from "../../shared/testing/test_engine.ts";
+import { startNode, stopNode } from "../e2e/network.ts";
+import { startDashboard } from "./test_dashboard.ts";
+
+// playwright-core probes /proc for WSL when it loads; Deno refuses /proc reads under the test
+// task's explicit permissions (NotCapable), where Node would say "no such file". Answer as Node.
+const existsSync = fs.existsSync;
+fs.existsSync = (path: fs.PathLike) => {
+  try {
+    return existsSync(path);
+  } catch {
+    return false;
+  }
+};
+const { chromium } = await import("playwright-core");
+
+const CHROMIUM = "/usr/bin/chromium";
+const ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+const ARTIFACTS = new URL("../../artifacts/dashboard/", import.meta.url).pathname;
+
+async function shot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: `${ARTIFACTS}${name}.png`, fullPage: true });
+}
+
+Deno.test({
+  name: "dashboard - key, sign-in, deposit credited live, usage log and CSV, public network page",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await Deno.mkdir(ARTIFACTS, { recursive: true });
+    const env = await startDashboard();
+    const engine = await startTestEngine();
+    const node = await startNode({ cp: env.tcp.cp, url: env.url }, engine.url);
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+    try {
+      const context = await browser.newContext({ viewport: { width: 1000, height: 800 }, baseURL: env.url });
+      const page = await context.newPage();
+      page.setDefaultTimeout(10_000);
+      const problems: string[] = [];
+      page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
+      page.on("console", (msg) => {
+        if (msg.type() === "error") problems.push(`console: ${msg.text()}`);
+      });
+
+      // 1. A key with no account, shown once.
+      await page.goto("/keys");
+      await page.getByRole("button", { name: "Create an API key" }).click();
+      const key = await page.locator("#new-key").inputValue();
+      assert.match(key, /^inf_/);
+      await page.locator("[data-island=CopyButton] button").waitFor();
+      await shot(page, "01-key-created");
+
+      // 2. Sign in on /account by pasting it.
+      await page.goto("/account");
+      await page.locator("input[name=key]").fill(key);
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.waitForURL("**/account");
+      assert.equal(await page.locator("[data-stat=balance]").textContent(), "0 USD");
+      const cookies = await context.cookies();
+      const cookie = cookies.find((c) => c.name === "infernet_key");
+      assert.ok(cookie?.httpOnly && cookie.sameSite === "Strict");
+      await shot(page, "02-signed-in");
+
+      // 3. A deposit: address, amount, QR, and a status that updates itself.
+      await page.locator("input[name=amount_usd]").fill("12.50");
+      await page.locator("select[name=coin]").selectOption("USDC_SOL");
+      await page.getByRole("button", { name: "Deposit" }).click();
+      await page.waitForURL("**/account/deposits/*");
+      const id = decodeURIComponent(new URL(page.url()).pathname.split("/").pop()!);
+      assert.equal(await page.locator("[data-status]").getAttribute("data-status"), "pending");
+      assert.ok((await page.locator(".address").textContent())!.length > 0);
+      assert.match((await page.locator("img.qr").getAttribute("src"))!, /^data:image\//);
+      await shot(page, "03-deposit-pending");
+      await page.evaluate(() => ((globalThis as { marker?: number }).marker = 42));
+      await env.fake.confirm(id);
+      await page.locator('[data-status="credited"]').waitFor({ timeout: 10_000 });
+      assert.equal(await page.locator(".balance").textContent(), "12.5 USD");
+      assert.equal(await page.evaluate(() => (globalThis as { marker?: number }).marker), 42, "no reload");
+      await shot(page, "04-deposit-credited");
+
+      // 4. Real jobs with that key through the node; the usage log and the CSV show them.
+      for (const word of ["one", "two"]) {
+        const res = await fetch(`${env.url}/v1/chat/completions`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+          body: JSON.stringify({
+            model: "infernet-test-echo",
+            messages: [{ role: "user", content: `hello ${word}` }],
+          }),
+        });
+        assert.equal(res.status, 200, await res.clone().text());
+        await res.body?.cancel();
+      }
+      await env.tcp.cp.recorder.flush();
+      await page.goto("/account");
+      const rows = page.locator("table.usage tbody tr");
+      assert.equal(await rows.count(), 2);
+      const first = await rows.first().textContent();
+      assert.ok(first!.includes("infernet-test-echo") && first!.includes("completed"), first!);
+      assert.ok(first!.includes(node.pubkey.slice(0, 10)), first!);
+      await shot(page, "05-usage-log");
+      await page.locator("select[name=status]").selectOption("failed");
+      await page.getByRole("button", { name: "Filter" }).click();
+      await page.getByText("No requests match.").waitFor();
+      const csv = await page.request.get("/account/usage.csv");
+      assert.equal(csv.status(), 200);
+      const lines = (await csv.text()).trim().split("\r\n");
+      assert.equal(lines.length, 3, lines.join("\n"));
+      assert.match(lines[0], /^time,job_id,model/);
+      assert.ok(lines.slice(1).every((l) => l.includes('"infernet-test-echo"') && l.includes('"completed"')));
+
+      // 5. Phone width: the account page still reads.
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.goto("/account");
+      await shot(page, "06-account-phone");
+      await page.setViewportSize({ width: 1000, height: 800 });
+
+      // 6. The public page lists the node and counts the jobs; its island refreshes it.
+      await page.goto("/");
+      await page.locator("tr.node").first().waitFor();
+      assert.ok((await page.locator("tr.node").first().textContent())!.includes(node.pubkey.slice(0, 10)));
+      assert.equal(await page.locator("[data-stat=nodes]").textContent(), "1");
+      assert.equal(await page.locator("[data-stat=success]").textContent(), "100.0 %");
+      await shot(page, "07-network");
+      await stopNode(node);
+      await page.locator("[data-stat=nodes]", { hasText: "0" }).waitFor({ timeout: 10_000 });
+      await shot(page, "08-network-node-gone");
+
+      // 7. Sign out clears the cookie.
+      await page.goto("/account");
+      await page.getByRole("button", { name: "Sign out" }).click();
+      await page.locator("input[name=key]").waitFor();
+      assert.equal((await context.cookies()).find((c) => c.name === "infernet_key"), undefined);
+
+      assert.deepEqual(problems, [], "no script errors and no CSP violations");
+    } catch (err) {
+      for (const page of browser.contexts().flatMap((c) => c.pages())) {
+        await shot(page, "failure").catch(() => {});
+        console.error(`failed at ${page.url()}:\n${(await page.content().catch(() => "")).slice(0, 3000)}`);
+      }
+      throw err;
+    } finally {
+      await browser.close();
+      await stopNode(node).catch(() => {});
+      await engine.close();
+      await env.close();
+    }
+  },
+});

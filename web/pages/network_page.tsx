@@ -1,0 +1,30 @@
+// `GET /`: the public network page, readable by anyone; the numbers refresh themselves.
+import NetworkStats from "../islands/NetworkStats.tsx";
+import { Island } from "./Island.tsx";
+import { Layout } from "./Layout.tsx";
+import { type NetworkSnapshot, networkSnapshot } from "./network_data.ts";
+import { renderPage } from "./render.ts";
+import type { AppContext } from "../app_env.ts";
+import type { ControlPlane } from "../control_plane.ts";
+
+/** The network page for a snapshot. */
+export function NetworkPage(props: { snapshot: NetworkSnapshot }) {
+  return (
+    <Layout title="The network">
+      <p>
+        An open marketplace for GPU inference: operators run nodes, consumers call an OpenAI-compatible API.
+        {" "}
+        <a href="/keys">Get an API key</a> — no account needed.
+      </p>
+      <Island name="NetworkStats" props={props.snapshot}>
+        <NetworkStats {...props.snapshot} />
+      </Island>
+    </Layout>
+  );
+}
+
+/** `GET /`. */
+export function networkPage(cp: ControlPlane) {
+  return async (c: AppContext): Promise<Response> =>
+    renderPage(c, <NetworkPage snapshot={await networkSnapshot(cp)} />);
+}
