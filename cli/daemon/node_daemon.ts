@@ -202,7 +202,7 @@ export class NodeDaemon {
         return;
       case "error":
         this.#opts.log.warn("control plane error", { message: frame.message });
-        if (frame.message.includes("not registered")) void this.#reregister();
+        if (frame.message.includes("not registered")) void this.#reregisterAndReconnect();
         return;
     }
   }
@@ -255,12 +255,28 @@ export class NodeDaemon {
     }
   }
 
-  async #reregister(): Promise<void> {
+  async #reregister(): Promise<boolean> {
     try {
       await registerNode(this.#opts.server, this.#opts.identity, this.#currentAdvert());
       this.#opts.log.info("re-registered with the control plane");
+      return true;
     } catch (err) {
       this.#opts.log.warn("re-registration failed", { err: (err as Error).message });
+      return false;
+    }
+  }
+
+  /**
+   * The server answers again but lost this node (a restart with no data): register, then
+   * reconnect at once rather than after the backoff grown while it was down.
+   */
+  async #reregisterAndReconnect(): Promise<void> {
+    if (!(await this.#reregister()) || this.#stopping) return;
+    this.#attempt = 0;
+    if (this.#reconnectTimer !== null) {
+      clearTimeout(this.#reconnectTimer);
+      this.#reconnectTimer = null;
+      this.#connect();
     }
   }
 
