@@ -9,6 +9,8 @@ import {
   type Sql,
 } from "../db/mod.ts";
 import { createLogger, NANO_USD_PER_USD } from "../shared/mod.ts";
+import { type FakeCoinPayPortal, startFakeCoinPayPortal } from "../shared/testing/fake_coinpayportal.ts";
+import { CoinPayPortal } from "./payments/coinpayportal.ts";
 import { parseWebConfig, type WebConfig } from "./config.ts";
 import { type ControlPlane, openControlPlane, type OpenControlPlaneOptions } from "./control_plane.ts";
 import { type RunningServer, serveControlPlane } from "./main.ts";
@@ -92,4 +94,41 @@ export async function createTestKey(sql: Sql, fundNanoUsd: bigint): Promise<{ ke
     });
   }
   return { key, id: row.id };
+}
+
+/** A served test control plane paying through a fake CoinPayPortal, and one close for both. */
+export interface PaymentsTestEnv {
+  fake: FakeCoinPayPortal;
+  tcp: TestControlPlane;
+  url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a fake CoinPayPortal and a served control plane wired to it through the real adapter
+ * (business id checked, webhooks delivered to `/api/webhooks/coinpay`); its test key is unfunded.
+ */
+export async function openPaymentsTestControlPlane(
+  processor: { apiKey: string; businessId: string; webhookSecret: string },
+): Promise<PaymentsTestEnv> {
+  const { apiKey, businessId, webhookSecret } = processor;
+  const fake = await startFakeCoinPayPortal({ apiKey, businessId, webhookSecret, retryDelaysMs: [10, 10] });
+  const tcp = await openTestControlPlane({
+    serve: true,
+    processor: new CoinPayPortal({ baseUrl: fake.url, apiKey, businessId }),
+    webhookSecret,
+    config: { coinPayPortal: { url: fake.url, apiKey, businessId, webhookSecret } },
+    fundNanoUsd: 0n,
+  });
+  const url = tcp.server!.url;
+  fake.setWebhookUrl(`${url}/api/webhooks/coinpay`);
+  return {
+    fake,
+    tcp,
+    url,
+    async close() {
+      await tcp.close();
+      await fake.close();
+    },
+  };
 }

@@ -3,9 +3,8 @@
 import assert from "node:assert/strict";
 import { accountBalance, PROCESSOR_CLEARING } from "../../db/mod.ts";
 import { NANO_USD_PER_USD } from "../../shared/mod.ts";
-import { type FakeCoinPayPortal, startFakeCoinPayPortal } from "../../shared/testing/fake_coinpayportal.ts";
-import { CoinPayPortal } from "../payments/coinpayportal.ts";
-import { createTestKey, openTestControlPlane, type TestControlPlane } from "../test_control_plane.ts";
+import type { FakeCoinPayPortal } from "../../shared/testing/fake_coinpayportal.ts";
+import { createTestKey, openPaymentsTestControlPlane, type TestControlPlane } from "../test_control_plane.ts";
 
 const CP_API_KEY = "cp_test_deposits";
 const BUSINESS_ID = "biz_deposits";
@@ -22,28 +21,11 @@ interface Env {
 
 /** A fake CoinPayPortal, a served control plane that uses it, and an unfunded API key. */
 async function setUp(): Promise<Env> {
-  const fake = await startFakeCoinPayPortal({
+  const { fake, tcp, url } = await openPaymentsTestControlPlane({
     apiKey: CP_API_KEY,
     businessId: BUSINESS_ID,
     webhookSecret: WEBHOOK_SECRET,
-    retryDelaysMs: [10, 10],
   });
-  const tcp = await openTestControlPlane({
-    serve: true,
-    processor: new CoinPayPortal({ baseUrl: fake.url, apiKey: CP_API_KEY, businessId: BUSINESS_ID }),
-    webhookSecret: WEBHOOK_SECRET,
-    config: {
-      coinPayPortal: {
-        url: fake.url,
-        apiKey: CP_API_KEY,
-        businessId: BUSINESS_ID,
-        webhookSecret: WEBHOOK_SECRET,
-      },
-    },
-    fundNanoUsd: 0n,
-  });
-  const url = tcp.server!.url;
-  fake.setWebhookUrl(`${url}/api/webhooks/coinpay`);
   const { key, id } = await createTestKey(tcp.cp.db.sql, 0n);
   return {
     fake,
