@@ -13,6 +13,8 @@ export interface AppEnv {
     nodePubkey: string;
     /** The raw body the NIP-98 signature covers. */
     rawBody: Uint8Array;
+    /** The signed-in operator's node key (hex), set by `requireOperator`. */
+    operatorPubkey: string;
   };
 }
 

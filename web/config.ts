@@ -44,6 +44,10 @@ export interface WebConfig {
   coinPayPortal: CoinPayPortalConfig | null;
   /** Credit given to the key printed at start on the local network (US cents; fake processor only). */
   devCreditCents: number;
+  /** The HMAC secret of dashboard sessions; null: one random secret kept in the KV. */
+  sessionSecret: string | null;
+  /** How long an operator's dashboard session lasts, in seconds. */
+  sessionTtlS: number;
 }
 
 /** The real payment processor's settings (all four variables, or none). */
@@ -105,6 +109,12 @@ function coinPayPortalFrom(env: Record<string, string | undefined>): CoinPayPort
     businessId: env.COINPAYPORTAL_BUSINESS_ID!,
     webhookSecret: env.COINPAYPORTAL_WEBHOOK_SECRET!,
   };
+}
+
+function sessionSecretFrom(raw: string | undefined): string | null {
+  if (!raw) return null;
+  if (raw.length < 32) throw new ConfigError("INFERNET_SESSION_SECRET must be at least 32 characters");
+  return raw;
 }
 
 /** Parses the control plane's configuration from the environment and command-line flags. */
@@ -169,5 +179,7 @@ export function parseWebConfig(env: Record<string, string | undefined>, args: st
     autoPayoutCents: centsFrom("INFERNET_AUTO_PAYOUT_USD", env.INFERNET_AUTO_PAYOUT_USD, 5000),
     coinPayPortal: coinPayPortalFrom(env),
     devCreditCents: centsFrom("INFERNET_DEV_CREDIT_USD", env.INFERNET_DEV_CREDIT_USD, 500),
+    sessionSecret: sessionSecretFrom(env.INFERNET_SESSION_SECRET),
+    sessionTtlS: intFrom("INFERNET_SESSION_TTL_S", env.INFERNET_SESSION_TTL_S, 3600, 60),
   };
 }

@@ -1,0 +1,141 @@
+// Operator sessions for the dashboard: a short-lived JWT (HS256, the server's HMAC secret) in an
+// HttpOnly, SameSite=Strict cookie. The secret is INFERNET_SESSION_SECRET when set, else one
+// random secret kept in Deno KV (so a restart, or another instance on the same KV, keeps
+// sessions). Logout revokes the token's id in KV until it would have expired anyway.
+import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import { sign, verify } from "hono/jwt";
+import type { AppContext, AppMiddleware } from "../app_env.ts";
+import type { ControlPlane } from "../control_plane.ts";
+
+/** The cookie that carries the operator's session token. */
+export const SESSION_COOKIE = "infernet_session";
+
+/** How long a session lasts unless the config says otherwise. */
+export const DEFAULT_SESSION_TTL_S = 3600;
+
+const SECRET_KEY = ["auth", "session_secret"];
+const REVOKED = "auth_revoked_session";
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** What a valid session says. */
+export interface OperatorSession {
+  /** The operator's node public key (hex). */
+  pubkey: string;
+  /** The token's id (revoked on logout). */
+  sid: string;
+  /** Expiry, seconds since the epoch. */
+  exp: number;
+}
+
+const secrets = new WeakMap<Deno.Kv, Promise<string>>();
+
+/** The HMAC secret: the configured one, else the KV's (created once, shared by instances). */
+export function sessionSecret(cp: ControlPlane): Promise<string> {
+  const configured = cp.config?.sessionSecret;
+  if (configured) return Promise.resolve(configured);
+  let secret = secrets.get(cp.kv);
+  if (!secret) {
+    secret = (async () => {
+      const fresh = randomHex(32);
+      // Only the first writer's secret stands; everyone reads back what is stored.
+      await cp.kv.atomic().check({ key: SECRET_KEY, versionstamp: null }).set(SECRET_KEY, fresh).commit();
+      const stored = await cp.kv.get<string>(SECRET_KEY);
+      if (typeof stored.value !== "string") throw new Error("session secret missing from KV");
+      return stored.value;
+    })();
+    secrets.set(cp.kv, secret);
+    secret.catch(() => secrets.delete(cp.kv));
+  }
+  return secret;
+}
+
+function randomHex(bytes: number): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0"))
+    .join("");
+}
+
+/** Signs a session token for `pubkey` (hex) valid for the session lifetime from `nowS`. */
+export async function issueSessionToken(
+  cp: ControlPlane,
+  pubkey: string,
+  nowS = Math.floor(Date.now() / 1000),
+): Promise<{ token: string; session: OperatorSession }> {
+  if (!HEX64.test(pubkey)) throw new Error("a session needs a 64-hex public key");
+  const session = {
+    pubkey,
+    sid: randomHex(16),
+    exp: nowS + (cp.config?.sessionTtlS ?? DEFAULT_SESSION_TTL_S),
+  };
+  const token = await sign(
+    { sub: session.pubkey, sid: session.sid, iat: nowS, exp: session.exp, aud: "infernet-dashboard" },
+    await sessionSecret(cp),
+    "HS256",
+  );
+  return { token, session };
+}
+
+/** Verifies a session token: signature, algorithm, expiry, audience, and not logged out. */
+export async function verifySessionToken(cp: ControlPlane, token: string): Promise<OperatorSession | null> {
+  let payload: Record<string, unknown>;
+  try {
+    payload = await verify(token, await sessionSecret(cp), { alg: "HS256", aud: "infernet-dashboard" });
+  } catch {
+    return null;
+  }
+  const { sub, sid, exp } = payload;
+  if (typeof sub !== "string" || !HEX64.test(sub) || typeof sid !== "string" || typeof exp !== "number") {
+    return null;
+  }
+  const revoked = await cp.kv.get([REVOKED, sid]);
+  if (revoked.versionstamp !== null) return null;
+  return { pubkey: sub, sid, exp };
+}
+
+/** Starts a session for `pubkey`: sets the cookie on the response. */
+export async function startSession(
+  cp: ControlPlane,
+  c: AppContext,
+  pubkey: string,
+): Promise<OperatorSession> {
+  const { token, session } = await issueSessionToken(cp, pubkey);
+  setCookie(c, SESSION_COOKIE, token, {
+    httpOnly: true,
+    sameSite: "Strict",
+    secure: new URL(c.req.url).protocol === "https:",
+    path: "/",
+    maxAge: session.exp - Math.floor(Date.now() / 1000),
+  });
+  return session;
+}
+
+/** The request's valid session, or null. */
+export async function currentSession(cp: ControlPlane, c: AppContext): Promise<OperatorSession | null> {
+  const token = getCookie(c, SESSION_COOKIE);
+  return token ? await verifySessionToken(cp, token) : null;
+}
+
+/** Ends the request's session: revokes its id until expiry and clears the cookie. */
+export async function endSession(cp: ControlPlane, c: AppContext): Promise<void> {
+  const session = await currentSession(cp, c);
+  if (session) {
+    const left = Math.max(1, session.exp * 1000 - Date.now());
+    await cp.kv.set([REVOKED, session.sid], true, { expireIn: left + 60_000 });
+  }
+  deleteCookie(c, SESSION_COOKIE, { path: "/" });
+}
+
+/**
+ * Middleware for operator pages: with a valid session, `c.get("operatorPubkey")` is the
+ * operator's node key; without one, a redirect to `/login?next=<this path>`.
+ */
+export function requireOperator(cp: ControlPlane): AppMiddleware {
+  return async (c, next) => {
+    const session = await currentSession(cp, c);
+    if (!session) {
+      const url = new URL(c.req.url);
+      return c.redirect(`/login?next=${encodeURIComponent(url.pathname + url.search)}`, 303);
+    }
+    c.set("operatorPubkey", session.pubkey);
+    await next();
+  };
+}
