@@ -5,6 +5,14 @@ export { API_KEY_PREFIX, type ApiKeyRow, createApiKey, findApiKeyByHash, hashApi
 export { countJobs, findJob, insertJobs, type JobRow, type JobStatus } from "./jobs.ts";
 export { listUsage, recentJobStats, type UsageFilter, type UsageRow } from "./usage.ts";
 export {
+  type JobCursor,
+  listNodeJobs,
+  type NodeJobRow,
+  type NodeJobsPage,
+  type NodeJobStats,
+  nodeJobStats,
+} from "./operator.ts";
+export {
   accountBalance,
   type AccountKind,
   type AccountRef,
