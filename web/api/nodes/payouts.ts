@@ -1,21 +1,14 @@
 // The operator's money over the node API (all NIP-98): payout addresses, payouts and earnings.
 // snake_case on the wire; USD amounts as decimal strings (never floats).
 import type { Hono } from "hono";
-import {
-  earningsSummary,
-  listPayoutAddresses,
-  listPayouts,
-  type PayoutRow,
-  setPayoutAddress,
-} from "../../../db/mod.ts";
-import { formatUsd, isCoin, SUPPORTED_COINS, validatePayoutAddress } from "../../../shared/mod.ts";
+import { earningsSummary, listPayoutAddresses, listPayouts, type PayoutRow } from "../../../db/mod.ts";
+import { formatUsd, isCoin, SUPPORTED_COINS } from "../../../shared/mod.ts";
 import type { AppContext, AppEnv } from "../../app_env.ts";
 import type { ControlPlane } from "../../control_plane.ts";
 import { HttpError } from "../../http_error.ts";
-import { type PayoutDeps, PayoutRequestError, requestPayout } from "../../payments/payouts.ts";
+import { PayoutRequestError, requestPayout } from "../../payments/payouts.ts";
+import { payoutDepsOf, payoutThresholds, savePayoutAddress } from "../../payments/operator_payouts.ts";
 import { nip98Auth, verifiedJson } from "./nip98_auth.ts";
-
-const CENT = 10_000_000n;
 
 /** A payout as the node API shows it. */
 export function payoutJson(p: PayoutRow) {
@@ -32,17 +25,6 @@ export function payoutJson(p: PayoutRow) {
     automatic: p.automatic,
     created_at: p.createdAt.toISOString(),
     finished_at: p.finishedAt?.toISOString() ?? null,
-  };
-}
-
-function depsOf(cp: ControlPlane): PayoutDeps {
-  return {
-    sql: cp.db.sql,
-    processor: cp.processor,
-    rates: cp.rates,
-    minPayoutCents: cp.config.minPayoutCents,
-    autoPayoutCents: cp.config.autoPayoutCents,
-    log: cp.log,
   };
 }
 
@@ -76,19 +58,13 @@ export function mountPayoutRoutes(app: Hono<AppEnv>, cp: ControlPlane): void {
     if (typeof body.address !== "string") {
       throw new HttpError(400, "address must be a string", { code: "invalid_request", param: "address" });
     }
-    const check = validatePayoutAddress(coin, body.address);
-    if (!check.ok) {
-      throw new HttpError(400, `not a valid ${coin} address: ${check.reason}`, {
-        code: "invalid_request",
-        param: "address",
-      });
-    }
-    const row = await setPayoutAddress(cp.db.sql, {
+    const saved = await savePayoutAddress(cp.db.sql, {
       nodePubkey: c.get("nodePubkey"),
       coin,
-      address: check.address,
+      address: body.address,
     });
-    return c.json({ coin: row.coin, address: row.address });
+    if (!saved.ok) throw new HttpError(400, saved.reason, { code: "invalid_request", param: "address" });
+    return c.json({ coin: saved.row.coin, address: saved.row.address });
   });
 
   app.get("/api/nodes/payout-addresses", auth, async (c) => {
@@ -106,7 +82,7 @@ export function mountPayoutRoutes(app: Hono<AppEnv>, cp: ControlPlane): void {
     const body = objectBody(c);
     const coin = body.coin === undefined || body.coin === null ? undefined : parseCoin(body.coin);
     try {
-      const payout = await requestPayout(depsOf(cp), {
+      const payout = await requestPayout(payoutDepsOf(cp), {
         nodePubkey: c.get("nodePubkey"),
         coin,
         automatic: false,
@@ -127,13 +103,13 @@ export function mountPayoutRoutes(app: Hono<AppEnv>, cp: ControlPlane): void {
 
   app.get("/api/nodes/earnings", auth, async (c) => {
     const s = await earningsSummary(cp.db.sql, c.get("nodePubkey"));
-    const auto = cp.config.autoPayoutCents;
+    const { minPayout, autoPayout } = payoutThresholds(cp.config);
     return c.json({
       pending_usd: formatUsd(s.pending),
       in_flight_usd: formatUsd(s.inFlight),
       paid_usd: formatUsd(s.paid),
-      min_payout_usd: formatUsd(BigInt(cp.config.minPayoutCents) * CENT),
-      auto_payout_usd: auto > 0 ? formatUsd(BigInt(Math.max(auto, cp.config.minPayoutCents)) * CENT) : null,
+      min_payout_usd: formatUsd(minPayout),
+      auto_payout_usd: autoPayout === null ? null : formatUsd(autoPayout),
       days: s.days.map((d) => ({ day: d.day, earned_usd: formatUsd(d.earned), jobs: d.jobs })),
       coins: s.coins.map((k) => ({
         coin: k.coin,
