@@ -24,7 +24,9 @@ export type CliErrorCode =
   | "daemon_running"
   | "stop_timeout"
   | "service"
-  | "checks_failed";
+  | "checks_failed"
+  | "login_expired"
+  | "login_denied";
 
 /** An error printed as one line by `cli/main.ts`, which then exits with `exitCode`. */
 export class CliError extends Error {

@@ -18,6 +18,7 @@ import { runService } from "./commands/service.ts";
 import { runDoctor } from "./commands/doctor.ts";
 import { runUpgradeCommand } from "./commands/upgrade.ts";
 import { runUncensored } from "./commands/uncensored.ts";
+import { runLogin } from "./commands/login.ts";
 import { CLI_VERSION } from "./version.ts";
 
 const USAGE = `infernet ${CLI_VERSION} — earn by serving inference on the Infernet network
@@ -63,6 +64,8 @@ usage: infernet <command> [flags]
   payout request [--coin COIN] [--json]   pay out the pending earnings now (whole cents)
   earnings [--json]                       earned per day, pending, in flight, paid, per coin
   payments list [--json]                  payout history: when, coin, USD, crypto, status, tx
+  login [--server URL] [--yes] [--json]   sign in to the web dashboard: shows a code to enter in
+                                          the browser, then asks before approving that browser
 
 node files: $INFERNET_HOME (default ~/.config/infernet): node.key (mode 0600), config.json
 models: $INFERNET_HOME/models; HF_ENDPOINT, HF_TOKEN for the Hugging Face Hub
@@ -87,6 +90,7 @@ const COMMANDS: Record<string, (ctx: CommandContext) => Promise<void>> = {
   doctor: runDoctor,
   upgrade: runUpgradeCommand,
   uncensored: runUncensored,
+  login: runLogin,
 };
 
 /** Runs the CLI; returns the process exit code. */

@@ -17,6 +17,7 @@ import { heartbeat } from "./api/nodes/heartbeat.ts";
 import { nodeStatus } from "./api/nodes/status.ts";
 import { nodeSocket } from "./api/nodes/socket.ts";
 import { mountPayoutRoutes } from "./api/nodes/payouts.ts";
+import { mountLoginApi } from "./api/login.ts";
 import { createDeposit, getBalance, getDeposit } from "./api/deposits.ts";
 import { getPricing } from "./api/pricing.ts";
 import { coinPayWebhook, MAX_WEBHOOK_BYTES } from "./api/webhooks/coinpay.ts";
@@ -81,6 +82,7 @@ export function createApp(cp: ControlPlane): Hono<AppEnv> {
   app.post("/api/nodes/heartbeat", nip98Auth(cp), heartbeat(cp));
   app.get("/api/nodes/ws", nodeSocket(cp));
   mountPayoutRoutes(app, cp);
+  mountLoginApi(app, cp);
   app.get("/api/nodes/:pubkey", nodeStatus(cp));
   mountPages(app, cp);
 

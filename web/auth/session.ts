@@ -124,6 +124,15 @@ export async function endSession(cp: ControlPlane, c: AppContext): Promise<void>
   deleteCookie(c, SESSION_COOKIE, { path: "/" });
 }
 
+/** Middleware for every page: with a valid session, sets `operatorPubkey` (the nav shows it); never refuses. */
+export function loadOperator(cp: ControlPlane): AppMiddleware {
+  return async (c, next) => {
+    const session = await currentSession(cp, c);
+    if (session) c.set("operatorPubkey", session.pubkey);
+    await next();
+  };
+}
+
 /**
  * Middleware for operator pages: with a valid session, `c.get("operatorPubkey")` is the
  * operator's node key; without one, a redirect to `/login?next=<this path>`.

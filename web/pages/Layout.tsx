@@ -1,8 +1,11 @@
 // The page shell every dashboard page shares: viewport for phones, one stylesheet, the nav.
 import type { ComponentChildren } from "preact";
+import { SessionNav } from "./SessionNav.tsx";
 
 /** The HTML document around a page's content. */
-export function Layout(props: { title: string; children: ComponentChildren; signedIn?: boolean }) {
+export function Layout(
+  props: { title: string; children: ComponentChildren; signedIn?: boolean; refreshS?: number },
+) {
   return (
     <html lang="en">
       <head>
@@ -11,6 +14,7 @@ export function Layout(props: { title: string; children: ComponentChildren; sign
         <title>{`${props.title} · Infernet`}</title>
         <link rel="stylesheet" href="/assets/style.css" />
         <link rel="icon" href="data:," />
+        {props.refreshS ? <meta http-equiv="refresh" content={String(props.refreshS)} /> : null}
       </head>
       <body>
         <header>
@@ -19,6 +23,7 @@ export function Layout(props: { title: string; children: ComponentChildren; sign
             <a href="/">Network</a>
             <a href="/keys">API keys</a>
             <a href="/account">Account</a>
+            <SessionNav />
           </nav>
         </header>
         <main>

@@ -12,9 +12,12 @@ import { networkSnapshot } from "./network_data.ts";
 import { networkPage } from "./network_page.tsx";
 import { createKeyPage, keysPage } from "./keys_routes.tsx";
 import { mountAccountRoutes } from "./account_routes.tsx";
+import { mountLoginRoutes } from "./login_routes.tsx";
+import { loadOperator } from "../auth/session.ts";
 
 /** The page paths the dashboard's middleware (CSP, CSRF) covers; `/v1` and `/api` are untouched. */
-const PAGE_PATHS = ["/", "/network.json", "/keys", "/account", "/account/*", "/assets/*"];
+const PAGE_PATHS = ["/", "/network.json", "/keys", "/account", "/account/*", "/assets/*"]
+  .concat(["/login", "/login/*", "/logout"]);
 
 const STYLE = await Deno.readTextFile(new URL("../assets/style.css", import.meta.url));
 
@@ -48,6 +51,7 @@ function pageMiddleware(cp: ControlPlane): AppMiddleware[] {
         throw err;
       }
     },
+    loadOperator(cp),
   ];
 }
 
@@ -60,6 +64,7 @@ export function mountPages(app: Hono<AppEnv>, cp: ControlPlane): void {
   app.get("/keys", keysPage());
   app.post("/keys", createKeyPage(cp));
   mountAccountRoutes(app, cp);
+  mountLoginRoutes(app, cp);
 
   app.get("/assets/style.css", (c) => {
     c.header("content-type", "text/css; charset=utf-8");

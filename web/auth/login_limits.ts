@@ -1,0 +1,44 @@
+// Rate limits of the login endpoints (token buckets, in memory per control plane): starting a
+// device login per address and per node key, typing user codes per address (so the 20^8 code
+// space cannot be walked), and Nostr sign-in attempts per address.
+import type { ControlPlane } from "../control_plane.ts";
+import { RateLimiter } from "../rate_limit.ts";
+
+/** The limiters one control plane uses for logins. */
+export interface LoginLimiters {
+  startPerAddress: RateLimiter;
+  startPerKey: RateLimiter;
+  codePerAddress: RateLimiter;
+  nostrPerAddress: RateLimiter;
+}
+
+/** Bursts and refill rates; a code attempt is refilled every 30 s after a burst of 10. */
+export const LOGIN_LIMITS = {
+  startPerAddress: { burst: 20, ratePerSec: 1 / 30 },
+  startPerKey: { burst: 5, ratePerSec: 1 / 60 },
+  codePerAddress: { burst: 10, ratePerSec: 1 / 30 },
+  nostrPerAddress: { burst: 10, ratePerSec: 1 / 30 },
+} as const;
+
+const limiters = new WeakMap<ControlPlane, LoginLimiters>();
+
+/** The control plane's login limiters (created on first use). */
+export function loginLimiters(cp: ControlPlane): LoginLimiters {
+  let l = limiters.get(cp);
+  if (!l) {
+    l = {
+      startPerAddress: new RateLimiter(LOGIN_LIMITS.startPerAddress),
+      startPerKey: new RateLimiter(LOGIN_LIMITS.startPerKey),
+      codePerAddress: new RateLimiter(LOGIN_LIMITS.codePerAddress),
+      nostrPerAddress: new RateLimiter(LOGIN_LIMITS.nostrPerAddress),
+    };
+    limiters.set(cp, l);
+  }
+  return l;
+}
+
+/** Whether a node key may sign in to the dashboard: it must be registered (KV, seen by every instance). */
+export async function isRegisteredNode(cp: ControlPlane, pubkey: string): Promise<boolean> {
+  if (cp.registry.get(pubkey)) return true;
+  return (await cp.kv.get(["nodes", pubkey])).versionstamp !== null;
+}

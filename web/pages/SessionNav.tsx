@@ -1,0 +1,22 @@
+// The operator's part of the nav: "Operator login" when signed out; the node's short key and a
+// sign-out form (a CSRF-checked POST) when signed in. The session comes from the request through
+// a context that `renderPage` provides, so no page has to pass it along.
+import { createContext } from "preact";
+import { useContext } from "preact/hooks";
+
+/** The signed-in operator's node key (hex) for this render, or null. */
+export const SessionContext = createContext<string | null>(null);
+
+/** The nav entries for operator sign-in and sign-out. */
+export function SessionNav() {
+  const pubkey = useContext(SessionContext);
+  if (!pubkey) return <a href="/login">Operator login</a>;
+  return (
+    <>
+      <a href="/operator" title={pubkey}>Node {pubkey.slice(0, 8)}…</a>
+      <form method="post" action="/logout" class="nav-logout">
+        <button type="submit" class="secondary">Sign out</button>
+      </form>
+    </>
+  );
+}
