@@ -12,11 +12,21 @@ import { networkSnapshot } from "./network_data.ts";
 import { networkPage } from "./network_page.tsx";
 import { createKeyPage, keysPage } from "./keys_routes.tsx";
 import { mountAccountRoutes } from "./account_routes.tsx";
+import { mountOperatorRoutes } from "./operator_routes.tsx";
 import { mountLoginRoutes } from "./login_routes.tsx";
 import { loadOperator } from "../auth/session.ts";
 
 /** The page paths the dashboard's middleware (CSP, CSRF) covers; `/v1` and `/api` are untouched. */
-const PAGE_PATHS = ["/", "/network.json", "/keys", "/account", "/account/*", "/assets/*"]
+const PAGE_PATHS = [
+  "/",
+  "/network.json",
+  "/keys",
+  "/account",
+  "/account/*",
+  "/operator",
+  "/operator/*",
+  "/assets/*",
+]
   .concat(["/login", "/login/*", "/logout"]);
 
 const STYLE = await Deno.readTextFile(new URL("../assets/style.css", import.meta.url));
@@ -64,6 +74,7 @@ export function mountPages(app: Hono<AppEnv>, cp: ControlPlane): void {
   app.get("/keys", keysPage());
   app.post("/keys", createKeyPage(cp));
   mountAccountRoutes(app, cp);
+  mountOperatorRoutes(app, cp);
   mountLoginRoutes(app, cp);
 
   app.get("/assets/style.css", (c) => {

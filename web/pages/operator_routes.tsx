@@ -1,0 +1,226 @@
+// The operator's pages. The operator is a node key, signed in by `requireOperator` (a session
+// cookie); every route reads only that key's data. Every POST answers with a 303 redirect and a
+// notice, so a reload never repeats it; a refused form is shown again with its error and what was
+// typed. A payout request carries a one-time token from its form: a second submit of the same
+// form (a double click, a back-and-resend) finds the token used and creates nothing.
+import type { Hono } from "hono";
+import {
+  accountBalance,
+  earningsSummary,
+  type JobCursor,
+  listNodeJobs,
+  listPayoutAddresses,
+  listPayouts,
+  nodeJobStats,
+  operatorEarnings,
+  type PayoutRow,
+} from "../../db/mod.ts";
+import { formatUsd, isCoin, SUPPORTED_COINS } from "../../shared/mod.ts";
+import type { AppContext, AppEnv } from "../app_env.ts";
+import type { ControlPlane } from "../control_plane.ts";
+import { requireOperator } from "../auth/session.ts";
+import type { LiveNode } from "../registry/node_registry.ts";
+import { NANO_USD_PER_CENT, PayoutRequestError, requestPayout } from "../payments/payouts.ts";
+import { payoutDepsOf, payoutThresholds, savePayoutAddress } from "../payments/operator_payouts.ts";
+import { chartDays } from "./earnings_chart.tsx";
+import { type NodeHealth, OperatorPage, type OperatorView } from "./operator_page.tsx";
+import { renderPage } from "./render.ts";
+
+const CHART_DAYS = 30;
+const JOBS_PER_PAGE = 50;
+const STATS_WINDOW_MS = 86_400_000;
+const TOKEN = /^[0-9a-f]{32}$/;
+const TOKEN_TTL_MS = 86_400_000;
+const MAX_ADDRESS_CHARS = 200;
+
+/** The registry's view of a node's health: online when its socket is open and its heartbeat fresh. */
+export function nodeHealth(node: LiveNode, nowMs: number, staleMs: number): NodeHealth {
+  const seen = node.lastHeartbeatAt > 0;
+  const ageMs = seen ? Math.max(0, nowMs - node.lastHeartbeatAt) : null;
+  const fresh = ageMs !== null && ageMs <= staleMs;
+  const open = node.connection?.open ?? false;
+  return {
+    state: open && fresh ? "online" : open || fresh ? "stale" : "offline",
+    socketOpen: open,
+    lastHeartbeatAt: seen ? new Date(node.lastHeartbeatAt) : null,
+    heartbeatAgeS: ageMs === null ? null : Math.round(ageMs / 1000),
+    staleAfterS: Math.round(staleMs / 1000),
+    load: node.heartbeat?.load ?? null,
+    freeSlots: node.heartbeat?.free_slots ?? null,
+    inFlight: node.connection?.inFlight ?? node.heartbeat?.in_flight ?? 0,
+    successes: node.stats.successes,
+    failures: node.stats.failures,
+    ttftEwmaMs: node.stats.ttftEwmaMs,
+  };
+}
+
+function randomToken(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join(
+    "",
+  );
+}
+
+/** `before=<epoch ms>&before_id=<job id>` → a cursor; anything else → the first page. */
+function parseCursor(q: Record<string, string | undefined>): JobCursor | null {
+  const ms = Number(q.before);
+  const id = q.before_id;
+  if (!q.before || !Number.isSafeInteger(ms) || ms < 0 || !id || id.length > 200) return null;
+  return { createdAt: new Date(ms), id };
+}
+
+function olderHref(next: JobCursor | null): string | null {
+  if (!next) return null;
+  const q = new URLSearchParams({ before: String(next.createdAt.getTime()), before_id: next.id });
+  return `/operator?${q}#jobs`;
+}
+
+function payoutNotice(p: PayoutRow): { kind: "ok" | "error"; text: string } {
+  const what = `Payout #${p.id} of ${formatUsd(p.amount)} USD to your ${p.coin} address`;
+  switch (p.status) {
+    case "completed":
+      return { kind: "ok", text: `${what} was paid${p.txHash ? ` (transaction ${p.txHash})` : ""}.` };
+    case "sent":
+      return { kind: "ok", text: `${what} was accepted by the payment processor and is on its way.` };
+    case "requested":
+      return {
+        kind: "ok",
+        text:
+          `${what} is recorded; the payment processor did not answer yet, so it is retried automatically.`,
+      };
+    case "failed":
+      return {
+        kind: "error",
+        text: `${what} failed: ${p.error ?? "unknown error"}. The amount is back in your earnings.`,
+      };
+  }
+}
+
+interface Extras {
+  notice?: OperatorView["notice"];
+  addressForm?: OperatorView["addressForm"];
+  payoutError?: string;
+}
+
+async function noticeFromQuery(cp: ControlPlane, pubkey: string, q: Record<string, string | undefined>) {
+  const payoutId = q.payout && /^\d{1,18}$/.test(q.payout) ? BigInt(q.payout) : null;
+  const own = async () =>
+    payoutId === null ? undefined : (await listPayouts(cp.db.sql, pubkey)).find((p) => p.id === payoutId);
+  switch (q.notice) {
+    case "address_saved":
+      return isCoin(q.coin)
+        ? { kind: "ok" as const, text: `Your ${q.coin} payout address is saved.` }
+        : undefined;
+    case "payout": {
+      const p = await own();
+      return p ? payoutNotice(p) : undefined;
+    }
+    case "payout_repeated": {
+      const p = await own();
+      return {
+        kind: "ok" as const,
+        text: `That payout request was already sent${p ? ` (payout #${p.id})` : ""}; nothing was paid twice.`,
+      };
+    }
+  }
+  return undefined;
+}
+
+async function operatorPage(cp: ControlPlane, c: AppContext, extras: Extras = {}, status = 200) {
+  const pubkey = c.get("operatorPubkey");
+  const q = c.req.query();
+  const cursor = parseCursor(q);
+  const now = new Date();
+  const sql = cp.db.sql;
+  const [earnings, balance, stats, jobs, addresses, payouts, notice] = await Promise.all([
+    earningsSummary(sql, pubkey, { days: CHART_DAYS, now }),
+    accountBalance(sql, operatorEarnings(pubkey)),
+    nodeJobStats(sql, pubkey, new Date(now.getTime() - STATS_WINDOW_MS)),
+    listNodeJobs(sql, pubkey, { before: cursor, limit: JOBS_PER_PAGE }),
+    listPayoutAddresses(sql, pubkey),
+    listPayouts(sql, pubkey, { limit: 50 }),
+    extras.notice ? Promise.resolve(extras.notice) : noticeFromQuery(cp, pubkey, q),
+  ]);
+  const live = cp.registry.get(pubkey);
+  const { minPayout, autoPayout } = payoutThresholds(cp.config);
+  const view: OperatorView = {
+    pubkey,
+    node: live
+      ? { record: live.record, health: nodeHealth(live, now.getTime(), cp.config.nodeStaleMs) }
+      : null,
+    stats,
+    earnings,
+    payable: (balance / NANO_USD_PER_CENT) * NANO_USD_PER_CENT,
+    minPayout,
+    autoPayout,
+    chart: chartDays(earnings.days, { today: now, days: CHART_DAYS }),
+    jobs: jobs.jobs,
+    olderHref: olderHref(jobs.next),
+    paged: cursor !== null,
+    addresses,
+    payouts,
+    coins: SUPPORTED_COINS,
+    payoutToken: randomToken(),
+    notice,
+    addressForm: extras.addressForm,
+    payoutError: extras.payoutError,
+  };
+  return renderPage(c, <OperatorPage {...view} />, status);
+}
+
+const field = (form: Record<string, unknown>, name: string) =>
+  typeof form[name] === "string" ? (form[name] as string).trim() : "";
+
+/** Mounts `/operator` and its forms, each behind the operator's session. */
+export function mountOperatorRoutes(app: Hono<AppEnv>, cp: ControlPlane): void {
+  app.use("/operator", requireOperator(cp));
+  app.use("/operator/*", requireOperator(cp));
+
+  app.get("/operator", (c) => operatorPage(cp, c));
+
+  app.post("/operator/payout-address", async (c) => {
+    const form = await c.req.parseBody();
+    const coin = field(form, "coin");
+    const address = field(form, "address").slice(0, MAX_ADDRESS_CHARS);
+    if (!isCoin(coin)) {
+      return operatorPage(cp, c, { notice: { kind: "error", text: "Choose one of the listed coins." } }, 400);
+    }
+    const saved = await savePayoutAddress(cp.db.sql, { nodePubkey: c.get("operatorPubkey"), coin, address });
+    if (!saved.ok) return operatorPage(cp, c, { addressForm: { coin, address, error: saved.reason } }, 400);
+    return c.redirect(`/operator?notice=address_saved&coin=${coin}#addresses`, 303);
+  });
+
+  app.post("/operator/payouts", async (c) => {
+    const pubkey = c.get("operatorPubkey");
+    const form = await c.req.parseBody();
+    const coin = field(form, "coin");
+    const token = field(form, "token");
+    if (!isCoin(coin)) {
+      return operatorPage(cp, c, { payoutError: "Choose one of your payout addresses." }, 400);
+    }
+    if (!TOKEN.test(token)) {
+      return operatorPage(cp, c, {
+        payoutError: "This form is out of date; check the amount and send it again.",
+      }, 400);
+    }
+    // The token is taken atomically before any money moves: of two submits, one goes on.
+    const key = ["operator_payout_form", pubkey, token];
+    const taken = await cp.kv.atomic().check({ key, versionstamp: null }).set(key, { payoutId: null }, {
+      expireIn: TOKEN_TTL_MS,
+    }).commit();
+    if (!taken.ok) {
+      const seen = (await cp.kv.get<{ payoutId: string | null }>(key)).value?.payoutId;
+      return c.redirect(`/operator?notice=payout_repeated${seen ? `&payout=${seen}` : ""}#payouts`, 303);
+    }
+    let payout: PayoutRow;
+    try {
+      payout = await requestPayout(payoutDepsOf(cp), { nodePubkey: pubkey, coin, automatic: false });
+    } catch (err) {
+      // Nothing moved: the same form may be sent again (after setting an address, say).
+      await cp.kv.delete(key);
+      if (err instanceof PayoutRequestError) return operatorPage(cp, c, { payoutError: err.message }, 409);
+      throw err;
+    }
+    await cp.kv.set(key, { payoutId: String(payout.id) }, { expireIn: TOKEN_TTL_MS });
+    return c.redirect(`/operator?notice=payout&payout=${payout.id}#payouts`, 303);
+  });
+}
