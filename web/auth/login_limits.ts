@@ -17,7 +17,7 @@ export const LOGIN_LIMITS = {
   startPerAddress: { burst: 20, ratePerSec: 1 / 30 },
   startPerKey: { burst: 5, ratePerSec: 1 / 60 },
   codePerAddress: { burst: 10, ratePerSec: 1 / 30 },
-  nostrPerAddress: { burst: 10, ratePerSec: 1 / 30 },
+  nostrPerAddress: { burst: 20, ratePerSec: 1 / 30 },
 } as const;
 
 const limiters = new WeakMap<ControlPlane, LoginLimiters>();
