@@ -11,7 +11,15 @@ export interface UsageFilter {
   from?: Date | null;
   /** Jobs created before this time. */
   to?: Date | null;
+  /** Keyset pagination: only jobs strictly older than this one (by time, then id). */
+  before?: UsageCursor | null;
   limit?: number;
+}
+
+/** A position in the usage log: a job's time and id (job times are whole milliseconds). */
+export interface UsageCursor {
+  createdAt: Date;
+  id: string;
 }
 
 /** One request in the usage log. `cost` is nano-USD. */
@@ -26,6 +34,20 @@ export interface UsageRow {
   cost: bigint;
   latencyMs: number;
   nodePubkey: string | null;
+}
+
+function usageConditions(sql: Sql, f: UsageFilter) {
+  const b = f.before ?? null;
+  return sql`
+      ${f.model ? sql`and j.model = ${f.model}` : sql``}
+      ${f.status ? sql`and j.status = ${f.status}` : sql``}
+      ${f.from ? sql`and j.created_at >= ${f.from}` : sql``}
+      ${f.to ? sql`and j.created_at < ${f.to}` : sql``}
+      ${
+    // The time bound alone is an index condition on jobs_api_key_created; the id breaks ties.
+    b
+      ? sql`and j.created_at <= ${b.createdAt} and (j.created_at < ${b.createdAt} or j.id < ${b.id})`
+      : sql``}`;
 }
 
 /** A key's requests, newest first, joined with their charges. */
@@ -47,11 +69,7 @@ export async function listUsage(sql: Sql, apiKeyId: bigint, f: UsageFilter = {})
     select j.id, j.created_at, j.kind, j.model, j.status, j.prompt_tokens, j.completion_tokens,
       coalesce(c.charged, 0)::bigint as cost, j.latency_ms, j.node_pubkey
     from jobs j left join job_charges c on c.job_id = j.id
-    where j.api_key_id = ${apiKeyId}
-      ${f.model ? sql`and j.model = ${f.model}` : sql``}
-      ${f.status ? sql`and j.status = ${f.status}` : sql``}
-      ${f.from ? sql`and j.created_at >= ${f.from}` : sql``}
-      ${f.to ? sql`and j.created_at < ${f.to}` : sql``}
+    where j.api_key_id = ${apiKeyId} ${usageConditions(sql, f)}
     order by j.created_at desc, j.id desc
     limit ${f.limit ?? 100}`;
   return rows.map((r) => ({
@@ -66,6 +84,15 @@ export async function listUsage(sql: Sql, apiKeyId: bigint, f: UsageFilter = {})
     latencyMs: r.latency_ms,
     nodePubkey: r.node_pubkey,
   }));
+}
+
+/** Whether more than `n` of a key's requests match the filter (its `before` and `limit` ignored). */
+export async function usageExceeds(sql: Sql, apiKeyId: bigint, f: UsageFilter, n: number): Promise<boolean> {
+  const rows = await sql`
+    select 1 from jobs j
+    where j.api_key_id = ${apiKeyId} ${usageConditions(sql, { ...f, before: null })}
+    offset ${n} limit 1`;
+  return rows.length > 0;
 }
 
 /** Jobs finished in the last `windowMs`, and how many of them completed. */

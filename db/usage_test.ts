@@ -4,7 +4,7 @@ import { createApiKey } from "./api_keys.ts";
 import { consumerBalance, postEntry, PROCESSOR_CLEARING } from "./ledger.ts";
 import { reserveJob, settleJobs } from "./charges.ts";
 import { insertJobs, type JobRow } from "./jobs.ts";
-import { listUsage, recentJobStats } from "./usage.ts";
+import { listUsage, recentJobStats, type UsageCursor, usageExceeds } from "./usage.ts";
 
 const NODE = "ab".repeat(32);
 
@@ -96,3 +96,46 @@ testOnEachDatabase("usage - recent job stats count jobs finished in the window",
   ]);
   assert.deepEqual(await recentJobStats(sql, 600_000), { jobs: 2, completed: 1 });
 });
+
+testOnEachDatabase(
+  "usage - pages by keyset on (time, id), ties included, and counts past a cap",
+  async (db) => {
+    const sql = db.sql;
+    const { row: key } = await createApiKey(sql);
+    const t0 = Date.parse("2026-01-02T10:00:00Z");
+    // 25 jobs, three to a millisecond, so pages end inside a tie.
+    const rows = Array.from({ length: 25 }, (_, i) =>
+      job(`p${String(i).padStart(2, "0")}`, key.id, {
+        createdAt: new Date(t0 + Math.floor(i / 3)),
+        model: i % 2 ? "odd" : "even",
+      }));
+    await insertJobs(sql, rows);
+    const expected = rows.map((r) => r.id).reverse();
+
+    const seen: string[] = [];
+    let before: UsageCursor | null = null;
+    for (let page = 0; page < 10; page++) {
+      const got = await listUsage(sql, key.id, { limit: 4, before });
+      seen.push(...got.map((r) => r.jobId));
+      if (got.length < 4) break;
+      const last = got.at(-1)!;
+      before = { createdAt: last.createdAt, id: last.jobId };
+    }
+    assert.deepEqual(seen, expected, "every job once, newest first");
+
+    const even = await listUsage(sql, key.id, {
+      model: "even",
+      limit: 3,
+      before: { createdAt: new Date(t0 + 6), id: "p19" },
+    });
+    assert.deepEqual(even.map((r) => r.jobId), ["p18", "p16", "p14"]);
+
+    assert.equal(await usageExceeds(sql, key.id, {}, 24), true);
+    assert.equal(await usageExceeds(sql, key.id, {}, 25), false);
+    assert.equal(await usageExceeds(sql, key.id, { model: "odd" }, 12), false);
+    assert.equal(
+      await usageExceeds(sql, key.id, { model: "odd", before: { createdAt: new Date(t0), id: "a" } }, 11),
+      true,
+    );
+  },
+);

@@ -1,5 +1,5 @@
 // The control plane's HTTP surface: `/v1` (consumers), `/api` (keys, nodes), the dashboard pages. One error handler
-// renders every HttpError as OpenAI's error JSON.
+// renders every HttpError: as OpenAI's error JSON under `/v1`, `/api` and `/health`, as an HTML page elsewhere.
 import { Hono } from "hono";
 import { requestId } from "hono/request-id";
 import { bodyLimit } from "hono/body-limit";
@@ -21,10 +21,20 @@ import { mountLoginApi } from "./api/login.ts";
 import { createDeposit, getBalance, getDeposit } from "./api/deposits.ts";
 import { getPricing } from "./api/pricing.ts";
 import { coinPayWebhook, MAX_WEBHOOK_BYTES } from "./api/webhooks/coinpay.ts";
-import { mountPages } from "./pages/mod.ts";
+import { errorPageResponse, mountPages } from "./pages/mod.ts";
 
 /** The largest `/v1` request body accepted (long contexts fit; a runaway upload does not). */
 const MAX_V1_BODY_BYTES = 16 * 1024 * 1024;
+
+/** Whether a path belongs to the JSON APIs (their errors stay OpenAI-shaped); else it is a page. */
+function isApiPath(path: string): boolean {
+  return /^\/(v1|api|health)(\/|$)/.test(path);
+}
+
+/** The error as the client of that path reads it: OpenAI's error JSON, or the dashboard's page. */
+function renderError(path: string, err: HttpError, headers?: HeadersInit): Response {
+  return isApiPath(path) ? errorResponse(err, headers) : errorPageResponse(err.status, err.message, headers);
+}
 
 /** Builds the control plane's Hono app. */
 export function createApp(cp: ControlPlane): Hono<AppEnv> {
@@ -87,18 +97,25 @@ export function createApp(cp: ControlPlane): Hono<AppEnv> {
   mountPages(app, cp);
 
   app.notFound((c) =>
-    errorResponse(new HttpError(404, `Unknown path ${c.req.method} ${c.req.path}.`, { code: "not_found" }))
+    isApiPath(c.req.path)
+      ? errorResponse(
+        new HttpError(404, `Unknown path ${c.req.method} ${c.req.path}.`, { code: "not_found" }),
+      )
+      : errorPageResponse(404, `There is no page at ${c.req.path}.`)
   );
   app.onError((err, c) => {
     if (err instanceof HttpError) {
       if (err.status >= 500) cp.log.error("request failed", { path: c.req.path, err });
-      return errorResponse(
+      return renderError(
+        c.req.path,
         err,
         c.res.headers.get("retry-after") ? { "retry-after": c.res.headers.get("retry-after")! } : undefined,
       );
     }
     cp.log.error("unhandled error", { path: c.req.path, err });
-    return errorResponse(new HttpError(500, "Internal server error.", { code: "internal_error" }));
+    return isApiPath(c.req.path)
+      ? errorResponse(new HttpError(500, "Internal server error.", { code: "internal_error" }))
+      : errorPageResponse(500, "The server failed to answer this request; please try again.");
   });
   return app;
 }

@@ -59,9 +59,11 @@ Deno.test("api - errors are OpenAI-shaped with the statuses the SDKs map", async
     res = await app.request(chat(key, { model: "ghost", messages: [{ role: "user", content: "x" }] }));
     assert.equal(res.status, 404);
     assertOpenAiError(await res.json(), "model_not_found");
-    res = await app.request("http://cp.test/nowhere");
-    assert.equal(res.status, 404);
-    assertOpenAiError(await res.json(), "not_found");
+    for (const path of ["/v1/nowhere", "/api/nowhere"]) {
+      res = await app.request(`http://cp.test${path}`, { headers: { authorization: `Bearer ${key}` } });
+      assert.equal(res.status, 404);
+      assertOpenAiError(await res.json(), "not_found");
+    }
   });
 });
 

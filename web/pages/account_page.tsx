@@ -33,6 +33,12 @@ export interface AccountView {
   deposits: PaymentRow[];
   usage: UsageRow[];
   query: UsageQuery;
+  /** The `before` value of the next (older) page of the usage log; null on the last page. */
+  older: string | null;
+  /** The CSV export's cap when the filter matches more requests than it holds; else null. */
+  csvLimit: number | null;
+  /** A one-time token of the deposit form: a double submit creates one deposit. */
+  depositToken: string;
   coins: readonly string[];
   minDepositUsd: string;
   maxDepositUsd: string;
@@ -47,6 +53,10 @@ function depositStatus(p: PaymentRow): string {
 export function AccountPage(props: AccountView) {
   const q = props.query;
   const csv = new URLSearchParams(q.params).toString();
+  const olderHref = props.older
+    ? `/account?${new URLSearchParams({ ...q.params, before: props.older })}`
+    : null;
+  const newestHref = `/account${csv ? `?${csv}` : ""}`;
   return (
     <Layout title="Account">
       {props.error && <Notice kind="error">{props.error}</Notice>}
@@ -67,6 +77,7 @@ export function AccountPage(props: AccountView) {
 
       <h2>Add credit</h2>
       <form method="post" action="/account/deposits" class="inline">
+        <input type="hidden" name="token" value={props.depositToken} />
         <label>
           Amount (USD) <input name="amount_usd" inputMode="decimal" required placeholder="10.00" size={8} />
         </label>
@@ -129,6 +140,12 @@ export function AccountPage(props: AccountView) {
         <button type="submit">Filter</button>
         <a href={`/account/usage.csv${csv ? `?${csv}` : ""}`} download>Export CSV</a>
       </form>
+      {props.csvLimit !== null && (
+        <p class="muted" data-csv-capped>
+          The CSV export holds the newest {props.csvLimit.toLocaleString("en-US")}{" "}
+          requests that match; narrow the dates to export older ones.
+        </p>
+      )}
       {props.usage.length === 0 ? <p>No requests match.</p> : (
         <div class="scroll">
           <table class="usage">
@@ -145,7 +162,7 @@ export function AccountPage(props: AccountView) {
             </thead>
             <tbody>
               {props.usage.map((u) => (
-                <tr key={u.jobId}>
+                <tr key={u.jobId} data-job={u.jobId}>
                   <td>{u.createdAt.toISOString().slice(0, 19).replace("T", " ")}</td>
                   <td>{u.model}</td>
                   <td>{u.status}</td>
@@ -158,6 +175,12 @@ export function AccountPage(props: AccountView) {
             </tbody>
           </table>
         </div>
+      )}
+      {(olderHref || q.filter.before) && (
+        <nav class="pager">
+          {q.filter.before && <a href={newestHref}>Newest</a>}
+          {olderHref && <a href={olderHref} rel="next">Older</a>}
+        </nav>
       )}
     </Layout>
   );

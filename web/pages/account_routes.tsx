@@ -9,6 +9,7 @@ import {
   findPayment,
   listPayments,
   listUsage,
+  usageExceeds,
   type UsageRow,
 } from "../../db/mod.ts";
 import { formatUsd, SUPPORTED_COINS } from "../../shared/mod.ts";
@@ -18,7 +19,7 @@ import { HttpError } from "../http_error.ts";
 import type { ApiCaller } from "../api/v1/api_key_auth.ts";
 import { parseDepositBody, startDeposit } from "../api/deposits.ts";
 import { AccountPage, DepositPage, SignInPage } from "./account_page.tsx";
-import { parseUsageQuery } from "./usage_query.ts";
+import { formatUsageCursor, parseUsageQuery } from "./usage_query.ts";
 import { renderPage } from "./render.ts";
 
 /** The cookie that holds the consumer's API key. */
@@ -26,7 +27,12 @@ export const KEY_COOKIE = "infernet_key";
 
 const COOKIE_MAX_AGE_S = 30 * 86_400;
 const NANO_PER_CENT = 10_000_000n;
-const CSV_LIMIT = 10_000;
+/** The CSV export's cap (newest first); the page says when the filter matches more. */
+export const CSV_LIMIT = 10_000;
+/** Requests per page of the usage log. */
+export const USAGE_PAGE_SIZE = 100;
+/** The deposit form's one-time token: it becomes the deposit's Idempotency-Key. */
+const DEPOSIT_TOKEN = /^[A-Za-z0-9_-]{16,64}$/;
 
 async function signedIn(cp: ControlPlane, c: AppContext): Promise<ApiCaller | null> {
   const key = getCookie(c, KEY_COOKIE);
@@ -40,13 +46,20 @@ async function signedIn(cp: ControlPlane, c: AppContext): Promise<ApiCaller | nu
 }
 
 async function accountPage(cp: ControlPlane, c: AppContext, caller: ApiCaller, error?: string, status = 200) {
-  const query = parseUsageQuery(c.req.query(), 200);
-  const [statement, deposits, usage, key] = await Promise.all([
+  // One row more than a page says whether there is an older page.
+  const query = parseUsageQuery(c.req.query(), USAGE_PAGE_SIZE + 1);
+  const [statement, deposits, rows, key, csvCapped] = await Promise.all([
     consumerStatement(cp.db.sql, caller.apiKeyId, 1),
     listPayments(cp.db.sql, caller.apiKeyId, 10),
     listUsage(cp.db.sql, caller.apiKeyId, query.filter),
     findApiKeyByHash(cp.db.sql, caller.keyHash),
+    usageExceeds(cp.db.sql, caller.apiKeyId, query.filter, CSV_LIMIT),
   ]);
+  const usage = rows.slice(0, USAGE_PAGE_SIZE);
+  const last = usage.at(-1);
+  const older = rows.length > USAGE_PAGE_SIZE && last
+    ? formatUsageCursor({ createdAt: last.createdAt, id: last.jobId })
+    : null;
   const cents = (n: number) => formatUsd(BigInt(n) * NANO_PER_CENT);
   return renderPage(
     c,
@@ -57,6 +70,9 @@ async function accountPage(cp: ControlPlane, c: AppContext, caller: ApiCaller, e
       deposits={deposits}
       usage={usage}
       query={query}
+      older={older}
+      csvLimit={csvCapped ? CSV_LIMIT : null}
+      depositToken={crypto.randomUUID()}
       coins={SUPPORTED_COINS}
       minDepositUsd={cents(cp.config.minDepositCents)}
       maxDepositUsd={cents(cp.config.maxDepositCents)}
@@ -134,7 +150,9 @@ export function mountAccountRoutes(app: Hono<AppEnv>, cp: ControlPlane): void {
         minCents: cp.config.minDepositCents,
         maxCents: cp.config.maxDepositCents,
       });
-      payment = await startDeposit(cp, { apiKeyId: caller.apiKeyId, cents, coin, idempotencyKey: null });
+      // A double submit sends the same form token twice: one deposit at the processor and here.
+      const token = typeof form.token === "string" && DEPOSIT_TOKEN.test(form.token) ? form.token : null;
+      payment = await startDeposit(cp, { apiKeyId: caller.apiKeyId, cents, coin, idempotencyKey: token });
     } catch (err) {
       if (!(err instanceof HttpError) || err.status >= 500 && err.code !== "processor_error") throw err;
       return accountPage(cp, c, caller, err.message, err.status);
@@ -176,7 +194,7 @@ export function mountAccountRoutes(app: Hono<AppEnv>, cp: ControlPlane): void {
     const rows = await listUsage(
       cp.db.sql,
       caller.apiKeyId,
-      parseUsageQuery(c.req.query(), CSV_LIMIT).filter,
+      { ...parseUsageQuery(c.req.query(), CSV_LIMIT).filter, before: null },
     );
     c.header("content-type", "text/csv; charset=utf-8");
     c.header("content-disposition", 'attachment; filename="infernet-usage.csv"');

@@ -16,6 +16,8 @@ import { mountOperatorRoutes } from "./operator_routes.tsx";
 import { mountLoginRoutes } from "./login_routes.tsx";
 import { loadOperator } from "../auth/session.ts";
 
+export { errorPageResponse } from "./error_page.tsx";
+
 /** The page paths the dashboard's middleware (CSP, CSRF) covers; `/v1` and `/api` are untouched. */
 const PAGE_PATHS = [
   "/",

@@ -90,16 +90,19 @@ Deno.test("pages - the account forms work as plain POSTs, without JavaScript", a
   }
 });
 
-Deno.test("pages - /v1 and /api keep their own responses (no page headers)", async () => {
+Deno.test("pages - /v1 and /api keep their own responses (no page headers, JSON errors)", async () => {
   const env = await startDashboard();
   try {
     const res = await fetch(`${env.url}/api/pricing`);
     assert.equal(res.status, 200);
     assert.equal(res.headers.get("content-security-policy"), null);
     await res.body?.cancel();
-    const missing = await fetch(`${env.url}/nope`);
+    const missing = await fetch(`${env.url}/api/nope`);
     assert.equal(missing.status, 404);
     assert.equal((await missing.json()).error.code, "not_found");
+    const page = await fetch(`${env.url}/nope`);
+    assert.equal(page.status, 404);
+    assert.match(await page.text(), /<h1>Page not found<\/h1>/);
   } finally {
     await env.close();
   }

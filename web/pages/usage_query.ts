@@ -1,5 +1,6 @@
-// The usage log's filters from a query string (model, status, from, to as YYYY-MM-DD), parsed
-// once; anything invalid is dropped rather than trusted.
+// The usage log's filters from a query string (model, status, from, to as YYYY-MM-DD) and its
+// page (`before`: the last job shown, `<ISO time>~<job id>`), parsed once; anything invalid is
+// dropped rather than trusted.
 import type { JobStatus, UsageFilter } from "../../db/mod.ts";
 
 const STATUSES = new Set<string>(["completed", "failed", "cancelled", "timeout", "rejected"]);
@@ -17,7 +18,20 @@ function day(value: string | undefined): Date | null {
   return Number.isNaN(t) ? null : new Date(t);
 }
 
-/** Parses the filters; `to` includes its whole day. */
+type Cursor = NonNullable<UsageFilter["before"]>;
+
+/** The `before` parameter that starts the page after the one ending at this job. */
+export function formatUsageCursor(c: Cursor): string {
+  return `${c.createdAt.toISOString()}~${c.id}`;
+}
+
+function cursor(value: string | undefined): Cursor | null {
+  const m = value ? /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)~(.{1,200})$/.exec(value) : null;
+  const t = m ? Date.parse(m[1]) : NaN;
+  return m && !Number.isNaN(t) ? { createdAt: new Date(t), id: m[2] } : null;
+}
+
+/** Parses the filters and the page; `to` includes its whole day. */
 export function parseUsageQuery(q: Record<string, string | undefined>, limit: number): UsageQuery {
   const params: UsageQuery["params"] = {};
   const filter: UsageFilter = { limit };
@@ -37,5 +51,6 @@ export function parseUsageQuery(q: Record<string, string | undefined>, limit: nu
     filter.to = new Date(to.getTime() + DAY_MS);
     params.to = q.to;
   }
+  filter.before = cursor(q.before);
   return { filter, params };
 }
