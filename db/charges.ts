@@ -67,6 +67,11 @@ export interface Settlement {
   feeBps: number;
   /** The job's cost before the cap at its hold (see `jobCost` in shared/pricing). */
   cost: bigint;
+  /**
+   * Set when the job was reserved in memory against a balance lease (no charge row yet): its
+   * charge row is written now, and the charge is drawn from the lease (the rest stays in it).
+   */
+  lease?: { id: string; apiKeyId: bigint; hold: bigint } | null;
 }
 
 /** A charge as settled. */
@@ -118,9 +123,12 @@ export async function settleJobs(
           ${batch.map((s) => s.promptPer1k.toString())}::bigint[],
           ${batch.map((s) => s.completionPer1k.toString())}::bigint[],
           ${batch.map((s) => s.feeBps)}::int[],
-          ${batch.map((s) => (s.nodePubkey ? s.cost : 0n).toString())}::bigint[]
-        ) as d(job_id, node, pt, ct, pp, cp, bps, cost)
-      )${recordJobs}, s as (
+          ${batch.map((s) => (s.nodePubkey ? s.cost : 0n).toString())}::bigint[],
+          ${batch.map((s) => s.lease?.id ?? "")}::text[],
+          ${batch.map((s) => (s.lease?.apiKeyId ?? 0n).toString())}::bigint[],
+          ${batch.map((s) => (s.lease?.hold ?? 0n).toString())}::bigint[]
+        ) as d(job_id, node, pt, ct, pp, cp, bps, cost, lease, key, hold)
+      )${recordJobs}, su as (
         update job_charges jc set
           node_pubkey = nullif(d.node, ''),
           prompt_tokens = d.pt,
@@ -133,15 +141,39 @@ export async function settleJobs(
           operator_share = least(d.cost, jc.reserved) - least(d.cost, jc.reserved) * d.bps / 10000,
           settled_at = now()
         from d
-        where jc.job_id = d.job_id and jc.settled_at is null
+        where jc.job_id = d.job_id and jc.settled_at is null and d.lease = ''
         returning jc.job_id, jc.api_key_id, jc.reserved, jc.charged, jc.operator_share, jc.platform_fee,
-                  jc.node_pubkey
+                  jc.node_pubkey, jc.lease_id
+      ), si as (
+        -- Jobs reserved against a lease get their charge row now (once: the job id is the key);
+        -- a lease already released (its instance was given up for dead) no longer pays.
+        insert into job_charges (job_id, api_key_id, reserved, lease_id, node_pubkey, prompt_tokens,
+          completion_tokens, prompt_price_per_1k, completion_price_per_1k, fee_bps, charged, platform_fee,
+          operator_share, settled_at)
+        select d.job_id, d.key, d.hold, d.lease, nullif(d.node, ''), d.pt, d.ct, d.pp, d.cp, d.bps,
+          least(d.cost, d.hold), least(d.cost, d.hold) * d.bps / 10000,
+          least(d.cost, d.hold) - least(d.cost, d.hold) * d.bps / 10000, now()
+        from d join balance_leases l on l.id = d.lease and l.api_key_id = d.key and l.released_at is null
+        where d.lease <> ''
+        on conflict (job_id) do nothing
+        returning job_id, api_key_id, reserved, charged, operator_share, platform_fee, node_pubkey, lease_id
+      ), s as (
+        select * from su union all select * from si
+      ), drawn as (
+        -- The lease pays the charges; the rest of each job's share stays in it for the next jobs.
+        update balance_leases l set held = l.held - g.total
+        from (select lease_id, sum(charged)::bigint as total from si group by lease_id) g
+        where l.id = g.lease_id and g.total > 0
+        returning 1
       ), x as (
-        -- The postings: holds −reserved; balance +refund; operator +share; platform +fee (no zeros).
+        -- The postings: holds −reserved (a lease job: −charged); balance +refund (a lease job:
+        -- none); operator +share; platform +fee (no zeros).
         select s.job_id, v.kind, v.owner, v.amount
         from s cross join lateral (values
-          ('consumer_holds'::text, s.api_key_id::text, -s.reserved),
-          ('consumer_balance', s.api_key_id::text, s.reserved - s.charged),
+          ('consumer_holds'::text, s.api_key_id::text,
+            case when s.lease_id is null then -s.reserved else -s.charged end),
+          ('consumer_balance', s.api_key_id::text,
+            case when s.lease_id is null then s.reserved - s.charged else 0 end),
           ('operator_earnings', s.node_pubkey, s.operator_share),
           ('platform_fees', '', s.platform_fee)
         ) as v(kind, owner, amount)
@@ -174,8 +206,9 @@ export async function settleJobs(
         where a.id = g.id
         returning a.id
       ), t as (
+        -- A lease job charged nothing moves no money: no transaction.
         insert into ledger_transactions (idempotency_key, kind, job_id)
-        select 'settle:' || job_id, 'settle', job_id from s
+        select 'settle:' || job_id, 'settle', job_id from s where s.lease_id is null or s.charged > 0
         returning id, job_id
       ), p as (
         insert into postings (transaction_id, account_id, amount)

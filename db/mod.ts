@@ -47,6 +47,7 @@ export {
   settleJobs,
   type Settlement,
 } from "./charges.ts";
+export { type LeaseTake, releaseLease, releaseStaleLeases, renewLeases, takeLease } from "./leases.ts";
 export {
   createPayout,
   type EarningsCoin,

@@ -47,27 +47,42 @@ export async function reconcile(sql: Sql, opts: ReconcileOptions = {}): Promise<
       sql`select sum(balance)::text as total from accounts having sum(balance) <> 0`,
     ],
     [
-      "a consumer's holds differ from the holds of their unsettled jobs",
-      sql`select a.owner as api_key_id, a.balance::text as holds, coalesce(o.open, 0)::text as open_reserved
+      "a consumer's holds differ from the holds of their unsettled jobs and open leases",
+      sql`select a.owner as api_key_id, a.balance::text as holds, coalesce(o.open, 0)::text as open_reserved,
+            coalesce(l.held, 0)::text as leased
           from accounts a
           left join (select api_key_id::text as owner, sum(reserved) as open from job_charges
                      where settled_at is null group by api_key_id) o on o.owner = a.owner
-          where a.kind = 'consumer_holds' and a.balance <> coalesce(o.open, 0)`,
+          left join (select api_key_id::text as owner, sum(held) as held from balance_leases
+                     where released_at is null group by api_key_id) l on l.owner = a.owner
+          where a.kind = 'consumer_holds' and a.balance <> coalesce(o.open, 0) + coalesce(l.held, 0)`,
     ],
     [
       "a job's hold has no reserve transaction of its amount",
       sql`select jc.job_id, jc.reserved::text from job_charges jc
-          where not exists (
+          where jc.lease_id is null and not exists (
             select 1 from ledger_transactions t
             join postings p on p.transaction_id = t.id
             join accounts a on a.id = p.account_id and a.kind = 'consumer_holds'
             where t.idempotency_key = 'reserve:' || jc.job_id and p.amount = jc.reserved)`,
     ],
     [
+      "a lease holds other than its top-ups minus its releases and the charges of its jobs",
+      sql`select l.id, l.held::text, coalesce(m.moved, 0)::text as moved, coalesce(c.charged, 0)::text as charged
+          from balance_leases l
+          left join (select t.job_id, sum(p.amount) as moved from ledger_transactions t
+                     join postings p on p.transaction_id = t.id
+                     join accounts a on a.id = p.account_id and a.kind = 'consumer_holds'
+                     where t.kind in ('reserve', 'release') group by t.job_id) m on m.job_id = l.id
+          left join (select lease_id, sum(charged) as charged from job_charges
+                     where lease_id is not null group by lease_id) c on c.lease_id = l.id
+          where l.held <> coalesce(m.moved, 0) - coalesce(c.charged, 0)`,
+    ],
+    [
       "a job is settled without a settle transaction, or the other way round",
       sql`select jc.job_id, jc.settled_at, t.id as settle_tx from job_charges jc
           left join ledger_transactions t on t.idempotency_key = 'settle:' || jc.job_id
-          where (jc.settled_at is null) <> (t.id is null)`,
+          where (jc.settled_at is not null and (jc.lease_id is null or jc.charged > 0)) <> (t.id is not null)`,
     ],
     [
       "a settled charge is not the job's cost (capped at its hold) or its split is wrong",
@@ -93,7 +108,8 @@ export async function reconcile(sql: Sql, opts: ReconcileOptions = {}): Promise<
               coalesce(sum(p.amount) filter (where a.kind = 'platform_fees'), 0) as fee
             from postings p join accounts a on a.id = p.account_id where p.transaction_id = t.id
           ) s
-          where s.holds <> -jc.reserved or s.refund <> jc.reserved - jc.charged
+          where s.holds <> case when jc.lease_id is null then -jc.reserved else -jc.charged end
+             or s.refund <> case when jc.lease_id is null then jc.reserved - jc.charged else 0 end
              or s.operator <> jc.operator_share or s.fee <> jc.platform_fee`,
     ],
     [
@@ -114,6 +130,11 @@ export async function reconcile(sql: Sql, opts: ReconcileOptions = {}): Promise<
       "a hold has stayed open longer than any job may run",
       sql`select job_id, reserved::text, reserved_at from job_charges
           where settled_at is null and reserved_at < now() - ${stuckSec} * interval '1 second'`,
+    ],
+    [
+      "a balance lease has not been renewed for longer than any job may run",
+      sql`select id, held::text, renewed_at from balance_leases
+          where released_at is null and renewed_at < now() - ${stuckSec} * interval '1 second'`,
     ],
     [
       "a deposit's credit does not match the ledger (credited without a deposit, or the reverse)",
