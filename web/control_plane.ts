@@ -1,10 +1,11 @@
 // The control plane's parts, opened from the config and closed together.
-import { type Database, migrate, openDatabase, releaseStaleHolds } from "../db/mod.ts";
+import { type Database, migrate, openDatabase, releaseStaleHolds, releaseStaleLeases } from "../db/mod.ts";
 import { createLogger, type Logger } from "../shared/mod.ts";
 import type { WebConfig } from "./config.ts";
 import { NodeRegistry } from "./registry/node_registry.ts";
 import { JobStore } from "./jobs/job_store.ts";
 import { JobRecorder } from "./jobs/job_recorder.ts";
+import { BalanceLeases } from "./billing/leases.ts";
 import type { JobRun, JobRunDeps } from "./jobs/job_run.ts";
 import { ApiKeyAuth } from "./api/v1/api_key_auth.ts";
 import { RateLimiter } from "./rate_limit.ts";
@@ -21,6 +22,8 @@ export interface ControlPlane {
   registry: NodeRegistry;
   jobs: JobStore;
   recorder: JobRecorder;
+  /** This instance's balance leases: job holds are reserved against them in memory. */
+  leases: BalanceLeases;
   auth: ApiKeyAuth;
   keyLimiter: RateLimiter;
   keyCreationLimiter: RateLimiter;
@@ -71,6 +74,7 @@ export async function openControlPlane(
   await registry.load();
   const jobs = new JobStore(kv);
   const recorder = new JobRecorder(db.sql, log);
+  const leases = new BalanceLeases(db.sql, log, { instance: "cp_" + crypto.randomUUID().slice(0, 8) });
   const active = new Map<string, JobRun>();
   const runDeps: JobRunDeps = {
     jobs,
@@ -79,6 +83,7 @@ export async function openControlPlane(
     log,
     jobTimeoutMs: config.jobTimeoutMs,
     feeBps: config.feeBps,
+    leases,
     active,
     pending: new Set(),
   };
@@ -126,10 +131,14 @@ export async function openControlPlane(
 
   // Holds left open by a control plane that died mid-job go back to their consumers once no job
   // can still be running (the job timeout, plus a minute).
+  // So do the balance leases of an instance that stopped renewing them.
   const sweepHolds = () =>
-    releaseStaleHolds(db.sql, config.jobTimeoutMs + 60_000)
-      .then((n) => n && log.warn("released holds of jobs that never settled", { holds: n }))
-      .catch((err) => log.error("stale hold sweep failed", { err }));
+    Promise.all([
+      releaseStaleHolds(db.sql, config.jobTimeoutMs + 60_000)
+        .then((n) => n && log.warn("released holds of jobs that never settled", { holds: n })),
+      releaseStaleLeases(db.sql, config.jobTimeoutMs + 60_000)
+        .then((n) => n && log.warn("released balance leases of a stopped instance", { leases: n })),
+    ]).catch((err) => log.error("stale hold sweep failed", { err }));
   await sweepHolds();
   const holdSweeper = setInterval(sweepHolds, 60_000);
 
@@ -161,6 +170,7 @@ export async function openControlPlane(
     registry,
     jobs,
     recorder,
+    leases,
     auth: new ApiKeyAuth(db.sql),
     keyLimiter: new RateLimiter({ ratePerSec: rate, burst: rate * 2 }),
     keyCreationLimiter: new RateLimiter({
@@ -178,6 +188,7 @@ export async function openControlPlane(
       for (const node of registry.all()) node.connection?.close("server shutting down");
       await Promise.allSettled([...runDeps.pending]);
       await recorder.close();
+      await leases.close();
       if (!opts.kv) {
         kv.close();
         await listening.catch(() => {});

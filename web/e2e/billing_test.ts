@@ -27,9 +27,12 @@ function client(net: TestNetwork, apiKey: string): OpenAI {
   return new OpenAI({ baseURL: `${net.url}/v1`, apiKey, maxRetries: 0, timeout: 120_000 });
 }
 
+/** Waits for every settlement, then returns this instance's balance leases (as when idle). */
 async function settled(net: TestNetwork): Promise<void> {
   await Promise.allSettled([...net.cp.runDeps.pending]);
   await net.cp.recorder.flush();
+  await new Promise((r) => setTimeout(r, 0));
+  await net.cp.leases.releaseIdle(Date.now(), 0);
 }
 
 async function withNetwork(

@@ -5,6 +5,7 @@ import { jobCost, type Logger, type Usage } from "../../shared/mod.ts";
 import { billedTokens } from "../billing/billed_tokens.ts";
 import type { LiveNode, NodeRegistry } from "../registry/node_registry.ts";
 import type { JobRecorder } from "./job_recorder.ts";
+import type { BalanceLeases, JobLease } from "../billing/leases.ts";
 import type { JobStore } from "./job_store.ts";
 import { countText, usageDiverges } from "../metering/count_tokens.ts";
 
@@ -30,6 +31,8 @@ export interface JobRunDeps {
   jobTimeoutMs: number;
   /** The platform fee applied at settlement, in basis points. */
   feeBps: number;
+  /** The balance leases job holds are reserved against. */
+  leases: BalanceLeases;
   /** Runs still in progress on this instance, by id (the reaper looks here). */
   active: Map<string, JobRun>;
   /** Job ends still being written (awaited on shutdown so no row is lost). */
@@ -60,6 +63,8 @@ export class JobRun {
   engineUsage: Usage | null = null;
   /** The amount held for this job (nano-USD); null when nothing was reserved. */
   reservedNano: bigint | null = null;
+  /** The lease the hold was reserved against (in memory), when it was. */
+  lease: JobLease | null = null;
   /** The serving node's prices for the model when it took the job (nano-USD per 1k tokens). */
   prices: { promptPer1k: bigint; completionPer1k: bigint } | null = null;
   /** Whether any output reached the consumer (a streamed chunk, or the answer). */
@@ -182,7 +187,15 @@ export class JobRun {
       createdAt: this.createdAt,
       finishedAt,
     };
-    return this.#deps.recorder.record(row, this.#settlement(status, countedPrompt, countedCompletion));
+    const settlement = this.#settlement(status, countedPrompt, countedCompletion);
+    const recorded = this.#deps.recorder.record(row, settlement);
+    const lease = this.lease;
+    if (lease && settlement) {
+      // Once the charge is committed, the unused part of the job's share is free for the next.
+      const charged = settlement.nodePubkey === null ? 0n : settlement.cost;
+      void recorded.then(() => this.#deps.leases.settled(lease, charged));
+    }
+    return recorded;
   }
 
   /** The job's settlement, when money was held for it. */
@@ -215,6 +228,7 @@ export class JobRun {
       completionPer1k: prices.completionPer1k,
       feeBps: this.#deps.feeBps,
       cost,
+      lease: this.lease,
     };
   }
 }

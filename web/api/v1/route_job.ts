@@ -1,7 +1,6 @@
 // Shared steps of every `/v1` job: read the body, pick nodes, start the run, dispatch.
 import type { AppContext } from "../../app_env.ts";
 import { formatUsd, type JobKind, type ProviderPrefs, RequestError } from "../../../shared/mod.ts";
-import { reserveJob } from "../../../db/mod.ts";
 import { completionAllowance, holdFor } from "../../billing/hold.ts";
 import type { ControlPlane } from "../../control_plane.ts";
 import { HttpError } from "../../http_error.ts";
@@ -101,7 +100,7 @@ export async function startJob(
       completionAllowance: allowance,
       nodes: route.nodes,
     });
-    const reserved = await reserveJob(cp.db.sql, { jobId: run.id, apiKeyId: caller.apiKeyId, amount: hold });
+    const reserved = await cp.leases.reserve(caller.apiKeyId, hold);
     if (!reserved.ok) {
       run.end("rejected", { errorCode: "insufficient_quota" });
       throw new HttpError(
@@ -112,6 +111,7 @@ export async function startJob(
       );
     }
     run.reservedNano = hold;
+    run.lease = reserved.lease;
   }
   const outcome = await dispatchJob({
     jobId: run.id,
