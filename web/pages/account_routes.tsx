@@ -9,7 +9,9 @@ import {
   findPayment,
   listPayments,
   listUsage,
+  type Sql,
   usageExceeds,
+  type UsageFilter,
   type UsageRow,
 } from "../../db/mod.ts";
 import { formatUsd, SUPPORTED_COINS } from "../../shared/mod.ts";
@@ -29,6 +31,8 @@ const COOKIE_MAX_AGE_S = 30 * 86_400;
 const NANO_PER_CENT = 10_000_000n;
 /** The CSV export's cap (newest first); the page says when the filter matches more. */
 export const CSV_LIMIT = 10_000;
+/** Requests per query of the streamed CSV export. */
+const CSV_CHUNK = 1_000;
 /** Requests per page of the usage log. */
 export const USAGE_PAGE_SIZE = 100;
 /** The deposit form's one-time token: it becomes the deposit's Idempotency-Key. */
@@ -88,11 +92,12 @@ function csvField(v: string): string {
   return `"${safe.replaceAll('"', '""')}"`;
 }
 
-/** The usage log as CSV (header line first). */
-export function usageCsv(rows: UsageRow[]): string {
-  const head = ["time", "job_id", "model", "kind", "status", "prompt_tokens", "completion_tokens", "cost_usd"]
-    .concat(["latency_ms", "node"]);
-  const lines = rows.map((u) =>
+const CSV_HEAD =
+  ["time", "job_id", "model", "kind", "status", "prompt_tokens", "completion_tokens", "cost_usd"]
+    .concat(["latency_ms", "node"]).join(",") + "\r\n";
+
+function csvLines(rows: UsageRow[]): string {
+  return rows.map((u) =>
     [
       u.createdAt.toISOString(),
       u.jobId,
@@ -104,9 +109,37 @@ export function usageCsv(rows: UsageRow[]): string {
       formatUsd(u.cost),
       String(u.latencyMs),
       u.nodePubkey ?? "",
-    ].map(csvField).join(",")
-  );
-  return [head.join(","), ...lines].join("\r\n") + "\r\n";
+    ].map(csvField).join(",") + "\r\n"
+  ).join("");
+}
+
+/** The usage log as CSV (header line first). */
+export function usageCsv(rows: UsageRow[]): string {
+  return CSV_HEAD + csvLines(rows);
+}
+
+/**
+ * The CSV export as a stream: the key's matching requests, newest first, up to {@link CSV_LIMIT},
+ * read by keyset a chunk at a time, so the first bytes leave after one small query.
+ */
+function usageCsvStream(sql: Sql, apiKeyId: bigint, filter: UsageFilter): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder();
+  let sent = 0;
+  let before: UsageFilter["before"] = null;
+  let head = true;
+  return new ReadableStream({
+    async pull(ctrl) {
+      const limit = Math.min(CSV_CHUNK, CSV_LIMIT - sent);
+      const rows = limit > 0 ? await listUsage(sql, apiKeyId, { ...filter, before, limit }) : [];
+      const text = (head ? CSV_HEAD : "") + csvLines(rows);
+      head = false;
+      if (text) ctrl.enqueue(encoder.encode(text));
+      sent += rows.length;
+      const last = rows.at(-1);
+      if (!last || rows.length < limit) return ctrl.close();
+      before = { createdAt: last.createdAt, id: last.jobId };
+    },
+  });
 }
 
 /** Mounts `/account` and its sub-pages. */
@@ -191,14 +224,10 @@ export function mountAccountRoutes(app: Hono<AppEnv>, cp: ControlPlane): void {
   app.get("/account/usage.csv", async (c) => {
     const caller = await signedIn(cp, c);
     if (!caller) return c.redirect("/account", 303);
-    const rows = await listUsage(
-      cp.db.sql,
-      caller.apiKeyId,
-      { ...parseUsageQuery(c.req.query(), CSV_LIMIT).filter, before: null },
-    );
+    const filter = { ...parseUsageQuery(c.req.query(), CSV_LIMIT).filter, before: null };
     c.header("content-type", "text/csv; charset=utf-8");
     c.header("content-disposition", 'attachment; filename="infernet-usage.csv"');
     c.header("cache-control", "no-store");
-    return c.body(usageCsv(rows));
+    return c.body(usageCsvStream(cp.db.sql, caller.apiKeyId, filter));
   });
 }
