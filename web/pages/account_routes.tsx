@@ -31,8 +31,9 @@ const COOKIE_MAX_AGE_S = 30 * 86_400;
 const NANO_PER_CENT = 10_000_000n;
 /** The CSV export's cap (newest first); the page says when the filter matches more. */
 export const CSV_LIMIT = 10_000;
-/** Requests per query of the streamed CSV export. */
-const CSV_CHUNK = 1_000;
+/** Requests per query of the streamed CSV export: a small first one (the download starts at once), then large. */
+const CSV_FIRST_CHUNK = 250;
+const CSV_CHUNK = 5_000;
 /** Requests per page of the usage log. */
 export const USAGE_PAGE_SIZE = 100;
 /** The deposit form's one-time token: it becomes the deposit's Idempotency-Key. */
@@ -129,7 +130,7 @@ function usageCsvStream(sql: Sql, apiKeyId: bigint, filter: UsageFilter): Readab
   let head = true;
   return new ReadableStream({
     async pull(ctrl) {
-      const limit = Math.min(CSV_CHUNK, CSV_LIMIT - sent);
+      const limit = Math.min(head ? CSV_FIRST_CHUNK : CSV_CHUNK, CSV_LIMIT - sent);
       const rows = limit > 0 ? await listUsage(sql, apiKeyId, { ...filter, before, limit }) : [];
       const text = (head ? CSV_HEAD : "") + csvLines(rows);
       head = false;
