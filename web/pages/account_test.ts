@@ -108,7 +108,14 @@ Deno.test("account - past the CSV cap, the page says the export holds only the n
     const html = await (await fetch(`${env.url}/account`, { headers: { cookie } })).text();
     assert.match(html, /data-csv-capped[^>]*>The CSV export holds the newest 10,000/);
     const csv = await (await fetch(`${env.url}/account/usage.csv`, { headers: { cookie } })).text();
-    assert.equal(csv.trim().split("\r\n").length, 1 + CSV_LIMIT);
+    const lines = csv.trim().split("\r\n").slice(1);
+    assert.equal(lines.length, CSV_LIMIT);
+    // Streamed by keyset in chunks: the newest 10,000 jobs, each once, in order.
+    const ids = lines.map((l) => l.split(",")[1].replaceAll('"', ""));
+    assert.deepEqual(
+      ids,
+      Array.from({ length: CSV_LIMIT }, (_, i) => `job_${String(i ^ 1).padStart(5, "0")}`),
+    );
     const filtered = await (await fetch(`${env.url}/account?model=alpha`, { headers: { cookie } })).text();
     assert.doesNotMatch(filtered, /data-csv-capped/, "a filter under the cap: no notice");
   } finally {
