@@ -14,7 +14,7 @@ export interface ChartDay {
 const DAY_MS = 86_400_000;
 const WIDTH = 640;
 const HEIGHT = 220;
-const LEFT = 64;
+const LEFT = 100;
 const RIGHT = 8;
 const TOP = 12;
 const BOTTOM = 28;
@@ -102,14 +102,20 @@ export function EarningsChart(props: { days: ChartDay[]; caption: string }) {
                 </rect>
               )}
               {labelled.has(i) && (
-                <text x={round(x + barW / 2)} y={HEIGHT - 8} text-anchor="middle">{d.day.slice(5)}</text>
+                // The first and last labels are anchored inside the plot so they are never clipped.
+                <text
+                  x={i === 0 ? x : i === days.length - 1 ? round(x + barW) : round(x + barW / 2)}
+                  y={HEIGHT - 8}
+                  text-anchor={i === 0 ? "start" : i === days.length - 1 ? "end" : "middle"}
+                >
+                  {d.day.slice(5)}
+                </text>
               )}
             </g>
           );
         })}
-        <text x={4} y={TOP + 4} class="unit">USD</text>
       </svg>
-      <figcaption class="muted">{props.caption} (UTC days)</figcaption>
+      <figcaption class="muted">{props.caption} (USD per UTC day)</figcaption>
       <details class="chart-table">
         <summary>The same numbers as a table</summary>
         <table>

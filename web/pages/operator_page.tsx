@@ -48,6 +48,16 @@ export interface OperatorView {
 const time = (d: Date) => d.toISOString().slice(0, 19).replace("T", " ");
 const gib = (mb: number) => `${(mb / 1024).toFixed(mb % 1024 === 0 ? 0 : 1)} GB`;
 
+/** A UTC date and time that breaks between the two, never inside the date. */
+function When(props: { at: Date }) {
+  const [day, clock] = time(props.at).split(" ");
+  return (
+    <>
+      <span class="nowrap">{day}</span> {clock}
+    </>
+  );
+}
+
 function ago(s: number | null): string {
   if (s === null) return "never";
   if (s < 90) return `${s} s ago`;
@@ -104,7 +114,7 @@ function NodeSection(props: { view: OperatorView }) {
           after {h.staleAfterS} s
         </dd>
         <dt>Load</dt>
-        <dd>{h.load === null ? "no heartbeat yet" : `${h.load}`}</dd>
+        <dd>{h.load === null ? "not reported yet (comes with the next heartbeat)" : `${h.load}`}</dd>
         <dt>On this server</dt>
         <dd>
           {h.successes} succeeded, {h.failures} failed since it started
@@ -214,7 +224,9 @@ function JobsSection(props: { view: OperatorView }) {
             <tbody>
               {v.jobs.map((j) => (
                 <tr key={j.jobId} data-job={j.jobId}>
-                  <td>{time(j.createdAt)}</td>
+                  <td>
+                    <When at={j.createdAt} />
+                  </td>
                   <td>{j.model}</td>
                   <td>{j.status}</td>
                   <td>{j.promptTokens} / {j.completionTokens}</td>
@@ -325,24 +337,25 @@ function PayoutSection(props: { view: OperatorView }) {
               <tr>
                 <th>Created (UTC)</th>
                 <th>Status</th>
-                <th>Coin</th>
-                <th>Amount (USD)</th>
-                <th>Crypto</th>
-                <th>Transaction</th>
+                <th>Amount</th>
+                <th>Tx hash</th>
               </tr>
             </thead>
             <tbody>
               {v.payouts.map((p) => (
                 <tr key={String(p.id)} data-payout={String(p.id)}>
-                  <td>{time(p.createdAt)}</td>
+                  <td>
+                    <When at={p.createdAt} />
+                  </td>
                   <td>
                     {p.status}
                     {p.automatic ? " (automatic)" : ""}
                     {p.error && <div class="error-text">{p.error}</div>}
                   </td>
-                  <td>{p.coin}</td>
-                  <td>{formatUsd(p.amount)}</td>
-                  <td>{p.cryptoAmount ?? "–"}</td>
+                  <td>
+                    {formatUsd(p.amount)} USD
+                    <div class="muted">{p.cryptoAmount ?? "–"} {p.coin}</div>
+                  </td>
                   <td>{p.txHash ? <code class="tx">{p.txHash}</code> : "–"}</td>
                 </tr>
               ))}

@@ -301,7 +301,7 @@ Deno.test("operator pages - payouts: refused below the minimum, paid above it, a
     const row = new RegExp(`<tr\\s+data-payout="${id}">(.*?)</tr>`).exec(html)?.[1] ?? "";
     assert.match(
       row,
-      /<td>completed<\/td><td>USDC_SOL<\/td><td>12\.34<\/td><td>12\.34<\/td><td><code class="tx">/,
+      /<td>completed<\/td><td>12\.34 USD<div class="muted">12\.34 USDC_SOL<\/div><\/td><td><code class="tx">/,
     );
     assert.match(html, /data-stat="paid">12\.34 USD</);
     assert.match(html, /data-stat="pending">0\.005678901 USD</);

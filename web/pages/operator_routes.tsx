@@ -46,7 +46,9 @@ export function nodeHealth(node: LiveNode, nowMs: number, staleMs: number): Node
     heartbeatAgeS: ageMs === null ? null : Math.round(ageMs / 1000),
     staleAfterS: Math.round(staleMs / 1000),
     load: node.heartbeat?.load ?? null,
-    freeSlots: node.heartbeat?.free_slots ?? null,
+    // Before the first heartbeat body, the open socket's own count gives the free slots.
+    freeSlots: node.heartbeat?.free_slots ??
+      (open ? Math.max(0, node.record.maxConcurrency - (node.connection?.inFlight ?? 0)) : null),
     inFlight: node.connection?.inFlight ?? node.heartbeat?.in_flight ?? 0,
     successes: node.stats.successes,
     failures: node.stats.failures,
@@ -180,12 +182,16 @@ export function mountOperatorRoutes(app: Hono<AppEnv>, cp: ControlPlane): void {
   app.post("/operator/payout-address", async (c) => {
     const form = await c.req.parseBody();
     const coin = field(form, "coin");
-    const address = field(form, "address").slice(0, MAX_ADDRESS_CHARS);
+    const address = field(form, "address");
     if (!isCoin(coin)) {
       return operatorPage(cp, c, { notice: { kind: "error", text: "Choose one of the listed coins." } }, 400);
     }
     const saved = await savePayoutAddress(cp.db.sql, { nodePubkey: c.get("operatorPubkey"), coin, address });
-    if (!saved.ok) return operatorPage(cp, c, { addressForm: { coin, address, error: saved.reason } }, 400);
+    if (!saved.ok) {
+      // What was typed goes back into the form (shortened: it is only there to be corrected).
+      const typed = address.slice(0, MAX_ADDRESS_CHARS);
+      return operatorPage(cp, c, { addressForm: { coin, address: typed, error: saved.reason } }, 400);
+    }
     return c.redirect(`/operator?notice=address_saved&coin=${coin}#addresses`, 303);
   });
 

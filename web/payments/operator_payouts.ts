@@ -36,6 +36,6 @@ export async function savePayoutAddress(
   a: { nodePubkey: string; coin: Coin; address: string },
 ): Promise<{ ok: true; row: PayoutAddressRow } | { ok: false; reason: string }> {
   const check = validatePayoutAddress(a.coin, a.address);
-  if (!check.ok) return { ok: false, reason: `not a valid ${a.coin} address: ${check.reason}` };
+  if (!check.ok) return { ok: false, reason: check.reason };
   return { ok: true, row: await setPayoutAddress(sql, { ...a, address: check.address }) };
 }
