@@ -10,7 +10,9 @@ function shortKey(pubkey: string): string {
 }
 
 /** `/login`: both ways to sign in, or who is signed in already. */
-export function LoginPage(props: { next: string; signedInAs: string | null; error?: string }) {
+export function LoginPage(
+  props: { next: string; signedInAs: string | null; sessionMinutes: number; error?: string },
+) {
   const deviceHref = props.next === "/operator"
     ? "/login/device"
     : `/login/device?${new URLSearchParams({ next: props.next })}`;
@@ -39,8 +41,8 @@ export function LoginPage(props: { next: string; signedInAs: string | null; erro
         <NostrLogin next={props.next} />
       </Island>
       <p class="muted">
-        Either way, the key must belong to a node registered here. Sessions last an hour; sign out from the
-        menu.
+        Either way, the key must belong to a node registered here. A session lasts {props.sessionMinutes}{" "}
+        minutes; sign out from the menu.
       </p>
     </Layout>
   );

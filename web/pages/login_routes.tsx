@@ -20,7 +20,7 @@ import {
 } from "../auth/device_login.ts";
 import { isRegisteredNode, loginLimiters } from "../auth/login_limits.ts";
 import { issueChallenge, NOSTR_LOGIN_KIND, verifyNostrLogin } from "../auth/nostr_login.ts";
-import { currentSession, endSession, startSession } from "../auth/session.ts";
+import { currentSession, DEFAULT_SESSION_TTL_S, endSession, startSession } from "../auth/session.ts";
 import { DeviceCodePage, DeviceEndPage, DeviceWaitPage, LoginLimitedPage, LoginPage } from "./login_page.tsx";
 import { renderPage } from "./render.ts";
 
@@ -66,7 +66,14 @@ export function mountLoginRoutes(app: Hono<AppEnv>, cp: ControlPlane): void {
   app.get("/login", async (c) => {
     const session = await currentSession(cp, c);
     const next = safeNext(c.req.query("next"));
-    return renderPage(c, <LoginPage next={next} signedInAs={session?.pubkey ?? null} />);
+    return renderPage(
+      c,
+      <LoginPage
+        next={next}
+        signedInAs={session?.pubkey ?? null}
+        sessionMinutes={Math.round((cp.config.sessionTtlS ?? DEFAULT_SESSION_TTL_S) / 60)}
+      />,
+    );
   });
 
   app.get("/login/device", (c) => {
