@@ -375,3 +375,36 @@ Deno.test("login - Sign in with Nostr starts a session; forged, reused, stale, m
     assert.equal(stranger.session, null);
   });
 });
+
+Deno.test("login - a cross-site code form is refused, and a foreign next falls back to /operator", async () => {
+  await withEnv(async ({ url, sk }) => {
+    const start = await api(url, "/api/login/device", sk, {});
+    const forged = await fetch(`${url}/login/device`, {
+      method: "POST",
+      redirect: "manual",
+      headers: { origin: "https://evil.example", "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ code: start.body.user_code }),
+    });
+    assert.equal(forged.status, 403);
+    await forged.body?.cancel();
+    assert.equal(
+      (await api(url, "/api/login/device/poll", sk, { device_code: start.body.device_code })).body.status,
+      "pending",
+    );
+
+    const claim = await enterCode(url, start.body.user_code, "//evil.example/x");
+    assert.equal(claim.res.headers.get("location"), "/login/device/wait?next=%2Foperator");
+    await api(url, "/api/login/device/decision", sk, { device_code: start.body.device_code, approve: true });
+    const done = await waitPage(url, claim.cookie!, "https://evil.example/");
+    assert.equal(done.res.headers.get("location"), "/operator");
+    assert.ok(done.session);
+
+    const form = await fetch(`${url}/login/nostr`, {
+      method: "POST",
+      headers: { origin: url, "content-type": "text/plain" },
+      body: "{}",
+    });
+    assert.equal(form.status, 403, "the Nostr endpoint takes same-origin JSON only");
+    await form.body?.cancel();
+  });
+});
