@@ -150,7 +150,9 @@ Deno.test({
       // 5. Phone width: the same page still reads.
       await page.setViewportSize({ width: 390, height: 844 });
       await page.goto("/operator");
-      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      const overflow = await page.evaluate(() =>
+        document.documentElement.scrollWidth - document.documentElement.clientWidth
+      );
       assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow} px at phone width`);
       await shot(page, "04-operator-phone");
       await page.locator("#earnings").screenshot({ path: `${ARTIFACTS}05-earnings-phone.png` });
