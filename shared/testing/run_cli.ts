@@ -27,3 +27,25 @@ export async function runCli(args: string[], env: Record<string, string>): Promi
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
+
+/** Collects a child's output as it comes; `waitFor` a line (bounded in time) while it keeps running. */
+export function watchOutput(stream: ReadableStream<Uint8Array>) {
+  let text = "";
+  const done = (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) text += decoder.decode(chunk, { stream: true });
+  })();
+  return {
+    done,
+    text: () => text,
+    async waitFor(pattern: RegExp, timeoutMs = 30_000): Promise<RegExpMatchArray> {
+      const until = Date.now() + timeoutMs;
+      while (Date.now() < until) {
+        const m = text.match(pattern);
+        if (m) return m;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error(`the CLI never printed ${pattern}; it printed:\n${text}`);
+    },
+  };
+}

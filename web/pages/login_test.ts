@@ -8,7 +8,7 @@ import fs from "node:fs";
 import type { Page } from "playwright-core";
 import { finalizeEvent, type NostrEvent } from "nostr-tools/pure";
 import { createNodeRecord, verifyNodeRecord } from "../../shared/mod.ts";
-import { cliCommand, sampleAdvert } from "../../shared/testing/mod.ts";
+import { cliCommand, sampleAdvert, watchOutput } from "../../shared/testing/mod.ts";
 import { createIdentity } from "../../cli/identity/node_key.ts";
 import { openTestControlPlane } from "../test_control_plane.ts";
 
@@ -39,28 +39,6 @@ const ARTIFACTS = new URL("../../artifacts/login/", import.meta.url).pathname;
 
 async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: `${ARTIFACTS}${name}.png`, fullPage: true });
-}
-
-/** Reads the child's stdout until `pattern` matches (bounded in time); keeps reading after. */
-function watchOutput(stream: ReadableStream<Uint8Array>) {
-  let text = "";
-  const done = (async () => {
-    const decoder = new TextDecoder();
-    for await (const chunk of stream) text += decoder.decode(chunk, { stream: true });
-  })();
-  return {
-    done,
-    text: () => text,
-    async waitFor(pattern: RegExp, timeoutMs = 30_000): Promise<RegExpMatchArray> {
-      const until = Date.now() + timeoutMs;
-      while (Date.now() < until) {
-        const m = text.match(pattern);
-        if (m) return m;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      throw new Error(`CLI never printed ${pattern}; it printed:\n${text}`);
-    },
-  };
 }
 
 Deno.test({

@@ -1,5 +1,5 @@
-// The operator's page in a real Chromium (Debian's, driven by playwright-core): a signed-in
-// operator sees their node, its jobs and the earnings chart, sets a payout address (a bad one
+// The operator's page in a real Chromium (Debian's, driven by playwright-core): an operator signed
+// in with `infernet login` (device code, approved from the CLI) sees their node, its jobs and the earnings chart, sets a payout address (a bad one
 // first), requests a payout through the fake CoinPayPortal and finds it in the history.
 // Screenshots at desktop and phone width: artifacts/operator/.
 import assert from "node:assert/strict";
@@ -7,7 +7,7 @@ import fs from "node:fs";
 import type { Page } from "playwright-core";
 import { fundOperatorEarnings } from "../../db/test_funding.ts";
 import { startTestEngine } from "../../shared/testing/test_engine.ts";
-import { issueSessionToken, SESSION_COOKIE } from "../auth/session.ts";
+import { cliCommand, watchOutput } from "../../shared/testing/mod.ts";
 import { startNode, stopNode } from "../e2e/network.ts";
 import { createTestKey } from "../test_control_plane.ts";
 import { startDashboard } from "./test_dashboard.ts";
@@ -86,15 +86,18 @@ Deno.test({
       await page.goto("/operator");
       assert.match(page.url(), /\/login\?next=%2Foperator$/);
 
-      // 2. Signed in (the session cookie the login pages would set).
-      const { token } = await issueSessionToken(env.tcp.cp, node.pubkey);
-      await context.addCookies([{
-        name: SESSION_COOKIE,
-        value: token,
-        url: env.url,
-        httpOnly: true,
-        sameSite: "Strict",
-      }]);
+      // 2. Signed in as an operator does it: `infernet login` on the node (its own key) shows a
+      // link; this browser follows it, and the CLI approves the browser that entered the code.
+      const login = cliCommand(["login", "--server", env.url, "--yes"], { INFERNET_HOME: node.home }).spawn();
+      const out = watchOutput(login.stdout);
+      const err = watchOutput(login.stderr);
+      const [, link] = await out.waitFor(/open (http\S+\/login\/device\?code=[A-Z]{4}-[A-Z]{4})/);
+      await page.goto(link);
+      await page.getByRole("button", { name: "Continue" }).click();
+      await page.waitForURL((u) => u.pathname === "/operator", { timeout: 30_000 });
+      const status = await login.status;
+      await Promise.all([out.done, err.done]);
+      assert.equal(status.code, 0, `${out.text()}\n${err.text()}`);
       await page.goto("/operator");
       assert.equal(await page.locator("[data-stat=state]").textContent(), "online");
       assert.ok((await page.locator("#node").textContent())!.includes(node.pubkey));
