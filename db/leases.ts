@@ -47,7 +47,7 @@ export async function takeLease(
         where balance_leases.released_at is null
         returning 1`;
       if (!lease) {
-        throw new LedgerError("invalid_entry", `lease ${l.leaseId} is already released`);
+        throw new LedgerError("lease_released", `lease ${l.leaseId} is already released`);
       }
       return { ok: true, taken } as const;
     })
@@ -56,28 +56,50 @@ export async function takeLease(
 
 /** Returns what a lease still holds to the key's balance and closes it; returns the amount. */
 export async function releaseLease(sql: Sql, leaseId: string): Promise<bigint> {
-  return await retryDeadlock(() =>
+  return (await release(sql, leaseId, null)) ?? 0n;
+}
+
+/**
+ * Releases one lease if it has still not been renewed for `olderThanMs` (checked under its lock,
+ * so a renewal that came in after the sweep picked it wins); null when it was left open.
+ */
+export function releaseLeaseIfStale(sql: Sql, leaseId: string, olderThanMs: number): Promise<bigint | null> {
+  return release(sql, leaseId, olderThanMs / 1000);
+}
+
+/** Releases the lease (only if still not renewed for `staleSec`, when given); null: left open. */
+function release(sql: Sql, leaseId: string, staleSec: number | null): Promise<bigint | null> {
+  return retryDeadlock(() =>
     sql.begin(async (tx) => {
-      const [lease] = await tx<{ api_key_id: bigint; held: bigint }[]>`
-      select api_key_id, held from balance_leases where id = ${leaseId} and released_at is null`;
-      if (!lease) return 0n;
+      const [owner] = await tx<{ api_key_id: bigint }[]>`
+        select api_key_id from balance_leases where id = ${leaseId} and released_at is null`;
+      if (!owner) return null;
+      // The key's accounts, then the lease row: the order settlements and top-ups lock in, so the
+      // amount read below cannot change (a settlement drawing on it waits) until this commits.
+      await tx`
+        select id from accounts
+        where kind in ('consumer_balance', 'consumer_holds') and owner = ${owner.api_key_id.toString()}
+        order by id for update`;
+      const [lease] = await tx<{ held: bigint; stale: boolean }[]>`
+        select held,
+          renewed_at < now() - ${staleSec ?? 0} * interval '1 second' as stale
+        from balance_leases where id = ${leaseId} and released_at is null
+        for update`;
+      if (!lease) return null;
+      // The sweep re-checks under the lock: a lease renewed since it was picked stays open.
+      if (staleSec !== null && !lease.stale) return null;
       if (lease.held > 0n) {
         await postTransaction(tx, {
           idempotencyKey: `lease_release:${leaseId}`,
           kind: "release",
           jobId: leaseId,
           postings: [
-            { account: consumerBalance(lease.api_key_id), amount: lease.held },
-            { account: consumerHolds(lease.api_key_id), amount: -lease.held },
+            { account: consumerBalance(owner.api_key_id), amount: lease.held },
+            { account: consumerHolds(owner.api_key_id), amount: -lease.held },
           ],
         });
       }
-      // Locked after the accounts (the order settlements use): the lease row last.
-      const [closed] = await tx<{ held: bigint }[]>`
-      update balance_leases set held = 0, released_at = now()
-      where id = ${leaseId} and released_at is null and held = ${lease.held}
-      returning ${lease.held}::bigint as held`;
-      if (!closed) throw new LedgerError("invalid_entry", `lease ${leaseId} changed while being released`);
+      await tx`update balance_leases set held = 0, released_at = now() where id = ${leaseId}`;
       return lease.held;
     })
   );
@@ -100,8 +122,19 @@ export async function releaseStaleLeases(sql: Sql, olderThanMs: number): Promise
     select id from balance_leases
     where released_at is null and renewed_at < now() - ${olderThanMs / 1000} * interval '1 second'
     order by renewed_at limit 1000`;
-  for (const { id } of stale) await releaseLease(sql, id);
-  return stale.length;
+  let released = 0;
+  const failed: unknown[] = [];
+  for (const { id } of stale) {
+    try {
+      if (await release(sql, id, olderThanMs / 1000) !== null) released++;
+    } catch (err) {
+      failed.push(err); // the others are still released; this one is tried again next sweep
+    }
+  }
+  if (failed.length > 0) {
+    throw new AggregateError(failed, `${failed.length} of ${stale.length} stale leases not released`);
+  }
+  return released;
 }
 
 async function retryDeadlock<T>(fn: () => Promise<T>): Promise<T> {

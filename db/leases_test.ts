@@ -9,7 +9,7 @@ import { accountBalance, consumerBalance, consumerHolds, operatorEarnings, PLATF
 import type { JobRow } from "./jobs.ts";
 import { applyPaymentEvent, insertPayment } from "./payments.ts";
 import { findJobCharge, settleJobs, type Settlement } from "./charges.ts";
-import { releaseLease, releaseStaleLeases, renewLeases, takeLease } from "./leases.ts";
+import { releaseLease, releaseLeaseIfStale, releaseStaleLeases, renewLeases, takeLease } from "./leases.ts";
 import { reconcile } from "./reconcile.ts";
 
 const NODE = "ef".repeat(32);
@@ -235,3 +235,58 @@ testOnEachDatabase("leases - concurrent top-ups of one key never overdraw", asyn
   assert.equal(await accountBalance(db.sql, consumerBalance(key)), 0n);
   assert.deepEqual(await reconcile(db.sql), []);
 });
+
+testOnEachDatabase(
+  "leases - the sweep re-checks under the lock: a lease renewed after it was picked stays",
+  async (db) => {
+    const sql = db.sql;
+    const key = await fundedKey(sql, 5_000n);
+    await takeLease(sql, {
+      leaseId: "lease_r",
+      apiKeyId: key,
+      instance: "slow",
+      seq: 1,
+      need: 1n,
+      want: 1_000n,
+    });
+    await sql`update balance_leases set renewed_at = now() - interval '1 hour'`;
+    // The sweep's select saw it stale; then its instance renewed it before the release ran.
+    assert.equal(await renewLeases(sql, "slow"), 1);
+    assert.equal(await releaseLeaseIfStale(sql, "lease_r", 60_000), null);
+    assert.equal(await accountBalance(sql, consumerHolds(key)), 1_000n, "still held for its instance");
+    await sql`update balance_leases set renewed_at = now() - interval '1 hour'`;
+    assert.equal(await releaseLeaseIfStale(sql, "lease_r", 60_000), 1_000n);
+    assert.equal(await accountBalance(sql, consumerBalance(key)), 5_000n);
+    assert.deepEqual(await reconcile(sql), []);
+  },
+);
+
+testOnEachDatabase(
+  "leases - a release waits for a settlement drawing on the lease, then returns the rest",
+  async (db) => {
+    const sql = db.sql;
+    const key = await fundedKey(sql, 5_000n);
+    await takeLease(sql, {
+      leaseId: "lease_s",
+      apiKeyId: key,
+      instance: "i",
+      seq: 1,
+      need: 1n,
+      want: 2_000n,
+    });
+    // Both at once, many times over on PostgreSQL's pool: never an error, and the money adds up.
+    const [settled, released] = await Promise.all([
+      settle(sql, [leaseJob("job_s1", "lease_s", key, 1_000n, 400n)]),
+      releaseLease(sql, "lease_s"),
+    ]);
+    const charged = settled.reduce((t, s) => t + s.charged, 0n);
+    assert.equal(released + charged, 2_000n, `released ${released}, charged ${charged}`);
+    assert.equal(await accountBalance(sql, consumerHolds(key)), 0n);
+    const found = (await reconcile(sql)).map((d) => d.check);
+    // Whichever committed first: settled then released (clean), or released then the job went unbilled.
+    assert.ok(
+      found.length === 0 || (charged === 0n && found.join() === "a completed job was never charged"),
+      JSON.stringify(found),
+    );
+  },
+);

@@ -50,7 +50,7 @@ export interface LedgerEntry {
 }
 
 /** Stable codes of ledger errors. */
-export type LedgerErrorCode = "unbalanced" | "insufficient_funds" | "invalid_entry";
+export type LedgerErrorCode = "unbalanced" | "insufficient_funds" | "invalid_entry" | "lease_released";
 
 /** A movement the ledger refused; nothing of it was written. */
 export class LedgerError extends Error {

@@ -47,7 +47,14 @@ export {
   settleJobs,
   type Settlement,
 } from "./charges.ts";
-export { type LeaseTake, releaseLease, releaseStaleLeases, renewLeases, takeLease } from "./leases.ts";
+export {
+  type LeaseTake,
+  releaseLease,
+  releaseLeaseIfStale,
+  releaseStaleLeases,
+  renewLeases,
+  takeLease,
+} from "./leases.ts";
 export {
   createPayout,
   type EarningsCoin,

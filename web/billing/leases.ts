@@ -4,7 +4,7 @@
 // many jobs), what a job did not use goes back to the lease when its settlement commits, and an
 // idle lease is returned to the balance after `idleMs`. If this instance dies, its leases stop
 // being renewed and the control plane's sweep returns them (db/leases.ts).
-import { releaseLease, renewLeases, type Sql, takeLease } from "../../db/mod.ts";
+import { LedgerError, releaseLease, renewLeases, type Sql, takeLease } from "../../db/mod.ts";
 import type { Logger } from "../../shared/mod.ts";
 
 /** A job's share of a lease. */
@@ -94,7 +94,16 @@ export class BalanceLeases {
         await lease.topUp;
         continue;
       }
-      const refused = await this.#topUp(apiKeyId, lease, hold);
+      let refused;
+      try {
+        refused = await this.#topUp(apiKeyId, lease, hold);
+      } catch (err) {
+        if (!(err instanceof LedgerError && err.code === "lease_released")) throw err;
+        // The sweep gave this lease up (this instance stalled past the job timeout): start anew.
+        this.#log.warn("a balance lease was released by the sweep; taking a new one", { lease: lease.id });
+        if (this.#byKey.get(apiKeyId) === lease) this.#byKey.delete(apiKeyId);
+        continue;
+      }
       if (refused !== null) return { ok: false, available: refused + lease.available };
     }
     const lease = this.#byKey.get(apiKeyId);
@@ -138,7 +147,9 @@ export class BalanceLeases {
   settled(job: JobLease, charged: bigint): void {
     const lease = this.#byKey.get(job.apiKeyId);
     if (!lease || lease.id !== job.id) {
-      this.#log.error("settled a job of a lease this instance no longer holds", { lease: job.id });
+      // Only after the sweep released the lease under a stalled instance (its jobs then went
+      // unbilled, which `deno task reconcile` reports).
+      this.#log.warn("settled a job of a lease this instance no longer holds", { lease: job.id });
       return;
     }
     lease.available += job.hold - (charged < job.hold ? charged : job.hold);

@@ -2,7 +2,7 @@
 // never have more set aside than its balance, unused shares come back when settlements commit,
 // idle leases and a closing instance return everything, and reconcile stays clean.
 import assert from "node:assert/strict";
-import { type JobRow, migrate, reconcile, settleJobs, type Settlement } from "../../db/mod.ts";
+import { type JobRow, migrate, reconcile, releaseLease, settleJobs, type Settlement } from "../../db/mod.ts";
 import { accountBalance, consumerBalance, consumerHolds } from "../../db/ledger.ts";
 import { testOnEachDatabase } from "../../db/test_databases.ts";
 import { createLogger } from "../../shared/mod.ts";
@@ -145,4 +145,22 @@ testOnEachDatabase("leases - two instances share one balance without overdrawing
     await two.close();
   }
   assert.equal(await accountBalance(db.sql, consumerHolds(id)), 0n);
+});
+
+testOnEachDatabase("leases - a lease the sweep released under a stalled instance is replaced", async (db) => {
+  await migrate(db.sql);
+  const { id } = await createTestKey(db.sql, 5_000n);
+  const leases = new BalanceLeases(db.sql, quiet, { instance: "stalled", idleMs: 60_000, initialJobs: 1 });
+  try {
+    const first = await leases.reserve(id, 100n);
+    assert.ok(first.ok);
+    leases.settled(first.lease, 0n);
+    await releaseLease(db.sql, first.lease.id); // as the sweep does for a dead instance
+    const next = await leases.reserve(id, 1_000n); // more than the old lease has free: a top-up
+    assert.ok(next.ok && next.lease.id !== first.lease.id, "a new lease took over");
+    assert.deepEqual(await reconcile(db.sql), []);
+  } finally {
+    await leases.close();
+  }
+  assert.equal(await accountBalance(db.sql, consumerBalance(id)), 5_000n);
 });
