@@ -188,6 +188,12 @@ try {
   procs.push(node);
   await waitLine(node, /online at/);
   drain(node);
+  // "online" is printed once registered; jobs route once its job socket is up too.
+  for (let i = 0; i < 100; i++) {
+    const res = await fetch(`${base}/v1/models`, { headers: { authorization: `Bearer ${key}` } });
+    if ((await res.text()).includes("infernet-test-echo")) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
 
   const direct = `${engineUrl}/v1/chat/completions`;
   const full = `${base}/v1/chat/completions`;
