@@ -2,51 +2,21 @@
 // deposit through the fake processor and watch it credit without a reload, run jobs and find them
 // in the usage log and its CSV, and see the node on the public page. Screenshots: artifacts/.
 import assert from "node:assert/strict";
-import fs from "node:fs";
-import type { Page } from "playwright-core";
 import { startTestEngine } from "../../shared/testing/test_engine.ts";
 import { startNode, stopNode } from "../e2e/network.ts";
 import { startDashboard } from "./test_dashboard.ts";
-
-// playwright-core probes /proc for WSL when it loads; Deno refuses /proc reads under the test
-// task's explicit permissions (NotCapable), where Node would say "no such file". Answer as Node.
-const existsSync = fs.existsSync;
-fs.existsSync = (path: fs.PathLike) => {
-  try {
-    return existsSync(path);
-  } catch {
-    return false;
-  }
-};
-const { chromium } = await import("playwright-core");
-
-const CHROMIUM = "/usr/bin/chromium";
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-const ARTIFACTS = new URL("../../artifacts/dashboard/", import.meta.url).pathname;
-
-async function shot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: `${ARTIFACTS}${name}.png`, fullPage: true });
-}
+import { launchChromium, screenshots } from "./test_browser.ts";
 
 Deno.test({
   name: "dashboard - key, sign-in, deposit credited live, usage log and CSV, public network page",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    await Deno.mkdir(ARTIFACTS, { recursive: true });
+    const shot = await screenshots("dashboard");
     const env = await startDashboard();
     const engine = await startTestEngine();
     const node = await startNode({ cp: env.tcp.cp, url: env.url }, engine.url);
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+    const browser = await launchChromium();
     try {
       const context = await browser.newContext({ viewport: { width: 1000, height: 800 }, baseURL: env.url });
       const page = await context.newPage();

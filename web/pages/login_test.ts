@@ -4,42 +4,12 @@
 // Nostr" through a window.nostr shim whose signing happens in Deno with nostr-tools. Also: the
 // pages without JavaScript, and at phone width. Screenshots: artifacts/login/.
 import assert from "node:assert/strict";
-import fs from "node:fs";
-import type { Page } from "playwright-core";
 import { finalizeEvent, type NostrEvent } from "nostr-tools/pure";
 import { createNodeRecord, verifyNodeRecord } from "../../shared/mod.ts";
 import { cliCommand, sampleAdvert, watchOutput } from "../../shared/testing/mod.ts";
 import { createIdentity } from "../../cli/identity/node_key.ts";
 import { openTestControlPlane } from "../test_control_plane.ts";
-
-// playwright-core probes /proc for WSL when it loads; Deno refuses /proc reads under the test
-// task's explicit permissions (NotCapable), where Node would say "no such file". Answer as Node.
-const existsSync = fs.existsSync;
-fs.existsSync = (path: fs.PathLike) => {
-  try {
-    return existsSync(path);
-  } catch {
-    return false;
-  }
-};
-const { chromium } = await import("playwright-core");
-
-const CHROMIUM = "/usr/bin/chromium";
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-const ARTIFACTS = new URL("../../artifacts/login/", import.meta.url).pathname;
-
-async function shot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: `${ARTIFACTS}${name}.png`, fullPage: true });
-}
+import { launchChromium, screenshots } from "./test_browser.ts";
 
 Deno.test({
   name:
@@ -47,7 +17,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    await Deno.mkdir(ARTIFACTS, { recursive: true });
+    const shot = await screenshots("login");
     const tcp = await openTestControlPlane({ serve: true });
     const url = tcp.server!.url;
     const home = await Deno.makeTempDir({ prefix: "infernet-login-ui-" });
@@ -57,7 +27,7 @@ Deno.test({
     );
     assert.ok(record.ok);
     await tcp.cp.registry.register(record.record);
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+    const browser = await launchChromium();
     let child: Deno.ChildProcess | null = null;
     try {
       const context = await browser.newContext({ viewport: { width: 1000, height: 800 }, baseURL: url });

@@ -3,55 +3,26 @@
 // first), requests a payout through the fake CoinPayPortal and finds it in the history.
 // Screenshots at desktop and phone width: artifacts/operator/.
 import assert from "node:assert/strict";
-import fs from "node:fs";
-import type { Page } from "playwright-core";
 import { fundOperatorEarnings } from "../../db/test_funding.ts";
 import { startTestEngine } from "../../shared/testing/test_engine.ts";
 import { cliCommand, watchOutput } from "../../shared/testing/mod.ts";
 import { startNode, stopNode } from "../e2e/network.ts";
 import { createTestKey } from "../test_control_plane.ts";
 import { startDashboard } from "./test_dashboard.ts";
+import { artifactsDir, launchChromium, screenshots } from "./test_browser.ts";
 
-// playwright-core probes /proc for WSL when it loads; Deno refuses /proc reads under the test
-// task's explicit permissions (NotCapable), where Node would say "no such file". Answer as Node.
-const existsSync = fs.existsSync;
-fs.existsSync = (path: fs.PathLike) => {
-  try {
-    return existsSync(path);
-  } catch {
-    return false;
-  }
-};
-const { chromium } = await import("playwright-core");
-
-const CHROMIUM = "/usr/bin/chromium";
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-const ARTIFACTS = new URL("../../artifacts/operator/", import.meta.url).pathname;
 const SOL = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v";
-
-async function shot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: `${ARTIFACTS}${name}.png`, fullPage: true });
-}
 
 Deno.test({
   name: "operator page - node, jobs and chart; a payout address; a payout paid and in the history",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    await Deno.mkdir(ARTIFACTS, { recursive: true });
+    const shot = await screenshots("operator");
     const env = await startDashboard();
     const engine = await startTestEngine();
     const node = await startNode({ cp: env.tcp.cp, url: env.url }, engine.url);
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+    const browser = await launchChromium();
     try {
       // Real jobs through the node, then enough earnings for a payout (the minimum is 10 USD).
       const { key } = await createTestKey(env.tcp.cp.db.sql, 5_000_000_000n);
@@ -158,9 +129,11 @@ Deno.test({
       );
       assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow} px at phone width`);
       await shot(page, "04-operator-phone");
-      await page.locator("#earnings").screenshot({ path: `${ARTIFACTS}05-earnings-phone.png` });
-      await page.locator("#jobs").screenshot({ path: `${ARTIFACTS}06-jobs-phone.png` });
-      await page.locator("#payouts").screenshot({ path: `${ARTIFACTS}07-payouts-phone.png` });
+      await page.locator("#earnings").screenshot({
+        path: `${artifactsDir("operator")}05-earnings-phone.png`,
+      });
+      await page.locator("#jobs").screenshot({ path: `${artifactsDir("operator")}06-jobs-phone.png` });
+      await page.locator("#payouts").screenshot({ path: `${artifactsDir("operator")}07-payouts-phone.png` });
 
       assert.deepEqual(problems, [], "no script errors and no CSP violations");
     } catch (err) {
