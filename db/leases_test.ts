@@ -6,7 +6,7 @@ import { testOnEachDatabase } from "./test_databases.ts";
 import type { Sql } from "./client.ts";
 import { createApiKey } from "./api_keys.ts";
 import { accountBalance, consumerBalance, consumerHolds, operatorEarnings, PLATFORM_FEES } from "./ledger.ts";
-import type { JobRow } from "./jobs.ts";
+import { testJobRow } from "./test_job_row.ts";
 import { applyPaymentEvent, insertPayment } from "./payments.ts";
 import { findJobCharge, settleJobs, type Settlement } from "./charges.ts";
 import { releaseLease, releaseLeaseIfStale, releaseStaleLeases, renewLeases, takeLease } from "./leases.ts";
@@ -57,28 +57,19 @@ function leaseJob(jobId: string, leaseId: string, apiKeyId: bigint, hold: bigint
 
 /** Settles with the jobs' rows, as the recorder does. */
 function settle(sql: Sql, batch: Settlement[]) {
-  const now = new Date();
-  const rows: JobRow[] = batch.map((s) => ({
-    id: s.jobId,
-    apiKeyId: s.lease!.apiKeyId,
-    kind: "chat",
-    model: "m",
-    nodePubkey: s.nodePubkey,
-    stream: false,
-    status: s.cost > 0n ? "completed" : "failed",
-    attempts: 1,
-    errorCode: null,
-    enginePromptTokens: s.promptTokens,
-    engineCompletionTokens: 0,
-    countedPromptTokens: s.promptTokens,
-    countedCompletionTokens: 0,
-    promptTokens: s.promptTokens,
-    completionTokens: 0,
-    ttftMs: 1,
-    latencyMs: 2,
-    createdAt: now,
-    finishedAt: now,
-  }));
+  const rows = batch.map((s) =>
+    testJobRow(s.jobId, {
+      apiKeyId: s.lease!.apiKeyId,
+      nodePubkey: s.nodePubkey,
+      status: s.cost > 0n ? "completed" : "failed",
+      enginePromptTokens: s.promptTokens,
+      engineCompletionTokens: 0,
+      countedPromptTokens: s.promptTokens,
+      countedCompletionTokens: 0,
+      promptTokens: s.promptTokens,
+      completionTokens: 0,
+    })
+  );
   return settleJobs(sql, batch, rows);
 }
 

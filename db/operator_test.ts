@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { Sql } from "./client.ts";
 import { testOnEachDatabase } from "./test_databases.ts";
 import { insertJobs, type JobRow } from "./jobs.ts";
+import { testJobRow } from "./test_job_row.ts";
 import { listNodeJobs, nodeJobStats } from "./operator.ts";
 
 const NODE = "cd".repeat(32);
@@ -9,28 +10,7 @@ const OTHER = "ef".repeat(32);
 const T0 = Date.parse("2026-03-01T00:00:00Z");
 
 function job(id: string, nodePubkey: string, createdAt: Date, over: Partial<JobRow> = {}): JobRow {
-  return {
-    id,
-    apiKeyId: null,
-    kind: "chat",
-    model: "tiny",
-    nodePubkey,
-    stream: false,
-    status: "completed",
-    attempts: 1,
-    errorCode: null,
-    enginePromptTokens: 5,
-    engineCompletionTokens: 7,
-    countedPromptTokens: 5,
-    countedCompletionTokens: 7,
-    promptTokens: 5,
-    completionTokens: 7,
-    ttftMs: 3,
-    latencyMs: 12,
-    createdAt,
-    finishedAt: createdAt,
-    ...over,
-  };
+  return testJobRow(id, { nodePubkey, createdAt, finishedAt: createdAt, ...over });
 }
 
 async function seed(sql: Sql, n: number, nodes: string[]): Promise<void> {

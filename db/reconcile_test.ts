@@ -4,6 +4,7 @@ import type { Sql } from "./client.ts";
 import { createApiKey } from "./api_keys.ts";
 import { reserveJob, settleJobs, type Settlement } from "./charges.ts";
 import { insertJobs, type JobRow } from "./jobs.ts";
+import { testJobRow } from "./test_job_row.ts";
 import { applyPaymentEvent, insertPayment } from "./payments.ts";
 import { createPayout, failPayout, markPayoutCompleted } from "./payouts.ts";
 import { reconcile } from "./reconcile.ts";
@@ -11,17 +12,10 @@ import { reconcile } from "./reconcile.ts";
 const NODE = "ef".repeat(32);
 
 function jobRow(id: string, apiKeyId: bigint, tokens: number): JobRow {
-  const now = new Date();
-  return {
-    id,
+  return testJobRow(id, {
     apiKeyId,
-    kind: "chat",
     model: "m",
     nodePubkey: NODE,
-    stream: false,
-    status: "completed",
-    attempts: 1,
-    errorCode: null,
     enginePromptTokens: tokens,
     engineCompletionTokens: tokens,
     countedPromptTokens: tokens,
@@ -30,9 +24,7 @@ function jobRow(id: string, apiKeyId: bigint, tokens: number): JobRow {
     completionTokens: tokens,
     ttftMs: 1,
     latencyMs: 2,
-    createdAt: now,
-    finishedAt: now,
-  };
+  });
 }
 
 function settlement(jobId: string, tokens: number): Settlement {

@@ -4,34 +4,13 @@ import { createApiKey } from "./api_keys.ts";
 import { consumerBalance, postEntry, PROCESSOR_CLEARING } from "./ledger.ts";
 import { reserveJob, settleJobs } from "./charges.ts";
 import { insertJobs, type JobRow } from "./jobs.ts";
+import { testJobRow } from "./test_job_row.ts";
 import { listUsage, recentJobStats, type UsageCursor, usageExceeds } from "./usage.ts";
 
 const NODE = "ab".repeat(32);
 
 function job(id: string, apiKeyId: bigint, over: Partial<JobRow> = {}): JobRow {
-  const at = over.createdAt ?? new Date();
-  return {
-    id,
-    apiKeyId,
-    kind: "chat",
-    model: "tiny",
-    nodePubkey: NODE,
-    stream: false,
-    status: "completed",
-    attempts: 1,
-    errorCode: null,
-    enginePromptTokens: 5,
-    engineCompletionTokens: 7,
-    countedPromptTokens: 5,
-    countedCompletionTokens: 7,
-    promptTokens: 5,
-    completionTokens: 7,
-    ttftMs: 3,
-    latencyMs: 12,
-    createdAt: at,
-    finishedAt: at,
-    ...over,
-  };
+  return testJobRow(id, { apiKeyId, nodePubkey: NODE, ...over });
 }
 
 testOnEachDatabase("usage - a key's requests, newest first, with their cost and filters", async (db) => {

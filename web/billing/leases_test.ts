@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { type JobRow, migrate, reconcile, releaseLease, settleJobs, type Settlement } from "../../db/mod.ts";
 import { accountBalance, consumerBalance, consumerHolds } from "../../db/ledger.ts";
 import { testOnEachDatabase } from "../../db/test_databases.ts";
+import { testJobRow } from "../../db/test_job_row.ts";
 import { createLogger } from "../../shared/mod.ts";
 import { createTestKey } from "../test_control_plane.ts";
 import { BalanceLeases, type JobLease } from "./leases.ts";
@@ -27,28 +28,16 @@ function settlement(job: JobLease, jobId: string, cost: bigint): Settlement {
 }
 
 function jobRow(j: { jobId: string }, apiKeyId: bigint): JobRow {
-  const now = new Date();
-  return {
-    id: j.jobId,
+  return testJobRow(j.jobId, {
     apiKeyId,
-    kind: "chat",
-    model: "m",
     nodePubkey: NODE,
-    stream: false,
-    status: "completed",
-    attempts: 1,
-    errorCode: null,
     enginePromptTokens: 100,
     engineCompletionTokens: 0,
     countedPromptTokens: 100,
     countedCompletionTokens: 0,
     promptTokens: 100,
     completionTokens: 0,
-    ttftMs: 1,
-    latencyMs: 1,
-    createdAt: now,
-    finishedAt: now,
-  };
+  });
 }
 
 async function topUps(sql: Parameters<typeof migrate>[0]): Promise<number> {

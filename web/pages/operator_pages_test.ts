@@ -3,6 +3,7 @@
 // payouts (minimum, double submit), cross-site posts, and one operator never seeing another's data.
 import assert from "node:assert/strict";
 import { fundOperatorEarnings } from "../../db/test_funding.ts";
+import { testJobRow } from "../../db/test_job_row.ts";
 import { insertJobs, type JobRow, listPayouts } from "../../db/mod.ts";
 import { startTestEngine } from "../../shared/testing/test_engine.ts";
 import { issueSessionToken } from "../auth/session.ts";
@@ -54,27 +55,7 @@ function payoutToken(html: string): string {
 }
 
 function job(id: string, nodePubkey: string, createdAt: Date, model = "tiny"): JobRow {
-  return {
-    id,
-    apiKeyId: null,
-    kind: "chat",
-    model,
-    nodePubkey,
-    stream: false,
-    status: "completed",
-    attempts: 1,
-    errorCode: null,
-    enginePromptTokens: 5,
-    engineCompletionTokens: 7,
-    countedPromptTokens: 5,
-    countedCompletionTokens: 7,
-    promptTokens: 5,
-    completionTokens: 7,
-    ttftMs: 3,
-    latencyMs: 12,
-    createdAt,
-    finishedAt: createdAt,
-  };
+  return testJobRow(id, { nodePubkey, createdAt, finishedAt: createdAt, model });
 }
 
 async function withDashboard(fn: (env: DashboardEnv) => Promise<void>): Promise<void> {
