@@ -28,6 +28,22 @@ export interface JobRow {
   finishedAt: Date;
 }
 
+/** A position in a list of jobs, newest first: a job's time and id (job times are whole ms). */
+export interface JobCursor {
+  createdAt: Date;
+  id: string;
+}
+
+/**
+ * `and <job strictly older than the cursor>` for a keyset page (nothing without a cursor). The
+ * time bound alone is an index condition on the (…, created_at) indexes; the id breaks ties.
+ */
+export function olderThan(sql: Sql | Tx, before: JobCursor | null | undefined) {
+  return before
+    ? sql`and j.created_at <= ${before.createdAt} and (j.created_at < ${before.createdAt} or j.id < ${before.id})`
+    : sql``;
+}
+
 /** The INSERT of job rows (one array per column: a fixed 19 parameters for any batch size). */
 export function insertJobsQuery(sql: Sql | Tx, jobs: JobRow[]) {
   const col = <T>(f: (j: JobRow) => T) => jobs.map(f);

@@ -2,17 +2,9 @@
 export { type Database, openDatabase, type OpenDatabaseOptions, type Sql } from "./client.ts";
 export { migrate, type Migration, readMigrations } from "./migrate.ts";
 export { API_KEY_PREFIX, type ApiKeyRow, createApiKey, findApiKeyByHash, hashApiKey } from "./api_keys.ts";
-export { countJobs, findJob, insertJobs, type JobRow, type JobStatus } from "./jobs.ts";
+export { countJobs, findJob, insertJobs, type JobCursor, type JobRow, type JobStatus } from "./jobs.ts";
+export { listUsage, recentJobStats, usageExceeds, type UsageFilter, type UsageRow } from "./usage.ts";
 export {
-  listUsage,
-  recentJobStats,
-  type UsageCursor,
-  usageExceeds,
-  type UsageFilter,
-  type UsageRow,
-} from "./usage.ts";
-export {
-  type JobCursor,
   listNodeJobs,
   type NodeJobRow,
   type NodeJobsPage,

@@ -2,7 +2,7 @@
 // time by keyset, so the hundred-thousandth job is as quick as the first) with what each earned,
 // and its recent track record. Both read `jobs` through `jobs_node_created`.
 import type { Sql } from "./client.ts";
-import type { JobStatus } from "./jobs.ts";
+import { type JobCursor, type JobStatus, olderThan } from "./jobs.ts";
 
 /** One job a node served. `earned` is the operator's share (nano-USD); 0 when nothing was charged. */
 export interface NodeJobRow {
@@ -16,12 +16,6 @@ export interface NodeJobRow {
   earned: bigint;
   latencyMs: number;
   ttftMs: number | null;
-}
-
-/** Where a page of jobs starts: strictly older than this job (its time and id). */
-export interface JobCursor {
-  createdAt: Date;
-  id: string;
 }
 
 /** A page of a node's jobs and the cursor of the next (older) page, if any. */
@@ -40,7 +34,6 @@ export async function listNodeJobs(
   opts: { before?: JobCursor | null; limit?: number } = {},
 ): Promise<NodeJobsPage> {
   const limit = Math.max(1, Math.min(opts.limit ?? 50, 500));
-  const b = opts.before ?? null;
   const rows = await sql<
     {
       id: string;
@@ -58,10 +51,7 @@ export async function listNodeJobs(
     select j.id, j.created_at, j.kind, j.model, j.status, j.prompt_tokens, j.completion_tokens,
       coalesce(c.operator_share, 0)::int8 as earned, j.latency_ms, j.ttft_ms
     from jobs j left join job_charges c on c.job_id = j.id
-    where j.node_pubkey = ${nodePubkey}
-      ${
-    b ? sql`and j.created_at <= ${b.createdAt} and (j.created_at < ${b.createdAt} or j.id < ${b.id})` : sql``
-  }
+    where j.node_pubkey = ${nodePubkey} ${olderThan(sql, opts.before)}
     order by j.created_at desc, j.id desc
     limit ${limit + 1}`;
   const jobs = rows.slice(0, limit).map((r) => ({

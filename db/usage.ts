@@ -1,7 +1,7 @@
 // The consumer's usage log: one row per request of an API key, newest first, with what it cost
 // (the settled charge; zero when nothing was charged), and network-wide job statistics.
 import type { Sql } from "./client.ts";
-import type { JobStatus } from "./jobs.ts";
+import { type JobCursor, type JobStatus, olderThan } from "./jobs.ts";
 
 /** Filters of the usage log; all optional. */
 export interface UsageFilter {
@@ -12,14 +12,8 @@ export interface UsageFilter {
   /** Jobs created before this time. */
   to?: Date | null;
   /** Keyset pagination: only jobs strictly older than this one (by time, then id). */
-  before?: UsageCursor | null;
+  before?: JobCursor | null;
   limit?: number;
-}
-
-/** A position in the usage log: a job's time and id (job times are whole milliseconds). */
-export interface UsageCursor {
-  createdAt: Date;
-  id: string;
 }
 
 /** One request in the usage log. `cost` is nano-USD. */
@@ -37,17 +31,12 @@ export interface UsageRow {
 }
 
 function usageConditions(sql: Sql, f: UsageFilter) {
-  const b = f.before ?? null;
   return sql`
       ${f.model ? sql`and j.model = ${f.model}` : sql``}
       ${f.status ? sql`and j.status = ${f.status}` : sql``}
       ${f.from ? sql`and j.created_at >= ${f.from}` : sql``}
       ${f.to ? sql`and j.created_at < ${f.to}` : sql``}
-      ${
-    // The time bound alone is an index condition on jobs_api_key_created; the id breaks ties.
-    b
-      ? sql`and j.created_at <= ${b.createdAt} and (j.created_at < ${b.createdAt} or j.id < ${b.id})`
-      : sql``}`;
+      ${olderThan(sql, f.before)}`;
 }
 
 /** A key's requests, newest first, joined with their charges. */

@@ -3,9 +3,9 @@ import { testOnEachDatabase } from "./test_databases.ts";
 import { createApiKey } from "./api_keys.ts";
 import { consumerBalance, postEntry, PROCESSOR_CLEARING } from "./ledger.ts";
 import { reserveJob, settleJobs } from "./charges.ts";
-import { insertJobs, type JobRow } from "./jobs.ts";
+import { insertJobs, type JobCursor, type JobRow } from "./jobs.ts";
 import { testJobRow } from "./test_job_row.ts";
-import { listUsage, recentJobStats, type UsageCursor, usageExceeds } from "./usage.ts";
+import { listUsage, recentJobStats, usageExceeds } from "./usage.ts";
 
 const NODE = "ab".repeat(32);
 
@@ -92,7 +92,7 @@ testOnEachDatabase(
     const expected = rows.map((r) => r.id).reverse();
 
     const seen: string[] = [];
-    let before: UsageCursor | null = null;
+    let before: JobCursor | null = null;
     for (let page = 0; page < 10; page++) {
       const got = await listUsage(sql, key.id, { limit: 4, before });
       seen.push(...got.map((r) => r.jobId));

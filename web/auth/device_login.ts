@@ -5,6 +5,7 @@
 // every transition is an atomic check-and-set on the record's versionstamp.
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
+import { randomHex } from "./random_hex.ts";
 
 /** How long a started login can be claimed and approved. */
 export const DEVICE_LOGIN_TTL_MS = 10 * 60_000;
@@ -79,7 +80,7 @@ export function browserHash(token: string): string {
 
 /** A fresh random browser token for the login cookie. */
 export function newBrowserToken(): string {
-  return bytesToHex(randomBytes(32));
+  return randomHex(32);
 }
 
 /** The login's status at `nowMs`. */
@@ -102,7 +103,7 @@ export async function startDeviceLogin(
   const nowMs = opts.nowMs ?? Date.now();
   for (let attempt = 0; attempt < 5; attempt++) {
     const login: DeviceLogin = {
-      deviceCode: bytesToHex(randomBytes(32)),
+      deviceCode: randomHex(32),
       userCode: newUserCode(),
       pubkey,
       createdAtMs: nowMs,

@@ -10,6 +10,7 @@ import {
   parseEvent,
   tagValue,
 } from "../../shared/mod.ts";
+import { randomHex } from "./random_hex.ts";
 
 /** How long a challenge may be used. */
 export const CHALLENGE_TTL_MS = 5 * 60_000;
@@ -21,11 +22,7 @@ const CHALLENGE = "login_challenge";
 
 /** Issues a one-time challenge (32 random bytes, hex). */
 export async function issueChallenge(kv: Deno.Kv): Promise<string> {
-  const challenge = Array.from(
-    crypto.getRandomValues(new Uint8Array(32)),
-    (b) => b.toString(16).padStart(2, "0"),
-  )
-    .join("");
+  const challenge = randomHex(32);
   await kv.set([CHALLENGE, challenge], true, { expireIn: CHALLENGE_TTL_MS });
   return challenge;
 }

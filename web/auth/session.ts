@@ -6,6 +6,7 @@ import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { sign, verify } from "hono/jwt";
 import type { AppContext, AppMiddleware } from "../app_env.ts";
 import type { ControlPlane } from "../control_plane.ts";
+import { randomHex } from "./random_hex.ts";
 
 /** The cookie that carries the operator's session token. */
 export const SESSION_COOKIE = "infernet_session";
@@ -47,11 +48,6 @@ export function sessionSecret(cp: ControlPlane): Promise<string> {
     secret.catch(() => secrets.delete(cp.kv));
   }
   return secret;
-}
-
-function randomHex(bytes: number): string {
-  return Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0"))
-    .join("");
 }
 
 /** Signs a session token for `pubkey` (hex) valid for the session lifetime from `nowS`. */

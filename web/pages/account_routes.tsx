@@ -21,7 +21,8 @@ import { HttpError } from "../http_error.ts";
 import type { ApiCaller } from "../api/v1/api_key_auth.ts";
 import { parseDepositBody, startDeposit } from "../api/deposits.ts";
 import { AccountPage, DepositPage, SignInPage } from "./account_page.tsx";
-import { formatUsageCursor, parseUsageQuery } from "./usage_query.ts";
+import { parseUsageQuery } from "./usage_query.ts";
+import { formatJobCursor } from "./job_cursor.ts";
 import { renderPage } from "./render.ts";
 
 /** The cookie that holds the consumer's API key. */
@@ -63,7 +64,7 @@ async function accountPage(cp: ControlPlane, c: AppContext, caller: ApiCaller, e
   const usage = rows.slice(0, USAGE_PAGE_SIZE);
   const last = usage.at(-1);
   const older = rows.length > USAGE_PAGE_SIZE && last
-    ? formatUsageCursor({ createdAt: last.createdAt, id: last.jobId })
+    ? formatJobCursor({ createdAt: last.createdAt, id: last.jobId })
     : null;
   const cents = (n: number) => formatUsd(BigInt(n) * NANO_PER_CENT);
   return renderPage(

@@ -25,6 +25,8 @@ import { payoutDepsOf, payoutThresholds, savePayoutAddress } from "../payments/o
 import { chartDays } from "./earnings_chart.tsx";
 import { type NodeHealth, OperatorPage, type OperatorView } from "./operator_page.tsx";
 import { renderPage } from "./render.ts";
+import { randomHex } from "../auth/random_hex.ts";
+import { formatJobCursor, parseJobCursor } from "./job_cursor.ts";
 
 const CHART_DAYS = 30;
 const JOBS_PER_PAGE = 50;
@@ -56,23 +58,9 @@ export function nodeHealth(node: LiveNode, nowMs: number, staleMs: number): Node
   };
 }
 
-function randomToken(): string {
-  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join(
-    "",
-  );
-}
-
-/** `before=<epoch ms>&before_id=<job id>` → a cursor; anything else → the first page. */
-function parseCursor(q: Record<string, string | undefined>): JobCursor | null {
-  const ms = Number(q.before);
-  const id = q.before_id;
-  if (!q.before || !Number.isSafeInteger(ms) || ms < 0 || !id || id.length > 200) return null;
-  return { createdAt: new Date(ms), id };
-}
-
 function olderHref(next: JobCursor | null): string | null {
   if (!next) return null;
-  const q = new URLSearchParams({ before: String(next.createdAt.getTime()), before_id: next.id });
+  const q = new URLSearchParams({ before: formatJobCursor(next) });
   return `/operator?${q}#jobs`;
 }
 
@@ -130,7 +118,7 @@ async function noticeFromQuery(cp: ControlPlane, pubkey: string, q: Record<strin
 async function operatorPage(cp: ControlPlane, c: AppContext, extras: Extras = {}, status = 200) {
   const pubkey = c.get("operatorPubkey");
   const q = c.req.query();
-  const cursor = parseCursor(q);
+  const cursor = parseJobCursor(q.before);
   const now = new Date();
   const sql = cp.db.sql;
   const [earnings, balance, stats, jobs, addresses, payouts, notice] = await Promise.all([
@@ -161,7 +149,7 @@ async function operatorPage(cp: ControlPlane, c: AppContext, extras: Extras = {}
     addresses,
     payouts,
     coins: SUPPORTED_COINS,
-    payoutToken: randomToken(),
+    payoutToken: randomHex(16),
     notice,
     addressForm: extras.addressForm,
     payoutError: extras.payoutError,

@@ -2,6 +2,7 @@
 // page (`before`: the last job shown, `<ISO time>~<job id>`), parsed once; anything invalid is
 // dropped rather than trusted.
 import type { JobStatus, UsageFilter } from "../../db/mod.ts";
+import { parseJobCursor } from "./job_cursor.ts";
 
 const STATUSES = new Set<string>(["completed", "failed", "cancelled", "timeout", "rejected"]);
 const DAY_MS = 86_400_000;
@@ -16,19 +17,6 @@ function day(value: string | undefined): Date | null {
   if (!value || !/^\d{4}-\d{2}-\d{2}$/.test(value)) return null;
   const t = Date.parse(`${value}T00:00:00Z`);
   return Number.isNaN(t) ? null : new Date(t);
-}
-
-type Cursor = NonNullable<UsageFilter["before"]>;
-
-/** The `before` parameter that starts the page after the one ending at this job. */
-export function formatUsageCursor(c: Cursor): string {
-  return `${c.createdAt.toISOString()}~${c.id}`;
-}
-
-function cursor(value: string | undefined): Cursor | null {
-  const m = value ? /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)~(.{1,200})$/.exec(value) : null;
-  const t = m ? Date.parse(m[1]) : NaN;
-  return m && !Number.isNaN(t) ? { createdAt: new Date(t), id: m[2] } : null;
 }
 
 /** Parses the filters and the page; `to` includes its whole day. */
@@ -51,6 +39,6 @@ export function parseUsageQuery(q: Record<string, string | undefined>, limit: nu
     filter.to = new Date(to.getTime() + DAY_MS);
     params.to = q.to;
   }
-  filter.before = cursor(q.before);
+  filter.before = parseJobCursor(q.before);
   return { filter, params };
 }
