@@ -4,10 +4,9 @@
 import assert from "node:assert/strict";
 import { testOnEachDatabase } from "./test_databases.ts";
 import type { Sql } from "./client.ts";
-import { createApiKey } from "./api_keys.ts";
 import { accountBalance, consumerBalance, consumerHolds, operatorEarnings, PLATFORM_FEES } from "./ledger.ts";
 import { testJobRow } from "./test_job_row.ts";
-import { applyPaymentEvent, insertPayment } from "./payments.ts";
+import { createTestKey } from "./test_funding.ts";
 import { findJobCharge, settleJobs, type Settlement } from "./charges.ts";
 import { releaseLease, releaseLeaseIfStale, releaseStaleLeases, renewLeases, takeLease } from "./leases.ts";
 import { reconcile } from "./reconcile.ts";
@@ -16,28 +15,7 @@ const NODE = "ef".repeat(32);
 
 /** A key funded through a credited deposit, as in production. */
 async function fundedKey(sql: Sql, amount: bigint): Promise<bigint> {
-  const { row } = await createApiKey(sql);
-  const id = `pay_lease_${row.id}`;
-  await insertPayment(sql, {
-    id,
-    apiKeyId: row.id,
-    amount,
-    coin: "BTC",
-    paymentAddress: "bc1q",
-    cryptoAmount: "0.0001",
-    qrCode: "",
-    status: "pending",
-    expiresAt: new Date(Date.now() + 3_600_000),
-  });
-  const credited = await applyPaymentEvent(sql, {
-    eventId: `evt_${id}`,
-    type: "payment.confirmed",
-    paymentId: id,
-    status: "confirmed",
-    txHash: "0x1",
-  });
-  assert.equal(credited, "credited");
-  return row.id;
+  return (await createTestKey(sql, amount)).id;
 }
 
 /** A job reserved against a lease: `cost` prompt tokens at 1 nano-USD each. */

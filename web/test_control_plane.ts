@@ -1,13 +1,7 @@
 // A control plane for tests: in-memory PGlite and KV, quiet logs, fast timeouts; optionally
 // served on a free loopback port.
-import {
-  applyPaymentEvent,
-  createApiKey,
-  type Database,
-  insertPayment,
-  openDatabase,
-  type Sql,
-} from "../db/mod.ts";
+import { type Database, openDatabase } from "../db/mod.ts";
+import { createTestKey } from "../db/test_funding.ts";
 import { createLogger, NANO_USD_PER_USD } from "../shared/mod.ts";
 import { type FakeCoinPayPortal, startFakeCoinPayPortal } from "../shared/testing/fake_coinpayportal.ts";
 import { CoinPayPortal } from "./payments/coinpayportal.ts";
@@ -66,35 +60,7 @@ export async function openTestControlPlane(
   };
 }
 
-/**
- * Creates an API key with a starting balance, credited as a confirmed deposit through the same
- * ledger path as a real payment, so tests that are not about money can run jobs.
- */
-export async function createTestKey(sql: Sql, fundNanoUsd: bigint): Promise<{ key: string; id: bigint }> {
-  const { key, row } = await createApiKey(sql, { label: "test" });
-  if (fundNanoUsd > 0n) {
-    const id = `test-deposit-${row.id}`;
-    await insertPayment(sql, {
-      id,
-      apiKeyId: row.id,
-      amount: fundNanoUsd,
-      coin: "USDC_SOL",
-      paymentAddress: "test",
-      cryptoAmount: "0",
-      qrCode: "",
-      status: "pending",
-      expiresAt: new Date(Date.now() + 3_600_000),
-    });
-    await applyPaymentEvent(sql, {
-      eventId: `evt_${id}`,
-      type: "payment.confirmed",
-      paymentId: id,
-      status: "confirmed",
-      txHash: null,
-    });
-  }
-  return { key, id: row.id };
-}
+export { createTestKey };
 
 /** A served test control plane paying through a fake CoinPayPortal, and one close for both. */
 export interface PaymentsTestEnv {
@@ -110,6 +76,8 @@ export interface PaymentsTestEnv {
  */
 export async function openPaymentsTestControlPlane(
   processor: { apiKey: string; businessId: string; webhookSecret: string },
+  /** A database to use (closed by the caller) instead of a fresh in-memory PGlite. */
+  db?: Database,
 ): Promise<PaymentsTestEnv> {
   const { apiKey, businessId, webhookSecret } = processor;
   const fake = await startFakeCoinPayPortal({ apiKey, businessId, webhookSecret, retryDelaysMs: [10, 10] });
@@ -119,6 +87,7 @@ export async function openPaymentsTestControlPlane(
     webhookSecret,
     config: { coinPayPortal: { url: fake.url, apiKey, businessId, webhookSecret } },
     fundNanoUsd: 0n,
+    db,
   });
   const url = tcp.server!.url;
   fake.setWebhookUrl(`${url}/api/webhooks/coinpay`);

@@ -12,6 +12,7 @@ import { type Database, openDatabase, reconcile, type Sql } from "../../db/mod.t
 import { issueSessionToken, SESSION_COOKIE } from "../auth/session.ts";
 import { KEY_COOKIE } from "../pages/account_routes.tsx";
 import { NANO_USD_PER_USD } from "../../shared/mod.ts";
+import { openBenchPostgres, redactUrl } from "./bench_postgres.ts";
 
 const flags = parseArgs({
   args: Deno.args,
@@ -353,30 +354,6 @@ function printReport(r: BackendReport): void {
   }
 }
 
-async function openPostgres(url: string): Promise<(Database & { drop(): Promise<void> }) | string> {
-  const schema = `bench_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error("no answer within 3 s")), 3_000);
-  });
-  const opening = openDatabase({ url, schema, max: 10 });
-  try {
-    const db = await Promise.race([opening, timeout]);
-    return {
-      ...db,
-      async drop() {
-        await db.sql.unsafe(`drop schema if exists "${schema}" cascade`);
-        await db.close();
-      },
-    };
-  } catch (err) {
-    opening.then((db) => db.close(), () => {});
-    return `did not answer (${err instanceof Error ? err.message : String(err)})`;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 async function main(): Promise<void> {
   const reports: BackendReport[] = [];
   const dataDir = await Deno.makeTempDir({ prefix: "infernet-dashboard-bench-" });
@@ -392,9 +369,9 @@ async function main(): Promise<void> {
   }
   const url = Deno.env.get("INFERNET_TEST_DATABASE_URL") ?? DEFAULT_POSTGRES_URL;
   if (!flags["pglite-only"]) {
-    const pg = await openPostgres(url);
+    const pg = await openBenchPostgres(url, 10);
     if (typeof pg === "string") {
-      console.log(`\nPostgreSQL at ${url.replace(/:[^:@/]*@/, ":***@")} ${pg}: measured on PGlite only`);
+      console.log(`\nPostgreSQL at ${redactUrl(url)} ${pg}: measured on PGlite only`);
     } else {
       try {
         reports.push(await benchBackend(pg, "postgres"));

@@ -19,6 +19,7 @@ import {
   settleJobs,
   type Settlement,
 } from "../../db/mod.ts";
+import { openBenchPostgres, redactUrl } from "./bench_postgres.ts";
 
 /** One timed way of settling: batches of `batch` jobs, `flushers` transactions at a time. */
 export interface SettleConfig {
@@ -290,37 +291,6 @@ async function benchBackend(
   };
 }
 
-/** Opens a fresh schema on the PostgreSQL at `url`, or says why it cannot. */
-async function openPostgres(
-  url: string,
-  connections: number,
-): Promise<Database & { drop(): Promise<void> } | string> {
-  const schema = `bench_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error("no answer within 3 s")), 3_000);
-  });
-  // openDatabase creates the schema, which is the first round trip: it is the probe.
-  const opening = openDatabase({ url, schema, max: connections });
-  try {
-    const db = await Promise.race([opening, timeout]);
-    return {
-      ...db,
-      async drop() {
-        await db.sql.unsafe(`drop schema if exists "${schema}" cascade`);
-        await db.close();
-      },
-    };
-  } catch (err) {
-    opening.then((db) => db.close(), () => {});
-    return `PostgreSQL at ${url.replace(/:[^:@/]*@/, ":***@")} did not answer (${
-      err instanceof Error ? err.message : String(err)
-    })`;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** Runs the settlement bench on PGlite and, when it answers, on PostgreSQL; prints and returns the figures. */
 export async function runSettleBench(opts: SettleBenchOptions = {}): Promise<BackendResult[]> {
   const o = {
@@ -345,7 +315,8 @@ export async function runSettleBench(opts: SettleBenchOptions = {}): Promise<Bac
     results.push({ backend: "postgres", skipped: "no PostgreSQL URL given" });
   } else {
     const flushers = Math.max(...o.postgresConfigs.map((c) => c.flushers));
-    const pg = await openPostgres(postgresUrl, Math.max(o.reserveCallers, flushers));
+    const opened = await openBenchPostgres(postgresUrl, Math.max(o.reserveCallers, flushers));
+    const pg = typeof opened === "string" ? `PostgreSQL at ${redactUrl(postgresUrl)} ${opened}` : opened;
     if (typeof pg === "string") {
       print(`\nsettlement throughput — PostgreSQL skipped: ${pg}`);
       results.push({ backend: "postgres", skipped: pg });

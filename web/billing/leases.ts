@@ -180,7 +180,7 @@ export class BalanceLeases {
     return lease.releasing;
   }
 
-  /** How much the key's lease has free on this instance (tests, the 402 message). */
+  /** How much the key's lease has free on this instance (tests). */
   availableOf(apiKeyId: bigint): bigint {
     return this.#byKey.get(apiKeyId)?.available ?? 0n;
   }

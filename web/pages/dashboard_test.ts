@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { startTestEngine } from "../../shared/testing/test_engine.ts";
 import { startNode, stopNode } from "../e2e/network.ts";
-import { startDashboard } from "./test_dashboard.ts";
+import { runChats, startDashboard } from "./test_dashboard.ts";
 import { launchChromium, screenshots } from "./test_browser.ts";
 
 Deno.test({
@@ -64,19 +64,7 @@ Deno.test({
       await shot(page, "04-deposit-credited");
 
       // 4. Real jobs with that key through the node; the usage log and the CSV show them.
-      for (const word of ["one", "two"]) {
-        const res = await fetch(`${env.url}/v1/chat/completions`, {
-          method: "POST",
-          headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-          body: JSON.stringify({
-            model: "infernet-test-echo",
-            messages: [{ role: "user", content: `hello ${word}` }],
-          }),
-        });
-        assert.equal(res.status, 200, await res.clone().text());
-        await res.body?.cancel();
-      }
-      await env.tcp.cp.recorder.flush();
+      await runChats(env, key, ["hello one", "hello two"]);
       await page.goto("/account");
       const rows = page.locator("table.usage tbody tr");
       assert.equal(await rows.count(), 2);

@@ -145,17 +145,22 @@ export function mountLoginRoutes(app: Hono<AppEnv>, cp: ControlPlane): void {
     );
   });
 
-  app.get("/login/nostr/challenge", async (c) => {
+  /** A 429 when this address has used up its Sign in with Nostr attempts (a challenge and a post each). */
+  const nostrLimited = (c: AppContext) => {
     const wait = limits.nostrPerAddress.take(clientAddress(c));
-    if (wait > 0) {
-      c.header("retry-after", String(wait));
-      return jsonError(
-        c,
-        429,
-        `Too many sign-in attempts from this address; retry in ${wait} s.`,
-        "rate_limited",
-      );
-    }
+    if (wait === 0) return null;
+    c.header("retry-after", String(wait));
+    return jsonError(
+      c,
+      429,
+      `Too many sign-in attempts from this address; retry in ${wait} s.`,
+      "rate_limited",
+    );
+  };
+
+  app.get("/login/nostr/challenge", async (c) => {
+    const limited = nostrLimited(c);
+    if (limited) return limited;
     c.header("cache-control", "no-store");
     return c.json({
       challenge: await issueChallenge(cp.kv),
@@ -169,16 +174,8 @@ export function mountLoginRoutes(app: Hono<AppEnv>, cp: ControlPlane): void {
     if (!sameOriginJson(cp, c)) {
       return jsonError(c, 403, "Sign in from this site's own login page (same-origin JSON).", "forbidden");
     }
-    const wait = limits.nostrPerAddress.take(clientAddress(c));
-    if (wait > 0) {
-      c.header("retry-after", String(wait));
-      return jsonError(
-        c,
-        429,
-        `Too many sign-in attempts from this address; retry in ${wait} s.`,
-        "rate_limited",
-      );
-    }
+    const limited = nostrLimited(c);
+    if (limited) return limited;
     const body = await c.req.json().catch(() => null) as { event?: unknown; next?: unknown } | null;
     const result = await verifyNostrLogin(cp.kv, body?.event, {
       url: `${publicBase(cp, c.req.raw)}/login/nostr`,

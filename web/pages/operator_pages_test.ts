@@ -9,7 +9,7 @@ import { startTestEngine } from "../../shared/testing/test_engine.ts";
 import { issueSessionToken } from "../auth/session.ts";
 import { startNode, stopNode } from "../e2e/network.ts";
 import { createTestKey } from "../test_control_plane.ts";
-import { type DashboardEnv, startDashboard } from "./test_dashboard.ts";
+import { type DashboardEnv, runChats, startDashboard } from "./test_dashboard.ts";
 
 const BTC = "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4";
 const SOL = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v";
@@ -95,19 +95,7 @@ Deno.test({
       const node = await startNode({ cp: env.tcp.cp, url: env.url }, engine.url);
       try {
         const { key } = await createTestKey(env.tcp.cp.db.sql, 5_000_000_000n);
-        for (const word of ["one", "two", "three"]) {
-          const res = await fetch(`${env.url}/v1/chat/completions`, {
-            method: "POST",
-            headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-            body: JSON.stringify({
-              model: "infernet-test-echo",
-              messages: [{ role: "user", content: word }],
-            }),
-          });
-          assert.equal(res.status, 200, await res.clone().text());
-          await res.body?.cancel();
-        }
-        await env.tcp.cp.recorder.flush();
+        await runChats(env, key, ["one", "two", "three"]);
         const cookie = await sessionCookie(env, node.pubkey);
         const res = await get(env, "/operator", cookie);
         assert.equal(res.status, 200);

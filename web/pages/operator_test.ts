@@ -8,7 +8,7 @@ import { startTestEngine } from "../../shared/testing/test_engine.ts";
 import { cliCommand, watchOutput } from "../../shared/testing/mod.ts";
 import { startNode, stopNode } from "../e2e/network.ts";
 import { createTestKey } from "../test_control_plane.ts";
-import { startDashboard } from "./test_dashboard.ts";
+import { runChats, startDashboard } from "./test_dashboard.ts";
 import { artifactsDir, launchChromium, screenshots } from "./test_browser.ts";
 
 const SOL = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v";
@@ -26,19 +26,7 @@ Deno.test({
     try {
       // Real jobs through the node, then enough earnings for a payout (the minimum is 10 USD).
       const { key } = await createTestKey(env.tcp.cp.db.sql, 5_000_000_000n);
-      for (const word of ["one", "two", "three"]) {
-        const res = await fetch(`${env.url}/v1/chat/completions`, {
-          method: "POST",
-          headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-          body: JSON.stringify({
-            model: "infernet-test-echo",
-            messages: [{ role: "user", content: `hi ${word}` }],
-          }),
-        });
-        assert.equal(res.status, 200, await res.clone().text());
-        await res.body?.cancel();
-      }
-      await env.tcp.cp.recorder.flush();
+      await runChats(env, key, ["hi one", "hi two", "hi three"]);
       await fundOperatorEarnings(env.tcp.cp.db.sql, node.pubkey, 12_340_000_000n);
 
       const context = await browser.newContext({ viewport: { width: 1000, height: 800 }, baseURL: env.url });

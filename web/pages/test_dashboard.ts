@@ -16,3 +16,17 @@ export function startDashboard(): Promise<DashboardEnv> {
     webhookSecret: WEBHOOK_SECRET,
   });
 }
+
+/** Runs one non-streamed chat per message through the served control plane (all must answer 200), then writes their rows. */
+export async function runChats(env: DashboardEnv, key: string, messages: string[]): Promise<void> {
+  for (const content of messages) {
+    const res = await fetch(`${env.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "infernet-test-echo", messages: [{ role: "user", content }] }),
+    });
+    if (res.status !== 200) throw new Error(`chat answered ${res.status}: ${await res.text()}`);
+    await res.body?.cancel();
+  }
+  await env.tcp.cp.recorder.flush();
+}

@@ -4,25 +4,15 @@
 import assert from "node:assert/strict";
 import { accountBalance, consumerBalance, type Database, PROCESSOR_CLEARING } from "../../../db/mod.ts";
 import { testOnEachDatabase } from "../../../db/test_databases.ts";
-import { createLogger, NANO_USD_PER_USD } from "../../../shared/mod.ts";
-import {
-  type FakeCoinPayPortal,
-  startFakeCoinPayPortal,
-} from "../../../shared/testing/fake_coinpayportal.ts";
-import { parseWebConfig, type WebConfig } from "../../config.ts";
-import { type ControlPlane, openControlPlane } from "../../control_plane.ts";
-import { serveControlPlane } from "../../main.ts";
-import { CoinPayPortal } from "../../payments/coinpayportal.ts";
+import { NANO_USD_PER_USD } from "../../../shared/mod.ts";
+import type { FakeCoinPayPortal } from "../../../shared/testing/fake_coinpayportal.ts";
+import type { ControlPlane } from "../../control_plane.ts";
 import { signCoinPayWebhook } from "../../payments/webhook.ts";
-import { createTestKey, openTestControlPlane } from "../../test_control_plane.ts";
+import { createTestKey, openPaymentsTestControlPlane } from "../../test_control_plane.ts";
 
 const CP_API_KEY = "cp_test_webhooks";
 const BUSINESS_ID = "biz_webhooks";
 const WEBHOOK_SECRET = "whsec_webhooks";
-
-const PROCESSOR_CONFIG = (url: string): Partial<WebConfig> => ({
-  coinPayPortal: { url, apiKey: CP_API_KEY, businessId: BUSINESS_ID, webhookSecret: WEBHOOK_SECRET },
-});
 
 interface Env {
   fake: FakeCoinPayPortal;
@@ -33,81 +23,16 @@ interface Env {
   close(): Promise<void>;
 }
 
-function startFake(): Promise<FakeCoinPayPortal> {
-  return startFakeCoinPayPortal({
+/** A fake CoinPayPortal, a served test control plane that uses it (on `db` when given), and an
+ * unfunded API key. */
+async function setUp(db?: Database): Promise<Env> {
+  const { fake, tcp, url, close } = await openPaymentsTestControlPlane({
     apiKey: CP_API_KEY,
     businessId: BUSINESS_ID,
     webhookSecret: WEBHOOK_SECRET,
-    retryDelaysMs: [10, 10],
-  });
-}
-
-function processorFor(fake: FakeCoinPayPortal): CoinPayPortal {
-  return new CoinPayPortal({ baseUrl: fake.url, apiKey: CP_API_KEY, businessId: BUSINESS_ID });
-}
-
-/** A fake CoinPayPortal, a served test control plane that uses it, and an unfunded API key. */
-async function setUp(): Promise<Env> {
-  const fake = await startFake();
-  const tcp = await openTestControlPlane({
-    serve: true,
-    processor: processorFor(fake),
-    webhookSecret: WEBHOOK_SECRET,
-    config: PROCESSOR_CONFIG(fake.url),
-    fundNanoUsd: 0n,
-  });
-  const url = tcp.server!.url;
-  fake.setWebhookUrl(`${url}/api/webhooks/coinpay`);
+  }, db);
   const { key, id } = await createTestKey(tcp.cp.db.sql, 0n);
-  return {
-    fake,
-    cp: tcp.cp,
-    url,
-    key,
-    keyId: id,
-    async close() {
-      await fake.close();
-      await tcp.close();
-    },
-  };
-}
-
-/** The same, on a database opened by the caller (PGlite or a real PostgreSQL). */
-async function setUpOn(db: Database): Promise<Env> {
-  const fake = await startFake();
-  const dataDir = await Deno.makeTempDir({ prefix: "infernet-webhook-test-" });
-  const config: WebConfig = {
-    ...parseWebConfig({ INFERNET_LOG_LEVEL: Deno.env.get("INFERNET_TEST_LOG_LEVEL") ?? "silent" }, []),
-    dataDir,
-    localNode: false,
-    keyRateLimitPerSec: 0,
-    ...PROCESSOR_CONFIG(fake.url),
-  };
-  const kv = await Deno.openKv(":memory:");
-  const cp = await openControlPlane(config, {
-    db,
-    kv,
-    log: createLogger({ level: config.logLevel }),
-    processor: processorFor(fake),
-    webhookSecret: WEBHOOK_SECRET,
-  });
-  const server = await serveControlPlane(cp, { hostname: "127.0.0.1", port: 0 });
-  fake.setWebhookUrl(`${server.url}/api/webhooks/coinpay`);
-  const { key, id } = await createTestKey(db.sql, 0n);
-  return {
-    fake,
-    cp,
-    url: server.url,
-    key,
-    keyId: id,
-    async close() {
-      await fake.close();
-      await server.shutdown();
-      await cp.close();
-      kv.close();
-      await Deno.remove(dataDir, { recursive: true });
-    },
-  };
+  return { fake, cp: tcp.cp, url, key, keyId: id, close };
 }
 
 // deno-lint-ignore no-explicit-any
@@ -495,7 +420,7 @@ Deno.test("coinpay webhook - a deposit is credited once a delivery gets through 
 testOnEachDatabase(
   "coinpay webhook - 200 concurrent deliveries of one event credit exactly once",
   async (db) => {
-    const env = await setUpOn(db);
+    const env = await setUp(db);
     try {
       const id = await newDeposit(env);
       const body = eventBody(id);
