@@ -61,9 +61,7 @@ export class JobRun {
   attempts = 0;
   ttftMs: number | null = null;
   engineUsage: Usage | null = null;
-  /** The amount held for this job (nano-USD); null when nothing was reserved. */
-  reservedNano: bigint | null = null;
-  /** The lease the hold was reserved against (in memory), when it was. */
+  /** The job's share of a balance lease (its hold, nano-USD); null when nothing was reserved. */
   lease: JobLease | null = null;
   /** The serving node's prices for the model when it took the job (nano-USD per 1k tokens). */
   prices: { promptPer1k: bigint; completionPer1k: bigint } | null = null;
@@ -192,8 +190,8 @@ export class JobRun {
     const lease = this.lease;
     if (lease && settlement) {
       // Once the charge is committed, the unused part of the job's share is free for the next.
-      const charged = settlement.nodePubkey === null ? 0n : settlement.cost;
-      void recorded.then(() => this.#deps.leases.settled(lease, charged));
+      // (A settlement's cost is 0 when no node is credited; the lease caps it at the share.)
+      void recorded.then(() => this.#deps.leases.settled(lease, settlement.cost));
     }
     return recorded;
   }
@@ -204,7 +202,7 @@ export class JobRun {
     countedPrompt: number | null,
     countedCompletion: number | null,
   ): Settlement | null {
-    if (this.reservedNano === null) return null;
+    if (this.lease === null) return null;
     const tokens = billedTokens({
       status,
       delivered: this.delivered && this.node !== null && this.prices !== null,

@@ -110,7 +110,6 @@ export async function startJob(
         { code: "insufficient_quota" },
       );
     }
-    run.reservedNano = hold;
     run.lease = reserved.lease;
   }
   const outcome = await dispatchJob({
