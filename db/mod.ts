@@ -81,3 +81,4 @@ export {
   type PaymentRow,
 } from "./payments.ts";
 export { type Discrepancy, reconcile, type ReconcileOptions } from "./reconcile.ts";
+export { ledgerIdentity } from "./ledger_identity.ts";

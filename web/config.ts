@@ -12,6 +12,11 @@ export interface WebConfig {
   databaseUrl: string | null;
   /** A KV path or KV Connect URL; null means `<dataDir>/kv.sqlite3`. */
   kv: string | null;
+  /**
+   * The settlement journal's directory (`INFERNET_JOURNAL_DIR`, default `<dataDir>/journal`); null
+   * (`off`): no journal, answers wait for their settlement to commit to the database.
+   */
+  journalDir: string | null;
   /** The URL nodes use to reach this server (NIP-98 `u` tags are checked against it). */
   publicUrl: string | null;
   logLevel: LogLevel;
@@ -146,12 +151,15 @@ export function parseWebConfig(env: Record<string, string | undefined>, args: st
   if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new ConfigError("DATABASE_URL must start with postgres:// or postgresql://");
   }
+  const dataDir = flags["data-dir"] ?? env.INFERNET_DATA_DIR ?? "./data";
+  const journal = env.INFERNET_JOURNAL_DIR || `${dataDir}/journal`;
   return {
     hostname: flags.hostname ?? env.INFERNET_HOSTNAME ?? "127.0.0.1",
     port: intFrom("PORT", flags.port ?? env.PORT, 8787),
-    dataDir: flags["data-dir"] ?? env.INFERNET_DATA_DIR ?? "./data",
+    dataDir,
     databaseUrl,
     kv: env.INFERNET_KV || null,
+    journalDir: journal === "off" ? null : journal,
     publicUrl,
     logLevel,
     localNode: flags["no-local-node"] ? false : flags["local-node"] ?? env.INFERNET_LOCAL_NODE !== "0",

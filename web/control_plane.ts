@@ -1,5 +1,13 @@
 // The control plane's parts, opened from the config and closed together.
-import { type Database, migrate, openDatabase, releaseStaleHolds, releaseStaleLeases } from "../db/mod.ts";
+import {
+  type Database,
+  ledgerIdentity,
+  migrate,
+  openDatabase,
+  releaseStaleHolds,
+  releaseStaleLeases,
+} from "../db/mod.ts";
+import { replayJournal, SettlementJournal } from "./jobs/settlement_journal.ts";
 import { createLogger, type Logger } from "../shared/mod.ts";
 import type { WebConfig } from "./config.ts";
 import { NodeRegistry } from "./registry/node_registry.ts";
@@ -69,12 +77,21 @@ export async function openControlPlane(
   );
   const applied = await migrate(db.sql);
   if (applied.length) log.info("migrations applied", { applied });
+  const instance = "cp_" + crypto.randomUUID().slice(0, 8);
+  // Jobs a crashed predecessor journaled but never committed are settled first: before the
+  // reaper could record them as timed out and before the sweep releases the holds they draw on.
+  let journal: SettlementJournal | null = null;
+  if (config.journalDir) {
+    const ledger = await ledgerIdentity(db.sql);
+    await replayJournal(config.journalDir, ledger, db.sql, log);
+    journal = await SettlementJournal.open(config.journalDir, ledger, instance, log);
+  }
   const kv = opts.kv ?? await Deno.openKv(config.kv ?? `${config.dataDir}/kv.sqlite3`);
   const registry = new NodeRegistry(kv);
   await registry.load();
   const jobs = new JobStore(kv);
-  const recorder = new JobRecorder(db.sql, log);
-  const leases = new BalanceLeases(db.sql, log, { instance: "cp_" + crypto.randomUUID().slice(0, 8) });
+  const recorder = new JobRecorder(db.sql, log, { journal });
+  const leases = new BalanceLeases(db.sql, log, { instance });
   const active = new Map<string, JobRun>();
   const runDeps: JobRunDeps = {
     jobs,
@@ -188,6 +205,7 @@ export async function openControlPlane(
       for (const node of registry.all()) node.connection?.close("server shutting down");
       await Promise.allSettled([...runDeps.pending]);
       await recorder.close();
+      journal?.close();
       await leases.close();
       if (!opts.kv) {
         kv.close();

@@ -34,6 +34,7 @@ export async function openTestControlPlane(
     ...parseWebConfig({ INFERNET_LOG_LEVEL: Deno.env.get("INFERNET_TEST_LOG_LEVEL") ?? "silent" }, []),
     localNode: false,
     keyRateLimitPerSec: 0,
+    journalDir: await Deno.makeTempDir({ prefix: "infernet-journal-" }),
     ...opts.config,
   };
   const db = opts.db ?? await openDatabase();
@@ -56,6 +57,7 @@ export async function openTestControlPlane(
       await cp.close();
       kv.close();
       if (!opts.db) await db.close();
+      if (config.journalDir) await Deno.remove(config.journalDir, { recursive: true }).catch(() => {});
     },
   };
 }

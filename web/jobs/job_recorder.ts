@@ -3,8 +3,13 @@
 // retried flush is a no-op for what was already written. A batch is written as soon as the one
 // before it has committed; whatever finished meanwhile forms the next batch, so under load the
 // batches grow and each job waits for about one commit.
+//
+// With a settlement journal, each job is also appended to it at once, so what waits for the
+// answer is that local append (microseconds), not the commit: a crash before the commit is
+// settled from the journal at the next start.
 import { type JobRow, settleJobs, type Settlement, type Sql } from "../../db/mod.ts";
 import type { Logger } from "../../shared/mod.ts";
+import type { SettlementJournal } from "./settlement_journal.ts";
 
 /** Options for {@link JobRecorder}. */
 export interface JobRecorderOptions {
@@ -12,6 +17,19 @@ export interface JobRecorderOptions {
   maxBatch?: number;
   /** After a failed write, wait this long before trying again. */
   retryMs?: number;
+  /** Journal each job before its commit, so `durable` does not wait for the database. */
+  journal?: SettlementJournal | null;
+}
+
+/** A job handed to the recorder. Neither promise ever rejects. */
+export interface Recorded {
+  /**
+   * The job will be billed even if this process is killed now: it is in the journal, or (without
+   * one, or when the journal could not be written) committed to the database.
+   */
+  durable: Promise<void>;
+  /** The row and settlement are committed to the database. */
+  committed: Promise<void>;
 }
 
 interface Pending {
@@ -29,23 +47,34 @@ export class JobRecorder {
   #retryTimer: ReturnType<typeof setTimeout> | null = null;
   #maxBatch: number;
   #retryMs: number;
+  #journal: SettlementJournal | null;
 
   constructor(sql: Sql, log: Logger, opts: JobRecorderOptions = {}) {
     this.#sql = sql;
     this.#log = log;
     this.#maxBatch = opts.maxBatch ?? 500;
     this.#retryMs = opts.retryMs ?? 1000;
+    this.#journal = opts.journal ?? null;
   }
 
   /**
-   * Queues a finished job (and its settlement, when money was held for it); resolves once both
-   * are committed. It never rejects: a failed write is retried until it succeeds.
+   * Queues a finished job (and its settlement, when money was held for it). A failed database
+   * write is retried until it succeeds.
    */
-  record(row: JobRow, settlement: Settlement | null = null): Promise<void> {
-    return new Promise((done) => {
+  record(row: JobRow, settlement: Settlement | null = null): Recorded {
+    const journal = this.#journal;
+    const segment = journal?.append({ row, settlement }) ?? null;
+    const committed = new Promise<void>((resolve) => {
+      const done = segment
+        ? () => {
+          journal!.committed(segment);
+          resolve();
+        }
+        : resolve;
       this.#buffer.push({ row, settlement, done });
       this.#kick();
     });
+    return { durable: segment ? Promise.resolve() : committed, committed };
   }
 
   #kick(): void {

@@ -4,17 +4,18 @@ import type { JobRow, JobStatus, Settlement } from "../../db/mod.ts";
 import { jobCost, type Logger, type Usage } from "../../shared/mod.ts";
 import { billedTokens } from "../billing/billed_tokens.ts";
 import type { LiveNode, NodeRegistry } from "../registry/node_registry.ts";
-import type { JobRecorder } from "./job_recorder.ts";
+import type { JobRecorder, Recorded } from "./job_recorder.ts";
 import type { BalanceLeases, JobLease } from "../billing/leases.ts";
 import type { JobStore } from "./job_store.ts";
 import { countText, usageDiverges } from "../metering/count_tokens.ts";
 
-/** The longest a response waits for its settlement to commit before it is handed over anyway. */
+/** The longest a response waits for its settlement to be durable before it is handed over anyway. */
 export const SETTLE_WAIT_MS = 5000;
 
 /**
- * Waits for a job's row and settlement to commit, at most {@link SETTLE_WAIT_MS}: past that (a
- * database outage) the answer goes out and the write keeps retrying in the background.
+ * Waits for a job's row and settlement to be durable (journaled, or else committed), at most
+ * {@link SETTLE_WAIT_MS}: past that (a database outage with no journal) the answer goes out and
+ * the write keeps retrying in the background.
  */
 export async function awaitSettled(recorded: Promise<void>): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -113,8 +114,9 @@ export class JobRun {
 
   /**
    * Ends the job once: KV state, node track record, metering, and the job row with its
-   * settlement. Resolves when the row and settlement are committed, so a handler that awaits it
-   * before handing over the last bytes never delivers work that a crash could leave unbilled.
+   * settlement. Resolves when the row and settlement are durable (see {@link Recorded}), so a
+   * handler that awaits it before handing over the last bytes never delivers work that a crash
+   * could leave unbilled.
    */
   end(status: JobStatus, opts: { errorCode?: string | null } = {}): Promise<void> {
     if (this.#ended) return Promise.resolve();
@@ -131,13 +133,13 @@ export class JobRun {
     // deadline), whichever commits first stands: rows and settlements are written once per job.
     const recorded = this.#record(status, opts.errorCode ?? null, latencyMs, finishedAt);
     const writing = Promise.all([
-      recorded,
+      recorded.committed,
       deps.jobs.finish(this.id, { status, nodePubkey: node?.record.pubkey ?? null }),
     ])
       .catch((err) => deps.log.error("job end not recorded", { jobId: this.id, err }))
       .finally(() => deps.pending.delete(writing));
     deps.pending.add(writing);
-    return recorded;
+    return recorded.durable;
   }
 
   /** Writes the row of a job the reaper ended (timeout). */
@@ -150,7 +152,7 @@ export class JobRun {
     void this.#record("timeout", "job_timeout", this.elapsedMs(), new Date());
   }
 
-  #record(status: JobStatus, errorCode: string | null, latencyMs: number, finishedAt: Date): Promise<void> {
+  #record(status: JobStatus, errorCode: string | null, latencyMs: number, finishedAt: Date): Recorded {
     const started = this.node !== null && (this.ttftMs !== null || this.engineUsage !== null);
     const countedPrompt = started || status === "completed" ? this.countPrompt() : null;
     const countedCompletion = started ? this.countCompletion() : null;
@@ -191,7 +193,7 @@ export class JobRun {
     if (lease && settlement) {
       // Once the charge is committed, the unused part of the job's share is free for the next.
       // (A settlement's cost is 0 when no node is credited; the lease caps it at the share.)
-      void recorded.then(() => this.#deps.leases.settled(lease, settlement.cost));
+      void recorded.committed.then(() => this.#deps.leases.settled(lease, settlement.cost));
     }
     return recorded;
   }
