@@ -32,6 +32,8 @@ const CHATS = 150;
 const KILL_AFTER = 60;
 const FUNDED_USD = 5;
 const JOB_TIMEOUT_MS = 3000;
+/** On PostgreSQL, this many chats end with the database unable to commit (see stallDatabase). */
+const STALLED_CHATS = 10;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -451,11 +453,31 @@ Deno.test({
     let ended = 0;
     let reachKillPoint = () => {};
     const killPoint = new Promise<void>((resolve) => (reachKillPoint = resolve));
+    // On PostgreSQL, the last chats before the kill end while the database cannot take their
+    // settlements (the jobs table is locked from here): their answers go out on the journal alone,
+    // so the kill is sure to find settlements that only the journal holds.
+    let stall: postgres.Sql | null = null;
+    let stalled: Promise<unknown> = Promise.resolve();
+    let endedAtStall: number | null = null;
+    const stallDatabase = () => {
+      if (!dbUrl) return;
+      stall = postgres(dbUrl, { max: 1, onnotice: () => {} });
+      const conn = stall;
+      stalled = conn.unsafe("begin; lock table jobs in share mode;").then(() => (endedAtStall = ended));
+      cleanups.push(() => conn.end({ timeout: 1 }));
+    };
     const burst = (async () => {
       for (let i = 0; i < CHATS; i++) {
         chats.push(
           chat(url, keys[i % keys.length], model, i, i % 2 === 0).finally(() => {
-            if (++ended === KILL_AFTER) reachKillPoint();
+            if (++ended === KILL_AFTER - STALLED_CHATS) stallDatabase();
+            // The kill comes once STALLED_CHATS have ended with the table locked (on PGlite: at once).
+            if (
+              ended >= KILL_AFTER &&
+              (!dbUrl || (endedAtStall !== null && ended >= endedAtStall + STALLED_CHATS))
+            ) {
+              reachKillPoint();
+            }
           }),
         );
         if (i % 25 === 5) confirms.push(fake.confirm(depositKeys[Math.floor(i / 25)].id!));
@@ -474,15 +496,35 @@ Deno.test({
       }
     })();
     await within(killPoint, 60_000, `${KILL_AFTER} chats ending before the kill`);
+    await within(stalled, 10_000, "the jobs table locked");
     mark("kill");
     const inFlightAtKill = CHATS - ended;
     await cp.kill9();
     cpAlive = false;
+    // The database comes back (the lock's session ends).
+    await (stall as postgres.Sql | null)?.end({ timeout: 1 });
     await burst;
     const outcomes = await Promise.all(chats);
     await Promise.allSettled(confirms);
 
     mark("burst settled");
+    // The jobs the dead process had journaled (web/jobs/settlement_journal.ts): its answers waited
+    // for that append, not for the database, so some may be in the journal only.
+    const journalDir = `${dataDir}/journal`;
+    const journaled = new Map<string, string[]>();
+    const segments = await Array.fromAsync(Deno.readDir(journalDir)).catch(() => []);
+    for (const f of segments) {
+      if (!f.name.endsWith(".jsonl")) continue;
+      const lines = (await Deno.readTextFile(`${journalDir}/${f.name}`)).split("\n").slice(1);
+      const ids: string[] = [];
+      for (const l of lines) {
+        try {
+          ids.push(JSON.parse(l).row.id);
+        } catch { /* the torn last line of a write the kill cut short */ }
+      }
+      journaled.set(f.name, ids);
+    }
+    const journalIds = [...journaled.values()].flat();
     // An operator's clock moves on while a crashed server is down: holds are only released once
     // older than the job timeout + 60 s, so the open ones are backdated here rather than waiting.
     // (On PGlite this is also the first open of the data directory after the kill.)
@@ -495,6 +537,11 @@ Deno.test({
         update balance_leases set renewed_at = renewed_at - interval '10 minutes'
         where released_at is null returning id`;
       return rows.length + leases.length;
+    });
+    const journalOnly = await withLedger(dbUrl, dataDir, async (sql) => {
+      const inDb = await sql<{ id: string }[]>`select id from jobs where id = any(${journalIds})`;
+      const have = new Set(inDb.map((r) => r.id));
+      return journalIds.filter((id) => !have.has(id));
     });
 
     mark("holds backdated");
@@ -536,6 +583,11 @@ Deno.test({
     });
 
     mark("holds released");
+    // The restart settled what only the journal held, then removed the dead process's segments.
+    for (const name of journaled.keys()) {
+      const gone = await Deno.stat(`${journalDir}/${name}`).then(() => false, () => true);
+      assert.ok(gone, `journal segment ${name} replayed and removed`);
+    }
     // 5. After the restart, requests are billed normally: the balance goes down by the charge.
     const after: { jobId: string; drop: bigint }[] = [];
     for (let n = 0; n < 3; n++) {
@@ -579,6 +631,13 @@ Deno.test({
         where job_id is not null and job_id not in (select id from balance_leases)
         group by job_id, kind having count(*) > 1`;
       const open = await sql<{ n: bigint }[]>`select count(*) as n from job_charges where settled_at is null`;
+      const fromJournal = await sql<{ id: string }[]>`select id from jobs where id = any(${journalOnly})`;
+      assert.equal(
+        fromJournal.length,
+        journalOnly.length,
+        "every job only in the journal at the kill is recorded",
+      );
+      if (dbUrl) assert.ok(journalOnly.length > 0, "the stalled database left jobs in the journal only");
       const [{ total }] = await sql<
         { total: bigint }[]
       >`select coalesce(sum(balance), 0)::bigint as total from accounts`;
@@ -693,7 +752,9 @@ Deno.test({
     console.log(
       `crash test [${BACKEND}]: ${CHATS} chats (${inFlightAtKill} not ended at the kill): ` +
         `${JSON.stringify(Object.fromEntries(statuses))}; ${backdated} holds open after the kill; ` +
-        `${retried} deposit creations retried, ${undelivered.length} webhook events redelivered; ${unrecorded.length} full answers never charged; ` +
+        `${retried} deposit creations retried, ${undelivered.length} webhook events redelivered; ` +
+        `${journalOnly.length} jobs only in the settlement journal at the kill (of ${journalIds.length} journaled); ` +
+        `${unrecorded.length} full answers never charged; ` +
         `${chargedUnseen} jobs charged without a full answer; phases (s): ${phases.join(", ")}`,
     );
   } finally {
