@@ -1,0 +1,387 @@
+// The settlement journal: its line format, its segments' life (appended at once, dropped once
+// committed), and the replay that settles into the ledger what a killed instance journaled but
+// never committed — exactly once, on PGlite and PostgreSQL alike.
+import assert from "node:assert/strict";
+import {
+  accountBalance,
+  consumerBalance,
+  consumerHolds,
+  countJobs,
+  findJob,
+  findJobCharge,
+  ledgerIdentity,
+  operatorEarnings,
+  PLATFORM_FEES,
+  reconcile,
+  reserveJob,
+  type Settlement,
+  type Sql,
+  takeLease,
+} from "../../db/mod.ts";
+import { testOnEachDatabase } from "../../db/test_databases.ts";
+import { testJobRow } from "../../db/test_job_row.ts";
+import { createTestKey } from "../../db/test_funding.ts";
+import { createLogger } from "../../shared/mod.ts";
+import {
+  decodeEntry,
+  encodeEntry,
+  type JournalEntry,
+  type JournalSegment,
+  replayJournal,
+  SettlementJournal,
+} from "./settlement_journal.ts";
+
+const NODE = "ab".repeat(32);
+const log = createLogger({ level: "silent" });
+
+/** A database the test promises never to reach: any query fails the test. */
+const NO_DATABASE = (() => {
+  throw new Error("the database was queried");
+}) as unknown as Sql;
+
+async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "settlement_journal_test_" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function listDir(dir: string): string[] {
+  return [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
+}
+
+/** A segment's lines: its header, then its entries decoded. */
+function readSegment(path: string): { header: Record<string, unknown>; entries: JournalEntry[] } {
+  const text = Deno.readTextFileSync(path);
+  assert.ok(text.endsWith("\n"), "every line is whole");
+  const [first, ...rest] = text.slice(0, -1).split("\n");
+  return { header: JSON.parse(first), entries: rest.map(decodeEntry) };
+}
+
+/** A job charged at 1 nano-USD per prompt token (`cost` tokens), 10 % fee. */
+function settlement(jobId: string, cost: bigint, lease: Settlement["lease"] = null): Settlement {
+  return {
+    jobId,
+    nodePubkey: cost > 0n ? NODE : null,
+    promptTokens: Number(cost),
+    completionTokens: 0,
+    promptPer1k: 1_000n,
+    completionPer1k: 0n,
+    feeBps: 1000,
+    cost,
+    lease,
+  };
+}
+
+/** The entry the recorder would journal for a settled job of `apiKeyId`. */
+function entry(s: Settlement, apiKeyId: bigint): JournalEntry {
+  const row = testJobRow(s.jobId, {
+    apiKeyId,
+    nodePubkey: s.nodePubkey,
+    status: s.nodePubkey ? "completed" : "failed",
+    promptTokens: s.promptTokens,
+    completionTokens: 0,
+    createdAt: new Date(Date.UTC(2026, 0, 2, 3, 4, 5, 678)),
+  });
+  return { row, settlement: s };
+}
+
+const rowOnly = (id: string): JournalEntry => ({ row: testJobRow(id), settlement: null });
+
+Deno.test("settlement journal - an entry survives encoding: bigints, times, no settlement, a lease", () => {
+  const at = new Date(Date.UTC(2026, 4, 6, 7, 8, 9, 123));
+  const big = 9_007_199_254_740_993n; // above 2^53: a number would lose it
+  const plain: JournalEntry = {
+    row: testJobRow("job_plain", { apiKeyId: null, createdAt: at, finishedAt: new Date(at.getTime() + 5) }),
+    settlement: null,
+  };
+  const leased: JournalEntry = {
+    row: testJobRow("job_lease", { apiKeyId: big, nodePubkey: NODE, ttftMs: null, errorCode: null }),
+    settlement: {
+      ...settlement("job_lease", big + 1n, { id: "lease_x", apiKeyId: big, hold: big + 2n }),
+      promptPer1k: big + 3n,
+    },
+  };
+  const held: JournalEntry = {
+    row: testJobRow("job_held", { apiKeyId: 7n, status: "failed", errorCode: "node_lost", stream: true }),
+    settlement: settlement("job_held", 0n),
+  };
+  for (const e of [plain, leased, held]) {
+    const line = encodeEntry(e);
+    assert.ok(!line.includes("\n"), "one line");
+    assert.deepEqual(decodeEntry(line), e);
+  }
+  assert.equal(JSON.parse(encodeEntry(leased)).settlement.lease.hold, (big + 2n).toString());
+});
+
+Deno.test("settlement journal - a malformed line is rejected, not half read", () => {
+  const good = encodeEntry(entry(settlement("job_a", 700n), 3n));
+  const edit = (f: (o: { row: Record<string, unknown>; settlement: Record<string, unknown> }) => void) => {
+    const o = JSON.parse(good);
+    f(o);
+    return JSON.stringify(o);
+  };
+  assert.throws(() => decodeEntry(good.slice(0, -7)), SyntaxError, "a torn line");
+  assert.throws(() => decodeEntry(""), SyntaxError);
+  assert.throws(() => decodeEntry("[1,2]"), /no entry/);
+  assert.throws(() => decodeEntry(edit((o) => delete (o as Record<string, unknown>).row)), /no row/);
+  assert.throws(() => decodeEntry(edit((o) => (o.row.promptTokens = "5"))), /promptTokens is not a number/);
+  assert.throws(() => decodeEntry(edit((o) => (o.row.apiKeyId = 3))), /apiKeyId is not a string/);
+  assert.throws(() => decodeEntry(edit((o) => (o.row.stream = "false"))), /stream is not a boolean/);
+  assert.throws(() => decodeEntry(edit((o) => (o.row.createdAt = "2026-01-01"))), /createdAt/);
+  assert.throws(() => decodeEntry(edit((o) => (o.settlement.cost = "70.5"))), /cost is not an integer/);
+  assert.throws(() => decodeEntry(edit((o) => (o.settlement.cost = 700))), /cost is not a string/);
+  assert.throws(() => decodeEntry(edit((o) => (o.settlement = [] as never))), /no settlement/);
+  assert.throws(() => decodeEntry(edit((o) => (o.settlement.lease = "lease_x"))), /no lease/);
+  assert.throws(() => decodeEntry(edit((o) => (o.settlement.jobId = "job_b"))), /settlement of another job/);
+  assert.deepEqual(decodeEntry(good).settlement?.cost, 700n, "the unedited line still decodes");
+});
+
+Deno.test("settlement journal - append is in the file when it returns; a full, committed segment goes", async () => {
+  await withDir(async (dir) => {
+    const j = await SettlementJournal.open(dir, "ledger_1", "inst", log, { segmentEntries: 2 });
+    assert.deepEqual(listDir(dir), [], "no file before the first job");
+    const a = rowOnly("job_a"), b = rowOnly("job_b"), c = rowOnly("job_c");
+
+    const s0 = j.append(a)!;
+    // Read straight away, no await in between: the append was synchronous.
+    const first = readSegment(s0.path);
+    assert.deepEqual({ ...first.header, createdAt: typeof first.header.createdAt }, {
+      journal: 1,
+      ledger: "ledger_1",
+      instance: "inst",
+      createdAt: "string",
+    });
+    assert.deepEqual(first.entries, [a]);
+    assert.equal(j.append(b), s0, "the segment has room for two");
+    assert.deepEqual(readSegment(s0.path).entries, [a, b]);
+
+    const s1 = j.append(c)!;
+    assert.notEqual(s1.path, s0.path, "the third job starts the next segment");
+    assert.deepEqual(listDir(dir), ["inst-000000.jsonl", "inst-000001.jsonl"]);
+    assert.deepEqual(readSegment(s1.path).entries, [c]);
+    assert.deepEqual(j.segments, [s1.path]);
+
+    j.committed(s0);
+    assert.ok(exists(s0.path), "one of its jobs is not committed yet");
+    j.committed(s0);
+    assert.ok(!exists(s0.path), "full and all committed: removed");
+
+    j.committed(s1);
+    assert.ok(exists(s1.path), "the current segment stays while jobs may still come");
+    j.close();
+    assert.deepEqual(listDir(dir), [], "closed with everything committed: nothing left");
+    assert.equal(j.append(rowOnly("job_late")), null, "a closed journal takes nothing");
+    assert.deepEqual(listDir(dir), []);
+  });
+});
+
+Deno.test("settlement journal - a segment committed before it is full goes at the next rotation; close keeps pending jobs", async () => {
+  await withDir(async (dir) => {
+    const j = await SettlementJournal.open(dir, "ledger_1", "inst", log, { segmentEntries: 2 });
+    const s0 = j.append(rowOnly("job_a"))!;
+    j.append(rowOnly("job_b"));
+    j.committed(s0);
+    j.committed(s0);
+    assert.ok(exists(s0.path), "not full until the next job needs a new segment");
+    const s1: JournalSegment = j.append(rowOnly("job_c"))!;
+    assert.ok(!exists(s0.path), "rotated away with nothing pending: removed");
+    j.close();
+    assert.deepEqual(listDir(dir), ["inst-000001.jsonl"], "job_c is not committed: kept for the next start");
+    assert.deepEqual(readSegment(s1.path).entries.map((e) => e.row.id), ["job_c"]);
+  });
+});
+
+testOnEachDatabase(
+  "settlement journal - replay settles what a killed instance journaled, exactly once, torn or damaged",
+  async (db) => {
+    const sql = db.sql;
+    await withDir(async (dir) => {
+      const ledger = await ledgerIdentity(sql);
+      const key = (await createTestKey(sql, 100_000n)).id;
+      // Held jobs (a charge row each, reserved before the work) and jobs of a balance lease.
+      for (const [jobId, amount] of [["job_h1", 2_000n], ["job_h2", 1_000n], ["job_h3", 500n]] as const) {
+        assert.deepEqual(await reserveJob(sql, { jobId, apiKeyId: key, amount }), { ok: true });
+      }
+      assert.deepEqual(
+        await takeLease(sql, {
+          leaseId: "lease_r",
+          apiKeyId: key,
+          instance: "gone_b",
+          seq: 1,
+          need: 1n,
+          want: 4_000n,
+        }),
+        { ok: true, taken: 4_000n },
+      );
+      const lease = (hold: bigint) => ({ id: "lease_r", apiKeyId: key, hold });
+      const held = [
+        entry(settlement("job_h1", 700n), key),
+        entry(settlement("job_h2", 5_000n), key), // capped at its hold
+        entry(settlement("job_h3", 0n), key), // failed before any work
+      ];
+      const leased = [
+        entry(settlement("job_l1", 300n, lease(1_000n)), key),
+        entry(settlement("job_l2", 0n, lease(1_000n)), key),
+        rowOnly("job_free"), // no money was held for it: only its row
+      ];
+
+      // Two instances journal their jobs and are killed before any commit: nothing reaches the
+      // database, and their segments are left behind (closed, so no lock remains).
+      for (const [instance, entries] of [["gone_a", held], ["gone_b", leased]] as const) {
+        const j = await SettlementJournal.open(dir, ledger, instance, log);
+        for (const e of entries) j.append(e);
+        j.close();
+      }
+      assert.deepEqual(listDir(dir), ["gone_a-000000.jsonl", "gone_b-000000.jsonl"]);
+      assert.equal(await countJobs(sql), 0);
+      assert.equal((await findJobCharge(sql, "job_h1"))?.settled, false);
+
+      assert.deepEqual(await replayJournal(dir, ledger, sql, log), {
+        files: 2,
+        entries: 6,
+        settled: 5,
+        skipped: 0,
+      });
+      assert.deepEqual(listDir(dir), [], "replayed segments are removed");
+      for (const e of [...held, ...leased]) assert.deepEqual(await findJob(sql, e.row.id), e.row);
+
+      // Charge = cost capped at the hold; fee = 10 % of it; the operator gets the rest.
+      const expected: Record<string, [reserved: bigint, charged: bigint, fee: bigint]> = {
+        job_h1: [2_000n, 700n, 70n],
+        job_h2: [1_000n, 1_000n, 100n],
+        job_h3: [500n, 0n, 0n],
+        job_l1: [1_000n, 300n, 30n],
+        job_l2: [1_000n, 0n, 0n],
+      };
+      for (const [jobId, [reserved, charged, platformFee]] of Object.entries(expected)) {
+        assert.deepEqual(await findJobCharge(sql, jobId), {
+          jobId,
+          apiKeyId: key,
+          reserved,
+          charged,
+          operatorShare: charged - platformFee,
+          platformFee,
+          nodePubkey: charged > 0n ? NODE : null,
+          settled: true,
+        }, jobId);
+      }
+      assert.equal(await findJobCharge(sql, "job_free"), null);
+
+      // 100,000 − holds (3,500) − lease (4,000) + refunds (1,300 + 500); the lease keeps 3,700.
+      const balances = async () => [
+        await accountBalance(sql, consumerBalance(key)),
+        await accountBalance(sql, consumerHolds(key)),
+        await accountBalance(sql, operatorEarnings(NODE)),
+        await accountBalance(sql, PLATFORM_FEES),
+      ];
+      assert.deepEqual(await balances(), [94_300n, 3_700n, 630n + 900n + 270n, 200n]);
+      assert.deepEqual(await reconcile(sql), []);
+
+      // The same jobs journaled again (an instance killed after its commit, before its segment
+      // went): the replay reads them all and settles none of them twice.
+      const again = await SettlementJournal.open(dir, ledger, "gone_c", log);
+      for (const e of [...held, ...leased]) again.append(e);
+      again.close();
+      assert.deepEqual(await replayJournal(dir, ledger, sql, log), {
+        files: 1,
+        entries: 6,
+        settled: 0,
+        skipped: 0,
+      });
+      assert.deepEqual(listDir(dir), []);
+      assert.deepEqual(await balances(), [94_300n, 3_700n, 1_800n, 200n]);
+      assert.equal(await countJobs(sql), 6);
+      assert.deepEqual(await reconcile(sql), []);
+
+      // Killed mid-append: the last line is cut short, without its newline; its answer never
+      // went out, so its hold stays open for the sweep. The complete jobs before it are settled.
+      for (const jobId of ["job_t1", "job_t3", "job_d1", "job_d2", "job_d3"]) {
+        assert.deepEqual(await reserveJob(sql, { jobId, apiKeyId: key, amount: 1_000n }), { ok: true });
+      }
+      const write = async (instance: string, entries: JournalEntry[]) => {
+        const j = await SettlementJournal.open(dir, ledger, instance, log);
+        const seg = entries.map((e) => j.append(e)!)[0];
+        j.close();
+        return seg.path;
+      };
+      const torn = await write("torn", [entry(settlement("job_t1", 100n), key), rowOnly("job_t2")]);
+      const tornLine = encodeEntry(entry(settlement("job_t3", 100n), key));
+      Deno.writeTextFileSync(torn, tornLine.slice(0, Math.floor(tornLine.length / 2)), { append: true });
+      // A damaged line in the middle: the rest is settled, and the segment kept aside to be looked at.
+      const damaged = await write(
+        "damaged",
+        ["job_d1", "job_d2", "job_d3"].map((id) => entry(settlement(id, 100n), key)),
+      );
+      const lines = Deno.readTextFileSync(damaged).split("\n");
+      lines[2] = lines[2].slice(0, 20);
+      Deno.writeTextFileSync(damaged, lines.join("\n"));
+
+      assert.deepEqual(await replayJournal(dir, ledger, sql, log), {
+        files: 2,
+        entries: 4,
+        settled: 3,
+        skipped: 0,
+      });
+      assert.deepEqual(listDir(dir), ["damaged-000000.jsonl.bad"]);
+      assert.equal(Deno.readTextFileSync(`${dir}/damaged-000000.jsonl.bad`), lines.join("\n"));
+      for (const id of ["job_t1", "job_d1", "job_d3"]) {
+        assert.notEqual(await findJob(sql, id), null, id);
+        assert.deepEqual((await findJobCharge(sql, id))?.charged, 100n, id);
+      }
+      assert.notEqual(await findJob(sql, "job_t2"), null);
+      for (const id of ["job_t3", "job_d2"]) {
+        assert.equal(await findJob(sql, id), null, id);
+        assert.equal((await findJobCharge(sql, id))?.settled, false, id);
+      }
+      assert.deepEqual(await reconcile(sql), []);
+    });
+  },
+);
+
+Deno.test("settlement journal - replay leaves another ledger's and a live instance's segments, drops a half-made one", async () => {
+  await withDir(async (dir) => {
+    const other = await SettlementJournal.open(dir, "ledger_other", "other", log);
+    other.append(rowOnly("job_other"));
+    other.close();
+    const live = await SettlementJournal.open(dir, "ledger_1", "live", log);
+    const liveSegment = live.append(rowOnly("job_live"))!;
+    try {
+      Deno.writeTextFileSync(`${dir}/dead-000000.jsonl.tmp`, ""); // killed while creating it
+      Deno.writeTextFileSync(`${dir}/junk-000000.jsonl`, "not a journal\n");
+      Deno.writeTextFileSync(`${dir}/notes.txt`, "left alone");
+
+      // Nothing here may be settled: the database is never asked.
+      assert.deepEqual(await replayJournal(dir, "ledger_1", NO_DATABASE, log), {
+        files: 0,
+        entries: 0,
+        settled: 0,
+        skipped: 2,
+      });
+      assert.deepEqual(listDir(dir), [
+        "junk-000000.jsonl.bad",
+        "live-000000.jsonl",
+        "notes.txt",
+        "other-000000.jsonl",
+      ]);
+      assert.deepEqual(readSegment(liveSegment.path).entries.map((e) => e.row.id), ["job_live"]);
+      assert.deepEqual(readSegment(`${dir}/other-000000.jsonl`).entries.map((e) => e.row.id), ["job_other"]);
+    } finally {
+      live.committed(liveSegment);
+      live.close();
+    }
+    assert.ok(!exists(liveSegment.path));
+  });
+});
