@@ -42,7 +42,8 @@ export interface JournalSegment {
 }
 
 interface OpenSegment extends JournalSegment {
-  file: Deno.FsFile;
+  /** Null once closed (the file stays on disk while it has uncommitted jobs). */
+  file: Deno.FsFile | null;
   entries: number;
   /** Entries not yet committed to the database. */
   pending: number;
@@ -87,10 +88,23 @@ function field<T>(o: Record<string, unknown>, k: string, type: string, nullable 
   throw new Error(`journal entry: ${k} is not a ${type}${nullable ? " or null" : ""}`);
 }
 
+/** A whole number ≥ 0 that fits the database's `integer` (and, for times, a valid Date). */
+function intField(o: Record<string, unknown>, k: string, nullable = false, max = 2 ** 31 - 1): number {
+  const v = field<number | null>(o, k, "number", nullable);
+  if (v === null) return null as unknown as number;
+  if (!Number.isSafeInteger(v) || v < 0 || v > max) throw new Error(`journal entry: ${k} is out of range`);
+  return v;
+}
+
+const MAX_TIME_MS = 8.64e15;
+const JOB_STATUSES: readonly JobStatus[] = ["completed", "failed", "cancelled", "timeout", "rejected"];
+
 function bigField(o: Record<string, unknown>, k: string, nullable = false): bigint {
   const v = field<string | null>(o, k, "string", nullable);
   if (v === null) return null as unknown as bigint;
-  if (!/^-?\d+$/.test(v)) throw new Error(`journal entry: ${k} is not an integer`);
+  if (!/^\d{1,19}$/.test(v) || BigInt(v) > 2n ** 63n - 1n) {
+    throw new Error(`journal entry: ${k} is not an integer in range`);
+  }
   return BigInt(v);
 }
 
@@ -103,15 +117,20 @@ function obj(v: unknown, what: string): Record<string, unknown> {
 export function decodeEntry(line: string): JournalEntry {
   const o = obj(JSON.parse(line), "entry");
   const r = obj(o.row, "row");
-  const num = (k: string, nullable = false) => field<number>(r, k, "number", nullable);
+  const num = (k: string, nullable = false) => intField(r, k, nullable);
+  const time = (k: string) => new Date(intField(r, k, false, MAX_TIME_MS));
+  const kind = field<string>(r, "kind", "string");
+  const status = field<string>(r, "status", "string");
+  if (kind !== "chat" && kind !== "embeddings") throw new Error("journal entry: unknown kind");
+  if (!JOB_STATUSES.includes(status as JobStatus)) throw new Error("journal entry: unknown status");
   const row: JobRow = {
     id: field(r, "id", "string"),
     apiKeyId: r.apiKeyId === null ? null : bigField(r, "apiKeyId"),
-    kind: field(r, "kind", "string"),
+    kind,
     model: field(r, "model", "string"),
     nodePubkey: field(r, "nodePubkey", "string", true),
     stream: field(r, "stream", "boolean"),
-    status: field<JobStatus>(r, "status", "string"),
+    status: status as JobStatus,
     attempts: num("attempts"),
     errorCode: field(r, "errorCode", "string", true),
     enginePromptTokens: num("enginePromptTokens", true),
@@ -122,8 +141,8 @@ export function decodeEntry(line: string): JournalEntry {
     completionTokens: num("completionTokens"),
     ttftMs: num("ttftMs", true),
     latencyMs: num("latencyMs"),
-    createdAt: new Date(num("createdAt")),
-    finishedAt: new Date(num("finishedAt")),
+    createdAt: time("createdAt"),
+    finishedAt: time("finishedAt"),
   };
   if (o.settlement === null) return { row, settlement: null };
   const s = obj(o.settlement, "settlement");
@@ -131,11 +150,11 @@ export function decodeEntry(line: string): JournalEntry {
   const settlement: Settlement = {
     jobId: field(s, "jobId", "string"),
     nodePubkey: field(s, "nodePubkey", "string", true),
-    promptTokens: field(s, "promptTokens", "number"),
-    completionTokens: field(s, "completionTokens", "number"),
+    promptTokens: intField(s, "promptTokens"),
+    completionTokens: intField(s, "completionTokens"),
     promptPer1k: bigField(s, "promptPer1k"),
     completionPer1k: bigField(s, "completionPer1k"),
-    feeBps: field(s, "feeBps", "number"),
+    feeBps: intField(s, "feeBps", false, 10_000),
     cost: bigField(s, "cost"),
     lease: lease && {
       id: field(lease, "id", "string"),
@@ -154,6 +173,8 @@ export class SettlementJournal {
   #log: Logger;
   #segmentEntries: number;
   #current: OpenSegment | null = null;
+  /** Every segment not yet removed: the current one and full ones with uncommitted jobs. */
+  #open = new Set<OpenSegment>();
   #seq = 0;
   #closed = false;
 
@@ -187,7 +208,7 @@ export class SettlementJournal {
     try {
       let seg = this.#current;
       if (!seg || seg.entries >= this.#segmentEntries) seg = this.#rotate();
-      writeAllSync(seg.file, enc.encode(encodeEntry(entry) + "\n"));
+      writeAllSync(seg.file!, enc.encode(encodeEntry(entry) + "\n"));
       seg.entries++;
       seg.pending++;
       return seg;
@@ -206,7 +227,7 @@ export class SettlementJournal {
 
   /** The segment files this instance has open. */
   get segments(): string[] {
-    return this.#current ? [this.#current.path] : [];
+    return [...this.#open].filter((s) => s.file).map((s) => s.path);
   }
 
   #rotate(): OpenSegment {
@@ -223,6 +244,7 @@ export class SettlementJournal {
       throw err;
     }
     const seg: OpenSegment = { path, file, entries: 0, pending: 0, full: false };
+    this.#open.add(seg);
     const old = this.#current;
     this.#current = seg;
     if (old) {
@@ -240,23 +262,28 @@ export class SettlementJournal {
         this.#log.error("settlement journal segment not removed", { path: seg.path, err });
       }
     }
-    seg.file.close();
+    seg.file?.close();
+    seg.file = null;
+    this.#open.delete(seg);
   }
 
   /**
-   * Stops appending. A segment whose jobs are all committed is removed; one that still has
-   * uncommitted jobs (the database is down) is left for the next start to replay.
+   * Stops appending. Segments whose jobs are all committed are removed; those that still have
+   * uncommitted jobs (the database is down) are closed and left for the next start to replay
+   * (or removed here if their jobs commit after all).
    */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    const seg = this.#current;
     this.#current = null;
-    if (!seg) return;
-    if (seg.pending === 0) this.#drop(seg);
-    else {
-      this.#log.warn("settlement journal kept for the next start", { path: seg.path, jobs: seg.pending });
-      seg.file.close();
+    for (const seg of this.#open) {
+      seg.full = true;
+      if (seg.pending === 0) this.#drop(seg);
+      else {
+        this.#log.warn("settlement journal kept for the next start", { path: seg.path, jobs: seg.pending });
+        seg.file?.close();
+        seg.file = null;
+      }
     }
   }
 }
@@ -340,8 +367,9 @@ export async function replayJournal(
         try {
           entries.push(decodeEntry(lines[i]));
         } catch (err) {
-          // A last line cut short is a write the kill interrupted (its answer never went out).
-          const torn = lines.slice(i + 1).every((l) => l === "");
+          // A last line cut short (no newline after it) is a write the kill interrupted: its
+          // answer never went out. Anything else unreadable is damage, kept for inspection.
+          const torn = i === lines.length - 1;
           if (!torn) bad++;
           log.warn(torn ? "settlement journal: last entry incomplete, skipped" : "journal entry unreadable", {
             path,
@@ -350,14 +378,31 @@ export async function replayJournal(
           });
         }
       }
-      for (let i = 0; i < entries.length; i += batchSize) {
-        const batch = entries.slice(i, i + batchSize);
-        const settled = await settleJobs(
+      const settle = async (batch: JournalEntry[]) =>
+        (await settleJobs(
           sql,
           batch.flatMap((e) => (e.settlement ? [e.settlement] : [])),
           batch.map((e) => e.row),
-        );
-        result.settled += settled.length;
+        )).length;
+      for (let i = 0; i < entries.length; i += batchSize) {
+        const batch = entries.slice(i, i + batchSize);
+        try {
+          result.settled += await settle(batch);
+        } catch (batchErr) {
+          // One entry the database refuses must not keep the others out: settle them one by one.
+          // (If the database itself is unreachable, the start fails here and is retried whole.)
+          for (const e of batch) {
+            try {
+              result.settled += await settle([e]);
+            } catch (err) {
+              await sql`select 1`.catch(() => {
+                throw batchErr;
+              });
+              bad++;
+              log.error("journal entry refused by the database", { path, jobId: e.row.id, err: String(err) });
+            }
+          }
+        }
       }
       result.entries += entries.length;
       result.files++;

@@ -111,6 +111,7 @@ Deno.test("settlement journal - an entry survives encoding: bigints, times, no s
     row: testJobRow("job_lease", { apiKeyId: big, nodePubkey: NODE, ttftMs: null, errorCode: null }),
     settlement: {
       ...settlement("job_lease", big + 1n, { id: "lease_x", apiKeyId: big, hold: big + 2n }),
+      promptTokens: 2 ** 31 - 1,
       promptPer1k: big + 3n,
     },
   };
@@ -146,6 +147,19 @@ Deno.test("settlement journal - a malformed line is rejected, not half read", ()
   assert.throws(() => decodeEntry(edit((o) => (o.settlement = [] as never))), /no settlement/);
   assert.throws(() => decodeEntry(edit((o) => (o.settlement.lease = "lease_x"))), /no lease/);
   assert.throws(() => decodeEntry(edit((o) => (o.settlement.jobId = "job_b"))), /settlement of another job/);
+  // Well-formed JSON the database would refuse is refused here, so it cannot block a replay.
+  assert.throws(() => decodeEntry(edit((o) => (o.row.latencyMs = 1.5))), /latencyMs is out of range/);
+  assert.throws(() => decodeEntry(edit((o) => (o.row.promptTokens = -1))), /promptTokens is out of range/);
+  assert.throws(() => decodeEntry(edit((o) => (o.row.ttftMs = 2 ** 31))), /ttftMs is out of range/);
+  assert.throws(() => decodeEntry(edit((o) => (o.row.createdAt = 1e17))), /createdAt is out of range/);
+  assert.throws(() => decodeEntry(edit((o) => (o.row.status = "done"))), /unknown status/);
+  assert.throws(() => decodeEntry(edit((o) => (o.row.kind = "image"))), /unknown kind/);
+  assert.throws(() => decodeEntry(edit((o) => (o.settlement.cost = "-5"))), /cost is not an integer/);
+  assert.throws(
+    () => decodeEntry(edit((o) => (o.settlement.cost = "9".repeat(19)))),
+    /cost is not an integer/,
+  );
+  assert.throws(() => decodeEntry(edit((o) => (o.settlement.feeBps = 10_001))), /feeBps is out of range/);
   assert.deepEqual(decodeEntry(good).settlement?.cost, 700n, "the unedited line still decodes");
 });
 
@@ -172,12 +186,13 @@ Deno.test("settlement journal - append is in the file when it returns; a full, c
     assert.notEqual(s1.path, s0.path, "the third job starts the next segment");
     assert.deepEqual(listDir(dir), ["inst-000000.jsonl", "inst-000001.jsonl"]);
     assert.deepEqual(readSegment(s1.path).entries, [c]);
-    assert.deepEqual(j.segments, [s1.path]);
+    assert.deepEqual(j.segments, [s0.path, s1.path], "the full one stays open while its jobs are pending");
 
     j.committed(s0);
     assert.ok(exists(s0.path), "one of its jobs is not committed yet");
     j.committed(s0);
     assert.ok(!exists(s0.path), "full and all committed: removed");
+    assert.deepEqual(j.segments, [s1.path]);
 
     j.committed(s1);
     assert.ok(exists(s1.path), "the current segment stays while jobs may still come");
@@ -385,3 +400,54 @@ Deno.test("settlement journal - replay leaves another ledger's and a live instan
     assert.ok(!exists(liveSegment.path));
   });
 });
+
+Deno.test("settlement journal - close releases every segment: full ones with pending jobs are replayable at once", async () => {
+  await withDir(async (dir) => {
+    const j = await SettlementJournal.open(dir, "ledger_1", "inst", log, { segmentEntries: 2 });
+    const s0 = j.append(rowOnly("job_a"))!;
+    j.append(rowOnly("job_b"));
+    const s1 = j.append(rowOnly("job_c"))!; // s0 is full, with two jobs pending
+    j.committed(s1);
+    j.close();
+    assert.deepEqual(listDir(dir), ["inst-000000.jsonl"], "the full segment with pending jobs is kept");
+    // Its lock is gone with its descriptor: a replay in this same process takes it.
+    const other = await SettlementJournal.open(dir, "ledger_1", "probe", log);
+    try {
+      const probe = other.append(rowOnly("job_probe"))!;
+      other.committed(probe);
+    } finally {
+      other.close();
+    }
+    // If its jobs commit after all, the kept segment goes.
+    j.committed(s0);
+    j.committed(s0);
+    assert.deepEqual(listDir(dir), []);
+  });
+});
+
+testOnEachDatabase(
+  "settlement journal - replay settles the readable entries around a damaged line or one the database refuses",
+  async (db) => {
+    const sql = db.sql;
+    await withDir(async (dir) => {
+      const ledger = await ledgerIdentity(sql);
+      const key = (await createTestKey(sql, 10_000n)).id;
+      const j = await SettlementJournal.open(dir, ledger, "gone", log);
+      j.append(rowOnly("job_ok1"));
+      // A row whose key does not exist: well formed, but the database refuses it (foreign key).
+      j.append({ row: { ...testJobRow("job_refused"), apiKeyId: 987_654_321n }, settlement: null });
+      j.append({ row: { ...testJobRow("job_ok2"), apiKeyId: key }, settlement: null });
+      const path = j.segments[0];
+      j.close(); // (nothing committed: the segment stays)
+      // A complete line (newline and all) that is not an entry: damage, not a torn write.
+      Deno.writeTextFileSync(path, '{"row":{"id":"job_k2"},"settlement":null}\n', { append: true });
+
+      const result = await replayJournal(dir, ledger, sql, log);
+      assert.deepEqual(result, { files: 1, entries: 3, settled: 0, skipped: 0 });
+      assert.equal((await findJob(sql, "job_ok1"))?.id, "job_ok1");
+      assert.equal((await findJob(sql, "job_ok2"))?.id, "job_ok2");
+      assert.equal(await findJob(sql, "job_refused"), null);
+      assert.deepEqual(listDir(dir), ["gone-000000.jsonl.bad"], "kept for inspection, not replayed again");
+    });
+  },
+);
