@@ -17,6 +17,11 @@ export interface WebConfig {
    * (`off`): no journal, answers wait for their settlement to commit to the database.
    */
   journalDir: string | null;
+  /**
+   * With the journal on: how long a finished job waits to be written with the ones after it, so
+   * the database sees one commit per batch rather than per job (`INFERNET_SETTLE_LINGER_MS`).
+   */
+  settleLingerMs: number;
   /** The URL nodes use to reach this server (NIP-98 `u` tags are checked against it). */
   publicUrl: string | null;
   logLevel: LogLevel;
@@ -160,6 +165,7 @@ export function parseWebConfig(env: Record<string, string | undefined>, args: st
     databaseUrl,
     kv: env.INFERNET_KV || null,
     journalDir: journal === "off" ? null : journal,
+    settleLingerMs: intFrom("INFERNET_SETTLE_LINGER_MS", env.INFERNET_SETTLE_LINGER_MS, 20, 0),
     publicUrl,
     logLevel,
     localNode: flags["no-local-node"] ? false : flags["local-node"] ?? env.INFERNET_LOCAL_NODE !== "0",

@@ -90,7 +90,7 @@ export async function openControlPlane(
   const registry = new NodeRegistry(kv);
   await registry.load();
   const jobs = new JobStore(kv);
-  const recorder = new JobRecorder(db.sql, log, { journal });
+  const recorder = new JobRecorder(db.sql, log, { journal, lingerMs: config.settleLingerMs });
   const leases = new BalanceLeases(db.sql, log, { instance });
   const active = new Map<string, JobRun>();
   const runDeps: JobRunDeps = {

@@ -145,6 +145,8 @@ export function getDeposit(cp: ControlPlane) {
 export function getBalance(cp: ControlPlane) {
   return async (c: AppContext): Promise<Response> => {
     const caller = await cp.auth.authenticate(c.req.header("authorization") ?? null);
+    // Jobs this instance answered are committed first: a balance read after an answer shows its charge.
+    await cp.recorder.flush();
     const [statement, deposits] = await Promise.all([
       consumerStatement(cp.db.sql, caller.apiKeyId),
       listPayments(cp.db.sql, caller.apiKeyId, 10),

@@ -19,6 +19,12 @@ export interface JobRecorderOptions {
   retryMs?: number;
   /** Journal each job before its commit, so `durable` does not wait for the database. */
   journal?: SettlementJournal | null;
+  /**
+   * With a journal: wait this long (ms) after a job arrives before writing its batch, so a batch
+   * carries many jobs and the database sees few commits (each costs every process on the
+   * machine a wake-up). {@link JobRecorder.flush} writes at once. Default 0: write at once.
+   */
+  lingerMs?: number;
 }
 
 /** A job handed to the recorder. Neither promise ever rejects. */
@@ -48,6 +54,12 @@ export class JobRecorder {
   #maxBatch: number;
   #retryMs: number;
   #journal: SettlementJournal | null;
+  #lingerMs: number;
+  #lingerTimer: ReturnType<typeof setTimeout> | null = null;
+  #flushing = 0;
+  #closed = false;
+  /** Set when a write failed after close: nothing more is attempted. */
+  #gaveUp = false;
 
   constructor(sql: Sql, log: Logger, opts: JobRecorderOptions = {}) {
     this.#sql = sql;
@@ -55,6 +67,7 @@ export class JobRecorder {
     this.#maxBatch = opts.maxBatch ?? 500;
     this.#retryMs = opts.retryMs ?? 1000;
     this.#journal = opts.journal ?? null;
+    this.#lingerMs = this.#journal ? opts.lingerMs ?? 0 : 0;
   }
 
   /**
@@ -78,47 +91,88 @@ export class JobRecorder {
   }
 
   #kick(): void {
-    if (this.#writing || this.#retryTimer || this.#buffer.length === 0) return;
-    this.#writing = this.#writeBatches().finally(() => {
+    if (this.#writing || this.#retryTimer || this.#gaveUp || this.#buffer.length === 0) return;
+    if (this.#lingerMs > 0 && this.#flushing === 0 && this.#buffer.length < this.#maxBatch) {
+      this.#lingerTimer ??= setTimeout(() => {
+        this.#lingerTimer = null;
+        this.#write();
+      }, this.#lingerMs);
+      return;
+    }
+    this.#write();
+  }
+
+  #write(): void {
+    if (this.#lingerTimer) {
+      clearTimeout(this.#lingerTimer);
+      this.#lingerTimer = null;
+    }
+    if (this.#writing || this.#retryTimer || this.#gaveUp || this.#buffer.length === 0) return;
+    this.#writing = this.#writeBatch().finally(() => {
       this.#writing = null;
       this.#kick();
     });
   }
 
-  async #writeBatches(): Promise<void> {
-    // Let the jobs that finish in this same tick join the first batch.
+  async #writeBatch(): Promise<void> {
+    // Let the jobs that finish in this same tick join the batch.
     await Promise.resolve();
-    while (this.#buffer.length > 0) {
-      const batch = this.#buffer.splice(0, this.#maxBatch);
-      try {
-        const settlements = batch.flatMap((p) => (p.settlement ? [p.settlement] : []));
-        // One statement: the rows and their settlements commit together, in one round trip.
-        await settleJobs(this.#sql, settlements, batch.map((p) => p.row));
-      } catch (err) {
-        // Keep them: they are retried rather than lost.
-        this.#log.error("job rows not written; will retry", { err, rows: batch.length });
-        this.#buffer.unshift(...batch);
-        this.#retryTimer = setTimeout(() => {
-          this.#retryTimer = null;
-          this.#kick();
-        }, this.#retryMs);
+    const batch = this.#buffer.splice(0, this.#maxBatch);
+    try {
+      const settlements = batch.flatMap((p) => (p.settlement ? [p.settlement] : []));
+      // One statement: the rows and their settlements commit together, in one round trip.
+      await settleJobs(this.#sql, settlements, batch.map((p) => p.row));
+    } catch (err) {
+      this.#buffer.unshift(...batch);
+      if (this.#closed) {
+        // Shutting down: no more retries (the database may be closing too).
+        this.#log.error(
+          this.#journal
+            ? "job rows not written at shutdown; the settlement journal keeps them for the next start"
+            : "job rows not written at shutdown; they are lost",
+          { err, rows: this.#buffer.length },
+        );
+        this.#gaveUp = true;
         return;
       }
-      for (const p of batch) p.done();
+      // Keep them: they are retried rather than lost.
+      this.#log.error("job rows not written; will retry", { err, rows: batch.length });
+      this.#retryTimer = setTimeout(() => {
+        this.#retryTimer = null;
+        this.#kick();
+      }, this.#retryMs);
+      return;
     }
+    for (const p of batch) p.done();
   }
 
-  /** Resolves when everything queued so far is written (or, after a failure, when it is retried). */
+  /**
+   * Writes what is queued now, without lingering; resolves when it is written (or, after a
+   * failure, when it is waiting for its retry).
+   */
   async flush(): Promise<void> {
-    while (this.#writing) await this.#writing;
-    if (this.#buffer.length > 0 && !this.#retryTimer) {
-      this.#kick();
-      while (this.#writing) await this.#writing;
+    this.#flushing++;
+    try {
+      for (let rounds = 0; rounds < 1_000_000; rounds++) {
+        if (this.#writing) {
+          await this.#writing;
+          continue;
+        }
+        if (this.#buffer.length === 0 || this.#retryTimer || this.#gaveUp) return;
+        this.#write();
+      }
+    } finally {
+      this.#flushing--;
     }
   }
 
-  /** Writes what is queued and stops retrying. */
+  /** Writes what is queued (one attempt) and stops retrying. */
   async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#lingerTimer) {
+      clearTimeout(this.#lingerTimer);
+      this.#lingerTimer = null;
+    }
     if (this.#retryTimer) {
       clearTimeout(this.#retryTimer);
       this.#retryTimer = null;

@@ -206,3 +206,89 @@ testOnEachDatabase(
 function listSegments(dir: string): string[] {
   return [...Deno.readDirSync(dir)].map((e) => `${dir}/${e.name}`).sort();
 }
+
+testOnEachDatabase(
+  "job recorder - close makes one last attempt and stops; the journal keeps what failed",
+  async (db) => {
+    const sql = db.sql;
+    const dir = await Deno.makeTempDir({ prefix: "job_recorder_test_" });
+    const journal = await SettlementJournal.open(dir, await ledgerIdentity(sql), "inst", log);
+    const errors: string[] = [];
+    const capture = createLogger({ level: "error", write: (line) => errors.push(JSON.parse(line).msg) });
+    const recorder = new JobRecorder(sql, capture, { journal, retryMs: 20 });
+    await sql`alter table jobs add constraint recorder_test_refuses check (false) not valid`;
+    try {
+      const r = recorder.record(testJobRow("job_x"));
+      await within(r.durable, 1_000, "durable");
+      await within(recorder.close(), COMMIT_MS, "close");
+      const atClose = errors.length;
+      assert.ok(atClose >= 1 && atClose <= 3, `a last attempt at close (${errors.join("; ")})`);
+      assert.match(errors.at(-1)!, /at shutdown; the settlement journal keeps them/);
+      await sleep(150);
+      assert.equal(errors.length, atClose, "no retry after close");
+    } finally {
+      await sql`alter table jobs drop constraint if exists recorder_test_refuses`;
+      journal.close();
+    }
+    await sleep(50);
+    assert.equal(await findJob(sql, "job_x"), null, "nothing written after close");
+    assert.deepEqual(
+      listSegments(dir).map((path) => journaledIds({ path })),
+      [["job_x"]],
+      "left for the next start",
+    );
+    await Deno.remove(dir, { recursive: true });
+  },
+);
+
+testOnEachDatabase(
+  "job recorder - with a journal, jobs linger into one batch; flush writes at once",
+  async (db) => {
+    const sql = db.sql;
+    const dir = await Deno.makeTempDir({ prefix: "job_recorder_test_" });
+    const journal = await SettlementJournal.open(dir, await ledgerIdentity(sql), "inst", log);
+    // A linger far longer than the test: only flush() can write.
+    const recorder = new JobRecorder(sql, log, { journal, lingerMs: 60_000 });
+    try {
+      const key = (await createTestKey(sql, 10_000n)).id;
+      const a = await heldJob(sql, "job_a", key);
+      const b = await heldJob(sql, "job_b", key);
+      const ra = recorder.record(a.row, a.settlement);
+      await sleep(20);
+      const rb = recorder.record(b.row, b.settlement);
+      await within(Promise.all([ra.durable, rb.durable]), 1_000, "durable");
+      const committed = tracked(Promise.all([ra.committed, rb.committed]).then(() => {}));
+      await sleep(100);
+      assert.equal(committed(), false, "still lingering");
+      assert.equal(await findJob(sql, "job_a"), null);
+      await within(recorder.flush(), COMMIT_MS, "flush");
+      assert.equal(committed(), true, "flush resolves once they are committed");
+      // One transaction for both: their settle postings share its timestamp.
+      const times = await sql<{ t: Date }[]>`
+      select distinct created_at as t from ledger_transactions
+      where kind = 'settle' and job_id in ('job_a', 'job_b')`;
+      assert.equal(times.length, 1, "both settled in one commit");
+      assert.deepEqual(await reconcile(sql), []);
+    } finally {
+      await recorder.close();
+      journal.close();
+    }
+    assert.deepEqual(listSegments(dir), []);
+    await Deno.remove(dir, { recursive: true });
+  },
+);
+
+testOnEachDatabase(
+  "job recorder - without a journal, lingering is off: the answer waits for the commit",
+  async (db) => {
+    const sql = db.sql;
+    const recorder = new JobRecorder(sql, log, { lingerMs: 60_000 });
+    try {
+      const r = recorder.record(testJobRow("job_n"));
+      await within(r.durable, COMMIT_MS, "committed without waiting for a linger");
+      assert.equal((await findJob(sql, "job_n"))?.id, "job_n");
+    } finally {
+      await recorder.close();
+    }
+  },
+);

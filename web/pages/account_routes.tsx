@@ -54,6 +54,7 @@ async function signedIn(cp: ControlPlane, c: AppContext): Promise<ApiCaller | nu
 async function accountPage(cp: ControlPlane, c: AppContext, caller: ApiCaller, error?: string, status = 200) {
   // One row more than a page says whether there is an older page.
   const query = parseUsageQuery(c.req.query(), USAGE_PAGE_SIZE + 1);
+  await cp.recorder.flush(); // the jobs just answered are on the page
   const [statement, deposits, rows, key, csvCapped] = await Promise.all([
     consumerStatement(cp.db.sql, caller.apiKeyId, 1),
     listPayments(cp.db.sql, caller.apiKeyId, 10),
@@ -227,6 +228,7 @@ export function mountAccountRoutes(app: Hono<AppEnv>, cp: ControlPlane): void {
     const caller = await signedIn(cp, c);
     if (!caller) return c.redirect("/account", 303);
     const filter = { ...parseUsageQuery(c.req.query(), CSV_LIMIT).filter, before: null };
+    await cp.recorder.flush();
     c.header("content-type", "text/csv; charset=utf-8");
     c.header("content-disposition", 'attachment; filename="infernet-usage.csv"');
     c.header("cache-control", "no-store");

@@ -121,6 +121,7 @@ async function operatorPage(cp: ControlPlane, c: AppContext, extras: Extras = {}
   const cursor = parseJobCursor(q.before);
   const now = new Date();
   const sql = cp.db.sql;
+  await cp.recorder.flush(); // the jobs just served are on the page
   const [earnings, balance, stats, jobs, addresses, payouts, notice] = await Promise.all([
     earningsSummary(sql, pubkey, { days: CHART_DAYS, now }),
     accountBalance(sql, operatorEarnings(pubkey)),

@@ -102,6 +102,7 @@ export function mountPayoutRoutes(app: Hono<AppEnv>, cp: ControlPlane): void {
   });
 
   app.get("/api/nodes/earnings", auth, async (c) => {
+    await cp.recorder.flush(); // the jobs just served count
     const s = await earningsSummary(cp.db.sql, c.get("nodePubkey"));
     const { minPayout, autoPayout } = payoutThresholds(cp.config);
     return c.json({
