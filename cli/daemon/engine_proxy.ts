@@ -11,6 +11,24 @@ export type JobFrame = Extract<ServerFrame, { type: "job" }>;
 
 const PATHS = { chat: "/v1/chat/completions", embeddings: "/v1/embeddings" } as const;
 
+/** How long a role-only first chunk waits for the first token to travel with it. */
+const ROLE_WAIT_MS = 2;
+
+/** A chunk that only opens the assistant's message (no content, tool call or finish yet). */
+function isRoleOnly(data: string): boolean {
+  if (!data.includes('"role"')) return false;
+  try {
+    const choices = JSON.parse(data).choices;
+    return Array.isArray(choices) && choices.length > 0 &&
+      choices.every((c: { delta?: Record<string, unknown>; finish_reason?: unknown }) =>
+        !c.finish_reason && c.delta !== undefined &&
+        Object.entries(c.delta).every(([k, v]) => k === "role" || v === "" || v === null)
+      );
+  } catch {
+    return false;
+  }
+}
+
 /** Proxies a job to the engine at `engineBaseUrl`; `send` delivers frames to the control plane. */
 export async function proxyJob(
   job: JobFrame,
@@ -43,17 +61,38 @@ export async function proxyJob(
       },
     });
     const decoder = new TextDecoder();
-    for await (const bytes of res.body) {
-      parser.feed(decoder.decode(bytes, { stream: true }));
-      if (batch.length > 0) {
-        send({ type: "chunks", job_id: id, data: batch });
-        batch = [];
-        started = true;
+    const reader = res.body.getReader();
+    try {
+      let ahead: Promise<ReadableStreamReadResult<Uint8Array>> | null = null;
+      for (;;) {
+        const read = await (ahead ?? reader.read());
+        ahead = null;
+        if (read.done) break;
+        parser.feed(decoder.decode(read.value, { stream: true }));
+        // Engines send the role chunk on its own, just before the first token: when that is all
+        // there is, give the token a moment to join it, so both cross the network as one frame.
+        if (!started && !done && batch.length > 0 && batch.every(isRoleOnly)) {
+          ahead = reader.read();
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          const arrived = await Promise.race([
+            ahead.then(() => true, () => true),
+            new Promise<false>((r) => (timer = setTimeout(() => r(false), ROLE_WAIT_MS))),
+          ]);
+          clearTimeout(timer);
+          if (arrived) continue;
+        }
+        if (batch.length > 0) {
+          send({ type: "chunks", job_id: id, data: batch });
+          batch = [];
+          started = true;
+        }
+        if (done) {
+          send({ type: "end", job_id: id });
+          return "completed";
+        }
       }
-      if (done) {
-        send({ type: "end", job_id: id });
-        return "completed";
-      }
+    } finally {
+      reader.cancel().catch(() => {});
     }
     // OpenAI-compatible engines always close a stream with [DONE]; without it the stream was cut.
     send({

@@ -1,0 +1,106 @@
+// The daemon's engine proxy: a stream's frames, and the role chunk that waits briefly for the
+// first token so both travel as one frame.
+import assert from "node:assert/strict";
+import type { NodeFrame } from "../../shared/mod.ts";
+import { startTestEngine } from "../../shared/testing/mod.ts";
+import { type JobFrame, proxyJob } from "./engine_proxy.ts";
+
+const chatJob = (id: string): JobFrame => ({
+  type: "job",
+  job_id: id,
+  kind: "chat",
+  stream: true,
+  body: { model: "infernet-test-echo", stream: true, messages: [{ role: "user", content: "hi there" }] },
+});
+
+const sse = (delta: Record<string, unknown>, finish: string | null = null) =>
+  `data: ${
+    JSON.stringify({ object: "chat.completion.chunk", choices: [{ index: 0, delta, finish_reason: finish }] })
+  }\n\n`;
+
+/** An engine that sends the role chunk, then waits `gapMs` before the first token (a long prefill). */
+function startSlowEngine(gapMs: number) {
+  const enc = new TextEncoder();
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const body = new ReadableStream<Uint8Array>({
+      start(ctrl) {
+        ctrl.enqueue(enc.encode(sse({ role: "assistant", content: "" })));
+        timer = setTimeout(() => {
+          ctrl.enqueue(enc.encode(sse({ content: "late" }) + sse({}, "stop") + "data: [DONE]\n\n"));
+          ctrl.close();
+        }, gapMs);
+        req.signal.addEventListener("abort", () => clearTimeout(timer));
+      },
+      cancel: () => clearTimeout(timer),
+    });
+    return new Response(body, { headers: { "content-type": "text/event-stream" } });
+  });
+  return { url: `http://127.0.0.1:${server.addr.port}`, close: () => server.shutdown() };
+}
+
+const contentOf = (data: string) => JSON.parse(data).choices[0]?.delta?.content ?? "";
+
+Deno.test("engine proxy - a role chunk and the token right after it go out as one frame", async () => {
+  const engine = await startTestEngine();
+  try {
+    const frames: NodeFrame[] = [];
+    const outcome = await proxyJob(
+      chatJob("job_1"),
+      engine.url,
+      (f) => frames.push(f),
+      new AbortController().signal,
+    );
+    assert.equal(outcome, "completed");
+    const chunks = frames.filter((f) => f.type === "chunks");
+    const first = chunks[0];
+    assert.ok(first?.type === "chunks");
+    assert.equal(JSON.parse(first.data[0]).choices[0].delta.role, "assistant");
+    assert.ok(
+      first.data.length >= 2 && contentOf(first.data[1]) !== "",
+      "the first token travels with the role",
+    );
+    const text = chunks.flatMap((f) => (f.type === "chunks" ? f.data : [])).map(contentOf).join("");
+    assert.equal(text, "Echo: hi there");
+    assert.equal(frames.at(-1)?.type, "end");
+  } finally {
+    await engine.close();
+  }
+});
+
+Deno.test("engine proxy - a role chunk does not wait for a slow first token", async () => {
+  const engine = startSlowEngine(300);
+  try {
+    const frames: NodeFrame[] = [];
+    const outcome = await proxyJob(
+      chatJob("job_2"),
+      engine.url,
+      (f) => frames.push(f),
+      new AbortController().signal,
+    );
+    assert.equal(outcome, "completed");
+    assert.deepEqual(frames.map((f) => f.type), ["chunks", "chunks", "end"]);
+    const [roleFrame, tokenFrame] = frames;
+    assert.ok(roleFrame.type === "chunks" && tokenFrame.type === "chunks");
+    assert.deepEqual(roleFrame.data.map(contentOf), [""], "the role chunk went ahead on its own");
+    assert.deepEqual(tokenFrame.data.map(contentOf), ["late", ""]);
+  } finally {
+    await engine.close();
+  }
+});
+
+Deno.test("engine proxy - cancelled while the role chunk waits: cancelled, nothing more sent", async () => {
+  const engine = startSlowEngine(5_000);
+  try {
+    const frames: NodeFrame[] = [];
+    const ac = new AbortController();
+    const running = proxyJob(chatJob("job_3"), engine.url, (f) => {
+      frames.push(f);
+      ac.abort(); // the consumer leaves as soon as anything arrives
+    }, ac.signal);
+    assert.equal(await running, "cancelled");
+    assert.equal(frames.length, 1, "only the role chunk went out");
+  } finally {
+    await engine.close();
+  }
+});
