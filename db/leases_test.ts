@@ -6,6 +6,7 @@ import { testOnEachDatabase } from "./test_databases.ts";
 import type { Sql } from "./client.ts";
 import { accountBalance, consumerBalance, consumerHolds, operatorEarnings, PLATFORM_FEES } from "./ledger.ts";
 import { testJobRow } from "./test_job_row.ts";
+import { testSettlement } from "./test_settlement.ts";
 import { createTestKey } from "./test_funding.ts";
 import { findJobCharge, settleJobs, type Settlement } from "./charges.ts";
 import { releaseLease, releaseLeaseIfStale, releaseStaleLeases, renewLeases, takeLease } from "./leases.ts";
@@ -20,17 +21,7 @@ async function fundedKey(sql: Sql, amount: bigint): Promise<bigint> {
 
 /** A job reserved against a lease: `cost` prompt tokens at 1 nano-USD each. */
 function leaseJob(jobId: string, leaseId: string, apiKeyId: bigint, hold: bigint, cost: bigint): Settlement {
-  return {
-    jobId,
-    nodePubkey: cost > 0n ? NODE : null,
-    promptTokens: Number(cost),
-    completionTokens: 0,
-    promptPer1k: 1_000n,
-    completionPer1k: 0n,
-    feeBps: 1000,
-    cost,
-    lease: { id: leaseId, apiKeyId, hold },
-  };
+  return testSettlement(jobId, cost, { lease: { id: leaseId, apiKeyId, hold }, node: NODE });
 }
 
 /** Settles with the jobs' rows, as the recorder does. */

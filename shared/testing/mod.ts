@@ -36,3 +36,4 @@ export type {
   FakeHubRepoSpec,
   FakeHubRequest,
 } from "./fake_hub.ts";
+export { within } from "./within.ts";

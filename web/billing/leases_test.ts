@@ -6,6 +6,7 @@ import { type JobRow, migrate, reconcile, releaseLease, settleJobs, type Settlem
 import { accountBalance, consumerBalance, consumerHolds } from "../../db/ledger.ts";
 import { testOnEachDatabase } from "../../db/test_databases.ts";
 import { testJobRow } from "../../db/test_job_row.ts";
+import { testSettlement } from "../../db/test_settlement.ts";
 import { createLogger } from "../../shared/mod.ts";
 import { createTestKey } from "../test_control_plane.ts";
 import { BalanceLeases, type JobLease } from "./leases.ts";
@@ -14,17 +15,7 @@ const NODE = "aa".repeat(32);
 const quiet = createLogger({ level: "error", write: () => {} });
 
 function settlement(job: JobLease, jobId: string, cost: bigint): Settlement {
-  return {
-    jobId,
-    nodePubkey: cost > 0n ? NODE : null,
-    promptTokens: Number(cost),
-    completionTokens: 0,
-    promptPer1k: 1_000n,
-    completionPer1k: 0n,
-    feeBps: 1000,
-    cost,
-    lease: job,
-  };
+  return testSettlement(jobId, cost, { lease: job, node: NODE });
 }
 
 function jobRow(j: { jobId: string }, apiKeyId: bigint): JobRow {

@@ -19,6 +19,7 @@ import {
   startFakeCoinPayPortal,
   startTestEngine,
   type TestEngine,
+  within,
 } from "../../shared/testing/mod.ts";
 
 const DENO_JSON = new URL("../../deno.json", import.meta.url).pathname;
@@ -51,19 +52,6 @@ async function waitFor<T>(what: string, ms: number, check: () => Promise<T | nul
     await sleep(100);
   }
   throw new Error(`timed out after ${ms} ms waiting for ${what}`, { cause: lastErr });
-}
-
-/** Resolves as `p` does, or fails after `ms`. */
-async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 function collect(stream: ReadableStream<Uint8Array>): { text(): string; done: Promise<void> } {

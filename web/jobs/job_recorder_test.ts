@@ -8,13 +8,14 @@ import {
   ledgerIdentity,
   reconcile,
   reserveJob,
-  type Settlement,
   type Sql,
 } from "../../db/mod.ts";
 import { testOnEachDatabase } from "../../db/test_databases.ts";
 import { testJobRow } from "../../db/test_job_row.ts";
+import { testSettlement } from "../../db/test_settlement.ts";
 import { createTestKey } from "../../db/test_funding.ts";
 import { createLogger } from "../../shared/mod.ts";
+import { within } from "../../shared/testing/mod.ts";
 import { JobRecorder } from "./job_recorder.ts";
 import { decodeEntry, type JournalSegment, SettlementJournal } from "./settlement_journal.ts";
 
@@ -23,19 +24,6 @@ const log = createLogger({ level: "silent" });
 
 /** How long a commit that is not held up may take before the test gives up on it. */
 const COMMIT_MS = 5_000;
-
-/** `p`, or a failure naming `what` after `ms`. */
-async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([p, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Whether `p` has settled, checked without waiting on it. */
 function tracked(p: Promise<void>): () => boolean {
@@ -49,17 +37,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** A held job: reserved now, its settlement (700 of its 1,000 charged) for the recorder. */
 async function heldJob(sql: Sql, jobId: string, apiKeyId: bigint) {
   assert.deepEqual(await reserveJob(sql, { jobId, apiKeyId, amount: 1_000n }), { ok: true });
-  const settlement: Settlement = {
-    jobId,
-    nodePubkey: NODE,
-    promptTokens: 700,
-    completionTokens: 0,
-    promptPer1k: 1_000n,
-    completionPer1k: 0n,
-    feeBps: 1000,
-    cost: 700n,
-    lease: null,
-  };
+  const settlement = testSettlement(jobId, 700n, { node: NODE });
   return {
     row: testJobRow(jobId, { apiKeyId, nodePubkey: NODE, promptTokens: 700, completionTokens: 0 }),
     settlement,

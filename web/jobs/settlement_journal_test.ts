@@ -20,6 +20,7 @@ import {
 } from "../../db/mod.ts";
 import { testOnEachDatabase } from "../../db/test_databases.ts";
 import { testJobRow } from "../../db/test_job_row.ts";
+import { testSettlement } from "../../db/test_settlement.ts";
 import { createTestKey } from "../../db/test_funding.ts";
 import { createLogger } from "../../shared/mod.ts";
 import {
@@ -71,19 +72,8 @@ function readSegment(path: string): { header: Record<string, unknown>; entries: 
 }
 
 /** A job charged at 1 nano-USD per prompt token (`cost` tokens), 10 % fee. */
-function settlement(jobId: string, cost: bigint, lease: Settlement["lease"] = null): Settlement {
-  return {
-    jobId,
-    nodePubkey: cost > 0n ? NODE : null,
-    promptTokens: Number(cost),
-    completionTokens: 0,
-    promptPer1k: 1_000n,
-    completionPer1k: 0n,
-    feeBps: 1000,
-    cost,
-    lease,
-  };
-}
+const settlement = (jobId: string, cost: bigint, lease: Settlement["lease"] = null) =>
+  testSettlement(jobId, cost, { lease, node: NODE });
 
 /** The entry the recorder would journal for a settled job of `apiKeyId`. */
 function entry(s: Settlement, apiKeyId: bigint): JournalEntry {
