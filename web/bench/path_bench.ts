@@ -13,7 +13,7 @@ const flags = parseArgs({
   options: {
     rate: { type: "string", default: "200" },
     seconds: { type: "string", default: "8" },
-    rounds: { type: "string", default: "2" },
+    rounds: { type: "string", default: "3" },
   },
 }).values;
 const RATE = Number(flags.rate);
