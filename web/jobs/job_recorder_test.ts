@@ -2,14 +2,7 @@
 // not for the database (committed); a write the database refuses is retried, and the journal
 // keeps the job until the commit.
 import assert from "node:assert/strict";
-import {
-  findJob,
-  findJobCharge,
-  ledgerIdentity,
-  reconcile,
-  reserveJob,
-  type Sql,
-} from "../../db/mod.ts";
+import { findJob, findJobCharge, ledgerIdentity, reconcile, reserveJob, type Sql } from "../../db/mod.ts";
 import { testOnEachDatabase } from "../../db/test_databases.ts";
 import { testJobRow } from "../../db/test_job_row.ts";
 import { testSettlement } from "../../db/test_settlement.ts";
