@@ -28,6 +28,49 @@ export interface JobRow {
   finishedAt: Date;
 }
 
+/** What every list of jobs shows of a job (the usage log, the operator's jobs). */
+export interface JobListItem {
+  jobId: string;
+  createdAt: Date;
+  kind: string;
+  model: string;
+  status: JobStatus;
+  promptTokens: number;
+  completionTokens: number;
+  latencyMs: number;
+}
+
+/** The database columns behind a {@link JobListItem}, as {@link jobListColumns} selects them. */
+export interface JobListColumns {
+  id: string;
+  created_at: Date;
+  kind: string;
+  model: string;
+  status: JobStatus;
+  prompt_tokens: number;
+  completion_tokens: number;
+  latency_ms: number;
+}
+
+/** `select` list of a {@link JobListItem} from `jobs j`. */
+export function jobListColumns(sql: Sql | Tx) {
+  return sql`j.id, j.created_at, j.kind, j.model, j.status, j.prompt_tokens, j.completion_tokens, j.latency_ms`;
+}
+
+/** A {@link JobListItem} from the columns {@link jobListColumns} selected. */
+export function jobListItem(r: JobListColumns): JobListItem {
+  return {
+    jobId: r.id,
+    createdAt: r.created_at,
+    kind: r.kind,
+    model: r.model,
+    status: r.status,
+    promptTokens: r.prompt_tokens,
+    completionTokens: r.completion_tokens,
+    latencyMs: r.latency_ms,
+  };
+}
+
 /** A position in a list of jobs, newest first: a job's time and id (job times are whole ms). */
 export interface JobCursor {
   createdAt: Date;

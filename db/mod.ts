@@ -2,7 +2,15 @@
 export { type Database, openDatabase, type OpenDatabaseOptions, type Sql } from "./client.ts";
 export { migrate, type Migration, readMigrations } from "./migrate.ts";
 export { API_KEY_PREFIX, type ApiKeyRow, createApiKey, findApiKeyByHash, hashApiKey } from "./api_keys.ts";
-export { countJobs, findJob, insertJobs, type JobCursor, type JobRow, type JobStatus } from "./jobs.ts";
+export {
+  countJobs,
+  findJob,
+  insertJobs,
+  type JobCursor,
+  type JobListItem,
+  type JobRow,
+  type JobStatus,
+} from "./jobs.ts";
 export { listUsage, recentJobStats, usageExceeds, type UsageFilter, type UsageRow } from "./usage.ts";
 export {
   listNodeJobs,

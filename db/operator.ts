@@ -2,19 +2,18 @@
 // time by keyset, so the hundred-thousandth job is as quick as the first) with what each earned,
 // and its recent track record. Both read `jobs` through `jobs_node_created`.
 import type { Sql } from "./client.ts";
-import { type JobCursor, type JobStatus, olderThan } from "./jobs.ts";
+import {
+  type JobCursor,
+  type JobListColumns,
+  jobListColumns,
+  type JobListItem,
+  jobListItem,
+  olderThan,
+} from "./jobs.ts";
 
 /** One job a node served. `earned` is the operator's share (nano-USD); 0 when nothing was charged. */
-export interface NodeJobRow {
-  jobId: string;
-  createdAt: Date;
-  kind: string;
-  model: string;
-  status: JobStatus;
-  promptTokens: number;
-  completionTokens: number;
+export interface NodeJobRow extends JobListItem {
   earned: bigint;
-  latencyMs: number;
   ttftMs: number | null;
 }
 
@@ -34,38 +33,13 @@ export async function listNodeJobs(
   opts: { before?: JobCursor | null; limit?: number } = {},
 ): Promise<NodeJobsPage> {
   const limit = Math.max(1, Math.min(opts.limit ?? 50, 500));
-  const rows = await sql<
-    {
-      id: string;
-      created_at: Date;
-      kind: string;
-      model: string;
-      status: JobStatus;
-      prompt_tokens: number;
-      completion_tokens: number;
-      earned: bigint;
-      latency_ms: number;
-      ttft_ms: number | null;
-    }[]
-  >`
-    select j.id, j.created_at, j.kind, j.model, j.status, j.prompt_tokens, j.completion_tokens,
-      coalesce(c.operator_share, 0)::int8 as earned, j.latency_ms, j.ttft_ms
+  const rows = await sql<(JobListColumns & { earned: bigint; ttft_ms: number | null })[]>`
+    select ${jobListColumns(sql)}, coalesce(c.operator_share, 0)::int8 as earned, j.ttft_ms
     from jobs j left join job_charges c on c.job_id = j.id
     where j.node_pubkey = ${nodePubkey} ${olderThan(sql, opts.before)}
     order by j.created_at desc, j.id desc
     limit ${limit + 1}`;
-  const jobs = rows.slice(0, limit).map((r) => ({
-    jobId: r.id,
-    createdAt: r.created_at,
-    kind: r.kind,
-    model: r.model,
-    status: r.status,
-    promptTokens: r.prompt_tokens,
-    completionTokens: r.completion_tokens,
-    earned: r.earned,
-    latencyMs: r.latency_ms,
-    ttftMs: r.ttft_ms,
-  }));
+  const jobs = rows.slice(0, limit).map((r) => ({ ...jobListItem(r), earned: r.earned, ttftMs: r.ttft_ms }));
   const last = jobs.at(-1);
   return { jobs, next: rows.length > limit && last ? { createdAt: last.createdAt, id: last.jobId } : null };
 }

@@ -1,7 +1,15 @@
 // The consumer's usage log: one row per request of an API key, newest first, with what it cost
 // (the settled charge; zero when nothing was charged), and network-wide job statistics.
 import type { Sql } from "./client.ts";
-import { type JobCursor, type JobStatus, olderThan } from "./jobs.ts";
+import {
+  type JobCursor,
+  type JobListColumns,
+  jobListColumns,
+  type JobListItem,
+  jobListItem,
+  type JobStatus,
+  olderThan,
+} from "./jobs.ts";
 
 /** Filters of the usage log; all optional. */
 export interface UsageFilter {
@@ -17,16 +25,8 @@ export interface UsageFilter {
 }
 
 /** One request in the usage log. `cost` is nano-USD. */
-export interface UsageRow {
-  jobId: string;
-  createdAt: Date;
-  kind: string;
-  model: string;
-  status: JobStatus;
-  promptTokens: number;
-  completionTokens: number;
+export interface UsageRow extends JobListItem {
   cost: bigint;
-  latencyMs: number;
   nodePubkey: string | null;
 }
 
@@ -41,38 +41,13 @@ function usageConditions(sql: Sql, f: UsageFilter) {
 
 /** A key's requests, newest first, joined with their charges. */
 export async function listUsage(sql: Sql, apiKeyId: bigint, f: UsageFilter = {}): Promise<UsageRow[]> {
-  const rows = await sql<
-    {
-      id: string;
-      created_at: Date;
-      kind: string;
-      model: string;
-      status: JobStatus;
-      prompt_tokens: number;
-      completion_tokens: number;
-      cost: bigint;
-      latency_ms: number;
-      node_pubkey: string | null;
-    }[]
-  >`
-    select j.id, j.created_at, j.kind, j.model, j.status, j.prompt_tokens, j.completion_tokens,
-      coalesce(c.charged, 0)::bigint as cost, j.latency_ms, j.node_pubkey
+  const rows = await sql<(JobListColumns & { cost: bigint; node_pubkey: string | null })[]>`
+    select ${jobListColumns(sql)}, coalesce(c.charged, 0)::bigint as cost, j.node_pubkey
     from jobs j left join job_charges c on c.job_id = j.id
     where j.api_key_id = ${apiKeyId} ${usageConditions(sql, f)}
     order by j.created_at desc, j.id desc
     limit ${f.limit ?? 100}`;
-  return rows.map((r) => ({
-    jobId: r.id,
-    createdAt: r.created_at,
-    kind: r.kind,
-    model: r.model,
-    status: r.status,
-    promptTokens: r.prompt_tokens,
-    completionTokens: r.completion_tokens,
-    cost: r.cost,
-    latencyMs: r.latency_ms,
-    nodePubkey: r.node_pubkey,
-  }));
+  return rows.map((r) => ({ ...jobListItem(r), cost: r.cost, nodePubkey: r.node_pubkey }));
 }
 
 /** Whether more than `n` of a key's requests match the filter (its `before` and `limit` ignored). */

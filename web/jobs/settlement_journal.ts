@@ -89,9 +89,8 @@ function field<T>(o: Record<string, unknown>, k: string, type: string, nullable 
 }
 
 /** A whole number ≥ 0 that fits the database's `integer` (and, for times, a valid Date). */
-function intField(o: Record<string, unknown>, k: string, nullable = false, max = 2 ** 31 - 1): number {
-  const v = field<number | null>(o, k, "number", nullable);
-  if (v === null) return null as unknown as number;
+function intField(o: Record<string, unknown>, k: string, max = 2 ** 31 - 1): number {
+  const v = field<number>(o, k, "number");
   if (!Number.isSafeInteger(v) || v < 0 || v > max) throw new Error(`journal entry: ${k} is out of range`);
   return v;
 }
@@ -99,9 +98,8 @@ function intField(o: Record<string, unknown>, k: string, nullable = false, max =
 const MAX_TIME_MS = 8.64e15;
 const JOB_STATUSES: readonly JobStatus[] = ["completed", "failed", "cancelled", "timeout", "rejected"];
 
-function bigField(o: Record<string, unknown>, k: string, nullable = false): bigint {
-  const v = field<string | null>(o, k, "string", nullable);
-  if (v === null) return null as unknown as bigint;
+function bigField(o: Record<string, unknown>, k: string): bigint {
+  const v = field<string>(o, k, "string");
   if (!/^\d{1,19}$/.test(v) || BigInt(v) > 2n ** 63n - 1n) {
     throw new Error(`journal entry: ${k} is not an integer in range`);
   }
@@ -117,8 +115,9 @@ function obj(v: unknown, what: string): Record<string, unknown> {
 export function decodeEntry(line: string): JournalEntry {
   const o = obj(JSON.parse(line), "entry");
   const r = obj(o.row, "row");
-  const num = (k: string, nullable = false) => intField(r, k, nullable);
-  const time = (k: string) => new Date(intField(r, k, false, MAX_TIME_MS));
+  const num = (k: string) => intField(r, k);
+  const numOrNull = (k: string) => (r[k] === null ? null : intField(r, k));
+  const time = (k: string) => new Date(intField(r, k, MAX_TIME_MS));
   const kind = field<string>(r, "kind", "string");
   const status = field<string>(r, "status", "string");
   if (kind !== "chat" && kind !== "embeddings") throw new Error("journal entry: unknown kind");
@@ -133,13 +132,13 @@ export function decodeEntry(line: string): JournalEntry {
     status: status as JobStatus,
     attempts: num("attempts"),
     errorCode: field(r, "errorCode", "string", true),
-    enginePromptTokens: num("enginePromptTokens", true),
-    engineCompletionTokens: num("engineCompletionTokens", true),
-    countedPromptTokens: num("countedPromptTokens", true),
-    countedCompletionTokens: num("countedCompletionTokens", true),
+    enginePromptTokens: numOrNull("enginePromptTokens"),
+    engineCompletionTokens: numOrNull("engineCompletionTokens"),
+    countedPromptTokens: numOrNull("countedPromptTokens"),
+    countedCompletionTokens: numOrNull("countedCompletionTokens"),
     promptTokens: num("promptTokens"),
     completionTokens: num("completionTokens"),
-    ttftMs: num("ttftMs", true),
+    ttftMs: numOrNull("ttftMs"),
     latencyMs: num("latencyMs"),
     createdAt: time("createdAt"),
     finishedAt: time("finishedAt"),
@@ -154,7 +153,7 @@ export function decodeEntry(line: string): JournalEntry {
     completionTokens: intField(s, "completionTokens"),
     promptPer1k: bigField(s, "promptPer1k"),
     completionPer1k: bigField(s, "completionPer1k"),
-    feeBps: intField(s, "feeBps", false, 10_000),
+    feeBps: intField(s, "feeBps", 10_000),
     cost: bigField(s, "cost"),
     lease: lease && {
       id: field(lease, "id", "string"),

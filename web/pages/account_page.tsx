@@ -4,6 +4,7 @@ import type { PaymentRow, UsageRow } from "../../db/mod.ts";
 import { formatUsd } from "../../shared/mod.ts";
 import DepositStatus from "../islands/DepositStatus.tsx";
 import { Island } from "./Island.tsx";
+import { JobTable } from "./job_table.tsx";
 import { Layout, Notice } from "./Layout.tsx";
 import type { UsageQuery } from "./usage_query.ts";
 
@@ -147,34 +148,17 @@ export function AccountPage(props: AccountView) {
         </p>
       )}
       {props.usage.length === 0 ? <p>No requests match.</p> : (
-        <div class="scroll">
-          <table class="usage">
-            <thead>
-              <tr>
-                <th>Time (UTC)</th>
-                <th>Model</th>
-                <th>Status</th>
-                <th>Tokens in / out</th>
-                <th>Cost (USD)</th>
-                <th>Latency</th>
-                <th>Node</th>
-              </tr>
-            </thead>
-            <tbody>
-              {props.usage.map((u) => (
-                <tr key={u.jobId} data-job={u.jobId}>
-                  <td>{u.createdAt.toISOString().slice(0, 19).replace("T", " ")}</td>
-                  <td>{u.model}</td>
-                  <td>{u.status}</td>
-                  <td>{u.promptTokens} / {u.completionTokens}</td>
-                  <td>{formatUsd(u.cost)}</td>
-                  <td>{u.latencyMs} ms</td>
-                  <td>{u.nodePubkey ? <code>{u.nodePubkey.slice(0, 10)}…</code> : "–"}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <JobTable
+          class="usage"
+          rows={props.usage}
+          time={(u) => u.createdAt.toISOString().slice(0, 19).replace("T", " ")}
+          amountLabel="Cost (USD)"
+          amount={(u) => u.cost}
+          extra={{
+            label: "Node",
+            cell: (u) => (u.nodePubkey ? <code>{u.nodePubkey.slice(0, 10)}…</code> : "–"),
+          }}
+        />
       )}
       {(olderHref || q.filter.before) && (
         <nav class="pager">

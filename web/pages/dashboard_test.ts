@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { startTestEngine } from "../../shared/testing/test_engine.ts";
 import { startNode, stopNode } from "../e2e/network.ts";
 import { runChats, startDashboard } from "./test_dashboard.ts";
-import { launchChromium, screenshots } from "./test_browser.ts";
+import { dumpOpenPages, launchChromium, screenshots } from "./test_browser.ts";
 
 Deno.test({
   name: "dashboard - key, sign-in, deposit credited live, usage log and CSV, public network page",
@@ -107,10 +107,7 @@ Deno.test({
 
       assert.deepEqual(problems, [], "no script errors and no CSP violations");
     } catch (err) {
-      for (const page of browser.contexts().flatMap((c) => c.pages())) {
-        await shot(page, "failure").catch(() => {});
-        console.error(`failed at ${page.url()}:\n${(await page.content().catch(() => "")).slice(0, 3000)}`);
-      }
+      await dumpOpenPages(browser, shot);
       throw err;
     } finally {
       await browser.close();

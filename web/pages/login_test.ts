@@ -9,7 +9,7 @@ import { createNodeRecord, verifyNodeRecord } from "../../shared/mod.ts";
 import { cliCommand, sampleAdvert, watchOutput } from "../../shared/testing/mod.ts";
 import { createIdentity } from "../../cli/identity/node_key.ts";
 import { openTestControlPlane } from "../test_control_plane.ts";
-import { launchChromium, screenshots } from "./test_browser.ts";
+import { dumpOpenPages, launchChromium, screenshots } from "./test_browser.ts";
 
 Deno.test({
   name:
@@ -138,10 +138,7 @@ Deno.test({
 
       assert.deepEqual(problems, [], "no script errors and no CSP violations");
     } catch (e) {
-      for (const p of browser.contexts().flatMap((c) => c.pages())) {
-        await shot(p, "failure").catch(() => {});
-        console.error(`failed at ${p.url()}:\n${(await p.content().catch(() => "")).slice(0, 3000)}`);
-      }
+      await dumpOpenPages(browser, shot);
       throw e;
     } finally {
       if (child) {

@@ -4,6 +4,7 @@
 import type { EarningsSummary, NodeJobRow, NodeJobStats, PayoutAddressRow, PayoutRow } from "../../db/mod.ts";
 import { formatUsd, type VerifiedNodeRecord } from "../../shared/mod.ts";
 import { type ChartDay, EarningsChart } from "./earnings_chart.tsx";
+import { JobTable } from "./job_table.tsx";
 import { Layout, Notice } from "./Layout.tsx";
 
 /** How the node is doing right now, as the registry sees it. */
@@ -209,34 +210,13 @@ function JobsSection(props: { view: OperatorView }) {
     <section id="jobs">
       <h2>Jobs served</h2>
       {v.jobs.length === 0 ? <p>{v.paged ? "No older jobs." : "No jobs yet."}</p> : (
-        <div class="scroll">
-          <table class="jobs">
-            <thead>
-              <tr>
-                <th>Time (UTC)</th>
-                <th>Model</th>
-                <th>Status</th>
-                <th>Tokens in / out</th>
-                <th>Earned (USD)</th>
-                <th>Latency</th>
-              </tr>
-            </thead>
-            <tbody>
-              {v.jobs.map((j) => (
-                <tr key={j.jobId} data-job={j.jobId}>
-                  <td>
-                    <When at={j.createdAt} />
-                  </td>
-                  <td>{j.model}</td>
-                  <td>{j.status}</td>
-                  <td>{j.promptTokens} / {j.completionTokens}</td>
-                  <td>{formatUsd(j.earned)}</td>
-                  <td>{j.latencyMs} ms</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <JobTable
+          class="jobs"
+          rows={v.jobs}
+          time={(j) => <When at={j.createdAt} />}
+          amountLabel="Earned (USD)"
+          amount={(j) => j.earned}
+        />
       )}
       <p class="pager">
         {v.paged && <a href="/operator#jobs">Newest</a>}

@@ -9,7 +9,7 @@ import { cliCommand, watchOutput } from "../../shared/testing/mod.ts";
 import { startNode, stopNode } from "../e2e/network.ts";
 import { createTestKey } from "../test_control_plane.ts";
 import { runChats, startDashboard } from "./test_dashboard.ts";
-import { artifactsDir, launchChromium, screenshots } from "./test_browser.ts";
+import { artifactsDir, dumpOpenPages, launchChromium, screenshots } from "./test_browser.ts";
 
 const SOL = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v";
 
@@ -125,10 +125,7 @@ Deno.test({
 
       assert.deepEqual(problems, [], "no script errors and no CSP violations");
     } catch (err) {
-      for (const page of browser.contexts().flatMap((c) => c.pages())) {
-        await shot(page, "failure").catch(() => {});
-        console.error(`failed at ${page.url()}:\n${(await page.content().catch(() => "")).slice(0, 3000)}`);
-      }
+      await dumpOpenPages(browser, shot);
       throw err;
     } finally {
       await browser.close();

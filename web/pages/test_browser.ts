@@ -45,3 +45,11 @@ export async function screenshots(folder: string): Promise<(page: Page, name: st
     await page.screenshot({ path: `${dir}${name}.png`, fullPage: true });
   };
 }
+
+/** After a failure: a screenshot (named "failure") and the start of the HTML of every open page. */
+export async function dumpOpenPages(browser: Browser, shot: (page: Page, name: string) => Promise<void>) {
+  for (const page of browser.contexts().flatMap((c) => c.pages())) {
+    await shot(page, "failure").catch(() => {});
+    console.error(`failed at ${page.url()}:\n${(await page.content().catch(() => "")).slice(0, 3000)}`);
+  }
+}

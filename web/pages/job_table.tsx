@@ -1,0 +1,54 @@
+// The table of jobs both dashboards show: the consumer's usage log (what each request cost) and
+// the operator's jobs served (what each earned). Same columns, but each page chooses the money
+// column, how times are shown, and any extra column.
+import type { ComponentChildren } from "preact";
+import type { JobListItem } from "../../db/mod.ts";
+import { formatUsd } from "../../shared/mod.ts";
+
+/** A column one page adds after the common ones. */
+export interface ExtraColumn<R> {
+  label: string;
+  cell: (row: R) => ComponentChildren;
+}
+
+/** Jobs newest first, one row each (`data-job` carries the job id). */
+export function JobTable<R extends JobListItem>(props: {
+  class: string;
+  rows: R[];
+  time: (row: R) => ComponentChildren;
+  amountLabel: string;
+  amount: (row: R) => bigint;
+  extra?: ExtraColumn<R>;
+}) {
+  const { rows, time, amount, extra } = props;
+  return (
+    <div class="scroll">
+      <table class={props.class}>
+        <thead>
+          <tr>
+            <th>Time (UTC)</th>
+            <th>Model</th>
+            <th>Status</th>
+            <th>Tokens in / out</th>
+            <th>{props.amountLabel}</th>
+            <th>Latency</th>
+            {extra && <th>{extra.label}</th>}
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((r) => (
+            <tr key={r.jobId} data-job={r.jobId}>
+              <td>{time(r)}</td>
+              <td>{r.model}</td>
+              <td>{r.status}</td>
+              <td>{r.promptTokens} / {r.completionTokens}</td>
+              <td>{formatUsd(amount(r))}</td>
+              <td>{r.latencyMs} ms</td>
+              {extra && <td>{extra.cell(r)}</td>}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
