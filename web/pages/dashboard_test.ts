@@ -2,22 +2,16 @@
 // deposit through the fake processor and watch it credit without a reload, run jobs and find them
 // in the usage log and its CSV, and see the node on the public page. Screenshots: artifacts/.
 import assert from "node:assert/strict";
-import { startTestEngine } from "../../shared/testing/test_engine.ts";
-import { startNode, stopNode } from "../e2e/network.ts";
-import { runChats, startDashboard } from "./test_dashboard.ts";
-import { dumpOpenPages, launchChromium, screenshots } from "./test_browser.ts";
+import { stopNode } from "../e2e/network.ts";
+import { runChats } from "./test_dashboard.ts";
+import { withNodeAndBrowser } from "./test_browser.ts";
 
 Deno.test({
   name: "dashboard - key, sign-in, deposit credited live, usage log and CSV, public network page",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const shot = await screenshots("dashboard");
-    const env = await startDashboard();
-    const engine = await startTestEngine();
-    const node = await startNode({ cp: env.tcp.cp, url: env.url }, engine.url);
-    const browser = await launchChromium();
-    try {
+    await withNodeAndBrowser("dashboard", async ({ shot, env, node, browser }) => {
       const context = await browser.newContext({ viewport: { width: 1000, height: 800 }, baseURL: env.url });
       const page = await context.newPage();
       page.setDefaultTimeout(10_000);
@@ -106,14 +100,6 @@ Deno.test({
       assert.equal((await context.cookies()).find((c) => c.name === "infernet_key"), undefined);
 
       assert.deepEqual(problems, [], "no script errors and no CSP violations");
-    } catch (err) {
-      await dumpOpenPages(browser, shot);
-      throw err;
-    } finally {
-      await browser.close();
-      await stopNode(node).catch(() => {});
-      await engine.close();
-      await env.close();
-    }
+    });
   },
 });

@@ -4,12 +4,10 @@
 // Screenshots at desktop and phone width: artifacts/operator/.
 import assert from "node:assert/strict";
 import { fundOperatorEarnings } from "../../db/test_funding.ts";
-import { startTestEngine } from "../../shared/testing/test_engine.ts";
 import { cliCommand, watchOutput } from "../../shared/testing/mod.ts";
-import { startNode, stopNode } from "../e2e/network.ts";
 import { createTestKey } from "../test_control_plane.ts";
-import { runChats, startDashboard } from "./test_dashboard.ts";
-import { artifactsDir, dumpOpenPages, launchChromium, screenshots } from "./test_browser.ts";
+import { runChats } from "./test_dashboard.ts";
+import { artifactsDir, withNodeAndBrowser } from "./test_browser.ts";
 
 const SOL = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v";
 
@@ -18,12 +16,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const shot = await screenshots("operator");
-    const env = await startDashboard();
-    const engine = await startTestEngine();
-    const node = await startNode({ cp: env.tcp.cp, url: env.url }, engine.url);
-    const browser = await launchChromium();
-    try {
+    await withNodeAndBrowser("operator", async ({ shot, env, node, browser }) => {
       // Real jobs through the node, then enough earnings for a payout (the minimum is 10 USD).
       const { key } = await createTestKey(env.tcp.cp.db.sql, 5_000_000_000n);
       await runChats(env, key, ["hi one", "hi two", "hi three"]);
@@ -124,14 +117,6 @@ Deno.test({
       await page.locator("#payouts").screenshot({ path: `${artifactsDir("operator")}07-payouts-phone.png` });
 
       assert.deepEqual(problems, [], "no script errors and no CSP violations");
-    } catch (err) {
-      await dumpOpenPages(browser, shot);
-      throw err;
-    } finally {
-      await browser.close();
-      await stopNode(node).catch(() => {});
-      await engine.close();
-      await env.close();
-    }
+    });
   },
 });

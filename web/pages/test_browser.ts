@@ -1,7 +1,11 @@
 // Debian's Chromium for the dashboard's browser tests, driven by playwright-core with the flags
-// DEVELOPERS.md gives, and a screenshot helper writing under artifacts/<folder>/.
+// DEVELOPERS.md gives, a screenshot helper writing under artifacts/<folder>/, and the set-up most
+// browser tests share (a served control plane, one real node, Chromium).
 import fs from "node:fs";
 import type { Browser, Page } from "playwright-core";
+import { startTestEngine } from "../../shared/testing/test_engine.ts";
+import { type NodeProcess, startNode, stopNode } from "../e2e/network.ts";
+import { type DashboardEnv, startDashboard } from "./test_dashboard.ts";
 
 // playwright-core probes /proc for WSL when it loads; Deno refuses /proc reads under the test
 // task's explicit permissions (NotCapable), where Node would say "no such file". Answer as Node.
@@ -51,5 +55,39 @@ export async function dumpOpenPages(browser: Browser, shot: (page: Page, name: s
   for (const page of browser.contexts().flatMap((c) => c.pages())) {
     await shot(page, "failure").catch(() => {});
     console.error(`failed at ${page.url()}:\n${(await page.content().catch(() => "")).slice(0, 3000)}`);
+  }
+}
+
+/** What {@link withNodeAndBrowser} sets up for a browser test. */
+export interface BrowserRig {
+  shot: (page: Page, name: string) => Promise<void>;
+  env: DashboardEnv;
+  node: NodeProcess;
+  browser: Browser;
+}
+
+/**
+ * Runs a browser test against a served control plane with one real node (test engine behind an
+ * `infernet start` daemon) and Chromium; on failure dumps every open page; always tears it down.
+ */
+export async function withNodeAndBrowser(
+  folder: string,
+  fn: (rig: BrowserRig) => Promise<void>,
+): Promise<void> {
+  const shot = await screenshots(folder);
+  const env = await startDashboard();
+  const engine = await startTestEngine();
+  const node = await startNode({ cp: env.tcp.cp, url: env.url }, engine.url);
+  const browser = await launchChromium();
+  try {
+    await fn({ shot, env, node, browser });
+  } catch (err) {
+    await dumpOpenPages(browser, shot);
+    throw err;
+  } finally {
+    await browser.close();
+    await stopNode(node).catch(() => {});
+    await engine.close();
+    await env.close();
   }
 }
