@@ -204,6 +204,7 @@ export async function openControlPlane(
       await payoutsRunning;
       for (const node of registry.all()) node.connection?.close("server shutting down");
       await Promise.allSettled([...runDeps.pending]);
+      await jobs.flush();
       await recorder.close();
       journal?.close();
       await leases.close();

@@ -79,3 +79,105 @@ Deno.test("job store - another instance (no versionstamp in memory) can still fi
     assert.equal((await other.get("d"))?.status, "cancelled");
   });
 });
+
+Deno.test("job store - a job finished before its start is written goes to KV once, with no deadline", async () => {
+  await withKv(async (kv) => {
+    const messages: unknown[] = [];
+    const listening = kv.listenQueue((msg) => void messages.push(msg));
+    const jobs = new JobStore(kv, { lingerMs: 20 });
+    const started = jobs.start(state("quick"), 10);
+    const finished = jobs.finish("quick", { status: "completed", nodePubkey: "n" });
+    assert.deepEqual(await Promise.all([started, finished]), [true, true]);
+    assert.equal((await jobs.get("quick"))?.status, "completed");
+    // A second finish of the same job changes nothing.
+    assert.equal(await jobs.finish("quick", { status: "failed", nodePubkey: "n" }), false);
+    // The 10 ms deadline would have been delivered by now (the queue polls about every 100 ms).
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.deepEqual(messages, []);
+    kv.close();
+    await listening.catch(() => {});
+  });
+});
+
+Deno.test("job store - jobs that start or finish within the linger share one commit", async () => {
+  await withKv(async (kv) => {
+    const jobs = new JobStore(kv, { lingerMs: 30 });
+    const ids = ["s1", "s2", "s3", "s4", "s5"];
+    assert.deepEqual(await Promise.all(ids.map((id) => jobs.start(state(id), 60_000))), ids.map(() => true));
+    const stamps = await Promise.all(ids.map(async (id) => (await kv.get(["jobs", id])).versionstamp));
+    assert.equal(new Set(stamps).size, 1, "one atomic commit gives every key the same versionstamp");
+    // Their finishes, and a new job's start, go together too.
+    const ends = ids.map((id) => jobs.finish(id, { status: "completed", nodePubkey: "n" }));
+    assert.equal(await jobs.start(state("s6"), 60_000), true);
+    assert.deepEqual(await Promise.all(ends), ids.map(() => true));
+    const after = await Promise.all([...ids, "s6"].map(async (id) => await kv.get<JobState>(["jobs", id])));
+    assert.deepEqual(after.map((e) => e.value?.status), [...ids.map(() => "completed"), "running"]);
+    assert.equal(new Set(after.map((e) => e.versionstamp)).size, 1);
+  });
+});
+
+Deno.test("job store - a burst larger than one KV commit allows is split, and every job is written", async () => {
+  await withKv(async (kv) => {
+    const jobs = new JobStore(kv, { lingerMs: 5 });
+    const ids = Array.from({ length: 250 }, (_, i) => `b${i}`);
+    assert.ok((await Promise.all(ids.map((id) => jobs.start(state(id), 60_000)))).every((ok) => ok));
+    const stamps = await Promise.all(ids.map(async (id) => (await kv.get(["jobs", id])).versionstamp));
+    assert.ok(stamps.every((s) => s !== null));
+    assert.equal(new Set(stamps).size, 3, "250 jobs in commits of at most 100 (KV's limit on checks)");
+  });
+});
+
+Deno.test("job store - one job refused in a batch does not fail the others", async () => {
+  await withKv(async (kv) => {
+    const jobs = new JobStore(kv, { lingerMs: 20 });
+    await Promise.all([jobs.start(state("x"), 60_000), jobs.start(state("y"), 60_000)]);
+    // Another instance ends x first (as its reaper could).
+    assert.equal(await new JobStore(kv).finish("x", { status: "timeout", nodePubkey: null }), true);
+    const results = await Promise.all([
+      jobs.finish("x", { status: "completed", nodePubkey: "n" }),
+      jobs.finish("y", { status: "completed", nodePubkey: "n" }),
+      jobs.start(state("z"), 60_000),
+    ]);
+    assert.deepEqual(results, [false, true, true]);
+    assert.equal((await jobs.get("x"))?.status, "timeout");
+    assert.equal((await jobs.get("y"))?.status, "completed");
+    assert.equal((await jobs.get("z"))?.status, "running");
+  });
+});
+
+Deno.test("job store - one deadline message reaps every job of its batch still running", async () => {
+  await withKv(async (kv) => {
+    const jobs = new JobStore(kv, { lingerMs: 20 });
+    const reaped: string[] = [];
+    const all = Promise.withResolvers<void>();
+    const listening = kv.listenQueue((msg) =>
+      jobs.handleMessage(msg, (s) => {
+        reaped.push(`${s.id}:${s.status}`);
+        if (reaped.length === 2) all.resolve();
+      })
+    );
+    await Promise.all([
+      jobs.start(state("r1"), 10),
+      jobs.start(state("r2"), 10),
+      jobs.start(state("r3"), 10),
+    ]);
+    assert.equal(await jobs.finish("r2", { status: "completed", nodePubkey: "n" }), true);
+    const timer = setTimeout(() => all.reject(new Error("no deadline within 5 s")), 5000);
+    await all.promise;
+    clearTimeout(timer);
+    assert.deepEqual(reaped.sort(), ["r1:timeout", "r3:timeout"]);
+    assert.equal((await jobs.get("r2"))?.status, "completed");
+    kv.close();
+    await listening.catch(() => {});
+  });
+});
+
+Deno.test("job store - flush writes what is queued without waiting for the linger", async () => {
+  await withKv(async (kv) => {
+    const jobs = new JobStore(kv, { lingerMs: 60_000 });
+    const started = jobs.start(state("f"), 60_000);
+    await jobs.flush();
+    assert.equal((await jobs.get("f"))?.status, "running");
+    assert.equal(await started, true);
+  });
+});
