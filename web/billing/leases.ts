@@ -1,9 +1,10 @@
 // Per-instance balance leases: the request path reserves each job's hold in memory against a
 // chunk of the key's balance this instance took once in the database, so no request waits on a
 // database write before its first token. The chunk grows with the key's rate (one top-up per
-// many jobs), what a job did not use goes back to the lease when its settlement commits, and an
-// idle lease is returned to the balance after `idleMs`. If this instance dies, its leases stop
-// being renewed and the control plane's sweep returns them (db/leases.ts).
+// many jobs), what a job did not use goes back to the lease as soon as its settlement is durable,
+// and a lease with no settlement left to commit is returned to the balance after `idleMs` idle.
+// If this instance dies, its leases stop being renewed and the control plane's sweep returns
+// them (db/leases.ts).
 import { LedgerError, releaseLease, renewLeases, type Sql, takeLease } from "../../db/mod.ts";
 import type { Logger } from "../../shared/mod.ts";
 
@@ -140,21 +141,40 @@ export class BalanceLeases {
   }
 
   /**
-   * A job's settlement committed: what it was not charged goes back to the lease. (Should the
-   * database have skipped the charge, the lease in the database holds more than this instance
-   * counts; releasing it returns the difference, so the consumer never loses it.)
+   * A job's settlement is durable (journaled, or committed): what it will not be charged is free
+   * for the next jobs at once, whenever its database write happens. (Should the database skip the
+   * charge, the lease in the database holds more than this instance counts; releasing it returns
+   * the difference, so the consumer never loses it.)
    */
-  settled(job: JobLease, charged: bigint): void {
-    const lease = this.#byKey.get(job.apiKeyId);
-    if (!lease || lease.id !== job.id) {
+  charged(job: JobLease, charged: bigint): void {
+    const lease = this.#current(job);
+    if (!lease) {
       // Only after the sweep released the lease under a stalled instance (its jobs then went
       // unbilled, which `deno task reconcile` reports).
       this.#log.warn("settled a job of a lease this instance no longer holds", { lease: job.id });
       return;
     }
     lease.available += job.hold - (charged < job.hold ? charged : job.hold);
+    lease.lastUsed = Date.now();
+  }
+
+  /** A job's settlement committed: the job no longer keeps its lease from going idle. */
+  committed(job: JobLease): void {
+    const lease = this.#current(job);
+    if (!lease) return;
     lease.inflight--;
     lease.lastUsed = Date.now();
+  }
+
+  /** Both at once: the settlement committed with nothing journaled before. */
+  settled(job: JobLease, charged: bigint): void {
+    this.charged(job, charged);
+    this.committed(job);
+  }
+
+  #current(job: JobLease): KeyLease | null {
+    const lease = this.#byKey.get(job.apiKeyId);
+    return lease && lease.id === job.id ? lease : null;
   }
 
   /** Returns leases with no job in flight and unused for `idleMs` to their balances. */

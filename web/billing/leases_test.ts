@@ -144,3 +144,34 @@ testOnEachDatabase("leases - a lease the sweep released under a stalled instance
   }
   assert.equal(await accountBalance(db.sql, consumerBalance(id)), 5_000n);
 });
+
+testOnEachDatabase(
+  "leases - a share is free again once its charge is durable; the lease stays open until the commit",
+  async (db) => {
+    await migrate(db.sql);
+    const { id } = await createTestKey(db.sql, 1_000n);
+    const leases = new BalanceLeases(db.sql, quiet, { instance: "t5", idleMs: 60_000, initialJobs: 1 });
+    try {
+      const first = await leases.reserve(id, 1_000n);
+      assert.ok(first.ok);
+      assert.equal((await leases.reserve(id, 100n)).ok, false, "the whole balance is set aside");
+      // Journaled, not yet committed: 300 is owed, the other 700 can serve the next job now.
+      leases.charged(first.lease, 300n);
+      assert.equal(leases.availableOf(id), 700n);
+      const next = await leases.reserve(id, 700n);
+      assert.ok(next.ok && next.lease.id === first.lease.id, "served from the same lease, no top-up");
+      leases.charged(next.lease, 0n);
+      leases.committed(next.lease);
+      assert.equal(await leases.releaseIdle(Date.now() + 60_000), 0, "a charge still to commit keeps it");
+      await settleJobs(db.sql, [settlement(first.lease, "job_durable", 300n)], [
+        jobRow({ jobId: "job_durable" }, id),
+      ]);
+      leases.committed(first.lease);
+      assert.equal(await leases.releaseIdle(Date.now() + 60_000), 1);
+      assert.equal(await accountBalance(db.sql, consumerBalance(id)), 700n);
+      assert.deepEqual(await reconcile(db.sql), []);
+    } finally {
+      await leases.close();
+    }
+  },
+);

@@ -186,3 +186,58 @@ testOnEachDatabase(
     });
   },
 );
+
+testOnEachDatabase(
+  "money e2e - with the database stalled, a key's lease keeps serving: unused shares return once journaled",
+  async (db) => {
+    await withNetwork(db, {}, async (net) => {
+      const maxTokens = 16;
+      const hold = jobCost({
+        promptTokens: promptAllowance(countChatPromptTokens(ask)),
+        completionTokens: maxTokens,
+        promptPer1k: DEFAULT_PRICES.promptPer1k,
+        completionPer1k: DEFAULT_PRICES.completionPer1k,
+      });
+      // Funded for exactly one lease of 8 holds (the first top-up's size).
+      const fund = hold * 8n;
+      const { key, id } = await createTestKey(db.sql, fund);
+      const sdk = client(net, key);
+      const ids: string[] = [];
+      const chat = async () => {
+        const { response } = await sdk.chat.completions.create({
+          model: MODEL,
+          messages: ask,
+          max_tokens: maxTokens,
+        })
+          .withResponse();
+        ids.push(response.headers.get("x-infernet-job-id")!);
+      };
+      await chat();
+      // No settlement can reach the database from here on (on PGlite, its one connection is taken).
+      let open!: () => void;
+      const gate = new Promise<void>((r) => (open = r));
+      const locked = Promise.withResolvers<void>();
+      const held = db.sql.begin(async (tx) => {
+        await tx`lock table jobs in exclusive mode`;
+        locked.resolve();
+        await gate;
+      });
+      await locked.promise;
+      try {
+        // Twice as many jobs as the lease has holds, one after another: each one's unused share is
+        // free again as soon as its settlement is journaled, so none is refused.
+        for (let n = 0; n < 16; n++) await chat();
+      } finally {
+        open();
+        await held;
+      }
+      await settled(net);
+      const charges = await Promise.all(ids.map((j) => findJobCharge(db.sql, j)));
+      assert.ok(charges.every((c) => c?.settled && c.charged > 0n), "every answer was charged");
+      const total = charges.reduce((n, c) => n + c!.charged, 0n);
+      assert.equal(await chargedTotal(db.sql, id), total);
+      assert.equal(await accountBalance(db.sql, consumerBalance(id)), fund - total);
+      assert.deepEqual(await reconcile(db.sql), []);
+    });
+  },
+);

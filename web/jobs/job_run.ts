@@ -191,9 +191,12 @@ export class JobRun {
     const recorded = this.#deps.recorder.record(row, settlement);
     const lease = this.lease;
     if (lease && settlement) {
-      // Once the charge is committed, the unused part of the job's share is free for the next.
+      // Once the charge is durable, the unused part of the job's share is free for the next jobs,
+      // even while the database is slow; the lease stays open until the charge is committed.
       // (A settlement's cost is 0 when no node is credited; the lease caps it at the share.)
-      void recorded.committed.then(() => this.#deps.leases.settled(lease, settlement.cost));
+      const leases = this.#deps.leases;
+      void recorded.durable.then(() => leases.charged(lease, settlement.cost));
+      void recorded.committed.then(() => leases.committed(lease));
     }
     return recorded;
   }
