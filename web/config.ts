@@ -165,7 +165,7 @@ export function parseWebConfig(env: Record<string, string | undefined>, args: st
     databaseUrl,
     kv: env.INFERNET_KV || null,
     journalDir: journal === "off" ? null : journal,
-    settleLingerMs: intFrom("INFERNET_SETTLE_LINGER_MS", env.INFERNET_SETTLE_LINGER_MS, 20, 0),
+    settleLingerMs: intFrom("INFERNET_SETTLE_LINGER_MS", env.INFERNET_SETTLE_LINGER_MS, 100, 0),
     publicUrl,
     logLevel,
     localNode: flags["no-local-node"] ? false : flags["local-node"] ?? env.INFERNET_LOCAL_NODE !== "0",
