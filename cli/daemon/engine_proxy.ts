@@ -1,8 +1,10 @@
 // Runs one job against the local engine's OpenAI-compatible endpoint and reports it as frames:
 // a non-streamed answer as one `response`, a stream as `chunks` (SSE payloads unchanged) ending in
-// `end`, or `fail`. All events that arrive in one read from the engine go out as one frame: no
-// waiting, and a burst of tokens costs one socket write instead of one per token. Aborting the
-// signal cuts the request to the engine at once.
+// `end`, or `fail`. What the engine has already sent when a frame is due goes out in that one
+// frame: engines write each token on its own, and a burst of them that arrived together costs one
+// socket write (and one wake-up of the control plane) instead of one per token, with no timer.
+// Aborting the signal cuts the request to the engine at once.
+import { setImmediate } from "node:timers";
 import { createParser } from "eventsource-parser";
 import type { NodeFrame, ServerFrame } from "../../shared/mod.ts";
 
@@ -13,6 +15,21 @@ const PATHS = { chat: "/v1/chat/completions", embeddings: "/v1/embeddings" } as 
 
 /** How long a role-only first chunk waits for the first token to travel with it. */
 const ROLE_WAIT_MS = 2;
+
+/** At most this many engine reads share one frame (an engine that never pauses still streams). */
+const MAX_READS_PER_FRAME = 64;
+
+/**
+ * Resolves false after two turns of the event loop. A read of bytes the engine has already sent
+ * completes within one turn, so it beats this; a read that must wait for the engine does not.
+ */
+function twoLoopTurns(): Promise<false> {
+  return new Promise((resolve) => setImmediate(() => setImmediate(() => resolve(false))));
+}
+
+function arrivedFirst(read: Promise<unknown>, other: Promise<false>): Promise<boolean> {
+  return Promise.race([read.then(() => true, () => true), other]);
+}
 
 /** A chunk that only opens the assistant's message (no content, tool call or finish yet). */
 function isRoleOnly(data: string): boolean {
@@ -38,6 +55,13 @@ export async function proxyJob(
 ): Promise<"completed" | "failed" | "cancelled"> {
   const id = job.job_id;
   let started = false;
+  let batch: string[] = [];
+  const flush = () => {
+    if (batch.length === 0) return;
+    send({ type: "chunks", job_id: id, data: batch });
+    batch = [];
+    started = true;
+  };
   try {
     const res = await fetch(engineBaseUrl + PATHS[job.kind], {
       method: "POST",
@@ -51,7 +75,6 @@ export async function proxyJob(
       send({ type: "response", job_id: id, status: res.status, body: await res.text() });
       return res.ok ? "completed" : "failed";
     }
-    let batch: string[] = [];
     let done = false;
     const parser = createParser({
       onEvent(event) {
@@ -64,28 +87,31 @@ export async function proxyJob(
     const reader = res.body.getReader();
     try {
       let ahead: Promise<ReadableStreamReadResult<Uint8Array>> | null = null;
+      let reads = 0;
       for (;;) {
         const read = await (ahead ?? reader.read());
         ahead = null;
         if (read.done) break;
+        reads++;
         parser.feed(decoder.decode(read.value, { stream: true }));
-        // Engines send the role chunk on its own, just before the first token: when that is all
-        // there is, give the token a moment to join it, so both cross the network as one frame.
-        if (!started && !done && batch.length > 0 && batch.every(isRoleOnly)) {
-          ahead = reader.read();
-          let timer: ReturnType<typeof setTimeout> | undefined;
-          const arrived = await Promise.race([
-            ahead.then(() => true, () => true),
-            new Promise<false>((r) => (timer = setTimeout(() => r(false), ROLE_WAIT_MS))),
-          ]);
-          clearTimeout(timer);
-          if (arrived) continue;
+        if (!done && batch.length > 0 && reads < MAX_READS_PER_FRAME) {
+          if (!started && batch.every(isRoleOnly)) {
+            // Engines send the role chunk on its own, just before the first token: when that is
+            // all there is, give the token a moment to join it, so both travel as one frame.
+            ahead = reader.read();
+            let timer: ReturnType<typeof setTimeout> | undefined;
+            const waited = new Promise<false>((r) => (timer = setTimeout(() => r(false), ROLE_WAIT_MS)));
+            const arrived = await arrivedFirst(ahead, waited);
+            clearTimeout(timer);
+            if (arrived) continue;
+          } else if (started) {
+            // Past the first token: let what the engine has already sent join this frame.
+            ahead = reader.read();
+            if (await arrivedFirst(ahead, twoLoopTurns())) continue;
+          }
         }
-        if (batch.length > 0) {
-          send({ type: "chunks", job_id: id, data: batch });
-          batch = [];
-          started = true;
-        }
+        flush();
+        reads = 0;
         if (done) {
           send({ type: "end", job_id: id });
           return "completed";
@@ -95,6 +121,7 @@ export async function proxyJob(
       reader.cancel().catch(() => {});
     }
     // OpenAI-compatible engines always close a stream with [DONE]; without it the stream was cut.
+    flush();
     send({
       type: "fail",
       job_id: id,
@@ -105,6 +132,8 @@ export async function proxyJob(
     return "failed";
   } catch (err) {
     if (signal.aborted) return "cancelled";
+    // What the engine sent before it failed still reaches the consumer (and is billed).
+    flush();
     const message = err instanceof Error ? err.message : String(err);
     send({
       type: "fail",

@@ -104,3 +104,99 @@ Deno.test("engine proxy - cancelled while the role chunk waits: cancelled, nothi
     await engine.close();
   }
 });
+
+const textOf = (frames: NodeFrame[]) =>
+  frames.flatMap((f) => (f.type === "chunks" ? f.data : [])).map(contentOf).join("");
+
+const sayJob = (id: string, content: string): JobFrame => ({
+  ...chatJob(id),
+  body: { model: "infernet-test-echo", stream: true, messages: [{ role: "user", content }] },
+});
+
+Deno.test("engine proxy - tokens the engine sent together cross as one frame after the first", async () => {
+  const engine = await startTestEngine();
+  try {
+    const frames: NodeFrame[] = [];
+    const ac = new AbortController();
+    const outcome = await proxyJob(
+      sayJob("job_4", "one two three four five six"),
+      engine.url,
+      (f) => frames.push(f),
+      ac.signal,
+    );
+    assert.equal(outcome, "completed");
+    // The first token goes at once (with the role chunk); the rest of the burst, already read
+    // from the engine, follows in one frame instead of one per token.
+    assert.deepEqual(frames.map((f) => f.type), ["chunks", "chunks", "end"]);
+    assert.equal(textOf(frames), "Echo: one two three four five six");
+  } finally {
+    await engine.close();
+  }
+});
+
+Deno.test("engine proxy - tokens the engine spaces out go out one by one, without waiting for more", async () => {
+  const engine = await startTestEngine({ tokenDelayMs: 40 });
+  try {
+    const frames: NodeFrame[] = [];
+    const outcome = await proxyJob(
+      sayJob("job_5", "a b c"),
+      engine.url,
+      (f) => frames.push(f),
+      new AbortController().signal,
+    );
+    assert.equal(outcome, "completed");
+    const tokens = frames.filter((f) => f.type === "chunks").map((f) =>
+      f.type === "chunks" ? textOf([f]) : ""
+    );
+    assert.deepEqual(tokens.slice(0, 4), ["Echo: ", "a ", "b ", "c"]);
+    assert.equal(frames.at(-1)?.type, "end");
+  } finally {
+    await engine.close();
+  }
+});
+
+/**
+ * An engine that answers with the role chunk and `tokens` in one write, then drops the connection
+ * (no [DONE], no end of the chunked body): a crash right after a burst.
+ */
+function startCuttingEngine(tokens: string[]) {
+  const enc = new TextEncoder();
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const chunk = (s: string) => `${enc.encode(s).length.toString(16)}\r\n${s}\r\n`;
+  const serving = (async () => {
+    for await (const conn of listener) {
+      await conn.read(new Uint8Array(64 * 1024));
+      const events = [sse({ role: "assistant", content: "" }), ...tokens.map((t) => sse({ content: t }))];
+      const head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+      await conn.write(enc.encode(head + events.map(chunk).join("")));
+      conn.close();
+    }
+  })().catch(() => {});
+  const { port } = listener.addr as Deno.NetAddr;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: async () => {
+      listener.close();
+      await serving;
+    },
+  };
+}
+
+Deno.test("engine proxy - what arrived before the engine cut its stream still reaches the consumer", async () => {
+  const engine = startCuttingEngine(["Echo: ", "one ", "two ", "three"]);
+  try {
+    const frames: NodeFrame[] = [];
+    const outcome = await proxyJob(
+      chatJob("job_6"),
+      engine.url,
+      (f) => frames.push(f),
+      new AbortController().signal,
+    );
+    assert.equal(outcome, "failed");
+    assert.equal(textOf(frames), "Echo: one two three");
+    const last = frames.at(-1);
+    assert.ok(last?.type === "fail" && last.started, JSON.stringify(last));
+  } finally {
+    await engine.close();
+  }
+});
