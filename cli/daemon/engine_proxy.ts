@@ -16,6 +16,11 @@ const PATHS = { chat: "/v1/chat/completions", embeddings: "/v1/embeddings" } as 
 /** How long a role-only first chunk waits for the first token to travel with it. */
 const ROLE_WAIT_MS = 2;
 
+/** The buffer engine streams are read into; read buffers are reused across reads and jobs. */
+const READ_BUFFER_BYTES = 64 * 1024;
+const spareBuffers: ArrayBuffer[] = [];
+const MAX_SPARE_BUFFERS = 32;
+
 /** At most this many engine reads share one frame (an engine that never pauses still streams). */
 const MAX_READS_PER_FRAME = 64;
 
@@ -84,13 +89,23 @@ export async function proxyJob(
       },
     });
     const decoder = new TextDecoder();
-    const reader = res.body.getReader();
+    // A reader that fills our own buffer: the default one allocates a fresh 64 KB buffer for
+    // every read, and that churn of memory outside the heap made V8 run a full GC several times
+    // a second under load (each a pause on the daemon's only thread).
+    const reader = res.body.getReader({ mode: "byob" });
+    let buffer: ArrayBuffer | null = spareBuffers.pop() ?? new ArrayBuffer(READ_BUFFER_BYTES);
+    const readNext = () => {
+      const into = new Uint8Array(buffer!);
+      buffer = null; // Transferred to the read until it completes.
+      return reader.read(into);
+    };
     try {
       let ahead: Promise<ReadableStreamReadResult<Uint8Array>> | null = null;
       let reads = 0;
       for (;;) {
-        const read = await (ahead ?? reader.read());
+        const read = await (ahead ?? readNext());
         ahead = null;
+        if (read.value) buffer = read.value.buffer as ArrayBuffer;
         if (read.done) break;
         reads++;
         parser.feed(decoder.decode(read.value, { stream: true }));
@@ -98,7 +113,7 @@ export async function proxyJob(
           if (!started && batch.every(isRoleOnly)) {
             // Engines send the role chunk on its own, just before the first token: when that is
             // all there is, give the token a moment to join it, so both travel as one frame.
-            ahead = reader.read();
+            ahead = readNext();
             let timer: ReturnType<typeof setTimeout> | undefined;
             const waited = new Promise<false>((r) => (timer = setTimeout(() => r(false), ROLE_WAIT_MS)));
             const arrived = await arrivedFirst(ahead, waited);
@@ -106,7 +121,7 @@ export async function proxyJob(
             if (arrived) continue;
           } else if (started) {
             // Past the first token: let what the engine has already sent join this frame.
-            ahead = reader.read();
+            ahead = readNext();
             if (await arrivedFirst(ahead, twoLoopTurns())) continue;
           }
         }
@@ -119,6 +134,7 @@ export async function proxyJob(
       }
     } finally {
       reader.cancel().catch(() => {});
+      if (buffer && spareBuffers.length < MAX_SPARE_BUFFERS) spareBuffers.push(buffer);
     }
     // OpenAI-compatible engines always close a stream with [DONE]; without it the stream was cut.
     flush();
