@@ -1,8 +1,11 @@
 // `deno task bench`: the latency the network adds. The same open-loop load (a fixed request rate,
 // not "as fast as possible") goes to the engine directly and through the whole path — control
 // plane process → `infernet` daemon process → engine process — in the same run, on this machine.
-// Prints p50/p99 of both and the difference; targets: p50 added < 1 ms, p99 added < 5 ms.
+// Prints p50/p99 of both and the difference; targets: p50 added < 1 ms, p99 added < 5 ms. Also
+// what each request cost the processes that served it (CPU time and context switches, read from
+// /proc): steadier from run to run than latency on a shared VM.
 import { parseArgs } from "node:util";
+import { perRequest, processTree, type ProcStats, readProcStats } from "./proc_stats.ts";
 
 const REPO = new URL("../../", import.meta.url);
 const DENO_JSON = new URL("deno.json", REPO).pathname;
@@ -76,10 +79,13 @@ interface Sample {
   p99: number;
   n: number;
   errors: number;
+  /** What the serving processes spent per request. */
+  cost: ProcStats;
 }
 
 /** Sends `RATE` req/s for `SECONDS` (open loop) and measures each latency in ms. */
-async function load(send: () => Promise<void>): Promise<Sample> {
+async function load(send: () => Promise<void>, servers: number[]): Promise<Sample> {
+  const before = readProcStats(servers);
   const total = RATE * SECONDS;
   const interval = 1000 / RATE;
   const latencies: number[] = [];
@@ -99,8 +105,15 @@ async function load(send: () => Promise<void>): Promise<Sample> {
     );
   }
   await Promise.all(inflight);
+  const cost = perRequest(before, readProcStats(servers), total);
   latencies.sort((a, b) => a - b);
-  return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), n: latencies.length, errors };
+  return {
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    n: latencies.length,
+    errors,
+    cost,
+  };
 }
 
 const body = JSON.stringify({
@@ -203,30 +216,36 @@ try {
     await nonStream(full, key)();
     await firstToken(full, key)();
   }
+  // The engine serves the direct path; the control plane and the daemon (with their threads)
+  // serve the full one on top of it.
+  const engineProcs = processTree(engine.child.pid);
+  const pathProcs = [...processTree(web.child.pid), ...processTree(node.child.pid)];
   const results: Record<string, Sample[]> = { directJson: [], fullJson: [], directTtft: [], fullTtft: [] };
   for (let r = 0; r < ROUNDS; r++) {
-    results.directJson.push(await load(nonStream(direct)));
-    results.fullJson.push(await load(nonStream(full, key)));
-    results.directTtft.push(await load(firstToken(direct)));
-    results.fullTtft.push(await load(firstToken(full, key)));
+    results.directJson.push(await load(nonStream(direct), engineProcs));
+    results.fullJson.push(await load(nonStream(full, key), pathProcs));
+    results.directTtft.push(await load(firstToken(direct), engineProcs));
+    results.fullTtft.push(await load(firstToken(full, key), pathProcs));
   }
-  const best = (xs: Sample[]) => xs.reduce((a, b) => (a.p50 <= b.p50 ? a : b));
-  const median = (xs: Sample[], k: "p50" | "p99") =>
-    xs.map((x) => x[k]).sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const middle = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const median = (xs: Sample[], k: "p50" | "p99") => middle(xs.map((x) => x[k]));
   const fmt = (n: number) => n.toFixed(3).padStart(8);
   console.log(
     `\ninference path latency — ${RATE} req/s open loop, ${SECONDS} s × ${ROUNDS} rounds per path (ms)`,
   );
-  console.log("                          p50       p99   requests  errors");
+  console.log("                          p50       p99   requests  errors   CPU ms/req  switches/req");
   for (const [name, xs] of Object.entries(results)) {
-    const s = best(xs);
     console.log(
       `${name.padEnd(18)} ${fmt(median(xs, "p50"))}  ${fmt(median(xs, "p99"))}  ${
         String(xs.reduce((n, x) => n + x.n, 0)).padStart(8)
-      }  ${String(xs.reduce((n, x) => n + x.errors, 0)).padStart(6)}`,
+      }  ${String(xs.reduce((n, x) => n + x.errors, 0)).padStart(6)}  ${
+        fmt(middle(xs.map((x) => x.cost.cpuMs)))
+      }  ${middle(xs.map((x) => x.cost.switches)).toFixed(1).padStart(12)}`,
     );
-    void s;
   }
+  console.log(
+    "(CPU and switches: the engine's on the direct rows; the control plane's and daemon's on the full rows)",
+  );
   const added = (a: string, b: string, k: "p50" | "p99") => median(results[b], k) - median(results[a], k);
   const rows = [
     ["non-stream added p50", added("directJson", "fullJson", "p50"), 1],
@@ -245,6 +264,14 @@ try {
       seconds: SECONDS,
       rounds: ROUNDS,
       results: Object.fromEntries(rows.map(([n, v]) => [n, Number(v.toFixed(3))])),
+      cost_per_request: Object.fromEntries(
+        Object.entries(results).map((
+          [n, xs],
+        ) => [n, {
+          cpu_ms: Number(middle(xs.map((x) => x.cost.cpuMs)).toFixed(3)),
+          switches: Number(middle(xs.map((x) => x.cost.switches)).toFixed(2)),
+        }]),
+      ),
     }),
   );
 } finally {
