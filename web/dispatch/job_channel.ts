@@ -29,6 +29,11 @@ export class JobChannel {
     } else this.#queue.push(event);
   }
 
+  /** The next event if one is already here, else null (without waiting). */
+  poll(): JobEvent | null {
+    return this.#queue.shift() ?? null;
+  }
+
   /** The next event, or TIMED_OUT after `timeoutMs` (the event is then still delivered later). */
   next(timeoutMs: number): Promise<JobEvent | typeof TIMED_OUT> {
     const queued = this.#queue.shift();

@@ -9,7 +9,7 @@ import { awaitSettled, type JobRun } from "../../jobs/job_run.ts";
 import { type JobEvent, TIMED_OUT } from "../../dispatch/job_channel.ts";
 import { jobHeaders, parseOrThrow, type StartedJob, startJob } from "./route_job.ts";
 import { completeJsonResponse } from "./json_response.ts";
-import { SSE_DONE, SSE_HEADERS, sseData, sseError } from "./sse.ts";
+import { SSE_DONE, SSE_HEADERS, sseError } from "./sse.ts";
 
 const encoder = new TextEncoder();
 
@@ -63,16 +63,11 @@ function meterChunk(run: JobRun, data: string, includeUsage: boolean, last: { ch
   return includeUsage || !(usage && Array.isArray(choices) && choices.length === 0);
 }
 
-/** Meters a batch and frames what goes on to the consumer as one write (null: nothing to send). */
-function meterChunks(
-  run: JobRun,
-  batch: string[],
-  includeUsage: boolean,
-  last: { chunk: unknown },
-): Uint8Array | null {
+/** Meters a batch and frames what goes on to the consumer ("" when nothing). */
+function meterChunks(run: JobRun, batch: string[], includeUsage: boolean, last: { chunk: unknown }): string {
   let out = "";
   for (const data of batch) if (meterChunk(run, data, includeUsage, last)) out += `data: ${data}\n\n`;
-  return out ? encoder.encode(out) : null;
+  return out;
 }
 
 function usageChunk(run: JobRun, last: unknown): string {
@@ -121,7 +116,7 @@ function streamResponse(
       if (pending?.type === "chunks") {
         const out = meterChunks(run, pending.data, includeUsage, last);
         if (out) {
-          controller.enqueue(out);
+          controller.enqueue(encoder.encode(out));
           run.delivered = true;
         }
         pending = null;
@@ -135,13 +130,27 @@ function streamResponse(
       };
     },
     async pull(controller) {
+      // Everything the node has already sent goes out in one write: the chunks, and the stream's
+      // end when it came with them (the consumer wakes once, not once per frame).
+      let out = "";
+      const send = (tail: Uint8Array | null = null) => {
+        if (out) run.delivered = true;
+        const bytes = encoder.encode(out);
+        if (!tail) return controller.enqueue(bytes);
+        const all = new Uint8Array(bytes.length + tail.length);
+        all.set(bytes);
+        all.set(tail, bytes.length);
+        controller.enqueue(all);
+      };
       while (!finished) {
-        const ev = pending ?? await outcome.channel.next(cp.config.streamIdleTimeoutMs);
+        const ev = pending ??
+          (out ? outcome.channel.poll() : await outcome.channel.next(cp.config.streamIdleTimeoutMs));
         pending = null;
         if (finished) return;
+        if (ev === null) return send();
         if (ev === TIMED_OUT) {
           conn.cancelJob(run.id, "stream went silent");
-          controller.enqueue(sseError(
+          send(sseError(
             `The node sent nothing for ${cp.config.streamIdleTimeoutMs} ms; the stream was stopped.`,
             "node_timeout",
           ));
@@ -150,20 +159,15 @@ function streamResponse(
           return;
         }
         if (ev.type === "chunks") {
-          const out = meterChunks(run, ev.data, includeUsage, last);
-          if (out) {
-            controller.enqueue(out);
-            run.delivered = true;
-            return;
-          }
+          out += meterChunks(run, ev.data, includeUsage, last);
           continue;
         }
         if (ev.type === "end") {
-          if (includeUsage && !run.engineUsage) controller.enqueue(sseData(usageChunk(run, last.chunk)));
+          if (includeUsage && !run.engineUsage) out += `data: ${usageChunk(run, last.chunk)}\n\n`;
           // `[DONE]` goes out once the job is billed, so a crash cannot leave delivered work unbilled.
           finish("completed");
           await awaitSettled(settled);
-          controller.enqueue(SSE_DONE);
+          send(SSE_DONE);
           controller.close();
           return;
         }
@@ -173,7 +177,7 @@ function streamResponse(
           ? ev.reason
           : `engine answered ${ev.status} mid-stream`;
         cp.log.info("stream failed mid-way", { jobId: run.id, node: conn.pubkey, reason });
-        controller.enqueue(sseError(`The node failed mid-stream (${reason}).`, "node_failed"));
+        send(sseError(`The node failed mid-stream (${reason}).`, "node_failed"));
         controller.close();
         finish("failed", "node_failed");
         return;

@@ -1,0 +1,113 @@
+// Streamed chat completions in-process, against a scripted node on a NodeConnection: what the
+// consumer's reads look like (each read of an in-process body is one write of the server).
+import assert from "node:assert/strict";
+import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
+import { createLogger, createNodeRecord, type NodeFrame, verifyNodeRecord } from "../../../shared/mod.ts";
+import { sampleAdvert } from "../../../shared/testing/node_advert.ts";
+import { createApp } from "../../app.ts";
+import { NodeConnection } from "../../dispatch/node_connection.ts";
+import { openTestControlPlane } from "../../test_control_plane.ts";
+
+const chunk = (delta: Record<string, unknown>, finish: string | null = null) =>
+  JSON.stringify({
+    id: "chatcmpl-1",
+    object: "chat.completion.chunk",
+    created: 1,
+    model: "m",
+    choices: [{ index: 0, delta, finish_reason: finish }],
+  });
+
+/** A node that answers every job with `script(jobId)`, all frames at once. */
+async function withScriptedNode(
+  script: (jobId: string) => NodeFrame[],
+  fn: (app: ReturnType<typeof createApp>, apiKey: string) => Promise<void>,
+) {
+  const t = await openTestControlPlane();
+  try {
+    const sk = generateSecretKey();
+    const record = verifyNodeRecord(createNodeRecord(sk, sampleAdvert()));
+    assert.ok(record.ok);
+    await t.cp.registry.register(record.record);
+    const conn: NodeConnection = new NodeConnection(getPublicKey(sk), {
+      send(text) {
+        const frame = JSON.parse(text);
+        if (frame.type !== "job") return;
+        queueMicrotask(() => {
+          for (const f of script(frame.job_id)) conn.handleFrame(f);
+        });
+      },
+      close() {},
+    }, createLogger({ level: "silent" }));
+    t.cp.registry.attach(getPublicKey(sk), conn);
+    await fn(createApp(t.cp), t.apiKey);
+  } finally {
+    await t.close();
+  }
+}
+
+async function readsOf(res: Response): Promise<string[]> {
+  const reads: string[] = [];
+  const dec = new TextDecoder();
+  for await (const bytes of res.body!) reads.push(dec.decode(bytes));
+  return reads;
+}
+
+Deno.test("chat completions - the frames a node already sent reach the consumer in one write, [DONE] with them", async () => {
+  await withScriptedNode(
+    (id) => [
+      {
+        type: "chunks",
+        job_id: id,
+        data: [chunk({ role: "assistant", content: "" }), chunk({ content: "Hel" })],
+      },
+      { type: "chunks", job_id: id, data: [chunk({ content: "lo" })] },
+      { type: "chunks", job_id: id, data: [chunk({ content: "!" }), chunk({}, "stop")] },
+      { type: "end", job_id: id },
+    ],
+    async (app, apiKey) => {
+      const res = await app.request("http://control.test/v1/chat/completions", {
+        method: "POST",
+        headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: "m", stream: true, messages: [{ role: "user", content: "hi" }] }),
+      });
+      assert.equal(res.status, 200);
+      const reads = await readsOf(res);
+      assert.equal(
+        reads.length,
+        2,
+        `the first token at once, then the rest in one write: ${JSON.stringify(reads)}`,
+      );
+      assert.match(reads[0], /"content":"Hel"/);
+      assert.ok(reads[1].endsWith("data: [DONE]\n\n"));
+      const text = reads.join("").split("\n\n").filter((l) => l.startsWith("data: {"))
+        .map((l) => JSON.parse(l.slice(6)).choices[0]?.delta?.content ?? "").join("");
+      assert.equal(text, "Hello!");
+    },
+  );
+});
+
+Deno.test("chat completions - a node failing right after its chunks: the chunks and the error go out together", async () => {
+  await withScriptedNode(
+    (id) => [
+      {
+        type: "chunks",
+        job_id: id,
+        data: [chunk({ role: "assistant", content: "" }), chunk({ content: "Hel" })],
+      },
+      { type: "chunks", job_id: id, data: [chunk({ content: "lo" })] },
+      { type: "fail", job_id: id, code: "engine_died", message: "engine: gone", started: true },
+    ],
+    async (app, apiKey) => {
+      const res = await app.request("http://control.test/v1/chat/completions", {
+        method: "POST",
+        headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: "m", stream: true, messages: [{ role: "user", content: "hi" }] }),
+      });
+      const reads = await readsOf(res);
+      assert.equal(reads.length, 2);
+      assert.match(reads[1], /"content":"lo"/);
+      assert.match(reads[1], /"code":"node_failed"/);
+      assert.ok(!reads.join("").includes("[DONE]"));
+    },
+  );
+});
