@@ -12,12 +12,16 @@ import { countText, usageDiverges } from "../metering/count_tokens.ts";
 /** The longest a response waits for its settlement to be durable before it is handed over anyway. */
 export const SETTLE_WAIT_MS = 5000;
 
+const PENDING = Symbol("pending");
+
 /**
  * Waits for a job's row and settlement to be durable (journaled, or else committed), at most
  * {@link SETTLE_WAIT_MS}: past that (a database outage with no journal) the answer goes out and
  * the write keeps retrying in the background.
  */
 export async function awaitSettled(recorded: Promise<void>): Promise<void> {
+  // Journaled (the usual case): already durable, so no timer to set and clear.
+  if (await Promise.race([recorded, Promise.resolve(PENDING)]) !== PENDING) return;
   let timer: ReturnType<typeof setTimeout> | undefined;
   await Promise.race([recorded, new Promise((r) => (timer = setTimeout(r, SETTLE_WAIT_MS)))]);
   clearTimeout(timer);
