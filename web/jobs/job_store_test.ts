@@ -156,10 +156,11 @@ Deno.test("job store - one deadline message reaps every job of its batch still r
         if (reaped.length === 2) all.resolve();
       })
     );
+    // One commit for the three starts and one deadline message, due well after r2 has finished.
     await Promise.all([
-      jobs.start(state("r1"), 10),
-      jobs.start(state("r2"), 10),
-      jobs.start(state("r3"), 10),
+      jobs.start(state("r1"), 500),
+      jobs.start(state("r2"), 500),
+      jobs.start(state("r3"), 500),
     ]);
     assert.equal(await jobs.finish("r2", { status: "completed", nodePubkey: "n" }), true);
     const timer = setTimeout(() => all.reject(new Error("no deadline within 5 s")), 5000);
