@@ -138,7 +138,11 @@ function nonStream(url: string, key?: string) {
   };
 }
 
-/** Resolves at the first content chunk (time to first token), then reads the rest. */
+/**
+ * Resolves at the first content chunk (time to first token), then reads the rest. Reads go into a
+ * reused buffer: the default reader allocates 64 KB per read, and that churn made this load
+ * generator stop for full GCs, which landed in both paths' tails.
+ */
 function firstToken(url: string, key?: string) {
   return async () => {
     const res = await fetch(url, {
@@ -147,18 +151,26 @@ function firstToken(url: string, key?: string) {
       body: streamBody,
     });
     if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
-    const reader = res.body.getReader();
+    const reader = res.body.getReader({ mode: "byob" });
+    let buffer = spareBuffers.pop() ?? new ArrayBuffer(16 * 1024);
+    const read = async () => {
+      const r = await reader.read(new Uint8Array(buffer));
+      if (r.value) buffer = r.value.buffer as ArrayBuffer;
+      return r;
+    };
     let seen = "";
     while (!seen.includes('"content":"Echo')) {
-      const { value, done } = await reader.read();
+      const { value, done } = await read();
       if (done) throw new Error("stream ended before a token");
       seen += dec.decode(value);
     }
     void (async () => {
-      while (!(await reader.read()).done) { /* rest of the stream */ }
+      while (!(await read()).done) { /* rest of the stream */ }
+      spareBuffers.push(buffer);
     })();
   };
 }
+const spareBuffers: ArrayBuffer[] = [];
 
 const dataDir = await Deno.makeTempDir({ prefix: "infernet-bench-" });
 const procs: Proc[] = [];
