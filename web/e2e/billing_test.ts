@@ -51,6 +51,16 @@ async function withNetwork(
   }
 }
 
+/** What a request for `ask` with `maxTokens` holds at the default prices. */
+function holdOf(maxTokens: number): bigint {
+  return jobCost({
+    promptTokens: promptAllowance(countChatPromptTokens(ask)),
+    completionTokens: maxTokens,
+    promptPer1k: DEFAULT_PRICES.promptPer1k,
+    completionPer1k: DEFAULT_PRICES.completionPer1k,
+  });
+}
+
 async function chargedTotal(sql: Sql, apiKeyId: bigint): Promise<bigint> {
   const [r] = await sql<{ total: bigint | null }[]>`
     select sum(charged)::bigint as total from job_charges where api_key_id = ${apiKeyId}`;
@@ -62,12 +72,7 @@ testOnEachDatabase(
   async (db) => {
     await withNetwork(db, { engines: [{ tokenDelayMs: 10 }], maxConcurrency: 256 }, async (net) => {
       const maxTokens = 32;
-      const hold = jobCost({
-        promptTokens: promptAllowance(countChatPromptTokens(ask)),
-        completionTokens: maxTokens,
-        promptPer1k: DEFAULT_PRICES.promptPer1k,
-        completionPer1k: DEFAULT_PRICES.completionPer1k,
-      });
+      const hold = holdOf(maxTokens);
       const fund = hold * 50n;
       const { key, id } = await createTestKey(db.sql, fund);
       const sdk = client(net, key);
@@ -192,12 +197,7 @@ testOnEachDatabase(
   async (db) => {
     await withNetwork(db, {}, async (net) => {
       const maxTokens = 16;
-      const hold = jobCost({
-        promptTokens: promptAllowance(countChatPromptTokens(ask)),
-        completionTokens: maxTokens,
-        promptPer1k: DEFAULT_PRICES.promptPer1k,
-        completionPer1k: DEFAULT_PRICES.completionPer1k,
-      });
+      const hold = holdOf(maxTokens);
       // Funded for exactly one lease of 8 holds (the first top-up's size).
       const fund = hold * 8n;
       const { key, id } = await createTestKey(db.sql, fund);

@@ -45,6 +45,23 @@ async function withScriptedNode(
   }
 }
 
+/** The node's first frame: the role chunk with the first token. */
+function firstFrame(jobId: string): NodeFrame {
+  return {
+    type: "chunks",
+    job_id: jobId,
+    data: [chunk({ role: "assistant", content: "" }), chunk({ content: "Hel" })],
+  };
+}
+
+function streamChat(app: ReturnType<typeof createApp>, apiKey: string): Promise<Response> {
+  return Promise.resolve(app.request("http://control.test/v1/chat/completions", {
+    method: "POST",
+    headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
+    body: JSON.stringify({ model: "m", stream: true, messages: [{ role: "user", content: "hi" }] }),
+  }));
+}
+
 async function readsOf(res: Response): Promise<string[]> {
   const reads: string[] = [];
   const dec = new TextDecoder();
@@ -55,21 +72,13 @@ async function readsOf(res: Response): Promise<string[]> {
 Deno.test("chat completions - the frames a node already sent reach the consumer in one write, [DONE] with them", async () => {
   await withScriptedNode(
     (id) => [
-      {
-        type: "chunks",
-        job_id: id,
-        data: [chunk({ role: "assistant", content: "" }), chunk({ content: "Hel" })],
-      },
+      firstFrame(id),
       { type: "chunks", job_id: id, data: [chunk({ content: "lo" })] },
       { type: "chunks", job_id: id, data: [chunk({ content: "!" }), chunk({}, "stop")] },
       { type: "end", job_id: id },
     ],
     async (app, apiKey) => {
-      const res = await app.request("http://control.test/v1/chat/completions", {
-        method: "POST",
-        headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
-        body: JSON.stringify({ model: "m", stream: true, messages: [{ role: "user", content: "hi" }] }),
-      });
+      const res = await streamChat(app, apiKey);
       assert.equal(res.status, 200);
       const reads = await readsOf(res);
       assert.equal(
@@ -89,20 +98,12 @@ Deno.test("chat completions - the frames a node already sent reach the consumer 
 Deno.test("chat completions - a node failing right after its chunks: the chunks and the error go out together", async () => {
   await withScriptedNode(
     (id) => [
-      {
-        type: "chunks",
-        job_id: id,
-        data: [chunk({ role: "assistant", content: "" }), chunk({ content: "Hel" })],
-      },
+      firstFrame(id),
       { type: "chunks", job_id: id, data: [chunk({ content: "lo" })] },
       { type: "fail", job_id: id, code: "engine_died", message: "engine: gone", started: true },
     ],
     async (app, apiKey) => {
-      const res = await app.request("http://control.test/v1/chat/completions", {
-        method: "POST",
-        headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
-        body: JSON.stringify({ model: "m", stream: true, messages: [{ role: "user", content: "hi" }] }),
-      });
+      const res = await streamChat(app, apiKey);
       const reads = await readsOf(res);
       assert.equal(reads.length, 2);
       assert.match(reads[1], /"content":"lo"/);
