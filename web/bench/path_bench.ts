@@ -1,7 +1,9 @@
 // `deno task bench`: the latency the network adds. The same open-loop load (a fixed request rate,
 // not "as fast as possible") goes to the engine directly and through the whole path — control
 // plane process → `infernet` daemon process → engine process — in the same run, on this machine.
-// Prints p50/p99 of both and the difference; targets: p50 added < 1 ms, p99 added < 5 ms. Also
+// Prints p50/p99 of both and the difference; targets: p50 added < 1 ms, p99 added < 5 ms. A third
+// path, the floor, has the same hops with no work in them (web/bench/minimal_path.ts): what it
+// adds is what the processes and sockets alone cost on this machine in this run. Also
 // what each request cost the processes that served it (CPU time and context switches, read from
 // /proc): steadier from run to run than latency on a shared VM.
 import { parseArgs } from "node:util";
@@ -17,11 +19,15 @@ const flags = parseArgs({
     rate: { type: "string", default: "200" },
     seconds: { type: "string", default: "8" },
     rounds: { type: "string", default: "3" },
+    floor: { type: "boolean", default: true },
   },
 }).values;
 const RATE = Number(flags.rate);
 const SECONDS = Number(flags.seconds);
 const ROUNDS = Number(flags.rounds);
+const MINIMAL_PATH = new URL("./minimal_path.ts", import.meta.url).pathname;
+/** npm ws reads these two at load. */
+const MINIMAL_PATH_ENV = "--allow-env=WS_NO_BUFFER_UTIL,WS_NO_UTF_8_VALIDATE";
 
 interface Proc {
   child: Deno.ChildProcess;
@@ -29,8 +35,12 @@ interface Proc {
 }
 
 function spawnTask(args: string[], env: Record<string, string> = {}): Proc {
+  return spawnDeno(["task", "--quiet", "--config", DENO_JSON, ...args], env);
+}
+
+function spawnDeno(args: string[], env: Record<string, string> = {}): Proc {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["task", "--quiet", "--config", DENO_JSON, ...args],
+    args,
     env: { DENO: Deno.execPath(), INFERNET_LOG_LEVEL: "warn", ...env },
     stdin: "null",
     stdout: "piped",
@@ -220,23 +230,54 @@ try {
     await new Promise((r) => setTimeout(r, 50));
   }
 
+  let floor: string | null = null;
+  let floorProcs: number[] = [];
+  if (flags.floor) {
+    const cp = spawnDeno(["run", "--allow-net", MINIMAL_PATH_ENV, MINIMAL_PATH, "cp"]);
+    procs.push(cp);
+    const cpUrl = JSON.parse((await waitLine(cp, /^\{.*"url".*\}$/))[0]).url as string;
+    drain(cp);
+    const floorNode = spawnDeno([
+      "run",
+      "--allow-net",
+      MINIMAL_PATH_ENV,
+      MINIMAL_PATH,
+      "node",
+      cpUrl,
+      engineUrl,
+    ]);
+    procs.push(floorNode);
+    await waitLine(floorNode, /"connected"/);
+    drain(floorNode);
+    floor = `${cpUrl}/v1/chat/completions`;
+    floorProcs = [...processTree(cp.child.pid), ...processTree(floorNode.child.pid)];
+  }
+
   const direct = `${engineUrl}/v1/chat/completions`;
   const full = `${base}/v1/chat/completions`;
-  // Warm up both paths (JIT, connection pools).
+  // Warm up every path (JIT, connection pools).
   for (let i = 0; i < 300; i++) {
     await nonStream(direct)();
     await nonStream(full, key)();
     await firstToken(full, key)();
+    if (floor) {
+      await nonStream(floor)();
+      await firstToken(floor)();
+    }
   }
   // The engine serves the direct path; the control plane and the daemon (with their threads)
   // serve the full one on top of it.
   const engineProcs = processTree(engine.child.pid);
   const pathProcs = [...processTree(web.child.pid), ...processTree(node.child.pid)];
-  const results: Record<string, Sample[]> = { directJson: [], fullJson: [], directTtft: [], fullTtft: [] };
+  const results: Record<string, Sample[]> = floor
+    ? { directJson: [], floorJson: [], fullJson: [], directTtft: [], floorTtft: [], fullTtft: [] }
+    : { directJson: [], fullJson: [], directTtft: [], fullTtft: [] };
   for (let r = 0; r < ROUNDS; r++) {
     results.directJson.push(await load(nonStream(direct), engineProcs));
+    if (floor) results.floorJson.push(await load(nonStream(floor), floorProcs));
     results.fullJson.push(await load(nonStream(full, key), pathProcs));
     results.directTtft.push(await load(firstToken(direct), engineProcs));
+    if (floor) results.floorTtft.push(await load(firstToken(floor), floorProcs));
     results.fullTtft.push(await load(firstToken(full, key), pathProcs));
   }
   const middle = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -256,7 +297,7 @@ try {
     );
   }
   console.log(
-    "(CPU and switches: the engine's on the direct rows; the control plane's and daemon's on the full rows)",
+    "(CPU and switches: the engine's on the direct rows; the two processes on top of it on the others)",
   );
   const added = (a: string, b: string, k: "p50" | "p99") => median(results[b], k) - median(results[a], k);
   const rows = [
@@ -266,8 +307,20 @@ try {
     ["stream TTFT added p99", added("directTtft", "fullTtft", "p99"), 5],
   ] as const;
   console.log("");
+  const floorOf = (name: string) => {
+    if (!floor) return "";
+    const [mode, pct] = [
+      name.startsWith("stream") ? "Ttft" : "Json",
+      name.endsWith("p50") ? "p50" : "p99",
+    ] as const;
+    return `   (the floor adds ${added(`direct${mode}`, `floor${mode}`, pct).toFixed(3)} ms)`;
+  };
   for (const [name, v, target] of rows) {
-    console.log(`${name.padEnd(24)} ${fmt(v)} ms   target < ${target} ms   ${v < target ? "MET" : "MISSED"}`);
+    console.log(
+      `${name.padEnd(24)} ${fmt(v)} ms   target < ${target} ms   ${v < target ? "MET   " : "MISSED"}${
+        floorOf(name)
+      }`,
+    );
   }
   console.log(
     JSON.stringify({
@@ -276,6 +329,14 @@ try {
       seconds: SECONDS,
       rounds: ROUNDS,
       results: Object.fromEntries(rows.map(([n, v]) => [n, Number(v.toFixed(3))])),
+      floor_added: floor
+        ? {
+          "non-stream p50": Number(added("directJson", "floorJson", "p50").toFixed(3)),
+          "non-stream p99": Number(added("directJson", "floorJson", "p99").toFixed(3)),
+          "stream TTFT p50": Number(added("directTtft", "floorTtft", "p50").toFixed(3)),
+          "stream TTFT p99": Number(added("directTtft", "floorTtft", "p99").toFixed(3)),
+        }
+        : null,
       cost_per_request: Object.fromEntries(
         Object.entries(results).map((
           [n, xs],
