@@ -44,6 +44,10 @@ export function createApp(cp: ControlPlane): Hono<AppEnv> {
   app.get("/health", (c) => c.json({ ok: true }));
 
   const v1 = new Hono<AppEnv>();
+  v1.use("*", (c, next) => {
+    c.set("receivedAt", performance.now());
+    return next();
+  });
   v1.use(
     "*",
     bodyLimit({

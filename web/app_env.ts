@@ -7,6 +7,8 @@ export interface AppEnv {
   Variables: {
     /** The `/v1` caller, set by the API key middleware. */
     caller: ApiCaller;
+    /** When the `/v1` request reached the app (`performance.now()`), for its Server-Timing. */
+    receivedAt: number;
     /** The parsed JSON body of a `/v1` POST. */
     body: unknown;
     /** The node's public key, set by the NIP-98 middleware. */

@@ -84,6 +84,17 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
+/** The control plane's Server-Timing of one request (ms): its own work and the node's round trip. */
+interface Split {
+  cp: number;
+  node: number;
+}
+
+/** One full-path request: what the consumer measured and how the control plane split it. */
+interface Timed extends Split {
+  total: number;
+}
+
 interface Sample {
   p50: number;
   p99: number;
@@ -91,14 +102,27 @@ interface Sample {
   errors: number;
   /** What the serving processes spent per request. */
   cost: ProcStats;
+  /** Full path only: each request's latency with the control plane's split of it. */
+  timed: Timed[];
+}
+
+/** Reads `cp;dur=…, node;dur=…` (the control plane's Server-Timing). */
+function readSplit(res: Response): Split | undefined {
+  const dur = (name: string) => {
+    const m = res.headers.get("server-timing")?.match(new RegExp(`(?:^|,)\\s*${name};dur=([0-9.]+)`));
+    return m ? Number(m[1]) : NaN;
+  };
+  const split = { cp: dur("cp"), node: dur("node") };
+  return Number.isNaN(split.cp + split.node) ? undefined : split;
 }
 
 /** Sends `RATE` req/s for `SECONDS` (open loop) and measures each latency in ms. */
-async function load(send: () => Promise<void>, servers: number[]): Promise<Sample> {
+async function load(send: () => Promise<Split | undefined>, servers: number[]): Promise<Sample> {
   const before = readProcStats(servers);
   const total = RATE * SECONDS;
   const interval = 1000 / RATE;
   const latencies: number[] = [];
+  const timed: Timed[] = [];
   let errors = 0;
   const inflight: Promise<void>[] = [];
   const t0 = performance.now();
@@ -109,7 +133,11 @@ async function load(send: () => Promise<void>, servers: number[]): Promise<Sampl
     const start = performance.now();
     inflight.push(
       send().then(
-        () => void latencies.push(performance.now() - start),
+        (split) => {
+          const ms = performance.now() - start;
+          latencies.push(ms);
+          if (split) timed.push({ total: ms, ...split });
+        },
         () => void errors++,
       ),
     );
@@ -123,6 +151,7 @@ async function load(send: () => Promise<void>, servers: number[]): Promise<Sampl
     n: latencies.length,
     errors,
     cost,
+    timed,
   };
 }
 
@@ -145,6 +174,7 @@ function nonStream(url: string, key?: string) {
     });
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     await res.arrayBuffer();
+    return readSplit(res);
   };
 }
 
@@ -178,6 +208,7 @@ function firstToken(url: string, key?: string) {
       while (!(await read()).done) { /* rest of the stream */ }
       spareBuffers.push(buffer);
     })();
+    return readSplit(res);
   };
 }
 const spareBuffers: ArrayBuffer[] = [];
@@ -322,6 +353,42 @@ try {
       }`,
     );
   }
+  // Where the full path's time goes, request by request, from the control plane's Server-Timing.
+  const splits = Object.fromEntries(["fullJson", "fullTtft"].map((name) => {
+    const timed = results[name].flatMap((x) => x.timed).sort((a, b) => a.total - b.total);
+    const slowest = timed.slice(Math.floor(timed.length * 0.99));
+    const parts = {
+      cp: (t: Timed) => t.cp,
+      node: (t: Timed) => t.node,
+      outside: (t: Timed) => t.total - t.cp - t.node,
+    };
+    return [
+      name,
+      Object.fromEntries(
+        Object.entries(parts).map(([part, of]) => {
+          const xs = timed.map(of).sort((a, b) => a - b);
+          const mean = slowest.reduce((n, t) => n + of(t), 0) / Math.max(1, slowest.length);
+          return [part, { p50: percentile(xs, 50), p99: percentile(xs, 99), slowest_1pct_mean: mean }];
+        }),
+      ),
+    ];
+  }));
+  console.log(
+    "\nwhere the full path's time goes (the control plane's Server-Timing header, per request; ms)",
+  );
+  console.log("                          p50       p99   mean of the slowest 1%");
+  for (const [name, parts] of Object.entries(splits)) {
+    for (const [part, s] of Object.entries(parts)) {
+      console.log(
+        `${`${name} ${part}`.padEnd(18)} ${fmt(s.p50)}  ${fmt(s.p99)}  ${fmt(s.slowest_1pct_mean)}`,
+      );
+    }
+  }
+  console.log(
+    "(cp: the control plane's own work; node: its socket to the daemon, the daemon and the engine, " +
+      "both ways; outside: the consumer's socket to the control plane and the consumer itself)",
+  );
+  const round3 = (n: number) => Number(n.toFixed(3));
   console.log(
     JSON.stringify({
       bench: "inference_path",
@@ -337,6 +404,18 @@ try {
           "stream TTFT p99": Number(added("directTtft", "floorTtft", "p99").toFixed(3)),
         }
         : null,
+      split: Object.fromEntries(
+        Object.entries(splits).map(([name, parts]) => [
+          name,
+          Object.fromEntries(
+            Object.entries(parts).map(([part, s]) => [part, {
+              p50: round3(s.p50),
+              p99: round3(s.p99),
+              slowest_1pct_mean: round3(s.slowest_1pct_mean),
+            }]),
+          ),
+        ]),
+      ),
       cost_per_request: Object.fromEntries(
         Object.entries(results).map((
           [n, xs],

@@ -86,10 +86,11 @@ function usageChunk(run: JobRun, last: unknown): string {
 
 function streamResponse(
   cp: ControlPlane,
-  { run, outcome }: StartedJob,
+  started: StartedJob,
   includeUsage: boolean,
   signal: AbortSignal,
 ): Response {
+  const { run, outcome } = started;
   const conn = outcome.node.connection!;
   let pending: JobEvent | null = outcome.first;
   let finished = false;
@@ -187,5 +188,5 @@ function streamResponse(
       onAbort();
     },
   });
-  return new Response(body, { headers: { ...SSE_HEADERS, ...jobHeaders(run) } });
+  return new Response(body, { headers: { ...SSE_HEADERS, ...jobHeaders(started) } });
 }

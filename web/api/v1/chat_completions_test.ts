@@ -17,10 +17,11 @@ const chunk = (delta: Record<string, unknown>, finish: string | null = null) =>
     choices: [{ index: 0, delta, finish_reason: finish }],
   });
 
-/** A node that answers every job with `script(jobId)`, all frames at once. */
+/** A node that answers every job with `script(jobId)`, all frames at once (after `delayMs`). */
 async function withScriptedNode(
   script: (jobId: string) => NodeFrame[],
   fn: (app: ReturnType<typeof createApp>, apiKey: string) => Promise<void>,
+  delayMs = 0,
 ) {
   const t = await openTestControlPlane();
   try {
@@ -32,9 +33,11 @@ async function withScriptedNode(
       send(text) {
         const frame = JSON.parse(text);
         if (frame.type !== "job") return;
-        queueMicrotask(() => {
+        const answer = () => {
           for (const f of script(frame.job_id)) conn.handleFrame(f);
-        });
+        };
+        if (delayMs > 0) setTimeout(answer, delayMs);
+        else queueMicrotask(answer);
       },
       close() {},
     }, createLogger({ level: "silent" }));
@@ -111,4 +114,59 @@ Deno.test("chat completions - a node failing right after its chunks: the chunks 
       assert.ok(!reads.join("").includes("[DONE]"));
     },
   );
+});
+
+/** The durations of a Server-Timing header, by metric name. */
+function serverTiming(res: Response): Record<string, number> {
+  const header = res.headers.get("server-timing");
+  assert.ok(header, "a Server-Timing header");
+  return Object.fromEntries(
+    header.split(",").map((metric) => {
+      const [name, ...params] = metric.trim().split(";");
+      const dur = params.find((p) => p.startsWith("dur="));
+      assert.ok(dur, `a duration on ${metric}`);
+      return [name, Number(dur.slice(4))];
+    }),
+  );
+}
+
+Deno.test("chat completions - Server-Timing splits the time into the control plane's and the node's", async () => {
+  const NODE_MS = 60;
+  const answer = JSON.stringify({
+    id: "chatcmpl-1",
+    object: "chat.completion",
+    created: 1,
+    model: "m",
+    choices: [{ index: 0, message: { role: "assistant", content: "Hello" }, finish_reason: "stop" }],
+    usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+  });
+  const cases = [
+    {
+      stream: true,
+      script: (id: string): NodeFrame[] => [firstFrame(id), { type: "end", job_id: id }],
+    },
+    {
+      stream: false,
+      script: (id: string): NodeFrame[] => [{ type: "response", job_id: id, status: 200, body: answer }],
+    },
+  ];
+  for (const { stream, script } of cases) {
+    await withScriptedNode(script, async (app, apiKey) => {
+      const started = performance.now();
+      const res = await app.request("http://control.test/v1/chat/completions", {
+        method: "POST",
+        headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: "m", stream, messages: [{ role: "user", content: "hi" }] }),
+      });
+      const elapsed = performance.now() - started;
+      assert.equal(res.status, 200, await res.clone().text());
+      await res.body?.cancel();
+      const timing = serverTiming(res);
+      assert.deepEqual(Object.keys(timing).sort(), ["cp", "node"], `stream=${stream}`);
+      // The node took NODE_MS to answer: that time is the node's, not the control plane's.
+      assert.ok(timing.node >= NODE_MS - 1, `node ${timing.node} ms covers its ${NODE_MS} ms`);
+      assert.ok(timing.cp >= 0 && timing.cp < timing.node, `cp ${timing.cp} ms is the rest`);
+      assert.ok(timing.cp + timing.node <= elapsed + 1, `both within the ${elapsed} ms measured`);
+    }, NODE_MS);
+  }
 });

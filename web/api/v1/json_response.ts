@@ -10,11 +10,12 @@ const JSON_HEADERS = { "content-type": "application/json" };
 /** Builds the consumer's response from the node's answer and ends the job; `collect` keeps
  * the completion text for our own count. The answer is handed over once it is billed. */
 export async function completeJsonResponse(
-  { run, outcome }: StartedJob,
+  started: StartedJob,
   collect: (parsed: unknown) => void,
 ): Promise<Response> {
+  const { run, outcome } = started;
   const first = outcome.first;
-  const headers = { ...JSON_HEADERS, ...jobHeaders(run) };
+  const headers = () => ({ ...JSON_HEADERS, ...jobHeaders(started) });
   if (first.type !== "response") {
     outcome.node.connection?.cancelJob(run.id, "streamed a non-stream request");
     run.end("failed", { errorCode: "bad_engine_output" });
@@ -34,7 +35,7 @@ export async function completeJsonResponse(
     const body = isOpenAiErrorBody(parsed) ? first.body : JSON.stringify(
       openAiErrorBody(first.status, `The engine refused the request: ${first.body.slice(0, 200)}`),
     );
-    return new Response(body, { status: first.status, headers });
+    return new Response(body, { status: first.status, headers: headers() });
   }
   if (typeof parsed !== "object" || parsed === null) {
     run.end("failed", { errorCode: "bad_engine_output" });
@@ -54,5 +55,5 @@ export async function completeJsonResponse(
   }
   run.delivered = true;
   await awaitSettled(run.end("completed"));
-  return new Response(body, { status: first.status, headers });
+  return new Response(body, { status: first.status, headers: headers() });
 }

@@ -35,8 +35,20 @@ export function parseOrThrow<T>(parse: () => T): T {
   }
 }
 
+/** When a job's request reached the app, went to the node, and the node's first event came back
+ * (`performance.now()`). */
+export interface JobTiming {
+  receivedAt: number;
+  dispatchedAt: number;
+  answeredAt: number;
+}
+
 /** A job that a node has started, with its run. */
-export type StartedJob = { run: JobRun; outcome: Extract<DispatchOutcome, { ok: true }> };
+export type StartedJob = {
+  run: JobRun;
+  outcome: Extract<DispatchOutcome, { ok: true }>;
+  timing: JobTiming;
+};
 
 /** Routes, starts and dispatches a job; throws the HttpError the consumer should see. */
 export async function startJob(
@@ -112,6 +124,7 @@ export async function startJob(
     }
     run.lease = reserved.lease;
   }
+  const dispatchedAt = performance.now();
   const outcome = await dispatchJob({
     jobId: run.id,
     kind: job.kind,
@@ -123,6 +136,7 @@ export async function startJob(
     registry: cp.registry,
     log: cp.log,
   });
+  const answeredAt = performance.now();
   run.attempts = outcome.attempts;
   if (!outcome.ok) {
     run.end(outcome.aborted ? "cancelled" : "failed", { errorCode: outcome.error.code });
@@ -131,10 +145,25 @@ export async function startJob(
   run.node = outcome.node;
   run.prices = modelPrices(outcome.node, job.model);
   run.markFirstToken();
-  return { run, outcome };
+  const receivedAt = c.get("receivedAt") ?? dispatchedAt;
+  return { run, outcome, timing: { receivedAt, dispatchedAt, answeredAt } };
 }
 
-/** Headers that tell the consumer which job and node served them. */
-export function jobHeaders(run: JobRun): Record<string, string> {
-  return { "x-infernet-job-id": run.id, "x-infernet-node": run.node?.record.pubkey ?? "" };
+/**
+ * Headers that tell the consumer which job and node served them, and where the time went until
+ * now (Server-Timing, https://www.w3.org/TR/server-timing/): `cp` is this server's own work
+ * (reading, authenticating, routing, holding, then answering), `node` the round trip to the node
+ * until its first event (both socket hops, the daemon and the engine). What the consumer measured
+ * beyond the two is the network between it and this server.
+ */
+export function jobHeaders({ run, timing }: StartedJob): Record<string, string> {
+  const node = timing.answeredAt - timing.dispatchedAt;
+  const cp = timing.dispatchedAt - timing.receivedAt + (performance.now() - timing.answeredAt);
+  return {
+    "x-infernet-job-id": run.id,
+    "x-infernet-node": run.node?.record.pubkey ?? "",
+    "server-timing": `cp;dur=${cp.toFixed(3)};desc="control plane", node;dur=${
+      node.toFixed(3)
+    };desc="node and engine until the first event"`,
+  };
 }
