@@ -39,18 +39,19 @@ function startSlowEngine(gapMs: number) {
   return { url: `http://127.0.0.1:${server.addr.port}`, close: () => server.shutdown() };
 }
 
+/** Runs a job through the proxy to its end; every frame it sent, in order. */
+async function proxyAll(job: JobFrame, engineUrl: string) {
+  const frames: NodeFrame[] = [];
+  const outcome = await proxyJob(job, engineUrl, (f) => frames.push(f), new AbortController().signal);
+  return { outcome, frames };
+}
+
 const contentOf = (data: string) => JSON.parse(data).choices[0]?.delta?.content ?? "";
 
 Deno.test("engine proxy - a role chunk and the token right after it go out as one frame", async () => {
   const engine = await startTestEngine();
   try {
-    const frames: NodeFrame[] = [];
-    const outcome = await proxyJob(
-      chatJob("job_1"),
-      engine.url,
-      (f) => frames.push(f),
-      new AbortController().signal,
-    );
+    const { outcome, frames } = await proxyAll(chatJob("job_1"), engine.url);
     assert.equal(outcome, "completed");
     const chunks = frames.filter((f) => f.type === "chunks");
     const first = chunks[0];
@@ -71,13 +72,7 @@ Deno.test("engine proxy - a role chunk and the token right after it go out as on
 Deno.test("engine proxy - a role chunk does not wait for a slow first token", async () => {
   const engine = startSlowEngine(300);
   try {
-    const frames: NodeFrame[] = [];
-    const outcome = await proxyJob(
-      chatJob("job_2"),
-      engine.url,
-      (f) => frames.push(f),
-      new AbortController().signal,
-    );
+    const { outcome, frames } = await proxyAll(chatJob("job_2"), engine.url);
     assert.equal(outcome, "completed");
     assert.deepEqual(frames.map((f) => f.type), ["chunks", "chunks", "end"]);
     const [roleFrame, tokenFrame] = frames;
@@ -137,13 +132,7 @@ Deno.test("engine proxy - tokens the engine sent together cross as one frame aft
 Deno.test("engine proxy - tokens the engine spaces out go out one by one, without waiting for more", async () => {
   const engine = await startTestEngine({ tokenDelayMs: 40 });
   try {
-    const frames: NodeFrame[] = [];
-    const outcome = await proxyJob(
-      sayJob("job_5", "a b c"),
-      engine.url,
-      (f) => frames.push(f),
-      new AbortController().signal,
-    );
+    const { outcome, frames } = await proxyAll(sayJob("job_5", "a b c"), engine.url);
     assert.equal(outcome, "completed");
     const tokens = frames.filter((f) => f.type === "chunks").map((f) =>
       f.type === "chunks" ? textOf([f]) : ""
@@ -185,13 +174,7 @@ function startCuttingEngine(tokens: string[]) {
 Deno.test("engine proxy - what arrived before the engine cut its stream still reaches the consumer", async () => {
   const engine = startCuttingEngine(["Echo: ", "one ", "two ", "three"]);
   try {
-    const frames: NodeFrame[] = [];
-    const outcome = await proxyJob(
-      chatJob("job_6"),
-      engine.url,
-      (f) => frames.push(f),
-      new AbortController().signal,
-    );
+    const { outcome, frames } = await proxyAll(chatJob("job_6"), engine.url);
     assert.equal(outcome, "failed");
     assert.equal(textOf(frames), "Echo: one two three");
     const last = frames.at(-1);

@@ -166,12 +166,6 @@ export class BalanceLeases {
     lease.lastUsed = Date.now();
   }
 
-  /** Both at once: the settlement committed with nothing journaled before. */
-  settled(job: JobLease, charged: bigint): void {
-    this.charged(job, charged);
-    this.committed(job);
-  }
-
   #current(job: JobLease): KeyLease | null {
     const lease = this.#byKey.get(job.apiKeyId);
     return lease && lease.id === job.id ? lease : null;

@@ -14,6 +14,12 @@ import { BalanceLeases, type JobLease } from "./leases.ts";
 const NODE = "aa".repeat(32);
 const quiet = createLogger({ level: "error", write: () => {} });
 
+/** A job's settlement committed with nothing journaled before: charged and committed at once. */
+function settle(leases: BalanceLeases, job: JobLease, cost: bigint): void {
+  leases.charged(job, cost);
+  leases.committed(job);
+}
+
 function settlement(job: JobLease, jobId: string, cost: bigint): Settlement {
   return testSettlement(jobId, cost, { lease: job, node: NODE });
 }
@@ -60,7 +66,7 @@ testOnEachDatabase(
         jobs.map((j) => settlement(j.lease, j.jobId, 100n)),
         jobs.map((j) => jobRow(j, id)),
       );
-      for (const j of jobs) leases.settled(j.lease, 100n);
+      for (const j of jobs) settle(leases, j.lease, 100n);
       assert.equal(leases.availableOf(id), 10_000n - 3_300n);
       assert.ok((await leases.reserve(id, 6_700n)).ok, "what was not charged can be reserved again");
       assert.equal((await leases.reserve(id, 1n)).ok, false);
@@ -85,7 +91,7 @@ testOnEachDatabase(
       const ra = await leases.reserve(a.id, 100n);
       const rb = await leases.reserve(b.id, 100n);
       assert.ok(ra.ok && rb.ok);
-      leases.settled(ra.lease, 0n);
+      settle(leases, ra.lease, 0n);
       assert.equal(await leases.releaseIdle(Date.now() + 60_000), 1, "only the key with nothing in flight");
       assert.equal(await accountBalance(db.sql, consumerBalance(a.id)), 5_000n);
       assert.equal(await accountBalance(db.sql, consumerHolds(a.id)), 0n);
@@ -116,7 +122,7 @@ testOnEachDatabase("leases - two instances share one balance without overdrawing
     assert.equal(served * 100n + one.availableOf(id) + two.availableOf(id), 3_000n);
     assert.equal(await accountBalance(db.sql, consumerBalance(id)), 0n);
     // Nothing ran: every share comes back, the idle leases are returned, the balance is whole.
-    results.forEach((r, i) => r.ok && (i % 2 ? one : two).settled(r.lease, 0n));
+    results.forEach((r, i) => r.ok && settle(i % 2 ? one : two, r.lease, 0n));
     assert.equal(await one.releaseIdle(Date.now(), 0) + await two.releaseIdle(Date.now(), 0), 2);
     assert.equal(await accountBalance(db.sql, consumerBalance(id)), 3_000n);
     assert.deepEqual(await reconcile(db.sql), []);
@@ -134,7 +140,7 @@ testOnEachDatabase("leases - a lease the sweep released under a stalled instance
   try {
     const first = await leases.reserve(id, 100n);
     assert.ok(first.ok);
-    leases.settled(first.lease, 0n);
+    settle(leases, first.lease, 0n);
     await releaseLease(db.sql, first.lease.id); // as the sweep does for a dead instance
     const next = await leases.reserve(id, 1_000n); // more than the old lease has free: a top-up
     assert.ok(next.ok && next.lease.id !== first.lease.id, "a new lease took over");

@@ -79,15 +79,7 @@ export class JobStore {
 
   /** Records a running job and schedules its deadline; false if the id was already taken. */
   start(state: JobState, deadlineMs: number): Promise<boolean> {
-    const written = new Promise<Stored | null>((resolve, reject) => {
-      this.#queue(state.id, {
-        state,
-        expect: null,
-        deadlineAt: Date.now() + deadlineMs,
-        settle: [resolve],
-        fail: [reject],
-      });
-    });
+    const written = this.#write(state.id, state, null, Date.now() + deadlineMs);
     this.#running.set(state.id, written);
     return written.then((w) => w !== null);
   }
@@ -116,15 +108,7 @@ export class JobStore {
     current ??= await this.#started(id);
     if (!current) return false;
     const final: JobState = { ...current.state, ...update, finishedAt: nowMs };
-    return await new Promise<Stored | null>((resolve, reject) => {
-      this.#queue(id, {
-        state: final,
-        expect: current.versionstamp,
-        deadlineAt: null,
-        settle: [resolve],
-        fail: [reject],
-      });
-    }) !== null;
+    return await this.#write(id, final, current.versionstamp, null) !== null;
   }
 
   async #started(id: string): Promise<Stored | null> {
@@ -163,11 +147,24 @@ export class JobStore {
     }
   }
 
-  #queue(id: string, write: Write): void {
-    this.#queued.set(id, write);
-    if (this.#committing) return; // The next batch starts when this one is written.
+  /** Queues a job's write; resolves with what was stored, or null when its check failed. */
+  #write(
+    id: string,
+    state: JobState,
+    expect: string | null,
+    deadlineAt: number | null,
+  ): Promise<Stored | null> {
+    return new Promise((resolve, reject) => {
+      this.#queued.set(id, { state, expect, deadlineAt, settle: [resolve], fail: [reject] });
+      // While a batch is being written, the next one starts when it is done.
+      if (!this.#committing) this.#schedule();
+    });
+  }
+
+  /** A full batch goes now; a partial one after the linger. */
+  #schedule(): void {
     if (this.#queued.size >= MAX_BATCH) this.#commitNext();
-    else this.#timer ??= setTimeout(() => this.#commitNext(), this.#lingerMs);
+    else if (this.#queued.size > 0) this.#timer ??= setTimeout(() => this.#commitNext(), this.#lingerMs);
   }
 
   #commitNext(): void {
@@ -182,8 +179,7 @@ export class JobStore {
     for (const [id] of batch) this.#queued.delete(id);
     this.#committing = this.#commit(batch).finally(() => {
       this.#committing = null;
-      if (this.#queued.size >= MAX_BATCH) this.#commitNext();
-      else if (this.#queued.size > 0) this.#timer ??= setTimeout(() => this.#commitNext(), this.#lingerMs);
+      this.#schedule();
     });
   }
 
