@@ -5,9 +5,9 @@ import postgres from "postgres";
 import { type Database, openDatabase } from "./client.ts";
 import { migrate } from "./migrate.ts";
 
-const POSTGRES_URL = Deno.env.get("INFERNET_TEST_DATABASE_URL") ??
+export const POSTGRES_URL = Deno.env.get("INFERNET_TEST_DATABASE_URL") ??
   "postgres://postgres@127.0.0.1:5432/test";
-const REQUIRE_POSTGRES = Deno.env.get("INFERNET_REQUIRE_POSTGRES") === "1";
+export const REQUIRE_POSTGRES = Deno.env.get("INFERNET_REQUIRE_POSTGRES") === "1";
 
 async function postgresAnswers(url: string): Promise<boolean> {
   const probe = postgres(url, { max: 1, connect_timeout: 2, onnotice: () => {} });

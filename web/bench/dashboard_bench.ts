@@ -12,7 +12,7 @@ import { type Database, openDatabase, reconcile, type Sql } from "../../db/mod.t
 import { issueSessionToken, SESSION_COOKIE } from "../auth/session.ts";
 import { KEY_COOKIE } from "../pages/account_routes.tsx";
 import { NANO_USD_PER_USD } from "../../shared/mod.ts";
-import { openBenchPostgres, redactUrl } from "./bench_postgres.ts";
+import { DEFAULT_POSTGRES_URL, openBenchPostgres, redactUrl } from "./bench_postgres.ts";
 
 const flags = parseArgs({
   args: Deno.args,
@@ -31,7 +31,6 @@ const KEYS = 20;
 const NODES = 20;
 const TTFB_TARGET_MS = 50;
 const JS_TARGET_BYTES = 30 * 1024;
-const DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/test";
 const PROMPT_PER_1K = 200_000n;
 const COMPLETION_PER_1K = 600_000n;
 const MODELS = ["llama-3.1-8b", "qwen2.5-7b", "mistral-7b", "phi-3-mini", "gemma-2-9b"];

@@ -1,6 +1,8 @@
 // `deno task bench`: the latency the network adds. The same open-loop load (a fixed request rate,
 // not "as fast as possible") goes to the engine directly and through the whole path — control
 // plane process → `infernet` daemon process → engine process — in the same run, on this machine.
+// The full path runs twice: with the control plane on PGlite (the embedded default) and, when
+// PostgreSQL answers, on a fresh database there, as a production control plane runs.
 // Prints p50/p99 of both and the difference; targets: p50 added < 1 ms, p99 added < 5 ms. A third
 // path, the floor, has the same hops with no work in them (web/bench/minimal_path.ts): what it
 // adds is what the processes and sockets alone cost on this machine in this run. Also
@@ -8,6 +10,7 @@
 // /proc): steadier from run to run than latency on a shared VM.
 import { parseArgs } from "node:util";
 import { perRequest, processTree, type ProcStats, readProcStats } from "./proc_stats.ts";
+import { DEFAULT_POSTGRES_URL, freshPostgresDatabase, redactUrl } from "./bench_postgres.ts";
 
 const REPO = new URL("../../", import.meta.url);
 const DENO_JSON = new URL("deno.json", REPO).pathname;
@@ -215,50 +218,72 @@ const spareBuffers: ArrayBuffer[] = [];
 
 const dataDir = await Deno.makeTempDir({ prefix: "infernet-bench-" });
 const procs: Proc[] = [];
+let dropPostgres: (() => Promise<void>) | null = null;
 try {
   const engine = spawnTask(["test-engine", "--port", "0"]);
   procs.push(engine);
   const engineUrl = JSON.parse((await waitLine(engine, /^\{.*"url".*\}$/))[0]).url as string;
   drain(engine);
 
-  const web = spawnTask(["start", "--port", "0", "--no-local-node"], {
-    INFERNET_DATA_DIR: dataDir,
-    INFERNET_KEY_RATE_LIMIT: "0",
-    INFERNET_LOG_LEVEL: "warn",
-    // Test money from the fake processor, enough for every hold of the run.
-    INFERNET_DEV_CREDIT_USD: "100",
-  });
-  procs.push(web);
-  const base = (await waitLine(web, /^OpenAI base URL: (\S+)\/v1/))[1];
-  const key = (await waitLine(web, /^API key \(new, shown once[^)]*\): (\S+)/))[1];
-  drain(web);
-
-  const home = `${dataDir}/node`;
-  await new Deno.Command(Deno.execPath(), {
-    args: ["task", "--quiet", "--config", DENO_JSON, "infernet", "init"],
-    env: { DENO: Deno.execPath(), INFERNET_HOME: home },
-    stdout: "null",
-  }).output();
-  const node = spawnTask([
-    "infernet",
-    "start",
-    "--server",
-    base,
-    "--engine-url",
-    engineUrl,
-    "--max-concurrency",
-    "256",
-  ], {
-    INFERNET_HOME: home,
-  });
-  procs.push(node);
-  await waitLine(node, /online at/);
-  drain(node);
-  // "online" is printed once registered; jobs route once its job socket is up too.
-  for (let i = 0; i < 100; i++) {
-    const res = await fetch(`${base}/v1/models`, { headers: { authorization: `Bearer ${key}` } });
-    if ((await res.text()).includes("infernet-test-echo")) break;
-    await new Promise((r) => setTimeout(r, 50));
+  /** A control plane on `database` (its own data dir) with one daemon attached to the engine. */
+  const startStack = async (name: string, database: Record<string, string>) => {
+    const web = spawnTask(["start", "--port", "0", "--no-local-node"], {
+      INFERNET_DATA_DIR: `${dataDir}/${name}`,
+      INFERNET_KEY_RATE_LIMIT: "0",
+      INFERNET_LOG_LEVEL: "warn",
+      // Test money from the fake processor, enough for every hold of the run.
+      INFERNET_DEV_CREDIT_USD: "100",
+      ...database,
+    });
+    procs.push(web);
+    const base = (await waitLine(web, /^OpenAI base URL: (\S+)\/v1/))[1];
+    const key = (await waitLine(web, /^API key \(new, shown once[^)]*\): (\S+)/))[1];
+    drain(web);
+    const home = `${dataDir}/${name}/node`;
+    await new Deno.Command(Deno.execPath(), {
+      args: ["task", "--quiet", "--config", DENO_JSON, "infernet", "init"],
+      env: { DENO: Deno.execPath(), INFERNET_HOME: home },
+      stdout: "null",
+    }).output();
+    const node = spawnTask([
+      "infernet",
+      "start",
+      "--server",
+      base,
+      "--engine-url",
+      engineUrl,
+      "--max-concurrency",
+      "256",
+    ], {
+      INFERNET_HOME: home,
+    });
+    procs.push(node);
+    await waitLine(node, /online at/);
+    drain(node);
+    // "online" is printed once registered; jobs route once its job socket is up too.
+    for (let i = 0; i < 100; i++) {
+      const res = await fetch(`${base}/v1/models`, { headers: { authorization: `Bearer ${key}` } });
+      if ((await res.text()).includes("infernet-test-echo")) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // The control plane and the daemon (with their threads) serve the full path on top of the engine.
+    const pids = [...processTree(web.child.pid), ...processTree(node.child.pid)];
+    return { url: `${base}/v1/chat/completions`, key, pids };
+  };
+  // The embedded default (what `deno task start` runs), and a real PostgreSQL when one answers:
+  // what a production control plane runs on.
+  const stacks = [{ name: "", label: "PGlite, the embedded default", ...await startStack("pglite", {}) }];
+  const postgres = await freshPostgresDatabase(
+    Deno.env.get("INFERNET_TEST_DATABASE_URL") ?? DEFAULT_POSTGRES_URL,
+  );
+  if (typeof postgres === "string") console.log(`full path on PostgreSQL: skipped, ${postgres}`);
+  else {
+    dropPostgres = postgres.drop;
+    stacks.push({
+      name: "Pg",
+      label: `PostgreSQL at ${redactUrl(postgres.url)}`,
+      ...await startStack("postgres", { DATABASE_URL: postgres.url }),
+    });
   }
 
   let floor: string | null = null;
@@ -285,31 +310,30 @@ try {
   }
 
   const direct = `${engineUrl}/v1/chat/completions`;
-  const full = `${base}/v1/chat/completions`;
   // Warm up every path (JIT, connection pools).
   for (let i = 0; i < 300; i++) {
     await nonStream(direct)();
-    await nonStream(full, key)();
-    await firstToken(full, key)();
+    for (const stack of stacks) {
+      await nonStream(stack.url, stack.key)();
+      await firstToken(stack.url, stack.key)();
+    }
     if (floor) {
       await nonStream(floor)();
       await firstToken(floor)();
     }
   }
-  // The engine serves the direct path; the control plane and the daemon (with their threads)
-  // serve the full one on top of it.
+  // The engine serves the direct path; the stack's processes serve the full one on top of it.
   const engineProcs = processTree(engine.child.pid);
-  const pathProcs = [...processTree(web.child.pid), ...processTree(node.child.pid)];
-  const results: Record<string, Sample[]> = floor
-    ? { directJson: [], floorJson: [], fullJson: [], directTtft: [], floorTtft: [], fullTtft: [] }
-    : { directJson: [], fullJson: [], directTtft: [], fullTtft: [] };
+  const results: Record<string, Sample[]> = {};
+  const record = async (name: string, send: () => Promise<Split | undefined>, pids: number[]) =>
+    void (results[name] ??= []).push(await load(send, pids));
   for (let r = 0; r < ROUNDS; r++) {
-    results.directJson.push(await load(nonStream(direct), engineProcs));
-    if (floor) results.floorJson.push(await load(nonStream(floor), floorProcs));
-    results.fullJson.push(await load(nonStream(full, key), pathProcs));
-    results.directTtft.push(await load(firstToken(direct), engineProcs));
-    if (floor) results.floorTtft.push(await load(firstToken(floor), floorProcs));
-    results.fullTtft.push(await load(firstToken(full, key), pathProcs));
+    await record("directJson", nonStream(direct), engineProcs);
+    if (floor) await record("floorJson", nonStream(floor), floorProcs);
+    for (const s of stacks) await record(`fullJson${s.name}`, nonStream(s.url, s.key), s.pids);
+    await record("directTtft", firstToken(direct), engineProcs);
+    if (floor) await record("floorTtft", firstToken(floor), floorProcs);
+    for (const s of stacks) await record(`fullTtft${s.name}`, firstToken(s.url, s.key), s.pids);
   }
   const middle = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const median = (xs: Sample[], k: "p50" | "p99") => middle(xs.map((x) => x[k]));
@@ -328,16 +352,17 @@ try {
     );
   }
   console.log(
-    "(CPU and switches: the engine's on the direct rows; the two processes on top of it on the others)",
+    "(CPU and switches: the engine's on the direct rows; the two processes on top of it on the others;" +
+      " the Pg rows' control plane uses PostgreSQL, whose own processes are not counted)",
   );
   const added = (a: string, b: string, k: "p50" | "p99") => median(results[b], k) - median(results[a], k);
-  const rows = [
-    ["non-stream added p50", added("directJson", "fullJson", "p50"), 1],
-    ["non-stream added p99", added("directJson", "fullJson", "p99"), 5],
-    ["stream TTFT added p50", added("directTtft", "fullTtft", "p50"), 1],
-    ["stream TTFT added p99", added("directTtft", "fullTtft", "p99"), 5],
-  ] as const;
-  console.log("");
+  const rowsOf = (s: string) =>
+    [
+      ["non-stream added p50", added("directJson", `fullJson${s}`, "p50"), 1],
+      ["non-stream added p99", added("directJson", `fullJson${s}`, "p99"), 5],
+      ["stream TTFT added p50", added("directTtft", `fullTtft${s}`, "p50"), 1],
+      ["stream TTFT added p99", added("directTtft", `fullTtft${s}`, "p99"), 5],
+    ] as const;
   const floorOf = (name: string) => {
     if (!floor) return "";
     const [mode, pct] = [
@@ -346,41 +371,46 @@ try {
     ] as const;
     return `   (the floor adds ${added(`direct${mode}`, `floor${mode}`, pct).toFixed(3)} ms)`;
   };
-  for (const [name, v, target] of rows) {
-    console.log(
-      `${name.padEnd(24)} ${fmt(v)} ms   target < ${target} ms   ${v < target ? "MET   " : "MISSED"}${
-        floorOf(name)
-      }`,
-    );
+  for (const stack of stacks) {
+    console.log(`\nfull path, control plane on ${stack.label}:`);
+    for (const [name, v, target] of rowsOf(stack.name)) {
+      console.log(
+        `${name.padEnd(24)} ${fmt(v)} ms   target < ${target} ms   ${v < target ? "MET   " : "MISSED"}${
+          floorOf(name)
+        }`,
+      );
+    }
   }
   // Where the full path's time goes, request by request, from the control plane's Server-Timing.
-  const splits = Object.fromEntries(["fullJson", "fullTtft"].map((name) => {
-    const timed = results[name].flatMap((x) => x.timed).sort((a, b) => a.total - b.total);
-    const slowest = timed.slice(Math.floor(timed.length * 0.99));
-    const parts = {
-      cp: (t: Timed) => t.cp,
-      node: (t: Timed) => t.node,
-      outside: (t: Timed) => t.total - t.cp - t.node,
-    };
-    return [
-      name,
-      Object.fromEntries(
-        Object.entries(parts).map(([part, of]) => {
-          const xs = timed.map(of).sort((a, b) => a - b);
-          const mean = slowest.reduce((n, t) => n + of(t), 0) / Math.max(1, slowest.length);
-          return [part, { p50: percentile(xs, 50), p99: percentile(xs, 99), slowest_1pct_mean: mean }];
-        }),
-      ),
-    ];
-  }));
+  const splits = Object.fromEntries(
+    stacks.flatMap((s) => [`fullJson${s.name}`, `fullTtft${s.name}`]).map((name) => {
+      const timed = results[name].flatMap((x) => x.timed).sort((a, b) => a.total - b.total);
+      const slowest = timed.slice(Math.floor(timed.length * 0.99));
+      const parts = {
+        cp: (t: Timed) => t.cp,
+        node: (t: Timed) => t.node,
+        outside: (t: Timed) => t.total - t.cp - t.node,
+      };
+      return [
+        name,
+        Object.fromEntries(
+          Object.entries(parts).map(([part, of]) => {
+            const xs = timed.map(of).sort((a, b) => a - b);
+            const mean = slowest.reduce((n, t) => n + of(t), 0) / Math.max(1, slowest.length);
+            return [part, { p50: percentile(xs, 50), p99: percentile(xs, 99), slowest_1pct_mean: mean }];
+          }),
+        ),
+      ];
+    }),
+  );
   console.log(
     "\nwhere the full path's time goes (the control plane's Server-Timing header, per request; ms)",
   );
-  console.log("                          p50       p99   mean of the slowest 1%");
+  console.log("                            p50       p99   mean of the slowest 1%");
   for (const [name, parts] of Object.entries(splits)) {
     for (const [part, s] of Object.entries(parts)) {
       console.log(
-        `${`${name} ${part}`.padEnd(18)} ${fmt(s.p50)}  ${fmt(s.p99)}  ${fmt(s.slowest_1pct_mean)}`,
+        `${`${name} ${part}`.padEnd(20)} ${fmt(s.p50)}  ${fmt(s.p99)}  ${fmt(s.slowest_1pct_mean)}`,
       );
     }
   }
@@ -389,19 +419,21 @@ try {
       "both ways; outside: the consumer's socket to the control plane and the consumer itself)",
   );
   const round3 = (n: number) => Number(n.toFixed(3));
+  const figures = (s: string) => Object.fromEntries(rowsOf(s).map(([n, v]) => [n, round3(v)]));
   console.log(
     JSON.stringify({
       bench: "inference_path",
       rate: RATE,
       seconds: SECONDS,
       rounds: ROUNDS,
-      results: Object.fromEntries(rows.map(([n, v]) => [n, Number(v.toFixed(3))])),
+      results: figures(""),
+      results_postgres: stacks.length > 1 ? figures("Pg") : null,
       floor_added: floor
         ? {
-          "non-stream p50": Number(added("directJson", "floorJson", "p50").toFixed(3)),
-          "non-stream p99": Number(added("directJson", "floorJson", "p99").toFixed(3)),
-          "stream TTFT p50": Number(added("directTtft", "floorTtft", "p50").toFixed(3)),
-          "stream TTFT p99": Number(added("directTtft", "floorTtft", "p99").toFixed(3)),
+          "non-stream p50": round3(added("directJson", "floorJson", "p50")),
+          "non-stream p99": round3(added("directJson", "floorJson", "p99")),
+          "stream TTFT p50": round3(added("directTtft", "floorTtft", "p50")),
+          "stream TTFT p99": round3(added("directTtft", "floorTtft", "p99")),
         }
         : null,
       split: Object.fromEntries(
@@ -420,7 +452,7 @@ try {
         Object.entries(results).map((
           [n, xs],
         ) => [n, {
-          cpu_ms: Number(middle(xs.map((x) => x.cost.cpuMs)).toFixed(3)),
+          cpu_ms: round3(middle(xs.map((x) => x.cost.cpuMs))),
           switches: Number(middle(xs.map((x) => x.cost.switches)).toFixed(2)),
         }]),
       ),
@@ -433,5 +465,6 @@ try {
     } catch { /* gone */ }
     await p.child.status;
   }
+  await dropPostgres?.().catch((err) => console.error(`could not drop the bench database: ${err}`));
   await Deno.remove(dataDir, { recursive: true }).catch(() => {});
 }

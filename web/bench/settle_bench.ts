@@ -19,7 +19,7 @@ import {
   settleJobs,
   type Settlement,
 } from "../../db/mod.ts";
-import { openBenchPostgres, redactUrl } from "./bench_postgres.ts";
+import { DEFAULT_POSTGRES_URL, openBenchPostgres, redactUrl } from "./bench_postgres.ts";
 
 /** One timed way of settling: batches of `batch` jobs, `flushers` transactions at a time. */
 export interface SettleConfig {
@@ -69,7 +69,6 @@ export type BackendResult =
   }
   | { backend: "pglite" | "postgres"; skipped: string };
 
-const DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/test";
 const TARGETS = { pglite: 1_000, postgres: 3_000 } as const;
 const DEPOSIT = 1_000_000_000_000n; // 1,000 USD in nano-USD per key: never the limit here.
 const PROMPT_PER_1K = 200_000n;
