@@ -1,4 +1,8 @@
 // What a node says about one job, queued in arrival order for the request that waits on it.
+import { Deadlines, type Waiting } from "./deadlines.ts";
+
+/** The bounds of every channel's waits, on one timer. */
+const deadlines = new Deadlines();
 
 /** One event of a job, from the node or from the socket's fate. */
 export type JobEvent =
@@ -13,10 +17,12 @@ export type JobEvent =
 export const TIMED_OUT = Symbol("timed out");
 
 /** A single-consumer queue of job events with a bounded wait. */
-export class JobChannel {
+export class JobChannel implements Waiting {
   #queue: JobEvent[] = [];
   #waiter: ((e: JobEvent | typeof TIMED_OUT) => void) | null = null;
   #closed = false;
+  /** When the current wait gives up (set by the shared deadlines). */
+  deadlineAt = 0;
 
   /** Adds an event; events after a terminal one are dropped. */
   push(event: JobEvent): void {
@@ -25,8 +31,16 @@ export class JobChannel {
     const waiter = this.#waiter;
     if (waiter) {
       this.#waiter = null;
+      deadlines.cancel(this);
       waiter(event);
     } else this.#queue.push(event);
+  }
+
+  /** Ends the current wait with TIMED_OUT (called by the shared deadlines). */
+  expire(): void {
+    const waiter = this.#waiter;
+    this.#waiter = null;
+    waiter?.(TIMED_OUT);
   }
 
   /** The next event if one is already here, else null (without waiting). */
@@ -39,14 +53,8 @@ export class JobChannel {
     const queued = this.#queue.shift();
     if (queued) return Promise.resolve(queued);
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.#waiter = null;
-        resolve(TIMED_OUT);
-      }, timeoutMs);
-      this.#waiter = (e) => {
-        clearTimeout(timer);
-        resolve(e);
-      };
+      this.#waiter = resolve;
+      deadlines.add(this, timeoutMs);
     });
   }
 }
