@@ -25,17 +25,12 @@ export class Deadlines {
   #timer: ReturnType<typeof setTimeout> | null = null;
   #armedAt = Infinity;
   #refed = false;
-  #now: () => number;
   /** How many times a timer was set (the point: far fewer than waits). */
   armed = 0;
 
-  constructor(now: () => number = () => performance.now()) {
-    this.#now = now;
-  }
-
   /** Calls `waiting.expire()` in `ms` unless cancelled first (the waiter is the entry: no object per wait). */
   add(waiting: Waiting, ms: number): void {
-    const at = this.#now() + ms;
+    const at = performance.now() + ms;
     waiting.deadlineAt = at;
     this.#due.add(waiting);
     if (at < this.#armedAt) this.#arm(at);
@@ -56,7 +51,7 @@ export class Deadlines {
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.armed++;
     this.#armedAt = at;
-    this.#timer = setTimeout(() => this.#fire(), Math.max(0, at - this.#now()));
+    this.#timer = setTimeout(() => this.#fire(), Math.max(0, at - performance.now()));
     this.#refed = true;
   }
 
@@ -71,7 +66,7 @@ export class Deadlines {
     this.#timer = null;
     this.#armedAt = Infinity;
     this.#refed = false;
-    const now = this.#now();
+    const now = performance.now();
     let next = Infinity;
     const expired: Waiting[] = [];
     for (const d of this.#due) {
