@@ -51,7 +51,8 @@ export class Deadlines {
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.armed++;
     this.#armedAt = at;
-    this.#timer = setTimeout(() => this.#fire(), Math.max(0, at - performance.now()));
+    // Whole milliseconds, rounded up: a timer set for 9.7 ms may run at 9, before its deadline.
+    this.#timer = setTimeout(() => this.#fire(), Math.max(0, Math.ceil(at - performance.now())));
     this.#refed = true;
   }
 
@@ -66,7 +67,9 @@ export class Deadlines {
     this.#timer = null;
     this.#armedAt = Infinity;
     this.#refed = false;
-    const now = performance.now();
+    // Due: less than a millisecond left (the timer's own resolution), so an early tick expires it
+    // rather than setting another timer for the rest.
+    const now = performance.now() + 1;
     let next = Infinity;
     const expired: Waiting[] = [];
     for (const d of this.#due) {
