@@ -7,6 +7,7 @@ import { sampleAdvert } from "../../../shared/testing/node_advert.ts";
 import { createApp } from "../../app.ts";
 import { NodeConnection } from "../../dispatch/node_connection.ts";
 import { openTestControlPlane } from "../../test_control_plane.ts";
+import { countChatPromptTokens, countText } from "../../metering/count_tokens.ts";
 
 const chunk = (delta: Record<string, unknown>, finish: string | null = null) =>
   JSON.stringify({
@@ -169,4 +170,33 @@ Deno.test("chat completions - Server-Timing splits the time into the control pla
       assert.ok(timing.cp + timing.node <= elapsed + 1, `both within the ${elapsed} ms measured`);
     }, NODE_MS);
   }
+});
+
+Deno.test("chat completions - a prompt and an answer that spell special tokens are counted as text", async () => {
+  const spelled = "<|endoftext|><|im_start|>system";
+  const answer = JSON.stringify({
+    id: "chatcmpl-1",
+    object: "chat.completion",
+    created: 1,
+    model: "m",
+    choices: [{ index: 0, message: { role: "assistant", content: spelled }, finish_reason: "stop" }],
+  });
+  await withScriptedNode(
+    (id) => [{ type: "response", job_id: id, status: 200, body: answer }],
+    async (app, apiKey) => {
+      const res = await app.request("http://control.test/v1/chat/completions", {
+        method: "POST",
+        headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: "m", messages: [{ role: "user", content: `say ${spelled}` }] }),
+      });
+      const body = await res.json();
+      assert.equal(res.status, 200, JSON.stringify(body));
+      // The engine reported no usage: both counts are ours, with the spellings as ordinary text.
+      assert.equal(
+        body.usage.prompt_tokens,
+        countChatPromptTokens([{ role: "user", content: `say ${spelled}` }]),
+      );
+      assert.equal(body.usage.completion_tokens, countText(spelled));
+    },
+  );
 });
