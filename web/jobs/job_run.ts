@@ -55,6 +55,8 @@ export interface JobMeta {
    * the request it counts.
    */
   countPrompt: () => number;
+  /** The same count a slice at a time, letting other work run between (for a long prompt). */
+  countPromptYielding?: () => Promise<number>;
 }
 
 /**
@@ -70,8 +72,9 @@ export interface JobMeta {
  */
 export class JobRun {
   readonly id = "job_" + crypto.randomUUID().replaceAll("-", "");
-  readonly meta: Readonly<Omit<JobMeta, "countPrompt">>;
+  readonly meta: Readonly<Omit<JobMeta, "countPrompt" | "countPromptYielding">>;
   #countPrompt: (() => number) | null;
+  #countPromptYielding: (() => Promise<number>) | null;
   readonly createdAt = new Date();
   readonly #t0 = performance.now();
   #deps: JobRunDeps;
@@ -93,9 +96,10 @@ export class JobRun {
 
   constructor(deps: JobRunDeps, meta: JobMeta) {
     this.#deps = deps;
-    const { countPrompt, ...fixed } = meta;
+    const { countPrompt, countPromptYielding, ...fixed } = meta;
     this.meta = fixed;
     this.#countPrompt = countPrompt;
+    this.#countPromptYielding = countPromptYielding ?? null;
     const id = this.id;
     deps.active.set(this.id, this);
     void deps.jobs.start({
@@ -125,11 +129,23 @@ export class JobRun {
 
   /** Our count of the prompt (computed once, on first use). */
   countPrompt(): number {
-    if (this.#promptTokens === null) {
-      this.#promptTokens = this.#countPrompt!();
-      this.#countPrompt = null;
-    }
+    if (this.#promptTokens === null) this.#promptTokens = this.#countPrompt!();
+    this.#countPrompt = this.#countPromptYielding = null;
     return this.#promptTokens;
+  }
+
+  /**
+   * Our count of the prompt, a slice at a time when the job can count that way: the count before
+   * the hold, so that a prompt of megabytes does not stop the control plane while it is counted.
+   */
+  async countPromptYielding(): Promise<number> {
+    if (this.#promptTokens === null && this.#countPromptYielding) {
+      const count = this.#countPromptYielding;
+      this.#countPromptYielding = null;
+      const counted = await count();
+      this.#promptTokens ??= counted;
+    }
+    return this.countPrompt();
   }
 
   /** Our count of the completion so far. */

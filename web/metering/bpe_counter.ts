@@ -94,9 +94,19 @@ export class BpeCounter {
 
   /** The number of tokens of `text` (special-token spellings count as ordinary text). */
   count(text: string): number {
+    return this.countFrom(text, 0, Infinity).count;
+  }
+
+  /**
+   * Counts the pieces of `text` that start at `from` until about `chars` characters are counted;
+   * `next` is where to go on (-1: the text is done). Pieces are whole, so slices add up to
+   * {@link count}: a long text can be counted a slice at a time, letting other work run between.
+   */
+  countFrom(text: string, from: number, chars: number): { count: number; next: number } {
     let n = 0;
     const split = this.#split;
-    split.lastIndex = 0;
+    split.lastIndex = from;
+    const until = from + chars;
     for (let m = split.exec(text); m !== null; m = split.exec(text)) {
       const piece = m[0];
       if (piece.length === 0) {
@@ -104,8 +114,11 @@ export class BpeCounter {
         continue;
       }
       n += this.#countPiece(piece);
+      if (split.lastIndex >= until && split.lastIndex < text.length) {
+        return { count: n, next: split.lastIndex };
+      }
     }
-    return n;
+    return { count: n, next: -1 };
   }
 
   #countPiece(piece: string): number {

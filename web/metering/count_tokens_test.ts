@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { countTokens } from "gpt-tokenizer";
-import { countChatPromptTokens, countEmbeddingTokens, countText } from "./count_tokens.ts";
+import {
+  countChatPromptTokens,
+  countChatPromptTokensYielding,
+  countEmbeddingTokens,
+  countEmbeddingTokensYielding,
+  countText,
+} from "./count_tokens.ts";
 
 /** gpt-tokenizer's o200k count with special-token spellings taken as ordinary text. */
 const reference = (text: string) => countTokens(text, { disallowedSpecial: new Set() });
@@ -102,4 +108,41 @@ Deno.test("count tokens - the vocabulary stays off the heap of the process that 
   const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
   assert.ok(ours < 8 * 1048576, `the heap holds ${mb(ours)} with our counter loaded`);
   assert.ok(withStrings - ours > 10 * 1048576, `gpt-tokenizer's strings add ${mb(withStrings - ours)}`);
+});
+
+/** A long prompt of mixed text (~200 KB). */
+const LONG = CORPUS.slice(0, 18).join("\n").repeat(60);
+
+Deno.test("count tokens - a long prompt counted a slice at a time counts the same", async () => {
+  const messages = [{ role: "system", content: "Be brief." }, { role: "user", name: "ann", content: LONG }];
+  assert.equal(await countChatPromptTokensYielding(messages), countChatPromptTokens(messages));
+  const inputs = [...Array.from({ length: 300 }, (_, i) => `input ${i}: ${CORPUS[i % CORPUS.length]}`), [
+    1,
+    2,
+    3,
+  ], LONG];
+  assert.equal(await countEmbeddingTokensYielding(inputs), countEmbeddingTokens(inputs));
+});
+
+Deno.test("count tokens - a long prompt lets the event loop run while it is counted", async () => {
+  let turns = 0;
+  let counting = true;
+  const tick = () => {
+    if (!counting) return;
+    turns++;
+    setTimeout(tick, 0);
+  };
+  setTimeout(tick, 0);
+  await countChatPromptTokensYielding([{ role: "user", content: LONG }]);
+  counting = false;
+  // Counted in one go, no timer could fire before the count ended.
+  assert.ok(turns >= 2, `timers ran ${turns} times during the count`);
+  await new Promise((r) => setTimeout(r, 5));
+});
+
+Deno.test("count tokens - a count stops when its signal aborts (the consumer has gone)", async () => {
+  const ctrl = new AbortController();
+  const counted = countChatPromptTokensYielding([{ role: "user", content: LONG }], ctrl.signal);
+  setTimeout(() => ctrl.abort(new DOMException("the consumer went away", "AbortError")), 0);
+  await assert.rejects(counted, { name: "AbortError" });
 });

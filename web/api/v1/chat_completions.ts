@@ -4,7 +4,7 @@
 import type { AppContext } from "../../app_env.ts";
 import { parseChatRequest, readUsage } from "../../../shared/mod.ts";
 import type { ControlPlane } from "../../control_plane.ts";
-import { countChatPromptTokens } from "../../metering/count_tokens.ts";
+import { countChatPromptTokens, countChatPromptTokensYielding } from "../../metering/count_tokens.ts";
 import { awaitSettled, type JobRun } from "../../jobs/job_run.ts";
 import { type JobEvent, TIMED_OUT } from "../../dispatch/job_channel.ts";
 import { jobHeaders, parseOrThrow, type StartedJob, startJob } from "./route_job.ts";
@@ -31,6 +31,7 @@ export function chatCompletions(cp: ControlPlane) {
       provider: req.provider,
       body,
       countPrompt: () => countChatPromptTokens(req.messages),
+      countPromptYielding: () => countChatPromptTokensYielding(req.messages, c.req.raw.signal),
       maxTokens: req.maxTokens,
     });
     const first = started.outcome.first;

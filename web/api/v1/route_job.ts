@@ -61,6 +61,7 @@ export async function startJob(
     provider: ProviderPrefs;
     body: Record<string, unknown>;
     countPrompt: () => number;
+    countPromptYielding: () => Promise<number>;
     /** Chat: the consumer's max_tokens (null: the default allowance, asked of the engine too). */
     maxTokens?: number | null;
   },
@@ -92,11 +93,23 @@ export async function startJob(
     stream: job.stream,
     apiKeyId: caller.apiKeyId,
     countPrompt: job.countPrompt,
+    countPromptYielding: job.countPromptYielding,
   });
   let body = job.body;
   if (route.ok) {
     // Hold the worst case before any node works; a request the balance cannot cover is a 402.
-    const promptTokens = run.countPrompt();
+    let promptTokens: number;
+    try {
+      promptTokens = await run.countPromptYielding();
+    } catch (err) {
+      if (!c.req.raw.signal.aborted) {
+        run.end("failed", { errorCode: "internal_error" });
+        throw err;
+      }
+      // The consumer went away while a long prompt was being counted.
+      run.end("cancelled", { errorCode: "client_disconnected" });
+      throw new HttpError(499, "client closed the request", { code: "invalid_request" });
+    }
     const allowance = job.kind === "chat"
       ? completionAllowance(job.maxTokens ?? null, {
         defaultMaxTokens: cp.config.defaultMaxTokens,
