@@ -6,7 +6,7 @@ import { createLogger, createNodeRecord, type NodeFrame, verifyNodeRecord } from
 import { sampleAdvert } from "../../../shared/testing/node_advert.ts";
 import { createApp } from "../../app.ts";
 import { NodeConnection } from "../../dispatch/node_connection.ts";
-import { openTestControlPlane } from "../../test_control_plane.ts";
+import { openTestControlPlane, type TestControlPlane } from "../../test_control_plane.ts";
 import { countChatPromptTokens, countText } from "../../metering/count_tokens.ts";
 
 const chunk = (delta: Record<string, unknown>, finish: string | null = null) =>
@@ -21,7 +21,7 @@ const chunk = (delta: Record<string, unknown>, finish: string | null = null) =>
 /** A node that answers every job with `script(jobId)`, all frames at once (after `delayMs`). */
 async function withScriptedNode(
   script: (jobId: string) => NodeFrame[],
-  fn: (app: ReturnType<typeof createApp>, apiKey: string) => Promise<void>,
+  fn: (app: ReturnType<typeof createApp>, apiKey: string, t: TestControlPlane) => Promise<void>,
   delayMs = 0,
 ) {
   const t = await openTestControlPlane();
@@ -43,7 +43,7 @@ async function withScriptedNode(
       close() {},
     }, createLogger({ level: "silent" }));
     t.cp.registry.attach(getPublicKey(sk), conn);
-    await fn(createApp(t.cp), t.apiKey);
+    await fn(createApp(t.cp), t.apiKey, t);
   } finally {
     await t.close();
   }
@@ -199,4 +199,31 @@ Deno.test("chat completions - a prompt and an answer that spell special tokens a
       assert.equal(body.usage.completion_tokens, countText(spelled));
     },
   );
+});
+
+Deno.test("chat completions - a consumer who leaves while a long prompt is counted: no node gets the job", async () => {
+  const jobs: string[] = [];
+  await withScriptedNode((id) => {
+    jobs.push(id);
+    return [{ type: "response", job_id: id, status: 200, body: "{}" }];
+  }, async (app, apiKey, t) => {
+    const ctrl = new AbortController();
+    // ~4 MB of words: counted a slice at a time, hundreds of turns of the event loop.
+    const content = "the control plane counts every word of a long prompt ".repeat(80_000);
+    const answered = Promise.resolve(app.request("http://control.test/v1/chat/completions", {
+      method: "POST",
+      headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "m", messages: [{ role: "user", content }] }),
+      signal: ctrl.signal,
+    }));
+    setTimeout(() => ctrl.abort(), 20);
+    const res = await answered;
+    assert.equal(res.status, 499, await res.clone().text());
+    await res.body?.cancel();
+    assert.deepEqual(jobs, [], "the job never reached a node");
+    await t.cp.recorder.flush();
+    const rows = await t.cp.db.sql<{ status: string; error_code: string | null }[]>`
+      select status, error_code from jobs`;
+    assert.deepEqual(rows.map((r) => [r.status, r.error_code]), [["cancelled", "client_disconnected"]]);
+  });
 });
