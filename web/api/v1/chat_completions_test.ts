@@ -166,7 +166,9 @@ Deno.test("chat completions - Server-Timing splits the time into the control pla
       assert.deepEqual(Object.keys(timing).sort(), ["cp", "node"], `stream=${stream}`);
       // The node took NODE_MS to answer: that time is the node's, not the control plane's.
       assert.ok(timing.node >= NODE_MS - 1, `node ${timing.node} ms covers its ${NODE_MS} ms`);
-      assert.ok(timing.cp >= 0 && timing.cp < timing.node, `cp ${timing.cp} ms is the rest`);
+      // And cp is the rest: both fit in what was measured, so the node's time is not in cp too. (Not
+      // "cp < node": a fresh control plane's first request, JIT and all, took 66-92 ms on a slow VM.)
+      assert.ok(timing.cp >= 0, `cp ${timing.cp} ms`);
       assert.ok(timing.cp + timing.node <= elapsed + 1, `both within the ${elapsed} ms measured`);
     }, NODE_MS);
   }
