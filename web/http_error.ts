@@ -8,6 +8,7 @@ export type ErrorCode =
   | "invalid_json"
   | "invalid_api_key"
   | "model_not_found"
+  | "context_length_exceeded"
   | "insufficient_quota"
   | "rate_limited"
   | "no_node_available"

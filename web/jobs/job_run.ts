@@ -51,12 +51,11 @@ export interface JobMeta {
   stream: boolean;
   apiKeyId: bigint | null;
   /**
-   * Our own prompt count, computed once (when first needed) and then dropped: the closure reaches
-   * the request it counts.
+   * Our own count of the prompt, a slice at a time so that a prompt of megabytes does not stop
+   * the control plane while it is counted; it stops once past `limit`. Called at most once, and
+   * dropped when called or when the job ends: the closure reaches the request it counts.
    */
-  countPrompt: () => number;
-  /** The same count a slice at a time, letting other work run between (for a long prompt). */
-  countPromptYielding?: () => Promise<number>;
+  countPrompt: (limit: number) => Promise<number>;
 }
 
 /**
@@ -72,9 +71,10 @@ export interface JobMeta {
  */
 export class JobRun {
   readonly id = "job_" + crypto.randomUUID().replaceAll("-", "");
-  readonly meta: Readonly<Omit<JobMeta, "countPrompt" | "countPromptYielding">>;
-  #countPrompt: (() => number) | null;
-  #countPromptYielding: (() => Promise<number>) | null;
+  readonly meta: Readonly<Omit<JobMeta, "countPrompt">>;
+  #countPrompt: ((limit: number) => Promise<number>) | null;
+  /** Our count of the prompt ({@link countPrompt}, before the hold); null until counted. */
+  promptTokens: number | null = null;
   readonly createdAt = new Date();
   readonly #t0 = performance.now();
   #deps: JobRunDeps;
@@ -96,10 +96,9 @@ export class JobRun {
 
   constructor(deps: JobRunDeps, meta: JobMeta) {
     this.#deps = deps;
-    const { countPrompt, countPromptYielding, ...fixed } = meta;
+    const { countPrompt, ...fixed } = meta;
     this.meta = fixed;
     this.#countPrompt = countPrompt;
-    this.#countPromptYielding = countPromptYielding ?? null;
     const id = this.id;
     deps.active.set(this.id, this);
     void deps.jobs.start({
@@ -125,27 +124,16 @@ export class JobRun {
     if (this.ttftMs === null) this.ttftMs = this.elapsedMs();
   }
 
-  #promptTokens: number | null = null;
-
-  /** Our count of the prompt (computed once, on first use). */
-  countPrompt(): number {
-    if (this.#promptTokens === null) this.#promptTokens = this.#countPrompt!();
-    this.#countPrompt = this.#countPromptYielding = null;
-    return this.#promptTokens;
-  }
-
   /**
-   * Our count of the prompt, a slice at a time when the job can count that way: the count before
-   * the hold, so that a prompt of megabytes does not stop the control plane while it is counted.
+   * Counts the prompt (once: the count before the hold) into {@link promptTokens}. Past `limit`
+   * the count stops, and what it has counted by then (more than `limit`) is kept.
    */
-  async countPromptYielding(): Promise<number> {
-    if (this.#promptTokens === null && this.#countPromptYielding) {
-      const count = this.#countPromptYielding;
-      this.#countPromptYielding = null;
-      const counted = await count();
-      this.#promptTokens ??= counted;
-    }
-    return this.countPrompt();
+  async countPrompt(limit = Infinity): Promise<number> {
+    const count = this.#countPrompt;
+    this.#countPrompt = null;
+    if (count) this.promptTokens = await count(limit);
+    if (this.promptTokens === null) throw new Error("the prompt is counted once, before the job ends");
+    return this.promptTokens;
   }
 
   /** Our count of the completion so far. */
@@ -163,6 +151,7 @@ export class JobRun {
     if (this.#ended) return Promise.resolve();
     this.#ended = true;
     this.onAbort = null;
+    this.#countPrompt = null;
     const deps = this.#deps;
     const id = this.id;
     deps.active.delete(id);
@@ -189,6 +178,7 @@ export class JobRun {
   recordReaped(): void {
     if (this.#ended) return;
     this.#ended = true;
+    this.#countPrompt = null;
     this.#deps.active.delete(this.id);
     this.onAbort?.("job timed out");
     this.onAbort = null;
@@ -198,7 +188,8 @@ export class JobRun {
 
   #record(status: JobStatus, errorCode: string | null, latencyMs: number, finishedAt: Date): Recorded {
     const started = this.node !== null && (this.ttftMs !== null || this.engineUsage !== null);
-    const countedPrompt = started || status === "completed" ? this.countPrompt() : null;
+    // Every job a node got was counted before its hold; one that never reached a node is not.
+    const countedPrompt = started || status === "completed" ? this.promptTokens : null;
     const countedCompletion = started ? this.countCompletion() : null;
     this.completionParts.length = 0;
     const usage = this.engineUsage;

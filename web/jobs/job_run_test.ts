@@ -35,10 +35,10 @@ async function runJob(countFirst) {
     model: "m",
     stream: true,
     apiKeyId: null,
-    countPrompt: () => request.messages.length,
+    countPrompt: async () => request.messages.length,
   });
   run.onAbort = () => void stream.queued.length;
-  if (countFirst) run.countPrompt();
+  if (countFirst) await run.countPrompt();
   const settled = run.end("completed");
   await settled;
   return { run: new WeakRef(run), request: new WeakRef(request), stream: new WeakRef(stream) };

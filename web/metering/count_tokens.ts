@@ -76,13 +76,19 @@ function countParts({ texts, fixed }: PromptParts): number {
 /**
  * Counts the texts a slice of ~{@link SLICE_CHARS} characters at a time, with a turn of the event
  * loop between slices (many short texts share slices; a long one is cut between its pieces). Stops
- * (rejects with the signal's reason) when `signal` aborts: the consumer has gone.
+ * (rejects with the signal's reason) when `signal` aborts: the consumer has gone. Stops counting
+ * once the count is past `limit`, and returns what it has counted by then (more than `limit`).
  */
-async function countPartsYielding({ texts, fixed }: PromptParts, signal?: AbortSignal): Promise<number> {
+async function countPartsYielding(
+  { texts, fixed }: PromptParts,
+  signal?: AbortSignal,
+  limit = Infinity,
+): Promise<number> {
   let n = fixed;
   let budget = SLICE_CHARS;
   for (const text of texts) {
     for (let from = 0; from !== -1 && text !== "";) {
+      if (n > limit) return n;
       if (budget <= 0) {
         await new Promise((resolve) => setImmediate(resolve));
         signal?.throwIfAborted();
@@ -102,12 +108,17 @@ export function countChatPromptTokens(messages: ReadonlyArray<Record<string, unk
   return countParts(chatPromptParts(messages));
 }
 
-/** {@link countChatPromptTokens}, a slice at a time (see {@link SLICE_CHARS}). */
+/**
+ * {@link countChatPromptTokens}, a slice at a time (see {@link SLICE_CHARS}); once past `limit`
+ * it stops and returns what it has counted (a prompt no context window takes need not be counted
+ * to its end).
+ */
 export function countChatPromptTokensYielding(
   messages: ReadonlyArray<Record<string, unknown>>,
   signal?: AbortSignal,
+  limit = Infinity,
 ): Promise<number> {
-  return countPartsYielding(chatPromptParts(messages), signal);
+  return countPartsYielding(chatPromptParts(messages), signal, limit);
 }
 
 /** Counts the tokens of a text (one that spells a special token, "<|endoftext|>", is plain text). */
@@ -138,4 +149,12 @@ export function countEmbeddingTokensYielding(
 /** True when the engine's count is far from ours (worth a warning: a node may misreport). */
 export function usageDiverges(engine: number, ours: number): boolean {
   return Math.abs(engine - ours) > 16 + Math.max(engine, ours) * 0.25;
+}
+
+/**
+ * The most tokens we may count in a text that an engine counts as `engineTokens` or fewer: any
+ * count above it would diverge from the engine's ({@link usageDiverges}).
+ */
+export function mostWeCount(engineTokens: number): number {
+  return Math.floor((engineTokens + 16) * 4 / 3);
 }

@@ -6,6 +6,8 @@ import {
   countEmbeddingTokens,
   countEmbeddingTokensYielding,
   countText,
+  mostWeCount,
+  usageDiverges,
 } from "./count_tokens.ts";
 
 /** gpt-tokenizer's o200k count with special-token spellings taken as ordinary text. */
@@ -145,4 +147,17 @@ Deno.test("count tokens - a count stops when its signal aborts (the consumer has
   const counted = countChatPromptTokensYielding([{ role: "user", content: LONG }], ctrl.signal);
   setTimeout(() => ctrl.abort(new DOMException("the consumer went away", "AbortError")), 0);
   await assert.rejects(counted, { name: "AbortError" });
+});
+
+Deno.test("count tokens - a count given a limit stops soon past it", async () => {
+  const messages = [{ role: "user", content: LONG }];
+  const full = countChatPromptTokens(messages);
+  const stopped = await countChatPromptTokensYielding(messages, undefined, 1_000);
+  // It stops at the first slice boundary past the limit: over it, and far short of the whole.
+  assert.ok(stopped > 1_000 && stopped < 3_000, `counted ${stopped} of ${full}`);
+  assert.ok(full > 4 * stopped, `counted ${stopped} of ${full}`);
+  // A limit the prompt is under changes nothing.
+  assert.equal(await countChatPromptTokensYielding(messages, undefined, full), full);
+  assert.ok(mostWeCount(4096) > 4096 && !usageDiverges(4096, mostWeCount(4096)));
+  assert.ok(usageDiverges(4096, mostWeCount(4096) + 1));
 });

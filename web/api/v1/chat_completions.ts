@@ -4,7 +4,7 @@
 import type { AppContext } from "../../app_env.ts";
 import { parseChatRequest, readUsage } from "../../../shared/mod.ts";
 import type { ControlPlane } from "../../control_plane.ts";
-import { countChatPromptTokens, countChatPromptTokensYielding } from "../../metering/count_tokens.ts";
+import { countChatPromptTokensYielding } from "../../metering/count_tokens.ts";
 import { awaitSettled, type JobRun } from "../../jobs/job_run.ts";
 import { type JobEvent, TIMED_OUT } from "../../dispatch/job_channel.ts";
 import { jobHeaders, parseOrThrow, type StartedJob, startJob } from "./route_job.ts";
@@ -30,8 +30,7 @@ export function chatCompletions(cp: ControlPlane) {
       stream: req.stream,
       provider: req.provider,
       body,
-      countPrompt: () => countChatPromptTokens(req.messages),
-      countPromptYielding: () => countChatPromptTokensYielding(req.messages, c.req.raw.signal),
+      countPrompt: (limit) => countChatPromptTokensYielding(req.messages, c.req.raw.signal, limit),
       maxTokens: req.maxTokens,
     });
     const first = started.outcome.first;
@@ -72,7 +71,7 @@ function meterChunks(run: JobRun, batch: string[], includeUsage: boolean, last: 
 }
 
 function usageChunk(run: JobRun, last: unknown): string {
-  const prompt = run.countPrompt();
+  const prompt = run.promptTokens ?? 0;
   const completion = run.countCompletion();
   const l = (last ?? {}) as Record<string, unknown>;
   return JSON.stringify({

@@ -23,11 +23,12 @@ async function withScriptedNode(
   script: (jobId: string) => NodeFrame[],
   fn: (app: ReturnType<typeof createApp>, apiKey: string, t: TestControlPlane) => Promise<void>,
   delayMs = 0,
+  advert = sampleAdvert(),
 ) {
   const t = await openTestControlPlane();
   try {
     const sk = generateSecretKey();
-    const record = verifyNodeRecord(createNodeRecord(sk, sampleAdvert()));
+    const record = verifyNodeRecord(createNodeRecord(sk, advert));
     assert.ok(record.ok);
     await t.cp.registry.register(record.record);
     const conn: NodeConnection = new NodeConnection(getPublicKey(sk), {
@@ -205,27 +206,80 @@ Deno.test("chat completions - a prompt and an answer that spell special tokens a
 
 Deno.test("chat completions - a consumer who leaves while a long prompt is counted: no node gets the job", async () => {
   const jobs: string[] = [];
+  await withScriptedNode(
+    (id) => {
+      jobs.push(id);
+      return [{ type: "response", job_id: id, status: 200, body: "{}" }];
+    },
+    async (app, apiKey, t) => {
+      const ctrl = new AbortController();
+      // ~4 MB of words: counted a slice at a time, hundreds of turns of the event loop.
+      const content = "the control plane counts every word of a long prompt ".repeat(80_000);
+      const answered = Promise.resolve(app.request("http://control.test/v1/chat/completions", {
+        method: "POST",
+        headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: "m", messages: [{ role: "user", content }] }),
+        signal: ctrl.signal,
+      }));
+      setTimeout(() => ctrl.abort(), 20);
+      const res = await answered;
+      assert.equal(res.status, 499, await res.clone().text());
+      await res.body?.cancel();
+      assert.deepEqual(jobs, [], "the job never reached a node");
+      await t.cp.recorder.flush();
+      const rows = await t.cp.db.sql<{ status: string; error_code: string | null }[]>`
+      select status, error_code from jobs`;
+      assert.deepEqual(rows.map((r) => [r.status, r.error_code]), [["cancelled", "client_disconnected"]]);
+      // A node that does not say its context window: the whole prompt is counted.
+    },
+    0,
+    sampleAdvert({
+      models: [{ id: "m", contextLength: null, promptPricePer1k: 1000, completionPricePer1k: 1000 }],
+    }),
+  );
+});
+
+/** A chat request whose one message is `content`. */
+function chatRequest(apiKey: string, content: string): Request {
+  return new Request("http://control.test/v1/chat/completions", {
+    method: "POST",
+    headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
+    body: JSON.stringify({ model: "m", messages: [{ role: "user", content }] }),
+  });
+}
+
+Deno.test("chat completions - a prompt longer than the model's context window: 400 context_length_exceeded, no node gets it", async () => {
+  const jobs: string[] = [];
+  const answer = JSON.stringify({ choices: [{ index: 0, message: { role: "assistant", content: "ok" } }] });
   await withScriptedNode((id) => {
     jobs.push(id);
-    return [{ type: "response", job_id: id, status: 200, body: "{}" }];
+    return [{ type: "response", job_id: id, status: 200, body: answer }];
   }, async (app, apiKey, t) => {
-    const ctrl = new AbortController();
-    // ~4 MB of words: counted a slice at a time, hundreds of turns of the event loop.
-    const content = "the control plane counts every word of a long prompt ".repeat(80_000);
-    const answered = Promise.resolve(app.request("http://control.test/v1/chat/completions", {
-      method: "POST",
-      headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
-      body: JSON.stringify({ model: "m", messages: [{ role: "user", content }] }),
-      signal: ctrl.signal,
-    }));
-    setTimeout(() => ctrl.abort(), 20);
-    const res = await answered;
-    assert.equal(res.status, 499, await res.clone().text());
-    await res.body?.cancel();
-    assert.deepEqual(jobs, [], "the job never reached a node");
+    // The node's window is 4,096 tokens (sampleAdvert). ~4,500 by our count: over the window, but an
+    // engine's tokenizer may count fewer, so the engine judges it.
+    const near = "hello ".repeat(4_490);
+    assert.ok(countChatPromptTokens([{ role: "user", content: near }]) > 4_096);
+    const ok = await app.request(chatRequest(apiKey, near));
+    assert.equal(ok.status, 200, await ok.text());
+    assert.equal(jobs.length, 1);
+    // ~1.2 million tokens: over what any engine could count under the window; refused unheld and unsent.
+    const res = await app.request(chatRequest(apiKey, "hello ".repeat(1_200_000)));
+    const body = await res.json();
+    assert.equal(res.status, 400, JSON.stringify(body));
+    assert.deepEqual(body.error, {
+      message: "This model's maximum context length is 4096 tokens. However, your messages resulted in " +
+        "more than 4096 tokens. Please reduce the length of the messages.",
+      type: "invalid_request_error",
+      param: "messages",
+      code: "context_length_exceeded",
+    });
+    assert.equal(jobs.length, 1, "the long prompt never reached the node");
     await t.cp.recorder.flush();
     const rows = await t.cp.db.sql<{ status: string; error_code: string | null }[]>`
-      select status, error_code from jobs`;
-    assert.deepEqual(rows.map((r) => [r.status, r.error_code]), [["cancelled", "client_disconnected"]]);
+      select status, error_code from jobs order by created_at`;
+    assert.deepEqual(rows.map((r) => [r.status, r.error_code]), [
+      ["completed", null],
+      ["rejected", "context_length_exceeded"],
+    ]);
   });
 });

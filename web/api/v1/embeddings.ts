@@ -2,7 +2,7 @@
 import type { AppContext } from "../../app_env.ts";
 import { parseEmbeddingsRequest } from "../../../shared/mod.ts";
 import type { ControlPlane } from "../../control_plane.ts";
-import { countEmbeddingTokens, countEmbeddingTokensYielding } from "../../metering/count_tokens.ts";
+import { countEmbeddingTokensYielding } from "../../metering/count_tokens.ts";
 import { parseOrThrow, startJob } from "./route_job.ts";
 import { completeJsonResponse } from "./json_response.ts";
 
@@ -16,8 +16,7 @@ export function embeddings(cp: ControlPlane) {
       stream: false,
       provider: req.provider,
       body: req.body,
-      countPrompt: () => countEmbeddingTokens(req.inputs),
-      countPromptYielding: () => countEmbeddingTokensYielding(req.inputs, c.req.raw.signal),
+      countPrompt: () => countEmbeddingTokensYielding(req.inputs, c.req.raw.signal),
     });
     return completeJsonResponse(started, () => {});
   };

@@ -46,7 +46,7 @@ export async function completeJsonResponse(
   let body = first.body;
   if (usage) run.engineUsage = usage;
   else {
-    const prompt = run.countPrompt();
+    const prompt = run.promptTokens ?? 0;
     const completion = run.countCompletion();
     body = JSON.stringify({
       ...parsed,

@@ -5,6 +5,7 @@ import { completionAllowance, holdFor } from "../../billing/hold.ts";
 import type { ControlPlane } from "../../control_plane.ts";
 import { HttpError } from "../../http_error.ts";
 import { modelPrices, selectNodes } from "../../router/select_nodes.ts";
+import { countLimit, largestContext, nodesForPrompt } from "../../router/context_window.ts";
 import { JobRun } from "../../jobs/job_run.ts";
 import { dispatchJob, type DispatchOutcome } from "../../dispatch/dispatch.ts";
 import type { ApiCaller } from "./api_key_auth.ts";
@@ -60,8 +61,8 @@ export async function startJob(
     stream: boolean;
     provider: ProviderPrefs;
     body: Record<string, unknown>;
-    countPrompt: () => number;
-    countPromptYielding: () => Promise<number>;
+    /** Our count of the prompt, a slice at a time; it may stop once past `limit`. */
+    countPrompt: (limit: number) => Promise<number>;
     /** Chat: the consumer's max_tokens (null: the default allowance, asked of the engine too). */
     maxTokens?: number | null;
   },
@@ -93,14 +94,16 @@ export async function startJob(
     stream: job.stream,
     apiKeyId: caller.apiKeyId,
     countPrompt: job.countPrompt,
-    countPromptYielding: job.countPromptYielding,
   });
   let body = job.body;
+  let nodes = route.ok ? route.nodes : [];
   if (route.ok) {
     // Hold the worst case before any node works; a request the balance cannot cover is a 402.
     let promptTokens: number;
     try {
-      promptTokens = await run.countPromptYielding();
+      // A chat prompt no candidate's context window takes is not counted to its end. (An
+      // embedding request's count is its inputs' total; a window bounds each input alone.)
+      promptTokens = await run.countPrompt(job.kind === "chat" ? countLimit(nodes, job.model) : Infinity);
     } catch (err) {
       if (!c.req.raw.signal.aborted) {
         run.end("failed", { errorCode: "internal_error" });
@@ -110,12 +113,25 @@ export async function startJob(
       run.end("cancelled", { errorCode: "client_disconnected" });
       throw new HttpError(499, "client closed the request", { code: "invalid_request" });
     }
+    if (job.kind === "chat") {
+      nodes = nodesForPrompt(nodes, job.model, promptTokens);
+      if (nodes.length === 0) {
+        run.end("rejected", { errorCode: "context_length_exceeded" });
+        const window = largestContext(route.nodes, job.model);
+        throw new HttpError(
+          400,
+          `This model's maximum context length is ${window} tokens. However, your messages resulted ` +
+            `in more than ${window} tokens. Please reduce the length of the messages.`,
+          { code: "context_length_exceeded", param: "messages" },
+        );
+      }
+    }
     const allowance = job.kind === "chat"
       ? completionAllowance(job.maxTokens ?? null, {
         defaultMaxTokens: cp.config.defaultMaxTokens,
         promptTokens,
         model: job.model,
-        nodes: route.nodes,
+        nodes,
       })
       : 0;
     if (job.kind === "chat" && job.maxTokens == null) body = { ...body, max_tokens: allowance };
@@ -123,7 +139,7 @@ export async function startJob(
       model: job.model,
       promptTokens,
       completionAllowance: allowance,
-      nodes: route.nodes,
+      nodes,
     });
     const reserved = await cp.leases.reserve(caller.apiKeyId, hold);
     if (!reserved.ok) {
@@ -143,7 +159,7 @@ export async function startJob(
     kind: job.kind,
     stream: job.stream,
     body,
-    nodes: route.ok ? route.nodes : [],
+    nodes,
     firstEventTimeoutMs: cp.config.firstTokenTimeoutMs,
     signal: c.req.raw.signal,
     registry: cp.registry,
