@@ -14,6 +14,12 @@ export interface TestEngineOptions {
   failure?: TestEngineFailure;
   dieAfterTokens?: number;
   embeddingDimensions?: number;
+  /**
+   * The models' context window, in the engine's tokens (words): listed as vLLM lists it
+   * (`max_model_len` in /v1/models), and a chat prompt longer than it is refused with a 400, as
+   * vLLM refuses one. Unset: no window listed or enforced.
+   */
+  contextLength?: number;
 }
 
 /** The options that can be changed while the engine runs. */
@@ -227,7 +233,7 @@ function checkModel(body: Json, models: string[]): string {
   throw new ApiError(404, msg, "model", "model_not_found");
 }
 
-function chat(ctx: Ctx, models: string[]): Response | Promise<Response> {
+function chat(ctx: Ctx, models: string[], contextLength: number | null): Response | Promise<Response> {
   const { body, cfg } = ctx;
   const model = checkModel(body, models);
   if (!Array.isArray(body.messages) || body.messages.length === 0) {
@@ -239,6 +245,11 @@ function chat(ctx: Ctx, models: string[]): Response | Promise<Response> {
   const tokens = all.slice(0, max ?? all.length);
   const finishReason = tokens.length < all.length ? "length" : "stop";
   const prompt = msgs.reduce((n, m) => n + countWords(textOf(m.content)), 0);
+  if (contextLength !== null && prompt > contextLength) {
+    const msg = `This model's maximum context length is ${contextLength} tokens. However, your ` +
+      `messages resulted in ${prompt} tokens. Please reduce the length of the messages.`;
+    throw new ApiError(400, msg, "messages", "context_length_exceeded");
+  }
   const n = tokens.length;
   const usage = { prompt_tokens: prompt, completion_tokens: n, total_tokens: prompt + n };
   const id = "chatcmpl-" + crypto.randomUUID().replaceAll("-", "");
@@ -331,8 +342,9 @@ async function embeddings(ctx: Ctx, models: string[], defaultDims: number): Prom
   });
 }
 
-function modelObject(id: string): Json {
-  return { id, object: "model", created: 1_700_000_000, owned_by: "infernet-test-engine" };
+function modelObject(id: string, contextLength: number | null): Json {
+  const listed = { id, object: "model", created: 1_700_000_000, owned_by: "infernet-test-engine" };
+  return contextLength === null ? listed : { ...listed, max_model_len: contextLength };
 }
 
 function applyConfig(cfg: Config, patch: unknown): void {
@@ -365,6 +377,7 @@ function failureFor(req: Request, cfg: Config): TestEngineFailure {
 export function createTestEngineHandler(opts: TestEngineOptions = {}): TestEngineHandler {
   const models = opts.models?.length ? [...opts.models] : ["infernet-test-echo"];
   const dims = opts.embeddingDimensions ?? 8;
+  const contextLength = opts.contextLength ?? null;
   const cfg: Config = { tokenDelayMs: 0, usage: true, failure: "none", dieAfterTokens: 3 };
   applyConfig(cfg, opts);
   const events: TestEngineEvent[] = [];
@@ -377,7 +390,7 @@ export function createTestEngineHandler(opts: TestEngineOptions = {}): TestEngin
       ctx.body = await readJson(req);
       tracker.noteFields(ctx.body);
       const isChat = path === "/v1/chat/completions";
-      return await (isChat ? chat(ctx, models) : embeddings(ctx, models, dims));
+      return await (isChat ? chat(ctx, models, contextLength) : embeddings(ctx, models, dims));
     } catch (err) {
       tracker.complete();
       throw err;
@@ -387,7 +400,7 @@ export function createTestEngineHandler(opts: TestEngineOptions = {}): TestEngin
     const path = new URL(req.url).pathname;
     switch (`${req.method} ${path}`) {
       case "GET /v1/models":
-        return jsonResponse({ object: "list", data: models.map(modelObject) });
+        return jsonResponse({ object: "list", data: models.map((id) => modelObject(id, contextLength)) });
       case "POST /v1/chat/completions":
       case "POST /v1/embeddings":
         return await inference(req, path);

@@ -164,6 +164,44 @@ Deno.test("e2e - models list, embeddings, bad key 401, unknown model 404, bad re
   });
 });
 
+Deno.test("e2e - a prompt longer than the context window: 400 context_length_exceeded, from us or the engine", async () => {
+  await withNetwork({ engines: [{ contextLength: 2048 }] }, async (net) => {
+    // The daemon read the window from the engine (vLLM's max_model_len) and advertised it.
+    const models = await client(net).models.list();
+    const m = models.data.find((x) => x.id === "infernet-test-echo") as unknown as Record<string, unknown>;
+    assert.equal(m.context_length, 2048);
+    const tooLong = (err: unknown) =>
+      err instanceof OpenAI.BadRequestError && err.code === "context_length_exceeded" &&
+      (err as InstanceType<typeof OpenAI.APIError>).param === "messages";
+    // 2,200 words: over the window by the engine's count, not surely over by ours (tokenizers
+    // differ), so the engine judges it, and its 400 reaches the consumer.
+    await assert.rejects(
+      client(net).chat.completions.create({
+        model: "infernet-test-echo",
+        messages: [{ role: "user", content: "hello ".repeat(2_200) }],
+      }),
+      (err: unknown) => tooLong(err) && /resulted in 2200 tokens/.test((err as Error).message),
+    );
+    assert.equal(net.engines[0].events.filter((e) => e.type === "request").length, 1);
+    // 40,000 words: past any count under the window. Refused before it is held or sent.
+    await assert.rejects(
+      client(net).chat.completions.create({
+        model: "infernet-test-echo",
+        messages: [{ role: "user", content: "hello ".repeat(40_000) }],
+      }),
+      (err: unknown) => tooLong(err) && /maximum context length is 2048 tokens/.test((err as Error).message),
+    );
+    assert.equal(
+      net.engines[0].events.filter((e) => e.type === "request").length,
+      1,
+      "the engine never saw it",
+    );
+    // A prompt inside the window is served as ever.
+    const ok = await client(net).chat.completions.create({ model: "infernet-test-echo", messages: ask });
+    assert.equal(ok.choices[0].message.content, "Echo: hello infernet world");
+  });
+});
+
 Deno.test("e2e - the engine dying mid-stream gives the consumer an error, not a hang", async () => {
   await withNetwork({ engines: [{ failure: "die_mid_stream", dieAfterTokens: 2 }] }, async (net) => {
     const stream = await client(net).chat.completions.create({
