@@ -184,21 +184,32 @@ Deno.test("e2e - a prompt longer than the context window: 400 context_length_exc
     );
     assert.equal(net.engines[0].events.filter((e) => e.type === "request").length, 1);
     // 40,000 words: past any count under the window. Refused before it is held or sent.
+    let refused: InstanceType<typeof OpenAI.APIError> | undefined;
     await assert.rejects(
       client(net).chat.completions.create({
         model: "infernet-test-echo",
         messages: [{ role: "user", content: "hello ".repeat(40_000) }],
       }),
-      (err: unknown) => tooLong(err) && /maximum context length is 2048 tokens/.test((err as Error).message),
+      (err: unknown) => {
+        refused = err as InstanceType<typeof OpenAI.APIError>;
+        return tooLong(err) && /maximum context length is 2048 tokens/.test((err as Error).message);
+      },
     );
     assert.equal(
       net.engines[0].events.filter((e) => e.type === "request").length,
       1,
       "the engine never saw it",
     );
-    // A prompt inside the window is served as ever.
-    const ok = await client(net).chat.completions.create({ model: "infernet-test-echo", messages: ask });
-    assert.equal(ok.choices[0].message.content, "Echo: hello infernet world");
+    // The SDK's request id of the refusal is its job's: the row says why.
+    const row = await jobRow(net, refused?.requestID ?? "");
+    assert.equal(row?.status, "rejected");
+    assert.equal(row?.errorCode, "context_length_exceeded");
+    // A prompt inside the window is served as ever, and its request id is its job's too.
+    const ok = await client(net).chat.completions.create({ model: "infernet-test-echo", messages: ask })
+      .withResponse();
+    assert.equal(ok.data.choices[0].message.content, "Echo: hello infernet world");
+    assert.equal(ok.request_id, ok.response.headers.get("x-infernet-job-id"));
+    assert.equal((await jobRow(net, ok.request_id!))?.status, "completed");
   });
 });
 

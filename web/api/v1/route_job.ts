@@ -95,6 +95,9 @@ export async function startJob(
     apiKeyId: caller.apiKeyId,
     countPrompt: job.countPrompt,
   });
+  // The consumer's request id (the SDKs' `_request_id`, `requestID` on errors) is the job's from
+  // here on, refusals included: it finds the job's row.
+  c.header("x-request-id", run.id);
   let body = job.body;
   let nodes = route.ok ? route.nodes : [];
   if (route.ok) {
@@ -189,6 +192,7 @@ export function jobHeaders({ run, timing }: StartedJob): Record<string, string> 
   const node = timing.answeredAt - timing.dispatchedAt;
   const cp = timing.dispatchedAt - timing.receivedAt + (performance.now() - timing.answeredAt);
   return {
+    "x-request-id": run.id,
     "x-infernet-job-id": run.id,
     "x-infernet-node": run.node?.record.pubkey ?? "",
     "server-timing": `cp;dur=${cp.toFixed(3)};desc="control plane", node;dur=${
