@@ -4,6 +4,7 @@
 import { jobCost } from "../../shared/mod.ts";
 import type { LiveNode } from "../registry/node_registry.ts";
 import { modelPrices } from "../router/select_nodes.ts";
+import { contextLength } from "../router/context_window.ts";
 
 /** What a hold is computed from. */
 export interface HoldInput {
@@ -54,7 +55,7 @@ export function completionAllowance(
   if (maxTokens !== null) return maxTokens;
   let allowance = opts.defaultMaxTokens;
   for (const node of opts.nodes) {
-    const ctx = node.record.models.find((m) => m.id === opts.model)?.contextLength;
+    const ctx = contextLength(node, opts.model);
     if (ctx && ctx - opts.promptTokens > 0) allowance = Math.min(allowance, ctx - opts.promptTokens);
   }
   return allowance;

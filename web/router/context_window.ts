@@ -7,7 +7,7 @@ import type { LiveNode } from "../registry/node_registry.ts";
 import { mostWeCount } from "../metering/count_tokens.ts";
 
 /** A node's context window for `model`, in tokens; null when it did not say. */
-function contextLength(node: LiveNode, model: string): number | null {
+export function contextLength(node: LiveNode, model: string): number | null {
   return node.record.models.find((m) => m.id === model)?.contextLength ?? null;
 }
 
