@@ -7,6 +7,7 @@
 import { setImmediate } from "node:timers";
 import { createParser } from "eventsource-parser";
 import type { NodeFrame, ServerFrame } from "../../shared/mod.ts";
+import type { EngineClient } from "./engine_http.ts";
 
 /** The job frame the control plane sent. */
 export type JobFrame = Extract<ServerFrame, { type: "job" }>;
@@ -15,11 +16,6 @@ const PATHS = { chat: "/v1/chat/completions", embeddings: "/v1/embeddings" } as 
 
 /** How long a role-only first chunk waits for the first token to travel with it. */
 const ROLE_WAIT_MS = 2;
-
-/** The buffer engine streams are read into; read buffers are reused across reads and jobs. */
-const READ_BUFFER_BYTES = 64 * 1024;
-const spareBuffers: ArrayBuffer[] = [];
-const MAX_SPARE_BUFFERS = 32;
 
 /** At most this many engine reads share one frame (an engine that never pauses still streams). */
 const MAX_READS_PER_FRAME = 64;
@@ -51,10 +47,10 @@ function isRoleOnly(data: string): boolean {
   }
 }
 
-/** Proxies a job to the engine at `engineBaseUrl`; `send` delivers frames to the control plane. */
+/** Proxies a job to the engine; `send` delivers frames to the control plane. */
 export async function proxyJob(
   job: JobFrame,
-  engineBaseUrl: string,
+  engine: EngineClient,
   send: (frame: NodeFrame) => void,
   signal: AbortSignal,
 ): Promise<"completed" | "failed" | "cancelled"> {
@@ -68,15 +64,14 @@ export async function proxyJob(
     started = true;
   };
   try {
-    const res = await fetch(engineBaseUrl + PATHS[job.kind], {
-      method: "POST",
-      headers: { "content-type": "application/json", "x-request-id": id },
-      body: JSON.stringify(job.body),
+    const res = await engine.post(
+      PATHS[job.kind],
+      JSON.stringify(job.body),
+      { "content-type": "application/json", "x-request-id": id },
       signal,
-    });
-    const isStream = res.ok && job.stream &&
-      (res.headers.get("content-type") ?? "").includes("text/event-stream");
-    if (!isStream || !res.body) {
+    );
+    const isStream = res.ok && job.stream && (res.header("content-type") ?? "").includes("text/event-stream");
+    if (!isStream) {
       send({ type: "response", job_id: id, status: res.status, body: await res.text() });
       return res.ok ? "completed" : "failed";
     }
@@ -89,31 +84,21 @@ export async function proxyJob(
       },
     });
     const decoder = new TextDecoder();
-    // A reader that fills our own buffer: the default one allocates a fresh 64 KB buffer for
-    // every read, and that churn of memory outside the heap made V8 run a full GC several times
-    // a second under load (each a pause on the daemon's only thread).
-    const reader = res.body.getReader({ mode: "byob" });
-    let buffer: ArrayBuffer | null = spareBuffers.pop() ?? new ArrayBuffer(READ_BUFFER_BYTES);
-    const readNext = () => {
-      const into = new Uint8Array(buffer!);
-      buffer = null; // Transferred to the read until it completes.
-      return reader.read(into);
-    };
+    let ahead: Promise<Uint8Array | null> | null = null;
     try {
-      let ahead: Promise<ReadableStreamReadResult<Uint8Array>> | null = null;
       let reads = 0;
       for (;;) {
-        const read = await (ahead ?? readNext());
+        // Each read's bytes are valid until the next read: they are decoded before it starts.
+        const bytes = await (ahead ?? res.read());
         ahead = null;
-        if (read.value) buffer = read.value.buffer as ArrayBuffer;
-        if (read.done) break;
+        if (bytes === null) break;
         reads++;
-        parser.feed(decoder.decode(read.value, { stream: true }));
+        parser.feed(decoder.decode(bytes, { stream: true }));
         if (!done && batch.length > 0 && reads < MAX_READS_PER_FRAME) {
           if (!started && batch.every(isRoleOnly)) {
             // Engines send the role chunk on its own, just before the first token: when that is
             // all there is, give the token a moment to join it, so both travel as one frame.
-            ahead = readNext();
+            ahead = res.read();
             let timer: ReturnType<typeof setTimeout> | undefined;
             const waited = new Promise<false>((r) => (timer = setTimeout(() => r(false), ROLE_WAIT_MS)));
             const arrived = await arrivedFirst(ahead, waited);
@@ -121,7 +106,7 @@ export async function proxyJob(
             if (arrived) continue;
           } else if (started) {
             // Past the first token: let what the engine has already sent join this frame.
-            ahead = readNext();
+            ahead = res.read();
             if (await arrivedFirst(ahead, twoLoopTurns())) continue;
           }
         }
@@ -129,12 +114,16 @@ export async function proxyJob(
         reads = 0;
         if (done) {
           send({ type: "end", job_id: id });
+          // Only the body's last bytes are left to read: the connection goes back for the next job.
+          res.finish();
           return "completed";
         }
       }
     } finally {
-      reader.cancel().catch(() => {});
-      if (buffer && spareBuffers.length < MAX_SPARE_BUFFERS) spareBuffers.push(buffer);
+      if (!done) {
+        ahead?.catch(() => {});
+        res.cancel();
+      }
     }
     // OpenAI-compatible engines always close a stream with [DONE]; without it the stream was cut.
     flush();

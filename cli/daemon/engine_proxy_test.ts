@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import type { NodeFrame } from "../../shared/mod.ts";
 import { startTestEngine } from "../../shared/testing/mod.ts";
 import { type JobFrame, proxyJob } from "./engine_proxy.ts";
+import { EngineClient } from "./engine_http.ts";
 
 const chatJob = (id: string): JobFrame => ({
   type: "job",
@@ -39,22 +40,29 @@ function startSlowEngine(gapMs: number) {
   return { url: `http://127.0.0.1:${server.addr.port}`, close: () => server.shutdown() };
 }
 
-/** Runs a job through the proxy to its end; every frame it sent, in order. */
-async function proxyAll(job: JobFrame, engineUrl: string) {
-  const frames: NodeFrame[] = [];
-  const outcome = await proxyJob(job, engineUrl, (f) => frames.push(f), new AbortController().signal);
-  return { outcome, frames };
+/** Runs a job through the proxy to its end, on `client` or a client of its own for `engine`;
+ * every frame it sent, in order. */
+async function proxyAll(job: JobFrame, engine: string | EngineClient) {
+  const client = typeof engine === "string" ? new EngineClient(engine) : engine;
+  try {
+    const frames: NodeFrame[] = [];
+    const outcome = await proxyJob(job, client, (f) => frames.push(f), new AbortController().signal);
+    return { outcome, frames };
+  } finally {
+    if (client !== engine) await client.close();
+  }
 }
 
 const contentOf = (data: string) => JSON.parse(data).choices[0]?.delta?.content ?? "";
 
 Deno.test("engine proxy - a role chunk and the token right after it go out as one frame", async () => {
   const engine = await startTestEngine();
+  const client = new EngineClient(engine.url);
   try {
     // A first job warms both sides up: compiling the proxy's and the engine's code (they share this
     // isolate) between the two chunks once took longer than the role's wait, on a busy CI machine.
-    await proxyAll(chatJob("job_0"), engine.url);
-    const { outcome, frames } = await proxyAll(chatJob("job_1"), engine.url);
+    await proxyAll(chatJob("job_0"), client);
+    const { outcome, frames } = await proxyAll(chatJob("job_1"), client);
     assert.equal(outcome, "completed");
     const chunks = frames.filter((f) => f.type === "chunks");
     const first = chunks[0];
@@ -68,6 +76,7 @@ Deno.test("engine proxy - a role chunk and the token right after it go out as on
     assert.equal(text, "Echo: hi there");
     assert.equal(frames.at(-1)?.type, "end");
   } finally {
+    await client.close();
     await engine.close();
   }
 });
@@ -89,16 +98,18 @@ Deno.test("engine proxy - a role chunk does not wait for a slow first token", as
 
 Deno.test("engine proxy - cancelled while the role chunk waits: cancelled, nothing more sent", async () => {
   const engine = startSlowEngine(5_000);
+  const client = new EngineClient(engine.url);
   try {
     const frames: NodeFrame[] = [];
     const ac = new AbortController();
-    const running = proxyJob(chatJob("job_3"), engine.url, (f) => {
+    const running = proxyJob(chatJob("job_3"), client, (f) => {
       frames.push(f);
       ac.abort(); // the consumer leaves as soon as anything arrives
     }, ac.signal);
     assert.equal(await running, "cancelled");
     assert.equal(frames.length, 1, "only the role chunk went out");
   } finally {
+    await client.close();
     await engine.close();
   }
 });
@@ -113,12 +124,13 @@ const sayJob = (id: string, content: string): JobFrame => ({
 
 Deno.test("engine proxy - tokens the engine sent together cross as one frame after the first", async () => {
   const engine = await startTestEngine();
+  const client = new EngineClient(engine.url);
   try {
     const frames: NodeFrame[] = [];
     const ac = new AbortController();
     const outcome = await proxyJob(
       sayJob("job_4", "one two three four five six"),
-      engine.url,
+      client,
       (f) => frames.push(f),
       ac.signal,
     );
@@ -128,6 +140,7 @@ Deno.test("engine proxy - tokens the engine sent together cross as one frame aft
     assert.deepEqual(frames.map((f) => f.type), ["chunks", "chunks", "end"]);
     assert.equal(textOf(frames), "Echo: one two three four five six");
   } finally {
+    await client.close();
     await engine.close();
   }
 });

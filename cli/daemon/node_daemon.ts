@@ -15,6 +15,7 @@ import {
 import type { NodeIdentity } from "../identity/node_key.ts";
 import { CliError } from "../cli_error.ts";
 import { proxyJob } from "./engine_proxy.ts";
+import { EngineClient } from "./engine_http.ts";
 // npm `ws` rather than Deno's WebSocket: Deno's client socket leaves Nagle's algorithm on, so a
 // burst of small frames (stream chunks) stalls ~40 ms on a delayed ACK; `ws` sets TCP_NODELAY.
 import WebSocket from "ws";
@@ -107,6 +108,8 @@ export class NodeDaemon {
   #heartbeatTimer: ReturnType<typeof setInterval> | null = null;
   #reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   #attempt = 0;
+  /** Kept-alive connections to the engine, shared by the jobs. */
+  #engine: EngineClient;
   readonly state: DaemonState = { connected: false, inFlight: 0, completed: 0, failed: 0, reconnects: 0 };
 
   constructor(opts: NodeDaemonOptions) {
@@ -116,6 +119,7 @@ export class NodeDaemon {
       maxBackoffMs: opts.maxBackoffMs ?? 30_000,
       drainTimeoutMs: opts.drainTimeoutMs ?? 30_000,
     };
+    this.#engine = new EngineClient(opts.engineBaseUrl);
     this.#stopped = new Promise((r) => (this.#resolveStopped = r));
   }
 
@@ -223,7 +227,7 @@ export class NodeDaemon {
     this.#jobs.set(job.job_id, ctrl);
     this.state.inFlight = this.#jobs.size;
     try {
-      const outcome = await proxyJob(job, this.#opts.engineBaseUrl, (f) => this.#send(ws, f), ctrl.signal);
+      const outcome = await proxyJob(job, this.#engine, (f) => this.#send(ws, f), ctrl.signal);
       if (outcome === "completed") this.state.completed++;
       else if (outcome === "failed") this.state.failed++;
     } finally {
@@ -316,6 +320,7 @@ export class NodeDaemon {
     for (const ctrl of this.#jobs.values()) ctrl.abort();
     this.#socket?.close(1000, "node stopping");
     this.#socket = null;
+    await this.#engine.close();
     this.#resolveStopped();
     return this.#stopped;
   }
