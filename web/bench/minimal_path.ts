@@ -1,12 +1,13 @@
 // The floor for `deno task bench`: the inference path's shape with as little code as it can have —
-// a "control plane" (Deno.serve, and a WebSocket the node opens) and a "node" (npm ws, fetch to
-// the engine, the stream's events back as frames), each its own process like the real ones, with
+// a "control plane" (Deno.serve, and a WebSocket the node opens) and a "node" (npm ws, the
+// daemon's kept-alive engine client, the stream's events back as frames), each its own process like the real ones, with
 // no auth, routing, billing, metering or job state. What it adds over calling the engine directly
 // is what the hops themselves cost on this machine; the real path's figures are read against it.
 //
 //   deno run --allow-net --allow-env=WS_NO_BUFFER_UTIL,WS_NO_UTF_8_VALIDATE web/bench/minimal_path.ts cp
 //     prints {"url": …}; with `node <cp URL> <engine URL>` instead of `cp`, {"connected": true}
 import WebSocket from "ws";
+import { EngineClient } from "../../cli/daemon/engine_http.ts";
 
 type Frame =
   | { id: string; type: "response"; status: number; body: string }
@@ -74,19 +75,22 @@ function serveControlPlane(): void {
 function runNode(cpUrl: string, engineUrl: string): void {
   const ws = new WebSocket(cpUrl.replace(/^http/, "ws") + "/ws");
   const send = (f: Frame) => ws.send(JSON.stringify(f));
+  const engine = new EngineClient(engineUrl);
+  const never = new AbortController().signal;
   ws.on("message", async (raw: WebSocket.RawData) => {
     const job = JSON.parse(raw.toString()) as { id: string; body: { stream?: boolean } };
-    const res = await fetch(engineUrl + "/v1/chat/completions", {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(job.body),
-    });
-    if (!job.body.stream || !res.body) {
+    const res = await engine.post(
+      "/v1/chat/completions",
+      JSON.stringify(job.body),
+      { "content-type": "application/json" },
+      never,
+    );
+    if (!job.body.stream) {
       return send({ id: job.id, type: "response", status: res.status, body: await res.text() });
     }
     const dec = new TextDecoder();
     let buffered = "";
-    for await (const bytes of res.body) {
+    for (let bytes = await res.read(); bytes; bytes = await res.read()) {
       buffered += dec.decode(bytes, { stream: true });
       const events = buffered.split("\n\n");
       buffered = events.pop()!;
