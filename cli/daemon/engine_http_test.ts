@@ -1,5 +1,6 @@
-// The daemon's engine client against real servers on 127.0.0.1: Deno.serve for what engines do
-// every day, and raw TCP servers for the framings and connection races a server library hides.
+// The daemon's engine client (engine_http.ts, and the HTTP/1.1 wire under it, http1_wire.ts)
+// against real servers on 127.0.0.1: Deno.serve for what engines do every day, and raw TCP
+// servers for the framings and connection races a server library hides.
 import assert from "node:assert/strict";
 import { EngineClient, type EngineResponse } from "./engine_http.ts";
 
