@@ -288,3 +288,34 @@ Deno.test("engine http - aborting closes the connection: the engine sees the job
     await server.shutdown();
   }
 });
+
+Deno.test("engine http - a head and a chunk size split across reads, even inside CRLF CRLF", async () => {
+  const pause = () => new Promise((r) => setTimeout(r, 15));
+  const server = rawServer(async (conn) => {
+    for (
+      const piece of [
+        "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r",
+        "\n\r",
+        "\na",
+        "\r\n0123456789\r\n0\r\n\r\n",
+      ]
+    ) {
+      await write(conn, piece);
+      await pause();
+    }
+    return "keep";
+  });
+  const client = new EngineClient(server.url);
+  // A reader that missed the split would wait for ever: the abort turns that into a failure.
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), 5_000);
+  try {
+    const res = await client.post("/x", "{}", {}, ac.signal);
+    assert.equal(res.header("transfer-encoding"), "chunked");
+    assert.equal(await res.text(), "0123456789");
+  } finally {
+    clearTimeout(timer);
+    await client.close();
+    await server.close();
+  }
+});

@@ -8,7 +8,6 @@ export const BUFFER_BYTES = 64 * 1024;
 /** After the caller is done with an answer, how long its end may take to arrive for the
  * connection to be kept rather than closed. */
 const FINISH_MS = 1_000;
-const CRLF_CRLF = [13, 10, 13, 10];
 
 /** One TCP connection and its read buffer: unread bytes are `buf[start, end)`. */
 export class Conn {
@@ -125,7 +124,8 @@ export async function readHead(conn: Conn): Promise<Head> {
     let scanned = conn.start;
     let at: number;
     while ((at = indexOfCrlfCrlf(conn.buf, scanned, conn.end)) < 0) {
-      scanned = Math.max(conn.start, conn.end - (CRLF_CRLF.length - 1));
+      // The next scan starts where a CRLF CRLF split by this read could begin.
+      scanned = Math.max(conn.start, conn.end - 3);
       const before = conn.start;
       if (!(await conn.fill())) {
         throw new Error(
