@@ -1,8 +1,9 @@
 // The floor for `deno task bench`: the inference path's shape with as little code as it can have —
 // a "control plane" (Deno.serve, and a WebSocket the node opens) and a "node" (npm ws, the
 // daemon's kept-alive engine client, the stream's events back as frames), each its own process
-// like the real ones, with no auth, routing, billing, metering or job state. What it adds over calling the engine directly
-// is what the hops themselves cost on this machine; the real path's figures are read against it.
+// like the real ones, with no auth, routing, billing, metering or job state. What it adds over
+// calling the engine directly is what the hops themselves cost on this machine; the real path's
+// figures are read against it.
 //
 //   deno run --allow-net --allow-env=WS_NO_BUFFER_UTIL,WS_NO_UTF_8_VALIDATE web/bench/minimal_path.ts cp
 //     prints {"url": …}; with `node <cp URL> <engine URL>` instead of `cp`, {"connected": true}
