@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { Sql } from "./client.ts";
 import { testOnEachDatabase } from "./test_databases.ts";
+import { reconcile } from "./reconcile.ts";
 import { fundOperatorEarnings } from "./test_funding.ts";
 import { accountBalance, operatorEarnings, PAYOUTS_IN_FLIGHT, PROCESSOR_CLEARING } from "./ledger.ts";
 import {
@@ -137,6 +138,10 @@ testOnEachDatabase(
     await db.sql`
     update ledger_transactions set created_at = now() - interval '40 days'
     where id = (select max(id) from ledger_transactions where kind = 'settle')`;
+    await db.sql`
+    update job_charges set settled_at = now() - interval '40 days'
+    where job_id = (select job_id from ledger_transactions where id = (
+      select max(id) from ledger_transactions where kind = 'settle'))`;
     const paid = await createPayout(db.sql, payout(1000n * CENT));
     await markPayoutCompleted(db.sql, paid.id, { txHash: "t1" });
     await createPayout(db.sql, payout(500n * CENT, { minAmount: 0n, coin: "ETH", cryptoAmount: "0.1" }));
@@ -151,6 +156,8 @@ testOnEachDatabase(
       { coin: "BTC", paid: 1000n * CENT, inFlight: 0n, paidCrypto: "0.0002" },
       { coin: "ETH", paid: 0n, inFlight: 500n * CENT, paidCrypto: "0" },
     ]);
+    // The days come from the settled charges; the ledger agrees with them.
+    assert.deepEqual(await reconcile(db.sql), []);
     const empty = await earningsSummary(db.sql, "ef".repeat(32));
     assert.deepEqual(empty, { pending: 0n, inFlight: 0n, paid: 0n, days: [], coins: [] });
   },

@@ -1,36 +1,49 @@
-// Test money: a funded API key (credited through the real deposit path), and a consumer deposit
-// settled into an operator's earnings, posted straight into the ledger.
+// Test money: a funded API key (credited through the real deposit path), and an operator's
+// earnings from one job settled through the real reserve and settle path.
 import type { Sql } from "./client.ts";
 import { createApiKey } from "./api_keys.ts";
 import { applyPaymentEvent, insertPayment } from "./payments.ts";
-import { consumerBalance, operatorEarnings, PLATFORM_FEES, postEntry, PROCESSOR_CLEARING } from "./ledger.ts";
+import { reserveJob, settleJobs } from "./charges.ts";
+import { testJobRow } from "./test_job_row.ts";
 
 let next = 0;
 
-/** Credits `amount` nano-USD to an operator's earnings (plus a 10 % fee), as one settled job. */
+/**
+ * Credits `amount` nano-USD to an operator's earnings as one job served by the node: a consumer
+ * key funded with the job's cost deposits, holds and is charged it (10 % platform fee, so the
+ * operator's share is exactly `amount`), with the job's row, as the control plane settles a job.
+ */
 export async function fundOperatorEarnings(sql: Sql, nodePubkey: string, amount: bigint): Promise<void> {
-  const n = `${Date.now()}_${next++}`;
-  const fee = amount / 9n;
-  const apiKeyId = 1n;
-  await postEntry(sql, {
-    idempotencyKey: `deposit:test_${n}`,
-    kind: "deposit",
-    paymentId: `test_${n}`,
-    postings: [
-      { account: PROCESSOR_CLEARING, amount: -(amount + fee) },
-      { account: consumerBalance(apiKeyId), amount: amount + fee },
-    ],
+  if (amount <= 0n) throw new RangeError("earnings must be positive");
+  // cost − ⌊cost × 1000 / 10000⌋ = amount: with amount = 9k + r (r < 9), cost = 10k + r.
+  const cost = (amount / 9n) * 10n + (amount % 9n);
+  const jobId = `job_test_${Date.now()}_${next++}`;
+  const consumer = await createTestKey(sql, cost);
+  const held = await reserveJob(sql, { jobId, apiKeyId: consumer.id, amount: cost });
+  if (!held.ok) throw new Error(`the test job's hold was refused (${held.available} available)`);
+  const tokens = { prompt: 1000, completion: 0 };
+  const settlement = {
+    jobId,
+    nodePubkey,
+    promptTokens: tokens.prompt,
+    completionTokens: tokens.completion,
+    promptPer1k: cost,
+    completionPer1k: 0n,
+    feeBps: 1000,
+    cost,
+    lease: null,
+  };
+  const row = testJobRow(jobId, {
+    apiKeyId: consumer.id,
+    nodePubkey,
+    enginePromptTokens: tokens.prompt,
+    engineCompletionTokens: tokens.completion,
+    countedPromptTokens: tokens.prompt,
+    countedCompletionTokens: tokens.completion,
+    promptTokens: tokens.prompt,
+    completionTokens: tokens.completion,
   });
-  await postEntry(sql, {
-    idempotencyKey: `settle:test_${n}`,
-    kind: "settle",
-    jobId: `job_test_${n}`,
-    postings: [
-      { account: consumerBalance(apiKeyId), amount: -(amount + fee) },
-      { account: operatorEarnings(nodePubkey), amount },
-      { account: PLATFORM_FEES, amount: fee },
-    ],
-  });
+  await settleJobs(sql, [settlement], [row]);
 }
 
 /**

@@ -5,14 +5,12 @@
 // form (a double click, a back-and-resend) finds the token used and creates nothing.
 import type { Hono } from "hono";
 import {
-  accountBalance,
   earningsSummary,
   type JobCursor,
   listNodeJobs,
   listPayoutAddresses,
   listPayouts,
   nodeJobStats,
-  operatorEarnings,
   type PayoutRow,
 } from "../../db/mod.ts";
 import { formatUsd, isCoin, SUPPORTED_COINS } from "../../shared/mod.ts";
@@ -122,9 +120,8 @@ async function operatorPage(cp: ControlPlane, c: AppContext, extras: Extras = {}
   const now = new Date();
   const sql = cp.db.sql;
   await cp.recorder.flush(); // the jobs just served are on the page
-  const [earnings, balance, stats, jobs, addresses, payouts, notice] = await Promise.all([
+  const [earnings, stats, jobs, addresses, payouts, notice] = await Promise.all([
     earningsSummary(sql, pubkey, { days: CHART_DAYS, now }),
-    accountBalance(sql, operatorEarnings(pubkey)),
     nodeJobStats(sql, pubkey, new Date(now.getTime() - STATS_WINDOW_MS)),
     listNodeJobs(sql, pubkey, { before: cursor, limit: JOBS_PER_PAGE }),
     listPayoutAddresses(sql, pubkey),
@@ -140,7 +137,7 @@ async function operatorPage(cp: ControlPlane, c: AppContext, extras: Extras = {}
       : null,
     stats,
     earnings,
-    payable: (balance / NANO_USD_PER_CENT) * NANO_USD_PER_CENT,
+    payable: (earnings.pending / NANO_USD_PER_CENT) * NANO_USD_PER_CENT,
     minPayout,
     autoPayout,
     chart: chartDays(earnings.days, { today: now, days: CHART_DAYS }),

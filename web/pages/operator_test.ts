@@ -17,10 +17,11 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     await withNodeAndBrowser("operator", async ({ shot, env, node, browser }) => {
-      // Real jobs through the node, then enough earnings for a payout (the minimum is 10 USD).
+      // Enough earnings for a payout (the minimum is 10 USD: one settled job of the node's), then
+      // real jobs through the node.
+      await fundOperatorEarnings(env.tcp.cp.db.sql, node.pubkey, 12_340_000_000n);
       const { key } = await createTestKey(env.tcp.cp.db.sql, 5_000_000_000n);
       await runChats(env, key, ["hi one", "hi two", "hi three"]);
-      await fundOperatorEarnings(env.tcp.cp.db.sql, node.pubkey, 12_340_000_000n);
 
       const context = await browser.newContext({ viewport: { width: 1000, height: 800 }, baseURL: env.url });
       const page = await context.newPage();
@@ -53,7 +54,7 @@ Deno.test({
       await page.goto("/operator");
       assert.equal(await page.locator("[data-stat=state]").textContent(), "online");
       assert.ok((await page.locator("#node").textContent())!.includes(node.pubkey));
-      assert.equal(await page.locator("table.jobs tbody tr").count(), 3);
+      assert.equal(await page.locator("table.jobs tbody tr").count(), 4);
       const firstJob = await page.locator("table.jobs tbody tr").first().textContent();
       assert.ok(firstJob!.includes("infernet-test-echo") && firstJob!.includes("completed"), firstJob!);
       assert.equal(await page.locator("table.models tbody tr").count() >= 1, true);
