@@ -2,7 +2,6 @@
 // renders every HttpError: as OpenAI's error JSON under `/v1`, `/api` and `/health`, as an HTML page elsewhere.
 import { Hono } from "hono";
 import { requestId } from "hono/request-id";
-import { bodyLimit } from "hono/body-limit";
 import type { ControlPlane } from "./control_plane.ts";
 import type { AppEnv } from "./app_env.ts";
 import { errorResponse, HttpError } from "./http_error.ts";
@@ -20,11 +19,8 @@ import { mountPayoutRoutes } from "./api/nodes/payouts.ts";
 import { mountLoginApi } from "./api/login.ts";
 import { createDeposit, getBalance, getDeposit } from "./api/deposits.ts";
 import { getPricing } from "./api/pricing.ts";
-import { coinPayWebhook, MAX_WEBHOOK_BYTES } from "./api/webhooks/coinpay.ts";
+import { coinPayWebhook } from "./api/webhooks/coinpay.ts";
 import { errorPageResponse, mountPages } from "./pages/mod.ts";
-
-/** The largest `/v1` request body accepted (long contexts fit; a runaway upload does not). */
-const MAX_V1_BODY_BYTES = 16 * 1024 * 1024;
 
 /** Whether a path belongs to the JSON APIs (their errors stay OpenAI-shaped); else it is a page. */
 function isApiPath(path: string): boolean {
@@ -48,17 +44,6 @@ export function createApp(cp: ControlPlane): Hono<AppEnv> {
     c.set("receivedAt", performance.now());
     return next();
   });
-  v1.use(
-    "*",
-    bodyLimit({
-      maxSize: MAX_V1_BODY_BYTES,
-      onError: () => {
-        throw new HttpError(413, `The request body is larger than ${MAX_V1_BODY_BYTES / 1048576} MB.`, {
-          code: "invalid_request",
-        });
-      },
-    }),
-  );
   v1.use("*", async (c, next) => {
     const caller = await cp.auth.authenticate(c.req.header("authorization") ?? null);
     const wait = cp.keyLimiter.take(caller.keyHash);
@@ -82,16 +67,7 @@ export function createApp(cp: ControlPlane): Hono<AppEnv> {
   app.post("/api/deposits", createDeposit(cp));
   app.get("/api/deposits/:id", getDeposit(cp));
   app.get("/api/balance", getBalance(cp));
-  app.post(
-    "/api/webhooks/coinpay",
-    bodyLimit({
-      maxSize: MAX_WEBHOOK_BYTES,
-      onError: () => {
-        throw new HttpError(413, "webhook body too large", { code: "webhook_invalid" });
-      },
-    }),
-    coinPayWebhook(cp),
-  );
+  app.post("/api/webhooks/coinpay", coinPayWebhook(cp));
   app.post("/api/nodes/register", nip98Auth(cp), registerNode(cp));
   app.post("/api/nodes/heartbeat", nip98Auth(cp), heartbeat(cp));
   app.get("/api/nodes/ws", nodeSocket(cp));

@@ -99,5 +99,17 @@ Deno.test("api - an oversized /v1 body is refused with 413 before it is read who
     );
     assert.equal(res.status, 413);
     assertOpenAiError(await res.json(), "invalid_request");
+    // A declared length over the limit: refused before a byte is read (after the key is checked).
+    const declared = (k: string) => {
+      const req = chat(k, "{}");
+      req.headers.set("content-length", String(17 * 1024 * 1024));
+      return app.request(req);
+    };
+    const refused = await declared(key);
+    assert.equal(refused.status, 413);
+    const body = await refused.json();
+    assertOpenAiError(body, "invalid_request");
+    assert.equal(body.error.message, "The request body is larger than 16 MB.");
+    assert.equal((await declared("inf_not_a_key")).status, 401);
   });
 });

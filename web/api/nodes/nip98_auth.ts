@@ -4,6 +4,7 @@ import type { AppContext, AppMiddleware } from "../../app_env.ts";
 import { NIP98_TOLERANCE_SEC, verifyNip98 } from "../../../shared/mod.ts";
 import type { ControlPlane } from "../../control_plane.ts";
 import { HttpError } from "../../http_error.ts";
+import { readBodyBytes } from "../../http_body.ts";
 
 /** The largest body a node may send (a node record with hundreds of models fits easily). */
 const MAX_BODY_BYTES = 256 * 1024;
@@ -18,10 +19,12 @@ export function signedUrl(cp: ControlPlane, req: Request): string {
 /** Middleware: verifies NIP-98, rejects replays, and exposes `nodePubkey` and `rawBody`. */
 export function nip98Auth(cp: ControlPlane): AppMiddleware {
   return async (c: AppContext, next) => {
-    const raw = new Uint8Array(await c.req.arrayBuffer());
-    if (raw.length > MAX_BODY_BYTES) {
-      throw new HttpError(413, `body larger than ${MAX_BODY_BYTES} bytes`, { code: "invalid_request" });
-    }
+    // Bounded before it is read whole: a node record is never near the limit.
+    const raw = await readBodyBytes(
+      c.req.raw,
+      MAX_BODY_BYTES,
+      () => new HttpError(413, `body larger than ${MAX_BODY_BYTES} bytes`, { code: "invalid_request" }),
+    );
     const result = verifyNip98(c.req.header("authorization"), {
       url: signedUrl(cp, c.req.raw),
       method: c.req.method,

@@ -114,6 +114,30 @@ Deno.test("node api - a heartbeat from an unregistered node is 404, a malformed 
   });
 });
 
+Deno.test("node api - a body over 256 KB is refused with 413, signed or not, and registers nothing", async () => {
+  await withApp(async (app, cp) => {
+    const sk = generateSecretKey();
+    const record = createNodeRecord(sk, advert);
+    const body = JSON.stringify({ ...record, padding: "x".repeat(256 * 1024) });
+    const url = BASE + "/api/nodes/register";
+    // Once with a declared length (refused before it is read), once streamed without one.
+    const declared = await app.request(url, {
+      method: "POST",
+      body,
+      headers: {
+        "content-length": String(body.length),
+        authorization: createNip98Header(sk, url, "POST", body),
+      },
+    });
+    assert.equal(declared.status, 413);
+    assert.match(await reason(declared), /body larger than 262144 bytes/);
+    const streamed = await post(app, "/api/nodes/register", body, createNip98Header(sk, url, "POST", body));
+    assert.equal(streamed.status, 413);
+    await streamed.body?.cancel();
+    assert.equal(cp.registry.get(getPublicKey(sk)), undefined);
+  });
+});
+
 Deno.test("node api - an older record cannot replace a newer one", async () => {
   await withApp(async (app) => {
     const sk = generateSecretKey();

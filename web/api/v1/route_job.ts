@@ -4,15 +4,28 @@ import { formatUsd, type JobKind, type ProviderPrefs, RequestError } from "../..
 import { completionAllowance, holdFor } from "../../billing/hold.ts";
 import type { ControlPlane } from "../../control_plane.ts";
 import { HttpError } from "../../http_error.ts";
+import { readBodyText } from "../../http_body.ts";
 import { modelPrices, selectNodes } from "../../router/select_nodes.ts";
 import { countLimit, largestContext, nodesForPrompt } from "../../router/context_window.ts";
 import { JobRun } from "../../jobs/job_run.ts";
 import { dispatchJob, type DispatchOutcome } from "../../dispatch/dispatch.ts";
 import type { ApiCaller } from "./api_key_auth.ts";
 
-/** Reads a JSON request body, or answers 400. */
-export async function readJsonBody(req: Request): Promise<unknown> {
-  const text = await req.text();
+/** The largest JSON request body accepted (long contexts fit; a runaway upload does not). */
+export const MAX_JSON_BODY_BYTES = 16 * 1024 * 1024;
+
+const sizeText = (bytes: number) => bytes % 1048576 === 0 ? `${bytes / 1048576} MB` : `${bytes} bytes`;
+
+/** Reads a JSON request body of at most `maxBytes`, or answers 413 (larger) or 400 (not JSON). */
+export async function readJsonBody(req: Request, maxBytes = MAX_JSON_BODY_BYTES): Promise<unknown> {
+  const text = await readBodyText(
+    req,
+    maxBytes,
+    () =>
+      new HttpError(413, `The request body is larger than ${sizeText(maxBytes)}.`, {
+        code: "invalid_request",
+      }),
+  );
   try {
     return JSON.parse(text);
   } catch {

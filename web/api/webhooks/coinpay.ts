@@ -5,6 +5,7 @@ import type { AppContext } from "../../app_env.ts";
 import { applyPaymentEvent } from "../../../db/mod.ts";
 import type { ControlPlane } from "../../control_plane.ts";
 import { HttpError } from "../../http_error.ts";
+import { readBodyBytes } from "../../http_body.ts";
 import { verifyCoinPayWebhook } from "../../payments/webhook.ts";
 
 /** Webhook bodies are small; anything larger is not CoinPayPortal's (refused before it is read). */
@@ -13,13 +14,12 @@ export const MAX_WEBHOOK_BYTES = 64 * 1024;
 /** The handler for CoinPayPortal webhooks. */
 export function coinPayWebhook(cp: ControlPlane) {
   return async (c: AppContext): Promise<Response> => {
-    const raw = new Uint8Array(await c.req.arrayBuffer());
+    const raw = await readBodyBytes(c.req.raw, MAX_WEBHOOK_BYTES, () => {
+      cp.log.warn("webhook rejected", { reason: "body too large" });
+      return new HttpError(413, "webhook body too large", { code: "webhook_invalid" });
+    });
     if (!cp.webhookSecret) {
       throw new HttpError(404, "Webhooks are not configured on this server.", { code: "not_found" });
-    }
-    if (raw.length > MAX_WEBHOOK_BYTES) {
-      cp.log.warn("webhook rejected", { reason: "body too large", bytes: raw.length });
-      throw new HttpError(413, "webhook body too large", { code: "webhook_invalid" });
     }
     const checked = verifyCoinPayWebhook(raw, c.req.header("x-coinpay-signature") ?? null, cp.webhookSecret);
     if (!checked.ok) {
