@@ -27,6 +27,19 @@ function serve(read: "bytes" | "text") {
   return { server, bodies, port: server.addr.port };
 }
 
+/** Runs `fn` against a fresh {@link serve} server, shut down after. */
+async function withServer(
+  read: "bytes" | "text",
+  fn: (port: number, bodies: (string | number)[]) => Promise<void>,
+): Promise<void> {
+  const { server, port, bodies } = serve(read);
+  try {
+    await fn(port, bodies);
+  } finally {
+    await server.shutdown();
+  }
+}
+
 /** Sends the head and the given writes on one connection; resolves with the response's status line
  * and body once the server answered (it may answer before every write was sent), within 5 s. */
 async function exchange(port: number, head: string, writes: (string | Uint8Array)[]): Promise<string> {
@@ -64,32 +77,26 @@ const post = (extra: string) => `POST / HTTP/1.1\r\nhost: 127.0.0.1\r\n${extra}\
 const chunk = (s: string) => `${enc.encode(s).length.toString(16)}\r\n${s}\r\n`;
 
 Deno.test("http body - a declared length within the limit is read whole", async () => {
-  const { server, port } = serve("text");
-  try {
+  await withServer("text", async (port, bodies) => {
     const body = "x".repeat(LIMIT);
     const res = await exchange(port, post(`content-length: ${LIMIT}\r\n`), [body]);
     assert.match(res, /^HTTP\/1\.1 200/);
     assert.ok(res.endsWith(body));
-  } finally {
-    await server.shutdown();
-  }
+    assert.deepEqual(bodies, [body]);
+  });
 });
 
 Deno.test("http body - a declared length over the limit is refused before a byte of it is read", async () => {
-  const { server, port, bodies } = serve("bytes");
-  try {
+  await withServer("bytes", async (port, bodies) => {
     // Ten megabytes declared, only the head sent: a server that read first would wait for them.
     const res = await exchange(port, post("content-length: 10000000\r\n"), []);
     assert.match(res, /^HTTP\/1\.1 413/);
     assert.deepEqual(bodies, []);
-  } finally {
-    await server.shutdown();
-  }
+  });
 });
 
 Deno.test("http body - chunks within the limit are joined, UTF-8 split across chunks included", async () => {
-  const { server, port, bodies } = serve("text");
-  try {
+  await withServer("text", async (port, bodies) => {
     const e = enc.encode("é"); // Two bytes, sent in two chunks.
     const parts = [
       "1\r\na\r\n",
@@ -101,33 +108,25 @@ Deno.test("http body - chunks within the limit are joined, UTF-8 split across ch
     const res = await exchange(port, post("transfer-encoding: chunked\r\n"), parts);
     assert.match(res, /^HTTP\/1\.1 200/);
     assert.deepEqual(bodies, ["aé" + "b".repeat(500)]);
-  } finally {
-    await server.shutdown();
-  }
+  });
 });
 
 Deno.test("http body - chunks past the limit are refused without waiting for the rest", async () => {
-  const { server, port, bodies } = serve("bytes");
-  try {
+  await withServer("bytes", async (port, bodies) => {
     // Past the limit after three chunks; the body never ends, so only an early answer comes back.
     const parts = Array.from({ length: 3 }, () => chunk("y".repeat(400)));
     const res = await exchange(port, post("transfer-encoding: chunked\r\n"), parts);
     assert.match(res, /^HTTP\/1\.1 413/);
     assert.deepEqual(bodies, []);
-  } finally {
-    await server.shutdown();
-  }
+  });
 });
 
 Deno.test("http body - no body reads as empty", async () => {
-  const { server, port, bodies } = serve("bytes");
-  try {
+  await withServer("bytes", async (port, bodies) => {
     const res = await exchange(port, post("content-length: 0\r\n"), []);
     assert.match(res, /^HTTP\/1\.1 200/);
     assert.deepEqual(bodies, [0]);
     const empty = await readBodyBytes(new Request("http://x/"), LIMIT, () => new TooLarge());
     assert.equal(empty.length, 0);
-  } finally {
-    await server.shutdown();
-  }
+  });
 });
