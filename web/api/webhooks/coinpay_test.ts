@@ -281,6 +281,24 @@ Deno.test("coinpay webhook - a body changed after signing is refused with 401", 
   }
 });
 
+Deno.test("coinpay webhook - a correctly signed body over 64 KB is refused with 413 and credits nothing", async () => {
+  const env = await setUp();
+  try {
+    const id = await newDeposit(env);
+    const event = JSON.parse(eventBody(id));
+    const body = JSON.stringify({
+      ...event,
+      data: { ...event.data, metadata: { pad: "x".repeat(64 * 1024) } },
+    });
+    const res = await postWebhook(env, body);
+    assert.equal(res.status, 413);
+    assert.equal((res.json.error as Json).code, "webhook_invalid");
+    await assertNothingCredited(env, id);
+  } finally {
+    await env.close();
+  }
+});
+
 Deno.test("coinpay webhook - a correctly signed body that is not a valid event is refused", async () => {
   const env = await setUp();
   try {
