@@ -12,20 +12,16 @@ import { dispatchJob, type DispatchOutcome } from "../../dispatch/dispatch.ts";
 import type { ApiCaller } from "./api_key_auth.ts";
 
 /** The largest JSON request body accepted (long contexts fit; a runaway upload does not). */
-export const MAX_JSON_BODY_BYTES = 16 * 1024 * 1024;
+const MAX_JSON_BODY_BYTES = 16 * 1024 * 1024;
 
-const sizeText = (bytes: number) => bytes % 1048576 === 0 ? `${bytes / 1048576} MB` : `${bytes} bytes`;
+const tooLarge = () =>
+  new HttpError(413, `The request body is larger than ${MAX_JSON_BODY_BYTES / 1048576} MB.`, {
+    code: "invalid_request",
+  });
 
-/** Reads a JSON request body of at most `maxBytes`, or answers 413 (larger) or 400 (not JSON). */
-export async function readJsonBody(req: Request, maxBytes = MAX_JSON_BODY_BYTES): Promise<unknown> {
-  const text = await readBodyText(
-    req,
-    maxBytes,
-    () =>
-      new HttpError(413, `The request body is larger than ${sizeText(maxBytes)}.`, {
-        code: "invalid_request",
-      }),
-  );
+/** Reads a JSON request body of at most 16 MB, or answers 413 (larger) or 400 (not JSON). */
+export async function readJsonBody(req: Request): Promise<unknown> {
+  const text = await readBodyText(req, MAX_JSON_BODY_BYTES, tooLarge);
   try {
     return JSON.parse(text);
   } catch {
