@@ -166,7 +166,7 @@ export class JobRun {
     const recorded = this.#record(status, opts.errorCode ?? null, latencyMs, finishedAt);
     const writing = Promise.all([
       recorded.committed,
-      deps.jobs.finish(id, { status, nodePubkey: node?.record.pubkey ?? null }),
+      deps.jobs.finish(id),
     ])
       .catch((err) => deps.log.error("job end not recorded", { jobId: id, err }))
       .finally(() => deps.pending.delete(writing));

@@ -1,11 +1,16 @@
-// Job state in Deno KV. A job is written `running` with a deadline message on the KV queue; it ends
-// exactly once: either its request finishes it, or the deadline reaps it. The queue is durable, so
-// a job left running by a crash is still reaped after a restart.
+// Job state in Deno KV: every job that has been running for a moment, with a deadline message
+// on the KV queue. A job ends exactly once: either its request finishes it, or
+// the deadline reaps it; either way its entry leaves KV (a check on its versionstamp decides which
+// came first). The queue is durable, so a job left running by a crash is still reaped after a
+// restart.
 //
-// Writes are group-committed: the jobs that start or finish within `lingerMs` of each other go to
-// KV in one atomic commit (one SQLite transaction, one fsync on a local KV), with one deadline
-// message for all the jobs of the batch still running. A job that finishes before its start was
-// committed is written once, already finished, and needs no deadline at all: most jobs.
+// Writes are group-committed, about one commit per `lingerMs` at most (one SQLite transaction, one fsync
+// on a local KV): a job's start goes in the first commit after it has run for half of `lingerMs`
+// (so between ½ and 1½ of it after it began), with one deadline message for all the starts of that
+// commit; an end goes in the next commit. A job that ends sooner is never written at all — most jobs: they last a few milliseconds. Nothing would
+// read it (the reaper only looks for running jobs; every job's record is its row in the
+// database), and writing it, then keeping it, cost the control plane ~0.2 ms of CPU a request
+// (SQLite inserts of random keys, a commit every few jobs) and the KV file ~300 bytes a job.
 import type { JobStatus } from "../../db/mod.ts";
 
 /** The job state kept in KV (small: never the prompt or the output). */
@@ -29,8 +34,6 @@ interface DeadlineMessage {
   jobId?: string;
 }
 
-const FINISHED_TTL_MS = 24 * 60 * 60 * 1000;
-
 /** Deno KV refuses an atomic operation with more than 100 checks; each job write carries one. */
 const MAX_BATCH = 100;
 
@@ -39,14 +42,16 @@ export type ReapHandler = (state: JobState) => Promise<void> | void;
 
 /** Options for {@link JobStore}. */
 export interface JobStoreOptions {
-  /** How long a write waits for others to share its commit (ms); 0 commits at the next tick. */
+  /** The least time between two commits (ms), twice how long a job runs before its start is
+   * written; 0 writes at the next tick. */
   lingerMs?: number;
 }
 
-/** A written job: its state and the versionstamp a later write must still find. */
+/** A written job: its state and the versionstamp a later write must still find (null: it ended
+ * before its start was written, so it never was). */
 interface Stored {
   state: JobState;
-  versionstamp: string;
+  versionstamp: string | null;
 }
 
 /** One job's next write, waiting for its batch. */
@@ -54,9 +59,13 @@ interface Write {
   state: JobState;
   /** The versionstamp the entry must still have; null: it must not exist yet. */
   expect: string | null;
-  /** When set, the job is still running: its deadline (epoch ms) goes on the queue. */
+  /** A start: the job is written running and its deadline (epoch ms) goes on the queue. Null: an
+   * end, which deletes the entry. */
   deadlineAt: number | null;
-  /** Whoever waits for this write: true when it was committed, false when its check failed. */
+  /** When it was queued (`performance.now()`). */
+  queuedAt: number;
+  /** Whoever waits for this write: what was stored when it was committed, null when its check
+   * failed. */
   settle: ((result: Stored | null) => void)[];
   fail: ((err: unknown) => void)[];
 }
@@ -65,7 +74,7 @@ interface Write {
 export class JobStore {
   #kv: Deno.Kv;
   #lingerMs: number;
-  /** Writes not yet handed to KV, by job id (one per job: a finish merges into its start). */
+  /** Writes not yet handed to KV, by job id (one per job: a finish drops its start). */
   #queued = new Map<string, Write>();
   #timer: ReturnType<typeof setTimeout> | null = null;
   #committing: Promise<void> | null = null;
@@ -84,31 +93,26 @@ export class JobStore {
     return written.then((w) => w !== null);
   }
 
-  /** Moves a running job to its final state; false if it had already ended (e.g. reaped). */
-  async finish(
-    id: string,
-    update: Pick<JobState, "status" | "nodePubkey">,
-    nowMs = Date.now(),
-  ): Promise<boolean> {
+  /**
+   * Ends a running job: its entry leaves KV. False if it had already ended (e.g. reaped). How it
+   * ended is the job's row in the database.
+   */
+  async finish(id: string): Promise<boolean> {
     const queued = this.#queued.get(id);
     const started = this.#running.get(id);
     this.#running.delete(id);
-    if (queued && queued.state.status !== "running") return false; // Already ending.
-    if (queued) {
-      // Not written yet: the job goes to KV once, already finished, with no deadline.
-      queued.state = { ...queued.state, ...update, finishedAt: nowMs };
-      queued.deadlineAt = null;
-      return await new Promise<Stored | null>((resolve, reject) => {
-        queued.settle.push(resolve);
-        queued.fail.push(reject);
-      }) !== null;
+    if (queued && queued.deadlineAt === null) return false; // Already ending.
+    if (queued && queued.expect === null) {
+      // Its start is not written yet: it never will be, and nothing waits for a deadline.
+      this.#queued.delete(id);
+      for (const s of queued.settle) s({ state: queued.state, versionstamp: null });
+      return true;
     }
     // The versionstamp from `start` saves a read; without it (another instance), read the entry.
     let current = await started ?? null;
     current ??= await this.#started(id);
-    if (!current) return false;
-    const final: JobState = { ...current.state, ...update, finishedAt: nowMs };
-    return await this.#write(id, final, current.versionstamp, null) !== null;
+    if (!current?.versionstamp) return false;
+    return await this.#write(id, current.state, current.versionstamp, null) !== null;
   }
 
   async #started(id: string): Promise<Stored | null> {
@@ -117,7 +121,7 @@ export class JobStore {
     return { state: entry.value, versionstamp: entry.versionstamp };
   }
 
-  /** Reads a job's state. */
+  /** Reads a running job's state (null once it has ended, or if it never reached KV). */
   async get(id: string): Promise<JobState | null> {
     return (await this.#kv.get<JobState>(["jobs", id])).value;
   }
@@ -126,22 +130,19 @@ export class JobStore {
   async flush(): Promise<void> {
     for (let rounds = 0; rounds < 1_000_000; rounds++) {
       if (this.#committing) await this.#committing;
-      else if (this.#queued.size > 0) this.#commitNext();
+      else if (this.#queued.size > 0) this.#commitNext(true);
       else return;
     }
   }
 
-  /** Handles deadline messages: a job still running is marked `timeout` and handed to `onReap`. */
+  /** Handles deadline messages: a job still running leaves KV and is handed to `onReap` as `timeout`. */
   async handleMessage(msg: unknown, onReap: ReapHandler, nowMs = Date.now()): Promise<void> {
     if (!isDeadline(msg)) return;
     for (const id of msg.jobIds ?? [msg.jobId!]) {
       const entry = await this.#kv.get<JobState>(["jobs", id]);
       if (!entry.value || entry.value.status !== "running") continue;
       const final: JobState = { ...entry.value, status: "timeout", finishedAt: nowMs };
-      const r = await this.#kv.atomic()
-        .check(entry)
-        .set(["jobs", id], final, { expireIn: FINISHED_TTL_MS })
-        .commit();
+      const r = await this.#kv.atomic().check(entry).delete(["jobs", id]).commit();
       this.#running.delete(id);
       if (r.ok) await onReap(final);
     }
@@ -155,7 +156,8 @@ export class JobStore {
     deadlineAt: number | null,
   ): Promise<Stored | null> {
     return new Promise((resolve, reject) => {
-      this.#queued.set(id, { state, expect, deadlineAt, settle: [resolve], fail: [reject] });
+      const queuedAt = performance.now();
+      this.#queued.set(id, { state, expect, deadlineAt, queuedAt, settle: [resolve], fail: [reject] });
       // While a batch is being written, the next one starts when it is done.
       if (!this.#committing) this.#schedule();
     });
@@ -163,19 +165,24 @@ export class JobStore {
 
   /** A full batch goes now; a partial one after the linger. */
   #schedule(): void {
-    if (this.#queued.size >= MAX_BATCH) this.#commitNext();
+    if (this.#queued.size >= MAX_BATCH) this.#commitNext(true);
     else if (this.#queued.size > 0) this.#timer ??= setTimeout(() => this.#commitNext(), this.#lingerMs);
   }
 
-  #commitNext(): void {
+  /** Commits the ends queued and the starts of jobs running for half the linger (`all`:
+   * everything queued, oldest first), at most {@link MAX_BATCH}. */
+  #commitNext(all = false): void {
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
     if (this.#committing || this.#queued.size === 0) return;
+    const startedBy = performance.now() - this.#lingerMs / 2;
     const batch: [string, Write][] = [];
     for (const entry of this.#queued) {
-      batch.push(entry);
+      const w = entry[1];
+      if (all || w.deadlineAt === null || w.queuedAt <= startedBy) batch.push(entry);
       if (batch.length === MAX_BATCH) break;
     }
+    if (batch.length === 0) return this.#schedule(); // Only starts younger than half the linger.
     for (const [id] of batch) this.#queued.delete(id);
     this.#committing = this.#commit(batch).finally(() => {
       this.#committing = null;
@@ -210,7 +217,7 @@ export class JobStore {
     let deadlineAt = 0;
     for (const [id, w] of batch) {
       op.check({ key: ["jobs", id], versionstamp: w.expect });
-      if (w.deadlineAt === null) op.set(["jobs", id], w.state, { expireIn: FINISHED_TTL_MS });
+      if (w.deadlineAt === null) op.delete(["jobs", id]);
       else {
         op.set(["jobs", id], w.state);
         deadlines.push(id);

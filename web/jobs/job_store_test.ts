@@ -28,17 +28,40 @@ async function withKv(fn: (kv: Deno.Kv) => Promise<void>) {
   }
 }
 
-Deno.test("job store - a job ends once: finish wins, a later deadline does nothing", async () => {
+/** Every job entry in KV, by id. */
+async function entries(kv: Deno.Kv): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for await (const e of kv.list<JobState>({ prefix: ["jobs"] })) out[String(e.key[1])] = e.value.status;
+  return out;
+}
+
+/** Counts the atomic commits made on `kv` from now on. */
+function countCommits(kv: Deno.Kv): { readonly n: number } {
+  const counter = { n: 0 };
+  const atomic = kv.atomic.bind(kv);
+  kv.atomic = () => {
+    const op = atomic();
+    const commit = op.commit.bind(op);
+    op.commit = () => {
+      counter.n++;
+      return commit();
+    };
+    return op;
+  };
+  return counter;
+}
+
+Deno.test("job store - a job ends once: finish wins and leaves KV, a later deadline does nothing", async () => {
   await withKv(async (kv) => {
     const jobs = new JobStore(kv);
     assert.equal(await jobs.start(state("a"), 60_000), true);
     assert.equal((await jobs.get("a"))?.status, "running");
-    assert.equal(await jobs.finish("a", { status: "completed", nodePubkey: "n" }), true);
-    assert.equal(await jobs.finish("a", { status: "failed", nodePubkey: "n" }), false);
+    assert.equal(await jobs.finish("a"), true);
+    assert.equal(await jobs.finish("a"), false);
     const reaped: string[] = [];
     await jobs.handleMessage({ type: "job_deadline", jobId: "a" }, (s) => void reaped.push(s.id));
     assert.deepEqual(reaped, []);
-    assert.equal((await jobs.get("a"))?.status, "completed");
+    assert.deepEqual(await entries(kv), {});
   });
 });
 
@@ -50,8 +73,8 @@ Deno.test("job store - the deadline reaps a job still running, and its finish th
     await jobs.handleMessage({ type: "job_deadline", jobId: "b" }, (s) => void reaped.push(s));
     assert.equal(reaped.length, 1);
     assert.equal(reaped[0].status, "timeout");
-    assert.equal(await jobs.finish("b", { status: "completed", nodePubkey: null }), false);
-    assert.equal((await jobs.get("b"))?.status, "timeout");
+    assert.equal(await jobs.finish("b"), false);
+    assert.deepEqual(await entries(kv), {});
   });
 });
 
@@ -75,27 +98,51 @@ Deno.test("job store - another instance (no versionstamp in memory) can still fi
   await withKv(async (kv) => {
     await new JobStore(kv).start(state("d"), 60_000);
     const other = new JobStore(kv);
-    assert.equal(await other.finish("d", { status: "cancelled", nodePubkey: null }), true);
-    assert.equal((await other.get("d"))?.status, "cancelled");
+    assert.equal(await other.finish("d"), true);
+    assert.equal(await other.get("d"), null);
   });
 });
 
-Deno.test("job store - a job finished before its start is written goes to KV once, with no deadline", async () => {
+Deno.test("job store - a job that ends before its start is written never reaches KV, and has no deadline", async () => {
   await withKv(async (kv) => {
     const messages: unknown[] = [];
     const listening = kv.listenQueue((msg) => void messages.push(msg));
     const jobs = new JobStore(kv, { lingerMs: 20 });
+    const commits = countCommits(kv);
     const started = jobs.start(state("quick"), 10);
-    const finished = jobs.finish("quick", { status: "completed", nodePubkey: "n" });
+    const finished = jobs.finish("quick");
     assert.deepEqual(await Promise.all([started, finished]), [true, true]);
-    assert.equal((await jobs.get("quick"))?.status, "completed");
+    await jobs.flush();
+    assert.equal(commits.n, 0);
+    assert.deepEqual(await entries(kv), {});
     // A second finish of the same job changes nothing.
-    assert.equal(await jobs.finish("quick", { status: "failed", nodePubkey: "n" }), false);
+    assert.equal(await jobs.finish("quick"), false);
     // The 10 ms deadline would have been delivered by now (the queue polls about every 100 ms).
     await new Promise((r) => setTimeout(r, 1500));
     assert.deepEqual(messages, []);
     kv.close();
     await listening.catch(() => {});
+  });
+});
+
+Deno.test("job store - a start is written once the job has run for half the linger; a shorter job never is", async () => {
+  await withKv(async (kv) => {
+    const jobs = new JobStore(kv, { lingerMs: 300 });
+    const commits = countCommits(kv);
+    const long = jobs.start(state("long"), 60_000);
+    await new Promise((r) => setTimeout(r, 200));
+    // Queued 200 ms after the first: still under 150 ms old when the first one's commit goes.
+    const short = jobs.start(state("short"), 60_000);
+    assert.equal(await long, true);
+    assert.deepEqual(await entries(kv), { long: "running" });
+    assert.equal(await jobs.finish("short"), true);
+    assert.equal(await short, true);
+    await jobs.flush();
+    assert.deepEqual(await entries(kv), { long: "running" });
+    assert.equal(commits.n, 1);
+    assert.equal(await jobs.finish("long"), true);
+    assert.deepEqual(await entries(kv), {});
+    assert.equal(commits.n, 2);
   });
 });
 
@@ -106,13 +153,13 @@ Deno.test("job store - jobs that start or finish within the linger share one com
     assert.deepEqual(await Promise.all(ids.map((id) => jobs.start(state(id), 60_000))), ids.map(() => true));
     const stamps = await Promise.all(ids.map(async (id) => (await kv.get(["jobs", id])).versionstamp));
     assert.equal(new Set(stamps).size, 1, "one atomic commit gives every key the same versionstamp");
-    // Their finishes, and a new job's start, go together too.
-    const ends = ids.map((id) => jobs.finish(id, { status: "completed", nodePubkey: "n" }));
+    // Their ends, and a new job's start, go together too.
+    const commits = countCommits(kv);
+    const ends = ids.map((id) => jobs.finish(id));
     assert.equal(await jobs.start(state("s6"), 60_000), true);
     assert.deepEqual(await Promise.all(ends), ids.map(() => true));
-    const after = await Promise.all([...ids, "s6"].map(async (id) => await kv.get<JobState>(["jobs", id])));
-    assert.deepEqual(after.map((e) => e.value?.status), [...ids.map(() => "completed"), "running"]);
-    assert.equal(new Set(after.map((e) => e.versionstamp)).size, 1);
+    assert.equal(commits.n, 1);
+    assert.deepEqual(await entries(kv), { s6: "running" });
   });
 });
 
@@ -132,16 +179,14 @@ Deno.test("job store - one job refused in a batch does not fail the others", asy
     const jobs = new JobStore(kv, { lingerMs: 20 });
     await Promise.all([jobs.start(state("x"), 60_000), jobs.start(state("y"), 60_000)]);
     // Another instance ends x first (as its reaper could).
-    assert.equal(await new JobStore(kv).finish("x", { status: "timeout", nodePubkey: null }), true);
+    assert.equal(await new JobStore(kv).finish("x"), true);
     const results = await Promise.all([
-      jobs.finish("x", { status: "completed", nodePubkey: "n" }),
-      jobs.finish("y", { status: "completed", nodePubkey: "n" }),
+      jobs.finish("x"),
+      jobs.finish("y"),
       jobs.start(state("z"), 60_000),
     ]);
     assert.deepEqual(results, [false, true, true]);
-    assert.equal((await jobs.get("x"))?.status, "timeout");
-    assert.equal((await jobs.get("y"))?.status, "completed");
-    assert.equal((await jobs.get("z"))?.status, "running");
+    assert.deepEqual(await entries(kv), { z: "running" });
   });
 });
 
@@ -162,12 +207,12 @@ Deno.test("job store - one deadline message reaps every job of its batch still r
       jobs.start(state("r2"), 500),
       jobs.start(state("r3"), 500),
     ]);
-    assert.equal(await jobs.finish("r2", { status: "completed", nodePubkey: "n" }), true);
+    assert.equal(await jobs.finish("r2"), true);
     const timer = setTimeout(() => all.reject(new Error("no deadline within 5 s")), 5000);
     await all.promise;
     clearTimeout(timer);
     assert.deepEqual(reaped.sort(), ["r1:timeout", "r3:timeout"]);
-    assert.equal((await jobs.get("r2"))?.status, "completed");
+    assert.deepEqual(await entries(kv), {});
     kv.close();
     await listening.catch(() => {});
   });
