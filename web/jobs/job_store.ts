@@ -1,16 +1,16 @@
-// Job state in Deno KV: every job that has been running for a moment, with a deadline message
-// on the KV queue. A job ends exactly once: either its request finishes it, or
-// the deadline reaps it; either way its entry leaves KV (a check on its versionstamp decides which
-// came first). The queue is durable, so a job left running by a crash is still reaped after a
-// restart.
+// Job state in Deno KV: every job that has been running for a moment, with a deadline message on
+// the KV queue. A job ends exactly once: either its request finishes it, or the deadline reaps it;
+// either way its entry leaves KV (a check on its versionstamp decides which came first). The queue
+// is durable, so a job left running by a crash is still reaped after a restart.
 //
-// Writes are group-committed, about one commit per `lingerMs` at most (one SQLite transaction, one fsync
-// on a local KV): a job's start goes in the first commit after it has run for half of `lingerMs`
-// (so between ½ and 1½ of it after it began), with one deadline message for all the starts of that
-// commit; an end goes in the next commit. A job that ends sooner is never written at all — most jobs: they last a few milliseconds. Nothing would
-// read it (the reaper only looks for running jobs; every job's record is its row in the
-// database), and writing it, then keeping it, cost the control plane ~0.2 ms of CPU a request
-// (SQLite inserts of random keys, a commit every few jobs) and the KV file ~300 bytes a job.
+// Writes are group-committed, about one commit per `lingerMs` at most (one SQLite transaction, one
+// fsync on a local KV): a job's start goes in the first commit after it has run for half of
+// `lingerMs` (so between ½ and 1½ of it after it began), with one deadline message for all the
+// starts of that commit; an end goes in the next commit. A job that ends sooner is never written
+// at all, and that is most jobs: they last a few milliseconds. Nothing would read it (the reaper
+// only looks for running jobs; every job's record is its row in the database), and writing it,
+// then keeping it, cost the control plane ~0.2 ms of CPU a request (SQLite inserts of random keys,
+// a commit every few jobs) and the KV file ~300 bytes a job.
 import type { JobStatus } from "../../db/mod.ts";
 
 /** The job state kept in KV (small: never the prompt or the output). */
