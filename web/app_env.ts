@@ -9,6 +9,8 @@ export interface AppEnv {
     caller: ApiCaller;
     /** When the `/v1` request reached the app (`performance.now()`), for its Server-Timing. */
     receivedAt: number;
+    /** The job a `/v1` request became (its x-request-id from then on, errors included). */
+    jobId: string;
     /** The parsed JSON body of a `/v1` POST. */
     body: unknown;
     /** The node's public key, set by the NIP-98 middleware. */

@@ -67,6 +67,64 @@ Deno.test("api - errors are OpenAI-shaped with the statuses the SDKs map", async
   });
 });
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Sends a request with an optional key, X-Request-Id and JSON body; the body is not read. */
+async function send(
+  app: ReturnType<typeof createApp>,
+  path: string,
+  init: { key?: string; id?: string; body?: unknown } = {},
+): Promise<Response> {
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (init.key) headers.authorization = `Bearer ${init.key}`;
+  if (init.id !== undefined) headers["x-request-id"] = init.id;
+  const res = await app.request(`http://cp.test${path}`, {
+    method: init.body === undefined ? "GET" : "POST",
+    headers,
+    body: init.body === undefined ? undefined : JSON.stringify(init.body),
+  });
+  await res.body?.cancel();
+  return res;
+}
+
+Deno.test("api - every response names its request in x-request-id, the consumer's own when well formed", async () => {
+  await withApp({ keyRateLimitPerSec: 1000 }, async (app, key) => {
+    const ghost = { model: "ghost", messages: [{ role: "user", content: "x" }] };
+    // Refused before any job: no key, an unknown path, an unknown model.
+    for (
+      const [path, init, status] of [
+        ["/v1/chat/completions", { body: ghost }, 401],
+        ["/v1/nowhere", { key }, 404],
+        ["/v1/chat/completions", { key, body: ghost }, 404],
+      ] as const
+    ) {
+      const fresh = await send(app, path, init);
+      assert.equal(fresh.status, status);
+      assert.match(fresh.headers.get("x-request-id") ?? "", UUID, `${path} ${status}`);
+      const again = await send(app, path, init);
+      assert.notEqual(again.headers.get("x-request-id"), fresh.headers.get("x-request-id"));
+      const own = await send(app, path, { ...init, id: "mine-1_a=" });
+      assert.equal(own.headers.get("x-request-id"), "mine-1_a=");
+      const malformed = await send(app, path, { ...init, id: "not mine!" });
+      assert.match(malformed.headers.get("x-request-id") ?? "", UUID);
+    }
+    // Outside /v1, as before.
+    assert.match((await send(app, "/health")).headers.get("x-request-id") ?? "", UUID);
+    assert.equal((await send(app, "/health", { id: "h-1" })).headers.get("x-request-id"), "h-1");
+  });
+  // A 429 keeps its retry-after beside its id.
+  await withApp({ keyRateLimitPerSec: 1 }, async (app, key) => {
+    let limited: Response | null = null;
+    for (let i = 0; i < 3 && !limited; i++) {
+      const res = await send(app, "/v1/models", { key });
+      if (res.status === 429) limited = res;
+    }
+    assert.ok(limited, "the third call in a second is limited");
+    assert.ok(Number(limited.headers.get("retry-after")) >= 1);
+    assert.match(limited.headers.get("x-request-id") ?? "", UUID);
+  });
+});
+
 Deno.test("api - key creation and /v1 calls are rate limited with 429 and retry-after", async () => {
   await withApp({ keyCreationPerMinute: 2, keyRateLimitPerSec: 1 }, async (app, key) => {
     const codes: number[] = [];

@@ -105,8 +105,9 @@ export async function startJob(
     countPrompt: job.countPrompt,
   });
   // The consumer's request id (the SDKs' `_request_id`, `requestID` on errors) is the job's from
-  // here on, refusals included: it finds the job's row.
-  c.header("x-request-id", run.id);
+  // here on, refusals included: it finds the job's row. An answer carries it in jobHeaders, an
+  // error gets it from app.ts's error handler.
+  c.set("jobId", run.id);
   let body = job.body;
   let nodes = route.ok ? route.nodes : [];
   if (route.ok) {
