@@ -1,6 +1,7 @@
 // The control plane's HTTP surface: `/v1` (consumers), `/api` (keys, nodes), the dashboard pages. One error handler
 // renders every HttpError: as OpenAI's error JSON under `/v1`, `/api` and `/health`, as an HTML page elsewhere.
 import { Hono } from "hono";
+import { RegExpRouter } from "hono/router/reg-exp-router";
 import { requestId } from "hono/request-id";
 import type { ControlPlane } from "./control_plane.ts";
 import type { AppContext, AppEnv } from "./app_env.ts";
@@ -53,7 +54,12 @@ function renderError(path: string, err: HttpError, headers?: HeadersInit): Respo
 
 /** Builds the control plane's Hono app. */
 export function createApp(cp: ControlPlane): Hono<AppEnv> {
-  const app = new Hono<AppEnv>();
+  // RegExpRouter: all routes in one precompiled match. Hono's default falls back to its trie router,
+  // slower, when a route is one RegExpRouter cannot take (a `:param` beside static siblings, as
+  // `/api/nodes/:pubkey` was); made explicit, such a route fails here, at start. Measured: the
+  // step from the server's handler to the first `/v1` middleware took 15-25 µs at p50 with it,
+  // 35-36 µs with the trie (200 req/s; two runs each way, alternating; marks in a scratch copy).
+  const app = new Hono<AppEnv>({ router: new RegExpRouter() });
   app.use("*", (c, next) => isV1Path(c.req.path) ? next() : requestIds(c, next));
 
   app.get("/health", (c) => c.json({ ok: true }));
@@ -92,7 +98,9 @@ export function createApp(cp: ControlPlane): Hono<AppEnv> {
   app.get("/api/nodes/ws", nodeSocket(cp));
   mountPayoutRoutes(app, cp);
   mountLoginApi(app, cp);
-  app.get("/api/nodes/:pubkey", nodeStatus(cp));
+  // After the static /api/nodes routes, which answer first; a wildcard, as RegExpRouter takes no
+  // `:pubkey` beside them.
+  app.get("/api/nodes/*", nodeStatus(cp));
   mountPages(app, cp);
 
   app.notFound((c) =>

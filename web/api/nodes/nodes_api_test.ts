@@ -3,6 +3,7 @@
 import { sampleAdvert } from "../../../shared/testing/node_advert.ts";
 import assert from "node:assert/strict";
 import { finalizeEvent, generateSecretKey, getPublicKey } from "nostr-tools/pure";
+import { npubEncode } from "nostr-tools/nip19";
 import { base64 } from "@scure/base";
 import { createNip98Header, createNodeRecord, nowSeconds, payloadHash } from "../../../shared/mod.ts";
 import { createApp } from "../../app.ts";
@@ -49,6 +50,45 @@ Deno.test("node api - registers a signed record, then accepts its heartbeat", as
     const res2 = await post(app, "/api/nodes/heartbeat", hb, createNip98Header(sk, hbUrl, "POST", hb));
     assert.equal(res2.status, 200, await res2.clone().text());
     await res2.body?.cancel();
+  });
+});
+
+Deno.test("node api - a node's status by hex key or npub, one segment; the other /api/nodes routes answer first", async () => {
+  await withApp(async (app) => {
+    const sk = generateSecretKey();
+    const pubkey = getPublicKey(sk);
+    const body = JSON.stringify(createNodeRecord(sk, advert));
+    const reg = await post(
+      app,
+      "/api/nodes/register",
+      body,
+      createNip98Header(sk, BASE + "/api/nodes/register", "POST", body),
+    );
+    assert.equal(reg.status, 201, await reg.clone().text());
+    await reg.body?.cancel();
+    const get = (path: string) => app.request(BASE + path);
+    for (const ref of [pubkey, npubEncode(pubkey)]) {
+      const res = await get(`/api/nodes/${ref}`);
+      assert.equal(res.status, 200, ref);
+      const status = await res.json();
+      assert.equal(status.pubkey, pubkey);
+      assert.equal(status.connected, false);
+    }
+    const unknown = await get(`/api/nodes/${getPublicKey(generateSecretKey())}`);
+    assert.equal(unknown.status, 404);
+    assert.equal((await unknown.json()).error.code, "node_not_registered");
+    for (const path of [`/api/nodes/${pubkey}/more`, "/api/nodes/", "/api/nodes"]) {
+      const res = await get(path);
+      assert.equal(res.status, 404, path);
+      assert.equal((await res.json()).error.code, "not_found", path);
+    }
+    // Static siblings are theirs, not a key's.
+    const socket = await get("/api/nodes/ws");
+    assert.equal(socket.status, 426);
+    await socket.body?.cancel();
+    const payouts = await get("/api/nodes/payouts");
+    assert.equal(payouts.status, 401);
+    await payouts.body?.cancel();
   });
 });
 

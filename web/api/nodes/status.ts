@@ -1,4 +1,5 @@
-// GET /api/nodes/:pubkey: what the network knows of a node (public: records are public anyway).
+// GET /api/nodes/<pubkey>: what the network knows of a node (public: records are public anyway). The
+// key is hex or an npub, one path segment; the route is `/api/nodes/*` (see web/app.ts).
 import type { AppContext } from "../../app_env.ts";
 import { decode } from "nostr-tools/nip19";
 import type { ControlPlane } from "../../control_plane.ts";
@@ -14,10 +15,15 @@ function toHex(ref: string): string | null {
   }
 }
 
-/** The handler for a node's public status. */
+const PREFIX = "/api/nodes/";
+
+/** The handler for a node's public status, under `/api/nodes/*`: a path of more than one segment
+ * there is unknown, as it would be under `/api/nodes/:pubkey`. */
 export function nodeStatus(cp: ControlPlane) {
-  return (c: AppContext): Response => {
-    const pubkey = toHex(c.req.param("pubkey") ?? "");
+  return (c: AppContext): Response | Promise<Response> => {
+    const ref = c.req.path.startsWith(PREFIX) ? c.req.path.slice(PREFIX.length) : "";
+    if (ref === "" || ref.includes("/")) return c.notFound();
+    const pubkey = toHex(ref);
     const node = pubkey ? cp.registry.get(pubkey) : undefined;
     if (!node) {
       throw new HttpError(404, "no node is registered under this key", { code: "node_not_registered" });
