@@ -1,6 +1,7 @@
 // A control plane for tests: in-memory PGlite and KV, quiet logs, fast timeouts; optionally
 // served on a free loopback port.
-import { type Database, openDatabase } from "../db/mod.ts";
+import type { Database } from "../db/mod.ts";
+import { openMigratedPglite } from "../db/test_databases.ts";
 import { createTestKey } from "../db/test_funding.ts";
 import { createLogger, NANO_USD_PER_USD } from "../shared/mod.ts";
 import { type FakeCoinPayPortal, startFakeCoinPayPortal } from "../shared/testing/fake_coinpayportal.ts";
@@ -37,7 +38,7 @@ export async function openTestControlPlane(
     journalDir: await Deno.makeTempDir({ prefix: "infernet-journal-" }),
     ...opts.config,
   };
-  const db = opts.db ?? await openDatabase();
+  const db = opts.db ?? await openMigratedPglite();
   const kv = await Deno.openKv(":memory:");
   const cp = await openControlPlane(config, {
     db,
