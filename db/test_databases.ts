@@ -2,9 +2,9 @@
 // real PostgreSQL when it answers (INFERNET_TEST_DATABASE_URL, default the machine's local one).
 // With INFERNET_REQUIRE_POSTGRES=1 (CI), an unreachable PostgreSQL is a failure, not a skip.
 //
-// A fresh PGlite costs ~2.5 s, nearly all of it initdb, and the suite opens ~150 of them. Tests
+// A fresh PGlite costs 2.4–3.5 s, most of it initdb, and the suite opens ~150 of them. Tests
 // start each one instead from an image of a freshly migrated database (PGlite's own data-directory
-// dump, ~0.7 s to open), made once and kept in the temp directory under a name that changes with
+// dump, 0.8–1 s to open), made once and kept in the temp directory under a name that changes with
 // the migrations and PGlite's version.
 import postgres from "postgres";
 import { createHash } from "node:crypto";
