@@ -8,6 +8,7 @@
 // the migrations and PGlite's version.
 import postgres from "postgres";
 import { createHash } from "node:crypto";
+import { basename, dirname } from "node:path";
 import { type Database, openDatabase } from "./client.ts";
 import { migrate, readMigrations } from "./migrate.ts";
 
@@ -76,10 +77,9 @@ async function makeImage(path: string): Promise<Uint8Array<ArrayBuffer>> {
   await Deno.writeFile(partial, image);
   await Deno.rename(partial, path);
   // Images for other migrations or PGlite versions are not used again (~40 MB each).
-  const slash = path.lastIndexOf("/");
-  for await (const e of Deno.readDir(path.slice(0, slash))) {
-    if (IMAGE_NAME.test(e.name) && e.name !== path.slice(slash + 1)) {
-      await Deno.remove(`${path.slice(0, slash)}/${e.name}`).catch(() => {});
+  for await (const e of Deno.readDir(dirname(path))) {
+    if (IMAGE_NAME.test(e.name) && e.name !== basename(path)) {
+      await Deno.remove(`${dirname(path)}/${e.name}`).catch(() => {});
     }
   }
   return image;
@@ -91,7 +91,7 @@ function imageAt(path: string): Promise<Uint8Array<ArrayBuffer>> {
     image = Deno.readFile(path).catch((err) => {
       if (err instanceof Deno.errors.NotFound) return makeImage(path);
       throw err;
-    }) as Promise<Uint8Array<ArrayBuffer>>;
+    });
     images.set(path, image);
   }
   return image;
