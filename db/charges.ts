@@ -144,15 +144,20 @@ export async function settleJobs(
         where jc.job_id = d.job_id and jc.settled_at is null and d.lease = ''
         returning jc.job_id, jc.api_key_id, jc.reserved, jc.charged, jc.operator_share, jc.platform_fee,
                   jc.node_pubkey, jc.lease_id
+      ), b as materialized (
+        -- The id of the batch's one transaction for its lease jobs, taken first so that their
+        -- charge rows can point at it (the transaction is written below, once they are known).
+        select nextval(pg_get_serial_sequence('ledger_transactions', 'id')) as id
       ), si as (
         -- Jobs reserved against a lease get their charge row now (once: the job id is the key);
         -- a lease already released (its instance was given up for dead) no longer pays.
         insert into job_charges (job_id, api_key_id, reserved, lease_id, node_pubkey, prompt_tokens,
           completion_tokens, prompt_price_per_1k, completion_price_per_1k, fee_bps, charged, platform_fee,
-          operator_share, settled_at)
+          operator_share, settled_at, settle_tx_id)
         select d.job_id, d.key, d.hold, d.lease, nullif(d.node, ''), d.pt, d.ct, d.pp, d.cp, d.bps,
           least(d.cost, d.hold), least(d.cost, d.hold) * d.bps / 10000,
-          least(d.cost, d.hold) - least(d.cost, d.hold) * d.bps / 10000, now()
+          least(d.cost, d.hold) - least(d.cost, d.hold) * d.bps / 10000, now(),
+          case when least(d.cost, d.hold) > 0 then (select id from b) end
         from d join balance_leases l on l.id = d.lease and l.api_key_id = d.key and l.released_at is null
         where d.lease <> ''
         on conflict (job_id) do nothing
@@ -166,9 +171,12 @@ export async function settleJobs(
         where l.id = g.lease_id and g.total > 0
         returning 1
       ), x as (
-        -- The postings: holds −reserved (a lease job: −charged); balance +refund (a lease job:
-        -- none); operator +share; platform +fee (no zeros).
-        select s.job_id, v.kind, v.owner, v.amount
+        -- The postings: a plain job's go to its own transaction (tx = its id): holds −reserved,
+        -- balance +refund, operator +share, platform +fee; the lease jobs' are summed per account
+        -- into the batch's one transaction (tx = ''): holds −charged, operator +share, platform
+        -- +fee (what is left of a lease job's share stays in the lease). No zeros.
+        select case when s.lease_id is null then s.job_id else '' end as tx, v.kind, v.owner,
+          sum(v.amount)::bigint as amount
         from s cross join lateral (values
           ('consumer_holds'::text, s.api_key_id::text,
             case when s.lease_id is null then -s.reserved else -s.charged end),
@@ -178,6 +186,7 @@ export async function settleJobs(
           ('platform_fees', '', s.platform_fee)
         ) as v(kind, owner, amount)
         where v.amount <> 0 and v.owner is not null
+        group by 1, 2, 3
       ), locked as (
         select a.id, a.kind, a.owner from accounts a
         where (a.kind, a.owner) in (select kind, owner from x)
@@ -205,15 +214,25 @@ export async function settleJobs(
         ) g
         where a.id = g.id
         returning a.id
-      ), t as (
-        -- A lease job charged nothing moves no money: no transaction.
+      ), tj as (
         insert into ledger_transactions (idempotency_key, kind, job_id)
-        select 'settle:' || job_id, 'settle', job_id from s where s.lease_id is null or s.charged > 0
-        returning id, job_id
+        select 'settle:' || job_id, 'settle', job_id from s where s.lease_id is null
+        returning id, job_id as tx
+      ), tb as (
+        -- The lease jobs' transaction, keyed by the first of them (a job settles once, so the key
+        -- is never reused); none when they were charged nothing.
+        insert into ledger_transactions (id, idempotency_key, kind)
+        overriding system value
+        select b.id, 'settle_batch:' || min(si.job_id), 'settle_batch' from b, si
+        where si.charged > 0
+        group by b.id
+        returning id, ''::text as tx
+      ), t as (
+        select id, tx from tj union all select id, tx from tb
       ), p as (
         insert into postings (transaction_id, account_id, amount)
         select t.id, c.id, x.amount
-        from x join t on t.job_id = x.job_id join acct c on c.kind = x.kind and c.owner = x.owner
+        from x join t on t.tx = x.tx join acct c on c.kind = x.kind and c.owner = x.owner
         returning 1
       )
       select s.job_id, s.api_key_id, s.reserved, s.charged, s.operator_share, s.platform_fee, s.node_pubkey,

@@ -2,13 +2,23 @@
 // rows written at settlement), release the rest, sweep leases whose instance stopped renewing;
 // reconcile stays clean throughout and catches a lease that does not add up.
 import assert from "node:assert/strict";
-import { testOnEachDatabase } from "./test_databases.ts";
+import { POSTGRES_AVAILABLE, POSTGRES_URL, testOnEachDatabase } from "./test_databases.ts";
+import { openDatabase } from "./client.ts";
+import { migrate, readMigrations } from "./migrate.ts";
 import type { Sql } from "./client.ts";
-import { accountBalance, consumerBalance, consumerHolds, operatorEarnings, PLATFORM_FEES } from "./ledger.ts";
+import {
+  accountBalance,
+  consumerBalance,
+  consumerHolds,
+  operatorEarnings,
+  PLATFORM_FEES,
+  postTransaction,
+} from "./ledger.ts";
 import { testJobRow } from "./test_job_row.ts";
+import { insertJobs } from "./jobs.ts";
 import { testSettlement } from "./test_settlement.ts";
 import { createTestKey } from "./test_funding.ts";
-import { findJobCharge, settleJobs, type Settlement } from "./charges.ts";
+import { findJobCharge, reserveJob, settleJobs, type Settlement } from "./charges.ts";
 import { releaseLease, releaseLeaseIfStale, releaseStaleLeases, renewLeases, takeLease } from "./leases.ts";
 import { reconcile } from "./reconcile.ts";
 
@@ -99,6 +109,105 @@ testOnEachDatabase("leases - take, settle against, release: the money adds up at
   // ... which reconcile reports: a completed job that was never charged.
   assert.deepEqual((await reconcile(sql)).map((d) => d.check), ["a completed job was never charged"]);
 });
+
+testOnEachDatabase(
+  "leases - a batch's lease jobs share one ledger transaction: the sums per account, each charge points at it",
+  async (db) => {
+    const sql = db.sql;
+    const [a, b] = [await fundedKey(sql, 10_000n), await fundedKey(sql, 10_000n)];
+    const other = "cd".repeat(32);
+    for (const [leaseId, key] of [["lease_ba", a], ["lease_bb", b]] as const) {
+      await takeLease(sql, { leaseId, apiKeyId: key, instance: "i", seq: 1, need: 1n, want: 5_000n });
+    }
+    assert.ok((await reserveJob(sql, { jobId: "job_plain", apiKeyId: a, amount: 1_000n })).ok);
+    // Two keys, two nodes, a job charged nothing, and a plain job in the same batch.
+    const batch = [
+      leaseJob("job_b1", "lease_ba", a, 1_000n, 300n),
+      leaseJob("job_b2", "lease_ba", a, 1_000n, 500n),
+      testSettlement("job_b3", 200n, { lease: { id: "lease_bb", apiKeyId: b, hold: 1_000n }, node: other }),
+      leaseJob("job_b4", "lease_bb", b, 1_000n, 0n),
+      { ...testSettlement("job_plain", 100n, { node: NODE }), lease: null },
+    ];
+    const rows = batch.map((s) =>
+      testJobRow(s.jobId, {
+        apiKeyId: s.lease?.apiKeyId ?? a,
+        nodePubkey: s.nodePubkey,
+        status: s.cost > 0n ? "completed" : "failed",
+        promptTokens: s.promptTokens,
+        completionTokens: 0,
+      })
+    );
+    assert.equal((await settleJobs(sql, batch, rows)).length, 5);
+    const txs = await sql<{ id: bigint; idempotency_key: string; kind: string; job_id: string | null }[]>`
+      select id, idempotency_key, kind, job_id from ledger_transactions
+      where kind in ('settle', 'settle_batch') order by idempotency_key`;
+    assert.deepEqual(txs.map((t) => [t.idempotency_key, t.kind, t.job_id]), [
+      ["settle:job_plain", "settle", "job_plain"],
+      ["settle_batch:job_b1", "settle_batch", null],
+    ]);
+    const batchTx = txs[1].id;
+    const links = await sql<{ job_id: string; settle_tx_id: bigint | null }[]>`
+      select job_id, settle_tx_id from job_charges order by job_id`;
+    assert.deepEqual(links.map((l) => [l.job_id, l.settle_tx_id]), [
+      ["job_b1", batchTx],
+      ["job_b2", batchTx],
+      ["job_b3", batchTx],
+      ["job_b4", null], // charged nothing: moved no money
+      ["job_plain", null], // its own transaction, by its key
+    ]);
+    const postings = await sql<{ kind: string; owner: string; amount: bigint }[]>`
+      select a.kind, a.owner, p.amount from postings p join accounts a on a.id = p.account_id
+      where p.transaction_id = ${batchTx} order by a.kind, a.owner`;
+    assert.deepEqual(
+      postings.map((p) => [p.kind, p.owner, p.amount]),
+      [
+        ["consumer_holds", a.toString(), -800n],
+        ["consumer_holds", b.toString(), -200n],
+        ["operator_earnings", other, 180n],
+        ["operator_earnings", NODE, 720n],
+        ["platform_fees", "", 100n],
+      ].sort((x, y) => `${x[0]} ${x[1]}`.localeCompare(`${y[0]} ${y[1]}`)),
+    );
+    assert.equal(await accountBalance(sql, operatorEarnings(NODE)), 720n + 90n);
+    assert.deepEqual(await reconcile(sql), []);
+    // Settling the batch again moves nothing and writes no transaction.
+    assert.deepEqual(await settleJobs(sql, batch, rows), []);
+    const [{ n }] = await sql<{ n: number }[]>`select count(*)::int as n from ledger_transactions`;
+    assert.equal(n, 2 + 2 + 1 + 2, "two deposits, two leases, one reserve, two settlements");
+
+    // Tampering is named: a charge that lost its link, one moved out of the batch's sums.
+    const expectFound = async (
+      check: string,
+      tamper: () => Promise<unknown>,
+      undo: () => Promise<unknown>,
+    ) => {
+      await tamper();
+      assert.ok((await reconcile(sql)).some((d) => d.check === check), check);
+      await undo();
+      assert.deepEqual(await reconcile(sql), []);
+    };
+    await expectFound(
+      "a job is settled without a settle transaction, or the other way round",
+      () => sql`update job_charges set settle_tx_id = null where job_id = 'job_b2'`,
+      () => sql`update job_charges set settle_tx_id = ${batchTx} where job_id = 'job_b2'`,
+    );
+    const plainTx = txs[0].id;
+    await expectFound(
+      "a settle transaction's postings do not match the charges it settled",
+      () => sql`update job_charges set settle_tx_id = ${plainTx} where job_id = 'job_b3'`,
+      () => sql`update job_charges set settle_tx_id = ${batchTx} where job_id = 'job_b3'`,
+    );
+    await expectFound(
+      "a settle transaction's postings do not match the charges it settled",
+      () =>
+        sql`update postings set amount = amount - 1
+            where transaction_id = ${batchTx} and amount = 720`,
+      () =>
+        sql`update postings set amount = amount + 1
+            where transaction_id = ${batchTx} and amount = 719`,
+    );
+  },
+);
 
 testOnEachDatabase("leases - a lease the balance cannot cover is refused and writes nothing", async (db) => {
   const key = await fundedKey(db.sql, 300n);
@@ -250,3 +359,70 @@ testOnEachDatabase(
     );
   },
 );
+
+for (const kind of ["pglite", "postgres"] as const) {
+  Deno.test({
+    name:
+      `leases - a ledger from before batch settlement is linked by the migration and still reconciles [${kind}]`,
+    ignore: kind === "postgres" && !POSTGRES_AVAILABLE,
+    async fn() {
+      const schema = `t_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
+      const db = kind === "postgres"
+        ? await openDatabase({ url: POSTGRES_URL, schema, max: 2 })
+        : await openDatabase({});
+      try {
+        const sql = db.sql;
+        const all = await readMigrations();
+        await migrate(sql, all.filter((m) => m.version < "0008"));
+        const key = await fundedKey(sql, 5_000n);
+        await takeLease(sql, {
+          leaseId: "lease_u",
+          apiKeyId: key,
+          instance: "i",
+          seq: 1,
+          need: 1n,
+          want: 2_000n,
+        });
+        // A lease job settled as before 0008: a charge row and a 'settle:<job>' transaction of its own.
+        let legacyTx = 0n;
+        await sql.begin(async (tx) => {
+          await insertJobs(tx, [
+            testJobRow("job_u1", { apiKeyId: key, nodePubkey: NODE, promptTokens: 300 }),
+          ]);
+          await tx`
+            insert into job_charges (job_id, api_key_id, reserved, lease_id, node_pubkey, prompt_tokens,
+              completion_tokens, prompt_price_per_1k, completion_price_per_1k, fee_bps, charged, platform_fee,
+              operator_share, settled_at)
+            values ('job_u1', ${key}, 1000, 'lease_u', ${NODE}, 300, 0, 1000, 0, 1000, 300, 30, 270, now())`;
+          await tx`update balance_leases set held = held - 300 where id = 'lease_u'`;
+          legacyTx = (await postTransaction(tx, {
+            idempotencyKey: "settle:job_u1",
+            kind: "settle",
+            jobId: "job_u1",
+            postings: [
+              { account: consumerHolds(key), amount: -300n },
+              { account: operatorEarnings(NODE), amount: 270n },
+              { account: PLATFORM_FEES, amount: 30n },
+            ],
+          })).transactionId;
+        });
+
+        assert.deepEqual(await migrate(sql), all.filter((m) => m.version >= "0008").map((m) => m.version));
+        assert.equal((await findJobCharge(sql, "job_u1"))?.charged, 300n);
+        const [link] = await sql<{ settle_tx_id: bigint }[]>`
+          select settle_tx_id from job_charges where job_id = 'job_u1'`;
+        assert.equal(link.settle_tx_id, legacyTx);
+        assert.deepEqual(await reconcile(sql), []);
+        // New settlements of the same lease go to a batch transaction; both kinds reconcile.
+        await settle(sql, [leaseJob("job_u2", "lease_u", key, 1_000n, 400n)]);
+        assert.equal(await accountBalance(sql, operatorEarnings(NODE)), 270n + 360n);
+        assert.deepEqual(await reconcile(sql), []);
+        assert.equal(await releaseLease(sql, "lease_u"), 2_000n - 300n - 400n);
+        assert.deepEqual(await reconcile(sql), []);
+      } finally {
+        if (kind === "postgres") await db.sql.unsafe(`drop schema if exists "${schema}" cascade`);
+        await db.close();
+      }
+    },
+  });
+}

@@ -22,6 +22,7 @@ export type LedgerTxKind =
   | "deposit"
   | "reserve"
   | "settle"
+  | "settle_batch"
   | "release"
   | "payout"
   | "payout_sent"

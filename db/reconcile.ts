@@ -80,9 +80,12 @@ export async function reconcile(sql: Sql, opts: ReconcileOptions = {}): Promise<
     ],
     [
       "a job is settled without a settle transaction, or the other way round",
-      sql`select jc.job_id, jc.settled_at, t.id as settle_tx from job_charges jc
-          left join ledger_transactions t on t.idempotency_key = 'settle:' || jc.job_id
-          where (jc.settled_at is not null and (jc.lease_id is null or jc.charged > 0)) <> (t.id is not null)`,
+      // A plain job's is its own ('settle:<job>'); a lease job charged something points at its
+      // batch's (settle_tx_id); a lease job charged nothing moved no money and has none.
+      sql`select jc.job_id, jc.settled_at, coalesce(t.id, jc.settle_tx_id) as settle_tx from job_charges jc
+          left join ledger_transactions t on jc.lease_id is null and t.idempotency_key = 'settle:' || jc.job_id
+          where (jc.settled_at is not null and (jc.lease_id is null or jc.charged > 0))
+             <> (case when jc.lease_id is null then t.id else jc.settle_tx_id end is not null)`,
     ],
     [
       "a settled charge is not the job's cost (capped at its hold) or its split is wrong",
@@ -96,21 +99,41 @@ export async function reconcile(sql: Sql, opts: ReconcileOptions = {}): Promise<
             or operator_share <> charged - platform_fee)`,
     ],
     [
-      "a settle transaction's postings do not match its charge",
-      sql`select jc.job_id from job_charges jc
-          join ledger_transactions t on t.idempotency_key = 'settle:' || jc.job_id
-          cross join lateral (
-            select
-              coalesce(sum(p.amount) filter (where a.kind = 'consumer_holds'), 0) as holds,
-              coalesce(sum(p.amount) filter (where a.kind = 'consumer_balance'), 0) as refund,
-              coalesce(sum(p.amount) filter (where a.kind = 'operator_earnings' and a.owner = jc.node_pubkey), 0)
-                as operator,
-              coalesce(sum(p.amount) filter (where a.kind = 'platform_fees'), 0) as fee
-            from postings p join accounts a on a.id = p.account_id where p.transaction_id = t.id
-          ) s
-          where s.holds <> case when jc.lease_id is null then -jc.reserved else -jc.charged end
-             or s.refund <> case when jc.lease_id is null then jc.reserved - jc.charged else 0 end
-             or s.operator <> jc.operator_share or s.fee <> jc.platform_fee`,
+      "a settle transaction's postings do not match the charges it settled",
+      // Per transaction and account: what its charges say should have moved against what its
+      // postings moved (a transaction with no charge, or a charge whose postings are missing, shows).
+      sql`with settled as (
+            select t.id as tx, jc.* from job_charges jc
+            join ledger_transactions t on t.idempotency_key = 'settle:' || jc.job_id
+            where jc.lease_id is null
+            union all
+            select jc.settle_tx_id, jc.* from job_charges jc
+            where jc.lease_id is not null and jc.settle_tx_id is not null
+          ), expected as (
+            select s.tx, v.kind, v.owner, sum(v.amount) as amount
+            from settled s cross join lateral (values
+              ('consumer_holds'::text, s.api_key_id::text,
+                case when s.lease_id is null then -s.reserved else -s.charged end),
+              ('consumer_balance', s.api_key_id::text,
+                case when s.lease_id is null then s.reserved - s.charged else 0 end),
+              ('operator_earnings', s.node_pubkey, s.operator_share),
+              ('platform_fees', '', s.platform_fee)
+            ) as v(kind, owner, amount)
+            where v.owner is not null
+            group by 1, 2, 3
+          ), posted as (
+            select p.transaction_id as tx, a.kind, a.owner, sum(p.amount) as amount
+            from postings p
+            join ledger_transactions t on t.id = p.transaction_id and t.kind in ('settle', 'settle_batch')
+            join accounts a on a.id = p.account_id
+            group by 1, 2, 3
+          )
+          select t.idempotency_key, coalesce(e.kind, p.kind) as kind, coalesce(e.owner, p.owner) as owner,
+            coalesce(e.amount, 0)::text as expected, coalesce(p.amount, 0)::text as posted
+          from expected e
+          full join posted p on p.tx = e.tx and p.kind = e.kind and p.owner = e.owner
+          left join ledger_transactions t on t.id = coalesce(e.tx, p.tx)
+          where coalesce(e.amount, 0) <> coalesce(p.amount, 0)`,
     ],
     [
       "a completed job was never charged",

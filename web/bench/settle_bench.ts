@@ -3,7 +3,9 @@
 // settlements), on embedded PGlite and on a real PostgreSQL, in the same run. Keys are funded by
 // real deposits and jobs are reserved with `reserveJob` first (timed on its own, 16 callers);
 // then each configuration settles its own share of the reserved jobs. Batch 1 is the single-job
-// baseline. The ledger is reconciled after each backend: any discrepancy exits non-zero.
+// baseline. The "against leases" rows settle jobs the way the control plane's requests are
+// billed: reserved in memory against a balance lease (one `takeLease` per key, untimed), each
+// batch's job rows and settlements in one statement (the lease jobs share one ledger transaction). The ledger is reconciled after each backend: any discrepancy exits non-zero.
 // Targets on the 2-core bench machine: ≥ 1,000 settlements/s on PGlite, ≥ 3,000/s on PostgreSQL.
 import {
   applyPaymentEvent,
@@ -18,6 +20,7 @@ import {
   reserveJob,
   settleJobs,
   type Settlement,
+  takeLease,
 } from "../../db/mod.ts";
 import { DEFAULT_POSTGRES_URL, openBenchPostgres, redactUrl } from "./bench_postgres.ts";
 
@@ -26,6 +29,8 @@ export interface SettleConfig {
   batch: number;
   flushers: number;
   jobs: number;
+  /** Jobs reserved against balance leases rather than one by one with `reserveJob`. */
+  lease?: boolean;
 }
 
 /** Options for {@link runSettleBench}. */
@@ -83,6 +88,8 @@ const DEFAULTS = {
     { batch: 1, flushers: 1, jobs: 100 },
     { batch: 50, flushers: 1, jobs: 1_000 },
     { batch: 500, flushers: 1, jobs: 2_000 },
+    { batch: 20, flushers: 1, jobs: 1_000, lease: true },
+    { batch: 500, flushers: 1, jobs: 2_000, lease: true },
   ],
   postgresConfigs: [
     { batch: 1, flushers: 1, jobs: 200 },
@@ -91,6 +98,8 @@ const DEFAULTS = {
     { batch: 50, flushers: 4, jobs: 1_500 },
     { batch: 500, flushers: 1, jobs: 2_000 },
     { batch: 500, flushers: 4, jobs: 3_000 },
+    { batch: 20, flushers: 1, jobs: 1_000, lease: true },
+    { batch: 20, flushers: 4, jobs: 2_000, lease: true },
   ],
 };
 
@@ -101,6 +110,8 @@ interface BenchJob {
   node: string;
   promptTokens: number;
   completionTokens: number;
+  /** The lease the job was reserved against (null: `reserveJob`). */
+  leaseId: string | null;
 }
 
 function jobCost(j: BenchJob): bigint {
@@ -144,6 +155,7 @@ function settlement(j: BenchJob): Settlement {
     completionPer1k: COMPLETION_PER_1K,
     feeBps: FEE_BPS,
     cost: jobCost(j),
+    lease: j.leaseId ? { id: j.leaseId, apiKeyId: j.apiKeyId, hold: jobCost(j) * 2n } : null,
   };
 }
 
@@ -179,6 +191,7 @@ async function fundKeys(db: Database, keys: number): Promise<bigint[]> {
 
 /** Reserves every job with `callers` concurrent `reserveJob` calls; returns the seconds taken. */
 async function reserveAll(db: Database, jobs: BenchJob[], callers: number): Promise<number> {
+  jobs = jobs.filter((j) => j.leaseId === null);
   let next = 0;
   const caller = async () => {
     while (next < jobs.length) {
@@ -193,6 +206,28 @@ async function reserveAll(db: Database, jobs: BenchJob[], callers: number): Prom
   return (performance.now() - t0) / 1000;
 }
 
+/** One lease per key for the lease jobs, each holding what its jobs set aside (twice their cost). */
+async function takeLeases(db: Database, jobs: BenchJob[]): Promise<void> {
+  const held = new Map<string, { apiKeyId: bigint; amount: bigint }>();
+  for (const j of jobs) {
+    if (j.leaseId === null) continue;
+    const l = held.get(j.leaseId) ?? { apiKeyId: j.apiKeyId, amount: 0n };
+    l.amount += jobCost(j) * 2n;
+    held.set(j.leaseId, l);
+  }
+  for (const [leaseId, l] of held) {
+    const took = await takeLease(db.sql, {
+      leaseId,
+      apiKeyId: l.apiKeyId,
+      instance: "bench",
+      seq: 1,
+      need: l.amount,
+      want: l.amount,
+    });
+    if (!took.ok) throw new Error(`bench lease ${leaseId} refused (available ${took.available})`);
+  }
+}
+
 /** Settles `jobs` as the job recorder does: `flushers` concurrent transactions of `batch` each. */
 async function settleAll(db: Database, jobs: BenchJob[], c: SettleConfig): Promise<number> {
   const batches: BenchJob[][] = [];
@@ -203,8 +238,14 @@ async function settleAll(db: Database, jobs: BenchJob[], c: SettleConfig): Promi
     while (next < batches.length) {
       const batch = batches[next++];
       await db.sql.begin(async (tx) => {
-        await insertJobs(tx, batch.map(jobRow));
-        const done = await settleJobs(tx, batch.map(settlement));
+        let done;
+        if (c.lease) {
+          // As the recorder writes them: the job rows and their settlements in one statement.
+          done = await settleJobs(tx, batch.map(settlement), batch.map(jobRow));
+        } else {
+          await insertJobs(tx, batch.map(jobRow));
+          done = await settleJobs(tx, batch.map(settlement));
+        }
         // Not `settled += await …`: that reads `settled` before the await and loses updates.
         settled += done.length;
       });
@@ -220,7 +261,7 @@ async function settleAll(db: Database, jobs: BenchJob[], c: SettleConfig): Promi
 function configName(c: SettleConfig): string {
   return `batch ${c.batch}${c.flushers > 1 ? ` × ${c.flushers} flushers` : ""}${
     c.batch === 1 && c.flushers === 1 ? " (baseline)" : ""
-  }`;
+  }${c.lease ? " against leases" : ""}`;
 }
 
 async function benchBackend(
@@ -235,7 +276,7 @@ async function benchBackend(
   const configs = backend === "pglite" ? o.pgliteConfigs : o.postgresConfigs;
   // Every configuration gets jobs of its own, spread over all keys and nodes.
   let n = 0;
-  const shares = configs.map((c) =>
+  const shares = configs.map((c, ci) =>
     Array.from({ length: c.jobs }, (): BenchJob => {
       const i = n++;
       return {
@@ -244,22 +285,25 @@ async function benchBackend(
         node: nodes[i % nodes.length],
         promptTokens: 100 + (i % 900),
         completionTokens: 50 + (i % 450),
+        leaseId: c.lease ? `bench_lease_${ci}_${i % keyIds.length}` : null,
       };
     })
   );
   const all = shares.flat();
+  const reserved = all.filter((j) => j.leaseId === null).length;
   const reserveSeconds = await reserveAll(db, all, o.reserveCallers);
-  const reservePerSecond = all.length / reserveSeconds;
+  const reservePerSecond = reserved / reserveSeconds;
+  await takeLeases(db, all);
 
   print(`\nsettlement throughput — ${db.description} (${o.keys} keys, ${o.nodes} nodes)`);
-  print("configuration                        jobs   seconds      per second");
+  print("configuration                              jobs   seconds      per second");
   const row = (name: string, jobs: number, seconds: number, unit: string) =>
     print(
-      `${name.padEnd(32)} ${String(jobs).padStart(8)}  ${seconds.toFixed(3).padStart(8)}  ${
+      `${name.padEnd(38)} ${String(jobs).padStart(8)}  ${seconds.toFixed(3).padStart(8)}  ${
         (jobs / seconds).toFixed(0).padStart(8)
       } ${unit}`,
     );
-  row(`reserveJob × ${o.reserveCallers} callers`, all.length, reserveSeconds, "reservations/s");
+  row(`reserveJob × ${o.reserveCallers} callers`, reserved, reserveSeconds, "reservations/s");
   const results: ConfigResult[] = [];
   for (const [i, c] of configs.entries()) {
     const seconds = await settleAll(db, shares[i], c);
@@ -278,7 +322,7 @@ async function benchBackend(
   return {
     backend,
     description: db.description,
-    reservations: all.length,
+    reservations: reserved,
     reservePerSecond,
     configs: results,
     baselinePerSecond: baseline,
@@ -356,6 +400,7 @@ export async function runSettleBench(opts: SettleBenchOptions = {}): Promise<Bac
           batch: c.batch,
           flushers: c.flushers,
           jobs: c.jobs,
+          lease: c.lease ?? false,
           seconds: Number(c.seconds.toFixed(3)),
           per_s: round(c.perSecond),
         })),

@@ -185,7 +185,8 @@ testOnEachDatabase(
       assert.equal(await accountBalance(db.sql, operatorEarnings(good.pubkey)), charge.operatorShare);
       assert.equal(await accountBalance(db.sql, consumerBalance(id)), fund - charge.charged);
       const [{ n }] = await db.sql<{ n: bigint }[]>`
-        select count(*) as n from ledger_transactions where kind = 'settle' and job_id = ${charge.jobId}`;
+        select count(*) as n from ledger_transactions t join job_charges jc on jc.job_id = ${charge.jobId}
+        where t.idempotency_key = 'settle:' || jc.job_id or t.id = jc.settle_tx_id`;
       assert.equal(n, 1n);
       assert.deepEqual(await reconcile(db.sql), []);
     });

@@ -611,7 +611,9 @@ Deno.test({
     const found = await withLedger(dbUrl, dataDir, async (sql) => {
       const completedNotOnce = await sql<{ id: string; settles: bigint }[]>`
         select j.id, count(t.id) as settles from jobs j
-        left join ledger_transactions t on t.kind = 'settle' and t.job_id = j.id
+        left join job_charges jc on jc.job_id = j.id
+        -- A plain job's own settle transaction, or the batch's its lease charge points at.
+        left join ledger_transactions t on (t.kind = 'settle' and t.job_id = j.id) or t.id = jc.settle_tx_id
         where j.status = 'completed' and j.api_key_id is not null
         group by j.id having count(t.id) <> 1`;
       const twice = await sql<{ job_id: string; kind: string }[]>`
