@@ -148,6 +148,14 @@ export async function settleJobs(
         -- The id of the batch's one transaction for its lease jobs, taken first so that their
         -- charge rows can point at it (the transaction is written below, once they are known).
         select nextval(pg_get_serial_sequence('ledger_transactions', 'id')) as id
+      ), ls as (
+        -- The leases drawn on, locked first (in id order) and read as last committed: a release
+        -- that committed after this statement began is seen, and its lease no longer pays. A
+        -- lease, then its key's accounts: the order every writer of a lease locks in.
+        select l.id, l.api_key_id from balance_leases l
+        where l.id in (select d.lease from d where d.lease <> '') and l.released_at is null
+        order by l.id
+        for update
       ), si as (
         -- Jobs reserved against a lease get their charge row now (once: the job id is the key);
         -- a lease already released (its instance was given up for dead) no longer pays.
@@ -158,7 +166,7 @@ export async function settleJobs(
           least(d.cost, d.hold), least(d.cost, d.hold) * d.bps / 10000,
           least(d.cost, d.hold) - least(d.cost, d.hold) * d.bps / 10000, now(),
           case when least(d.cost, d.hold) > 0 then (select id from b) end
-        from d join balance_leases l on l.id = d.lease and l.api_key_id = d.key and l.released_at is null
+        from d join ls l on l.id = d.lease and l.api_key_id = d.key
         where d.lease <> ''
         on conflict (job_id) do nothing
         returning job_id, api_key_id, reserved, charged, operator_share, platform_fee, node_pubkey, lease_id

@@ -1,7 +1,9 @@
 // Balance leases (see migration 0006): an instance sets aside a chunk of a key's balance in one
 // transaction and reserves jobs against it in memory; settlements draw the lease down
-// (`settleJobs`), and releasing it returns what is left. Every movement is an ordinary ledger
-// transaction whose job_id is the lease id, so `reconcile` can follow each lease.
+// (`settleJobs`), and releasing it returns what is left. A top-up or a release is an ordinary
+// ledger transaction whose job_id is the lease id; what the lease's jobs were charged is in their
+// charge rows (lease_id) and their batches' `settle_batch` transactions, so `reconcile` can follow
+// each lease. Every writer locks the lease row first, then its key's accounts (in id order).
 import type { Sql } from "./client.ts";
 import { consumerBalance, consumerHolds, LedgerError, postTransaction } from "./ledger.ts";
 
@@ -21,7 +23,12 @@ export async function takeLease(
   const owner = l.apiKeyId.toString();
   return await retryDeadlock(() =>
     sql.begin(async (tx) => {
-      // The balance row first (the lowest id of the key's accounts, as every writer locks).
+      // The lease first, when it exists (a top-up): a lease, then its key's accounts, as
+      // settlements and releases lock them.
+      const [open] = await tx<{ released: boolean }[]>`
+        select released_at is not null as released from balance_leases where id = ${l.leaseId} for update`;
+      if (open?.released) throw new LedgerError("lease_released", `lease ${l.leaseId} is already released`);
+      // Then the balance row (the lowest id of the key's accounts, as every writer locks).
       const [bal] = await tx<{ balance: bigint }[]>`
         select balance from accounts where kind = 'consumer_balance' and owner = ${owner} for update`;
       const balance = bal?.balance ?? 0n;
@@ -39,7 +46,6 @@ export async function takeLease(
       if (!posted.applied) {
         throw new LedgerError("invalid_entry", `lease top-up ${l.leaseId}:${l.seq} repeated`);
       }
-      // The lease row after the accounts, the order settlements lock in.
       const [lease] = await tx`
         insert into balance_leases (id, api_key_id, instance, held)
         values (${l.leaseId}, ${l.apiKeyId}, ${l.instance}, ${taken})
@@ -71,17 +77,11 @@ export function releaseLeaseIfStale(sql: Sql, leaseId: string, olderThanMs: numb
 function release(sql: Sql, leaseId: string, staleSec: number | null): Promise<bigint | null> {
   return retryDeadlock(() =>
     sql.begin(async (tx) => {
-      const [owner] = await tx<{ api_key_id: bigint }[]>`
-        select api_key_id from balance_leases where id = ${leaseId} and released_at is null`;
-      if (!owner) return null;
-      // The key's accounts, then the lease row: the order settlements and top-ups lock in, so the
-      // amount read below cannot change (a settlement drawing on it waits) until this commits.
-      await tx`
-        select id from accounts
-        where kind in ('consumer_balance', 'consumer_holds') and owner = ${owner.api_key_id.toString()}
-        order by id for update`;
-      const [lease] = await tx<{ held: bigint; stale: boolean }[]>`
-        select held,
+      // The lease row first, then (posting below) its key's accounts: the order settlements and
+      // top-ups lock in, so the amount read here cannot change (a settlement drawing on the lease
+      // waits, then finds it released) until this commits.
+      const [lease] = await tx<{ api_key_id: bigint; held: bigint; stale: boolean }[]>`
+        select api_key_id, held,
           renewed_at < now() - ${staleSec ?? 0} * interval '1 second' as stale
         from balance_leases where id = ${leaseId} and released_at is null
         for update`;
@@ -94,8 +94,8 @@ function release(sql: Sql, leaseId: string, staleSec: number | null): Promise<bi
           kind: "release",
           jobId: leaseId,
           postings: [
-            { account: consumerBalance(owner.api_key_id), amount: lease.held },
-            { account: consumerHolds(owner.api_key_id), amount: -lease.held },
+            { account: consumerBalance(lease.api_key_id), amount: lease.held },
+            { account: consumerHolds(lease.api_key_id), amount: -lease.held },
           ],
         });
       }
