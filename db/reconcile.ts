@@ -102,6 +102,8 @@ export async function reconcile(sql: Sql, opts: ReconcileOptions = {}): Promise<
       "a settle transaction's postings do not match the charges it settled",
       // Per transaction and account: what its charges say should have moved against what its
       // postings moved (a transaction with no charge, or a charge whose postings are missing, shows).
+      // The rule is restated here rather than shared with settleJobs: a checker that ran the
+      // writer's own SQL could not catch the writer's mistakes.
       sql`with settled as (
             select t.id as tx, jc.* from job_charges jc
             join ledger_transactions t on t.idempotency_key = 'settle:' || jc.job_id
