@@ -107,8 +107,13 @@ function release(sql: Sql, leaseId: string, staleSec: number | null): Promise<bi
 
 /** Marks an instance's open leases as still in use (the sweep leaves them alone). */
 export async function renewLeases(sql: Sql, instance: string): Promise<number> {
+  // Locked in id order, as settlements lock the leases they draw on: in whatever order the scan
+  // met them, a renewal and a settlement of two of its leases could deadlock.
   const rows = await sql`
-    update balance_leases set renewed_at = now() where instance = ${instance} and released_at is null
+    update balance_leases set renewed_at = now()
+    where id in (
+      select id from balance_leases where instance = ${instance} and released_at is null
+      order by id for update)
     returning 1`;
   return rows.length;
 }

@@ -2,7 +2,7 @@
 // rows written at settlement), release the rest, sweep leases whose instance stopped renewing;
 // reconcile stays clean throughout and catches a lease that does not add up.
 import assert from "node:assert/strict";
-import { POSTGRES_AVAILABLE, POSTGRES_URL, testOnEachDatabase } from "./test_databases.ts";
+import { openTestDatabase, POSTGRES_AVAILABLE, POSTGRES_URL, testOnEachDatabase } from "./test_databases.ts";
 import { openDatabase } from "./client.ts";
 import { migrate, readMigrations } from "./migrate.ts";
 import type { Sql } from "./client.ts";
@@ -427,3 +427,62 @@ for (const kind of ["pglite", "postgres"] as const) {
     },
   });
 }
+
+Deno.test({
+  name: "leases - a renewal and a settlement drawing on two of its leases lock them in one order [postgres]",
+  ignore: !POSTGRES_AVAILABLE,
+  async fn() {
+    const db = await openTestDatabase("postgres");
+    let free = () => {};
+    const gate = new Promise<void>((r) => (free = r));
+    let holder: Promise<unknown> = Promise.resolve();
+    try {
+      const sql = db.sql;
+      const key = await fundedKey(sql, 10_000n);
+      for (const leaseId of ["lease_o1", "lease_o2"]) {
+        await takeLease(sql, { leaseId, apiKeyId: key, instance: "i", seq: 1, need: 1n, want: 2_000n });
+      }
+      // lease_o1's row now comes after lease_o2's, on the heap and by renewal time.
+      await sql`update balance_leases set renewed_at = now() + interval '1 second' where id = 'lease_o1'`;
+      // (The statements' text is cut at 1 kB in pg_stat_activity: counted by what they wait on.)
+      const waiting = async (n: number) => {
+        for (let i = 0; i < 500; i++) {
+          const [{ w }] = await sql<{ w: number }[]>`
+            select count(*)::int as w from pg_stat_activity
+            where wait_event_type = 'Lock' and datname = current_database() and pid <> pg_backend_pid()`;
+          if (w >= n) return;
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        throw new Error(`${n} statements never waited on a lock`);
+      };
+      // A third transaction holds lease_o1; the settlement queues for it first, then the renewal.
+      let held = () => {};
+      const locked = new Promise<void>((r) => (held = r));
+      holder = sql.begin(async (tx) => {
+        await tx`select 1 from balance_leases where id = 'lease_o1' for update`;
+        held();
+        await gate;
+      });
+      await locked;
+      const settling = settle(sql, [
+        leaseJob("job_o1", "lease_o1", key, 1_000n, 100n),
+        leaseJob("job_o2", "lease_o2", key, 1_000n, 100n),
+      ]);
+      await waiting(1);
+      const renewing = renewLeases(sql, "i");
+      await waiting(2);
+      free();
+      await holder;
+      // Had the renewal locked lease_o2 first, the settlement would now wait for it while the
+      // renewal waits for lease_o1: a deadlock, and one of them rolled back with an error.
+      const [settled, renewed] = await Promise.all([settling, renewing]);
+      assert.equal(settled.length, 2);
+      assert.equal(renewed, 2);
+      assert.deepEqual(await reconcile(sql), []);
+    } finally {
+      free();
+      await holder.catch(() => {});
+      await db.drop();
+    }
+  },
+});
