@@ -363,8 +363,9 @@ export async function earningsSummary(
       ((opts.days ?? 30) - 1) * 86_400_000,
   );
   const pending = await accountBalance(sql, operatorEarnings(nodePubkey));
-  // A settled job's operator share is its settle transaction's credit to the earnings account, on
-  // the same timestamp (one statement writes both; reconcile checks they agree), so the days are
+  // A settled job's operator share is (part of, for a batch of lease jobs) its settle transaction's
+  // credit to the earnings account, on the same timestamp (one statement writes both; reconcile
+  // checks they agree), so the days are
   // read from the node's charges (`job_charges_node`) rather than joining each posting to its
   // transaction: half the time on PGlite with 4,500 jobs a month (web/bench/dashboard_bench.ts).
   const days = await sql<{ day: string; earned: bigint; jobs: bigint }[]>`
