@@ -3,9 +3,8 @@
 // reconcile stays clean throughout and catches a lease that does not add up.
 import assert from "node:assert/strict";
 import { openTestDatabase, POSTGRES_AVAILABLE, POSTGRES_URL, testOnEachDatabase } from "./test_databases.ts";
-import { openDatabase } from "./client.ts";
 import { migrate, readMigrations } from "./migrate.ts";
-import type { Sql } from "./client.ts";
+import { openDatabase, type Sql } from "./client.ts";
 import {
   accountBalance,
   consumerBalance,

@@ -5,7 +5,8 @@
 // then each configuration settles its own share of the reserved jobs. Batch 1 is the single-job
 // baseline. The "against leases" rows settle jobs the way the control plane's requests are
 // billed: reserved in memory against a balance lease (one `takeLease` per key, untimed), each
-// batch's job rows and settlements in one statement (the lease jobs share one ledger transaction). The ledger is reconciled after each backend: any discrepancy exits non-zero.
+// batch's job rows and settlements in one statement (the lease jobs share one ledger
+// transaction). The ledger is reconciled after each backend: any discrepancy exits non-zero.
 // Targets on the 2-core bench machine: ≥ 1,000 settlements/s on PGlite, ≥ 3,000/s on PostgreSQL.
 import {
   applyPaymentEvent,
