@@ -2,6 +2,7 @@
 // against embedded PGlite served on a private loopback port by pglite-socket.
 import postgres from "postgres";
 import type { PgliteWorkerReply, PgliteWorkerRequest } from "./pglite_worker.ts";
+import { WorkerPriority, type WorkerPriorityOptions, workerThreadIds } from "./worker_priority.ts";
 
 /** The tagged-template SQL client every query in `db/` goes through. */
 export type Sql = postgres.Sql<{ bigint: bigint }>;
@@ -18,6 +19,8 @@ export interface Database {
    * (what the tests start each fresh database from instead of running initdb).
    */
   dumpImage?(): Promise<Uint8Array<ArrayBuffer>>;
+  /** PGlite with `idlePriority`: what its worker thread runs at. */
+  priority?: WorkerPriority;
 }
 
 /** Options for {@link openDatabase}. */
@@ -32,6 +35,11 @@ export interface OpenDatabaseOptions {
   max?: number;
   /** PGlite in memory, started from a data directory {@link Database.dumpImage} made. */
   image?: Uint8Array<ArrayBuffer>;
+  /**
+   * PGlite only: run its worker thread at idle priority, raised whenever it waits
+   * (`db/worker_priority.ts`). What a server does so its database's bursts yield to requests.
+   */
+  idlePriority?: boolean | WorkerPriorityOptions;
 }
 
 const PARSERS = { types: { bigint: postgres.BigInt } };
@@ -65,11 +73,18 @@ export async function openDatabase(opts: OpenDatabaseOptions = {}): Promise<Data
     };
   }
   if (opts.image && opts.dataDir) throw new Error("a PGlite image opens in memory, not in a data directory");
-  const { host, port, stop, dump } = await startPgliteWorker(
-    opts.dataDir ?? null,
-    opts.schema ?? null,
-    opts.image ?? null,
-  );
+  // PGlite's thread is the worker thread that appears while it starts.
+  const threadsBefore = opts.idlePriority ? await workerThreadIds() : null;
+  const worker = await startPgliteWorker(opts.dataDir ?? null, opts.schema ?? null, opts.image ?? null);
+  const { host, port } = worker;
+  let priority: WorkerPriority | undefined;
+  if (opts.idlePriority) {
+    const priorityOpts = opts.idlePriority === true ? {} : opts.idlePriority;
+    const fresh = [...await workerThreadIds()].filter((id) => !threadsBefore!.has(id));
+    priority = fresh.length === 1
+      ? await WorkerPriority.start(fresh[0], worker.ping, priorityOpts)
+      : WorkerPriority.off(`PGlite's thread not found (${fresh.length} new worker threads)`, priorityOpts);
+  }
   // One connection: PGlite runs one statement at a time, and several connections misbehave.
   const sql = postgres({
     host,
@@ -86,11 +101,22 @@ export async function openDatabase(opts: OpenDatabaseOptions = {}): Promise<Data
     kind: "pglite",
     description: opts.dataDir ? `PGlite in ${opts.dataDir}` : "PGlite in memory",
     async close() {
+      await priority?.stop();
       await sql.end({ timeout: 5 });
-      await stop();
+      await worker.stop();
     },
-    dumpImage: dump,
+    dumpImage: worker.dump,
+    priority,
   };
+}
+
+interface PgliteWorker {
+  host: string;
+  port: number;
+  /** Resolves when the worker has answered a ping. */
+  ping(): Promise<void>;
+  stop(): Promise<void>;
+  dump(): Promise<Uint8Array<ArrayBuffer>>;
 }
 
 /** Starts PGlite in a worker; resolves with its loopback address and a stop function. */
@@ -98,16 +124,27 @@ async function startPgliteWorker(
   dataDir: string | null,
   schema: string | null,
   image: Uint8Array<ArrayBuffer> | null,
-): Promise<{ host: string; port: number; stop(): Promise<void>; dump(): Promise<Uint8Array<ArrayBuffer>> }> {
+): Promise<PgliteWorker> {
   const worker = new Worker(new URL("./pglite_worker.ts", import.meta.url).href, { type: "module" });
-  const next = () =>
-    new Promise<PgliteWorkerReply>((resolve, reject) => {
-      worker.onmessage = (e: MessageEvent<PgliteWorkerReply>) => resolve(e.data);
-      worker.onerror = (e) => {
-        e.preventDefault();
-        reject(new Error(`PGlite worker failed: ${e.message}`));
-      };
-    });
+  // Pongs are answered as they come; every other reply answers the one request in flight.
+  const pongs = new Map<number, () => void>();
+  let pingSeq = 0;
+  let waiting: { resolve(r: PgliteWorkerReply): void; reject(e: Error): void } | null = null;
+  worker.onmessage = (e: MessageEvent<PgliteWorkerReply>) => {
+    if (e.data.type === "pong") {
+      pongs.get(e.data.n)?.();
+      pongs.delete(e.data.n);
+    } else {
+      waiting?.resolve(e.data);
+      waiting = null;
+    }
+  };
+  worker.onerror = (e) => {
+    e.preventDefault();
+    waiting?.reject(new Error(`PGlite worker failed: ${e.message}`));
+    waiting = null;
+  };
+  const next = () => new Promise<PgliteWorkerReply>((resolve, reject) => (waiting = { resolve, reject }));
   const send = (msg: PgliteWorkerRequest) => worker.postMessage(msg);
   const ready = next();
   send({ type: "open", dataDir, schema, image });
@@ -122,6 +159,12 @@ async function startPgliteWorker(
   return {
     host: reply.host,
     port: reply.port,
+    ping() {
+      const n = ++pingSeq;
+      const answered = new Promise<void>((resolve) => pongs.set(n, resolve));
+      send({ type: "ping", n });
+      return answered;
+    },
     async dump() {
       const reply = next();
       send({ type: "dump" });
@@ -136,6 +179,9 @@ async function startPgliteWorker(
       send({ type: "close" });
       await closed.catch(() => {});
       worker.terminate();
+      // Pings still out are answered: nothing waits on a worker that is gone.
+      for (const resolve of pongs.values()) resolve();
+      pongs.clear();
     },
   };
 }

@@ -8,11 +8,14 @@ import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
 export type PgliteWorkerRequest =
   | { type: "open"; dataDir: string | null; schema: string | null; image: Uint8Array<ArrayBuffer> | null }
   | { type: "dump" }
-  | { type: "close" };
+  | { type: "close" }
+  /** Answered at once with a pong: how the control plane sees whether this thread gets a CPU. */
+  | { type: "ping"; n: number };
 
 /** Messages out of the worker. */
 export type PgliteWorkerReply =
   | { type: "ready"; host: string; port: number }
+  | { type: "pong"; n: number }
   | { type: "image"; image: Uint8Array<ArrayBuffer> }
   | { type: "closed" }
   | { type: "error"; message: string };
@@ -26,6 +29,7 @@ let db: PGlite | null = null;
 let server: PGLiteSocketServer | null = null;
 
 scope.onmessage = async (e) => {
+  if (e.data.type === "ping") return scope.postMessage({ type: "pong", n: e.data.n });
   try {
     if (e.data.type === "open") {
       const { dataDir, image } = e.data;

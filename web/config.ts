@@ -22,6 +22,11 @@ export interface WebConfig {
    * the database sees one commit per batch rather than per job (`INFERNET_SETTLE_LINGER_MS`).
    */
   settleLingerMs: number;
+  /**
+   * Embedded PGlite's thread at idle priority, raised whenever it waits, so its commit bursts yield
+   * to requests (`INFERNET_PGLITE_IDLE`, default on; `0` keeps normal priority). Linux with `chrt`.
+   */
+  pgliteIdle: boolean;
   /** The URL nodes use to reach this server (NIP-98 `u` tags are checked against it). */
   publicUrl: string | null;
   logLevel: LogLevel;
@@ -166,6 +171,7 @@ export function parseWebConfig(env: Record<string, string | undefined>, args: st
     kv: env.INFERNET_KV || null,
     journalDir: journal === "off" ? null : journal,
     settleLingerMs: intFrom("INFERNET_SETTLE_LINGER_MS", env.INFERNET_SETTLE_LINGER_MS, 100, 0),
+    pgliteIdle: env.INFERNET_PGLITE_IDLE !== "0",
     publicUrl,
     logLevel,
     localNode: flags["no-local-node"] ? false : flags["local-node"] ?? env.INFERNET_LOCAL_NODE !== "0",

@@ -10,6 +10,8 @@ Deno.test("config - defaults give a quiet local control plane on 8787 with embed
   assert.equal(c.logLevel, "warn");
   assert.equal(c.localNode, true);
   assert.equal(c.nodeStaleMs, 90_000);
+  assert.equal(c.pgliteIdle, true);
+  assert.equal(parseWebConfig({ INFERNET_PGLITE_IDLE: "0" }, []).pgliteIdle, false);
 });
 
 Deno.test("config - flags override the environment; bad values are named", () => {

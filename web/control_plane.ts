@@ -73,7 +73,12 @@ export async function openControlPlane(
   const log = opts.log ?? createLogger({ level: config.logLevel, fields: { svc: "web" } });
   if (!config.databaseUrl || !config.kv) await Deno.mkdir(config.dataDir, { recursive: true });
   const db = opts.db ?? await openDatabase(
-    config.databaseUrl ? { url: config.databaseUrl } : { dataDir: `${config.dataDir}/pglite` },
+    config.databaseUrl ? { url: config.databaseUrl } : {
+      dataDir: `${config.dataDir}/pglite`,
+      idlePriority: config.pgliteIdle && {
+        onChange: (state, why) => log.debug("PGlite thread priority", { state, why }),
+      },
+    },
   );
   const applied = await migrate(db.sql);
   if (applied.length) log.info("migrations applied", { applied });

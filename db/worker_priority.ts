@@ -1,0 +1,195 @@
+// PGlite's worker thread at idle scheduling priority, with a watchdog that gives it normal priority
+// back whenever it waits.
+//
+// Why: the worker commits the settlement recorder's batch every ~100 ms, a 5–9 ms burst of WASM on
+// one of this machine's cores. Requests that arrive during a burst find one core for the control
+// plane, the daemon, the engine and the consumer, and those were most of the path's slowest 2%
+// (traced per request against the commits' windows). Linux's SCHED_IDLE makes every other thread
+// preempt the worker at once; nice 19 and SCHED_BATCH did not change the tail (the EEVDF scheduler
+// lets the running thread finish its slice either way).
+//
+// The risk: a SCHED_IDLE thread starves while other threads keep the CPUs busy (a CPU engine
+// generating on this machine: a one-row insert took 0.5–1 s). So the control plane pings the
+// worker every `intervalMs`; a pong not back within `lateMs` puts the thread back to normal
+// priority for `holdMs`, and only a prompt pong after that lowers it again. A query waits at most
+// about `lateMs` plus one `chrt` run for the CPU, whatever else the machine does.
+//
+// Linux only, and only where `chrt` (util-linux) can be run; anywhere else the worker keeps
+// normal priority, as it did before.
+
+/** What the worker's thread runs at: idle, normal (the watchdog raised it), or unmanaged. */
+export type WorkerPriorityState = "idle" | "normal" | "off";
+
+/** Options for {@link WorkerPriority}. */
+export interface WorkerPriorityOptions {
+  /** A pong later than this (ms) means the thread waited for a CPU (or was busy): normal priority. */
+  lateMs?: number;
+  /** How often the worker is pinged (ms). */
+  intervalMs?: number;
+  /** How long (ms) the thread stays at normal priority after a late pong. */
+  holdMs?: number;
+  /** The `chrt` executable. */
+  chrt?: string;
+  /** Told of every change, with why. */
+  onChange?: (state: WorkerPriorityState, why: string) => void;
+}
+
+/** Sets a thread's scheduling policy with `chrt`; throws with chrt's message when it cannot. */
+async function setPolicy(chrt: string, tid: number, policy: "--idle" | "--other"): Promise<void> {
+  const out = await new Deno.Command(chrt, {
+    args: [policy, "--pid", "0", String(tid)],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!out.success) {
+    throw new Error(new TextDecoder().decode(out.stderr).trim() || `chrt exited with ${out.code}`);
+  }
+}
+
+/**
+ * Manages one worker thread's priority. {@link WorkerPriority.start} lowers it and starts the
+ * watchdog; `ping` must resolve when the worker has answered.
+ */
+export class WorkerPriority {
+  #tid: number;
+  #ping: () => Promise<void>;
+  #opts: Required<Omit<WorkerPriorityOptions, "onChange">> & Pick<WorkerPriorityOptions, "onChange">;
+  #state: WorkerPriorityState = "off";
+  #normalUntil = 0;
+  #timer: ReturnType<typeof setTimeout> | null = null;
+  #changing: Promise<void> = Promise.resolve();
+  #stopped = false;
+
+  private constructor(tid: number, ping: () => Promise<void>, opts: WorkerPriorityOptions) {
+    this.#tid = tid;
+    this.#ping = ping;
+    this.#opts = { lateMs: 50, intervalMs: 200, holdMs: 10_000, chrt: "chrt", ...opts };
+  }
+
+  /**
+   * Lowers thread `tid` to SCHED_IDLE and watches it. When that is not possible here (not Linux,
+   * no `chrt`, no permission to run it), the thread keeps its priority and the state is "off";
+   * `why` says what stopped it.
+   */
+  static async start(
+    tid: number,
+    ping: () => Promise<void>,
+    opts: WorkerPriorityOptions = {},
+  ): Promise<WorkerPriority> {
+    const p = new WorkerPriority(tid, ping, opts);
+    try {
+      await setPolicy(p.#opts.chrt, tid, "--idle");
+    } catch (err) {
+      p.#opts.onChange?.("off", err instanceof Error ? err.message : String(err));
+      return p;
+    }
+    p.#set("idle", "started");
+    p.#schedule();
+    return p;
+  }
+
+  /** The thread managed (0 when none). */
+  get tid(): number {
+    return this.#tid;
+  }
+
+  /** A thread that could not be found: nothing is managed; `why` goes to `onChange`. */
+  static off(why: string, opts: WorkerPriorityOptions = {}): WorkerPriority {
+    const p = new WorkerPriority(0, () => Promise.resolve(), opts);
+    p.#stopped = true;
+    p.#opts.onChange?.("off", why);
+    return p;
+  }
+
+  /** What the thread runs at now. */
+  get state(): WorkerPriorityState {
+    return this.#state;
+  }
+
+  /** Stops the watchdog; the thread keeps its current policy (it is about to end). */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    await this.#changing;
+  }
+
+  #set(state: WorkerPriorityState, why: string): void {
+    this.#state = state;
+    this.#opts.onChange?.(state, why);
+  }
+
+  #schedule(): void {
+    if (this.#stopped) return;
+    const timer = setTimeout(() => void this.#check(), this.#opts.intervalMs);
+    Deno.unrefTimer(timer);
+    this.#timer = timer;
+  }
+
+  async #check(): Promise<void> {
+    this.#timer = null;
+    const started = performance.now();
+    let late: ReturnType<typeof setTimeout> | undefined;
+    const answered = this.#ping();
+    // Raised as soon as the pong is late, not when it finally comes: a starved thread may take
+    // a second to answer.
+    const lateCheck = new Promise<"late">((resolve) => {
+      const timer = setTimeout(() => resolve("late"), this.#opts.lateMs);
+      Deno.unrefTimer(timer);
+      late = timer;
+    });
+    const first = await Promise.race([answered.then(() => "pong" as const), lateCheck]);
+    clearTimeout(late);
+    if (first === "late") {
+      this.#normalUntil = performance.now() + this.#opts.holdMs;
+      if (this.#state === "idle") await this.#change("--other", "normal", "a ping waited over lateMs");
+      await answered;
+    } else if (this.#state === "normal" && performance.now() >= this.#normalUntil) {
+      await this.#change("--idle", "idle", `answered in ${(performance.now() - started).toFixed(1)} ms`);
+    }
+    this.#schedule();
+  }
+
+  async #change(policy: "--idle" | "--other", state: WorkerPriorityState, why: string): Promise<void> {
+    if (this.#stopped) return;
+    this.#changing = setPolicy(this.#opts.chrt, this.#tid, policy).then(
+      () => this.#set(state, why),
+      (err) => {
+        // The thread may have ended, or chrt vanished: stop managing it, at normal priority if
+        // that still works.
+        this.#stopped = true;
+        this.#set("off", err instanceof Error ? err.message : String(err));
+        return setPolicy(this.#opts.chrt, this.#tid, "--other").catch(() => {});
+      },
+    );
+    await this.#changing;
+  }
+}
+
+/**
+ * The ids of this process's worker threads (Deno names them `worker-<n>`), read by a shell: Deno
+ * lets a process without --allow-all read none of its own /proc. Empty where that fails.
+ */
+export async function workerThreadIds(): Promise<Set<number>> {
+  try {
+    const out = await new Deno.Command("sh", {
+      args: [
+        "-c",
+        'for t in /proc/"$1"/task/*; do echo "${t##*/} $(cat "$t/comm")"; done',
+        "sh",
+        String(Deno.pid),
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    const ids = new TextDecoder().decode(out.stdout).split("\n").flatMap((line) => {
+      const [id, comm] = line.split(" ");
+      return comm?.startsWith("worker-") ? [Number(id)] : [];
+    });
+    return new Set(ids.filter((id) => Number.isInteger(id) && id > 0));
+  } catch {
+    return new Set();
+  }
+}
