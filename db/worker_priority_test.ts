@@ -25,7 +25,7 @@ async function until(what: string, ok: () => boolean, timeoutMs = 10_000): Promi
 
 Deno.test({
   name:
-    "PGlite's thread runs at SCHED_IDLE, goes back to normal while a query keeps it busy, then idle again",
+    "worker priority - PGlite's thread runs at SCHED_IDLE, goes back to normal while a query keeps it busy, then idle again",
   ignore: !linux,
   async fn() {
     const changes: WorkerPriorityState[] = [];
@@ -53,7 +53,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "PGlite's idle thread is raised while busy processes starve it, and its queries still answer",
+  name:
+    "worker priority - PGlite's idle thread is raised while busy processes starve it, and its queries still answer",
   ignore: !linux,
   async fn() {
     const db = await openDatabase({ idlePriority: { intervalMs: 20, lateMs: 50, holdMs: 60_000 } });
@@ -79,7 +80,7 @@ Deno.test({
   },
 });
 
-Deno.test("without chrt the thread keeps its priority, says why, and the database works", async () => {
+Deno.test("worker priority - without chrt the thread keeps its priority, says why, and the database works", async () => {
   const changes: [WorkerPriorityState, string][] = [];
   const db = await openDatabase({
     idlePriority: { chrt: "/nonexistent/chrt", onChange: (s, why) => changes.push([s, why]) },
@@ -98,7 +99,7 @@ Deno.test("without chrt the thread keeps its priority, says why, and the databas
   }
 });
 
-Deno.test("a database opened without idlePriority leaves PGlite's thread alone", async () => {
+Deno.test("worker priority - a database opened without idlePriority leaves PGlite's thread alone", async () => {
   const db = await openDatabase({});
   try {
     assert.deepEqual(db.priority, undefined);
