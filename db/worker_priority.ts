@@ -14,8 +14,8 @@
 // priority for `holdMs`, and only a prompt pong after that lowers it again. A query waits at most
 // about `lateMs` plus one `chrt` run for the CPU, whatever else the machine does.
 //
-// Linux only, and only where `chrt` (util-linux) can be run; anywhere else the worker keeps
-// normal priority, as it did before.
+// Linux only, only where `chrt` (util-linux) can be run, and only where the thread may leave
+// SCHED_IDLE again (see `cannotLeaveIdle`); anywhere else the worker keeps normal priority.
 
 /** What the worker's thread runs at: idle, normal (the watchdog raised it), or unmanaged. */
 export type WorkerPriorityState = "idle" | "normal" | "off";
@@ -45,6 +45,41 @@ async function setPolicy(chrt: string, tid: number, policy: "--idle" | "--other"
   if (!out.success) {
     throw new Error(new TextDecoder().decode(out.stderr).trim() || `chrt exited with ${out.code}`);
   }
+}
+
+/** CAP_SYS_NICE's bit in /proc's capability masks. */
+const CAP_SYS_NICE = 23n;
+
+/**
+ * Why thread `tid` of this process could not go from SCHED_IDLE back to SCHED_OTHER once lowered,
+ * or null when it could. Linux lets a thread leave SCHED_IDLE only with CAP_SYS_NICE or an
+ * RLIMIT_NICE of at least 20 − its nice value (sched(7); a non-root user has neither by default,
+ * nor does root in a container that drops CAP_SYS_NICE, as Docker does). Read by `cat`: Deno lets a
+ * process without --allow-all read none of its own /proc.
+ */
+export async function cannotLeaveIdle(tid: number): Promise<string | null> {
+  const task = `/proc/${Deno.pid}/task/${tid}`;
+  let text: string;
+  try {
+    const out = await new Deno.Command("cat", {
+      args: [`${task}/status`, `/proc/${Deno.pid}/limits`, `${task}/stat`],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    if (!out.success) return `cannot read ${task}`;
+    text = new TextDecoder().decode(out.stdout);
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
+  const capEff = text.match(/^CapEff:\s*([0-9a-f]+)/m);
+  const niceLimit = text.match(/^Max nice priority\s+(\d+|unlimited)/m);
+  // stat's fields after the command name (which may hold spaces) in parentheses: nice is the 17th.
+  const nice = Number(text.slice(text.lastIndexOf(")") + 2).split(" ")[16]);
+  if (!capEff || !niceLimit || !Number.isInteger(nice)) return `cannot parse ${task}`;
+  if ((BigInt(`0x${capEff[1]}`) >> CAP_SYS_NICE) & 1n) return null;
+  if (niceLimit[1] === "unlimited" || 20 - nice <= Number(niceLimit[1])) return null;
+  return `could not raise the thread again (no CAP_SYS_NICE, RLIMIT_NICE ${niceLimit[1]} < ${20 - nice})`;
 }
 
 /**
@@ -79,6 +114,10 @@ export class WorkerPriority {
   ): Promise<WorkerPriority> {
     const p = new WorkerPriority(tid, ping, opts);
     try {
+      // Lowering is always allowed; raising again is not for every user, and a thread that
+      // could not be raised would starve unguarded. So only lower one that can come back.
+      const cannot = await cannotLeaveIdle(tid);
+      if (cannot) throw new Error(cannot);
       await setPolicy(p.#opts.chrt, tid, "--idle");
     } catch (err) {
       p.#opts.onChange?.("off", err instanceof Error ? err.message : String(err));

@@ -107,3 +107,29 @@ Deno.test("worker priority - a database opened without idlePriority leaves PGlit
     await db.close();
   }
 });
+
+Deno.test({
+  name: "worker priority - a process that could not raise the thread again leaves it at normal priority",
+  ignore: !linux,
+  async fn() {
+    // Without CAP_SYS_NICE (a non-root user, or root in a container that drops it) a thread can
+    // enter SCHED_IDLE but not leave it: it must not be lowered there.
+    const script = `
+      import { openDatabase } from ${JSON.stringify(new URL("./client.ts", import.meta.url).href)};
+      const why = [];
+      const db = await openDatabase({ idlePriority: { onChange: (s, w) => why.push(s + ": " + w) } });
+      const out = await new Deno.Command("chrt", { args: ["--pid", String(db.priority.tid)] }).output();
+      console.log(JSON.stringify({ state: db.priority.state, why, chrt: new TextDecoder().decode(out.stdout) }));
+      await db.close();
+    `;
+    const out = await new Deno.Command("setpriv", {
+      args: ["--inh-caps=-sys_nice", "--bounding-set=-sys_nice", "--", Deno.execPath(), "eval", script],
+      stderr: "inherit",
+    }).output();
+    assert.ok(out.success);
+    const { state, why, chrt } = JSON.parse(new TextDecoder().decode(out.stdout));
+    assert.equal(state, "off");
+    assert.match(why.join("\n"), /^off: could not raise the thread again \(no CAP_SYS_NICE/);
+    assert.match(chrt, /policy: SCHED_OTHER/);
+  },
+});
