@@ -104,8 +104,8 @@ export class WorkerPriority {
 
   /**
    * Lowers thread `tid` to SCHED_IDLE and watches it. When that is not possible here (not Linux,
-   * no `chrt`, no permission to run it), the thread keeps its priority and the state is "off";
-   * `why` says what stopped it.
+   * no `chrt`, no permission to run it, or the thread could not leave SCHED_IDLE again), it keeps
+   * its priority and the state is "off"; `why` (to `onChange`) says what stopped it.
    */
   static async start(
     tid: number,
@@ -182,7 +182,9 @@ export class WorkerPriority {
     clearTimeout(late);
     if (first === "late") {
       this.#normalUntil = performance.now() + this.#opts.holdMs;
-      if (this.#state === "idle") await this.#change("--other", "normal", "a ping waited over lateMs");
+      if (this.#state === "idle") {
+        await this.#change("--other", "normal", `a ping waited over ${this.#opts.lateMs} ms`);
+      }
       await answered;
     } else if (this.#state === "normal" && performance.now() >= this.#normalUntil) {
       await this.#change("--idle", "idle", `answered in ${(performance.now() - started).toFixed(1)} ms`);
