@@ -1,7 +1,7 @@
 // The `infernet` command as an operator runs it: `deno task infernet …` with its own permissions.
 import assert from "node:assert/strict";
 import { decode } from "nostr-tools/nip19";
-import { runCli } from "../shared/testing/run_cli.ts";
+import { runCli } from "../testing/run_cli.ts";
 import { backoffMs } from "./daemon/node_daemon.ts";
 import { readNodeConfig } from "./config.ts";
 import { CliError } from "./cli_error.ts";

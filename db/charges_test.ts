@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { testOnEachDatabase } from "./test_databases.ts";
+import { testOnEachDatabase } from "../testing/databases.ts";
 import type { Sql } from "./client.ts";
 import { createApiKey } from "./api_keys.ts";
 import {

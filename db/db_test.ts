@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { testOnEachDatabase } from "./test_databases.ts";
+import { testOnEachDatabase } from "../testing/databases.ts";
 import { migrate } from "./migrate.ts";
 import { createApiKey, findApiKeyByHash, hashApiKey } from "./api_keys.ts";
 import { countJobs, findJob, insertJobs, type JobRow } from "./jobs.ts";

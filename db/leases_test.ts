@@ -2,7 +2,12 @@
 // rows written at settlement), release the rest, sweep leases whose instance stopped renewing;
 // reconcile stays clean throughout and catches a lease that does not add up.
 import assert from "node:assert/strict";
-import { openTestDatabase, POSTGRES_AVAILABLE, POSTGRES_URL, testOnEachDatabase } from "./test_databases.ts";
+import {
+  openTestDatabase,
+  POSTGRES_AVAILABLE,
+  POSTGRES_URL,
+  testOnEachDatabase,
+} from "../testing/databases.ts";
 import { migrate, readMigrations } from "./migrate.ts";
 import { openDatabase, type Sql } from "./client.ts";
 import {
@@ -13,10 +18,10 @@ import {
   PLATFORM_FEES,
   postTransaction,
 } from "./ledger.ts";
-import { testJobRow } from "./test_job_row.ts";
+import { testJobRow } from "../testing/job_row.ts";
 import { insertJobs } from "./jobs.ts";
-import { testSettlement } from "./test_settlement.ts";
-import { createTestKey } from "./test_funding.ts";
+import { testSettlement } from "../testing/settlement.ts";
+import { createTestKey } from "../testing/funding.ts";
 import { findJobCharge, reserveJob, settleJobs, type Settlement } from "./charges.ts";
 import { releaseLease, releaseLeaseIfStale, releaseStaleLeases, renewLeases, takeLease } from "./leases.ts";
 import { reconcile } from "./reconcile.ts";

@@ -8,7 +8,7 @@
 // of a released lease, which no longer pays) and every nano-USD charged is accounted for. A failure
 // names its seed: replay it with INFERNET_PROPERTY_SEED=<seed> (that sequence alone).
 import assert from "node:assert/strict";
-import { openTestDatabase, testOnEachDatabase } from "./test_databases.ts";
+import { openTestDatabase, testOnEachDatabase } from "../testing/databases.ts";
 import type { Sql } from "./client.ts";
 import { createApiKey } from "./api_keys.ts";
 import {

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import type { Sql } from "./client.ts";
-import { testOnEachDatabase } from "./test_databases.ts";
+import { testOnEachDatabase } from "../testing/databases.ts";
 import { insertJobs, type JobRow } from "./jobs.ts";
-import { testJobRow } from "./test_job_row.ts";
+import { testJobRow } from "../testing/job_row.ts";
 import { listNodeJobs, nodeJobStats } from "./operator.ts";
 
 const NODE = "cd".repeat(32);

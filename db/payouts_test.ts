@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import type { Sql } from "./client.ts";
-import { testOnEachDatabase } from "./test_databases.ts";
+import { testOnEachDatabase } from "../testing/databases.ts";
 import { reconcile } from "./reconcile.ts";
-import { fundOperatorEarnings } from "./test_funding.ts";
+import { fundOperatorEarnings } from "../testing/funding.ts";
 import { accountBalance, operatorEarnings, PAYOUTS_IN_FLIGHT, PROCESSOR_CLEARING } from "./ledger.ts";
 import {
   createPayout,

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { testOnEachDatabase } from "./test_databases.ts";
+import { testOnEachDatabase } from "../testing/databases.ts";
 import type { Sql } from "./client.ts";
 import { createApiKey } from "./api_keys.ts";
 import { reserveJob, settleJobs, type Settlement } from "./charges.ts";
 import { insertJobs, type JobRow } from "./jobs.ts";
-import { testJobRow } from "./test_job_row.ts";
+import { testJobRow } from "../testing/job_row.ts";
 import { applyPaymentEvent, insertPayment } from "./payments.ts";
 import { createPayout, failPayout, markPayoutCompleted } from "./payouts.ts";
 import { reconcile } from "./reconcile.ts";

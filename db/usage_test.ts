@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { testOnEachDatabase } from "./test_databases.ts";
+import { testOnEachDatabase } from "../testing/databases.ts";
 import { createApiKey } from "./api_keys.ts";
 import { consumerBalance, postEntry, PROCESSOR_CLEARING } from "./ledger.ts";
 import { reserveJob, settleJobs } from "./charges.ts";
 import { insertJobs, type JobCursor, type JobRow } from "./jobs.ts";
-import { testJobRow } from "./test_job_row.ts";
+import { testJobRow } from "../testing/job_row.ts";
 import { listUsage, recentJobStats, usageExceeds } from "./usage.ts";
 
 const NODE = "ab".repeat(32);

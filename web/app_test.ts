@@ -1,7 +1,7 @@
 // The HTTP surface in-process (no port): keys, auth, rate limits and OpenAI-shaped errors.
 import assert from "node:assert/strict";
 import { createApp } from "./app.ts";
-import { openTestControlPlane } from "./test_control_plane.ts";
+import { openTestControlPlane } from "../testing/control_plane.ts";
 import type { WebConfig } from "./config.ts";
 
 async function withApp(

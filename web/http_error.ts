@@ -26,6 +26,7 @@ export type ErrorCode =
   | "invalid_coin"
   | "payment_not_found"
   | "processor_error"
+  | "payments_not_configured"
   | "webhook_invalid"
   | "internal_error";
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { detectHardware, NVIDIA_SMI_ARGS, ROCM_SMI_ARGS } from "../hardware/detect.ts";
-import { runCli } from "../../shared/testing/run_cli.ts";
+import { runCli } from "../../testing/run_cli.ts";
 import { formatHardware, hardwareJson } from "./gpu.ts";
 
 const fixture = (name: string) =>

@@ -1,8 +1,8 @@
 // `infernet model …` as an operator runs it (`deno task infernet`, its own permissions), against
 // the fake hub and a tiny fake Ollama.
 import assert from "node:assert/strict";
-import { type FakeHub, type FakeHubOptions, startFakeHub } from "../../shared/testing/fake_hub.ts";
-import { runCli } from "../../shared/testing/run_cli.ts";
+import { type FakeHub, type FakeHubOptions, startFakeHub } from "../../testing/fake_hub.ts";
+import { runCli } from "../../testing/run_cli.ts";
 
 const REPO = "acme/tiny-GGUF";
 const Q8 = "tiny-Q8_0.gguf";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { runCli } from "../../shared/testing/run_cli.ts";
+import { runCli } from "../../testing/run_cli.ts";
 import { quoteUnitArg, renderUnit } from "../service/systemd_unit.ts";
 
 // A temporary HOME with a fake `systemctl` first on PATH that records its arguments, one call a line.

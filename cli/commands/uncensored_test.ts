@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createLogger } from "../../shared/mod.ts";
-import { startFakeHub } from "../../shared/testing/fake_hub.ts";
+import { startFakeHub } from "../../testing/fake_hub.ts";
 import { pickUncensored } from "../models/uncensored.ts";
 import { runUncensored } from "./uncensored.ts";
 

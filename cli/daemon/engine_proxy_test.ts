@@ -2,7 +2,7 @@
 // first token so both travel as one frame.
 import assert from "node:assert/strict";
 import type { NodeFrame } from "../../shared/mod.ts";
-import { startTestEngine } from "../../shared/testing/mod.ts";
+import { startTestEngine } from "../../testing/mod.ts";
 import { type JobFrame, proxyJob } from "./engine_proxy.ts";
 import { EngineClient } from "./engine_http.ts";
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { startTestEngine } from "../../shared/testing/mod.ts";
+import { startTestEngine } from "../../testing/mod.ts";
 import { contextLengthOf, detectEngine, normalizeBaseUrl, probeEngine } from "./detect.ts";
 
 // ---- Fake engines, answering as the real ones do ----

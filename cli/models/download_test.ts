@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createFakeHubHandler, type FakeHubFileSpec } from "../../shared/testing/fake_hub.ts";
+import { createFakeHubHandler, type FakeHubFileSpec } from "../../testing/fake_hub.ts";
 import { CliError } from "../cli_error.ts";
 import { downloadFile } from "./download.ts";
 import { pullFromHub, type PullReporter } from "./pull.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createLogger } from "../../shared/mod.ts";
-import { type PackFile, packTarball, startFakeNpmRegistry } from "../../shared/testing/fake_npm_registry.ts";
+import { type PackFile, packTarball, startFakeNpmRegistry } from "../../testing/fake_npm_registry.ts";
 import { AutoUpgrader, jitteredIntervalMs, runUpgrade, type UpgradeEnvironment } from "./auto_upgrade.ts";
 import { checkForUpgrade, packumentUrl } from "./registry.ts";
 import { readTgz, TarError } from "./tar.ts";

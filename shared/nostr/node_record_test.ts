@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
 import { createNodeRecord, type NodeAdvert, verifyNodeRecord } from "./node_record.ts";
-import { sampleAdvert } from "../testing/node_advert.ts";
+import { sampleAdvert } from "../../testing/node_advert.ts";
 
 const advert = sampleAdvert({
   nodeId: "rig-1",

@@ -102,6 +102,12 @@ export async function startDeposit(
       idempotencyKey: `deposit:${d.apiKeyId}:${d.idempotencyKey ?? crypto.randomUUID()}`,
     });
   } catch (err) {
+    if (err instanceof ProcessorError && err.code === "processor_not_configured") {
+      throw new HttpError(503, "Deposits are off: this server has no payment processor configured.", {
+        code: "payments_not_configured",
+        cause: err,
+      });
+    }
     if (err instanceof ProcessorError) {
       cp.log.warn("deposit not created", { code: err.code, err: err.message });
       throw new HttpError(

@@ -3,8 +3,12 @@
 import assert from "node:assert/strict";
 import { accountBalance, PROCESSOR_CLEARING } from "../../db/mod.ts";
 import { NANO_USD_PER_USD } from "../../shared/mod.ts";
-import type { FakeCoinPayPortal } from "../../shared/testing/fake_coinpayportal.ts";
-import { createTestKey, openPaymentsTestControlPlane, type TestControlPlane } from "../test_control_plane.ts";
+import type { FakeCoinPayPortal } from "../../testing/fake_coinpayportal.ts";
+import {
+  createTestKey,
+  openPaymentsTestControlPlane,
+  type TestControlPlane,
+} from "../../testing/control_plane.ts";
 
 const CP_API_KEY = "cp_test_deposits";
 const BUSINESS_ID = "biz_deposits";

@@ -2,7 +2,7 @@
 // without an API key.
 import assert from "node:assert/strict";
 import { parseDecimal, PRICE_BOUNDS, SUPPORTED_COINS, VRAM_TIERS } from "../../shared/mod.ts";
-import { openTestControlPlane } from "../test_control_plane.ts";
+import { openTestControlPlane } from "../../testing/control_plane.ts";
 import type { WebConfig } from "../config.ts";
 
 // deno-lint-ignore no-explicit-any

@@ -4,11 +4,11 @@
 import assert from "node:assert/strict";
 import { type JobRow, migrate, reconcile, releaseLease, settleJobs, type Settlement } from "../../db/mod.ts";
 import { accountBalance, consumerBalance, consumerHolds } from "../../db/ledger.ts";
-import { testOnEachDatabase } from "../../db/test_databases.ts";
-import { testJobRow } from "../../db/test_job_row.ts";
-import { testSettlement } from "../../db/test_settlement.ts";
+import { testOnEachDatabase } from "../../testing/databases.ts";
+import { testJobRow } from "../../testing/job_row.ts";
+import { testSettlement } from "../../testing/settlement.ts";
 import { createLogger } from "../../shared/mod.ts";
-import { createTestKey } from "../test_control_plane.ts";
+import { createTestKey } from "../../testing/control_plane.ts";
 import { BalanceLeases, type JobLease } from "./leases.ts";
 
 const NODE = "aa".repeat(32);

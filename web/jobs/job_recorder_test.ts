@@ -3,12 +3,12 @@
 // keeps the job until the commit.
 import assert from "node:assert/strict";
 import { findJob, findJobCharge, ledgerIdentity, reconcile, reserveJob, type Sql } from "../../db/mod.ts";
-import { testOnEachDatabase } from "../../db/test_databases.ts";
-import { testJobRow } from "../../db/test_job_row.ts";
-import { testSettlement } from "../../db/test_settlement.ts";
-import { createTestKey } from "../../db/test_funding.ts";
+import { testOnEachDatabase } from "../../testing/databases.ts";
+import { testJobRow } from "../../testing/job_row.ts";
+import { testSettlement } from "../../testing/settlement.ts";
+import { createTestKey } from "../../testing/funding.ts";
 import { createLogger } from "../../shared/mod.ts";
-import { within } from "../../shared/testing/mod.ts";
+import { within } from "../../testing/mod.ts";
 import { JobRecorder } from "./job_recorder.ts";
 import { decodeEntry, type JournalSegment, SettlementJournal } from "./settlement_journal.ts";
 

@@ -18,10 +18,10 @@ import {
   type Sql,
   takeLease,
 } from "../../db/mod.ts";
-import { testOnEachDatabase } from "../../db/test_databases.ts";
-import { testJobRow } from "../../db/test_job_row.ts";
-import { testSettlement } from "../../db/test_settlement.ts";
-import { createTestKey } from "../../db/test_funding.ts";
+import { testOnEachDatabase } from "../../testing/databases.ts";
+import { testJobRow } from "../../testing/job_row.ts";
+import { testSettlement } from "../../testing/settlement.ts";
+import { createTestKey } from "../../testing/funding.ts";
 import { createLogger } from "../../shared/mod.ts";
 import {
   decodeEntry,

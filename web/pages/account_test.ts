@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { findApiKeyByHash, hashApiKey, insertJobs, type JobRow } from "../../db/mod.ts";
 import { CSV_LIMIT, KEY_COOKIE, USAGE_PAGE_SIZE } from "./account_routes.tsx";
-import { startDashboard } from "./test_dashboard.ts";
+import { startDashboard } from "../../testing/dashboard.ts";
 
 function job(i: number, apiKeyId: bigint, t0: number): JobRow {
   const at = new Date(t0 - Math.floor(i / 2) * 1000); // two jobs per second: pages end inside ties

@@ -2,9 +2,9 @@
 // deposit through the fake processor and watch it credit without a reload, run jobs and find them
 // in the usage log and its CSV, and see the node on the public page. Screenshots: artifacts/.
 import assert from "node:assert/strict";
-import { stopNode } from "../e2e/network.ts";
-import { runChats } from "./test_dashboard.ts";
-import { withNodeAndBrowser } from "./test_browser.ts";
+import { stopNode } from "../../testing/network.ts";
+import { runChats } from "../../testing/dashboard.ts";
+import { withNodeAndBrowser } from "../../testing/browser.ts";
 
 Deno.test({
   name: "dashboard - key, sign-in, deposit credited live, usage log and CSV, public network page",

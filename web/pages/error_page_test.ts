@@ -2,7 +2,7 @@
 // and `/api` they stay OpenAI's error JSON.
 import assert from "node:assert/strict";
 import { createApp } from "../app.ts";
-import { openTestControlPlane } from "../test_control_plane.ts";
+import { openTestControlPlane } from "../../testing/control_plane.ts";
 import { KEY_COOKIE } from "./account_routes.tsx";
 
 function assertErrorPage(html: string, title: string) {

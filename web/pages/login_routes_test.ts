@@ -4,8 +4,8 @@
 import assert from "node:assert/strict";
 import { finalizeEvent, generateSecretKey, getPublicKey } from "nostr-tools/pure";
 import { createNip98Header, createNodeRecord, verifyNodeRecord } from "../../shared/mod.ts";
-import { sampleAdvert } from "../../shared/testing/mod.ts";
-import { openTestControlPlane, type TestControlPlane } from "../test_control_plane.ts";
+import { sampleAdvert } from "../../testing/mod.ts";
+import { openTestControlPlane, type TestControlPlane } from "../../testing/control_plane.ts";
 import type { DeviceLogin } from "../auth/device_login.ts";
 import { SESSION_COOKIE, verifySessionToken } from "../auth/session.ts";
 import { LOGIN_COOKIE, safeNext } from "./login_routes.tsx";

@@ -2,14 +2,14 @@
 // session gate, each section with real jobs from a real node, keyset pagination, payout addresses,
 // payouts (minimum, double submit), cross-site posts, and one operator never seeing another's data.
 import assert from "node:assert/strict";
-import { fundOperatorEarnings } from "../../db/test_funding.ts";
-import { testJobRow } from "../../db/test_job_row.ts";
+import { fundOperatorEarnings } from "../../testing/funding.ts";
+import { testJobRow } from "../../testing/job_row.ts";
 import { insertJobs, type JobRow, listPayouts } from "../../db/mod.ts";
-import { startTestEngine } from "../../shared/testing/test_engine.ts";
+import { startTestEngine } from "../../testing/test_engine.ts";
 import { issueSessionToken } from "../auth/session.ts";
-import { startNode, stopNode } from "../e2e/network.ts";
-import { createTestKey } from "../test_control_plane.ts";
-import { type DashboardEnv, runChats, startDashboard } from "./test_dashboard.ts";
+import { startNode, stopNode } from "../../testing/network.ts";
+import { createTestKey } from "../../testing/control_plane.ts";
+import { type DashboardEnv, runChats, startDashboard } from "../../testing/dashboard.ts";
 
 const BTC = "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4";
 const SOL = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v";

@@ -3,11 +3,11 @@
 // first), requests a payout through the fake CoinPayPortal and finds it in the history.
 // Screenshots at desktop and phone width: artifacts/operator/.
 import assert from "node:assert/strict";
-import { fundOperatorEarnings } from "../../db/test_funding.ts";
-import { cliCommand, watchOutput } from "../../shared/testing/mod.ts";
-import { createTestKey } from "../test_control_plane.ts";
-import { runChats } from "./test_dashboard.ts";
-import { artifactsDir, withNodeAndBrowser } from "./test_browser.ts";
+import { fundOperatorEarnings } from "../../testing/funding.ts";
+import { cliCommand, watchOutput } from "../../testing/mod.ts";
+import { createTestKey } from "../../testing/control_plane.ts";
+import { runChats } from "../../testing/dashboard.ts";
+import { artifactsDir, withNodeAndBrowser } from "../../testing/browser.ts";
 
 const SOL = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v";
 

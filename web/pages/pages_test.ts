@@ -2,7 +2,7 @@
 // posts are refused, pages carry a strict CSP and no inline script, and the CSV escapes its fields.
 import assert from "node:assert/strict";
 import { usageCsv } from "./account_routes.tsx";
-import { startDashboard } from "./test_dashboard.ts";
+import { startDashboard } from "../../testing/dashboard.ts";
 
 function form(
   url: string,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { startFakeCoinPayPortal } from "../../shared/testing/fake_coinpayportal.ts";
+import { startFakeCoinPayPortal } from "../../testing/fake_coinpayportal.ts";
 import { CoinPayPortal, usdFromCents } from "./coinpayportal.ts";
 import { ProcessorError } from "./processor.ts";
 import { verifyCoinPayWebhook } from "./webhook.ts";

@@ -8,10 +8,10 @@ import {
   PAYOUTS_IN_FLIGHT,
   setPayoutAddress,
 } from "../../db/mod.ts";
-import { testOnEachDatabase } from "../../db/test_databases.ts";
-import { fundOperatorEarnings } from "../../db/test_funding.ts";
+import { testOnEachDatabase } from "../../testing/databases.ts";
+import { fundOperatorEarnings } from "../../testing/funding.ts";
 import { createLogger } from "../../shared/mod.ts";
-import { type FakeCoinPayPortal, startFakeCoinPayPortal } from "../../shared/testing/fake_coinpayportal.ts";
+import { type FakeCoinPayPortal, startFakeCoinPayPortal } from "../../testing/fake_coinpayportal.ts";
 import { CoinPayPortal } from "./coinpayportal.ts";
 import {
   cryptoAmountFor,

@@ -1,13 +1,13 @@
 // The node API over HTTP, in-process: NIP-98 forged, replayed, stale and mismatched requests get
 // 401 with the reason, and change nothing.
-import { sampleAdvert } from "../../../shared/testing/node_advert.ts";
+import { sampleAdvert } from "../../../testing/node_advert.ts";
 import assert from "node:assert/strict";
 import { finalizeEvent, generateSecretKey, getPublicKey } from "nostr-tools/pure";
 import { npubEncode } from "nostr-tools/nip19";
 import { base64 } from "@scure/base";
 import { createNip98Header, createNodeRecord, nowSeconds, payloadHash } from "../../../shared/mod.ts";
 import { createApp } from "../../app.ts";
-import { openTestControlPlane } from "../../test_control_plane.ts";
+import { openTestControlPlane } from "../../../testing/control_plane.ts";
 
 const BASE = "http://control.test";
 const advert = sampleAdvert();

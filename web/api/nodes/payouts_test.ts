@@ -3,10 +3,10 @@
 import assert from "node:assert/strict";
 import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
 import { listPayoutAddresses } from "../../../db/mod.ts";
-import { fundOperatorEarnings } from "../../../db/test_funding.ts";
+import { fundOperatorEarnings } from "../../../testing/funding.ts";
 import { createNip98Header } from "../../../shared/mod.ts";
 import { createApp } from "../../app.ts";
-import { openTestControlPlane, type TestControlPlane } from "../../test_control_plane.ts";
+import { openTestControlPlane, type TestControlPlane } from "../../../testing/control_plane.ts";
 
 const BASE = "http://control.test";
 

@@ -1,10 +1,10 @@
 // The job socket against a running server: only the signed answer to this connection's
 // challenge, from a registered key, gets a node attached; everything else is closed with a reason.
-import { sampleAdvert } from "../../../shared/testing/node_advert.ts";
+import { sampleAdvert } from "../../../testing/node_advert.ts";
 import assert from "node:assert/strict";
 import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
 import { createAuthEvent, createNip98Header, createNodeRecord } from "../../../shared/mod.ts";
-import { openTestControlPlane } from "../../test_control_plane.ts";
+import { openTestControlPlane } from "../../../testing/control_plane.ts";
 
 const advert = sampleAdvert();
 

@@ -3,10 +3,10 @@
 import assert from "node:assert/strict";
 import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
 import { createLogger, createNodeRecord, type NodeFrame, verifyNodeRecord } from "../../../shared/mod.ts";
-import { sampleAdvert } from "../../../shared/testing/node_advert.ts";
+import { sampleAdvert } from "../../../testing/node_advert.ts";
 import { createApp } from "../../app.ts";
 import { NodeConnection } from "../../dispatch/node_connection.ts";
-import { openTestControlPlane, type TestControlPlane } from "../../test_control_plane.ts";
+import { openTestControlPlane, type TestControlPlane } from "../../../testing/control_plane.ts";
 import { countChatPromptTokens, countText } from "../../metering/count_tokens.ts";
 
 const chunk = (delta: Record<string, unknown>, finish: string | null = null) =>

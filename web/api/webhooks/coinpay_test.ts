@@ -3,12 +3,12 @@
 // concurrently it is delivered; unknown payments and a receiver that was down are retried.
 import assert from "node:assert/strict";
 import { accountBalance, consumerBalance, type Database, PROCESSOR_CLEARING } from "../../../db/mod.ts";
-import { testOnEachDatabase } from "../../../db/test_databases.ts";
+import { testOnEachDatabase } from "../../../testing/databases.ts";
 import { NANO_USD_PER_USD } from "../../../shared/mod.ts";
-import type { FakeCoinPayPortal } from "../../../shared/testing/fake_coinpayportal.ts";
+import type { FakeCoinPayPortal } from "../../../testing/fake_coinpayportal.ts";
 import type { ControlPlane } from "../../control_plane.ts";
 import { signCoinPayWebhook } from "../../payments/webhook.ts";
-import { createTestKey, openPaymentsTestControlPlane } from "../../test_control_plane.ts";
+import { createTestKey, openPaymentsTestControlPlane } from "../../../testing/control_plane.ts";
 
 const CP_API_KEY = "cp_test_webhooks";
 const BUSINESS_ID = "biz_webhooks";

@@ -1,0 +1,64 @@
+// The bench's floor must keep answering like the real path (a JSON answer; a stream of the
+// engine's events ending in [DONE]), or its figures mean nothing.
+import assert from "node:assert/strict";
+import { startTestEngine } from "../testing/mod.ts";
+
+const SCRIPT = new URL("./minimal_path.ts", import.meta.url).pathname;
+/** npm ws reads these two at load. */
+const WS_ENV = "--allow-env=WS_NO_BUFFER_UTIL,WS_NO_UTF_8_VALIDATE";
+
+function spawn(args: string[]): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", WS_ENV, SCRIPT, ...args],
+    stdout: "piped",
+  })
+    .spawn();
+}
+
+/** The first line a process prints (its address, or that it is connected). */
+async function firstLine(child: Deno.ChildProcess): Promise<string> {
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += value;
+  }
+  void reader.cancel().catch(() => {});
+  return text.split("\n")[0];
+}
+
+Deno.test("minimal path - a control plane and a node with no work in them serve JSON and streams", async () => {
+  const engine = await startTestEngine();
+  const cp = spawn(["cp"]);
+  const children = [cp];
+  try {
+    const cpUrl = JSON.parse(await firstLine(cp)).url as string;
+    const node = spawn(["node", cpUrl, engine.url]);
+    children.push(node);
+    assert.match(await firstLine(node), /"connected":true/);
+    const ask = (stream: boolean) =>
+      fetch(`${cpUrl}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          model: "infernet-test-echo",
+          stream,
+          messages: [{ role: "user", content: "a b" }],
+        }),
+      });
+    const json = await (await ask(false)).json();
+    assert.equal(json.choices[0].message.content, "Echo: a b");
+    const sse = await (await ask(true)).text();
+    const text = sse.split("\n\n").filter((e) => e.startsWith("data: {"))
+      .map((e) => JSON.parse(e.slice(6)).choices[0]?.delta?.content ?? "").join("");
+    assert.equal(text, "Echo: a b");
+    assert.ok(sse.endsWith("data: [DONE]\n\n"));
+  } finally {
+    for (const c of children.reverse()) {
+      c.kill();
+      await c.status;
+    }
+    await engine.close();
+  }
+});

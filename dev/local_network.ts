@@ -1,0 +1,165 @@
+// `deno task start`: a whole network on one machine. Runs the `infernet` daemon as its own
+// process (exactly as an operator would), attached to a detected engine — or, when none runs
+// here, to the built-in engine (llama.cpp on the CPU) serving a downloaded GGUF from the node's
+// models folder, else the generated tiny model (real inference, gibberish output) — or, when the
+// built-in engine cannot load (node-llama-cpp missing or refusing), the repository's test
+// engine. Each is said plainly.
+import type { ControlPlane } from "../web/control_plane.ts";
+
+const REPO = new URL("../", import.meta.url);
+
+/** The local node and what it serves. */
+export interface LocalNetwork {
+  description: string;
+  models: string[];
+  stop(): Promise<void>;
+}
+
+function denoTask(
+  args: string[],
+  opts: { stdout?: "piped" | "inherit"; env?: Record<string, string> } = {},
+): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["task", "--quiet", "--config", new URL("deno.json", REPO).pathname, ...args],
+    env: { DENO: Deno.execPath(), ...opts.env },
+    stdout: opts.stdout ?? "inherit",
+    stderr: "inherit",
+    stdin: "null",
+  }).spawn();
+}
+
+async function firstLine(stream: ReadableStream<Uint8Array>): Promise<string> {
+  const reader = stream.pipeThrough(new TextDecoderStream() as TransformStream<Uint8Array, string>)
+    .getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += value;
+  }
+  reader.releaseLock();
+  return text.split("\n")[0];
+}
+
+// The first downloaded GGUF under the node's models folder (`infernet model pull`), if any.
+async function downloadedModel(dir: string): Promise<string | null> {
+  let entries: Deno.DirEntry[];
+  try {
+    entries = await Array.fromAsync(Deno.readDir(dir));
+  } catch {
+    return null;
+  }
+  for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+    const path = `${dir}/${e.name}`;
+    if (e.isFile && e.name.endsWith(".gguf") && e.name !== "infernet-tiny.gguf") return path;
+    if (e.isDirectory) {
+      const found = await downloadedModel(path);
+      if (found) return found;
+    }
+  }
+  return null;
+}
+
+/** Starts a node daemon (with the built-in or test engine if no engine runs) against this control plane. */
+export async function startLocalNetwork(
+  cp: ControlPlane,
+  opts: { serverUrl: string; dataDir: string },
+): Promise<LocalNetwork> {
+  const home = await Deno.realPath(opts.dataDir) + "/node";
+  const env = { INFERNET_HOME: home };
+  const children: Deno.ChildProcess[] = [];
+  try {
+    await Deno.stat(`${home}/node.key`);
+  } catch {
+    const init = denoTask(["infernet", "init", "--json"], { stdout: "piped", env });
+    await init.output();
+  }
+  const detect = denoTask(["infernet", "engine", "detect", "--json"], { stdout: "piped", env });
+  const found = JSON.parse(new TextDecoder().decode((await detect.output()).stdout) || "null");
+  let engineUrl: string;
+  let description: string;
+  const waitOnline = async (child: Deno.ChildProcess): Promise<string[] | null> => {
+    let exited = false;
+    void child.status.then(() => exited = true);
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline && !exited) {
+      const live = cp.registry.all().find((n) => n.connection?.open);
+      if (live) return live.record.models.map((m) => m.id);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return exited ? null : [];
+  };
+  if (!found || found.kind === "builtin") {
+    const model = found?.modelPath ?? await downloadedModel(`${home}/models`) ?? "tiny";
+    const daemon = denoTask(["infernet", "start", "--server", opts.serverUrl, "--model", model], {
+      stdout: "piped",
+      env,
+    });
+    void daemon.stdout.pipeTo(Deno.stdout.writable, { preventClose: true }).catch(() => {});
+    const models = await waitOnline(daemon);
+    if (models !== null) {
+      const what = model === "tiny"
+        ? "the generated tiny model (real llama.cpp inference, gibberish text)"
+        : model;
+      return {
+        description:
+          `BUILT-IN ENGINE (llama.cpp on the CPU) serving ${what} — no inference engine runs here (Ollama 11434, vLLM 8000, SGLang 30000, llama.cpp 8080)${
+            models.length ? "" : " — the node did not come online within 30 s; see its messages above"
+          }`,
+        models,
+        async stop() {
+          try {
+            daemon.kill("SIGTERM");
+          } catch {
+            // Already gone.
+          }
+          await daemon.status;
+        },
+      };
+    }
+    console.error("the built-in engine could not start (see above); falling back to the test engine");
+  }
+  if (found && found.kind !== "builtin") {
+    engineUrl = found.baseUrl;
+    description = `${found.kind} at ${engineUrl}`;
+  } else {
+    const engine = denoTask(["test-engine", "--port", "0"], { stdout: "piped" });
+    children.push(engine);
+    engineUrl = JSON.parse(await firstLine(engine.stdout)).url;
+    description =
+      `TEST ENGINE at ${engineUrl} — no inference engine runs here (Ollama 11434, vLLM 8000, SGLang 30000, llama.cpp 8080), so the deterministic test engine answers (it echoes; it is not a real model)`;
+  }
+  const daemon = denoTask(["infernet", "start", "--server", opts.serverUrl, "--engine-url", engineUrl], {
+    stdout: "piped",
+    env,
+  });
+  children.push(daemon);
+  void daemon.stdout.pipeTo(Deno.stdout.writable, { preventClose: true }).catch(() => {});
+  const deadline = Date.now() + 30_000;
+  let models: string[] = [];
+  while (Date.now() < deadline) {
+    const live = cp.registry.all().find((n) => n.connection?.open);
+    if (live) {
+      models = live.record.models.map((m) => m.id);
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  if (models.length === 0) {
+    description += " — the node did not come online within 30 s; see its messages above";
+  }
+  return {
+    description,
+    models,
+    async stop() {
+      for (const child of children.reverse()) {
+        try {
+          child.kill("SIGTERM");
+        } catch {
+          // Already gone.
+        }
+        await child.status;
+      }
+    },
+  };
+}

@@ -1,0 +1,86 @@
+// The README's quick start, as a user runs it: `deno task start` on a fresh data directory brings
+// up the control plane, a node daemon and (with no engine on this machine) the built-in engine, and
+// prints a working base URL, API key and curl line. It stops cleanly and starts again on the same data.
+import assert from "node:assert/strict";
+
+const DENO_JSON = new URL("../deno.json", import.meta.url).pathname;
+
+async function startOnce(dataDir: string) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["task", "--quiet", "--config", DENO_JSON, "start", "--port", "0"],
+    env: { INFERNET_DATA_DIR: dataDir, DENO: Deno.execPath() },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let out = "";
+  const reading = child.stdout.pipeThrough(new TextDecoderStream()).pipeTo(
+    new WritableStream({ write: (s) => void (out += s) }),
+  );
+  let err = "";
+  const readingErr = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
+    new WritableStream({ write: (s) => void (err += s) }),
+  );
+  const deadline = Date.now() + 60_000;
+  while (!/^curl /m.test(out)) {
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`no banner within 60 s:\n${out}\n${err}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const base = /^OpenAI base URL: (\S+)$/m.exec(out)![1];
+  const key = /^API key \(new, shown once[^)]*\): (\S+)$/m.exec(out)![1];
+  const curlBody = /-d '(\{.*\})'$/m.exec(out)![1];
+  return {
+    out: () => out,
+    err: () => err,
+    base,
+    key,
+    curlBody,
+    async stop() {
+      child.kill("SIGTERM");
+      const status = await child.status;
+      await reading.catch(() => {});
+      await readingErr.catch(() => {});
+      return status;
+    },
+  };
+}
+
+Deno.test("quick start - deno task start serves the printed curl, stops cleanly, restarts on its data", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "infernet-start-" });
+  try {
+    for (const round of [1, 2]) {
+      const run = await startOnce(dataDir);
+      try {
+        // No engine runs on this machine: the built-in llama.cpp engine serves the generated tiny
+        // model (real inference, gibberish text), and says so plainly.
+        assert.match(run.out(), /BUILT-IN ENGINE/, "the built-in engine is labelled plainly");
+        const res = await fetch(`${run.base}/chat/completions`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${run.key}`, "content-type": "application/json" },
+          body: run.curlBody,
+        });
+        const body = await res.json();
+        assert.equal(res.status, 200, JSON.stringify(body));
+        assert.equal(typeof body.choices[0].message.content, "string", `round ${round}`);
+        assert.ok(body.usage.completion_tokens > 0, `round ${round}: a real completion was generated`);
+        assert.match(
+          run.out(),
+          /credited 5 USD of test money/,
+          "the printed key is funded by the fake processor",
+        );
+      } finally {
+        const status = await run.stop();
+        assert.equal(status.code, 0, run.err());
+        assert.match(run.out(), /node stopped/, "the daemon drained and stopped");
+      }
+    }
+    // The node kept its identity across the restart; keys and jobs live in the data directory.
+    const key = await Deno.readTextFile(`${dataDir}/node/node.key`);
+    assert.match(key, /^nsec1/);
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
