@@ -1,18 +1,12 @@
 // PGlite's worker thread at idle scheduling priority, with a watchdog that gives it normal priority
 // back whenever it waits.
 //
-// Why: the worker commits the settlement recorder's batch every ~100 ms, a 5–9 ms burst of WASM on
-// one of this machine's cores. Requests that arrive during a burst find one core for the control
-// plane, the daemon, the engine and the consumer, and those were most of the path's slowest 2%
-// (traced per request against the commits' windows). Linux's SCHED_IDLE makes every other thread
-// preempt the worker at once; nice 19 and SCHED_BATCH did not change the tail (the EEVDF scheduler
-// lets the running thread finish its slice either way).
-//
-// The risk: a SCHED_IDLE thread starves while other threads keep the CPUs busy (a CPU engine
-// generating on this machine: a one-row insert took 0.5–1 s). So the control plane pings the
-// worker every `intervalMs`; a pong not back within `lateMs` puts the thread back to normal
-// priority for `holdMs`, and only a prompt pong after that lowers it again. A query waits at most
-// about `lateMs` plus one `chrt` run for the CPU, whatever else the machine does.
+// Why: the recorder's batch commits are bursts of WASM that requests arriving meanwhile wait
+// behind; at SCHED_IDLE every other thread preempts the worker (docs/architecture.md, "PGlite's
+// thread runs at idle priority", has the trace and what else was tried). An idle thread starves
+// while others keep the CPUs busy, so the control plane pings the worker every `intervalMs`; a
+// pong later than `lateMs` restores normal priority for `holdMs`, and only a prompt pong after that
+// lowers it again.
 //
 // Linux only, only where `chrt` (util-linux) can be run, and only where the thread may leave
 // SCHED_IDLE again (see `cannotLeaveIdle`); anywhere else the worker keeps normal priority.

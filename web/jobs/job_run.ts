@@ -61,13 +61,10 @@ export interface JobMeta {
 /**
  * A job in progress.
  *
- * Nothing that outlives the request may hold the run: the database commits in batches (100 ms
- * linger, then the commit) and the job state in KV in its own, and whatever waits on them stays
- * alive that long. Through the run they used to keep each request's whole graph (the HTTP
- * context, the stream, the frames) alive past V8's young-generation collections, which promoted
- * ~4 KB a request into the old generation and made both collections longer (measured with
- * --trace-gc-nvp and a heap snapshot's retainer paths). So the writes' callbacks hold the job id,
- * not the run, and the run drops the prompt counter and the abort hook once they have served.
+ * Nothing that outlives the request may hold the run: the batched database and KV writes would
+ * keep the request's whole graph alive into V8's old generation (docs/architecture.md, "Nothing
+ * that outlives a request holds it"). So the writes' callbacks hold the job id, not the run, and
+ * the run drops the prompt counter and the abort hook once they have served.
  */
 export class JobRun {
   readonly id = "job_" + crypto.randomUUID().replaceAll("-", "");

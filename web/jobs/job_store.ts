@@ -7,10 +7,9 @@
 // fsync on a local KV): a job's start goes in the first commit after it has run for half of
 // `lingerMs` (so between ½ and 1½ of it after it began), with one deadline message for all the
 // starts of that commit; an end goes in the next commit. A job that ends sooner is never written
-// at all, and that is most jobs: they last a few milliseconds. Nothing would read it (the reaper
-// only looks for running jobs; every job's record is its row in the database), and writing it,
-// then keeping it, cost the control plane ~0.2 ms of CPU a request (SQLite inserts of random keys,
-// a commit every few jobs) and the KV file ~300 bytes a job.
+// at all, and that is most jobs: nothing would read it (the reaper looks only for running jobs;
+// every job's record is its row in the database). Figures: docs/architecture.md, "A short job
+// never touches KV".
 import type { JobStatus } from "../../db/mod.ts";
 
 /** The job state kept in KV (small: never the prompt or the output). */

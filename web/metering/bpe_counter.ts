@@ -1,14 +1,12 @@
 // Counts BPE tokens (tiktoken's byte-level byte-pair encoding) with the vocabulary kept outside
-// the JavaScript heap. The vocabulary is o200k's 200,000 byte strings and ranks; held as JS strings
-// in a Map (as tokenizer packages do) it is ~35 MB of small objects that every full GC of the
-// control plane marks and updates, and that made each one stop the event loop for 10-30 ms on the
-// 2-core machines the latency targets are set on. Here it is four typed arrays: an open-addressing
-// hash table over the tokens' bytes, which V8 does not trace.
+// the JavaScript heap: o200k's 200,000 tokens held as JS strings are millions of small objects
+// that every full GC of the control plane marks, stopping the event loop each time. Here it is four
+// typed arrays (an open-addressing hash table over the tokens' bytes), which V8 does not trace.
 //
 // The count is exact (tested against gpt-tokenizer on prose, code, many scripts and random text)
 // with two deliberate differences: text that spells a special token ("<|endoftext|>") is counted as
 // the ordinary text it is, never refused; and a long piece is merged with a heap, in O(n log n),
-// where the usual loop is quadratic (80,000 letters without a space took it 5 s of the one thread).
+// where the usual loop is quadratic in a piece's length.
 
 /** A vocabulary in typed arrays: token `i` is `bytes[start[i]..start[i+1]]` with rank `rank[i]`. */
 export interface BpeTables {

@@ -127,9 +127,9 @@ export function countText(text: string): number {
 }
 
 /**
- * Characters counted between two turns of the event loop by the `…Yielding` counts: ~4 ms on the slow
- * bench VM. Counting is ~1 s a megabyte there; a prompt of megabytes counted in one go would stop
- * the control plane for seconds, and every other request and node frame would wait.
+ * Characters counted between two turns of the event loop by the `…Yielding` counts (a few ms): a
+ * prompt of megabytes counted in one go would stop the control plane, and every other request and
+ * node frame, for seconds.
  */
 const SLICE_CHARS = 4096;
 
