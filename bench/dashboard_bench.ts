@@ -10,7 +10,7 @@ import { parseArgs } from "node:util";
 import { createTestKey, openTestControlPlane, type TestControlPlane } from "../testing/control_plane.ts";
 import { type Database, openDatabase, reconcile, type Sql } from "../db/mod.ts";
 import { issueSessionToken, SESSION_COOKIE } from "../web/auth/session.ts";
-import { KEY_COOKIE } from "../web/pages/account_routes.tsx";
+import { accountCookie } from "../testing/dashboard.ts";
 import { NANO_USD_PER_USD } from "../shared/mod.ts";
 import { DEFAULT_POSTGRES_URL, openBenchPostgres, redactUrl } from "./bench_postgres.ts";
 
@@ -277,7 +277,7 @@ async function benchBackend(db: Database, backend: string): Promise<BackendRepor
     for (const d of discrepancies.slice(0, 5)) console.log(`  ${d.check}: ${d.detail}`);
     if (flags.explain) await explainAll(db.sql, keyIds[0]);
 
-    const account = `${KEY_COOKIE}=${keys[0]}`;
+    const account = await accountCookie(db.sql, keys[0]);
     const firstPage = await (await fetch(`${base}/account`, { headers: { cookie: account } })).text();
     const older = /<a href="([^"]+)" rel="next">Older<\/a>/.exec(firstPage)?.[1]?.replaceAll("&amp;", "&");
     const pages: [string, string, string | null][] = [

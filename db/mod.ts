@@ -3,6 +3,16 @@ export { type Database, openDatabase, type OpenDatabaseOptions, type Sql } from 
 export { migrate, type Migration, readMigrations } from "./migrate.ts";
 export { API_KEY_PREFIX, type ApiKeyRow, createApiKey, findApiKeyByHash, hashApiKey } from "./api_keys.ts";
 export {
+  type ConsumerSessionRow,
+  createConsumerSession,
+  findConsumerSession,
+  hashSessionToken,
+  listConsumerSessions,
+  type LiveConsumerSession,
+  revokeConsumerSession,
+  revokeConsumerSessions,
+} from "./consumer_sessions.ts";
+export {
   countJobs,
   findJob,
   insertJobs,

@@ -1,4 +1,7 @@
-// A served control plane for the dashboard's tests, paying through the fake CoinPayPortal.
+// A served control plane for the dashboard's tests, paying through the fake CoinPayPortal, and an
+// account session's cookie for a key.
+import { createConsumerSession, findApiKeyByHash, hashApiKey, type Sql } from "../db/mod.ts";
+import { ACCOUNT_COOKIE } from "../web/auth/account_session.ts";
 import { openPaymentsTestControlPlane, type PaymentsTestEnv } from "./control_plane.ts";
 
 const CP_API_KEY = "cp_test_dashboard";
@@ -29,4 +32,12 @@ export async function runChats(env: DashboardEnv, key: string, messages: string[
     await res.body?.cancel();
   }
   await env.tcp.cp.recorder.flush();
+}
+
+/** A `cookie` header value signing `key` in to the account page (a fresh session, one hour). */
+export async function accountCookie(sql: Sql, key: string): Promise<string> {
+  const row = await findApiKeyByHash(sql, hashApiKey(key));
+  if (!row) throw new Error("no such API key");
+  const { token } = await createConsumerSession(sql, { apiKeyId: row.id, ttlS: 3600 });
+  return `${ACCOUNT_COOKIE}=${token}`;
 }

@@ -1,6 +1,7 @@
 // Rate limits of the login endpoints (token buckets, in memory per control plane): starting a
 // device login per address and per node key, typing user codes per address (so the 20^8 code
-// space cannot be walked), and Nostr sign-in attempts per address.
+// space cannot be walked), Nostr sign-in attempts per address, and consumers' API key sign-ins on
+// the account page per address.
 import type { ControlPlane } from "../control_plane.ts";
 import { RateLimiter } from "../rate_limit.ts";
 
@@ -10,6 +11,7 @@ export interface LoginLimiters {
   startPerKey: RateLimiter;
   codePerAddress: RateLimiter;
   nostrPerAddress: RateLimiter;
+  accountPerAddress: RateLimiter;
 }
 
 /** Bursts and refill rates; a code attempt is refilled every 30 s after a burst of 10. */
@@ -18,6 +20,7 @@ export const LOGIN_LIMITS = {
   startPerKey: { burst: 5, ratePerSec: 1 / 60 },
   codePerAddress: { burst: 10, ratePerSec: 1 / 30 },
   nostrPerAddress: { burst: 20, ratePerSec: 1 / 30 },
+  accountPerAddress: { burst: 20, ratePerSec: 1 / 30 },
 } as const;
 
 const limiters = new WeakMap<ControlPlane, LoginLimiters>();
@@ -31,6 +34,7 @@ export function loginLimiters(cp: ControlPlane): LoginLimiters {
       startPerKey: new RateLimiter(LOGIN_LIMITS.startPerKey),
       codePerAddress: new RateLimiter(LOGIN_LIMITS.codePerAddress),
       nostrPerAddress: new RateLimiter(LOGIN_LIMITS.nostrPerAddress),
+      accountPerAddress: new RateLimiter(LOGIN_LIMITS.accountPerAddress),
     };
     limiters.set(cp, l);
   }

@@ -1,6 +1,6 @@
-// `/account`: sign in with an API key (kept in an HttpOnly cookie), then the balance, holds,
-// deposits, a deposit form, and the usage log with filters and a CSV export.
-import type { PaymentRow, UsageRow } from "../../db/mod.ts";
+// `/account`: sign in with an API key (a short server-side session), then the balance, holds,
+// deposits, a deposit form, the usage log with filters and a CSV export, and the key's sessions.
+import type { ConsumerSessionRow, PaymentRow, UsageRow } from "../../db/mod.ts";
 import { formatUsd } from "../../shared/mod.ts";
 import DepositStatus from "../islands/DepositStatus.tsx";
 import { Island } from "./Island.tsx";
@@ -8,8 +8,8 @@ import { JobTable } from "./job_table.tsx";
 import { Layout, Notice } from "./Layout.tsx";
 import type { UsageQuery } from "./usage_query.ts";
 
-/** The sign-in form (paste the API key once). */
-export function SignInPage(props: { error?: string }) {
+/** The sign-in form (paste the API key; a session lasts `sessionMinutes`). */
+export function SignInPage(props: { sessionMinutes: number; error?: string }) {
   return (
     <Layout title="Account">
       {props.error && <Notice kind="error">{props.error}</Notice>}
@@ -19,6 +19,9 @@ export function SignInPage(props: { error?: string }) {
         </label>
         <button type="submit">Sign in</button>
       </form>
+      <p class="muted">
+        You stay signed in for {props.sessionMinutes} minutes; the browser keeps a session, never the key.
+      </p>
       <p>
         No key yet? <a href="/keys">Create one</a>.
       </p>
@@ -29,6 +32,10 @@ export function SignInPage(props: { error?: string }) {
 /** Everything the signed-in account page shows. */
 export interface AccountView {
   keyPrefix: string;
+  /** The key's live sessions, newest first. */
+  sessions: ConsumerSessionRow[];
+  /** The session this page is seen in. */
+  sessionId: bigint;
   balance: bigint;
   held: bigint;
   deposits: PaymentRow[];
@@ -44,6 +51,10 @@ export interface AccountView {
   minDepositUsd: string;
   maxDepositUsd: string;
   error?: string;
+}
+
+function minute(d: Date): string {
+  return d.toISOString().slice(0, 16).replace("T", " ");
 }
 
 function depositStatus(p: PaymentRow): string {
@@ -106,7 +117,7 @@ export function AccountPage(props: AccountView) {
           <tbody>
             {props.deposits.map((p) => (
               <tr key={p.id}>
-                <td>{p.createdAt.toISOString().slice(0, 16).replace("T", " ")}</td>
+                <td>{minute(p.createdAt)}</td>
                 <td>{formatUsd(p.amount)} USD</td>
                 <td>{p.coin}</td>
                 <td>
@@ -166,7 +177,54 @@ export function AccountPage(props: AccountView) {
           {olderHref && <a href={olderHref} rel="next">Older</a>}
         </nav>
       )}
+
+      <Sessions sessions={props.sessions} current={props.sessionId} />
     </Layout>
+  );
+}
+
+/** The key's signed-in browsers, each with its own sign-out, and one to sign out everywhere. */
+function Sessions(props: { sessions: ConsumerSessionRow[]; current: bigint }) {
+  return (
+    <>
+      <h2>Sessions</h2>
+      <table class="sessions">
+        <thead>
+          <tr>
+            <th>Signed in (UTC)</th>
+            <th>Last seen</th>
+            <th>Browser</th>
+            <th></th>
+          </tr>
+        </thead>
+        <tbody>
+          {props.sessions.map((s) => (
+            <tr key={String(s.id)} data-session={String(s.id)}>
+              <td>{minute(s.createdAt)}</td>
+              <td>{minute(s.lastSeenAt)}</td>
+              <td>
+                {s.userAgent || "unknown"}
+                {s.id === props.current && (
+                  <>
+                    <br />
+                    <strong>this browser</strong>
+                  </>
+                )}
+              </td>
+              <td>
+                <form method="post" action="/account/sessions/revoke">
+                  <input type="hidden" name="id" value={String(s.id)} />
+                  <button type="submit" class="secondary">Sign out</button>
+                </form>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <form method="post" action="/account/sessions/revoke-all">
+        <button type="submit" class="secondary">Sign out everywhere</button>
+      </form>
+    </>
   );
 }
 

@@ -1,34 +1,42 @@
-// The consumer's account pages. The API key is pasted once and kept in an HttpOnly,
-// SameSite=Strict cookie (`infernet_key`); every state change is a POST form (CSRF-checked by
+// The consumer's account pages. Signing in with an API key opens a short server-side session
+// (web/auth/account_session.ts): the cookie holds only its random token, the page lists the key's
+// sessions and signs out any of them at once. Every state change is a POST form (CSRF-checked by
 // the pages' middleware), answered with a redirect so a reload never repeats it.
 import type { Hono } from "hono";
-import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import { deleteCookie, getCookie } from "hono/cookie";
 import {
   consumerStatement,
-  findApiKeyByHash,
   findPayment,
+  listConsumerSessions,
   listPayments,
   listUsage,
+  type LiveConsumerSession,
+  revokeConsumerSession,
+  revokeConsumerSessions,
   type Sql,
   usageExceeds,
   type UsageFilter,
   type UsageRow,
 } from "../../db/mod.ts";
 import { formatUsd, SUPPORTED_COINS } from "../../shared/mod.ts";
-import type { AppContext, AppEnv } from "../app_env.ts";
+import type { AppContext, AppEnv, AppMiddleware } from "../app_env.ts";
 import type { ControlPlane } from "../control_plane.ts";
 import { HttpError } from "../http_error.ts";
-import type { ApiCaller } from "../api/v1/api_key_auth.ts";
+import { clientAddress } from "../api/keys.ts";
 import { parseDepositBody, startDeposit } from "../api/deposits.ts";
+import {
+  accountSessionTtlS,
+  clearAccountCookie,
+  currentAccountSession,
+  LEGACY_KEY_COOKIE,
+  startAccountSession,
+} from "../auth/account_session.ts";
+import { loginLimiters } from "../auth/login_limits.ts";
 import { AccountPage, DepositPage, SignInPage } from "./account_page.tsx";
 import { parseUsageQuery } from "./usage_query.ts";
 import { formatJobCursor } from "./job_cursor.ts";
 import { renderPage } from "./render.ts";
 
-/** The cookie that holds the consumer's API key. */
-export const KEY_COOKIE = "infernet_key";
-
-const COOKIE_MAX_AGE_S = 30 * 86_400;
 const NANO_PER_CENT = 10_000_000n;
 /** The CSV export's cap (newest first); the page says when the filter matches more. */
 export const CSV_LIMIT = 10_000;
@@ -40,26 +48,26 @@ export const USAGE_PAGE_SIZE = 100;
 /** The deposit form's one-time token: it becomes the deposit's Idempotency-Key. */
 const DEPOSIT_TOKEN = /^[A-Za-z0-9_-]{16,64}$/;
 
-async function signedIn(cp: ControlPlane, c: AppContext): Promise<ApiCaller | null> {
-  const key = getCookie(c, KEY_COOKIE);
-  if (!key) return null;
-  try {
-    return await cp.auth.authenticate(`Bearer ${key}`);
-  } catch (err) {
-    if (err instanceof HttpError && err.status === 401) return null;
-    throw err;
-  }
+function signInPage(cp: ControlPlane, c: AppContext, error?: string, status = 200): Response {
+  const minutes = Math.round(accountSessionTtlS(cp) / 60);
+  return renderPage(c, <SignInPage sessionMinutes={minutes} error={error} />, status);
 }
 
-async function accountPage(cp: ControlPlane, c: AppContext, caller: ApiCaller, error?: string, status = 200) {
+async function accountPage(
+  cp: ControlPlane,
+  c: AppContext,
+  caller: LiveConsumerSession,
+  error?: string,
+  status = 200,
+) {
   // One row more than a page says whether there is an older page.
   const query = parseUsageQuery(c.req.query(), USAGE_PAGE_SIZE + 1);
   await cp.recorder.flush(); // the jobs just answered are on the page
-  const [statement, deposits, rows, key, csvCapped] = await Promise.all([
+  const [statement, deposits, rows, sessions, csvCapped] = await Promise.all([
     consumerStatement(cp.db.sql, caller.apiKeyId, 1),
     listPayments(cp.db.sql, caller.apiKeyId, 10),
     listUsage(cp.db.sql, caller.apiKeyId, query.filter),
-    findApiKeyByHash(cp.db.sql, caller.keyHash),
+    listConsumerSessions(cp.db.sql, caller.apiKeyId),
     usageExceeds(cp.db.sql, caller.apiKeyId, query.filter, CSV_LIMIT),
   ]);
   const usage = rows.slice(0, USAGE_PAGE_SIZE);
@@ -71,7 +79,9 @@ async function accountPage(cp: ControlPlane, c: AppContext, caller: ApiCaller, e
   return renderPage(
     c,
     <AccountPage
-      keyPrefix={key?.keyPrefix ?? ""}
+      keyPrefix={caller.keyPrefix}
+      sessions={sessions}
+      sessionId={caller.id}
       balance={statement.balance}
       held={statement.held}
       deposits={deposits}
@@ -147,37 +157,69 @@ function usageCsvStream(sql: Sql, apiKeyId: bigint, filter: UsageFilter): Readab
 
 /** Mounts `/account` and its sub-pages. */
 export function mountAccountRoutes(app: Hono<AppEnv>, cp: ControlPlane): void {
+  const limits = loginLimiters(cp);
+
+  // A cookie from before sessions holds a raw API key: it signs nothing in, and is removed.
+  const dropLegacyCookie: AppMiddleware = async (c, next) => {
+    if (getCookie(c, LEGACY_KEY_COOKIE) !== undefined) deleteCookie(c, LEGACY_KEY_COOKIE, { path: "/" });
+    await next();
+  };
+  app.use("/account", dropLegacyCookie);
+  app.use("/account/*", dropLegacyCookie);
+
   app.get("/account", async (c) => {
-    const caller = await signedIn(cp, c);
-    return caller ? accountPage(cp, c, caller) : renderPage(c, <SignInPage />);
+    const caller = await currentAccountSession(cp, c);
+    return caller ? accountPage(cp, c, caller) : signInPage(cp, c);
   });
 
   app.post("/account/login", async (c) => {
+    const wait = limits.accountPerAddress.take(clientAddress(c));
+    if (wait > 0) {
+      c.header("retry-after", String(wait));
+      return signInPage(cp, c, `Too many sign-in attempts from this address; retry in ${wait} s.`, 429);
+    }
     const form = await c.req.parseBody();
     const key = typeof form.key === "string" ? form.key.trim() : "";
+    let apiKeyId: bigint;
     try {
-      await cp.auth.authenticate(`Bearer ${key}`);
+      apiKeyId = (await cp.auth.authenticate(`Bearer ${key}`)).apiKeyId;
     } catch (err) {
       if (!(err instanceof HttpError) || err.status !== 401) throw err;
-      return renderPage(c, <SignInPage error="That API key is not valid." />, 401);
+      return signInPage(cp, c, "That API key is not valid.", 401);
     }
-    setCookie(c, KEY_COOKIE, key, {
-      httpOnly: true,
-      sameSite: "Strict",
-      secure: new URL(c.req.url).protocol === "https:",
-      path: "/",
-      maxAge: COOKIE_MAX_AGE_S,
-    });
+    await startAccountSession(cp, c, apiKeyId);
     return c.redirect("/account", 303);
   });
 
-  app.post("/account/logout", (c) => {
-    deleteCookie(c, KEY_COOKIE, { path: "/" });
+  app.post("/account/logout", async (c) => {
+    const caller = await currentAccountSession(cp, c);
+    if (caller) await revokeConsumerSession(cp.db.sql, caller.apiKeyId, caller.id);
+    clearAccountCookie(cp, c);
+    return c.redirect("/account", 303);
+  });
+
+  app.post("/account/sessions/revoke", async (c) => {
+    const caller = await currentAccountSession(cp, c);
+    if (!caller) return c.redirect("/account", 303);
+    const form = await c.req.parseBody();
+    const id = typeof form.id === "string" && /^[1-9][0-9]{0,17}$/.test(form.id) ? BigInt(form.id) : null;
+    // Only the signed-in key's own sessions: another key's id is "no such session", as an unknown one.
+    if (id === null || !await revokeConsumerSession(cp.db.sql, caller.apiKeyId, id)) {
+      return accountPage(cp, c, caller, "No such session for this API key.", 404);
+    }
+    if (id === caller.id) clearAccountCookie(cp, c);
+    return c.redirect("/account", 303);
+  });
+
+  app.post("/account/sessions/revoke-all", async (c) => {
+    const caller = await currentAccountSession(cp, c);
+    if (caller) await revokeConsumerSessions(cp.db.sql, caller.apiKeyId);
+    clearAccountCookie(cp, c);
     return c.redirect("/account", 303);
   });
 
   app.post("/account/deposits", async (c) => {
-    const caller = await signedIn(cp, c);
+    const caller = await currentAccountSession(cp, c);
     if (!caller) return c.redirect("/account", 303);
     const form = await c.req.parseBody();
     let payment;
@@ -196,13 +238,13 @@ export function mountAccountRoutes(app: Hono<AppEnv>, cp: ControlPlane): void {
     return c.redirect(`/account/deposits/${encodeURIComponent(payment.id)}`, 303);
   });
 
-  const ownDeposit = async (c: AppContext, caller: ApiCaller) => {
+  const ownDeposit = async (c: AppContext, caller: LiveConsumerSession) => {
     const payment = await findPayment(cp.db.sql, c.req.param("id") ?? "");
     return payment && payment.apiKeyId === caller.apiKeyId ? payment : null;
   };
 
   app.get("/account/deposits/:id", async (c) => {
-    const caller = await signedIn(cp, c);
+    const caller = await currentAccountSession(cp, c);
     if (!caller) return c.redirect("/account", 303);
     const payment = await ownDeposit(c, caller);
     if (!payment) return accountPage(cp, c, caller, "No such deposit for this API key.", 404);
@@ -211,7 +253,7 @@ export function mountAccountRoutes(app: Hono<AppEnv>, cp: ControlPlane): void {
   });
 
   app.get("/account/deposits/:id/status", async (c) => {
-    const caller = await signedIn(cp, c);
+    const caller = await currentAccountSession(cp, c);
     if (!caller) return c.json({ error: "signed out" }, 401);
     const payment = await ownDeposit(c, caller);
     if (!payment) return c.json({ error: "no such deposit" }, 404);
@@ -225,7 +267,7 @@ export function mountAccountRoutes(app: Hono<AppEnv>, cp: ControlPlane): void {
   });
 
   app.get("/account/usage.csv", async (c) => {
-    const caller = await signedIn(cp, c);
+    const caller = await currentAccountSession(cp, c);
     if (!caller) return c.redirect("/account", 303);
     const filter = { ...parseUsageQuery(c.req.query(), CSV_LIMIT).filter, before: null };
     await cp.recorder.flush();

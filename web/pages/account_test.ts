@@ -2,8 +2,8 @@
 // said), and the deposit form's one-time token: a double submit makes one deposit.
 import assert from "node:assert/strict";
 import { findApiKeyByHash, hashApiKey, insertJobs, type JobRow } from "../../db/mod.ts";
-import { CSV_LIMIT, KEY_COOKIE, USAGE_PAGE_SIZE } from "./account_routes.tsx";
-import { startDashboard } from "../../testing/dashboard.ts";
+import { CSV_LIMIT, USAGE_PAGE_SIZE } from "./account_routes.tsx";
+import { accountCookie, startDashboard } from "../../testing/dashboard.ts";
 
 function job(i: number, apiKeyId: bigint, t0: number): JobRow {
   const at = new Date(t0 - Math.floor(i / 2) * 1000); // two jobs per second: pages end inside ties
@@ -48,7 +48,7 @@ Deno.test("account - the usage log pages by keyset with an Older link that keeps
     const total = 3 * USAGE_PAGE_SIZE + 30;
     const t0 = Date.parse("2026-06-01T12:00:00Z");
     await insertJobs(sql, Array.from({ length: total }, (_, i) => job(i, id, t0)));
-    const cookie = `${KEY_COOKIE}=${key}`;
+    const cookie = await accountCookie(sql, key);
     const get = async (path: string) => await (await fetch(env.url + path, { headers: { cookie } })).text();
 
     // All jobs, page by page: each once, newest first.
@@ -104,7 +104,7 @@ Deno.test("account - past the CSV cap, the page says the export holds only the n
     const id = (await findApiKeyByHash(sql, hashApiKey(env.tcp.apiKey)))!.id;
     const t0 = Date.now();
     await insertJobs(sql, Array.from({ length: CSV_LIMIT + 1 }, (_, i) => job(i, id, t0)));
-    const cookie = `${KEY_COOKIE}=${env.tcp.apiKey}`;
+    const cookie = await accountCookie(env.tcp.cp.db.sql, env.tcp.apiKey);
     const html = await (await fetch(`${env.url}/account`, { headers: { cookie } })).text();
     assert.match(html, /data-csv-capped[^>]*>The CSV export holds the newest 10,000/);
     const csv = await (await fetch(`${env.url}/account/usage.csv`, { headers: { cookie } })).text();
@@ -126,7 +126,7 @@ Deno.test("account - past the CSV cap, the page says the export holds only the n
 Deno.test("account - a double-submitted deposit form creates one deposit", async () => {
   const env = await startDashboard();
   try {
-    const cookie = `${KEY_COOKIE}=${env.tcp.apiKey}`;
+    const cookie = await accountCookie(env.tcp.cp.db.sql, env.tcp.apiKey);
     const page = await (await fetch(`${env.url}/account`, { headers: { cookie } })).text();
     const token = /<input type="hidden" name="token" value="([^"]+)"/.exec(page)?.[1];
     assert.ok(token, "the form carries a token");

@@ -1,13 +1,14 @@
-// The dashboard in a real Chromium (Debian's, driven by playwright-core): create a key, sign in,
-// deposit through the fake processor and watch it credit without a reload, run jobs and find them
-// in the usage log and its CSV, and see the node on the public page. Screenshots: artifacts/.
+// The dashboard in a real Chromium (Debian's, driven by playwright-core): create a key, sign in (a
+// session cookie with no key in it), deposit through the fake processor and watch it credit without
+// a reload, run jobs and find them in the usage log and its CSV, see the node on the public page,
+// and sign out (the session ends on the server). Screenshots: artifacts/.
 import assert from "node:assert/strict";
 import { stopNode } from "../../testing/network.ts";
 import { runChats } from "../../testing/dashboard.ts";
 import { withNodeAndBrowser } from "../../testing/browser.ts";
 
 Deno.test({
-  name: "dashboard - key, sign-in, deposit credited live, usage log and CSV, public network page",
+  name: "dashboard - key, sign-in, deposit credited live, usage log and CSV, network page, sign-out",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
@@ -35,9 +36,16 @@ Deno.test({
       await page.getByRole("button", { name: "Sign in" }).click();
       await page.waitForURL("**/account");
       assert.equal(await page.locator("[data-stat=balance]").textContent(), "0 USD");
+      // The browser holds a session token, never the key: HttpOnly, SameSite=Strict, not Secure on http.
       const cookies = await context.cookies();
-      const cookie = cookies.find((c) => c.name === "infernet_key");
-      assert.ok(cookie?.httpOnly && cookie.sameSite === "Strict");
+      assert.deepEqual(cookies.map((c) => c.name), ["infernet_account"]);
+      const [cookie] = cookies;
+      assert.ok(cookie.httpOnly && cookie.sameSite === "Strict" && !cookie.secure && cookie.path === "/");
+      assert.ok(!cookie.value.includes(key.slice(4)), "no key material in the cookie");
+      assert.match(
+        await page.locator("table.sessions tbody tr").textContent() ?? "",
+        /Chrome.*this browser/,
+      );
       await shot(page, "02-signed-in");
 
       // 3. A deposit: address, amount, QR, and a status that updates itself.
@@ -93,11 +101,16 @@ Deno.test({
       await page.locator("[data-stat=nodes]", { hasText: "0" }).waitFor({ timeout: 10_000 });
       await shot(page, "08-network-node-gone");
 
-      // 7. Sign out clears the cookie.
+      // 7. Sign out clears the cookie and ends the session: the old cookie, replayed, opens nothing.
       await page.goto("/account");
-      await page.getByRole("button", { name: "Sign out" }).click();
+      await page.locator("form[action='/account/logout'] button").click();
       await page.locator("input[name=key]").waitFor();
-      assert.equal((await context.cookies()).find((c) => c.name === "infernet_key"), undefined);
+      assert.equal((await context.cookies()).find((c) => c.name === "infernet_account"), undefined);
+      const replay = await fetch(`${env.url}/account`, {
+        headers: { cookie: `${cookie.name}=${cookie.value}` },
+      });
+      assert.match(await replay.text(), /action="\/account\/login"/);
+      await shot(page, "09-signed-out");
 
       assert.deepEqual(problems, [], "no script errors and no CSP violations");
     });

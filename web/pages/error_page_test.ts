@@ -3,7 +3,6 @@
 import assert from "node:assert/strict";
 import { createApp } from "../app.ts";
 import { openTestControlPlane } from "../../testing/control_plane.ts";
-import { KEY_COOKIE } from "./account_routes.tsx";
 
 function assertErrorPage(html: string, title: string) {
   assert.match(html, /^<!doctype html><html lang="en">/);
@@ -54,10 +53,12 @@ Deno.test("error pages - a page handler that crashes is a 500 page; an API crash
   const t = await openTestControlPlane();
   try {
     const app = createApp(t.cp);
-    // Every signed-in page and every /v1 call authenticates first: make that fail unexpectedly.
+    // Signing in to the account page and every /v1 call authenticate the key first: make that fail.
     t.cp.auth.authenticate = () => Promise.reject(new Error("database on fire"));
-    const page = await app.request("http://cp.test/account", {
-      headers: { cookie: `${KEY_COOKIE}=${t.apiKey}` },
+    const page = await app.request("http://cp.test/account/login", {
+      method: "POST",
+      headers: { origin: "http://cp.test", "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ key: t.apiKey }),
     });
     assert.equal(page.status, 500);
     assert.equal(page.headers.get("content-type"), "text/html; charset=UTF-8");

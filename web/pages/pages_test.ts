@@ -37,7 +37,8 @@ Deno.test("pages - the account forms work as plain POSTs, without JavaScript", a
     const login = await form(url, "/account/login", { key });
     assert.equal(login.status, 303);
     const setCookie = login.headers.get("set-cookie") ?? "";
-    assert.match(setCookie, /^infernet_key=inf_/);
+    assert.match(setCookie, /^infernet_account=[\w-]{43};/);
+    assert.doesNotMatch(setCookie, /inf_/, "the cookie holds a session token, never the key");
     assert.match(setCookie, /HttpOnly/);
     assert.match(setCookie, /SameSite=Strict/);
     const cookie = setCookie.split(";")[0];
@@ -84,7 +85,13 @@ Deno.test("pages - the account forms work as plain POSTs, without JavaScript", a
 
     const out = await form(url, "/account/logout", {}, { cookie });
     assert.equal(out.status, 303);
-    assert.match(out.headers.get("set-cookie") ?? "", /^infernet_key=;.*Max-Age=0/);
+    assert.match(out.headers.get("set-cookie") ?? "", /^infernet_account=;.*Max-Age=0/);
+    const after = await fetch(`${url}/account`, { headers: { cookie } });
+    assert.match(
+      await after.text(),
+      /action="\/account\/login"/,
+      "the signed-out session no longer opens the page",
+    );
   } finally {
     await env.close();
   }
