@@ -55,28 +55,23 @@ export {
   renewLeases,
   takeLease,
 } from "./leases.ts";
+export { listPayoutAddresses, type PayoutAddressRow, setPayoutAddress } from "./payout_addresses.ts";
 export {
   createPayout,
-  type EarningsCoin,
-  type EarningsDay,
-  type EarningsSummary,
-  earningsSummary,
   failPayout,
   findPayout,
-  listPayoutAddresses,
   listPayouts,
   markPayoutCompleted,
   markPayoutSent,
   type NewPayout,
   openPayouts,
   operatorsDueAutomaticPayout,
-  type PayoutAddressRow,
   PayoutError,
   type PayoutErrorCode,
   type PayoutRow,
   type PayoutStatus,
-  setPayoutAddress,
 } from "./payouts.ts";
+export { type EarningsCoin, type EarningsDay, type EarningsSummary, earningsSummary } from "./earnings.ts";
 export {
   applyPaymentEvent,
   type BalanceMovement,
