@@ -69,7 +69,9 @@ export {
   PayoutError,
   type PayoutErrorCode,
   type PayoutRow,
+  payoutsDueCheck,
   type PayoutStatus,
+  recordPayoutCheck,
 } from "./payouts.ts";
 export { type EarningsCoin, type EarningsDay, type EarningsSummary, earningsSummary } from "./earnings.ts";
 export {

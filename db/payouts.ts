@@ -2,7 +2,9 @@
 // Requesting moves the amount from the operator's earnings to payouts in flight (`payout:<id>`);
 // the processor's confirmation moves it on to processor clearing (`payout_sent:<id>`); a failure
 // moves it back to earnings (`payout_reversed:<id>`). Each step is one database transaction that
-// locks the payout row, so a step is taken once however often it is retried.
+// locks the payout row, so a step is taken once however often it is retried, and by however many
+// sweeps at once. A payout the processor accepted (`sent`) is checked again at `nextCheckAt`
+// until it is final.
 import type { Sql } from "./client.ts";
 import {
   LedgerError,
@@ -34,6 +36,10 @@ export interface PayoutRow {
   automatic: boolean;
   createdAt: Date;
   finishedAt: Date | null;
+  /** How often the processor was asked for this payout's status since it was sent. */
+  statusChecks: number;
+  /** When a sent payout's status is to be asked for next. */
+  nextCheckAt: Date | null;
 }
 
 /** Stable codes of refused payout steps. */
@@ -64,6 +70,8 @@ interface PayoutDbRow {
   automatic: boolean;
   created_at: Date;
   finished_at: Date | null;
+  status_checks: number;
+  next_check_at: Date | null;
 }
 
 function toPayout(r: PayoutDbRow): PayoutRow {
@@ -82,6 +90,8 @@ function toPayout(r: PayoutDbRow): PayoutRow {
     automatic: r.automatic,
     createdAt: r.created_at,
     finishedAt: r.finished_at,
+    statusChecks: r.status_checks,
+    nextCheckAt: r.next_check_at,
   };
 }
 
@@ -158,21 +168,39 @@ async function lockPayout(tx: Tx, id: bigint): Promise<PayoutRow> {
   return toPayout(row);
 }
 
-/** Records that the processor accepted an open payout and is sending it (status `sent`). */
+/**
+ * Records that the processor accepted an open payout and is sending it (status `sent`), to be
+ * checked at `nextCheckAt` (default: now).
+ */
 export function markPayoutSent(
   sql: Sql,
   id: bigint,
-  opts: { processorPayoutId: string | null },
+  opts: { processorPayoutId: string | null; nextCheckAt?: Date },
 ): Promise<PayoutRow> {
   return sql.begin(async (tx) => {
     const p = await lockPayout(tx, id);
     if (p.status !== "requested" && p.status !== "sent") return p;
     const [row] = await tx<PayoutDbRow[]>`
       update payouts set status = 'sent',
-        processor_payout_id = coalesce(${opts.processorPayoutId}, processor_payout_id)
+        processor_payout_id = coalesce(${opts.processorPayoutId}, processor_payout_id),
+        next_check_at = coalesce(next_check_at, ${opts.nextCheckAt ?? new Date()})
       where id = ${id} returning *`;
     return toPayout(row);
   });
+}
+
+/**
+ * Records one status check of a sent payout that is not final yet: counted, and the next one put
+ * off to `nextCheckAt`. A payout that is no longer `sent` is returned as it is.
+ */
+export async function recordPayoutCheck(sql: Sql, id: bigint, nextCheckAt: Date): Promise<PayoutRow> {
+  const [row] = await sql<PayoutDbRow[]>`
+    update payouts set status_checks = status_checks + 1, next_check_at = ${nextCheckAt}
+    where id = ${id} and status = 'sent' returning *`;
+  if (row) return toPayout(row);
+  const now = await findPayout(sql, id);
+  if (!now) throw new PayoutError("not_found", `no payout ${id}`);
+  return now;
 }
 
 /**
@@ -254,16 +282,32 @@ export async function listPayouts(
   return rows.map(toPayout);
 }
 
-/** Payouts not yet paid or reversed (`requested`, `sent`), oldest first, for the retry sweep. */
+/**
+ * Payouts not yet paid or reversed (`requested`, `sent`, or only the one `status`), oldest
+ * first, for the retry sweep.
+ */
 export async function openPayouts(
   sql: Sql,
-  opts: { createdBefore?: Date; limit?: number } = {},
+  opts: { createdBefore?: Date; status?: "requested" | "sent"; limit?: number } = {},
 ): Promise<PayoutRow[]> {
   const before = opts.createdBefore ?? null;
+  const statuses = opts.status ? [opts.status] : ["requested", "sent"];
   const rows = await sql<PayoutDbRow[]>`
     select * from payouts
-    where status in ('requested', 'sent') and (${before}::timestamptz is null or created_at < ${before})
+    where status in ${sql(statuses)} and (${before}::timestamptz is null or created_at < ${before})
     order by created_at, id limit ${opts.limit ?? 100}`;
+  return rows.map(toPayout);
+}
+
+/** Sent payouts whose next status check is due at `now`, the longest waiting first. */
+export async function payoutsDueCheck(
+  sql: Sql,
+  opts: { now?: Date; limit?: number } = {},
+): Promise<PayoutRow[]> {
+  const rows = await sql<PayoutDbRow[]>`
+    select * from payouts
+    where status = 'sent' and (next_check_at is null or next_check_at <= ${opts.now ?? new Date()})
+    order by next_check_at nulls first, id limit ${opts.limit ?? 100}`;
   return rows.map(toPayout);
 }
 

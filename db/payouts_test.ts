@@ -13,7 +13,10 @@ import {
   openPayouts,
   operatorsDueAutomaticPayout,
   PayoutError,
+  payoutsDueCheck,
+  recordPayoutCheck,
 } from "./payouts.ts";
+import { reconcile } from "./reconcile.ts";
 import { setPayoutAddress } from "./payout_addresses.ts";
 
 const NODE = "ab".repeat(32);
@@ -126,5 +129,47 @@ testOnEachDatabase(
     assert.deepEqual(await operatorsDueAutomaticPayout(db.sql, 3001n * CENT), []);
     await createPayout(db.sql, payout(1000n * CENT));
     assert.deepEqual(await operatorsDueAutomaticPayout(db.sql, 1000n * CENT), [], "one is open");
+  },
+);
+
+testOnEachDatabase(
+  "payouts - a sent payout is due for a status check at its time, and a failure racing itself reverses once",
+  async (db) => {
+    await fundOperatorEarnings(db.sql, NODE, 1200n * CENT);
+    const p = await createPayout(db.sql, payout(1200n * CENT));
+    const t0 = new Date();
+    const sent = await markPayoutSent(db.sql, p.id, {
+      processorPayoutId: "po_9",
+      nextCheckAt: new Date(t0.getTime() + 30_000),
+    });
+    assert.equal(sent.statusChecks, 0);
+    assert.deepEqual(await payoutsDueCheck(db.sql, { now: t0 }), []);
+    const [due] = await payoutsDueCheck(db.sql, { now: new Date(t0.getTime() + 31_000) });
+    assert.equal(due.id, p.id);
+
+    const later = new Date(t0.getTime() + 90_000);
+    const checked = await recordPayoutCheck(db.sql, p.id, later);
+    assert.equal(checked.statusChecks, 1);
+    assert.equal(checked.nextCheckAt?.getTime(), later.getTime());
+    assert.deepEqual(await payoutsDueCheck(db.sql, { now: new Date(t0.getTime() + 60_000) }), []);
+
+    // Two sweeps see the failure at once: the money goes back once.
+    const [a, b] = await Promise.all([
+      failPayout(db.sql, p.id, "refused"),
+      failPayout(db.sql, p.id, "refused"),
+    ]);
+    assert.equal(a.status, "failed");
+    assert.equal(b.status, "failed");
+    const reversals = await db.sql`
+      select 1 from ledger_transactions where idempotency_key = ${`payout_reversed:${p.id}`}`;
+    assert.equal(reversals.length, 1);
+    assert.equal(await accountBalance(db.sql, operatorEarnings(NODE)), 1200n * CENT);
+    // A late check of a final payout changes nothing, and it is never due again.
+    const after = await recordPayoutCheck(db.sql, p.id, later);
+    assert.equal(after.status, "failed");
+    assert.equal(after.statusChecks, 1);
+    assert.deepEqual(await payoutsDueCheck(db.sql, { now: new Date(t0.getTime() + 3_600_000) }), []);
+    assert.deepEqual(await reconcile(db.sql), []);
+    await assertBalanced(db.sql);
   },
 );
