@@ -183,6 +183,7 @@ async function fundKeys(db: Database, keys: number): Promise<bigint[]> {
       paymentId,
       status: "confirmed",
       txHash: null,
+      amountPaid: DEPOSIT,
     });
     if (outcome !== "credited") throw new Error(`bench deposit ${paymentId} not credited: ${outcome}`);
     ids.push(row.id);

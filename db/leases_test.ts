@@ -17,11 +17,13 @@ import {
   operatorEarnings,
   PLATFORM_FEES,
   postTransaction,
+  PROCESSOR_CLEARING,
 } from "./ledger.ts";
 import { testJobRow } from "../testing/job_row.ts";
 import { insertJobs } from "./jobs.ts";
 import { testSettlement } from "../testing/settlement.ts";
 import { createTestKey } from "../testing/funding.ts";
+import { createApiKey } from "./api_keys.ts";
 import { findJobCharge, reserveJob, settleJobs, type Settlement } from "./charges.ts";
 import { releaseLease, releaseLeaseIfStale, releaseStaleLeases, renewLeases, takeLease } from "./leases.ts";
 import { reconcile } from "./reconcile.ts";
@@ -31,6 +33,31 @@ const NODE = "ef".repeat(32);
 /** A key funded through a credited deposit, as in production. */
 async function fundedKey(sql: Sql, amount: bigint): Promise<bigint> {
   return (await createTestKey(sql, amount)).id;
+}
+
+/**
+ * A key funded by a deposit credited as before migration 0009 (no `paid_amount`), so the test also
+ * sees 0009 fill it in: reconcile compares the credit with it.
+ */
+async function legacyFundedKey(sql: Sql, amount: bigint): Promise<bigint> {
+  const { row } = await createApiKey(sql, { label: "legacy" });
+  const id = `legacy-deposit-${row.id}`;
+  await sql.begin(async (tx) => {
+    await tx`
+      insert into payments (id, api_key_id, amount, coin, payment_address, crypto_amount, qr_code, status,
+                            expires_at, credited_at)
+      values (${id}, ${row.id}, ${amount}, 'BTC', 'bc1q', '0', '', 'confirmed', now() + interval '1 hour', now())`;
+    await postTransaction(tx, {
+      idempotencyKey: `deposit:${id}`,
+      kind: "deposit",
+      paymentId: id,
+      postings: [
+        { account: PROCESSOR_CLEARING, amount: -amount },
+        { account: consumerBalance(row.id), amount },
+      ],
+    });
+  });
+  return row.id;
 }
 
 /** A job reserved against a lease: `cost` prompt tokens at 1 nano-USD each. */
@@ -379,7 +406,7 @@ for (const kind of ["pglite", "postgres"] as const) {
         const sql = db.sql;
         const all = await readMigrations();
         await migrate(sql, all.filter((m) => m.version < "0008"));
-        const key = await fundedKey(sql, 5_000n);
+        const key = await legacyFundedKey(sql, 5_000n);
         await takeLease(sql, {
           leaseId: "lease_u",
           apiKeyId: key,
@@ -413,6 +440,8 @@ for (const kind of ["pglite", "postgres"] as const) {
         });
 
         assert.deepEqual(await migrate(sql), all.filter((m) => m.version >= "0008").map((m) => m.version));
+        const [legacy] = await sql<{ paid_amount: bigint }[]>`select paid_amount from payments`;
+        assert.equal(legacy.paid_amount, 5_000n, "0009 records what an old credit was paid");
         assert.equal((await findJobCharge(sql, "job_u1"))?.charged, 300n);
         const [link] = await sql<{ settle_tx_id: bigint }[]>`
           select settle_tx_id from job_charges where job_id = 'job_u1'`;

@@ -529,6 +529,8 @@ async function deposit(run: Run): Promise<void> {
   const key = rng.pick(run.keys);
   const id = nextId(run, "pay");
   const amount = rng.magnitude(5, 10);
+  // Under- and overpayments: the processor's amount is what is credited, never the one asked.
+  const paid = rng.chance(0.3) ? rng.magnitude(5, 10) : amount;
   const payment = {
     id,
     apiKeyId: key.id,
@@ -551,7 +553,14 @@ async function deposit(run: Run): Promise<void> {
     want: PaymentEventOutcome,
     eventId = nextId(run, "evt"),
   ) => {
-    const got = await applyPaymentEvent(sql, { eventId, type, paymentId: id, status, txHash: null });
+    const got = await applyPaymentEvent(sql, {
+      eventId,
+      type,
+      paymentId: id,
+      status,
+      txHash: null,
+      amountPaid: paid,
+    });
     assert.equal(got, want, `${type} (${eventId})`);
     return eventId;
   };
@@ -584,6 +593,7 @@ async function deposit(run: Run): Promise<void> {
         paymentId: `${id}_unknown`,
         status: "confirmed",
         txHash: null,
+        amountPaid: amount,
       });
       assert.equal(got, "unknown_payment");
       await event("payment.confirmed", "confirmed", "credited");
@@ -591,11 +601,13 @@ async function deposit(run: Run): Promise<void> {
   }
   model.took(credited ? "deposit credited" : "deposit expired");
   if (credited) {
-    model.move("processor_clearing", "", -amount);
-    model.move("consumer_balance", key.owner, amount);
-    model.depositsCredited += amount;
+    model.move("processor_clearing", "", -paid);
+    model.move("consumer_balance", key.owner, paid);
+    model.depositsCredited += paid;
   }
-  assert.equal((await findPayment(sql, id))!.creditedAt !== null, credited, "payment credited_at");
+  const stored = (await findPayment(sql, id))!;
+  assert.equal(stored.creditedAt !== null, credited, "payment credited_at");
+  assert.equal(stored.paidAmount, credited ? paid : null, "payment paid_amount");
 }
 
 /** A job's prices and size, and its worst case (the hold): as the request path computes them. */

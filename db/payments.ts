@@ -1,6 +1,8 @@
 // Consumer deposits: the processor's payments, and the webhook events that credit them. Each
 // event id is acted on once, and each payment credits at most once (`deposit:<payment id>`),
-// whichever of `payment.confirmed` / `payment.forwarded` arrives first and however often.
+// whichever of `payment.confirmed` / `payment.forwarded` arrives first and however often. A payment
+// is credited what the processor says was paid, which an under- or overpayment makes differ from
+// what was asked.
 import type { Sql } from "./client.ts";
 import { consumerBalance, postTransaction, PROCESSOR_CLEARING } from "./ledger.ts";
 
@@ -8,7 +10,10 @@ import { consumerBalance, postTransaction, PROCESSOR_CLEARING } from "./ledger.t
 export interface PaymentRow {
   id: string;
   apiKeyId: bigint;
+  /** What was asked. */
   amount: bigint;
+  /** What the processor said was paid and was credited (nano-USD); null until credited. */
+  paidAmount: bigint | null;
   coin: string;
   paymentAddress: string;
   cryptoAmount: string;
@@ -18,6 +23,8 @@ export interface PaymentRow {
   expiresAt: Date;
   createdAt: Date;
   creditedAt: Date | null;
+  /** The consumer's Idempotency-Key, when they sent one. */
+  idempotencyKey: string | null;
 }
 
 function fromDb(r: Record<string, unknown>): PaymentRow {
@@ -25,6 +32,7 @@ function fromDb(r: Record<string, unknown>): PaymentRow {
     id: r.id as string,
     apiKeyId: r.api_key_id as bigint,
     amount: r.amount as bigint,
+    paidAmount: r.paid_amount as bigint | null,
     coin: r.coin as string,
     paymentAddress: r.payment_address as string,
     cryptoAmount: r.crypto_amount as string,
@@ -34,20 +42,40 @@ function fromDb(r: Record<string, unknown>): PaymentRow {
     expiresAt: r.expires_at as Date,
     createdAt: r.created_at as Date,
     creditedAt: r.credited_at as Date | null,
+    idempotencyKey: r.idempotency_key as string | null,
   };
 }
 
-/** Stores a payment the processor created; a retried create of the same payment keeps the first. */
-export async function insertPayment(
-  sql: Sql,
-  p: Omit<PaymentRow, "status" | "txHash" | "createdAt" | "creditedAt"> & { status: string },
-): Promise<PaymentRow> {
+/** A payment to store, as the processor created it. */
+export type NewPayment =
+  & Omit<PaymentRow, "paidAmount" | "txHash" | "createdAt" | "creditedAt" | "idempotencyKey">
+  & { idempotencyKey?: string | null };
+
+/**
+ * Stores a payment the processor created. A retried create of the same payment keeps the first,
+ * and so does a second payment under an Idempotency-Key the key already used: the row returned is
+ * then the first one, which the caller compares with what it asked for.
+ */
+export async function insertPayment(sql: Sql, p: NewPayment): Promise<PaymentRow> {
+  const key = p.idempotencyKey ?? null;
   await sql`
-    insert into payments (id, api_key_id, amount, coin, payment_address, crypto_amount, qr_code, status, expires_at)
+    insert into payments (id, api_key_id, amount, coin, payment_address, crypto_amount, qr_code, status,
+                          expires_at, idempotency_key)
     values (${p.id}, ${p.apiKeyId}, ${p.amount}, ${p.coin}, ${p.paymentAddress}, ${p.cryptoAmount},
-            ${p.qrCode}, ${p.status}, ${p.expiresAt})
-    on conflict (id) do nothing`;
-  return (await findPayment(sql, p.id))!;
+            ${p.qrCode}, ${p.status}, ${p.expiresAt}, ${key})
+    on conflict do nothing`;
+  return (await findPayment(sql, p.id)) ?? (await findPaymentByIdempotencyKey(sql, p.apiKeyId, key!))!;
+}
+
+/** The payment an API key created with an Idempotency-Key, if any. */
+export async function findPaymentByIdempotencyKey(
+  sql: Sql,
+  apiKeyId: bigint,
+  idempotencyKey: string,
+): Promise<PaymentRow | null> {
+  const [r] = await sql<Record<string, unknown>[]>`
+    select * from payments where api_key_id = ${apiKeyId} and idempotency_key = ${idempotencyKey}`;
+  return r ? fromDb(r) : null;
 }
 
 /** A payment by the processor's id. */
@@ -70,6 +98,8 @@ export interface PaymentEvent {
   paymentId: string;
   status: string;
   txHash: string | null;
+  /** What the event says was paid (`data.amount_usd`), nano-USD, rounded down. */
+  amountPaid: bigint;
 }
 
 /** What handling an event did. */
@@ -79,15 +109,18 @@ export type PaymentEventOutcome =
   | "status_updated"
   | "ignored"
   | "duplicate_event"
-  | "unknown_payment";
+  | "unknown_payment"
+  /** A crediting event that says nothing was paid: nothing is credited, the payment is left as it was. */
+  | "held_for_review";
 
 const CREDITING = new Set(["payment.confirmed", "payment.forwarded"]);
 const FINAL_WITHOUT_CREDIT = new Set(["payment.expired", "payment.failed"]);
 
 /**
  * Applies a payment event once, in one transaction: the event id is recorded, and a crediting
- * event moves the payment's amount from processor clearing to the consumer's balance exactly
- * once. An unknown payment records nothing, so the processor's retry can still credit it.
+ * event moves what it says was paid (not what was asked, when they differ) from processor
+ * clearing to the consumer's balance exactly once, and stores it as the payment's `paidAmount`.
+ * An unknown payment records nothing, so the processor's retry can still credit it.
  */
 export async function applyPaymentEvent(sql: Sql, ev: PaymentEvent): Promise<PaymentEventOutcome> {
   return await sql.begin(async (tx) => {
@@ -103,20 +136,23 @@ export async function applyPaymentEvent(sql: Sql, ev: PaymentEvent): Promise<Pay
       returning id`;
     if (!fresh) return "duplicate_event";
     let outcome: PaymentEventOutcome;
-    if (CREDITING.has(ev.type)) {
+    if (CREDITING.has(ev.type) && ev.amountPaid <= 0n && !payment.credited_at) {
+      outcome = "held_for_review";
+    } else if (CREDITING.has(ev.type)) {
       const { applied } = await postTransaction(tx, {
         idempotencyKey: `deposit:${payment.id}`,
         kind: "deposit",
         paymentId: payment.id,
         postings: [
-          { account: PROCESSOR_CLEARING, amount: -payment.amount },
-          { account: consumerBalance(payment.api_key_id), amount: payment.amount },
+          { account: PROCESSOR_CLEARING, amount: -ev.amountPaid },
+          { account: consumerBalance(payment.api_key_id), amount: ev.amountPaid },
         ],
       });
       outcome = applied ? "credited" : "already_credited";
+      // A later event of a credited payment (forwarded after confirmed) keeps the first credit.
       await tx`
         update payments set status = ${ev.status}, tx_hash = coalesce(${ev.txHash}, tx_hash),
-          credited_at = coalesce(credited_at, now())
+          credited_at = coalesce(credited_at, now()), paid_amount = coalesce(paid_amount, ${ev.amountPaid})
         where id = ${payment.id}`;
     } else if (FINAL_WITHOUT_CREDIT.has(ev.type)) {
       // A payment already credited stays credited; a late "expired" does not take money back.

@@ -1,11 +1,12 @@
-// Operator payouts in the ledger: payout addresses, and each payout's life as ledger movements.
+// Operator payouts in the ledger: each payout's life as ledger movements.
 // Requesting moves the amount from the operator's earnings to payouts in flight (`payout:<id>`);
 // the processor's confirmation moves it on to processor clearing (`payout_sent:<id>`); a failure
 // moves it back to earnings (`payout_reversed:<id>`). Each step is one database transaction that
-// locks the payout row, so a step is taken once however often it is retried.
+// locks the payout row, so a step is taken once however often it is retried, and by however many
+// sweeps at once. A payout the processor accepted (`sent`) is checked again at `nextCheckAt`
+// until it is final.
 import type { Sql } from "./client.ts";
 import {
-  accountBalance,
   LedgerError,
   operatorEarnings,
   PAYOUTS_IN_FLIGHT,
@@ -35,15 +36,10 @@ export interface PayoutRow {
   automatic: boolean;
   createdAt: Date;
   finishedAt: Date | null;
-}
-
-/** An operator's payout address for one coin. */
-export interface PayoutAddressRow {
-  nodePubkey: string;
-  coin: string;
-  address: string;
-  createdAt: Date;
-  updatedAt: Date;
+  /** How often the processor was asked for this payout's status since it was sent. */
+  statusChecks: number;
+  /** When a sent payout's status is to be asked for next. */
+  nextCheckAt: Date | null;
 }
 
 /** Stable codes of refused payout steps. */
@@ -74,6 +70,8 @@ interface PayoutDbRow {
   automatic: boolean;
   created_at: Date;
   finished_at: Date | null;
+  status_checks: number;
+  next_check_at: Date | null;
 }
 
 function toPayout(r: PayoutDbRow): PayoutRow {
@@ -92,34 +90,9 @@ function toPayout(r: PayoutDbRow): PayoutRow {
     automatic: r.automatic,
     createdAt: r.created_at,
     finishedAt: r.finished_at,
+    statusChecks: r.status_checks,
+    nextCheckAt: r.next_check_at,
   };
-}
-
-/** Sets (or replaces) an operator's address for a coin; the caller has validated it. */
-export async function setPayoutAddress(
-  sql: Sql,
-  a: { nodePubkey: string; coin: string; address: string },
-): Promise<PayoutAddressRow> {
-  const [r] = await sql<{ created_at: Date; updated_at: Date }[]>`
-    insert into payout_addresses (node_pubkey, coin, address)
-    values (${a.nodePubkey}, ${a.coin}, ${a.address})
-    on conflict (node_pubkey, coin) do update set address = excluded.address, updated_at = now()
-    returning created_at, updated_at`;
-  return { ...a, createdAt: r.created_at, updatedAt: r.updated_at };
-}
-
-/** An operator's payout addresses, the first one set first. */
-export async function listPayoutAddresses(sql: Sql | Tx, nodePubkey: string): Promise<PayoutAddressRow[]> {
-  const rows = await sql<{ coin: string; address: string; created_at: Date; updated_at: Date }[]>`
-    select coin, address, created_at, updated_at from payout_addresses
-    where node_pubkey = ${nodePubkey} order by created_at, coin`;
-  return rows.map((r) => ({
-    nodePubkey,
-    coin: r.coin,
-    address: r.address,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-  }));
 }
 
 /** What a new payout is: who, where, how much (nano-USD), and the rate it was quoted at. */
@@ -195,21 +168,39 @@ async function lockPayout(tx: Tx, id: bigint): Promise<PayoutRow> {
   return toPayout(row);
 }
 
-/** Records that the processor accepted an open payout and is sending it (status `sent`). */
+/**
+ * Records that the processor accepted an open payout and is sending it (status `sent`), to be
+ * checked at `nextCheckAt` (default: now).
+ */
 export function markPayoutSent(
   sql: Sql,
   id: bigint,
-  opts: { processorPayoutId: string | null },
+  opts: { processorPayoutId: string | null; nextCheckAt?: Date },
 ): Promise<PayoutRow> {
   return sql.begin(async (tx) => {
     const p = await lockPayout(tx, id);
     if (p.status !== "requested" && p.status !== "sent") return p;
     const [row] = await tx<PayoutDbRow[]>`
       update payouts set status = 'sent',
-        processor_payout_id = coalesce(${opts.processorPayoutId}, processor_payout_id)
+        processor_payout_id = coalesce(${opts.processorPayoutId}, processor_payout_id),
+        next_check_at = coalesce(next_check_at, ${opts.nextCheckAt ?? new Date()})
       where id = ${id} returning *`;
     return toPayout(row);
   });
+}
+
+/**
+ * Records one status check of a sent payout that is not final yet: counted, and the next one put
+ * off to `nextCheckAt`. A payout that is no longer `sent` is returned as it is.
+ */
+export async function recordPayoutCheck(sql: Sql, id: bigint, nextCheckAt: Date): Promise<PayoutRow> {
+  const [row] = await sql<PayoutDbRow[]>`
+    update payouts set status_checks = status_checks + 1, next_check_at = ${nextCheckAt}
+    where id = ${id} and status = 'sent' returning *`;
+  if (row) return toPayout(row);
+  const now = await findPayout(sql, id);
+  if (!now) throw new PayoutError("not_found", `no payout ${id}`);
+  return now;
 }
 
 /**
@@ -291,16 +282,32 @@ export async function listPayouts(
   return rows.map(toPayout);
 }
 
-/** Payouts not yet paid or reversed (`requested`, `sent`), oldest first, for the retry sweep. */
+/**
+ * Payouts not yet paid or reversed (`requested`, `sent`, or only the one `status`), oldest
+ * first, for the retry sweep.
+ */
 export async function openPayouts(
   sql: Sql,
-  opts: { createdBefore?: Date; limit?: number } = {},
+  opts: { createdBefore?: Date; status?: "requested" | "sent"; limit?: number } = {},
 ): Promise<PayoutRow[]> {
   const before = opts.createdBefore ?? null;
+  const statuses = opts.status ? [opts.status] : ["requested", "sent"];
   const rows = await sql<PayoutDbRow[]>`
     select * from payouts
-    where status in ('requested', 'sent') and (${before}::timestamptz is null or created_at < ${before})
+    where status in ${sql(statuses)} and (${before}::timestamptz is null or created_at < ${before})
     order by created_at, id limit ${opts.limit ?? 100}`;
+  return rows.map(toPayout);
+}
+
+/** Sent payouts whose next status check is due at `now`, the longest waiting first. */
+export async function payoutsDueCheck(
+  sql: Sql,
+  opts: { now?: Date; limit?: number } = {},
+): Promise<PayoutRow[]> {
+  const rows = await sql<PayoutDbRow[]>`
+    select * from payouts
+    where status = 'sent' and (next_check_at is null or next_check_at <= ${opts.now ?? new Date()})
+    order by next_check_at nulls first, id limit ${opts.limit ?? 100}`;
   return rows.map(toPayout);
 }
 
@@ -317,81 +324,4 @@ export async function operatorsDueAutomaticPayout(sql: Sql, minBalance: bigint):
         select 1 from payouts p where p.node_pubkey = a.owner and p.status in ('requested', 'sent'))
     order by a.balance desc`;
   return rows.map((r) => r.owner);
-}
-
-/** What an operator earned on one UTC day. */
-export interface EarningsDay {
-  /** `YYYY-MM-DD`, UTC. */
-  day: string;
-  earned: bigint;
-  jobs: number;
-}
-
-/** What was paid, and is being paid, in one coin. */
-export interface EarningsCoin {
-  coin: string;
-  paid: bigint;
-  inFlight: bigint;
-  /** The sum of the completed payouts' crypto amounts (decimal string). */
-  paidCrypto: string;
-}
-
-/** An operator's money at a glance (nano-USD). */
-export interface EarningsSummary {
-  /** Earned and not yet paid out: the earnings balance. */
-  pending: bigint;
-  inFlight: bigint;
-  paid: bigint;
-  /** The last `days` UTC days with earnings, newest first. */
-  days: EarningsDay[];
-  coins: EarningsCoin[];
-}
-
-function trimDecimal(s: string): string {
-  return s.includes(".") ? s.replace(/0+$/, "").replace(/\.$/, "") : s;
-}
-
-/** An operator's earnings: pending, in flight, paid, per day (settled jobs) and per coin. */
-export async function earningsSummary(
-  sql: Sql,
-  nodePubkey: string,
-  opts: { days?: number; now?: Date } = {},
-): Promise<EarningsSummary> {
-  const now = opts.now ?? new Date();
-  const since = new Date(
-    Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()) -
-      ((opts.days ?? 30) - 1) * 86_400_000,
-  );
-  const pending = await accountBalance(sql, operatorEarnings(nodePubkey));
-  // A settled job's operator share is (part of, for a batch of lease jobs) its settle transaction's
-  // credit to the earnings account, on the same timestamp (one statement writes both; reconcile
-  // checks they agree), so the days are
-  // read from the node's charges (`job_charges_node`) rather than joining each posting to its
-  // transaction: half the time on PGlite with 4,500 jobs a month (web/bench/dashboard_bench.ts).
-  const days = await sql<{ day: string; earned: bigint; jobs: bigint }[]>`
-    select to_char(settled_at at time zone 'UTC', 'YYYY-MM-DD') as day,
-           sum(operator_share)::int8 as earned, count(*)::int8 as jobs
-    from job_charges
-    where node_pubkey = ${nodePubkey} and settled_at >= ${since} and operator_share > 0
-    group by 1 order by 1 desc`;
-  const coins = await sql<{ coin: string; paid: bigint; in_flight: bigint; paid_crypto: string }[]>`
-    select coin,
-      coalesce(sum(amount) filter (where status = 'completed'), 0)::int8 as paid,
-      coalesce(sum(amount) filter (where status in ('requested', 'sent')), 0)::int8 as in_flight,
-      coalesce(sum(crypto_amount::numeric) filter (where status = 'completed'), 0)::text as paid_crypto
-    from payouts where node_pubkey = ${nodePubkey}
-    group by coin order by coin`;
-  const perCoin = coins.map((c) => ({
-    coin: c.coin,
-    paid: c.paid,
-    inFlight: c.in_flight,
-    paidCrypto: trimDecimal(c.paid_crypto),
-  }));
-  return {
-    pending,
-    inFlight: perCoin.reduce((s, c) => s + c.inFlight, 0n),
-    paid: perCoin.reduce((s, c) => s + c.paid, 0n),
-    days: days.map((d) => ({ day: d.day, earned: d.earned, jobs: Number(d.jobs) })),
-    coins: perCoin.filter((c) => c.paid > 0n || c.inFlight > 0n),
-  };
 }

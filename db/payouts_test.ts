@@ -1,14 +1,11 @@
 import assert from "node:assert/strict";
 import type { Sql } from "./client.ts";
 import { testOnEachDatabase } from "../testing/databases.ts";
-import { reconcile } from "./reconcile.ts";
 import { fundOperatorEarnings } from "../testing/funding.ts";
 import { accountBalance, operatorEarnings, PAYOUTS_IN_FLIGHT, PROCESSOR_CLEARING } from "./ledger.ts";
 import {
   createPayout,
-  earningsSummary,
   failPayout,
-  listPayoutAddresses,
   listPayouts,
   markPayoutCompleted,
   markPayoutSent,
@@ -16,8 +13,11 @@ import {
   openPayouts,
   operatorsDueAutomaticPayout,
   PayoutError,
-  setPayoutAddress,
+  payoutsDueCheck,
+  recordPayoutCheck,
 } from "./payouts.ts";
+import { reconcile } from "./reconcile.ts";
+import { setPayoutAddress } from "./payout_addresses.ts";
 
 const NODE = "ab".repeat(32);
 const OTHER = "cd".repeat(32);
@@ -45,15 +45,6 @@ async function assertBalanced(sql: Sql) {
   assert.equal(postings, 0n, "postings sum to zero");
   assert.equal(balances, 0n, "balances sum to zero");
 }
-
-testOnEachDatabase("payouts - an address is set once per coin and replaced in place", async (db) => {
-  await setPayoutAddress(db.sql, { nodePubkey: NODE, coin: "BTC", address: "old" });
-  await setPayoutAddress(db.sql, { nodePubkey: NODE, coin: "ETH", address: "0xabc" });
-  await setPayoutAddress(db.sql, { nodePubkey: NODE, coin: "BTC", address: BTC });
-  const list = await listPayoutAddresses(db.sql, NODE);
-  assert.deepEqual(list.map((a) => [a.coin, a.address]), [["BTC", BTC], ["ETH", "0xabc"]]);
-  assert.deepEqual(await listPayoutAddresses(db.sql, OTHER), []);
-});
 
 testOnEachDatabase(
   "payouts - a paid payout moves earnings to in flight to clearing, sums stay zero",
@@ -128,42 +119,6 @@ testOnEachDatabase("payouts - a failed payout goes back to earnings, once", asyn
 });
 
 testOnEachDatabase(
-  "payouts - earnings summary: pending, in flight, paid, per day and per coin",
-  async (db) => {
-    await fundOperatorEarnings(db.sql, NODE, 1000n * CENT);
-    await fundOperatorEarnings(db.sql, NODE, 700n * CENT);
-    await fundOperatorEarnings(db.sql, OTHER, 5n * CENT);
-    // An old settlement, outside the 30 days.
-    await fundOperatorEarnings(db.sql, NODE, 300n * CENT);
-    await db.sql`
-    update ledger_transactions set created_at = now() - interval '40 days'
-    where id = (select max(id) from ledger_transactions where kind = 'settle')`;
-    await db.sql`
-    update job_charges set settled_at = now() - interval '40 days'
-    where job_id = (select job_id from ledger_transactions where id = (
-      select max(id) from ledger_transactions where kind = 'settle'))`;
-    const paid = await createPayout(db.sql, payout(1000n * CENT));
-    await markPayoutCompleted(db.sql, paid.id, { txHash: "t1" });
-    await createPayout(db.sql, payout(500n * CENT, { minAmount: 0n, coin: "ETH", cryptoAmount: "0.1" }));
-
-    const s = await earningsSummary(db.sql, NODE);
-    assert.equal(s.pending, 500n * CENT);
-    assert.equal(s.inFlight, 500n * CENT);
-    assert.equal(s.paid, 1000n * CENT);
-    const today = new Date().toISOString().slice(0, 10);
-    assert.deepEqual(s.days, [{ day: today, earned: 1700n * CENT, jobs: 2 }]);
-    assert.deepEqual(s.coins, [
-      { coin: "BTC", paid: 1000n * CENT, inFlight: 0n, paidCrypto: "0.0002" },
-      { coin: "ETH", paid: 0n, inFlight: 500n * CENT, paidCrypto: "0" },
-    ]);
-    // The days come from the settled charges; the ledger agrees with them.
-    assert.deepEqual(await reconcile(db.sql), []);
-    const empty = await earningsSummary(db.sql, "ef".repeat(32));
-    assert.deepEqual(empty, { pending: 0n, inFlight: 0n, paid: 0n, days: [], coins: [] });
-  },
-);
-
-testOnEachDatabase(
   "payouts - operators due an automatic payout have the balance, an address, none open",
   async (db) => {
     await fundOperatorEarnings(db.sql, NODE, 3000n * CENT);
@@ -174,5 +129,47 @@ testOnEachDatabase(
     assert.deepEqual(await operatorsDueAutomaticPayout(db.sql, 3001n * CENT), []);
     await createPayout(db.sql, payout(1000n * CENT));
     assert.deepEqual(await operatorsDueAutomaticPayout(db.sql, 1000n * CENT), [], "one is open");
+  },
+);
+
+testOnEachDatabase(
+  "payouts - a sent payout is due for a status check at its time, and a failure racing itself reverses once",
+  async (db) => {
+    await fundOperatorEarnings(db.sql, NODE, 1200n * CENT);
+    const p = await createPayout(db.sql, payout(1200n * CENT));
+    const t0 = new Date();
+    const sent = await markPayoutSent(db.sql, p.id, {
+      processorPayoutId: "po_9",
+      nextCheckAt: new Date(t0.getTime() + 30_000),
+    });
+    assert.equal(sent.statusChecks, 0);
+    assert.deepEqual(await payoutsDueCheck(db.sql, { now: t0 }), []);
+    const [due] = await payoutsDueCheck(db.sql, { now: new Date(t0.getTime() + 31_000) });
+    assert.equal(due.id, p.id);
+
+    const later = new Date(t0.getTime() + 90_000);
+    const checked = await recordPayoutCheck(db.sql, p.id, later);
+    assert.equal(checked.statusChecks, 1);
+    assert.equal(checked.nextCheckAt?.getTime(), later.getTime());
+    assert.deepEqual(await payoutsDueCheck(db.sql, { now: new Date(t0.getTime() + 60_000) }), []);
+
+    // Two sweeps see the failure at once: the money goes back once.
+    const [a, b] = await Promise.all([
+      failPayout(db.sql, p.id, "refused"),
+      failPayout(db.sql, p.id, "refused"),
+    ]);
+    assert.equal(a.status, "failed");
+    assert.equal(b.status, "failed");
+    const reversals = await db.sql`
+      select 1 from ledger_transactions where idempotency_key = ${`payout_reversed:${p.id}`}`;
+    assert.equal(reversals.length, 1);
+    assert.equal(await accountBalance(db.sql, operatorEarnings(NODE)), 1200n * CENT);
+    // A late check of a final payout changes nothing, and it is never due again.
+    const after = await recordPayoutCheck(db.sql, p.id, later);
+    assert.equal(after.status, "failed");
+    assert.equal(after.statusChecks, 1);
+    assert.deepEqual(await payoutsDueCheck(db.sql, { now: new Date(t0.getTime() + 3_600_000) }), []);
+    assert.deepEqual(await reconcile(db.sql), []);
+    await assertBalanced(db.sql);
   },
 );

@@ -169,12 +169,12 @@ export async function reconcile(sql: Sql, opts: ReconcileOptions = {}): Promise<
              or (p.status in ('confirmed', 'forwarded') and p.credited_at is null)`,
     ],
     [
-      "a deposit credited a different amount than the payment",
-      sql`select pay.id, pay.amount::text, p.amount::text as credited from payments pay
+      "a deposit credited a different amount than the payment says was paid",
+      sql`select pay.id, pay.paid_amount::text, p.amount::text as credited from payments pay
           join ledger_transactions t on t.idempotency_key = 'deposit:' || pay.id
           join postings p on p.transaction_id = t.id
           join accounts a on a.id = p.account_id and a.kind = 'consumer_balance'
-          where p.amount <> pay.amount or a.owner <> pay.api_key_id::text`,
+          where p.amount is distinct from pay.paid_amount or a.owner <> pay.api_key_id::text`,
     ],
     [
       "a payout's status does not match its ledger movements",
@@ -201,7 +201,7 @@ export async function reconcile(sql: Sql, opts: ReconcileOptions = {}): Promise<
       "processor clearing is not −(deposits credited) + (payouts completed)",
       sql`select a.balance::text as clearing, d.total::text as deposits, o.total::text as payouts
           from accounts a,
-            (select coalesce(sum(amount), 0) as total from payments where credited_at is not null) d,
+            (select coalesce(sum(paid_amount), 0) as total from payments where credited_at is not null) d,
             (select coalesce(sum(amount), 0) as total from payouts where status = 'completed') o
           where a.kind = 'processor_clearing' and a.owner = '' and a.balance <> o.total - d.total`,
     ],

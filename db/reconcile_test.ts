@@ -55,7 +55,13 @@ async function buildLedger(sql: Sql): Promise<{ apiKeyId: bigint }> {
     status: "pending",
     expiresAt: new Date(Date.now() + 3_600_000),
   });
-  const ev = { type: "payment.confirmed", paymentId: "pay_1", status: "confirmed", txHash: "0xabc" };
+  const ev = {
+    type: "payment.confirmed",
+    paymentId: "pay_1",
+    status: "confirmed",
+    txHash: "0xabc",
+    amountPaid: 50_000_000_000n,
+  };
   assert.equal(await applyPaymentEvent(sql, { eventId: "evt_1", ...ev }), "credited");
   assert.equal(await applyPaymentEvent(sql, { eventId: "evt_1", ...ev }), "duplicate_event");
   assert.equal(
@@ -137,8 +143,13 @@ testOnEachDatabase("reconcile - finds each kind of tampering and names it", asyn
   );
   await expectOnly(
     /deposit's credit does not match/,
-    () => db.sql`update payments set credited_at = null where id = 'pay_1'`,
-    () => db.sql`update payments set credited_at = now() where id = 'pay_1'`,
+    () => db.sql`update payments set credited_at = null, paid_amount = null where id = 'pay_1'`,
+    () => db.sql`update payments set credited_at = now(), paid_amount = 50000000000 where id = 'pay_1'`,
+  );
+  await expectOnly(
+    /deposit credited a different amount than the payment says was paid/,
+    () => db.sql`update payments set paid_amount = paid_amount + 1 where id = 'pay_1'`,
+    () => db.sql`update payments set paid_amount = paid_amount - 1 where id = 'pay_1'`,
   );
   await expectOnly(
     /payout's status does not match/,

@@ -1,6 +1,8 @@
 // TEST DOUBLE — a fake CoinPayPortal server for tests and the local dev network. It moves no money
 // and talks to no chain. It follows the documented API (DESIGN.md "Money"): Bearer key, payment
-// create and payouts with `{success:false, error}` errors and `Idempotency-Key`, and webhooks
+// create and payouts with `{success:false, error}` errors and `Idempotency-Key`, a payout's status
+// (`GET /api/businesses/{id}/payouts/{payout_id}`, as CoinPayPortal's own route answers it: its
+// `PayoutRecord`, 404 when unknown), and webhooks
 // signed `X-CoinPay-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`, delivered up to
 // 3 times. Addresses, rates, QR codes and tx hashes are made up (plausibly shaped per chain).
 import { hmac } from "@noble/hashes/hmac.js";
@@ -43,14 +45,20 @@ export interface FakePayment {
   rawBody: string;
 }
 
+/** A payout's status at CoinPayPortal (`PayoutRecord.status`; `indeterminate` waits for a person). */
+export type FakePayoutStatus = "pending" | "processing" | "indeterminate" | "completed" | "failed";
+
 /** A payout the fake recorded. */
 export interface FakePayout {
   id: string;
   recipientWallet: string;
   cryptocurrency: Coin;
   amountUsd: number;
-  status: "completed";
-  txHash: string;
+  status: FakePayoutStatus;
+  txHash: string | null;
+  errorMessage: string | null;
+  createdAt: Date;
+  completedAt: Date | null;
   idempotencyKey: string | null;
   rawBody: string;
 }
@@ -96,6 +104,17 @@ export interface FakeCoinPayPortal {
   redeliver(eventId: string): Promise<WebhookDeliveryResult>;
   /** The next `n` payout calls answer `status` (default 500) and record nothing. */
   failNextPayouts(n: number, status?: number): void;
+  /** What new payouts answer: `completed` at once (the default), or still `processing`. */
+  setPayoutStatus(status: "completed" | "processing"): void;
+  /** Ends a payout still in progress: paid (a tx hash is made up) or failed with a reason. */
+  finishPayout(
+    id: string,
+    outcome: { status: "completed" } | { status: "failed"; error: string },
+  ): FakePayout;
+  /** The payout ids whose status was read, in order. */
+  payoutReads: readonly string[];
+  /** The next `n` payout status reads answer `status` (default 503). */
+  failNextPayoutReads(n: number, status?: number): void;
   close(): Promise<void>;
 }
 
@@ -138,6 +157,9 @@ export function startFakeCoinPayPortal(opts: FakeCoinPayPortalOptions): Promise<
   const inFlight = new Set<Promise<unknown>>();
   const closing = new AbortController();
   let failPayouts = { left: 0, status: 500 };
+  let failPayoutReads = { left: 0, status: 503 };
+  let newPayoutStatus: "completed" | "processing" = "completed";
+  const payoutReads: string[] = [];
 
   const track = <T>(p: Promise<T>): Promise<T> => {
     inFlight.add(p);
@@ -295,13 +317,17 @@ export function startFakeCoinPayPortal(opts: FakeCoinPayPortalOptions): Promise<
       return fail(400, "Invalid or missing payout amount");
     }
     const existing = key ? payoutsByKey.get(key) : undefined;
+    const done = newPayoutStatus === "completed";
     const payout: FakePayout = existing ?? {
       id: crypto.randomUUID(),
       recipientWallet: body.recipient_wallet,
       cryptocurrency: body.cryptocurrency,
       amountUsd: amount,
-      status: "completed",
-      txHash: txHashFor(body.cryptocurrency),
+      status: newPayoutStatus,
+      txHash: done ? txHashFor(body.cryptocurrency) : null,
+      errorMessage: null,
+      createdAt: new Date(),
+      completedAt: done ? new Date() : null,
       idempotencyKey: key,
       rawBody: raw,
     };
@@ -309,23 +335,48 @@ export function startFakeCoinPayPortal(opts: FakeCoinPayPortalOptions): Promise<
       payouts.push(payout);
       if (key) payoutsByKey.set(key, payout);
     }
-    return json(201, {
-      success: true,
-      payout: { id: payout.id, status: payout.status, tx_hash: payout.txHash },
-    });
+    return json(201, { success: true, payout: payoutJson(payout, opts.businessId) });
+  }
+
+  function readPayout(id: string): Response {
+    payoutReads.push(id);
+    if (failPayoutReads.left > 0) {
+      failPayoutReads.left--;
+      return fail(failPayoutReads.status, "Injected payout read failure (fake CoinPayPortal)");
+    }
+    const payout = payouts.find((p) => p.id === id);
+    if (!payout) return fail(404, "Payout not found");
+    return json(200, { success: true, payout: payoutJson(payout, opts.businessId) });
+  }
+
+  function finishPayout(
+    id: string,
+    outcome: { status: "completed" } | { status: "failed"; error: string },
+  ): FakePayout {
+    const payout = payouts.find((p) => p.id === id);
+    if (!payout) throw new Error(`fake CoinPayPortal: no payout ${id}`);
+    payout.status = outcome.status;
+    if (outcome.status === "completed") {
+      payout.txHash = txHashFor(payout.cryptocurrency);
+      payout.completedAt = new Date();
+    } else payout.errorMessage = outcome.error;
+    return payout;
   }
 
   async function handler(req: Request): Promise<Response> {
     const path = new URL(req.url).pathname;
-    const payoutMatch = /^\/api\/businesses\/([^/]+)\/payouts$/.exec(path);
+    const payoutMatch = /^\/api\/businesses\/([^/]+)\/payouts(?:\/([^/]+))?$/.exec(path);
     if (path !== "/api/payments/create" && !payoutMatch) return fail(404, "Not found");
-    if (req.method !== "POST") return fail(405, "Method not allowed");
+    const reading = payoutMatch?.[2] !== undefined;
+    if (req.method !== (reading ? "GET" : "POST")) return fail(405, "Method not allowed");
     const auth = req.headers.get("authorization");
     if (!auth) return fail(401, "Authentication required");
     if (auth !== `Bearer ${opts.apiKey}`) return fail(401, "Invalid API key");
     if (payoutMatch && decodeURIComponent(payoutMatch[1]) !== opts.businessId) {
-      return fail(403, "Business not found or access denied");
+      // CoinPayPortal answers 404 for a business that is not the caller's on the status route.
+      return fail(reading ? 404 : 403, "Business not found or access denied");
     }
+    if (reading) return readPayout(decodeURIComponent(payoutMatch![2]));
     const raw = await req.text();
     let body: unknown;
     try {
@@ -361,6 +412,14 @@ export function startFakeCoinPayPortal(opts: FakeCoinPayPortalOptions): Promise<
     failNextPayouts(n, status = 500) {
       failPayouts = { left: n, status };
     },
+    setPayoutStatus(status) {
+      newPayoutStatus = status;
+    },
+    finishPayout,
+    payoutReads,
+    failNextPayoutReads(n, status = 503) {
+      failPayoutReads = { left: n, status };
+    },
     async close() {
       closing.abort();
       for (const t of timers) clearTimeout(t);
@@ -385,6 +444,24 @@ function paymentJson(p: FakePayment) {
     metadata: p.metadata,
     created_at: p.createdAt.toISOString(),
     expires_at: p.expiresAt.toISOString(),
+  };
+}
+
+/** CoinPayPortal's `PayoutRecord`, as its create and status routes answer it. */
+function payoutJson(p: FakePayout, businessId: string) {
+  return {
+    id: p.id,
+    business_id: businessId,
+    recipient_wallet: p.recipientWallet,
+    cryptocurrency: p.cryptocurrency,
+    amount_usd: p.amountUsd,
+    amount_crypto: Number(fixed(p.amountUsd / RATES[p.cryptocurrency].usd, RATES[p.cryptocurrency].decimals)),
+    tx_hash: p.txHash,
+    status: p.status,
+    error_message: p.errorMessage,
+    metadata: {},
+    created_at: p.createdAt.toISOString(),
+    completed_at: p.completedAt?.toISOString() ?? null,
   };
 }
 

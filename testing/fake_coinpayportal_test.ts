@@ -303,3 +303,64 @@ Deno.test("fake coinpayportal - records payouts once per key and fails them on r
     await fake.close();
   }
 });
+
+Deno.test("fake coinpayportal - answers a payout's status as CoinPayPortal's PayoutRecord, 404 when unknown", async () => {
+  const fake = await start();
+  try {
+    const path = `/api/businesses/${BUSINESS_ID}/payouts`;
+    fake.setPayoutStatus("processing");
+    const made = await (await post(fake, path, {
+      recipient_wallet: "So1anaWa11et",
+      cryptocurrency: "SOL",
+      amount_usd: 20,
+    }, { "Idempotency-Key": "payout:9" })).json();
+    const read = (id: string, headers: Record<string, string> = { "Authorization": `Bearer ${API_KEY}` }) =>
+      fetch(`${fake.url}${path}/${id}`, { headers });
+    const res = await read(made.payout.id);
+    assert.equal(res.status, 200);
+    const body = await res.json();
+    assert.equal(body.success, true);
+    assert.deepEqual(Object.keys(body.payout).sort(), [
+      "amount_crypto",
+      "amount_usd",
+      "business_id",
+      "completed_at",
+      "created_at",
+      "cryptocurrency",
+      "error_message",
+      "id",
+      "metadata",
+      "recipient_wallet",
+      "status",
+      "tx_hash",
+    ]);
+    assert.deepEqual([body.payout.status, body.payout.tx_hash, body.payout.amount_crypto], [
+      "processing",
+      null,
+      0.1,
+    ]);
+    fake.finishPayout(made.payout.id, { status: "failed", error: "Insufficient balance" });
+    const failed = (await (await read(made.payout.id)).json()).payout;
+    assert.deepEqual([failed.status, failed.error_message], ["failed", "Insufficient balance"]);
+
+    const unknown = await read("nope");
+    assert.deepEqual([unknown.status, await unknown.json()], [404, {
+      success: false,
+      error: "Payout not found",
+    }]);
+    const noKey = await read(made.payout.id, {});
+    assert.equal(noKey.status, 401);
+    await noKey.body?.cancel();
+    const other = await fetch(`${fake.url}/api/businesses/biz_other/payouts/${made.payout.id}`, {
+      headers: { "Authorization": `Bearer ${API_KEY}` },
+    });
+    assert.equal(other.status, 404);
+    await other.body?.cancel();
+    const posted = await post(fake, `${path}/${made.payout.id}`, {});
+    assert.equal(posted.status, 405);
+    await posted.body?.cancel();
+    assert.deepEqual(fake.payoutReads, [made.payout.id, made.payout.id, "nope"]);
+  } finally {
+    await fake.close();
+  }
+});

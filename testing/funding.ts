@@ -71,6 +71,7 @@ export async function createTestKey(sql: Sql, fundNanoUsd: bigint): Promise<{ ke
       paymentId: id,
       status: "confirmed",
       txHash: null,
+      amountPaid: fundNanoUsd,
     });
   }
   return { key, id: row.id };

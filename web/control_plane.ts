@@ -52,7 +52,7 @@ function noProcessor(): PaymentProcessor {
     Promise.reject(
       new ProcessorError("processor_not_configured", "No payment processor is configured on this server."),
     );
-  return { createPayment: fail, createPayout: fail };
+  return { createPayment: fail, createPayout: fail, getPayout: fail };
 }
 
 /** Options for tests: an open database or KV to use instead of the configured ones. */
@@ -175,7 +175,8 @@ export async function openControlPlane(
     log,
   };
   // Payouts interrupted by a crash or a processor outage are resumed (same idempotency key, so
-  // never paid twice), and operators over the automatic threshold are paid, every minute.
+  // never paid twice), payouts the processor is still sending are checked when due (backing off
+  // to hourly), and operators over the automatic threshold are paid, every minute.
   let payoutsRunning: Promise<unknown> = Promise.resolve();
   const payoutSweeper = setInterval(() => {
     payoutsRunning = payoutsRunning.then(() => resumeOpenPayouts(payoutDeps))

@@ -24,6 +24,7 @@ export type ErrorCode =
   | "no_node_within_max_price"
   | "invalid_amount"
   | "invalid_coin"
+  | "idempotency_key_reused"
   | "payment_not_found"
   | "processor_error"
   | "payments_not_configured"

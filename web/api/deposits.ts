@@ -1,10 +1,13 @@
 // Consumer deposits (Bearer API key): `POST /api/deposits {amount_usd, coin}` creates a payment
 // at the processor and answers where to send how much; `GET /api/deposits/:id` is its status
 // (credited once the processor's webhook confirms it); `GET /api/balance` is the statement.
+// An `Idempotency-Key` makes a retried POST answer the same deposit; the same key with another
+// amount or coin is refused with 409 and creates nothing.
 import type { AppContext } from "../app_env.ts";
 import {
   consumerStatement,
   findPayment,
+  findPaymentByIdempotencyKey,
   insertPayment,
   listPayments,
   type PaymentRow,
@@ -24,6 +27,8 @@ function depositJson(p: PaymentRow) {
     object: "deposit",
     status: p.creditedAt ? "credited" : p.status,
     amount_usd: formatUsd(p.amount),
+    /** What the processor says was paid, and was credited: differs from `amount_usd` when under- or overpaid. */
+    paid_usd: p.paidAmount === null ? null : formatUsd(p.paidAmount),
     coin: p.coin,
     payment_address: p.paymentAddress,
     crypto_amount: p.cryptoAmount,
@@ -81,7 +86,37 @@ export function createDeposit(cp: ControlPlane) {
   };
 }
 
-/** Creates a deposit at the processor and stores it (also used by the local network's start). */
+/** The one error for an Idempotency-Key already used with another body; nothing is created. */
+function keyReused(key: string, first: PaymentRow): HttpError {
+  return new HttpError(
+    409,
+    `Idempotency-Key '${key}' was already used for a deposit of ${
+      formatUsd(first.amount)
+    } USD in ${first.coin}; ` +
+      "a retry must send the same amount_usd and coin, and a new deposit needs a new key.",
+    { code: "idempotency_key_reused" },
+  );
+}
+
+/** The deposit a key already made under this Idempotency-Key, if it asked for the same; 409 if not. */
+function sameDeposit(
+  d: { cents: number; coin: string; idempotencyKey: string | null },
+  first: PaymentRow,
+): PaymentRow {
+  if (
+    d.idempotencyKey !== null && (first.amount !== BigInt(d.cents) * NANO_PER_CENT || first.coin !== d.coin)
+  ) {
+    throw keyReused(d.idempotencyKey, first);
+  }
+  return first;
+}
+
+/**
+ * Creates a deposit at the processor and stores it (also used by the local network's start and
+ * the account page). With an Idempotency-Key already used by this API key, answers that deposit
+ * when the amount and coin are the same, and throws 409 when they are not, before the processor
+ * is asked anything.
+ */
 export async function startDeposit(
   cp: ControlPlane,
   d: {
@@ -91,6 +126,10 @@ export async function startDeposit(
     idempotencyKey: string | null;
   },
 ): Promise<PaymentRow> {
+  if (d.idempotencyKey !== null) {
+    const first = await findPaymentByIdempotencyKey(cp.db.sql, d.apiKeyId, d.idempotencyKey);
+    if (first) return sameDeposit(d, first);
+  }
   let created;
   try {
     created = await cp.processor.createPayment({
@@ -122,17 +161,23 @@ export async function startDeposit(
   if (existing && existing.apiKeyId !== d.apiKeyId) {
     throw new HttpError(409, "That Idempotency-Key belongs to another deposit.", { code: "invalid_request" });
   }
-  return existing ?? await insertPayment(cp.db.sql, {
-    id: created.id,
-    apiKeyId: d.apiKeyId,
-    amount: BigInt(d.cents) * NANO_PER_CENT,
-    coin: d.coin,
-    paymentAddress: created.paymentAddress,
-    cryptoAmount: created.cryptoAmount,
-    qrCode: created.qrCode,
-    status: created.status,
-    expiresAt: created.expiresAt,
-  });
+  // Two requests with one key racing past the check above: the processor answers both with the
+  // first payment, and the row stored first is compared with what this one asked.
+  return sameDeposit(
+    d,
+    existing ?? await insertPayment(cp.db.sql, {
+      id: created.id,
+      apiKeyId: d.apiKeyId,
+      amount: BigInt(d.cents) * NANO_PER_CENT,
+      coin: d.coin,
+      paymentAddress: created.paymentAddress,
+      cryptoAmount: created.cryptoAmount,
+      qrCode: created.qrCode,
+      status: created.status,
+      expiresAt: created.expiresAt,
+      idempotencyKey: d.idempotencyKey,
+    }),
+  );
 }
 
 /** `GET /api/deposits/:id`: the caller's own deposits only. */

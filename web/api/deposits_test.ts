@@ -1,7 +1,8 @@
 // Consumer deposits over real HTTP: POST /api/deposits creates a payment at a fake CoinPayPortal,
 // its signed webhook credits the balance once, and bad input never reaches the processor.
 import assert from "node:assert/strict";
-import { accountBalance, PROCESSOR_CLEARING } from "../../db/mod.ts";
+import { accountBalance, type Database, PROCESSOR_CLEARING } from "../../db/mod.ts";
+import { testOnEachDatabase } from "../../testing/databases.ts";
 import { NANO_USD_PER_USD } from "../../shared/mod.ts";
 import type { FakeCoinPayPortal } from "../../testing/fake_coinpayportal.ts";
 import {
@@ -23,13 +24,13 @@ interface Env {
   close(): Promise<void>;
 }
 
-/** A fake CoinPayPortal, a served control plane that uses it, and an unfunded API key. */
-async function setUp(): Promise<Env> {
+/** A fake CoinPayPortal, a served control plane that uses it (on `db` when given), and an unfunded API key. */
+async function setUp(db?: Database): Promise<Env> {
   const { fake, tcp, url } = await openPaymentsTestControlPlane({
     apiKey: CP_API_KEY,
     businessId: BUSINESS_ID,
     webhookSecret: WEBHOOK_SECRET,
-  });
+  }, db);
   const { key, id } = await createTestKey(tcp.cp.db.sql, 0n);
   return {
     fake,
@@ -266,3 +267,58 @@ Deno.test("deposits - without a valid API key every deposit route answers 401", 
     await env.close();
   }
 });
+
+testOnEachDatabase(
+  "deposits - the same Idempotency-Key with another amount or coin answers 409 and creates nothing",
+  async (db) => {
+    const env = await setUp(db);
+    try {
+      const headers = { "idempotency-key": "one-deposit" };
+      const first = await deposit(env, { amount_usd: "20", coin: "ETH" }, headers);
+      assert.equal(first.status, 201);
+      for (const body of [{ amount_usd: "25", coin: "ETH" }, { amount_usd: "20", coin: "BTC" }]) {
+        const res = await deposit(env, body, headers);
+        assert.equal(res.status, 409, JSON.stringify(res.json));
+        assert.equal(res.json.error.type, "invalid_request_error");
+        assert.equal(res.json.error.code, "idempotency_key_reused");
+        assert.match(res.json.error.message, /one-deposit.*20 USD in ETH/);
+      }
+      // Still the first deposit, and the processor was asked once.
+      const again = await deposit(env, { amount_usd: "20.00", coin: "ETH" }, headers);
+      assert.equal(again.status, 201);
+      assert.equal(again.json.id, first.json.id);
+      assert.equal(env.fake.payments.length, 1);
+      const [{ n }] = await env.tcp.cp.db.sql<{ n: bigint }[]>`select count(*)::bigint as n from payments`;
+      assert.equal(n, 1n);
+    } finally {
+      await env.close();
+    }
+  },
+);
+
+testOnEachDatabase(
+  "deposits - two racing POSTs with one Idempotency-Key and different bodies: one deposit, one 409",
+  async (db) => {
+    const env = await setUp(db);
+    try {
+      for (let round = 0; round < 5; round++) {
+        const headers = { "idempotency-key": `race-${round}` };
+        const answers = await Promise.all([
+          deposit(env, { amount_usd: "7", coin: "SOL" }, headers),
+          deposit(env, { amount_usd: "8", coin: "SOL" }, headers),
+        ]);
+        const statuses = answers.map((a) => a.status).sort();
+        assert.deepEqual(statuses, [201, 409], JSON.stringify(answers.map((a) => a.json)));
+        const created = answers.find((a) => a.status === 201)!;
+        const [row] = await env.tcp.cp.db.sql<{ id: string; n: bigint }[]>`
+        select min(id) as id, count(*)::bigint as n from payments where idempotency_key = ${
+          headers["idempotency-key"]
+        }`;
+        assert.equal(row.n, 1n);
+        assert.equal(row.id, created.json.id);
+      }
+    } finally {
+      await env.close();
+    }
+  },
+);

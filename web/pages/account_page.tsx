@@ -61,6 +61,15 @@ function depositStatus(p: PaymentRow): string {
   return p.creditedAt ? "credited" : p.status;
 }
 
+/** What a deposit credited: what the processor says was paid, which may differ from what was asked. */
+function creditedCell(p: PaymentRow): string {
+  if (p.paidAmount === null) return "—";
+  const usd = `${formatUsd(p.paidAmount)} USD`;
+  if (p.paidAmount < p.amount) return `${usd} (paid less than asked)`;
+  if (p.paidAmount > p.amount) return `${usd} (paid more than asked)`;
+  return usd;
+}
+
 /** The signed-in account page. */
 export function AccountPage(props: AccountView) {
   const q = props.query;
@@ -112,6 +121,7 @@ export function AccountPage(props: AccountView) {
               <th>Amount</th>
               <th>Coin</th>
               <th>Status</th>
+              <th>Credited</th>
             </tr>
           </thead>
           <tbody>
@@ -123,6 +133,7 @@ export function AccountPage(props: AccountView) {
                 <td>
                   <a href={`/account/deposits/${encodeURIComponent(p.id)}`}>{depositStatus(p)}</a>
                 </td>
+                <td data-credited={p.id}>{creditedCell(p)}</td>
               </tr>
             ))}
           </tbody>

@@ -164,3 +164,27 @@ Deno.test("account - a double-submitted deposit form creates one deposit", async
     await env.close();
   }
 });
+
+Deno.test("account - an underpaid deposit shows what was paid and credited, not what was asked", async () => {
+  const env = await startDashboard();
+  try {
+    const cookie = `${KEY_COOKIE}=${env.tcp.apiKey}`;
+    const made = await fetch(`${env.url}/account/deposits`, {
+      method: "POST",
+      redirect: "manual",
+      headers: { cookie, origin: env.url, "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ amount_usd: "7.50", coin: "USDC_SOL", token: crypto.randomUUID() }),
+    });
+    assert.equal(made.status, 303);
+    const [payment] = env.fake.payments;
+    const cell = () =>
+      fetch(`${env.url}/account`, { headers: { cookie } }).then((r) => r.text()).then((html) =>
+        new RegExp(`<td data-credited="${payment.id}">([^<]*)</td>`).exec(html)?.[1]
+      );
+    assert.equal(await cell(), "—");
+    assert.equal((await env.fake.confirm(payment.id, { amountUsd: 5 })).delivered, true);
+    assert.equal(await cell(), "5 USD (paid less than asked)");
+  } finally {
+    await env.close();
+  }
+});

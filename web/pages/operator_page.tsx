@@ -279,6 +279,26 @@ function AddressesSection(props: { view: OperatorView }) {
   );
 }
 
+/** What a payout's status means for the operator's money, under the status in the history. */
+function PayoutStatusNote(props: { payout: PayoutRow }) {
+  const p = props.payout;
+  switch (p.status) {
+    case "requested":
+      return <div class="muted">Not yet taken by the payment processor; retried automatically.</div>;
+    case "sent":
+      return <div class="muted">The payment processor is sending it; checked until it is paid.</div>;
+    case "completed":
+      return null;
+    case "failed":
+      return (
+        <>
+          {p.error && <div class="error-text">{p.error}</div>}
+          <div class="muted">Returned to your balance.</div>
+        </>
+      );
+  }
+}
+
 function PayoutSection(props: { view: OperatorView }) {
   const v = props.view;
   const enough = v.payable >= v.minPayout && v.payable > 0n;
@@ -327,10 +347,10 @@ function PayoutSection(props: { view: OperatorView }) {
                   <td>
                     <When at={p.createdAt} />
                   </td>
-                  <td>
+                  <td data-status={p.status}>
                     {p.status}
                     {p.automatic ? " (automatic)" : ""}
-                    {p.error && <div class="error-text">{p.error}</div>}
+                    <PayoutStatusNote payout={p} />
                   </td>
                   <td>
                     {formatUsd(p.amount)} USD

@@ -4,7 +4,9 @@
 import assert from "node:assert/strict";
 import { fundOperatorEarnings } from "../../testing/funding.ts";
 import { testJobRow } from "../../testing/job_row.ts";
-import { insertJobs, type JobRow, listPayouts } from "../../db/mod.ts";
+import { insertJobs, type JobRow, listPayouts, setPayoutAddress } from "../../db/mod.ts";
+import { payoutDepsOf } from "../payments/operator_payouts.ts";
+import { requestPayout, resumeOpenPayouts } from "../payments/payouts.ts";
 import { startTestEngine } from "../../testing/test_engine.ts";
 import { issueSessionToken } from "../auth/session.ts";
 import { startNode, stopNode } from "../../testing/network.ts";
@@ -270,7 +272,7 @@ Deno.test("operator pages - payouts: refused below the minimum, paid above it, a
     const row = new RegExp(`<tr\\s+data-payout="${id}">(.*?)</tr>`).exec(html)?.[1] ?? "";
     assert.match(
       row,
-      /<td>completed<\/td><td>12\.34 USD<div class="muted">12\.34 USDC_SOL<\/div><\/td><td><code class="tx">/,
+      /<td data-status="completed">completed<\/td><td>12\.34 USD<div class="muted">12\.34 USDC_SOL<\/div><\/td><td><code class="tx">/,
     );
     assert.match(html, /data-stat="paid">12\.34 USD</);
     assert.match(html, /data-stat="pending">0\.005678901 USD</);
@@ -344,3 +346,62 @@ Deno.test("operator pages - an operator never sees another operator's jobs, addr
 });
 
 const PAYOUT_FORM_STUB = `<input type="hidden" name="token" value="${"b".repeat(32)}"`;
+
+Deno.test("operator pages - the payout history shows each state: requested, sent, failed and returned, paid", async () => {
+  await withDashboard(async (env) => {
+    const pubkey = randomPubkey();
+    const cookie = await sessionCookie(env, pubkey);
+    const sql = env.tcp.cp.db.sql;
+    const deps = payoutDepsOf(env.tcp.cp);
+    await setPayoutAddress(sql, { nodePubkey: pubkey, coin: "USDC_SOL", address: SOL });
+    await fundOperatorEarnings(sql, pubkey, 15_000_000_000n);
+    const row = async (id: bigint) => {
+      const html = await page(env, "/operator", cookie);
+      return new RegExp(`<tr\\s+data-payout="${id}">(.*?)</tr>`).exec(html)?.[1] ?? "";
+    };
+    const sweep = async () => {
+      await sql`update payouts set next_check_at = now() - interval '1 second' where status = 'sent'`;
+      await resumeOpenPayouts(deps, { olderThanMs: 0 });
+    };
+
+    // The processor is down: recorded, not yet sent.
+    env.fake.setPayoutStatus("processing");
+    env.fake.failNextPayouts(1, 503);
+    const first = await requestPayout(deps, { nodePubkey: pubkey, automatic: false });
+    let html = await row(first.id);
+    assert.match(
+      html,
+      /<td data-status="requested">requested<div class="muted">Not yet taken by the payment processor/,
+    );
+    assert.match(html, /<td>–<\/td>$/, "no tx hash yet");
+
+    // The sweep sends it; the processor is still sending.
+    await sweep();
+    html = await row(first.id);
+    assert.match(html, /<td data-status="sent">sent<div class="muted">The payment processor is sending it/);
+
+    // It fails at the processor: the reason, and the money back in the balance.
+    env.fake.finishPayout(env.fake.payouts[0].id, {
+      status: "failed",
+      error: "Insufficient hot wallet balance",
+    });
+    await sweep();
+    html = await row(first.id);
+    assert.match(
+      html,
+      /<td data-status="failed">failed<div class="error-text">the payment processor reported the payout as failed: Insufficient hot wallet balance<\/div><div class="muted">Returned to your balance\.<\/div><\/td>/,
+    );
+    const full = await page(env, "/operator", cookie);
+    assert.match(full, /data-stat="pending">15 USD</, "back in the pending earnings");
+
+    // Asked again, it is paid: the tx hash is shown.
+    const second = await requestPayout(deps, { nodePubkey: pubkey, automatic: false });
+    assert.equal(second.status, "sent");
+    const paid = env.fake.finishPayout(env.fake.payouts[1].id, { status: "completed" });
+    await sweep();
+    html = await row(second.id);
+    assert.match(html, /<td data-status="completed">completed<\/td>/);
+    assert.ok(html.includes(`<code class="tx">${paid.txHash}</code>`), html);
+    assert.match(await page(env, "/operator", cookie), /data-stat="paid">15 USD</);
+  });
+});

@@ -21,7 +21,18 @@ export interface CoinPayPortalOptions {
 }
 
 const DEFAULT_TIMEOUT_MS = 15_000;
-const PAYOUT_STATUSES = ["pending", "completed", "failed"] as const;
+/**
+ * CoinPayPortal's payout statuses (its `PayoutRecord.status`) and what each is to us. `indeterminate`
+ * means CoinPayPortal itself does not know whether the transfer was broadcast and waits for someone
+ * to resolve it by hand, so it is not final here either: its money is never returned on a guess.
+ */
+const PAYOUT_STATUSES: Record<string, ProcessorPayout["status"]> = {
+  pending: "pending",
+  processing: "pending",
+  indeterminate: "pending",
+  completed: "completed",
+  failed: "failed",
+};
 
 /**
  * Whole cents as the JSON number CoinPayPortal expects in `amount_usd`, built from the decimal
@@ -66,9 +77,8 @@ export class CoinPayPortal implements PaymentProcessor {
   }
 
   /**
-   * `POST /api/businesses/{business_id}/payouts`. CoinPayPortal documents only the request; the
-   * response is assumed to be `{success:true, payout:{id, status:"pending"|"completed"|"failed",
-   * tx_hash?}}` (what the fake server sends) until a real response is recorded.
+   * `POST /api/businesses/{business_id}/payouts` → 201 `{success:true, payout:{id, status,
+   * tx_hash, error_message, …}}` (CoinPayPortal's `PayoutRecord`).
    */
   async createPayout(req: CreatePayoutRequest): Promise<ProcessorPayout> {
     const body = {
@@ -81,25 +91,42 @@ export class CoinPayPortal implements PaymentProcessor {
     return parsePayout(res.json, res.status);
   }
 
-  async #post(
+  /**
+   * `GET /api/businesses/{business_id}/payouts/{payout_id}` → 200 `{success:true, payout:{…}}`,
+   * the same `PayoutRecord` the create answers; 404 `{success:false, error}` when unknown.
+   */
+  async getPayout(id: string): Promise<ProcessorPayout> {
+    const path = `/api/businesses/${encodeURIComponent(this.#businessId)}/payouts/${encodeURIComponent(id)}`;
+    const res = await this.#request("GET", path);
+    return parsePayout(res.json, res.status);
+  }
+
+  #post(path: string, body: unknown, idempotencyKey: string) {
+    return this.#request("POST", path, { body, idempotencyKey });
+  }
+
+  async #request(
+    method: "GET" | "POST",
     path: string,
-    body: unknown,
-    idempotencyKey: string,
+    send: { body: unknown; idempotencyKey: string } | null = null,
   ): Promise<{ status: number; json: Record<string, unknown> }> {
     const ctrl = new AbortController();
     const timer = setTimeout(() => ctrl.abort(), this.#timeoutMs);
     let status: number;
     let text: string;
     try {
+      const headers: Record<string, string> = {
+        "Authorization": `Bearer ${this.#apiKey}`,
+        "Accept": "application/json",
+      };
+      if (send) {
+        headers["Content-Type"] = "application/json";
+        headers["Idempotency-Key"] = send.idempotencyKey;
+      }
       const res = await this.#fetch(this.#baseUrl + path, {
-        method: "POST",
-        headers: {
-          "Authorization": `Bearer ${this.#apiKey}`,
-          "Content-Type": "application/json",
-          "Accept": "application/json",
-          "Idempotency-Key": idempotencyKey,
-        },
-        body: JSON.stringify(body),
+        method,
+        headers,
+        body: send ? JSON.stringify(send.body) : undefined,
         signal: ctrl.signal,
       });
       status = res.status;
@@ -163,18 +190,23 @@ function parsePayment(json: Record<string, unknown>, httpStatus: number): Proces
 }
 
 function parsePayout(json: Record<string, unknown>, httpStatus: number): ProcessorPayout {
-  const path = "/api/businesses/{id}/payouts";
+  const path = "/api/businesses/{id}/payouts[/{payout_id}]";
   const bad = (what: string) => badResponse(path, httpStatus, what);
   const p = json.payout;
   if (!isObject(p)) throw bad("no payout object");
-  const { id, status, tx_hash } = p;
+  const { id, status, tx_hash, error_message } = p;
   if (typeof id !== "string" || !id) throw bad("payout.id");
-  const known = PAYOUT_STATUSES.find((s) => s === status);
+  const known = typeof status === "string" && Object.hasOwn(PAYOUT_STATUSES, status)
+    ? PAYOUT_STATUSES[status]
+    : null;
   if (!known) throw bad("payout.status");
   if (tx_hash !== undefined && tx_hash !== null && typeof tx_hash !== "string") {
     throw bad("payout.tx_hash");
   }
-  return { id, status: known, txHash: tx_hash || null };
+  if (error_message !== undefined && error_message !== null && typeof error_message !== "string") {
+    throw bad("payout.error_message");
+  }
+  return { id, status: known, txHash: tx_hash || null, error: error_message || null };
 }
 
 /** A 2xx whose body we cannot read: not retried blindly (the call may have taken effect). */

@@ -279,3 +279,75 @@ Deno.test("coinpayportal - the fake's signed webhook passes verification end to 
     await receiver.shutdown();
   }
 });
+
+Deno.test("coinpayportal - a payout in progress is read until final: paid with a tx hash, or failed with a reason", async () => {
+  await withFake(async (fake, cpp) => {
+    fake.setPayoutStatus("processing");
+    const req = { recipientWallet: "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4", coin: "BTC" as const };
+    const a = await cpp.createPayout({ ...req, amountCents: 1000, idempotencyKey: "payout:1" });
+    const b = await cpp.createPayout({ ...req, amountCents: 2000, idempotencyKey: "payout:2" });
+    assert.deepEqual({ ...a, id: "" }, { id: "", status: "pending", txHash: null, error: null });
+    assert.deepEqual(await cpp.getPayout(a.id), a);
+
+    fake.finishPayout(a.id, { status: "completed" });
+    fake.finishPayout(b.id, { status: "failed", error: "Insufficient balance" });
+    const paid = await cpp.getPayout(a.id);
+    assert.equal(paid.status, "completed");
+    assert.equal(paid.txHash, fake.payouts[0].txHash);
+    assert.match(paid.txHash ?? "", /^[0-9a-f]{64}$/);
+    assert.deepEqual(await cpp.getPayout(b.id), {
+      id: b.id,
+      status: "failed",
+      txHash: null,
+      error: "Insufficient balance",
+    });
+    assert.deepEqual(fake.payoutReads, [a.id, a.id, b.id]);
+  });
+});
+
+Deno.test("coinpayportal - an unknown payout's read is a 404 refusal, an outage a retryable error", async () => {
+  await withFake(async (fake, cpp) => {
+    const unknown = await rejectsWith(cpp.getPayout("no-such-payout"));
+    assert.equal(unknown.code, "processor_rejected");
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.retryable, false);
+    fake.failNextPayoutReads(1, 503);
+    const down = await rejectsWith(cpp.getPayout("no-such-payout"));
+    assert.equal(down.code, "processor_error");
+    assert.equal(down.retryable, true);
+  });
+});
+
+Deno.test("coinpayportal - a payout read is a GET without a body, and every CoinPayPortal status maps", async () => {
+  const seen: Request[] = [];
+  let status = "";
+  const cpp = new CoinPayPortal({
+    baseUrl: "https://processor.example/",
+    apiKey: API_KEY,
+    businessId: "biz/1",
+    fetch: (input, init) => {
+      seen.push(new Request(input, init));
+      return Promise.resolve(
+        Response.json({ success: true, payout: { id: "po 1", status, tx_hash: null, error_message: null } }),
+      );
+    },
+  });
+  const mapped: Record<string, string> = {};
+  for (status of ["pending", "processing", "indeterminate", "completed", "failed"]) {
+    mapped[status] = (await cpp.getPayout("po 1")).status;
+  }
+  assert.deepEqual(mapped, {
+    pending: "pending",
+    processing: "pending",
+    indeterminate: "pending",
+    completed: "completed",
+    failed: "failed",
+  });
+  assert.equal(seen[0].method, "GET");
+  assert.equal(seen[0].url, "https://processor.example/api/businesses/biz%2F1/payouts/po%201");
+  assert.equal(seen[0].headers.get("authorization"), `Bearer ${API_KEY}`);
+  assert.equal(seen[0].headers.get("idempotency-key"), null);
+  assert.equal(seen[0].body, null);
+  status = "refunded";
+  assert.equal((await rejectsWith(cpp.getPayout("po 1"))).code, "processor_bad_response");
+});

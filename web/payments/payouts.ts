@@ -2,7 +2,9 @@
 // address through the payment processor. The ledger moves first (earnings → in flight, in the
 // same transaction as the payout row); then the processor is called with the idempotency key
 // `payout:<id>`, so a retried call (the open-payout sweep) can never pay twice. A refusal
-// reverses the movement; an outage leaves the payout open for the sweep.
+// reverses the movement; an outage leaves the payout open for the sweep. A payout the processor
+// accepted but has not finished (`sent`) is polled by the sweep, less often each time, until it
+// is paid (its tx hash recorded) or failed (its amount back in the operator's earnings, once).
 import {
   accountBalance,
   createPayout,
@@ -15,6 +17,8 @@ import {
   operatorsDueAutomaticPayout,
   PayoutError,
   type PayoutRow,
+  payoutsDueCheck,
+  recordPayoutCheck,
   type Sql,
 } from "../../db/mod.ts";
 import { type Coin, formatUsd, isCoin, type Logger } from "../../shared/mod.ts";
@@ -23,6 +27,17 @@ import type { RateProvider } from "./rates.ts";
 
 /** Nano-USD in one US cent. */
 export const NANO_USD_PER_CENT = 10_000_000n;
+
+/** The first status check of a sent payout comes this long after it was sent; each next one twice as late. */
+export const FIRST_CHECK_DELAY_MS = 30_000;
+/** Status checks of a payout that stays in progress come at least this often (an hour). */
+export const MAX_CHECK_DELAY_MS = 3_600_000;
+
+/** When to ask again about a payout after `checks` status checks that found it still in progress. */
+export function nextCheckAt(checks: number, now = new Date()): Date {
+  const delay = Math.min(FIRST_CHECK_DELAY_MS * 2 ** Math.min(checks, 20), MAX_CHECK_DELAY_MS);
+  return new Date(now.getTime() + delay);
+}
 
 /** What payouts need from the control plane. */
 export interface PayoutDeps {
@@ -182,9 +197,9 @@ export async function sendPayout(deps: PayoutDeps, payout: PayoutRow): Promise<P
     }
     if (sent.status === "failed") {
       deps.log.warn("payout failed at the processor; reversed", { payoutId: id.toString() });
-      return await failPayout(deps.sql, id, "the payment processor reported the payout as failed");
+      return await failPayout(deps.sql, id, failureReason(sent.error));
     }
-    return await markPayoutSent(deps.sql, id, { processorPayoutId: sent.id });
+    return await markPayoutSent(deps.sql, id, { processorPayoutId: sent.id, nextCheckAt: nextCheckAt(0) });
   } catch (err) {
     if (err instanceof ProcessorError && !err.retryable) {
       deps.log.warn("payout refused by the processor; reversed", { payoutId: id.toString(), err });
@@ -197,23 +212,69 @@ export async function sendPayout(deps: PayoutDeps, payout: PayoutRow): Promise<P
   }
 }
 
+function failureReason(processorSays: string | null): string {
+  return processorSays
+    ? `the payment processor reported the payout as failed: ${processorSays}`
+    : "the payment processor reported the payout as failed";
+}
+
 /**
- * Retries every open payout older than `olderThanMs` (default 30 s, so a payout still being sent
- * by its request is left alone) with its original idempotency key.
+ * Asks the processor where a sent payout is and records it: paid (with its tx hash), failed
+ * (its amount back in the operator's earnings, once however many sweeps see it), or still in
+ * progress (asked again later, less often). A read that fails changes nothing but the next check:
+ * the money may have left, so it is never returned on a guess.
+ */
+export async function checkPayout(deps: PayoutDeps, payout: PayoutRow): Promise<PayoutRow> {
+  const id = payout.id;
+  if (payout.processorPayoutId === null) return await sendPayout(deps, payout);
+  const later = () => recordPayoutCheck(deps.sql, id, nextCheckAt(payout.statusChecks + 1));
+  let now;
+  try {
+    now = await deps.processor.getPayout(payout.processorPayoutId);
+  } catch (err) {
+    deps.log.warn("payout status not read; will ask again", { payoutId: id.toString(), err });
+    return await later();
+  }
+  if (now.status === "completed") {
+    deps.log.info("payout completed", { payoutId: id.toString(), txHash: now.txHash });
+    return await markPayoutCompleted(deps.sql, id, { txHash: now.txHash });
+  }
+  if (now.status === "failed") {
+    deps.log.warn("payout failed at the processor; returned to the operator's earnings", {
+      payoutId: id.toString(),
+      reason: now.error,
+    });
+    return await failPayout(deps.sql, id, failureReason(now.error));
+  }
+  return await later();
+}
+
+/**
+ * The payout sweep: sends again every `requested` payout older than `olderThanMs` (default 30 s,
+ * so a payout still being sent by its request is left alone) with its original idempotency key,
+ * and checks every `sent` payout whose next status check is due.
  */
 export async function resumeOpenPayouts(
   deps: PayoutDeps,
   opts: { olderThanMs?: number } = {},
 ): Promise<PayoutRow[]> {
-  const open = await openPayouts(deps.sql, {
+  const unsent = await openPayouts(deps.sql, {
+    status: "requested",
     createdBefore: new Date(Date.now() - (opts.olderThanMs ?? 30_000)),
   });
   const out: PayoutRow[] = [];
-  for (const p of open) {
+  for (const p of unsent) {
     try {
       out.push(await sendPayout(deps, p));
     } catch (err) {
       deps.log.error("open payout not resumed", { payoutId: p.id.toString(), err });
+    }
+  }
+  for (const p of await payoutsDueCheck(deps.sql)) {
+    try {
+      out.push(await checkPayout(deps, p));
+    } catch (err) {
+      deps.log.error("payout status not recorded", { payoutId: p.id.toString(), err });
     }
   }
   return out;

@@ -3,9 +3,12 @@ import assert from "node:assert/strict";
 import {
   accountBalance,
   type Database,
+  findPayout,
   listPayouts,
   operatorEarnings,
   PAYOUTS_IN_FLIGHT,
+  PROCESSOR_CLEARING,
+  reconcile,
   setPayoutAddress,
 } from "../../db/mod.ts";
 import { testOnEachDatabase } from "../../testing/databases.ts";
@@ -14,7 +17,10 @@ import { createLogger } from "../../shared/mod.ts";
 import { type FakeCoinPayPortal, startFakeCoinPayPortal } from "../../testing/fake_coinpayportal.ts";
 import { CoinPayPortal } from "./coinpayportal.ts";
 import {
+  checkPayout,
   cryptoAmountFor,
+  MAX_CHECK_DELAY_MS,
+  nextCheckAt,
   type PayoutDeps,
   PayoutRequestError,
   requestPayout,
@@ -202,6 +208,148 @@ testOnEachDatabase(
       assert.equal(await accountBalance(db.sql, operatorEarnings(THIRD)), 9000n * CENT, "no address: kept");
       assert.deepEqual(await runAutomaticPayouts({ ...deps, autoPayoutCents: 5000 }), []);
       await assertBalanced(db);
+    });
+  },
+);
+
+Deno.test("payouts - status checks back off from 30 s, doubling, to at most an hour", () => {
+  const t0 = new Date("2026-01-01T00:00:00Z");
+  const delays = [0, 1, 2, 3, 6, 7, 8, 50].map((n) => (nextCheckAt(n, t0).getTime() - t0.getTime()) / 1000);
+  assert.deepEqual(delays, [30, 60, 120, 240, 1920, 3600, 3600, 3600]);
+  assert.equal(MAX_CHECK_DELAY_MS, 3_600_000);
+});
+
+/** Makes every sent payout's next status check due now, as if its wait had passed. */
+async function checksDue(db: Database) {
+  await db.sql`update payouts set next_check_at = now() - interval '1 second' where status = 'sent'`;
+}
+
+async function reversals(db: Database, id: bigint): Promise<number> {
+  const rows = await db
+    .sql`select 1 from ledger_transactions where idempotency_key = ${`payout_reversed:${id}`}`;
+  return rows.length;
+}
+
+testOnEachDatabase(
+  "payouts - a payout in progress is polled, less often each time, until paid with its tx hash",
+  async (db) => {
+    await withPayouts(db, async (deps, fake) => {
+      await fundOperatorEarnings(db.sql, NODE, 1500n * CENT);
+      await setPayoutAddress(db.sql, { nodePubkey: NODE, coin: "BTC", address: BTC });
+      fake.setPayoutStatus("processing");
+      const before = Date.now();
+      const p = await requestPayout(deps, { nodePubkey: NODE, automatic: false });
+      assert.equal(p.status, "sent");
+      assert.equal(p.processorPayoutId, fake.payouts[0].id);
+      const firstWait = p.nextCheckAt!.getTime() - before;
+      assert.ok(firstWait >= 29_000 && firstWait <= 31_000 + (Date.now() - before), `${firstWait} ms`);
+
+      assert.deepEqual(await resumeOpenPayouts(deps, { olderThanMs: 0 }), [], "not due yet");
+      assert.equal(fake.payoutReads.length, 0);
+      const waits: number[] = [];
+      for (let i = 1; i <= 3; i++) {
+        await checksDue(db);
+        const t = Date.now();
+        const [still] = await resumeOpenPayouts(deps, { olderThanMs: 0 });
+        assert.equal(still.status, "sent");
+        assert.equal(still.statusChecks, i);
+        waits.push(Math.round((still.nextCheckAt!.getTime() - t) / 1000));
+      }
+      assert.deepEqual(waits.map((w) => Math.round(w / 30) * 30), [60, 120, 240]);
+      assert.equal(fake.payoutReads.length, 3);
+      assert.equal(await accountBalance(db.sql, PAYOUTS_IN_FLIGHT), 1500n * CENT, "still in flight");
+
+      const clearing = await accountBalance(db.sql, PROCESSOR_CLEARING);
+      const paid = fake.finishPayout(p.processorPayoutId!, { status: "completed" });
+      await checksDue(db);
+      const [done] = await resumeOpenPayouts(deps, { olderThanMs: 0 });
+      assert.equal(done.status, "completed");
+      assert.equal(done.txHash, paid.txHash);
+      assert.ok(done.txHash);
+      assert.equal(await accountBalance(db.sql, PAYOUTS_IN_FLIGHT), 0n);
+      assert.equal(await accountBalance(db.sql, PROCESSOR_CLEARING), clearing + 1500n * CENT);
+      assert.equal(await accountBalance(db.sql, operatorEarnings(NODE)), 0n);
+      assert.deepEqual(await resumeOpenPayouts(deps, { olderThanMs: 0 }), [], "final: not asked again");
+      assert.equal(fake.payoutReads.length, 4);
+      assert.equal(fake.payouts.length, 1, "sent once");
+      assert.deepEqual(await reconcile(db.sql), []);
+      await assertBalanced(db);
+    });
+  },
+);
+
+testOnEachDatabase(
+  "payouts - a payout that fails after it was sent goes back to earnings exactly once, racing sweeps",
+  async (db) => {
+    await withPayouts(db, async (deps, fake) => {
+      await fundOperatorEarnings(db.sql, NODE, 1500n * CENT + 3n);
+      await setPayoutAddress(db.sql, { nodePubkey: NODE, coin: "ETH", address: ETH });
+      fake.setPayoutStatus("processing");
+      const p = await requestPayout(deps, { nodePubkey: NODE, automatic: false });
+      assert.equal(p.status, "sent");
+      assert.equal(await accountBalance(db.sql, operatorEarnings(NODE)), 3n);
+      fake.finishPayout(p.processorPayoutId!, {
+        status: "failed",
+        error: "Insufficient balance in hot wallet",
+      });
+      await checksDue(db);
+
+      // Two sweeps (two control-plane instances) and two direct checks of the same stale row at once.
+      const stale = (await findPayout(db.sql, p.id))!;
+      const results = await Promise.all([
+        resumeOpenPayouts(deps, { olderThanMs: 0 }),
+        resumeOpenPayouts(deps, { olderThanMs: 0 }),
+        checkPayout(deps, stale),
+        checkPayout(deps, stale),
+      ]);
+      for (const r of results.flat()) assert.equal(r.status, "failed");
+      const failed = (await findPayout(db.sql, p.id))!;
+      assert.equal(failed.status, "failed");
+      assert.match(failed.error ?? "", /Insufficient balance in hot wallet/);
+      assert.equal(await reversals(db, p.id), 1);
+      assert.equal(await accountBalance(db.sql, operatorEarnings(NODE)), 1500n * CENT + 3n, "returned once");
+      assert.equal(await accountBalance(db.sql, PAYOUTS_IN_FLIGHT), 0n);
+
+      // Failing it again (a late sweep with the old row) changes nothing.
+      await checkPayout(deps, stale);
+      assert.equal(await reversals(db, p.id), 1);
+      assert.equal(await accountBalance(db.sql, operatorEarnings(NODE)), 1500n * CENT + 3n);
+      assert.deepEqual(await resumeOpenPayouts(deps, { olderThanMs: 0 }), []);
+      assert.deepEqual(await reconcile(db.sql), []);
+      await assertBalanced(db);
+    });
+  },
+);
+
+testOnEachDatabase(
+  "payouts - a status read that fails or finds nothing leaves the payout sent and asks later",
+  async (db) => {
+    await withPayouts(db, async (deps, fake) => {
+      await fundOperatorEarnings(db.sql, NODE, 1200n * CENT);
+      await setPayoutAddress(db.sql, { nodePubkey: NODE, coin: "BTC", address: BTC });
+      fake.setPayoutStatus("processing");
+      const p = await requestPayout(deps, { nodePubkey: NODE, automatic: false });
+      fake.failNextPayoutReads(1, 503);
+      await checksDue(db);
+      const [afterOutage] = await resumeOpenPayouts(deps, { olderThanMs: 0 });
+      assert.equal(afterOutage.status, "sent");
+      assert.equal(afterOutage.statusChecks, 1);
+      // A payout the processor says it does not know may still have been paid: never reversed on a guess.
+      await db.sql`update payouts set processor_payout_id = 'no-such-payout' where id = ${p.id}`;
+      await checksDue(db);
+      const [unknown] = await resumeOpenPayouts(deps, { olderThanMs: 0 });
+      assert.equal(unknown.status, "sent");
+      assert.equal(unknown.statusChecks, 2);
+      assert.equal(await accountBalance(db.sql, PAYOUTS_IN_FLIGHT), 1200n * CENT);
+      assert.equal(await reversals(db, p.id), 0);
+
+      await db.sql`update payouts set processor_payout_id = ${fake.payouts[0].id} where id = ${p.id}`;
+      fake.finishPayout(fake.payouts[0].id, { status: "completed" });
+      await checksDue(db);
+      const [done] = await resumeOpenPayouts(deps, { olderThanMs: 0 });
+      assert.equal(done.status, "completed");
+      assert.equal(fake.payouts.length, 1);
+      assert.deepEqual(await reconcile(db.sql), []);
     });
   },
 );

@@ -1,5 +1,5 @@
-// The payment processor as the control plane sees it: create a consumer payment (deposit) and
-// send an operator payout. CoinPayPortal implements it (coinpayportal.ts); tests use the fake
+// The payment processor as the control plane sees it: create a consumer payment (deposit), send
+// an operator payout, and read a payout's status until it is final. CoinPayPortal implements it (coinpayportal.ts); tests use the fake
 // server in shared/testing, through the same adapter.
 import type { Coin } from "../../shared/mod.ts";
 
@@ -34,17 +34,21 @@ export interface CreatePayoutRequest {
   idempotencyKey: string;
 }
 
-/** A payout the processor accepted (or finished). */
+/** A payout the processor accepted (or finished). `pending` is anything not final yet. */
 export interface ProcessorPayout {
   id: string;
   status: "pending" | "completed" | "failed";
   txHash: string | null;
+  /** Why it failed, as the processor says. */
+  error: string | null;
 }
 
 /** What the control plane needs from a payment processor. */
 export interface PaymentProcessor {
   createPayment(req: CreatePaymentRequest): Promise<ProcessorPayment>;
   createPayout(req: CreatePayoutRequest): Promise<ProcessorPayout>;
+  /** A payout's status by the processor's id. */
+  getPayout(id: string): Promise<ProcessorPayout>;
 }
 
 /** A processor call that failed; `retryable` when the same call may succeed later. */

@@ -1,8 +1,11 @@
 // `POST /api/webhooks/coinpay`: CoinPayPortal's payment events. Only a correctly signed, fresh
 // event for our business changes anything, and each event id is acted on once. A payment we do
-// not know yet answers 404 so the processor's retry can credit it once our row exists.
+// not know yet answers 404 so the processor's retry can credit it once our row exists. A payment
+// is credited what the event says was paid (`data.amount_usd`); an under- or overpayment is
+// logged with both amounts, and a crediting event that says nothing was paid is held for review.
 import type { AppContext } from "../../app_env.ts";
-import { applyPaymentEvent } from "../../../db/mod.ts";
+import { applyPaymentEvent, findPayment } from "../../../db/mod.ts";
+import { formatUsd, parseDecimal } from "../../../shared/mod.ts";
 import type { ControlPlane } from "../../control_plane.ts";
 import { HttpError } from "../../http_error.ts";
 import { readBodyBytes } from "../../http_body.ts";
@@ -38,8 +41,27 @@ export function coinPayWebhook(cp: ControlPlane) {
       paymentId: ev.paymentId,
       status: ev.status,
       txHash: ev.txHash,
+      // Nano-USD, rounded down: never credit more than was paid.
+      amountPaid: parseDecimal(ev.amountUsd, 9)!,
     });
     cp.log.info("webhook handled", { eventId: ev.id, type: ev.type, paymentId: ev.paymentId, outcome });
+    if (outcome === "credited" || outcome === "held_for_review") {
+      const payment = await findPayment(cp.db.sql, ev.paymentId);
+      if (payment && payment.paidAmount !== payment.amount) {
+        cp.log.warn(
+          outcome === "credited"
+            ? "deposit paid a different amount; credited what was paid"
+            : "deposit held for review: nothing paid",
+          {
+            eventId: ev.id,
+            paymentId: ev.paymentId,
+            askedUsd: formatUsd(payment.amount),
+            paidUsd: ev.amountUsd,
+            creditedUsd: payment.paidAmount === null ? null : formatUsd(payment.paidAmount),
+          },
+        );
+      }
+    }
     if (outcome === "unknown_payment") {
       cp.log.warn("webhook for an unknown payment", { eventId: ev.id, paymentId: ev.paymentId });
       throw new HttpError(404, `unknown payment ${ev.paymentId}`, { code: "payment_not_found" });

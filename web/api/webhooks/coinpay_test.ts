@@ -2,7 +2,13 @@
 // changes anything; each event id and each payment credits once, however often and however
 // concurrently it is delivered; unknown payments and a receiver that was down are retried.
 import assert from "node:assert/strict";
-import { accountBalance, consumerBalance, type Database, PROCESSOR_CLEARING } from "../../../db/mod.ts";
+import {
+  accountBalance,
+  consumerBalance,
+  type Database,
+  PROCESSOR_CLEARING,
+  reconcile,
+} from "../../../db/mod.ts";
 import { testOnEachDatabase } from "../../../testing/databases.ts";
 import { NANO_USD_PER_USD } from "../../../shared/mod.ts";
 import type { FakeCoinPayPortal } from "../../../testing/fake_coinpayportal.ts";
@@ -458,3 +464,80 @@ testOnEachDatabase(
     }
   },
 );
+
+/** Records the control plane's warnings (the webhook logs both amounts of a mismatched payment). */
+function captureWarnings(env: Env): Array<{ msg: string; fields?: Record<string, unknown> }> {
+  const seen: Array<{ msg: string; fields?: Record<string, unknown> }> = [];
+  env.cp.log.warn = (msg, fields) => seen.push({ msg, fields });
+  return seen;
+}
+
+for (
+  const [what, paidUsd, credited] of [
+    ["an underpaid", 10, "10"],
+    ["an overpaid", 15.25, "15.25"],
+    ["an exactly paid", 12.5, "12.5"],
+  ] as const
+) {
+  testOnEachDatabase(
+    `coinpay webhook - ${what} deposit is credited what was paid, once, however often delivered`,
+    async (db) => {
+      const env = await setUp(db);
+      try {
+        const warnings = captureWarnings(env);
+        const id = await newDeposit(env);
+        const sent = await env.fake.confirm(id, { amountUsd: paidUsd });
+        assert.equal(sent.delivered, true);
+        const [{ eventId }] = env.fake.webhookDeliveries;
+        assert.equal((await env.fake.redeliver(eventId)).lastStatus, 200, "a retried delivery is accepted");
+        // A later event for the same payment (forwarded) says the same; it credits nothing more.
+        await env.fake.confirm(id, { status: "forwarded", amountUsd: paidUsd });
+
+        assert.equal(await balanceUsd(env), credited);
+        const paid = BigInt(Math.round(paidUsd * 100)) * 10_000_000n;
+        const sql = env.cp.db.sql;
+        assert.equal(await accountBalance(sql, consumerBalance(env.keyId)), paid);
+        assert.equal(await accountBalance(sql, PROCESSOR_CLEARING), -paid);
+        assert.equal((await counts(env, id)).credits, 1n);
+        const dep = await call(env, "GET", `/api/deposits/${id}`);
+        assert.equal(dep.json.status, "credited");
+        assert.equal(dep.json.amount_usd, "12.5", "what was asked stays on the deposit");
+        assert.equal(dep.json.paid_usd, credited);
+        assert.deepEqual(await reconcile(sql), [], "the books agree with the payment row");
+
+        const mismatch = warnings.filter((w) => w.msg.startsWith("deposit paid a different amount"));
+        if (paidUsd === 12.5) assert.equal(mismatch.length, 0);
+        else {
+          assert.equal(mismatch.length, 1, "logged once, when credited");
+          assert.equal(mismatch[0].fields?.askedUsd, "12.5");
+          assert.equal(mismatch[0].fields?.paidUsd, paidUsd.toFixed(2));
+          assert.equal(mismatch[0].fields?.creditedUsd, credited);
+        }
+      } finally {
+        await env.close();
+      }
+    },
+  );
+}
+
+Deno.test("coinpay webhook - a confirmation that says nothing was paid credits nothing and is held", async () => {
+  const env = await setUp();
+  try {
+    const warnings = captureWarnings(env);
+    const id = await newDeposit(env);
+    const body = JSON.parse(eventBody(id));
+    body.data.amount_usd = "0.00";
+    const res = await postWebhook(env, JSON.stringify(body));
+    assert.equal(res.status, 200);
+    assert.equal(res.json.outcome, "held_for_review");
+    await assertNothingCredited(env, id);
+    assert.equal(await depositStatus(env, id), "pending");
+    assert.ok(warnings.some((w) => w.msg.startsWith("deposit held for review")));
+    assert.deepEqual(await reconcile(env.cp.db.sql), []);
+    // The processor's corrected event (a new id) then credits what it says was paid.
+    await env.fake.confirm(id, { amountUsd: 12.5 });
+    await assertCreditedOnce(env, id);
+  } finally {
+    await env.close();
+  }
+});
