@@ -168,7 +168,7 @@ Deno.test("account - a double-submitted deposit form creates one deposit", async
 Deno.test("account - an underpaid deposit shows what was paid and credited, not what was asked", async () => {
   const env = await startDashboard();
   try {
-    const cookie = `${KEY_COOKIE}=${env.tcp.apiKey}`;
+    const cookie = await accountCookie(env.tcp.cp.db.sql, env.tcp.apiKey);
     const made = await fetch(`${env.url}/account/deposits`, {
       method: "POST",
       redirect: "manual",
