@@ -3,7 +3,6 @@
 import { Hono } from "hono";
 import { RegExpRouter } from "hono/router/reg-exp-router";
 import { requestId } from "hono/request-id";
-import { matchedRoutes } from "hono/route";
 import type { ControlPlane } from "./control_plane.ts";
 import type { AppContext, AppEnv } from "./app_env.ts";
 import { errorResponse, HttpError } from "./http_error.ts";
@@ -23,7 +22,6 @@ import { createDeposit, getBalance, getDeposit } from "./api/deposits.ts";
 import { getPricing } from "./api/pricing.ts";
 import { coinPayWebhook } from "./api/webhooks/coinpay.ts";
 import { errorPageResponse, mountPages } from "./pages/mod.ts";
-import { routeLabel } from "./metrics/metrics.ts";
 import { metricsEndpoint } from "./metrics/metrics_route.ts";
 
 /** Whether a path belongs to the JSON APIs (their errors stay OpenAI-shaped); else it is a page. */
@@ -67,7 +65,7 @@ export function createApp(cp: ControlPlane): Hono<AppEnv> {
   const metrics = cp.metrics;
   app.use("*", async (c, next) => {
     await (isV1Path(c.req.path) ? next() : requestIds(c, next));
-    metrics.countRequest(routeLabel(matchedRoutes(c), c.req.routeIndex), c.req.method, c.res.status);
+    metrics.countResponse(c);
   });
 
   app.get("/health", (c) => c.json({ ok: true }));

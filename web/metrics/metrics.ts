@@ -1,9 +1,12 @@
 // The control plane's Prometheus metrics (npm prom-client): one registry per control plane.
-// What happens per request is counted into plain numbers and label children built once; what is
-// a state (jobs in flight, live nodes, queues) is read from the control plane when scraped.
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+// What happens per request is counted into plain numbers (./tallies.ts) exported when scraped;
+// what is a state (jobs in flight, live nodes, queues) is read from the control plane then.
+import { Gauge, Registry } from "prom-client";
+import type { Context } from "hono";
+import { matchedRoutes } from "hono/route";
 import { VRAM_TIERS } from "../../shared/mod.ts";
 import type { JobRow } from "../../db/mod.ts";
+import { type CounterSeries, Family, HistogramSeries, talliedCounter, TalliedHistogram } from "./tallies.ts";
 
 /** What the scrape-time gauges read: the control plane's own state, passed in once it is open. */
 export interface MetricsState {
@@ -21,140 +24,92 @@ export interface MetricsState {
   database(): { kind: string; maxConnections: number; pgliteWorkerPriority: string | null };
 }
 
-/** One route, method and status's request count. */
-interface RequestTally {
-  route: string;
-  method: string;
-  status: string;
-  count: number;
-}
-
 const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
 const PRIORITY_STATES = ["idle", "normal", "off"] as const;
-
-/** A function of two labels whose results are made once per pair and then looked up. */
-function cached2<T>(make: (a: string, b: string) => T): (a: string, b: string) => T {
-  const root = new Map<string, Map<string, T>>();
-  return (a, b) => {
-    let level = root.get(a);
-    if (!level) root.set(a, level = new Map());
-    let value = level.get(b);
-    if (value === undefined) level.set(b, value = make(a, b));
-    return value;
-  };
-}
-
-/** {@link cached2} for three labels. */
-function cached3<T>(make: (a: string, b: string, c: string) => T): (a: string, b: string, c: string) => T {
-  const root = new Map<string, (b: string, c: string) => T>();
-  return (a, b, c) => {
-    let level = root.get(a);
-    if (!level) root.set(a, level = cached2((b, c) => make(a, b, c)));
-    return level(b, c);
-  };
-}
 
 /** The control plane's metrics and their registry. */
 export class Metrics {
   readonly registry = new Registry();
   #state: MetricsState | null = null;
-  /** Requests by route, then method, then status: a count each, bumped without allocating. */
-  #requests = new Map<string, Map<string, Map<number, RequestTally>>>();
-  #controlPlaneChild;
-  #nodeChild;
-  #ttftChild;
-  #totalChild;
-  #jobsChild;
-  #tokensChild;
-  #batchSize;
-  #settleLag;
-  #commitTime;
+  #requests: Family<CounterSeries>;
+  #controlPlane: Family<HistogramSeries>;
+  #node: Family<HistogramSeries>;
+  #ttft: Family<HistogramSeries>;
+  #total: Family<HistogramSeries>;
+  #jobs: Family<CounterSeries>;
+  #tokens: Family<CounterSeries>;
+  #batchSize: HistogramSeries;
+  #settleLag: HistogramSeries;
+  #commitTime: HistogramSeries;
 
   constructor() {
     const registers = [this.registry];
-    const tallies = () => this.#requests;
-    new Counter({
+    this.#requests = talliedCounter({
       name: "infernet_http_requests_total",
       help: "HTTP requests answered, by route pattern, method and status.",
-      labelNames: ["route", "method", "status"] as const,
+      labelNames: ["route", "method", "status"],
       registers,
-      collect() {
-        this.reset();
-        for (const methods of tallies().values()) {
-          for (const statuses of methods.values()) {
-            for (const t of statuses.values()) {
-              this.inc({ route: t.route, method: t.method, status: t.status }, t.count);
-            }
-          }
-        }
-      },
     });
-    const byKindStream = ["kind", "stream"] as const;
-    const controlPlane = new Histogram({
+    const byKindStream = ["kind", "stream"];
+    this.#controlPlane = new TalliedHistogram({
       name: "infernet_v1_control_plane_seconds",
       help: "A /v1 job's time in the control plane's own work (Server-Timing cp): " +
         "reading, authenticating, routing, holding, then answering.",
       labelNames: byKindStream,
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
       registers,
-    });
-    this.#controlPlaneChild = cached2((kind, stream) => controlPlane.labels(kind, stream));
-    const node = new Histogram({
+    }).series;
+    this.#node = new TalliedHistogram({
       name: "infernet_v1_node_seconds",
       help: "A /v1 job's time from dispatch to the node's first event (Server-Timing node).",
       labelNames: byKindStream,
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers,
-    });
-    this.#nodeChild = cached2((kind, stream) => node.labels(kind, stream));
-    const ttft = new Histogram({
+    }).series;
+    this.#ttft = new TalliedHistogram({
       name: "infernet_v1_time_to_first_token_seconds",
       help: "A /v1 job's time from its start to the first token (or the whole answer).",
       labelNames: byKindStream,
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers,
-    });
-    this.#ttftChild = cached2((kind, stream) => ttft.labels(kind, stream));
-    const total = new Histogram({
+    }).series;
+    this.#total = new TalliedHistogram({
       name: "infernet_v1_job_duration_seconds",
       help: "A /v1 job's time from its start to its end, by how it ended.",
-      labelNames: ["kind", "stream", "status"] as const,
+      labelNames: ["kind", "stream", "status"],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
       registers,
-    });
-    this.#totalChild = cached3((kind, stream, status) => total.labels(kind, stream, status));
-    const jobs = new Counter({
+    }).series;
+    this.#jobs = talliedCounter({
       name: "infernet_v1_jobs_total",
       help: "/v1 jobs ended, by kind, stream and status.",
-      labelNames: ["kind", "stream", "status"] as const,
+      labelNames: ["kind", "stream", "status"],
       registers,
     });
-    this.#jobsChild = cached3((kind, stream, status) => jobs.labels(kind, stream, status));
-    const tokens = new Counter({
+    this.#tokens = talliedCounter({
       name: "infernet_tokens_total",
       help: "Tokens of ended jobs (the engine's usage, else our count), by job kind and type.",
-      labelNames: ["kind", "type"] as const,
+      labelNames: ["kind", "type"],
       registers,
     });
-    this.#tokensChild = cached2((kind, type) => tokens.labels(kind, type));
-    this.#batchSize = new Histogram({
+    this.#batchSize = new TalliedHistogram({
       name: "infernet_settlement_batch_jobs",
       help: "Jobs per settlement batch committed to the database.",
       buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500],
       registers,
-    });
-    this.#settleLag = new Histogram({
+    }).series.get();
+    this.#settleLag = new TalliedHistogram({
       name: "infernet_settlement_lag_seconds",
       help: "Per committed batch: how long its oldest job waited from its end to the commit.",
       buckets: [0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
-    });
-    this.#commitTime = new Histogram({
+    }).series.get();
+    this.#commitTime = new TalliedHistogram({
       name: "infernet_settlement_commit_seconds",
       help: "Time of one settlement batch's database statement, from send to commit.",
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
       registers,
-    });
+    }).series.get();
     this.#registerGauges(registers);
   }
 
@@ -163,33 +118,31 @@ export class Metrics {
     this.#state = state;
   }
 
+  /** Counts an answered request under its route's pattern (see {@link routeLabel}). */
+  countResponse(c: Context): void {
+    this.countRequest(routeLabel(matchedRoutes(c), c.req.routeIndex), c.req.method, c.res.status);
+  }
+
   /** Counts one answered request; `route` is the route's pattern, never the raw path. */
   countRequest(route: string, method: string, status: number): void {
-    let methods = this.#requests.get(route);
-    if (!methods) this.#requests.set(route, methods = new Map());
-    const m = KNOWN_METHODS.has(method) ? method : "other";
-    let statuses = methods.get(m);
-    if (!statuses) methods.set(m, statuses = new Map());
-    const tally = statuses.get(status);
-    if (tally) tally.count++;
-    else statuses.set(status, { route, method: m, status: String(status), count: 1 });
+    this.#requests.get(route, KNOWN_METHODS.has(method) ? method : "other", status).value++;
   }
 
   /** A /v1 job's Server-Timing split, in milliseconds, observed as its answer's headers are set. */
   observeTiming(kind: string, stream: boolean, controlPlaneMs: number, nodeMs: number): void {
     const s = stream ? "true" : "false";
-    this.#controlPlaneChild(kind, s).observe(controlPlaneMs / 1000);
-    this.#nodeChild(kind, s).observe(nodeMs / 1000);
+    this.#controlPlane.get(kind, s).observe(controlPlaneMs / 1000);
+    this.#node.get(kind, s).observe(nodeMs / 1000);
   }
 
   /** An ended job, from its row: its count, time to first token, duration and tokens. */
   observeJob(row: JobRow): void {
     const s = row.stream ? "true" : "false";
-    this.#jobsChild(row.kind, s, row.status).inc();
-    this.#totalChild(row.kind, s, row.status).observe(row.latencyMs / 1000);
-    if (row.ttftMs !== null) this.#ttftChild(row.kind, s).observe(row.ttftMs / 1000);
-    if (row.promptTokens > 0) this.#tokensChild(row.kind, "prompt").inc(row.promptTokens);
-    if (row.completionTokens > 0) this.#tokensChild(row.kind, "completion").inc(row.completionTokens);
+    this.#jobs.get(row.kind, s, row.status).value++;
+    this.#total.get(row.kind, s, row.status).observe(row.latencyMs / 1000);
+    if (row.ttftMs !== null) this.#ttft.get(row.kind, s).observe(row.ttftMs / 1000);
+    this.#tokens.get(row.kind, "prompt").value += row.promptTokens;
+    this.#tokens.get(row.kind, "completion").value += row.completionTokens;
   }
 
   /** A settlement batch committed: its size, its oldest job's wait and the statement's time. */
