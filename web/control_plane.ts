@@ -1,6 +1,7 @@
 // The control plane's parts, opened from the config and closed together.
 import {
   type Database,
+  type JobRow,
   ledgerIdentity,
   migrate,
   openDatabase,
@@ -147,7 +148,7 @@ export async function openControlPlane(
       // A job this instance no longer knows (it crashed or restarted): record it as timed out.
       // Its hold (if any) is released whole: what the consumer received is unknown here.
       log.warn("reaped a job left running", { jobId: state.id });
-      recorder.record({
+      const row: JobRow = {
         id: state.id,
         apiKeyId: state.apiKeyId === null ? null : BigInt(state.apiKeyId),
         kind: state.kind,
@@ -167,7 +168,9 @@ export async function openControlPlane(
         latencyMs: Date.now() - state.createdAt,
         createdAt: new Date(state.createdAt),
         finishedAt: new Date(),
-      }, {
+      };
+      metrics.observeJob(row);
+      recorder.record(row, {
         jobId: state.id,
         nodePubkey: null,
         promptTokens: 0,

@@ -289,3 +289,35 @@ Deno.test("metrics - a route label is the route that answered, or the endpoint a
   assert.equal(routeLabel(routes, 1), "/v1/chat/completions");
   assert.equal(routeLabel(routes.slice(0, 2), 1), "unmatched");
 });
+
+Deno.test("metrics - a job reaped after its instance forgot it is counted as timed out", async () => {
+  const t = await openTestControlPlane({ config: { jobTimeoutMs: 50 } });
+  try {
+    const app = createApp(t.cp);
+    // A running job in KV with no run on this instance: what a crashed predecessor leaves.
+    const written = await t.cp.jobs.start({
+      id: "job_left_running",
+      kind: "chat",
+      model: "m",
+      stream: true,
+      apiKeyId: null,
+      nodePubkey: null,
+      status: "running",
+      createdAt: Date.now(),
+      finishedAt: null,
+    }, 50);
+    assert.ok(written);
+    const timedOut = { kind: "chat", stream: "true", status: "timeout" };
+    const deadline = Date.now() + 15_000;
+    while (
+      sampleValue(await scrape(app), "infernet_v1_jobs_total", timedOut) === 0 && Date.now() < deadline
+    ) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const s = await scrape(app);
+    assert.equal(sampleValue(s, "infernet_v1_jobs_total", timedOut), 1);
+    assert.equal(sampleValue(s, "infernet_v1_job_duration_seconds_count", timedOut), 1);
+  } finally {
+    await t.close();
+  }
+});
