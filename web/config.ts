@@ -63,6 +63,8 @@ export interface WebConfig {
   sessionSecret: string | null;
   /** How long an operator's dashboard session lasts, in seconds. */
   sessionTtlS: number;
+  /** The bearer token `GET /metrics` asks for (`INFERNET_METRICS_TOKEN`); null: open to all. */
+  metricsToken: string | null;
 }
 
 /** The real payment processor's settings (all four variables, or none). */
@@ -129,6 +131,14 @@ function coinPayPortalFrom(env: Record<string, string | undefined>): CoinPayPort
 function sessionSecretFrom(raw: string | undefined): string | null {
   if (!raw) return null;
   if (raw.length < 32) throw new ConfigError("INFERNET_SESSION_SECRET must be at least 32 characters");
+  return raw;
+}
+
+function metricsTokenFrom(raw: string | undefined): string | null {
+  if (!raw) return null;
+  if (raw.length < 16 || /\s/.test(raw)) {
+    throw new ConfigError("INFERNET_METRICS_TOKEN must be at least 16 characters, without spaces");
+  }
   return raw;
 }
 
@@ -201,5 +211,6 @@ export function parseWebConfig(env: Record<string, string | undefined>, args: st
     devCreditCents: centsFrom("INFERNET_DEV_CREDIT_USD", env.INFERNET_DEV_CREDIT_USD, 500),
     sessionSecret: sessionSecretFrom(env.INFERNET_SESSION_SECRET),
     sessionTtlS: intFrom("INFERNET_SESSION_TTL_S", env.INFERNET_SESSION_TTL_S, 3600, 60),
+    metricsToken: metricsTokenFrom(env.INFERNET_METRICS_TOKEN),
   };
 }

@@ -27,3 +27,18 @@ Deno.test("config - flags override the environment; bad values are named", () =>
   assert.throws(() => parseWebConfig({ INFERNET_LOG_LEVEL: "loud" }, []), /INFERNET_LOG_LEVEL/);
   assert.throws(() => parseWebConfig({}, ["--bogus"]), ConfigError);
 });
+
+Deno.test("config - INFERNET_METRICS_TOKEN guards /metrics; unset leaves it open; a short one is refused", () => {
+  assert.equal(parseWebConfig({}, []).metricsToken, null);
+  assert.equal(parseWebConfig({ INFERNET_METRICS_TOKEN: "" }, []).metricsToken, null);
+  const token = "a".repeat(16);
+  assert.equal(parseWebConfig({ INFERNET_METRICS_TOKEN: token }, []).metricsToken, token);
+  assert.throws(
+    () => parseWebConfig({ INFERNET_METRICS_TOKEN: "short" }, []),
+    (e: unknown) => e instanceof ConfigError && /INFERNET_METRICS_TOKEN/.test(e.message),
+  );
+  assert.throws(
+    () => parseWebConfig({ INFERNET_METRICS_TOKEN: `${token} ${token}` }, []),
+    /INFERNET_METRICS_TOKEN/,
+  );
+});

@@ -1,6 +1,7 @@
 // The control plane's parts, opened from the config and closed together.
 import {
   type Database,
+  type JobRow,
   ledgerIdentity,
   migrate,
   openDatabase,
@@ -20,6 +21,7 @@ import { RateLimiter } from "./rate_limit.ts";
 import { type PaymentProcessor, ProcessorError } from "./payments/processor.ts";
 import { type RateProvider, staticRates } from "./payments/rates.ts";
 import { type PayoutDeps, resumeOpenPayouts, runAutomaticPayouts } from "./payments/payouts.ts";
+import { Metrics } from "./metrics/metrics.ts";
 
 /** Everything a handler may use. */
 export interface ControlPlane {
@@ -43,6 +45,8 @@ export interface ControlPlane {
   webhookSecret: string | null;
   /** Exchange rates for payouts. */
   rates: RateProvider;
+  /** What `GET /metrics` exposes. */
+  metrics: Metrics;
   close(): Promise<void>;
 }
 
@@ -95,7 +99,12 @@ export async function openControlPlane(
   const registry = new NodeRegistry(kv);
   await registry.load();
   const jobs = new JobStore(kv);
-  const recorder = new JobRecorder(db.sql, log, { journal, lingerMs: config.settleLingerMs });
+  const metrics = new Metrics();
+  const recorder = new JobRecorder(db.sql, log, {
+    journal,
+    lingerMs: config.settleLingerMs,
+    onBatch: (jobs, oldestWaitMs, commitMs) => metrics.observeSettlementBatch(jobs, oldestWaitMs, commitMs),
+  });
   const leases = new BalanceLeases(db.sql, log, { instance });
   const active = new Map<string, JobRun>();
   const runDeps: JobRunDeps = {
@@ -108,7 +117,29 @@ export async function openControlPlane(
     leases,
     active,
     pending: new Set(),
+    metrics,
   };
+  metrics.watch({
+    jobsInFlight: () => active.size,
+    liveNodesByTier() {
+      const now = Date.now();
+      const byTier = new Map<string, number>();
+      for (const node of registry.all()) {
+        if (!node.connection?.open || now - node.lastHeartbeatAt > config.nodeStaleMs) continue;
+        const tier = node.record.vramTier;
+        byTier.set(tier, (byTier.get(tier) ?? 0) + 1);
+      }
+      return byTier;
+    },
+    nodesRegistered: () => registry.all().length,
+    recorderQueued: () => recorder.queued,
+    journal: () => journal && { pending: journal.pendingJobs, segments: journal.segments.length },
+    database: () => ({
+      kind: db.kind,
+      maxConnections: db.sql.options.max,
+      pgliteWorkerPriority: db.kind === "pglite" ? db.priority?.state ?? "off" : null,
+    }),
+  });
 
   const listening = kv.listenQueue((msg) =>
     jobs.handleMessage(msg, async (state) => {
@@ -117,7 +148,7 @@ export async function openControlPlane(
       // A job this instance no longer knows (it crashed or restarted): record it as timed out.
       // Its hold (if any) is released whole: what the consumer received is unknown here.
       log.warn("reaped a job left running", { jobId: state.id });
-      recorder.record({
+      const row: JobRow = {
         id: state.id,
         apiKeyId: state.apiKeyId === null ? null : BigInt(state.apiKeyId),
         kind: state.kind,
@@ -137,7 +168,9 @@ export async function openControlPlane(
         latencyMs: Date.now() - state.createdAt,
         createdAt: new Date(state.createdAt),
         finishedAt: new Date(),
-      }, {
+      };
+      metrics.observeJob(row);
+      recorder.record(row, {
         jobId: state.id,
         nodePubkey: null,
         promptTokens: 0,
@@ -204,6 +237,7 @@ export async function openControlPlane(
     processor,
     webhookSecret: opts.webhookSecret ?? config.coinPayPortal?.webhookSecret ?? null,
     rates,
+    metrics,
     async close() {
       clearInterval(holdSweeper);
       clearInterval(payoutSweeper);

@@ -25,6 +25,8 @@ export interface JobRecorderOptions {
    * machine a wake-up). {@link JobRecorder.flush} writes at once. Default 0: write at once.
    */
   lingerMs?: number;
+  /** Called after each committed batch: its jobs, its oldest job's wait and the statement's time (ms). */
+  onBatch?: (jobs: number, oldestWaitMs: number, commitMs: number) => void;
 }
 
 /** A job handed to the recorder. Neither promise ever rejects. */
@@ -42,6 +44,8 @@ interface Pending {
   row: JobRow;
   settlement: Settlement | null;
   done: () => void;
+  /** When it was handed over (`performance.now()`). */
+  at: number;
 }
 
 /** Buffers finished jobs and writes them to the database in group-committed batches. */
@@ -56,6 +60,7 @@ export class JobRecorder {
   #journal: SettlementJournal | null;
   #lingerMs: number;
   #lingerTimer: ReturnType<typeof setTimeout> | null = null;
+  #onBatch: JobRecorderOptions["onBatch"] | null;
   #flushing = 0;
   #closed = false;
   /** Set when a write failed after close: nothing more is attempted. */
@@ -68,6 +73,12 @@ export class JobRecorder {
     this.#retryMs = opts.retryMs ?? 1000;
     this.#journal = opts.journal ?? null;
     this.#lingerMs = this.#journal ? opts.lingerMs ?? 0 : 0;
+    this.#onBatch = opts.onBatch ?? null;
+  }
+
+  /** Jobs handed over and not yet committed. */
+  get queued(): number {
+    return this.#buffer.length;
   }
 
   /**
@@ -84,7 +95,7 @@ export class JobRecorder {
           resolve();
         }
         : resolve;
-      this.#buffer.push({ row, settlement, done });
+      this.#buffer.push({ row, settlement, done, at: performance.now() });
       this.#kick();
     });
     return { durable: segment ? Promise.resolve() : committed, committed };
@@ -118,6 +129,7 @@ export class JobRecorder {
     // Let the jobs that finish in this same tick join the batch.
     await Promise.resolve();
     const batch = this.#buffer.splice(0, this.#maxBatch);
+    const sentAt = performance.now();
     try {
       const settlements = batch.flatMap((p) => (p.settlement ? [p.settlement] : []));
       // One statement: the rows and their settlements commit together, in one round trip.
@@ -142,6 +154,10 @@ export class JobRecorder {
         this.#kick();
       }, this.#retryMs);
       return;
+    }
+    if (this.#onBatch) {
+      const now = performance.now();
+      this.#onBatch(batch.length, now - batch[0].at, now - sentAt);
     }
     for (const p of batch) p.done();
   }

@@ -8,6 +8,7 @@ import type { JobRecorder, Recorded } from "./job_recorder.ts";
 import type { BalanceLeases, JobLease } from "../billing/leases.ts";
 import type { JobStore } from "./job_store.ts";
 import { countText, usageDiverges } from "../metering/count_tokens.ts";
+import type { Metrics } from "../metrics/metrics.ts";
 
 /** The longest a response waits for its settlement to be durable before it is handed over anyway. */
 export const SETTLE_WAIT_MS = 5000;
@@ -42,6 +43,8 @@ export interface JobRunDeps {
   active: Map<string, JobRun>;
   /** Job ends still being written (awaited on shutdown so no row is lost). */
   pending: Set<Promise<unknown>>;
+  /** Where ended jobs and their timings are counted; absent: nowhere. */
+  metrics?: Metrics;
 }
 
 /** What a job is, fixed at its start. */
@@ -133,6 +136,11 @@ export class JobRun {
     return this.promptTokens;
   }
 
+  /** Counts the answer's Server-Timing split (ms): the control plane's own work, and the node's. */
+  observeTiming(controlPlaneMs: number, nodeMs: number): void {
+    this.#deps.metrics?.observeTiming(this.meta.kind, this.meta.stream, controlPlaneMs, nodeMs);
+  }
+
   /** Our count of the completion so far. */
   countCompletion(): number {
     return countText(this.completionParts.join(""));
@@ -219,6 +227,7 @@ export class JobRun {
       createdAt: this.createdAt,
       finishedAt,
     };
+    this.#deps.metrics?.observeJob(row);
     const settlement = this.#settlement(status, countedPrompt, countedCompletion);
     const recorded = this.#deps.recorder.record(row, settlement);
     const lease = this.lease;

@@ -224,6 +224,13 @@ export class SettlementJournal {
     if (seg.full && seg.pending === 0) this.#drop(seg);
   }
 
+  /** Jobs appended and not yet committed to the database. */
+  get pendingJobs(): number {
+    let n = 0;
+    for (const seg of this.#open) n += seg.pending;
+    return n;
+  }
+
   /** The segment files this instance has open. */
   get segments(): string[] {
     return [...this.#open].filter((s) => s.file).map((s) => s.path);

@@ -196,11 +196,13 @@ export async function startJob(
  * now (Server-Timing, https://www.w3.org/TR/server-timing/): `cp` is this server's own work
  * (reading, authenticating, routing, holding, then answering), `node` the round trip to the node
  * until its first event (both socket hops, the daemon and the engine). What the consumer measured
- * beyond the two is the network between it and this server.
+ * beyond the two is the network between it and this server. Called once per answer: the split is
+ * counted in the metrics too.
  */
 export function jobHeaders({ run, timing }: StartedJob): Record<string, string> {
   const node = timing.answeredAt - timing.dispatchedAt;
   const cp = timing.dispatchedAt - timing.receivedAt + (performance.now() - timing.answeredAt);
+  run.observeTiming(cp, node);
   return {
     "x-request-id": run.id,
     "x-infernet-job-id": run.id,
