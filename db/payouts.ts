@@ -33,6 +33,8 @@ export interface PayoutRow {
   txHash: string | null;
   error: string | null;
   automatic: boolean;
+  /** `node`: paid from the node's own earnings; `operator`: from the earnings of their claimed nodes. */
+  payee: "node" | "operator";
   createdAt: Date;
   finishedAt: Date | null;
 }
@@ -47,7 +49,12 @@ export interface PayoutAddressRow {
 }
 
 /** Stable codes of refused payout steps. */
-export type PayoutErrorCode = "below_minimum" | "insufficient_funds" | "not_found" | "already_finished";
+export type PayoutErrorCode =
+  | "below_minimum"
+  | "insufficient_funds"
+  | "not_found"
+  | "already_finished"
+  | "claimed";
 
 /** A payout step that was refused; nothing of it was written. */
 export class PayoutError extends Error {
@@ -59,7 +66,7 @@ export class PayoutError extends Error {
   }
 }
 
-interface PayoutDbRow {
+export interface PayoutDbRow {
   id: bigint;
   node_pubkey: string;
   coin: string;
@@ -72,11 +79,12 @@ interface PayoutDbRow {
   tx_hash: string | null;
   error: string | null;
   automatic: boolean;
+  payee: "node" | "operator";
   created_at: Date;
   finished_at: Date | null;
 }
 
-function toPayout(r: PayoutDbRow): PayoutRow {
+export function toPayout(r: PayoutDbRow): PayoutRow {
   return {
     id: r.id,
     nodePubkey: r.node_pubkey,
@@ -90,6 +98,7 @@ function toPayout(r: PayoutDbRow): PayoutRow {
     txHash: r.tx_hash,
     error: r.error,
     automatic: r.automatic,
+    payee: r.payee,
     createdAt: r.created_at,
     finishedAt: r.finished_at,
   };
@@ -157,6 +166,14 @@ export function createPayout(sql: Sql, p: NewPayout): Promise<PayoutRow> {
       where (kind = 'operator_earnings' and owner = ${p.nodePubkey})
          or (kind = 'payouts_in_flight' and owner = '')
       order by id for update`;
+    const [claimed] = await tx<{ operator_pubkey: string }[]>`
+      select operator_pubkey from operator_claims where node_pubkey = ${p.nodePubkey} and status = 'active'`;
+    if (claimed) {
+      throw new PayoutError(
+        "claimed",
+        `this node is claimed by operator ${claimed.operator_pubkey}; its earnings are paid to the operator`,
+      );
+    }
     const balance = locked.find((a) => a.kind === "operator_earnings")?.balance ?? 0n;
     if (p.amount > balance) {
       throw new PayoutError(
@@ -257,13 +274,18 @@ export function failPayout(sql: Sql, id: bigint, error: string): Promise<PayoutR
     if (p.status === "completed") {
       throw new PayoutError("already_finished", `payout ${id} was paid; it cannot be reversed`);
     }
+    // An operator's payout goes back to the nodes it was drawn from, each its own share.
+    const sources = p.payee === "operator"
+      ? await tx<{ node_pubkey: string; amount: bigint }[]>`
+          select node_pubkey, amount from payout_sources where payout_id = ${id} order by node_pubkey`
+      : [{ node_pubkey: p.nodePubkey, amount: p.amount }];
     await postTransaction(tx, {
       idempotencyKey: `payout_reversed:${id}`,
       kind: "payout_reversed",
       payoutId: id,
       postings: [
         { account: PAYOUTS_IN_FLIGHT, amount: -p.amount },
-        { account: operatorEarnings(p.nodePubkey), amount: p.amount },
+        ...sources.map((s) => ({ account: operatorEarnings(s.node_pubkey), amount: s.amount })),
       ],
     });
     const [row] = await tx<PayoutDbRow[]>`
@@ -279,14 +301,14 @@ export async function findPayout(sql: Sql, id: bigint): Promise<PayoutRow | null
   return row ? toPayout(row) : null;
 }
 
-/** An operator's payouts, newest first. */
+/** A node's payouts (or, with `payee: "operator"`, an operator's), newest first. */
 export async function listPayouts(
   sql: Sql,
   nodePubkey: string,
-  opts: { limit?: number } = {},
+  opts: { limit?: number; payee?: "node" | "operator" } = {},
 ): Promise<PayoutRow[]> {
   const rows = await sql<PayoutDbRow[]>`
-    select * from payouts where node_pubkey = ${nodePubkey}
+    select * from payouts where node_pubkey = ${nodePubkey} and payee = ${opts.payee ?? "node"}
     order by created_at desc, id desc limit ${opts.limit ?? 100}`;
   return rows.map(toPayout);
 }
@@ -305,8 +327,8 @@ export async function openPayouts(
 }
 
 /**
- * Operators due an automatic payout: earnings at least `minBalance` (nano-USD), a payout address,
- * and no payout still open.
+ * Nodes due an automatic payout: earnings at least `minBalance` (nano-USD), a payout address,
+ * no payout still open, and no operator that has claimed them (the operator is paid instead).
  */
 export async function operatorsDueAutomaticPayout(sql: Sql, minBalance: bigint): Promise<string[]> {
   const rows = await sql<{ owner: string }[]>`
@@ -314,7 +336,10 @@ export async function operatorsDueAutomaticPayout(sql: Sql, minBalance: bigint):
     where a.kind = 'operator_earnings' and a.balance >= ${minBalance}
       and exists (select 1 from payout_addresses pa where pa.node_pubkey = a.owner)
       and not exists (
-        select 1 from payouts p where p.node_pubkey = a.owner and p.status in ('requested', 'sent'))
+        select 1 from payouts p
+        where p.node_pubkey = a.owner and p.payee = 'node' and p.status in ('requested', 'sent'))
+      and not exists (
+        select 1 from operator_claims oc where oc.node_pubkey = a.owner and oc.status = 'active')
     order by a.balance desc`;
   return rows.map((r) => r.owner);
 }
@@ -379,7 +404,7 @@ export async function earningsSummary(
       coalesce(sum(amount) filter (where status = 'completed'), 0)::int8 as paid,
       coalesce(sum(amount) filter (where status in ('requested', 'sent')), 0)::int8 as in_flight,
       coalesce(sum(crypto_amount::numeric) filter (where status = 'completed'), 0)::text as paid_crypto
-    from payouts where node_pubkey = ${nodePubkey}
+    from payouts where node_pubkey = ${nodePubkey} and payee = 'node'
     group by coin order by coin`;
   const perCoin = coins.map((c) => ({
     coin: c.coin,
