@@ -15,6 +15,8 @@ import {
 } from "../../db/mod.ts";
 import {
   type ClaimCheck,
+  parseEvent,
+  tagValue,
   verifyCountersign,
   verifyOperatorClaim,
   verifyRevocation,
@@ -78,11 +80,10 @@ export async function claimStep<T>(step: () => Promise<T>): Promise<T> {
 
 /** Verifies an operator's countersignature against the stored claim it names, and applies it. */
 export async function countersign(cp: ControlPlane, raw: unknown, operatorPubkey: string) {
-  const claimId = (raw as { tags?: unknown } | null)?.tags;
-  const named = Array.isArray(claimId)
-    ? (claimId.find((t) => Array.isArray(t) && t[0] === "e") as string[] | undefined)?.[1]
-    : undefined;
-  const claim = typeof named === "string" ? await findClaim(cp.db.sql, named) : null;
+  // Only to find the claim it names; the event itself is verified against that claim below.
+  const parsed = parseEvent(raw);
+  const named = parsed ? tagValue(parsed, "e") : undefined;
+  const claim = named ? await findClaim(cp.db.sql, named) : null;
   if (!claim || claim.operatorPubkey !== operatorPubkey) {
     throw new HttpError(404, "No claim naming you has that id (the countersignature's e tag).", {
       code: "not_found",
