@@ -171,3 +171,34 @@ testOnEachDatabase("operator payouts - a node that never claimed is paid as befo
   assert.equal(p.payee, "node");
   assert.deepEqual((await listPayouts(db.sql, node)).map((x) => x.id), [p.id]);
 });
+
+testOnEachDatabase(
+  "operator payouts - concurrent requests pay the sum once, with one key or two",
+  async (db) => {
+    const { operator } = await twoNodes(db.sql);
+    const same = await Promise.all(
+      [1, 2, 3].map(() => createOperatorPayout(db.sql, request(operator, 3500n * CENT, "same"))),
+    );
+    assert.equal(new Set(same.map((r) => r.payout.id)).size, 1, "one payout for one key");
+    assert.equal(same.filter((r) => r.created).length, 1);
+    await fundOperatorEarnings(
+      db.sql,
+      (await payoutSources(db.sql, same[0].payout.id))[0].nodePubkey,
+      1000n * CENT,
+    );
+    const results = await Promise.allSettled(
+      ["k1", "k2", "k3"].map((k) => createOperatorPayout(db.sql, request(operator, 1000n * CENT, k))),
+    );
+    assert.equal(results.filter((r) => r.status === "fulfilled").length, 1, "the new earnings are paid once");
+    for (const r of results) {
+      if (r.status === "rejected") {
+        assert.ok(
+          r.reason instanceof PayoutError && r.reason.code === "insufficient_funds",
+          String(r.reason),
+        );
+      }
+    }
+    assert.equal(await accountBalance(db.sql, PAYOUTS_IN_FLIGHT), 4500n * CENT);
+    assert.deepEqual(await reconcile(db.sql), []);
+  },
+);

@@ -60,9 +60,6 @@ export async function runOperator(ctx: CommandContext): Promise<void> {
     }
     const { home } = await loadNodeConfig(ctx);
     const node = await loadIdentity(home);
-    if (operator === node.pubkey) {
-      throw new CliError("usage", "--operator must be another key than this node's");
-    }
     const claim = createOperatorClaim(node.secretKey, operator);
     if (f.print) return ctx.print(JSON.stringify(claim));
     const { server } = await context(ctx, f.server);

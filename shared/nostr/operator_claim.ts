@@ -146,7 +146,6 @@ export function verifyOperatorClaim(
   if (tagValue(event, "claim") !== CLAIM_TAG_VALUE) {
     return { ok: false, reason: `claim tag must be "${CLAIM_TAG_VALUE}"` };
   }
-  if (operator === event.pubkey) return { ok: false, reason: "a node cannot claim itself as its operator" };
   if (opts.signer !== undefined && opts.signer !== event.pubkey) {
     return { ok: false, reason: "the claim must be signed by the node that sends it" };
   }
