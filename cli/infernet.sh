@@ -8,7 +8,8 @@
 # for the addon under node_modules; read of /lib, /lib64, /usr/lib (node-llama-cpp looks for glibc
 # there before it picks a prebuilt binary) and of a `--model` file given on the command line; sys
 # cpus, homedir, uid, gid; and run of Deno's own binary (node-llama-cpp test-loads the addon in a
-# forked child process before loading it).
+# forked child process before loading it). An operator's key file given with `--key` (login,
+# operator countersign|revoke) is readable too.
 #
 # The version run is $INFERNET_HOME/current (an auto-upgrade's symlink) when it exists, else
 # this checkout. `infernet start` runs under a small supervisor loop: when the daemon exits
@@ -23,10 +24,15 @@ deno_path="$(command -v "$deno" 2>/dev/null || true)"
 here="$(cd "$(dirname "$0")/.." && pwd)"
 deno_real="$(readlink -f "$deno_path" 2>/dev/null || true)"
 model_read=""
+key_read=""
 prev=""
 for arg in "$@"; do
   [ "$prev" = --model ] && model_read=",$arg"
-  case "$arg" in --model=*) model_read=",${arg#--model=}" ;; esac
+  [ "$prev" = --key ] && key_read=",$arg"
+  case "$arg" in
+    --model=*) model_read=",${arg#--model=}" ;;
+    --key=*) key_read=",${arg#--key=}" ;;
+  esac
   prev="$arg"
 done
 # `infernet stop` signals the daemon with kill; `infernet service` writes a systemd unit (user or
@@ -47,7 +53,7 @@ run() {
     --allow-sys=hostname,osRelease,systemMemoryInfo,networkInterfaces,cpus,homedir,uid,gid,statfs \
     --allow-run="nvidia-smi,rocm-smi,system_profiler,kill,systemctl,infernet,ln${deno_path:+,$deno_path}${deno_real:+,$deno_real}" \
     --allow-ffi="$root/node_modules" \
-    --allow-read="$home,$root,$units,/lib,/lib64,/usr/lib$model_read" --allow-write="$home,$units" \
+    --allow-read="$home,$root,$units,/lib,/lib64,/usr/lib$model_read$key_read" --allow-write="$home,$units" \
     "$root/cli/main.ts" "$@"
 }
 

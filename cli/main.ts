@@ -19,6 +19,7 @@ import { runDoctor } from "./commands/doctor.ts";
 import { runUpgradeCommand } from "./commands/upgrade.ts";
 import { runUncensored } from "./commands/uncensored.ts";
 import { runLogin } from "./commands/login.ts";
+import { runOperator } from "./commands/operator.ts";
 import { CLI_VERSION } from "./version.ts";
 
 const USAGE = `infernet ${CLI_VERSION} — earn by serving inference on the Infernet network
@@ -64,8 +65,18 @@ usage: infernet <command> [flags]
   payout request [--coin COIN] [--json]   pay out the pending earnings now (whole cents)
   earnings [--json]                       earned per day, pending, in flight, paid, per coin
   payments list [--json]                  payout history: when, coin, USD, crypto, status, tx
-  login [--server URL] [--yes] [--json]   sign in to the web dashboard: shows a code to enter in
-                                          the browser, then asks before approving that browser
+  login [--server URL] [--key FILE] [--yes] [--json]
+                                          sign in to the web dashboard: shows a code to enter in
+                                          the browser, then asks before approving that browser;
+                                          --key signs in with an operator's nsec file instead
+  operator claim --operator NPUB [--print] [--json]
+                                          let one operator key own this node (and its earnings);
+                                          --print only prints the signed claim
+  operator countersign --key FILE [--claim JSON|-] [--json]
+                                          as the operator: countersign the claims naming you
+  operator revoke [--key FILE --node PUBKEY] [--json]
+                                          end the claim (as the node, or as the operator)
+  operator status [--json]                this node's operator, if any
 
 node files: $INFERNET_HOME (default ~/.config/infernet): node.key (mode 0600), config.json
 models: $INFERNET_HOME/models; HF_ENDPOINT, HF_TOKEN for the Hugging Face Hub
@@ -91,6 +102,7 @@ const COMMANDS: Record<string, (ctx: CommandContext) => Promise<void>> = {
   upgrade: runUpgradeCommand,
   uncensored: runUncensored,
   login: runLogin,
+  operator: runOperator,
 };
 
 /** Runs the CLI; returns the process exit code. */

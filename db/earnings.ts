@@ -63,7 +63,7 @@ export async function earningsSummary(
       coalesce(sum(amount) filter (where status = 'completed'), 0)::int8 as paid,
       coalesce(sum(amount) filter (where status in ('requested', 'sent')), 0)::int8 as in_flight,
       coalesce(sum(crypto_amount::numeric) filter (where status = 'completed'), 0)::text as paid_crypto
-    from payouts where node_pubkey = ${nodePubkey}
+    from payouts where node_pubkey = ${nodePubkey} and payee = 'node'
     group by coin order by coin`;
   const perCoin = coins.map((c) => ({
     coin: c.coin,

@@ -99,3 +99,28 @@ export {
 } from "./payments.ts";
 export { type Discrepancy, reconcile, type ReconcileOptions } from "./reconcile.ts";
 export { ledgerIdentity } from "./ledger_identity.ts";
+export {
+  ClaimError,
+  type ClaimErrorCode,
+  type ClaimStatus,
+  countersignClaim,
+  currentClaimOfNode,
+  findClaim,
+  isOperator,
+  listOperatorClaims,
+  type OperatorClaimRow,
+  operatorOfNode,
+  revokeClaim,
+  submitClaim,
+} from "./operator_claims.ts";
+export {
+  createOperatorPayout,
+  listOperatorPayoutAddresses,
+  type NewOperatorPayout,
+  type OperatorEarningsSummary,
+  operatorEarningsSummary,
+  type OperatorNodeEarnings,
+  operatorsDueAutomaticOperatorPayout,
+  payoutSources,
+  setOperatorPayoutAddress,
+} from "./operator_payouts.ts";

@@ -34,6 +34,8 @@ export interface PayoutRow {
   txHash: string | null;
   error: string | null;
   automatic: boolean;
+  /** `node`: paid from the node's own earnings; `operator`: from the earnings of their claimed nodes. */
+  payee: "node" | "operator";
   createdAt: Date;
   finishedAt: Date | null;
   /** How often the processor was asked for this payout's status since it was sent. */
@@ -43,7 +45,12 @@ export interface PayoutRow {
 }
 
 /** Stable codes of refused payout steps. */
-export type PayoutErrorCode = "below_minimum" | "insufficient_funds" | "not_found" | "already_finished";
+export type PayoutErrorCode =
+  | "below_minimum"
+  | "insufficient_funds"
+  | "not_found"
+  | "already_finished"
+  | "claimed";
 
 /** A payout step that was refused; nothing of it was written. */
 export class PayoutError extends Error {
@@ -55,7 +62,7 @@ export class PayoutError extends Error {
   }
 }
 
-interface PayoutDbRow {
+export interface PayoutDbRow {
   id: bigint;
   node_pubkey: string;
   coin: string;
@@ -68,13 +75,14 @@ interface PayoutDbRow {
   tx_hash: string | null;
   error: string | null;
   automatic: boolean;
+  payee: "node" | "operator";
   created_at: Date;
   finished_at: Date | null;
   status_checks: number;
   next_check_at: Date | null;
 }
 
-function toPayout(r: PayoutDbRow): PayoutRow {
+export function toPayout(r: PayoutDbRow): PayoutRow {
   return {
     id: r.id,
     nodePubkey: r.node_pubkey,
@@ -88,6 +96,7 @@ function toPayout(r: PayoutDbRow): PayoutRow {
     txHash: r.tx_hash,
     error: r.error,
     automatic: r.automatic,
+    payee: r.payee,
     createdAt: r.created_at,
     finishedAt: r.finished_at,
     statusChecks: r.status_checks,
@@ -130,6 +139,14 @@ export function createPayout(sql: Sql, p: NewPayout): Promise<PayoutRow> {
       where (kind = 'operator_earnings' and owner = ${p.nodePubkey})
          or (kind = 'payouts_in_flight' and owner = '')
       order by id for update`;
+    const [claimed] = await tx<{ operator_pubkey: string }[]>`
+      select operator_pubkey from operator_claims where node_pubkey = ${p.nodePubkey} and status = 'active'`;
+    if (claimed) {
+      throw new PayoutError(
+        "claimed",
+        `this node is claimed by operator ${claimed.operator_pubkey}; its earnings are paid to the operator`,
+      );
+    }
     const balance = locked.find((a) => a.kind === "operator_earnings")?.balance ?? 0n;
     if (p.amount > balance) {
       throw new PayoutError(
@@ -248,13 +265,18 @@ export function failPayout(sql: Sql, id: bigint, error: string): Promise<PayoutR
     if (p.status === "completed") {
       throw new PayoutError("already_finished", `payout ${id} was paid; it cannot be reversed`);
     }
+    // An operator's payout goes back to the nodes it was drawn from, each its own share.
+    const sources = p.payee === "operator"
+      ? await tx<{ node_pubkey: string; amount: bigint }[]>`
+          select node_pubkey, amount from payout_sources where payout_id = ${id} order by node_pubkey`
+      : [{ node_pubkey: p.nodePubkey, amount: p.amount }];
     await postTransaction(tx, {
       idempotencyKey: `payout_reversed:${id}`,
       kind: "payout_reversed",
       payoutId: id,
       postings: [
         { account: PAYOUTS_IN_FLIGHT, amount: -p.amount },
-        { account: operatorEarnings(p.nodePubkey), amount: p.amount },
+        ...sources.map((s) => ({ account: operatorEarnings(s.node_pubkey), amount: s.amount })),
       ],
     });
     const [row] = await tx<PayoutDbRow[]>`
@@ -270,14 +292,14 @@ export async function findPayout(sql: Sql, id: bigint): Promise<PayoutRow | null
   return row ? toPayout(row) : null;
 }
 
-/** An operator's payouts, newest first. */
+/** A node's payouts (or, with `payee: "operator"`, an operator's), newest first. */
 export async function listPayouts(
   sql: Sql,
   nodePubkey: string,
-  opts: { limit?: number } = {},
+  opts: { limit?: number; payee?: "node" | "operator" } = {},
 ): Promise<PayoutRow[]> {
   const rows = await sql<PayoutDbRow[]>`
-    select * from payouts where node_pubkey = ${nodePubkey}
+    select * from payouts where node_pubkey = ${nodePubkey} and payee = ${opts.payee ?? "node"}
     order by created_at desc, id desc limit ${opts.limit ?? 100}`;
   return rows.map(toPayout);
 }
@@ -312,8 +334,8 @@ export async function payoutsDueCheck(
 }
 
 /**
- * Operators due an automatic payout: earnings at least `minBalance` (nano-USD), a payout address,
- * and no payout still open.
+ * Nodes due an automatic payout: earnings at least `minBalance` (nano-USD), a payout address,
+ * no payout still open, and no operator that has claimed them (the operator is paid instead).
  */
 export async function operatorsDueAutomaticPayout(sql: Sql, minBalance: bigint): Promise<string[]> {
   const rows = await sql<{ owner: string }[]>`
@@ -321,7 +343,10 @@ export async function operatorsDueAutomaticPayout(sql: Sql, minBalance: bigint):
     where a.kind = 'operator_earnings' and a.balance >= ${minBalance}
       and exists (select 1 from payout_addresses pa where pa.node_pubkey = a.owner)
       and not exists (
-        select 1 from payouts p where p.node_pubkey = a.owner and p.status in ('requested', 'sent'))
+        select 1 from payouts p
+        where p.node_pubkey = a.owner and p.payee = 'node' and p.status in ('requested', 'sent'))
+      and not exists (
+        select 1 from operator_claims oc where oc.node_pubkey = a.owner and oc.status = 'active')
     order by a.balance desc`;
   return rows.map((r) => r.owner);
 }

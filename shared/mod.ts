@@ -65,6 +65,24 @@ export {
   verifyNodeRecord,
 } from "./nostr/node_record.ts";
 export {
+  CLAIM_TAG_VALUE,
+  CLAIM_TOLERANCE_SEC,
+  type ClaimCheck,
+  createCountersign,
+  createOperatorClaim,
+  createRevocation,
+  DELETION_KIND,
+  OPERATOR_CLAIM_KIND,
+  OPERATOR_COUNTERSIGN_KIND,
+  parseOperatorKey,
+  type VerifiedCountersign,
+  type VerifiedOperatorClaim,
+  type VerifiedRevocation,
+  verifyCountersign,
+  verifyOperatorClaim,
+  verifyRevocation,
+} from "./nostr/operator_claim.ts";
+export {
   type CostInput,
   DEFAULT_FEE_BPS,
   DEFAULT_PRICES,

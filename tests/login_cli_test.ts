@@ -1,7 +1,17 @@
 // `infernet login` in-process against a served control plane, with the test playing the browser
 // over real HTTP: approved, denied, no terminal, unregistered key, expired while waiting.
 import assert from "node:assert/strict";
-import { createLogger, createNodeRecord, verifyNodeRecord } from "../shared/mod.ts";
+import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
+import { nsecEncode } from "nostr-tools/nip19";
+import {
+  createLogger,
+  createNodeRecord,
+  createOperatorClaim,
+  verifyNodeRecord,
+  verifyOperatorClaim,
+} from "../shared/mod.ts";
+import { submitClaim } from "../db/mod.ts";
+import { verifySessionToken } from "../web/auth/session.ts";
 import { sampleAdvert } from "../testing/mod.ts";
 import { openTestControlPlane, type TestControlPlane } from "../testing/control_plane.ts";
 import { createIdentity, type NodeIdentity } from "../cli/identity/node_key.ts";
@@ -162,5 +172,28 @@ Deno.test("infernet login - a code that expires while waiting ends with a one-li
     const err = await cli.done;
     assert.ok(err instanceof CliError && err.code === "login_expired", String(err));
     assert.equal(err.exitCode, 1);
+  });
+});
+
+Deno.test("infernet login --key - an operator key a node has claimed signs the browser in as the operator", async () => {
+  await withEnv(async (env) => {
+    const op = generateSecretKey();
+    const keyFile = `${env.home}/operator.key`;
+    await Deno.writeTextFile(keyFile, nsecEncode(op) + "\n", { mode: 0o600 });
+    const claim = verifyOperatorClaim(createOperatorClaim(env.identity.secretKey, getPublicKey(op)));
+    assert.ok(claim.ok);
+    await submitClaim(env.tcp.cp.db.sql, claim.value);
+    const cli = startLogin(env, ["--yes", "--key", keyFile]);
+    const cookie = await browserEnters(env, cli.lines);
+    assert.equal(await cli.done, null);
+    const landed = await browserChecks(env, cookie);
+    assert.equal(landed.status, 303);
+    const token = /infernet_session=([^;]+)/.exec(landed.session!)![1];
+    const session = await verifySessionToken(env.tcp.cp, token);
+    assert.deepEqual([session?.pubkey, session?.role], [getPublicKey(op), "operator"]);
+
+    const missing = startLogin(env, ["--yes", "--key", `${env.home}/nope.key`]);
+    const err = await missing.done;
+    assert.ok(err instanceof CliError && err.code === "no_identity", String(err));
   });
 });

@@ -18,6 +18,7 @@ import { nodeStatus } from "./api/nodes/status.ts";
 import { nodeSocket } from "./api/nodes/socket.ts";
 import { mountPayoutRoutes } from "./api/nodes/payouts.ts";
 import { mountLoginApi } from "./api/login.ts";
+import { mountOperatorApi } from "./api/operator_claims.ts";
 import { createDeposit, getBalance, getDeposit } from "./api/deposits.ts";
 import { getPricing } from "./api/pricing.ts";
 import { coinPayWebhook } from "./api/webhooks/coinpay.ts";
@@ -105,6 +106,7 @@ export function createApp(cp: ControlPlane): Hono<AppEnv> {
   app.get("/api/nodes/ws", nodeSocket(cp));
   mountPayoutRoutes(app, cp);
   mountLoginApi(app, cp);
+  mountOperatorApi(app, cp);
   // After the static /api/nodes routes, which answer first; a wildcard, as RegExpRouter takes no
   // `:pubkey` beside them.
   app.get("/api/nodes/*", nodeStatus(cp));

@@ -1,6 +1,7 @@
 // The values middleware hands to handlers, typed once for the whole app.
 import type { Context, MiddlewareHandler } from "hono";
 import type { ApiCaller } from "./api/v1/api_key_auth.ts";
+import type { SessionRole } from "./auth/session.ts";
 
 /** Hono environment of the control plane's app. */
 export interface AppEnv {
@@ -17,8 +18,10 @@ export interface AppEnv {
     nodePubkey: string;
     /** The raw body the NIP-98 signature covers. */
     rawBody: Uint8Array;
-    /** The signed-in operator's node key (hex), set by `requireOperator`. */
+    /** The signed-in key (hex), set by `requireOperator`: a node's, or an operator's (see `sessionRole`). */
     operatorPubkey: string;
+    /** Whose key `operatorPubkey` is: `node` (a node signed in as itself) or `operator`. */
+    sessionRole: SessionRole;
   };
 }
 

@@ -29,6 +29,10 @@ export type ErrorCode =
   | "processor_error"
   | "payments_not_configured"
   | "webhook_invalid"
+  | "claim_invalid"
+  | "claim_replayed"
+  | "node_already_claimed"
+  | "claim_not_pending"
   | "internal_error";
 
 /** An error with the HTTP status and the stable code a client should see. */

@@ -2,7 +2,7 @@
 // flow, NIP-98 signed throughout). It shows a code and a URL, waits for a browser to enter the
 // code, shows which browser did, and approves it only when the operator says so (or `--yes`).
 import { CliError } from "../cli_error.ts";
-import { loadIdentity } from "../identity/node_key.ts";
+import { loadIdentity, loadKeyFile } from "../identity/node_key.ts";
 import { readNodeAnswer, signedRequest } from "../daemon/signed_request.ts";
 import { type CommandContext, loadNodeConfig, resolveServer } from "./context.ts";
 import { parseFlags } from "./flags.ts";
@@ -67,15 +67,19 @@ function terminalConfirm(question: string): boolean {
   return /^y(es)?$/i.test((prompt(question) ?? "").trim());
 }
 
-/** Runs `infernet login [--server URL] [--yes] [--json]`. */
+/**
+ * Runs `infernet login [--server URL] [--key FILE] [--yes] [--json]`; `--key` signs in with another
+ * key file (an operator's nsec) instead of the node's.
+ */
 export async function runLogin(ctx: CommandContext, deps: LoginDeps = {}): Promise<void> {
   const f = parseFlags("login", ctx.args, {
     server: { type: "string" },
     yes: { type: "boolean" },
     json: { type: "boolean" },
+    key: { type: "string" },
   });
   const { home, config } = await loadNodeConfig(ctx);
-  const identity = await loadIdentity(home);
+  const identity = f.key ? await loadKeyFile(f.key) : await loadIdentity(home);
   const server = resolveServer(f.server, config, ctx.env);
   const sk = identity.secretKey;
   const sleep = deps.sleep ?? sleepMs;

@@ -45,14 +45,18 @@ export async function createIdentity(home: string, opts: { force?: boolean } = {
 }
 
 /** Loads the node's key; a missing or malformed key file is a clear error. */
-export async function loadIdentity(home: string): Promise<NodeIdentity> {
-  const path = keyPath(home);
+export function loadIdentity(home: string): Promise<NodeIdentity> {
+  return loadKeyFile(keyPath(home), "no node key at %s; run 'infernet init' first");
+}
+
+/** Loads a key file holding an nsec (the node's, or an operator's given with `--key`). */
+export async function loadKeyFile(path: string, missing = "no key file at %s"): Promise<NodeIdentity> {
   let text: string;
   try {
     text = (await Deno.readTextFile(path)).trim();
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) {
-      throw new CliError("no_identity", `no node key at ${path}; run 'infernet init' first`);
+      throw new CliError("no_identity", missing.replace("%s", path));
     }
     throw new CliError("bad_identity", `cannot read ${path}: ${(err as Error).message}`);
   }

@@ -14,7 +14,7 @@ import {
   startDeviceLogin,
   statusAt,
 } from "../auth/device_login.ts";
-import { isRegisteredNode, loginLimiters } from "../auth/login_limits.ts";
+import { loginLimiters, loginRoleOf } from "../auth/login_limits.ts";
 import { clientAddress } from "./keys.ts";
 import { nip98Auth, verifiedJson } from "./nodes/nip98_auth.ts";
 
@@ -75,7 +75,7 @@ export function mountLoginApi(app: Hono<AppEnv>, cp: ControlPlane): void {
     if (byAddress > 0) limited(c, byAddress, "from this address");
     const byKey = limits.startPerKey.take(pubkey);
     if (byKey > 0) limited(c, byKey, "for this node key");
-    if (!await isRegisteredNode(cp, pubkey)) {
+    if (!await loginRoleOf(cp, pubkey)) {
       throw new HttpError(403, "This node key is not registered here; run 'infernet register' first.", {
         code: "node_not_registered",
       });

@@ -2,7 +2,9 @@
 // device login per address and per node key, typing user codes per address (so the 20^8 code
 // space cannot be walked), Nostr sign-in attempts per address, and consumers' API key sign-ins on
 // the account page per address.
+import { isOperator } from "../../db/mod.ts";
 import type { ControlPlane } from "../control_plane.ts";
+import type { SessionRole } from "./session.ts";
 import { RateLimiter } from "../rate_limit.ts";
 
 /** The limiters one control plane uses for logins. */
@@ -45,4 +47,14 @@ export function loginLimiters(cp: ControlPlane): LoginLimiters {
 export async function isRegisteredNode(cp: ControlPlane, pubkey: string): Promise<boolean> {
   if (cp.registry.get(pubkey)) return true;
   return (await cp.kv.get(["nodes", pubkey])).versionstamp !== null;
+}
+
+/**
+ * The session a key gets when it signs in: `operator` when a node's claim names it (pending or
+ * active, so an operator can sign in to countersign), else `node` when it is a registered node,
+ * else null (refused).
+ */
+export async function loginRoleOf(cp: ControlPlane, pubkey: string): Promise<SessionRole | null> {
+  if (await isOperator(cp.db.sql, pubkey)) return "operator";
+  return await isRegisteredNode(cp, pubkey) ? "node" : null;
 }

@@ -18,10 +18,17 @@ const SECRET_KEY = ["auth", "session_secret"];
 const REVOKED = "auth_revoked_session";
 const HEX64 = /^[0-9a-f]{64}$/;
 
+/**
+ * Who a session is: a node key (a single-box operator, signed in as the node) or an operator key
+ * (docs/protocol.md §10: an identity of its own that has claimed nodes).
+ */
+export type SessionRole = "node" | "operator";
+
 /** What a valid session says. */
 export interface OperatorSession {
-  /** The operator's node public key (hex). */
+  /** The signed-in key (hex): the node's, or the operator's when `role` is `operator`. */
   pubkey: string;
+  role: SessionRole;
   /** The token's id (revoked on logout). */
   sid: string;
   /** Expiry, seconds since the epoch. */
@@ -55,15 +62,25 @@ export async function issueSessionToken(
   cp: ControlPlane,
   pubkey: string,
   nowS = Math.floor(Date.now() / 1000),
+  role: SessionRole = "node",
 ): Promise<{ token: string; session: OperatorSession }> {
   if (!HEX64.test(pubkey)) throw new Error("a session needs a 64-hex public key");
   const session = {
     pubkey,
+    role,
     sid: randomHex(16),
     exp: nowS + (cp.config?.sessionTtlS ?? DEFAULT_SESSION_TTL_S),
   };
   const token = await sign(
-    { sub: session.pubkey, sid: session.sid, iat: nowS, exp: session.exp, aud: "infernet-dashboard" },
+    // A node session carries no role claim, exactly as before operators existed.
+    {
+      sub: session.pubkey,
+      sid: session.sid,
+      iat: nowS,
+      exp: session.exp,
+      aud: "infernet-dashboard",
+      ...(role === "operator" ? { role } : {}),
+    },
     await sessionSecret(cp),
     "HS256",
   );
@@ -78,22 +95,24 @@ export async function verifySessionToken(cp: ControlPlane, token: string): Promi
   } catch {
     return null;
   }
-  const { sub, sid, exp } = payload;
+  const { sub, sid, exp, role } = payload;
   if (typeof sub !== "string" || !HEX64.test(sub) || typeof sid !== "string" || typeof exp !== "number") {
     return null;
   }
+  if (role !== undefined && role !== "operator") return null;
   const revoked = await cp.kv.get([REVOKED, sid]);
   if (revoked.versionstamp !== null) return null;
-  return { pubkey: sub, sid, exp };
+  return { pubkey: sub, role: role ?? "node", sid, exp };
 }
 
-/** Starts a session for `pubkey`: sets the cookie on the response. */
+/** Starts a session for `pubkey` (a node's, or an operator's): sets the cookie on the response. */
 export async function startSession(
   cp: ControlPlane,
   c: AppContext,
   pubkey: string,
+  role: SessionRole = "node",
 ): Promise<OperatorSession> {
-  const { token, session } = await issueSessionToken(cp, pubkey);
+  const { token, session } = await issueSessionToken(cp, pubkey, undefined, role);
   setCookie(c, SESSION_COOKIE, token, {
     httpOnly: true,
     sameSite: "Strict",
@@ -124,14 +143,18 @@ export async function endSession(cp: ControlPlane, c: AppContext): Promise<void>
 export function loadOperator(cp: ControlPlane): AppMiddleware {
   return async (c, next) => {
     const session = await currentSession(cp, c);
-    if (session) c.set("operatorPubkey", session.pubkey);
+    if (session) {
+      c.set("operatorPubkey", session.pubkey);
+      c.set("sessionRole", session.role);
+    }
     await next();
   };
 }
 
 /**
- * Middleware for operator pages: with a valid session, `c.get("operatorPubkey")` is the
- * operator's node key; without one, a redirect to `/login?next=<this path>`.
+ * Middleware for operator pages: with a valid session, `c.get("operatorPubkey")` is the signed-in
+ * key and `c.get("sessionRole")` says whose (a node's or an operator's); without one, a redirect to
+ * `/login?next=<this path>`.
  */
 export function requireOperator(cp: ControlPlane): AppMiddleware {
   return async (c, next) => {
@@ -141,6 +164,7 @@ export function requireOperator(cp: ControlPlane): AppMiddleware {
       return c.redirect(`/login?next=${encodeURIComponent(url.pathname + url.search)}`, 303);
     }
     c.set("operatorPubkey", session.pubkey);
+    c.set("sessionRole", session.role);
     await next();
   };
 }

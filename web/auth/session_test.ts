@@ -96,3 +96,21 @@ Deno.test("session - cookie flags, the guard redirects without a session, logout
     const after = await app.request("/operator", { headers: { cookie } });
     assert.equal(after.status, 303, "the old cookie no longer works after logout");
   }));
+
+Deno.test("session - an operator session carries its role; a node token has no role claim, as before", () =>
+  withKv(async (cp) => {
+    const node = await issueSessionToken(cp, PUB);
+    assert.equal(node.session.role, "node");
+    const claims = JSON.parse(atob(node.token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
+    assert.equal("role" in claims, false);
+    assert.equal((await verifySessionToken(cp, node.token))?.role, "node");
+    const op = await issueSessionToken(cp, PUB, undefined, "operator");
+    assert.equal((await verifySessionToken(cp, op.token))?.role, "operator");
+    const secret = await sessionSecret(cp);
+    const now = Math.floor(Date.now() / 1000);
+    const odd = await sign(
+      { sub: PUB, sid: "x", exp: now + 60, aud: "infernet-dashboard", role: "admin" },
+      secret,
+    );
+    assert.equal(await verifySessionToken(cp, odd), null, "an unknown role is no session");
+  }));

@@ -7,13 +7,17 @@ import { useContext } from "preact/hooks";
 /** The signed-in operator's node key (hex) for this render, or null. */
 export const SessionContext = createContext<string | null>(null);
 
+/** Whether that key is an operator key (docs/protocol.md §10) rather than a node's. */
+export const OperatorRoleContext = createContext<boolean>(false);
+
 /** The nav entries for operator sign-in and sign-out. */
 export function SessionNav() {
   const pubkey = useContext(SessionContext);
+  const operator = useContext(OperatorRoleContext);
   if (!pubkey) return <a href="/login">Operator login</a>;
   return (
     <>
-      <a href="/operator" title={pubkey}>Node {pubkey.slice(0, 8)}…</a>
+      <a href="/operator" title={pubkey}>{operator ? "Operator" : "Node"} {pubkey.slice(0, 8)}…</a>
       <form method="post" action="/logout" class="nav-logout">
         <button type="submit" class="secondary">Sign out</button>
       </form>

@@ -5,7 +5,7 @@
 import * as esbuild from "esbuild";
 
 /** The islands shipped to the browser. */
-export const ISLANDS = ["CopyButton", "DepositStatus", "NetworkStats", "NostrLogin"] as const;
+export const ISLANDS = ["ClaimSigner", "CopyButton", "DepositStatus", "NetworkStats", "NostrLogin"] as const;
 
 /** An island's name. */
 export type IslandName = (typeof ISLANDS)[number];

@@ -41,8 +41,9 @@ export function LoginPage(
         <NostrLogin next={props.next} />
       </Island>
       <p class="muted">
-        Either way, the key must belong to a node registered here. A session lasts {props.sessionMinutes}{" "}
-        minutes; sign out from the menu.
+        Either way, the key must belong to a node registered here, or be an operator key a node has claimed
+        (<code>infernet operator claim</code>; <code>infernet login --key &lt;file&gt;</code>{" "}
+        signs in with it). A session lasts {props.sessionMinutes} minutes; sign out from the menu.
       </p>
     </Layout>
   );

@@ -18,7 +18,7 @@ import {
   normalizeUserCode,
   statusAt,
 } from "../auth/device_login.ts";
-import { isRegisteredNode, loginLimiters } from "../auth/login_limits.ts";
+import { loginLimiters, loginRoleOf } from "../auth/login_limits.ts";
 import { issueChallenge, NOSTR_LOGIN_KIND, verifyNostrLogin } from "../auth/nostr_login.ts";
 import { currentSession, DEFAULT_SESSION_TTL_S, endSession, startSession } from "../auth/session.ts";
 import { DeviceCodePage, DeviceEndPage, DeviceWaitPage, LoginLimitedPage, LoginPage } from "./login_page.tsx";
@@ -50,7 +50,7 @@ function jsonError(c: AppContext, status: number, message: string, code: string)
 }
 
 /** True when a JSON POST comes from this site's own page (origin and fetch metadata, when sent). */
-function sameOriginJson(cp: ControlPlane, c: AppContext): boolean {
+export function sameOriginJson(cp: ControlPlane, c: AppContext): boolean {
   if (!(c.req.header("content-type") ?? "").toLowerCase().startsWith("application/json")) return false;
   const origin = c.req.header("origin");
   const allowed = [new URL(c.req.url).origin, publicBase(cp, c.req.raw)];
@@ -131,8 +131,9 @@ export function mountLoginRoutes(app: Hono<AppEnv>, cp: ControlPlane): void {
     if (status === "approved") {
       const pubkey = await completeDeviceLogin(cp.kv, token);
       if (!pubkey) return end("used", 410);
-      if (!await isRegisteredNode(cp, pubkey)) return end("denied", 403);
-      await startSession(cp, c, pubkey);
+      const role = await loginRoleOf(cp, pubkey);
+      if (!role) return end("denied", 403);
+      await startSession(cp, c, pubkey, role);
       deleteCookie(c, LOGIN_COOKIE, { path: "/login" });
       return c.redirect(safeNext(c.req.query("next")), 303);
     }
@@ -183,17 +184,18 @@ export function mountLoginRoutes(app: Hono<AppEnv>, cp: ControlPlane): void {
     if (!result.ok) {
       return jsonError(c, 401, `Nostr sign-in refused: ${result.reason}.`, "nostr_login_invalid");
     }
-    if (!await isRegisteredNode(cp, result.pubkey)) {
+    const role = await loginRoleOf(cp, result.pubkey);
+    if (!role) {
       return jsonError(
         c,
         403,
-        "This key is not a node registered here; run 'infernet register' on the node first.",
+        "This key is not a node registered here, nor an operator a node has claimed; run 'infernet register' on the node (or 'infernet operator claim' for an operator key) first.",
         "node_not_registered",
       );
     }
-    await startSession(cp, c, result.pubkey);
+    await startSession(cp, c, result.pubkey, role);
     c.header("cache-control", "no-store");
-    return c.json({ ok: true, pubkey: result.pubkey, redirect: safeNext(body?.next) });
+    return c.json({ ok: true, pubkey: result.pubkey, role, redirect: safeNext(body?.next) });
   });
 
   app.post("/logout", async (c) => {

@@ -3,7 +3,14 @@
 // sign-in (forged, reused, stale, wrong URL, unregistered, cross-origin), `next` redirects, logout.
 import assert from "node:assert/strict";
 import { finalizeEvent, generateSecretKey, getPublicKey } from "nostr-tools/pure";
-import { createNip98Header, createNodeRecord, verifyNodeRecord } from "../../shared/mod.ts";
+import {
+  createNip98Header,
+  createNodeRecord,
+  createOperatorClaim,
+  verifyNodeRecord,
+  verifyOperatorClaim,
+} from "../../shared/mod.ts";
+import { submitClaim } from "../../db/mod.ts";
 import { sampleAdvert } from "../../testing/mod.ts";
 import { openTestControlPlane, type TestControlPlane } from "../../testing/control_plane.ts";
 import type { DeviceLogin } from "../auth/device_login.ts";
@@ -406,5 +413,26 @@ Deno.test("login - a cross-site code form is refused, and a foreign next falls b
     });
     assert.equal(form.status, 403, "the Nostr endpoint takes same-origin JSON only");
     await form.body?.cancel();
+  });
+});
+
+Deno.test("login - an operator key a node has claimed signs in with Nostr as an operator", async () => {
+  await withEnv(async ({ tcp, url, sk }) => {
+    const op = generateSecretKey();
+    const stranger = await nostrLogin(url, loginEvent(op, await challenge(url)));
+    assert.equal(stranger.status, 403, "no claim names it yet");
+    // The node's claim, not yet countersigned, is enough to sign in (to countersign it).
+    const claim = verifyOperatorClaim(createOperatorClaim(sk, getPublicKey(op)));
+    assert.ok(claim.ok);
+    await submitClaim(tcp.cp.db.sql, claim.value);
+    const ok = await nostrLogin(url, loginEvent(op, await challenge(url)));
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+    assert.equal(ok.body.role, "operator");
+    const session = await verifySessionToken(tcp.cp, ok.session!);
+    assert.deepEqual([session?.pubkey, session?.role], [getPublicKey(op), "operator"]);
+    // The node itself still signs in as a node.
+    const node = await nostrLogin(url, loginEvent(sk, await challenge(url)));
+    assert.equal(node.body.role, "node");
+    assert.equal((await verifySessionToken(tcp.cp, node.session!))?.role, "node");
   });
 });

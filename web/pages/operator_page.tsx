@@ -177,7 +177,24 @@ function NodeSection(props: { view: OperatorView }) {
   );
 }
 
-function EarningsSection(props: { view: OperatorView }) {
+/** The money sections' part of the view (shared with the operator-key page). */
+export type MoneyView = Pick<
+  OperatorView,
+  | "earnings"
+  | "payable"
+  | "minPayout"
+  | "autoPayout"
+  | "chart"
+  | "addresses"
+  | "payouts"
+  | "coins"
+  | "payoutToken"
+  | "addressForm"
+  | "payoutError"
+>;
+
+/** Pending, in flight, paid, and the per-day chart. */
+export function EarningsSection(props: { view: MoneyView }) {
   const v = props.view;
   const e = v.earnings;
   return (
@@ -226,7 +243,8 @@ function JobsSection(props: { view: OperatorView }) {
   );
 }
 
-function AddressesSection(props: { view: OperatorView }) {
+/** One payout address per coin, each replaceable, and the form to add one. */
+export function AddressesSection(props: { view: MoneyView }) {
   const v = props.view;
   const f = v.addressForm;
   const typed = (coin: string, fallback: string) => (f && f.coin === coin ? f.address : fallback);
@@ -299,7 +317,8 @@ function PayoutStatusNote(props: { payout: PayoutRow }) {
   }
 }
 
-function PayoutSection(props: { view: OperatorView }) {
+/** The payout request form and the payout history. */
+export function PayoutSection(props: { view: MoneyView }) {
   const v = props.view;
   const enough = v.payable >= v.minPayout && v.payable > 0n;
   return (

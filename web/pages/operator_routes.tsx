@@ -1,5 +1,6 @@
 // The operator's pages. The operator is a node key, signed in by `requireOperator` (a session
-// cookie); every route reads only that key's data. Every POST answers with a 303 redirect and a
+// cookie), or an operator key that has claimed nodes (the session's role `operator`: the page and
+// forms of operator_account_routes.tsx); every route reads only that key's data. Every POST answers with a 303 redirect and a
 // notice, so a reload never repeats it; a refused form is shown again with its error and what was
 // typed. A payout request carries a one-time token from its form: a second submit of the same
 // form (a double click, a back-and-resend) finds the token used and creates nothing.
@@ -25,6 +26,13 @@ import { type NodeHealth, OperatorPage, type OperatorView } from "./operator_pag
 import { renderPage } from "./render.ts";
 import { randomHex } from "../auth/random_hex.ts";
 import { formatJobCursor, parseJobCursor } from "./job_cursor.ts";
+import {
+  mountOperatorClaimRoutes,
+  operatorAccountPage,
+  operatorPayouts,
+  payOperator,
+  saveOperatorAddress,
+} from "./operator_account_routes.tsx";
 
 const CHART_DAYS = 30;
 const JOBS_PER_PAGE = 50;
@@ -89,10 +97,15 @@ interface Extras {
   payoutError?: string;
 }
 
-async function noticeFromQuery(cp: ControlPlane, pubkey: string, q: Record<string, string | undefined>) {
+async function noticeFromQuery(
+  cp: ControlPlane,
+  pubkey: string,
+  q: Record<string, string | undefined>,
+  operator = false,
+) {
   const payoutId = q.payout && /^\d{1,18}$/.test(q.payout) ? BigInt(q.payout) : null;
-  const own = async () =>
-    payoutId === null ? undefined : (await listPayouts(cp.db.sql, pubkey)).find((p) => p.id === payoutId);
+  const list = () => operator ? operatorPayouts(cp, pubkey) : listPayouts(cp.db.sql, pubkey);
+  const own = async () => payoutId === null ? undefined : (await list()).find((p) => p.id === payoutId);
   switch (q.notice) {
     case "address_saved":
       return isCoin(q.coin)
@@ -115,6 +128,10 @@ async function noticeFromQuery(cp: ControlPlane, pubkey: string, q: Record<strin
 
 async function operatorPage(cp: ControlPlane, c: AppContext, extras: Extras = {}, status = 200) {
   const pubkey = c.get("operatorPubkey");
+  if (c.get("sessionRole") === "operator") {
+    const notice = extras.notice ?? await noticeFromQuery(cp, pubkey, c.req.query(), true);
+    return operatorAccountPage(cp, c, { ...extras, notice }, status);
+  }
   const q = c.req.query();
   const cursor = parseJobCursor(q.before);
   const now = new Date();
@@ -164,6 +181,7 @@ export function mountOperatorRoutes(app: Hono<AppEnv>, cp: ControlPlane): void {
   app.use("/operator/*", requireOperator(cp));
 
   app.get("/operator", (c) => operatorPage(cp, c));
+  mountOperatorClaimRoutes(app, cp);
 
   app.post("/operator/payout-address", async (c) => {
     const form = await c.req.parseBody();
@@ -172,11 +190,16 @@ export function mountOperatorRoutes(app: Hono<AppEnv>, cp: ControlPlane): void {
     if (!isCoin(coin)) {
       return operatorPage(cp, c, { notice: { kind: "error", text: "Choose one of the listed coins." } }, 400);
     }
-    const saved = await savePayoutAddress(cp.db.sql, { nodePubkey: c.get("operatorPubkey"), coin, address });
-    if (!saved.ok) {
+    const pubkey = c.get("operatorPubkey");
+    const refused = c.get("sessionRole") === "operator"
+      ? await saveOperatorAddress(cp, { operatorPubkey: pubkey, coin, address })
+      : await savePayoutAddress(cp.db.sql, { nodePubkey: pubkey, coin, address }).then((s) =>
+        s.ok ? null : s.reason
+      );
+    if (refused !== null) {
       // What was typed goes back into the form (shortened: it is only there to be corrected).
       const typed = address.slice(0, MAX_ADDRESS_CHARS);
-      return operatorPage(cp, c, { addressForm: { coin, address: typed, error: saved.reason } }, 400);
+      return operatorPage(cp, c, { addressForm: { coin, address: typed, error: refused } }, 400);
     }
     return c.redirect(`/operator?notice=address_saved&coin=${coin}#addresses`, 303);
   });
@@ -205,7 +228,9 @@ export function mountOperatorRoutes(app: Hono<AppEnv>, cp: ControlPlane): void {
     }
     let payout: PayoutRow;
     try {
-      payout = await requestPayout(payoutDepsOf(cp), { nodePubkey: pubkey, coin, automatic: false });
+      payout = c.get("sessionRole") === "operator"
+        ? await payOperator(cp, pubkey, coin, token)
+        : await requestPayout(payoutDepsOf(cp), { nodePubkey: pubkey, coin, automatic: false });
     } catch (err) {
       // Nothing moved: the same form may be sent again (after setting an address, say).
       await cp.kv.delete(key);

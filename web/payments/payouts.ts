@@ -7,13 +7,17 @@
 // is paid (its tx hash recorded) or failed (its amount back in the operator's earnings, once).
 import {
   accountBalance,
+  createOperatorPayout,
   createPayout,
   failPayout,
+  listOperatorPayoutAddresses,
   listPayoutAddresses,
   markPayoutCompleted,
   markPayoutSent,
   openPayouts,
   operatorEarnings,
+  operatorEarningsSummary,
+  operatorsDueAutomaticOperatorPayout,
   operatorsDueAutomaticPayout,
   PayoutError,
   type PayoutRow,
@@ -52,7 +56,7 @@ export interface PayoutDeps {
 }
 
 /** Stable codes of refused payout requests. */
-export type PayoutRequestErrorCode = "no_payout_address" | "below_minimum" | "insufficient_funds";
+export type PayoutRequestErrorCode = "no_payout_address" | "below_minimum" | "insufficient_funds" | "claimed";
 
 /** A payout request that was refused before any money moved; the message is for the operator. */
 export class PayoutRequestError extends Error {
@@ -161,6 +165,13 @@ export async function requestPayout(
       automatic: req.automatic,
     });
   } catch (err) {
+    if (err instanceof PayoutError && err.code === "claimed") {
+      throw new PayoutRequestError(
+        "claimed",
+        `${err.message}: the operator requests payouts from their own dashboard`,
+        { cause: err },
+      );
+    }
     // Another payout took the balance between our read and the transaction.
     if (err instanceof PayoutError && (err.code === "insufficient_funds" || err.code === "below_minimum")) {
       throw new PayoutRequestError(
@@ -179,6 +190,71 @@ export async function requestPayout(
     automatic: req.automatic,
   });
   return await sendPayout(deps, payout);
+}
+
+/**
+ * Pays out an operator's earnings: the sum over the nodes they have claimed (rounded down to whole
+ * cents), to their operator address for `coin` or their first one. A `requestKey` seen before
+ * returns that payout and pays nothing more. Errors and answers as {@link requestPayout}.
+ */
+export async function requestOperatorPayout(
+  deps: PayoutDeps,
+  req: { operatorPubkey: string; coin?: Coin; automatic: boolean; requestKey: string | null },
+): Promise<PayoutRow> {
+  const addresses = await listOperatorPayoutAddresses(deps.sql, req.operatorPubkey);
+  const target = req.coin ? addresses.find((a) => a.coin === req.coin) : addresses[0];
+  if (!target || !isCoin(target.coin)) {
+    throw new PayoutRequestError(
+      "no_payout_address",
+      `no ${
+        req.coin ? `${req.coin} ` : ""
+      }operator payout address is set; set one on the operator page first`,
+    );
+  }
+  const coin = target.coin;
+  const { pending } = await operatorEarningsSummary(deps.sql, req.operatorPubkey, { days: 1 });
+  const amount = (pending / NANO_USD_PER_CENT) * NANO_USD_PER_CENT;
+  const minAmount = BigInt(Math.max(1, deps.minPayoutCents)) * NANO_USD_PER_CENT;
+  const { usdPerUnit, cryptoAmount } = await quote(deps, coin, amount);
+  let created: { payout: PayoutRow; created: boolean };
+  try {
+    created = await createOperatorPayout(deps.sql, {
+      operatorPubkey: req.operatorPubkey,
+      coin,
+      address: target.address,
+      amount,
+      minAmount,
+      usdPerUnit,
+      cryptoAmount,
+      automatic: req.automatic,
+      requestKey: req.requestKey,
+    });
+  } catch (err) {
+    if (err instanceof PayoutError && err.code === "below_minimum") {
+      throw new PayoutRequestError(
+        "below_minimum",
+        `earnings of $${formatUsd(pending)} are below the minimum payout of $${formatUsd(minAmount)}`,
+        { cause: err },
+      );
+    }
+    if (err instanceof PayoutError && err.code === "insufficient_funds") {
+      throw new PayoutRequestError(
+        "insufficient_funds",
+        "earnings changed while the payout was being created (another payout is under way); try again",
+        { cause: err },
+      );
+    }
+    throw err;
+  }
+  if (!created.created) return created.payout;
+  deps.log.info("operator payout created", {
+    payoutId: created.payout.id.toString(),
+    operator: req.operatorPubkey,
+    coin,
+    usd: formatUsd(amount),
+    automatic: req.automatic,
+  });
+  return await sendPayout(deps, created.payout);
 }
 
 /** Asks the processor to pay an open payout (same idempotency key every time) and records the answer. */
@@ -281,8 +357,9 @@ export async function resumeOpenPayouts(
 }
 
 /**
- * Sends an automatic payout to every operator whose earnings reached `autoPayoutCents` (and the
- * minimum), who has a payout address and no payout open. Does nothing when turned off (0).
+ * Sends an automatic payout to every node whose earnings reached `autoPayoutCents` (and the
+ * minimum), that has a payout address, no payout open and no operator; then to every operator
+ * whose claimed nodes' earnings summed reach it, likewise. Does nothing when turned off (0).
  */
 export async function runAutomaticPayouts(deps: PayoutDeps): Promise<PayoutRow[]> {
   if (deps.autoPayoutCents <= 0) return [];
@@ -296,6 +373,15 @@ export async function runAutomaticPayouts(deps: PayoutDeps): Promise<PayoutRow[]
       if (err instanceof PayoutRequestError) {
         deps.log.info("automatic payout skipped", { node: nodePubkey, reason: err.message });
       } else deps.log.error("automatic payout failed", { node: nodePubkey, err });
+    }
+  }
+  for (const operatorPubkey of await operatorsDueAutomaticOperatorPayout(deps.sql, threshold)) {
+    try {
+      out.push(await requestOperatorPayout(deps, { operatorPubkey, automatic: true, requestKey: null }));
+    } catch (err) {
+      if (err instanceof PayoutRequestError) {
+        deps.log.info("automatic payout skipped", { operator: operatorPubkey, reason: err.message });
+      } else deps.log.error("automatic payout failed", { operator: operatorPubkey, err });
     }
   }
   return out;

@@ -9,11 +9,20 @@ import {
   PAYOUTS_IN_FLIGHT,
   PROCESSOR_CLEARING,
   reconcile,
+  setOperatorPayoutAddress,
   setPayoutAddress,
+  submitClaim,
 } from "../../db/mod.ts";
+import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
 import { testOnEachDatabase } from "../../testing/databases.ts";
 import { fundOperatorEarnings } from "../../testing/funding.ts";
-import { createLogger } from "../../shared/mod.ts";
+import {
+  createCountersign,
+  createLogger,
+  createOperatorClaim,
+  verifyCountersign,
+  verifyOperatorClaim,
+} from "../../shared/mod.ts";
 import { type FakeCoinPayPortal, startFakeCoinPayPortal } from "../../testing/fake_coinpayportal.ts";
 import { CoinPayPortal } from "./coinpayportal.ts";
 import {
@@ -23,6 +32,7 @@ import {
   nextCheckAt,
   type PayoutDeps,
   PayoutRequestError,
+  requestOperatorPayout,
   requestPayout,
   resumeOpenPayouts,
   runAutomaticPayouts,
@@ -316,6 +326,56 @@ testOnEachDatabase(
       assert.equal(await accountBalance(db.sql, operatorEarnings(NODE)), 1500n * CENT + 3n);
       assert.deepEqual(await resumeOpenPayouts(deps, { olderThanMs: 0 }), []);
       assert.deepEqual(await reconcile(db.sql), []);
+      await assertBalanced(db);
+    });
+  },
+);
+
+testOnEachDatabase(
+  "payouts - an operator's claimed nodes are paid once, summed, to the operator's address",
+  async (db) => {
+    await withPayouts(db, async (deps, fake) => {
+      const op = generateSecretKey();
+      const nodes = [generateSecretKey(), generateSecretKey()];
+      for (const n of nodes) {
+        const claim = createOperatorClaim(n, getPublicKey(op));
+        const c = verifyOperatorClaim(claim);
+        assert.ok(c.ok);
+        const cs = verifyCountersign(createCountersign(op, claim), c.value);
+        assert.ok(cs.ok);
+        await submitClaim(db.sql, c.value, cs.value);
+        await setPayoutAddress(db.sql, { nodePubkey: getPublicKey(n), coin: "BTC", address: BTC });
+      }
+      await fundOperatorEarnings(db.sql, getPublicKey(nodes[0]), 3000n * CENT);
+      await fundOperatorEarnings(db.sql, getPublicKey(nodes[1]), 2500n * CENT + 3n);
+      const auto = { ...deps, autoPayoutCents: 5000 };
+      assert.deepEqual(
+        await runAutomaticPayouts(auto),
+        [],
+        "no operator address yet, and no node is paid alone",
+      );
+      await setOperatorPayoutAddress(db.sql, { operatorPubkey: getPublicKey(op), coin: "ETH", address: ETH });
+      const paid = await runAutomaticPayouts(auto);
+      assert.deepEqual(paid.map((p) => [p.nodePubkey, p.payee, p.status, p.amount]), [
+        [getPublicKey(op), "operator", "completed", 5500n * CENT],
+      ]);
+      assert.equal(fake.payouts.length, 1);
+      assert.equal(fake.payouts[0].recipientWallet, ETH);
+      assert.deepEqual(await runAutomaticPayouts(auto), [], "nothing left to pay");
+      // A manual request with a key already used pays nothing more.
+      await fundOperatorEarnings(db.sql, getPublicKey(nodes[0]), 2000n * CENT);
+      const first = await requestOperatorPayout(deps, {
+        operatorPubkey: getPublicKey(op),
+        automatic: false,
+        requestKey: "form-1",
+      });
+      const again = await requestOperatorPayout(deps, {
+        operatorPubkey: getPublicKey(op),
+        automatic: false,
+        requestKey: "form-1",
+      });
+      assert.equal(again.id, first.id);
+      assert.equal(fake.payouts.length, 2);
       await assertBalanced(db);
     });
   },
