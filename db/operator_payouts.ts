@@ -5,14 +5,9 @@
 // recorded in `payout_sources` so that a reversal returns each node its own.
 import type { Sql } from "./client.ts";
 import { LedgerError, operatorEarnings, PAYOUTS_IN_FLIGHT, postTransaction, type Tx } from "./ledger.ts";
-import {
-  type EarningsSummary,
-  type PayoutAddressRow,
-  type PayoutDbRow,
-  PayoutError,
-  type PayoutRow,
-  toPayout,
-} from "./payouts.ts";
+import type { EarningsSummary } from "./earnings.ts";
+import type { PayoutAddressRow } from "./payout_addresses.ts";
+import { type PayoutDbRow, PayoutError, type PayoutRow, toPayout } from "./payouts.ts";
 
 /** Sets (or replaces) an operator's address for a coin; the caller has validated it. */
 export async function setOperatorPayoutAddress(

@@ -14,13 +14,13 @@ import { accountBalance, operatorEarnings, PAYOUTS_IN_FLIGHT } from "./ledger.ts
 import { reconcile } from "./reconcile.ts";
 import {
   createPayout,
-  earningsSummary,
   failPayout,
   listPayouts,
   operatorsDueAutomaticPayout,
   PayoutError,
-  setPayoutAddress,
 } from "./payouts.ts";
+import { earningsSummary } from "./earnings.ts";
+import { setPayoutAddress } from "./payout_addresses.ts";
 import {
   createOperatorPayout,
   type NewOperatorPayout,

@@ -11,7 +11,7 @@ import {
 } from "../../db/mod.ts";
 import type { AppContext } from "../app_env.ts";
 import type { ControlPlane } from "../control_plane.ts";
-import { DEFAULT_SESSION_TTL_S } from "./session.ts";
+import { DEFAULT_SESSION_TTL_S, secureCookies } from "./session.ts";
 
 /** The cookie that carries the consumer's session token (never the API key). */
 export const ACCOUNT_COOKIE = "infernet_account";
@@ -25,11 +25,6 @@ const TOKEN = /^[A-Za-z0-9_-]{43}$/;
 /** How long a consumer's session lasts: the dashboard's session lifetime. */
 export function accountSessionTtlS(cp: ControlPlane): number {
   return cp.config.sessionTtlS ?? DEFAULT_SESSION_TTL_S;
-}
-
-/** Whether cookies must be `Secure`: the public URL (or, without one, the request) is https. */
-export function secureCookies(cp: ControlPlane, c: AppContext): boolean {
-  return cp.config.publicUrl?.startsWith("https:") || new URL(c.req.url).protocol === "https:";
 }
 
 /** Opens a session for the key and sets its cookie on the response. */

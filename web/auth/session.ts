@@ -105,6 +105,14 @@ export async function verifySessionToken(cp: ControlPlane, token: string): Promi
   return { pubkey: sub, role: role ?? "node", sid, exp };
 }
 
+/**
+ * Whether cookies must be `Secure`: the public URL is https (a TLS-terminating proxy in front), or,
+ * without one, the request itself was.
+ */
+export function secureCookies(cp: ControlPlane, c: AppContext): boolean {
+  return cp.config?.publicUrl?.startsWith("https:") || new URL(c.req.url).protocol === "https:";
+}
+
 /** Starts a session for `pubkey` (a node's, or an operator's): sets the cookie on the response. */
 export async function startSession(
   cp: ControlPlane,
@@ -116,7 +124,7 @@ export async function startSession(
   setCookie(c, SESSION_COOKIE, token, {
     httpOnly: true,
     sameSite: "Strict",
-    secure: new URL(c.req.url).protocol === "https:",
+    secure: secureCookies(cp, c),
     path: "/",
     maxAge: session.exp - Math.floor(Date.now() / 1000),
   });
@@ -136,7 +144,7 @@ export async function endSession(cp: ControlPlane, c: AppContext): Promise<void>
     const left = Math.max(1, session.exp * 1000 - Date.now());
     await cp.kv.set([REVOKED, session.sid], true, { expireIn: left + 60_000 });
   }
-  deleteCookie(c, SESSION_COOKIE, { path: "/" });
+  deleteCookie(c, SESSION_COOKIE, { path: "/", secure: secureCookies(cp, c) });
 }
 
 /** Middleware for every page: with a valid session, sets `operatorPubkey` (the nav shows it); never refuses. */

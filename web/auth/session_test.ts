@@ -97,6 +97,21 @@ Deno.test("session - cookie flags, the guard redirects without a session, logout
     assert.equal(after.status, 303, "the old cookie no longer works after logout");
   }));
 
+Deno.test("session - the cookie is Secure when the public URL is https, even behind a plain-HTTP proxy hop", () =>
+  withKv(async (kv) => {
+    for (const [publicUrl, secure] of [["https://infernet.example", true], [undefined, false]] as const) {
+      const cp = { kv: kv.kv, config: { publicUrl } } as unknown as ControlPlane;
+      const app = new Hono<AppEnv>();
+      app.post("/login", async (c) => {
+        await startSession(cp, c, PUB);
+        return c.text("ok");
+      });
+      const login = await app.request("http://127.0.0.1/login", { method: "POST" });
+      const flags = login.headers.get("set-cookie") ?? "";
+      assert.equal(/;\s*Secure/i.test(flags), secure, `${publicUrl}: ${flags}`);
+    }
+  }));
+
 Deno.test("session - an operator session carries its role; a node token has no role claim, as before", () =>
   withKv(async (cp) => {
     const node = await issueSessionToken(cp, PUB);

@@ -20,7 +20,13 @@ import {
 } from "../auth/device_login.ts";
 import { loginLimiters, loginRoleOf } from "../auth/login_limits.ts";
 import { issueChallenge, NOSTR_LOGIN_KIND, verifyNostrLogin } from "../auth/nostr_login.ts";
-import { currentSession, DEFAULT_SESSION_TTL_S, endSession, startSession } from "../auth/session.ts";
+import {
+  currentSession,
+  DEFAULT_SESSION_TTL_S,
+  endSession,
+  secureCookies,
+  startSession,
+} from "../auth/session.ts";
 import { DeviceCodePage, DeviceEndPage, DeviceWaitPage, LoginLimitedPage, LoginPage } from "./login_page.tsx";
 import { renderPage } from "./render.ts";
 
@@ -111,7 +117,7 @@ export function mountLoginRoutes(app: Hono<AppEnv>, cp: ControlPlane): void {
     setCookie(c, LOGIN_COOKIE, token, {
       httpOnly: true,
       sameSite: "Strict",
-      secure: new URL(c.req.url).protocol === "https:",
+      secure: secureCookies(cp, c),
       path: "/login",
       maxAge: Math.max(1, Math.ceil((result.login.expiresAtMs - Date.now()) / 1000)),
     });
