@@ -27,6 +27,19 @@ export {
   RequestError,
 } from "./openai/requests.ts";
 export {
+  CHAT_REQUEST_SCHEMA,
+  EMBEDDINGS_REQUEST_SCHEMA,
+  PROVIDER_PREFS_SCHEMA,
+} from "./openai/request_schemas.ts";
+export {
+  compileSchema,
+  type JsonSchema,
+  type JsonType,
+  publishedSchema,
+  type SchemaIssue,
+  type Validator,
+} from "./json_schema/validator.ts";
+export {
   errorTypeForStatus,
   isOpenAiErrorBody,
   type OpenAiErrorBody,
