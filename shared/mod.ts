@@ -9,6 +9,7 @@ export {
   type LogLevel,
 } from "./log/logger.ts";
 export {
+  HEARTBEAT_SCHEMA,
   type HeartbeatBody,
   type JobKind,
   type NodeFrame,
@@ -47,7 +48,14 @@ export {
   type OpenAiErrorType,
 } from "./openai/errors.ts";
 export { readUsage, type Usage } from "./openai/usage.ts";
-export { hasValidSignature, type NostrEvent, nowSeconds, parseEvent, tagValue } from "./nostr/event.ts";
+export {
+  hasValidSignature,
+  NOSTR_EVENT_SCHEMA,
+  type NostrEvent,
+  nowSeconds,
+  parseEvent,
+  tagValue,
+} from "./nostr/event.ts";
 export {
   createNip98Header,
   NIP98_KIND,
