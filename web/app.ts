@@ -22,6 +22,7 @@ import { createDeposit, getBalance, getDeposit } from "./api/deposits.ts";
 import { getPricing } from "./api/pricing.ts";
 import { coinPayWebhook } from "./api/webhooks/coinpay.ts";
 import { errorPageResponse, mountPages } from "./pages/mod.ts";
+import { mountApiDocs } from "./openapi/mod.ts";
 
 /** Whether a path belongs to the JSON APIs (their errors stay OpenAI-shaped); else it is a page. */
 function isApiPath(path: string): boolean {
@@ -101,6 +102,7 @@ export function createApp(cp: ControlPlane): Hono<AppEnv> {
   // After the static /api/nodes routes, which answer first; a wildcard, as RegExpRouter takes no
   // `:pubkey` beside them.
   app.get("/api/nodes/*", nodeStatus(cp));
+  mountApiDocs(app, cp);
   mountPages(app, cp);
 
   app.notFound((c) =>
