@@ -59,15 +59,6 @@ function refuse(issue: SchemaIssue | null): void {
   if (issue !== null) throw new RequestError(issue.message, issue.param);
 }
 
-const NO_PREFS: ProviderPrefs = Object.freeze({
-  order: [],
-  only: [],
-  ignore: [],
-  allowFallbacks: true,
-  minVramTier: null,
-  maxPrice: Object.freeze({ promptPer1k: null, completionPer1k: null }),
-}) as ProviderPrefs;
-
 /** Parses the `provider` preferences object; absent means defaults. */
 export function parseProviderPrefs(value: unknown): ProviderPrefs {
   refuse(checkProvider(value));
@@ -76,13 +67,23 @@ export function parseProviderPrefs(value: unknown): ProviderPrefs {
 
 // The value has passed PROVIDER_PREFS_SCHEMA.
 function toProviderPrefs(value: unknown): ProviderPrefs {
-  if (value === undefined || value === null) return { ...NO_PREFS, maxPrice: { ...NO_PREFS.maxPrice } };
-  const p = value as Record<string, unknown>;
-  const list = (x: unknown) => (x ?? []) as string[];
+  if (value === undefined || value === null) {
+    return {
+      order: [],
+      only: [],
+      ignore: [],
+      allowFallbacks: true,
+      minVramTier: null,
+      maxPrice: { promptPer1k: null, completionPer1k: null },
+    };
+  }
+  const p = value as
+    & { order?: string[] | null; only?: string[] | null; ignore?: string[] | null }
+    & Record<string, unknown>;
   return {
-    order: list(p.order),
-    only: list(p.only),
-    ignore: list(p.ignore),
+    order: p.order ?? [],
+    only: p.only ?? [],
+    ignore: p.ignore ?? [],
     allowFallbacks: p.allow_fallbacks !== false,
     minVramTier: (p.min_vram_tier as VramTier | undefined) ?? null,
     maxPrice: toMaxPrice(p.max_price as Record<string, unknown> | null | undefined),
