@@ -16,6 +16,7 @@ import { DEPOSIT_REQUEST_SCHEMA } from "../api/deposits.ts";
 import { KEY_REQUEST_SCHEMA } from "../api/keys.ts";
 import { DEVICE_DECISION_SCHEMA, DEVICE_POLL_SCHEMA } from "../api/login.ts";
 import { PAYOUT_ADDRESS_SCHEMA, PAYOUT_REQUEST_SCHEMA } from "../api/nodes/payouts.ts";
+import { COINPAY_EVENT_SCHEMA } from "../payments/webhook.ts";
 
 type Json = Record<string, unknown>;
 
@@ -34,6 +35,7 @@ const REQUEST_SCHEMAS: Record<string, JsonSchema> = {
   PayoutRequest: PAYOUT_REQUEST_SCHEMA,
   DeviceLoginPoll: DEVICE_POLL_SCHEMA,
   DeviceLoginDecision: DEVICE_DECISION_SCHEMA,
+  CoinPayEvent: COINPAY_EVENT_SCHEMA,
 };
 
 const RESPONSE_SCHEMAS: Record<string, Json> = {
@@ -348,10 +350,10 @@ export function openApiDocument(opts: { version: string; serverUrl?: string | nu
         summary: "CoinPayPortal payment events",
         tag: WEBHOOK,
         security: "coinPaySignature",
-        body: OK_OBJECT,
+        body: "CoinPayEvent",
         ok: [200, OK_OBJECT, "`{received: true, outcome}`; each event id is acted on once."],
         errors: [401, 404, 413],
-        description: "Body `{id, type, data: {payment_id, status, ...}, created_at, business_id}`.",
+        description: "Only a correctly signed, fresh event for this business changes anything.",
       }),
     },
     "/api/nodes/register": {
