@@ -133,7 +133,17 @@ Deno.test("openapi - /docs is served with its own renderer under a strict CSP, c
     const bundle = await app.request(src);
     assert.equal(bundle.status, 200);
     assert.match(bundle.headers.get("cache-control") ?? "", /max-age=31536000/);
-    assert.ok((await bundle.arrayBuffer()).byteLength > 1_000_000);
+    const bytes = await bundle.bytes();
+    assert.ok(bytes.byteLength > 1_000_000);
+    const zipped = await app.request(src, { headers: { "accept-encoding": "gzip, br" } });
+    assert.equal(zipped.headers.get("content-encoding"), "gzip");
+    const body = await zipped.bytes();
+    assert.ok(body.byteLength < bytes.byteLength / 2, `${body.byteLength} bytes gzipped`);
+    const unzipped = await new Response(
+      new Blob([body]).stream().pipeThrough(new DecompressionStream("gzip")),
+    )
+      .bytes();
+    assert.deepEqual(unzipped, bytes);
   });
 });
 
