@@ -185,6 +185,73 @@ const RESPONSE_SCHEMAS: Record<string, Json> = {
       last_heartbeat_at: { type: ["string", "null"], format: "date-time" },
     },
   },
+  Registered: {
+    type: "object",
+    properties: {
+      ok: { const: true },
+      status: { enum: ["created", "updated"] },
+      node: {
+        type: "object",
+        properties: {
+          pubkey: { type: "string" },
+          npub: { type: "string" },
+          node_id: { type: "string" },
+          vram_tier: { enum: VRAM_TIERS },
+          models: { type: "array", items: { type: "string" } },
+        },
+      },
+      heartbeat_interval_ms: { type: "integer" },
+      socket_path: { const: "/api/nodes/ws" },
+    },
+  },
+  HeartbeatAck: {
+    type: "object",
+    properties: { ok: { const: true }, next_heartbeat_ms: { type: "integer" } },
+  },
+  PayoutAddress: {
+    type: "object",
+    properties: { coin: { enum: SUPPORTED_COINS }, address: { type: "string" }, updated_at: TIME },
+  },
+  PayoutAddresses: {
+    type: "object",
+    properties: { addresses: { type: "array", items: ref("PayoutAddress") } },
+  },
+  PayoutList: { type: "object", properties: { payouts: { type: "array", items: ref("Payout") } } },
+  PayoutCreated: { type: "object", properties: { payout: ref("Payout") } },
+  Earnings: {
+    type: "object",
+    properties: {
+      pending_usd: USD,
+      in_flight_usd: USD,
+      paid_usd: USD,
+      min_payout_usd: USD,
+      auto_payout_usd: { type: ["string", "null"] },
+      days: {
+        type: "array",
+        items: {
+          type: "object",
+          properties: { day: { type: "string" }, earned_usd: USD, jobs: { type: "integer" } },
+        },
+      },
+      coins: { type: "array", items: { type: "object" } },
+    },
+  },
+  DeviceLoginStarted: {
+    type: "object",
+    properties: {
+      device_code: { type: "string" },
+      user_code: { type: "string" },
+      verification_uri: { type: "string" },
+      verification_uri_complete: { type: "string" },
+      expires_in: { type: "integer" },
+      interval: { type: "integer" },
+    },
+  },
+  WebhookReceived: {
+    type: "object",
+    properties: { received: { const: true }, outcome: { type: "string" } },
+  },
+  Health: { type: "object", properties: { ok: { const: true } } },
   DeviceLogin: {
     type: "object",
     properties: {
@@ -231,7 +298,6 @@ function operation(o: Op): Json {
   };
 }
 
-const OK_OBJECT = "OkObject";
 const V1 = "OpenAI-compatible API";
 const CONSUMER = "Consumer API";
 const NODE = "Node API";
@@ -242,7 +308,6 @@ export function openApiDocument(opts: { version: string; serverUrl?: string | nu
   const schemas: Json = {};
   for (const [name, s] of Object.entries(REQUEST_SCHEMAS)) schemas[name] = publishedSchema(s);
   Object.assign(schemas, RESPONSE_SCHEMAS);
-  schemas[OK_OBJECT] = { type: "object", description: "A JSON object; see the operation's description." };
 
   const chat = operation({
     summary: "Create a chat completion",
@@ -287,7 +352,7 @@ export function openApiDocument(opts: { version: string; serverUrl?: string | nu
       get: operation({
         summary: "Liveness",
         tag: CONSUMER,
-        ok: [200, OK_OBJECT, "`{ok: true}`"],
+        ok: [200, "Health", "Alive."],
         errors: [],
       }),
     },
@@ -351,7 +416,7 @@ export function openApiDocument(opts: { version: string; serverUrl?: string | nu
         tag: WEBHOOK,
         security: "coinPaySignature",
         body: "CoinPayEvent",
-        ok: [200, OK_OBJECT, "`{received: true, outcome}`; each event id is acted on once."],
+        ok: [200, "WebhookReceived", "Handled; each event id is acted on once."],
         errors: [401, 404, 413],
         description: "Only a correctly signed, fresh event for this business changes anything.",
       }),
@@ -362,7 +427,7 @@ export function openApiDocument(opts: { version: string; serverUrl?: string | nu
         tag: NODE,
         security: "nip98",
         body: "NostrEvent",
-        ok: [201, OK_OBJECT, "Registered (200 when updated)."],
+        ok: [201, "Registered", "Registered (200 when updated)."],
         errors: [400, 401, 409, 413],
       }),
     },
@@ -372,7 +437,7 @@ export function openApiDocument(opts: { version: string; serverUrl?: string | nu
         tag: NODE,
         security: "nip98",
         body: "Heartbeat",
-        ok: [200, OK_OBJECT, "`{ok: true, next_heartbeat_ms}`"],
+        ok: [200, "HeartbeatAck", "Recorded."],
         errors: [400, 401, 404, 413],
       }),
     },
@@ -390,7 +455,7 @@ export function openApiDocument(opts: { version: string; serverUrl?: string | nu
         tag: NODE,
         security: "nip98",
         body: "PayoutAddressRequest",
-        ok: [200, OK_OBJECT, "`{coin, address}`"],
+        ok: [200, "PayoutAddress", "Saved."],
         errors: [400, 401],
       }),
     },
@@ -399,7 +464,7 @@ export function openApiDocument(opts: { version: string; serverUrl?: string | nu
         summary: "The saved payout addresses",
         tag: NODE,
         security: "nip98",
-        ok: [200, OK_OBJECT, "`{addresses: [{coin, address, updated_at}]}`"],
+        ok: [200, "PayoutAddresses", "The addresses."],
         errors: [401],
       }),
     },
@@ -408,7 +473,7 @@ export function openApiDocument(opts: { version: string; serverUrl?: string | nu
         summary: "The node's payouts",
         tag: NODE,
         security: "nip98",
-        ok: [200, OK_OBJECT, "`{payouts: [Payout]}`"],
+        ok: [200, "PayoutList", "Newest first."],
         errors: [401],
       }),
       post: operation({
@@ -417,7 +482,7 @@ export function openApiDocument(opts: { version: string; serverUrl?: string | nu
         security: "nip98",
         body: "PayoutRequest",
         optionalBody: true,
-        ok: [201, OK_OBJECT, "`{payout: Payout}`"],
+        ok: [201, "PayoutCreated", "The payout, sent or queued."],
         errors: [400, 401, 409],
       }),
     },
@@ -426,7 +491,7 @@ export function openApiDocument(opts: { version: string; serverUrl?: string | nu
         summary: "Earnings: pending, in flight, paid, per day and per coin",
         tag: NODE,
         security: "nip98",
-        ok: [200, OK_OBJECT, "The summary."],
+        ok: [200, "Earnings", "The summary."],
         errors: [401],
       }),
     },
@@ -450,7 +515,7 @@ export function openApiDocument(opts: { version: string; serverUrl?: string | nu
         summary: "Start a dashboard device-code login (infernet login)",
         tag: NODE,
         security: "nip98",
-        ok: [201, OK_OBJECT, "`{device_code, user_code, verification_uri, expires_in, interval}`"],
+        ok: [201, "DeviceLoginStarted", "Show the user the code and the URI."],
         errors: [401, 403, 429],
       }),
     },

@@ -60,6 +60,13 @@ Deno.test("openapi - /openapi.json is a valid OpenAPI 3.1 document", async () =>
     assert.deepEqual(result.errors ?? [], [], "the document is valid OpenAPI 3.1");
     assert.equal(result.valid, true);
     assert.equal(validator.version, "3.1");
+    // Every reference resolves inside the document.
+    const refs = JSON.stringify(doc).match(/"\$ref":"[^"]+"/g) ?? [];
+    assert.ok(refs.length > 30);
+    for (const r of new Set(refs)) {
+      const target = r.slice(8, -1).replace(/^#\//, "").split("/").reduce((o, k) => o?.[k], doc);
+      assert.ok(target, `${r} resolves`);
+    }
     // The validator does refuse a broken document.
     const broken = structuredClone(doc);
     broken.paths["/v1/models"].get.responses = { "200": { content: 5 } };
