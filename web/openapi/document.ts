@@ -1,6 +1,6 @@
 // The OpenAPI 3.1 document served at /openapi.json. Request bodies are the very schemas the edge
 // compiles into its validators (shared/openai/request_schemas.ts, the handlers' *_SCHEMA), so the
-// document cannot drift from what is checked; responses are described here. A test walks the app's
+// document cannot drift from what is checked; responses are described in response_schemas.ts. A test walks the app's
 // routes and fails when one is missing.
 import {
   CHAT_REQUEST_SCHEMA,
@@ -9,20 +9,15 @@ import {
   type JsonSchema,
   NOSTR_EVENT_SCHEMA,
   publishedSchema,
-  SUPPORTED_COINS,
-  VRAM_TIERS,
 } from "../../shared/mod.ts";
 import { DEPOSIT_REQUEST_SCHEMA } from "../api/deposits.ts";
 import { KEY_REQUEST_SCHEMA } from "../api/keys.ts";
 import { DEVICE_DECISION_SCHEMA, DEVICE_POLL_SCHEMA } from "../api/login.ts";
 import { PAYOUT_ADDRESS_SCHEMA, PAYOUT_REQUEST_SCHEMA } from "../api/nodes/payouts.ts";
 import { COINPAY_EVENT_SCHEMA } from "../payments/webhook.ts";
+import { ref, RESPONSE_SCHEMAS } from "./response_schemas.ts";
 
 type Json = Record<string, unknown>;
-
-const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
-const USD: Json = { type: "string", pattern: "^\\d+\\.\\d+$", description: "USD as a decimal string." };
-const TIME: Json = { type: "string", format: "date-time" };
 
 const REQUEST_SCHEMAS: Record<string, JsonSchema> = {
   ChatCompletionRequest: CHAT_REQUEST_SCHEMA,
@@ -36,230 +31,6 @@ const REQUEST_SCHEMAS: Record<string, JsonSchema> = {
   DeviceLoginPoll: DEVICE_POLL_SCHEMA,
   DeviceLoginDecision: DEVICE_DECISION_SCHEMA,
   CoinPayEvent: COINPAY_EVENT_SCHEMA,
-};
-
-const RESPONSE_SCHEMAS: Record<string, Json> = {
-  Error: {
-    type: "object",
-    description: "OpenAI's error object; every JSON API here answers errors in it.",
-    required: ["error"],
-    properties: {
-      error: {
-        type: "object",
-        required: ["message", "type", "param", "code"],
-        properties: {
-          message: { type: "string" },
-          type: {
-            enum: [
-              "invalid_request_error",
-              "authentication_error",
-              "insufficient_quota",
-              "not_found_error",
-              "rate_limit_error",
-              "server_error",
-              "service_unavailable",
-            ],
-          },
-          param: { type: ["string", "null"], description: "The request field at fault." },
-          code: { type: ["string", "null"], description: "A stable machine code, e.g. invalid_api_key." },
-        },
-      },
-    },
-  },
-  ChatCompletion: {
-    type: "object",
-    description: "OpenAI's chat completion object, as the engine produced it (usage metered by Infernet).",
-    properties: {
-      id: { type: "string" },
-      object: { const: "chat.completion" },
-      created: { type: "integer" },
-      model: { type: "string" },
-      choices: { type: "array", items: { type: "object" } },
-      usage: ref("Usage"),
-    },
-  },
-  Usage: {
-    type: "object",
-    properties: {
-      prompt_tokens: { type: "integer" },
-      completion_tokens: { type: "integer" },
-      total_tokens: { type: "integer" },
-    },
-  },
-  Embeddings: {
-    type: "object",
-    properties: {
-      object: { const: "list" },
-      data: { type: "array", items: { type: "object" } },
-      model: { type: "string" },
-      usage: ref("Usage"),
-    },
-  },
-  ModelList: {
-    type: "object",
-    properties: {
-      object: { const: "list" },
-      data: {
-        type: "array",
-        items: {
-          type: "object",
-          properties: { id: { type: "string" }, object: { const: "model" }, owned_by: { type: "string" } },
-        },
-      },
-    },
-  },
-  Key: {
-    type: "object",
-    properties: {
-      key: { type: "string", description: "The API key, shown only this once." },
-      id: { type: "string" },
-      prefix: { type: "string" },
-      label: { type: ["string", "null"] },
-      created_at: TIME,
-      note: { type: "string" },
-    },
-  },
-  Deposit: {
-    type: "object",
-    properties: {
-      id: { type: "string" },
-      object: { const: "deposit" },
-      status: { type: "string", description: "The processor's status, or credited once confirmed." },
-      amount_usd: USD,
-      coin: { enum: SUPPORTED_COINS },
-      payment_address: { type: "string" },
-      crypto_amount: { type: "string" },
-      qr_code: { type: ["string", "null"] },
-      expires_at: TIME,
-      created_at: TIME,
-      credited_at: { type: ["string", "null"], format: "date-time" },
-    },
-  },
-  Balance: {
-    type: "object",
-    properties: {
-      object: { const: "balance" },
-      currency: { const: "USD" },
-      balance_usd: USD,
-      held_usd: { ...USD, description: "Reserved for jobs in flight." },
-      movements: { type: "array", items: { type: "object" } },
-      deposits: { type: "array", items: ref("Deposit") },
-    },
-  },
-  Pricing: {
-    type: "object",
-    properties: {
-      currency: { const: "USD" },
-      fee_bps: { type: "integer", description: "The platform fee in basis points." },
-      price_bounds: {
-        type: "object",
-        description: `Per VRAM tier (${VRAM_TIERS.join(", ")}): min_per_1k_usd and max_per_1k_usd.`,
-      },
-      coins: { type: "array", items: { enum: SUPPORTED_COINS } },
-      min_deposit_usd: USD,
-      max_deposit_usd: USD,
-      min_payout_usd: USD,
-    },
-  },
-  Payout: {
-    type: "object",
-    properties: {
-      id: { type: "integer" },
-      coin: { enum: SUPPORTED_COINS },
-      address: { type: "string" },
-      amount_usd: USD,
-      status: { type: "string" },
-      tx_hash: { type: ["string", "null"] },
-      created_at: TIME,
-    },
-  },
-  NodeStatus: {
-    type: "object",
-    properties: {
-      pubkey: { type: "string" },
-      node_id: { type: "string" },
-      vram_tier: { enum: VRAM_TIERS },
-      models: { type: "array", items: { type: "string" } },
-      connected: { type: "boolean" },
-      live: { type: "boolean" },
-      last_heartbeat_at: { type: ["string", "null"], format: "date-time" },
-    },
-  },
-  Registered: {
-    type: "object",
-    properties: {
-      ok: { const: true },
-      status: { enum: ["created", "updated"] },
-      node: {
-        type: "object",
-        properties: {
-          pubkey: { type: "string" },
-          npub: { type: "string" },
-          node_id: { type: "string" },
-          vram_tier: { enum: VRAM_TIERS },
-          models: { type: "array", items: { type: "string" } },
-        },
-      },
-      heartbeat_interval_ms: { type: "integer" },
-      socket_path: { const: "/api/nodes/ws" },
-    },
-  },
-  HeartbeatAck: {
-    type: "object",
-    properties: { ok: { const: true }, next_heartbeat_ms: { type: "integer" } },
-  },
-  PayoutAddress: {
-    type: "object",
-    properties: { coin: { enum: SUPPORTED_COINS }, address: { type: "string" }, updated_at: TIME },
-  },
-  PayoutAddresses: {
-    type: "object",
-    properties: { addresses: { type: "array", items: ref("PayoutAddress") } },
-  },
-  PayoutList: { type: "object", properties: { payouts: { type: "array", items: ref("Payout") } } },
-  PayoutCreated: { type: "object", properties: { payout: ref("Payout") } },
-  Earnings: {
-    type: "object",
-    properties: {
-      pending_usd: USD,
-      in_flight_usd: USD,
-      paid_usd: USD,
-      min_payout_usd: USD,
-      auto_payout_usd: { type: ["string", "null"] },
-      days: {
-        type: "array",
-        items: {
-          type: "object",
-          properties: { day: { type: "string" }, earned_usd: USD, jobs: { type: "integer" } },
-        },
-      },
-      coins: { type: "array", items: { type: "object" } },
-    },
-  },
-  DeviceLoginStarted: {
-    type: "object",
-    properties: {
-      device_code: { type: "string" },
-      user_code: { type: "string" },
-      verification_uri: { type: "string" },
-      verification_uri_complete: { type: "string" },
-      expires_in: { type: "integer" },
-      interval: { type: "integer" },
-    },
-  },
-  WebhookReceived: {
-    type: "object",
-    properties: { received: { const: true }, outcome: { type: "string" } },
-  },
-  Health: { type: "object", properties: { ok: { const: true } } },
-  DeviceLogin: {
-    type: "object",
-    properties: {
-      status: { type: "string" },
-      expires_in: { type: "integer" },
-      browser: { type: ["object", "null"] },
-    },
-  },
 };
 
 const json = (schema: Json) => ({ "application/json": { schema } });
