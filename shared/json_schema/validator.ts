@@ -17,6 +17,7 @@ export interface JsonSchema {
   minLength?: number;
   pattern?: string;
   minimum?: number;
+  maximum?: number;
   anyOf?: readonly JsonSchema[];
   allOf?: readonly JsonSchema[];
   not?: JsonSchema;
@@ -57,6 +58,7 @@ const ENFORCED = new Set([
   "minLength",
   "pattern",
   "minimum",
+  "maximum",
   "anyOf",
   "allOf",
   "not",
@@ -165,6 +167,9 @@ class Generator {
     }
     if (s.minimum !== undefined) {
       check(`typeof ${v} !== "number" || ${v} >= ${s.minimum}`, `{param} must be at least ${s.minimum}`);
+    }
+    if (s.maximum !== undefined) {
+      check(`typeof ${v} !== "number" || ${v} <= ${s.maximum}`, `{param} must be at most ${s.maximum}`);
     }
     if (s.anyOf !== undefined) {
       const ok = this.name("ok");

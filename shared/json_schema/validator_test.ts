@@ -43,6 +43,12 @@ Deno.test("json schema - a failure under no errorMessage takes the outer one, or
     param: "n",
     message: "n must be an integer",
   });
+  const safe = compileSchema({ type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+  assert.equal(safe(2 ** 53 - 1), null);
+  assert.deepEqual(safe(2 ** 53), {
+    param: null,
+    message: `the request body must be at most ${2 ** 53 - 1}`,
+  });
 });
 
 Deno.test("json schema - anyOf, allOf, not, const and contains are enforced", () => {

@@ -5,7 +5,7 @@ import { compileSchema, type JsonSchema } from "../json_schema/validator.ts";
 export type { NostrEvent };
 
 const HEX64: JsonSchema = { type: "string", pattern: "^[0-9a-f]{64}$" };
-const NATURAL: JsonSchema = { type: "integer", minimum: 0 };
+const NATURAL: JsonSchema = { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER };
 
 /** A NIP-01 event's shape (published in /openapi.json, compiled into {@link parseEvent}). */
 export const NOSTR_EVENT_SCHEMA: JsonSchema = {

@@ -106,6 +106,7 @@ export interface HeartbeatBody {
 const NATURAL = (name: string): JsonSchema => ({
   type: "integer",
   minimum: 0,
+  maximum: Number.MAX_SAFE_INTEGER,
   errorMessage: `${name} must be an integer ≥ 0`,
 });
 

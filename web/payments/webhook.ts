@@ -186,7 +186,12 @@ export const COINPAY_EVENT_SCHEMA: JsonSchema = {
         currency: { ...OPTIONAL_STRING, errorMessage: "invalid event: {param}" },
         payment_address: { ...OPTIONAL_STRING, errorMessage: "invalid event: {param}" },
         tx_hash: { ...OPTIONAL_STRING, errorMessage: "invalid event: {param}" },
-        confirmations: { type: ["integer", "null"], minimum: 0, errorMessage: "invalid event: {param}" },
+        confirmations: {
+          type: ["integer", "null"],
+          minimum: 0,
+          maximum: Number.MAX_SAFE_INTEGER,
+          errorMessage: "invalid event: {param}",
+        },
         metadata: { type: ["object", "null"], errorMessage: "invalid event: {param}" },
       },
       errorMessage: "invalid event: data",
