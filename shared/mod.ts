@@ -9,6 +9,7 @@ export {
   type LogLevel,
 } from "./log/logger.ts";
 export {
+  HEARTBEAT_SCHEMA,
   type HeartbeatBody,
   type JobKind,
   type NodeFrame,
@@ -27,6 +28,19 @@ export {
   RequestError,
 } from "./openai/requests.ts";
 export {
+  CHAT_REQUEST_SCHEMA,
+  EMBEDDINGS_REQUEST_SCHEMA,
+  PROVIDER_PREFS_SCHEMA,
+} from "./openai/request_schemas.ts";
+export {
+  compileSchema,
+  type JsonSchema,
+  type JsonType,
+  publishedSchema,
+  type SchemaIssue,
+  type Validator,
+} from "./json_schema/validator.ts";
+export {
   errorTypeForStatus,
   isOpenAiErrorBody,
   type OpenAiErrorBody,
@@ -34,7 +48,14 @@ export {
   type OpenAiErrorType,
 } from "./openai/errors.ts";
 export { readUsage, type Usage } from "./openai/usage.ts";
-export { hasValidSignature, type NostrEvent, nowSeconds, parseEvent, tagValue } from "./nostr/event.ts";
+export {
+  hasValidSignature,
+  NOSTR_EVENT_SCHEMA,
+  type NostrEvent,
+  nowSeconds,
+  parseEvent,
+  tagValue,
+} from "./nostr/event.ts";
 export {
   createNip98Header,
   NIP98_KIND,

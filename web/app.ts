@@ -24,6 +24,7 @@ import { getPricing } from "./api/pricing.ts";
 import { coinPayWebhook } from "./api/webhooks/coinpay.ts";
 import { errorPageResponse, mountPages } from "./pages/mod.ts";
 import { metricsEndpoint } from "./metrics/metrics_route.ts";
+import { mountApiDocs } from "./openapi/mod.ts";
 
 /** Whether a path belongs to the JSON APIs (their errors stay OpenAI-shaped); else it is a page. */
 function isApiPath(path: string): boolean {
@@ -110,6 +111,7 @@ export function createApp(cp: ControlPlane): Hono<AppEnv> {
   // After the static /api/nodes routes, which answer first; a wildcard, as RegExpRouter takes no
   // `:pubkey` beside them.
   app.get("/api/nodes/*", nodeStatus(cp));
+  mountApiDocs(app, cp);
   mountPages(app, cp);
 
   app.notFound((c) =>

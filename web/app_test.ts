@@ -45,6 +45,21 @@ Deno.test("api - a new key is shown once and works on /v1", async () => {
   });
 });
 
+Deno.test("api - a key request must be an object whose label is a string, as /openapi.json says", async () => {
+  await withApp({}, async (app) => {
+    for (const body of ['{"label":5}', "[1]"]) {
+      const res = await app.request("http://cp.test/api/keys", { method: "POST", body });
+      assert.equal(res.status, 400);
+      const e = (await res.json()).error;
+      assert.equal(e.code, "invalid_request");
+      assert.equal(e.param, body === "[1]" ? null : "label");
+    }
+    const ok = await app.request("http://cp.test/api/keys", { method: "POST", body: "{}" });
+    assert.equal(ok.status, 201);
+    assert.equal((await ok.json()).label, null);
+  });
+});
+
 Deno.test("api - errors are OpenAI-shaped with the statuses the SDKs map", async () => {
   await withApp({}, async (app, key) => {
     let res = await app.request(chat(null, {}));

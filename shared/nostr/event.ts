@@ -1,33 +1,44 @@
 // NIP-01 event shape checks, done before any signature work so malformed input is cheap to reject.
 import { type NostrEvent, verifyEvent } from "nostr-tools/pure";
+import { compileSchema, type JsonSchema } from "../json_schema/validator.ts";
 
 export type { NostrEvent };
 
-const HEX64 = /^[0-9a-f]{64}$/;
-const HEX128 = /^[0-9a-f]{128}$/;
+const HEX64: JsonSchema = { type: "string", pattern: "^[0-9a-f]{64}$" };
+const NATURAL: JsonSchema = { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER };
+
+/** A NIP-01 event's shape (published in /openapi.json, compiled into {@link parseEvent}). */
+export const NOSTR_EVENT_SCHEMA: JsonSchema = {
+  type: "object",
+  title: "NostrEvent",
+  description: "A signed Nostr event (NIP-01).",
+  required: ["id", "pubkey", "sig", "kind", "created_at", "content", "tags"],
+  properties: {
+    id: HEX64,
+    pubkey: HEX64,
+    sig: { type: "string", pattern: "^[0-9a-f]{128}$" },
+    kind: NATURAL,
+    created_at: { ...NATURAL, description: "Unix seconds." },
+    content: { type: "string" },
+    tags: { type: "array", items: { type: "array", items: { type: "string" } } },
+  },
+};
+
+const checkEvent = compileSchema(NOSTR_EVENT_SCHEMA);
 
 /** Returns a fresh, well-formed NIP-01 event built from untrusted JSON, or null. */
 export function parseEvent(raw: unknown): NostrEvent | null {
-  if (typeof raw !== "object" || raw === null) return null;
-  const e = raw as Record<string, unknown>;
-  if (
-    typeof e.id !== "string" || !HEX64.test(e.id) ||
-    typeof e.pubkey !== "string" || !HEX64.test(e.pubkey) ||
-    typeof e.sig !== "string" || !HEX128.test(e.sig) ||
-    !Number.isSafeInteger(e.kind) || (e.kind as number) < 0 ||
-    !Number.isSafeInteger(e.created_at) || (e.created_at as number) < 0 ||
-    typeof e.content !== "string" || !Array.isArray(e.tags) ||
-    !e.tags.every((t) => Array.isArray(t) && t.every((v) => typeof v === "string"))
-  ) return null;
+  if (checkEvent(raw) !== null) return null;
+  const e = raw as NostrEvent;
   // A new object: a verification mark cached on the caller's object must never carry over.
   return {
     id: e.id,
     pubkey: e.pubkey,
     sig: e.sig,
-    kind: e.kind as number,
-    created_at: e.created_at as number,
+    kind: e.kind,
+    created_at: e.created_at,
     content: e.content,
-    tags: (e.tags as string[][]).map((t) => [...t]),
+    tags: e.tags.map((t) => [...t]),
   };
 }
 

@@ -69,3 +69,23 @@ Deno.test("requests - provider.max_price is USD per million tokens, kept exactly
     assert.throws(() => parseProviderPrefs(bad), RequestError);
   }
 });
+
+Deno.test("requests - max_tokens is checked even beside max_completion_tokens, as the schema says", () => {
+  assert.throws(
+    () => parseChatRequest({ model: "m", messages, max_completion_tokens: 7, max_tokens: 0 }),
+    (e: unknown) => e instanceof RequestError && e.param === "max_tokens",
+  );
+  assert.equal(
+    parseChatRequest({ model: "m", messages, max_completion_tokens: 7, max_tokens: 3 }).maxTokens,
+    7,
+  );
+});
+
+Deno.test("requests - an empty embeddings input is refused with its own message", () => {
+  for (const input of ["", ["a", ""]]) {
+    assert.throws(
+      () => parseEmbeddingsRequest({ model: "m", input }),
+      (e: unknown) => e instanceof RequestError && e.message === "input must not contain empty strings",
+    );
+  }
+});

@@ -1,6 +1,7 @@
 // Frames on the node's job socket (`GET /api/nodes/ws`), one JSON object per text frame.
 // docs/protocol.md is the reference for node implementers; keep the two in step.
 import type { NostrEvent } from "nostr-tools/pure";
+import { compileSchema, type JsonSchema } from "../json_schema/validator.ts";
 
 /** What a job asks the engine for. */
 export type JobKind = "chat" | "embeddings";
@@ -102,14 +103,42 @@ export interface HeartbeatBody {
   models: string[];
 }
 
+const NATURAL = (name: string): JsonSchema => ({
+  type: "integer",
+  minimum: 0,
+  maximum: Number.MAX_SAFE_INTEGER,
+  errorMessage: `${name} must be an integer ≥ 0`,
+});
+
+/** The heartbeat body's schema (published in /openapi.json, compiled into {@link parseHeartbeat}). */
+export const HEARTBEAT_SCHEMA: JsonSchema = {
+  type: "object",
+  title: "Heartbeat",
+  required: ["node_id", "load", "free_slots", "in_flight", "models"],
+  properties: {
+    node_id: { type: "string", errorMessage: "node_id must be a string" },
+    load: {
+      type: "number",
+      minimum: 0,
+      description: "Jobs in flight over slots.",
+      errorMessage: "load must be a number ≥ 0",
+    },
+    free_slots: NATURAL("free_slots"),
+    in_flight: NATURAL("in_flight"),
+    models: {
+      type: "array",
+      items: { type: "string" },
+      description: "The models the engine serves now.",
+      errorMessage: "models must be strings",
+    },
+  },
+  errorMessage: "heartbeat body must be a JSON object",
+};
+
+const checkHeartbeat = compileSchema(HEARTBEAT_SCHEMA);
+
 /** Validates a heartbeat body; returns a reason string when it is invalid. */
 export function parseHeartbeat(raw: unknown): HeartbeatBody | string {
-  if (!isObj(raw)) return "heartbeat body must be a JSON object";
-  const nat = (x: unknown) => Number.isSafeInteger(x) && (x as number) >= 0;
-  if (!isStr(raw.node_id)) return "node_id must be a string";
-  if (typeof raw.load !== "number" || !(raw.load >= 0)) return "load must be a number ≥ 0";
-  if (!nat(raw.free_slots)) return "free_slots must be an integer ≥ 0";
-  if (!nat(raw.in_flight)) return "in_flight must be an integer ≥ 0";
-  if (!Array.isArray(raw.models) || !raw.models.every(isStr)) return "models must be strings";
-  return raw as unknown as HeartbeatBody;
+  const issue = checkHeartbeat(raw);
+  return issue === null ? raw as HeartbeatBody : issue.message;
 }

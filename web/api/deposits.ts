@@ -12,7 +12,14 @@ import {
   listPayments,
   type PaymentRow,
 } from "../../db/mod.ts";
-import { formatUsd, isCoin, parseDecimal, SUPPORTED_COINS } from "../../shared/mod.ts";
+import {
+  compileSchema,
+  formatUsd,
+  isCoin,
+  type JsonSchema,
+  parseDecimal,
+  SUPPORTED_COINS,
+} from "../../shared/mod.ts";
 import type { ControlPlane } from "../control_plane.ts";
 import { HttpError } from "../http_error.ts";
 import { ProcessorError } from "../payments/processor.ts";
@@ -39,13 +46,31 @@ function depositJson(p: PaymentRow) {
   };
 }
 
+/** `POST /api/deposits`'s body (published in /openapi.json); the bounds come from the config. */
+export const DEPOSIT_REQUEST_SCHEMA: JsonSchema = {
+  type: "object",
+  title: "DepositRequest",
+  required: ["amount_usd", "coin"],
+  properties: {
+    amount_usd: {
+      anyOf: [{ type: "number", minimum: 0 }, { type: "string", pattern: "^\\s*\\d+(\\.\\d*)?\\s*$" }],
+      description: "USD with at most 2 decimals, within min/max_deposit_usd of `GET /api/pricing`.",
+      examples: ["25.00"],
+    },
+    coin: { enum: SUPPORTED_COINS, description: "The coin to pay in." },
+  },
+};
+
+const checkDeposit = compileSchema(DEPOSIT_REQUEST_SCHEMA);
+
 /** Validates a deposit body: a USD amount in whole cents within the published bounds, and a coin. */
 export function parseDepositBody(
   raw: unknown,
   bounds: { minCents: number; maxCents: number },
 ): { cents: number; coin: (typeof SUPPORTED_COINS)[number] } {
+  const issue = checkDeposit(raw);
   const body = (typeof raw === "object" && raw !== null ? raw : {}) as Record<string, unknown>;
-  const cents = parseDecimal(body.amount_usd, 2);
+  const cents = issue !== null && issue.param !== "coin" ? null : parseDecimal(body.amount_usd, 2);
   // parseDecimal drops digits past the ones asked for, so compare at the input's full length:
   // "12.5000000001" is refused rather than silently taken as 12.50.
   const digits = cents === null ? 0 : Math.max(String(body.amount_usd).length, 20);
@@ -59,7 +84,7 @@ export function parseDepositBody(
       { code: "invalid_amount", param: "amount_usd" },
     );
   }
-  if (!isCoin(body.coin)) {
+  if (issue !== null || !isCoin(body.coin)) {
     throw new HttpError(400, `coin must be one of ${SUPPORTED_COINS.join(", ")}.`, {
       code: "invalid_coin",
       param: "coin",

@@ -2,6 +2,7 @@
 // per address so the endpoint cannot be used to fill the database.
 import type { AppContext } from "../app_env.ts";
 import { createApiKey } from "../../db/mod.ts";
+import { compileSchema, type JsonSchema } from "../../shared/mod.ts";
 import type { ControlPlane } from "../control_plane.ts";
 import { HttpError } from "../http_error.ts";
 
@@ -10,6 +11,17 @@ export function clientAddress(c: AppContext): string {
   const info = c.env as { remoteAddr?: { hostname?: string } } | undefined;
   return info?.remoteAddr?.hostname ?? "unknown";
 }
+
+/** `POST /api/keys`'s optional body (published in /openapi.json). */
+export const KEY_REQUEST_SCHEMA: JsonSchema = {
+  type: "object",
+  title: "KeyRequest",
+  properties: {
+    label: { type: "string", description: "A name for the key; the first 100 characters are kept." },
+  },
+};
+
+const checkKeyRequest = compileSchema(KEY_REQUEST_SCHEMA);
 
 /** The handler that creates an API key. */
 export function createKey(cp: ControlPlane) {
@@ -24,12 +36,17 @@ export function createKey(cp: ControlPlane) {
     let label: string | null = null;
     const text = await c.req.text();
     if (text.trim()) {
+      let body: { label?: string };
       try {
-        const body = JSON.parse(text);
-        if (typeof body?.label === "string") label = body.label.slice(0, 100);
+        body = JSON.parse(text);
       } catch {
         throw new HttpError(400, 'body must be JSON, e.g. {"label": "my app"}', { code: "invalid_json" });
       }
+      const issue = checkKeyRequest(body);
+      if (issue !== null) {
+        throw new HttpError(400, issue.message, { code: "invalid_request", param: issue.param });
+      }
+      label = body.label?.slice(0, 100) ?? null;
     }
     const { key, row } = await createApiKey(cp.db.sql, { label });
     return c.json({

@@ -3,6 +3,7 @@
 // docs/protocol.md, "Dashboard login".
 import type { Hono } from "hono";
 import type { AppContext, AppEnv } from "../app_env.ts";
+import { compileSchema, type JsonSchema } from "../../shared/mod.ts";
 import type { ControlPlane } from "../control_plane.ts";
 import { HttpError } from "../http_error.ts";
 import {
@@ -28,16 +29,37 @@ export function publicBase(cp: ControlPlane, req: Request): string {
   return cp.config.publicUrl ?? new URL(req.url).origin;
 }
 
-function deviceCodeOf(c: AppContext): string {
+const DEVICE_CODE: JsonSchema = { type: "string", pattern: "^[0-9a-f]{64}$" };
+
+/** `POST /api/login/device/poll`'s body (published in /openapi.json). */
+export const DEVICE_POLL_SCHEMA: JsonSchema = {
+  type: "object",
+  title: "DeviceLoginPoll",
+  required: ["device_code"],
+  properties: { device_code: DEVICE_CODE },
+};
+
+/** `POST /api/login/device/decision`'s body (published in /openapi.json). */
+export const DEVICE_DECISION_SCHEMA: JsonSchema = {
+  type: "object",
+  title: "DeviceLoginDecision",
+  required: ["device_code", "approve"],
+  properties: { device_code: DEVICE_CODE, approve: { type: "boolean" } },
+};
+
+const checkPoll = compileSchema(DEVICE_POLL_SCHEMA);
+const checkDecision = compileSchema(DEVICE_DECISION_SCHEMA);
+
+function deviceCodeOf(c: AppContext, check = checkPoll): string {
   const body = verifiedJson(c);
-  const code = (body as { device_code?: unknown } | null)?.device_code;
-  if (typeof code !== "string" || !/^[0-9a-f]{64}$/.test(code)) {
+  const issue = check(body);
+  if (issue !== null && issue.param !== "approve") {
     throw new HttpError(400, "device_code must be the code this login started with", {
       code: "invalid_request",
       param: "device_code",
     });
   }
-  return code;
+  return (body as { device_code: string }).device_code;
 }
 
 /** The login of `device_code` if the signing node started it; else 404 or 403. */
@@ -101,7 +123,7 @@ export function mountLoginApi(app: Hono<AppEnv>, cp: ControlPlane): void {
   });
 
   app.post("/api/login/device/decision", auth, async (c) => {
-    const deviceCode = deviceCodeOf(c);
+    const deviceCode = deviceCodeOf(c, checkDecision);
     const approve = (verifiedJson(c) as { approve?: unknown }).approve;
     if (typeof approve !== "boolean") {
       throw new HttpError(400, "approve must be true or false", {

@@ -4,6 +4,7 @@
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex, concatBytes, hexToBytes, utf8ToBytes } from "@noble/hashes/utils.js";
+import { compileSchema, type JsonSchema } from "../../shared/mod.ts";
 
 declare const verified: unique symbol;
 
@@ -147,40 +148,89 @@ function parseSignatureHeader(header: string | null): { t: number; v1: Uint8Arra
   return { t, v1 };
 }
 
+const WIRE_DECIMAL: JsonSchema = {
+  anyOf: [{ type: "number", minimum: 0 }, { type: "string", pattern: "^\\s*\\d+(\\.\\d+)?\\s*$" }],
+  description: "A non-negative decimal (number or string).",
+};
+const OPTIONAL_DECIMAL: JsonSchema = { anyOf: [{ type: "null" }, WIRE_DECIMAL] };
+const OPTIONAL_STRING: JsonSchema = { type: ["string", "null"] };
+const NON_EMPTY: JsonSchema = { type: "string", minLength: 1 };
+
+/**
+ * A CoinPayPortal event's wire shape (published in /openapi.json, compiled into the parser below).
+ * `errorMessage` names the field at fault in the rejection reason.
+ */
+export const COINPAY_EVENT_SCHEMA: JsonSchema = {
+  type: "object",
+  title: "CoinPayEvent",
+  required: ["id", "type", "business_id", "created_at", "data"],
+  properties: {
+    id: { type: "string", pattern: "^evt_.", errorMessage: "invalid event: id" },
+    type: { ...NON_EMPTY, examples: COINPAY_EVENT_TYPES, errorMessage: "invalid event: type" },
+    business_id: { ...NON_EMPTY, errorMessage: "invalid event: business_id" },
+    created_at: {
+      type: ["string", "number"],
+      description: "ISO 8601 or unix seconds.",
+      errorMessage: "invalid event: created_at",
+    },
+    data: {
+      type: "object",
+      required: ["payment_id", "status", "amount_usd"],
+      properties: {
+        payment_id: { ...NON_EMPTY, errorMessage: "invalid event: {param}" },
+        status: { ...NON_EMPTY, errorMessage: "invalid event: {param}" },
+        amount_usd: { ...WIRE_DECIMAL, errorMessage: "invalid event: {param}" },
+        amount_crypto: { ...OPTIONAL_DECIMAL, errorMessage: "invalid event: {param}" },
+        merchant_amount: { ...OPTIONAL_DECIMAL, errorMessage: "invalid event: {param}" },
+        platform_fee: { ...OPTIONAL_DECIMAL, errorMessage: "invalid event: {param}" },
+        currency: { ...OPTIONAL_STRING, errorMessage: "invalid event: {param}" },
+        payment_address: { ...OPTIONAL_STRING, errorMessage: "invalid event: {param}" },
+        tx_hash: { ...OPTIONAL_STRING, errorMessage: "invalid event: {param}" },
+        confirmations: {
+          type: ["integer", "null"],
+          minimum: 0,
+          maximum: Number.MAX_SAFE_INTEGER,
+          errorMessage: "invalid event: {param}",
+        },
+        metadata: { type: ["object", "null"], errorMessage: "invalid event: {param}" },
+      },
+      errorMessage: "invalid event: data",
+    },
+  },
+  errorMessage: "invalid event: not an object",
+};
+
+const checkEvent = compileSchema(COINPAY_EVENT_SCHEMA);
+
 /** The one boundary function from the wire event (snake_case) to `VerifiedWebhook`. */
 function parseWebhookEvent(json: unknown): WebhookVerification {
   const fail = (reason: string): WebhookVerification => ({ ok: false, reason: `invalid event: ${reason}` });
-  if (!isObject(json)) return fail("not an object");
-  const { id, type, data, created_at, business_id } = json;
-  if (typeof id !== "string" || !id.startsWith("evt_") || id.length <= 4) return fail("id");
-  if (typeof type !== "string" || !type) return fail("type");
-  if (typeof business_id !== "string" || !business_id) return fail("business_id");
+  const issue = checkEvent(json);
+  if (issue !== null) return { ok: false, reason: issue.message };
+  const { id, type, data, created_at, business_id } = json as {
+    id: string;
+    type: string;
+    business_id: string;
+    created_at: unknown;
+    data: Record<string, unknown> & { payment_id: string; status: string };
+  };
   const createdAt = parseTime(created_at);
   if (!createdAt) return fail("created_at");
-  if (!isObject(data)) return fail("data");
-  if (typeof data.payment_id !== "string" || !data.payment_id) return fail("data.payment_id");
-  if (typeof data.status !== "string" || !data.status) return fail("data.status");
+  // The schema admitted these; the guards keep the conversions and the schema in step.
   const amountUsd = parseWireDecimal(data.amount_usd);
-  if (amountUsd === null) return fail("data.amount_usd");
   const amountCrypto = optionalDecimal(data.amount_crypto);
   const merchantAmount = optionalDecimal(data.merchant_amount);
   const platformFee = optionalDecimal(data.platform_fee);
+  if (amountUsd === null) return fail("data.amount_usd");
   if (amountCrypto === undefined) return fail("data.amount_crypto");
   if (merchantAmount === undefined) return fail("data.merchant_amount");
   if (platformFee === undefined) return fail("data.platform_fee");
-  const currency = optionalString(data.currency);
-  const paymentAddress = optionalString(data.payment_address);
-  const txHash = optionalString(data.tx_hash);
-  if (currency === undefined) return fail("data.currency");
-  if (paymentAddress === undefined) return fail("data.payment_address");
-  if (txHash === undefined) return fail("data.tx_hash");
-  const confirmations = data.confirmations ?? 0;
-  if (typeof confirmations !== "number" || !Number.isSafeInteger(confirmations) || confirmations < 0) {
-    return fail("data.confirmations");
-  }
+  const currency = optionalString(data.currency) as string | null;
+  const paymentAddress = optionalString(data.payment_address) as string | null;
+  const txHash = optionalString(data.tx_hash) as string | null;
+  const confirmations = (data.confirmations ?? 0) as number;
   const metadata: Record<string, string> = {};
-  if (data.metadata !== undefined && data.metadata !== null) {
-    if (!isObject(data.metadata)) return fail("data.metadata");
+  if (isObject(data.metadata)) {
     for (const [k, v] of Object.entries(data.metadata)) if (typeof v === "string") metadata[k] = v;
   }
   const event = {

@@ -2,7 +2,7 @@
 // snake_case on the wire; USD amounts as decimal strings (never floats).
 import type { Hono } from "hono";
 import { earningsSummary, listPayoutAddresses, listPayouts, type PayoutRow } from "../../../db/mod.ts";
-import { formatUsd, isCoin, SUPPORTED_COINS } from "../../../shared/mod.ts";
+import { compileSchema, formatUsd, isCoin, type JsonSchema, SUPPORTED_COINS } from "../../../shared/mod.ts";
 import type { AppContext, AppEnv } from "../../app_env.ts";
 import type { ControlPlane } from "../../control_plane.ts";
 import { HttpError } from "../../http_error.ts";
@@ -48,14 +48,39 @@ function parseCoin(value: unknown) {
   );
 }
 
+/** `POST /api/nodes/payout-address`'s body (published in /openapi.json). */
+export const PAYOUT_ADDRESS_SCHEMA: JsonSchema = {
+  type: "object",
+  title: "PayoutAddressRequest",
+  required: ["coin", "address"],
+  properties: {
+    coin: { enum: SUPPORTED_COINS },
+    address: {
+      type: "string",
+      description: "Checked per chain (checksum, alphabet, length) before it is stored.",
+    },
+  },
+};
+
+/** `POST /api/nodes/payouts`'s body (published in /openapi.json); no coin means the saved address's. */
+export const PAYOUT_REQUEST_SCHEMA: JsonSchema = {
+  type: "object",
+  title: "PayoutRequest",
+  properties: { coin: { enum: [...SUPPORTED_COINS, null] } },
+};
+
+const checkPayoutAddress = compileSchema(PAYOUT_ADDRESS_SCHEMA);
+const checkPayoutRequest = compileSchema(PAYOUT_REQUEST_SCHEMA);
+
 /** Mounts the payout routes on the app (before `/api/nodes/:pubkey`, which would shadow them). */
 export function mountPayoutRoutes(app: Hono<AppEnv>, cp: ControlPlane): void {
   const auth = nip98Auth(cp);
 
   app.post("/api/nodes/payout-address", auth, async (c) => {
     const body = objectBody(c);
+    const issue = checkPayoutAddress(body);
     const coin = parseCoin(body.coin);
-    if (typeof body.address !== "string") {
+    if (issue !== null || typeof body.address !== "string") {
       throw new HttpError(400, "address must be a string", { code: "invalid_request", param: "address" });
     }
     const saved = await savePayoutAddress(cp.db.sql, {
@@ -80,7 +105,9 @@ export function mountPayoutRoutes(app: Hono<AppEnv>, cp: ControlPlane): void {
 
   app.post("/api/nodes/payouts", auth, async (c) => {
     const body = objectBody(c);
-    const coin = body.coin === undefined || body.coin === null ? undefined : parseCoin(body.coin);
+    const coin = checkPayoutRequest(body) === null && (body.coin === undefined || body.coin === null)
+      ? undefined
+      : parseCoin(body.coin);
     try {
       const payout = await requestPayout(payoutDepsOf(cp), {
         nodePubkey: c.get("nodePubkey"),

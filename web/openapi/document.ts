@@ -1,0 +1,355 @@
+// The OpenAPI 3.1 document served at /openapi.json. Request bodies are the very schemas the edge
+// compiles into its validators (shared/openai/request_schemas.ts, the handlers' *_SCHEMA), so the
+// document cannot drift from what is checked; responses are described in response_schemas.ts. A test walks the app's
+// routes and fails when one is missing.
+import {
+  CHAT_REQUEST_SCHEMA,
+  EMBEDDINGS_REQUEST_SCHEMA,
+  HEARTBEAT_SCHEMA,
+  type JsonSchema,
+  NOSTR_EVENT_SCHEMA,
+  publishedSchema,
+} from "../../shared/mod.ts";
+import { DEPOSIT_REQUEST_SCHEMA } from "../api/deposits.ts";
+import { KEY_REQUEST_SCHEMA } from "../api/keys.ts";
+import { DEVICE_DECISION_SCHEMA, DEVICE_POLL_SCHEMA } from "../api/login.ts";
+import { PAYOUT_ADDRESS_SCHEMA, PAYOUT_REQUEST_SCHEMA } from "../api/nodes/payouts.ts";
+import { COINPAY_EVENT_SCHEMA } from "../payments/webhook.ts";
+import { ref, RESPONSE_SCHEMAS } from "./response_schemas.ts";
+
+type Json = Record<string, unknown>;
+
+const REQUEST_SCHEMAS: Record<string, JsonSchema> = {
+  ChatCompletionRequest: CHAT_REQUEST_SCHEMA,
+  EmbeddingsRequest: EMBEDDINGS_REQUEST_SCHEMA,
+  KeyRequest: KEY_REQUEST_SCHEMA,
+  DepositRequest: DEPOSIT_REQUEST_SCHEMA,
+  NostrEvent: NOSTR_EVENT_SCHEMA,
+  Heartbeat: HEARTBEAT_SCHEMA,
+  PayoutAddressRequest: PAYOUT_ADDRESS_SCHEMA,
+  PayoutRequest: PAYOUT_REQUEST_SCHEMA,
+  DeviceLoginPoll: DEVICE_POLL_SCHEMA,
+  DeviceLoginDecision: DEVICE_DECISION_SCHEMA,
+  CoinPayEvent: COINPAY_EVENT_SCHEMA,
+};
+
+const json = (schema: Json) => ({ "application/json": { schema } });
+
+function errors(...statuses: number[]): Json {
+  return Object.fromEntries(statuses.map((s) => [String(s), { $ref: "#/components/responses/Error" }]));
+}
+
+interface Op {
+  summary: string;
+  tag: string;
+  security?: string;
+  body?: string;
+  optionalBody?: boolean;
+  ok: [number, string | null, string];
+  errors: number[];
+  params?: Json[];
+  description?: string;
+}
+
+function operation(o: Op): Json {
+  return {
+    summary: o.summary,
+    ...(o.description ? { description: o.description } : {}),
+    tags: [o.tag],
+    ...(o.security ? { security: [{ [o.security]: [] }] } : { security: [] }),
+    ...(o.params ? { parameters: o.params } : {}),
+    ...(o.body ? { requestBody: { required: !o.optionalBody, content: json(ref(o.body)) } } : {}),
+    responses: {
+      [String(o.ok[0])]: {
+        description: o.ok[2],
+        ...(o.ok[1] ? { content: json(ref(o.ok[1])) } : {}),
+      },
+      ...errors(...o.errors),
+    },
+  };
+}
+
+const V1 = "OpenAI-compatible API";
+const CONSUMER = "Consumer API";
+const NODE = "Node API";
+const WEBHOOK = "Webhooks";
+
+/** The OpenAPI 3.1 document for the control plane's JSON APIs. */
+export function openApiDocument(opts: { version: string; serverUrl?: string | null }): Json {
+  const schemas: Json = {};
+  for (const [name, s] of Object.entries(REQUEST_SCHEMAS)) schemas[name] = publishedSchema(s);
+  Object.assign(schemas, RESPONSE_SCHEMAS);
+
+  const chat = operation({
+    summary: "Create a chat completion",
+    tag: V1,
+    security: "apiKey",
+    body: "ChatCompletionRequest",
+    ok: [200, "ChatCompletion", "The completion; with `stream: true`, server-sent events of chunks."],
+    errors: [400, 401, 402, 404, 429, 502, 503, 504],
+    description: "Routed to a live node serving the model; the worst-case cost is reserved first.",
+  });
+  (chat.responses as Json)["200"] = {
+    description:
+      "The completion; with `stream: true`, server-sent events of chunks ending in `data: [DONE]`.",
+    content: {
+      "application/json": { schema: ref("ChatCompletion") },
+      "text/event-stream": { schema: { type: "string" } },
+    },
+  };
+
+  const paths: Record<string, Json> = {
+    "/v1/chat/completions": { post: chat },
+    "/v1/embeddings": {
+      post: operation({
+        summary: "Create embeddings",
+        tag: V1,
+        security: "apiKey",
+        body: "EmbeddingsRequest",
+        ok: [200, "Embeddings", "The embeddings."],
+        errors: [400, 401, 402, 404, 429, 502, 503, 504],
+      }),
+    },
+    "/v1/models": {
+      get: operation({
+        summary: "List the models live nodes serve",
+        tag: V1,
+        security: "apiKey",
+        ok: [200, "ModelList", "The models."],
+        errors: [401, 429],
+      }),
+    },
+    "/health": {
+      get: operation({
+        summary: "Liveness",
+        tag: CONSUMER,
+        ok: [200, "Health", "Alive."],
+        errors: [],
+      }),
+    },
+    "/api/keys": {
+      post: operation({
+        summary: "Create an API key",
+        tag: CONSUMER,
+        body: "KeyRequest",
+        optionalBody: true,
+        ok: [201, "Key", "The key, shown once."],
+        errors: [400, 429],
+      }),
+    },
+    "/api/pricing": {
+      get: operation({
+        summary: "The published fee, price bounds and limits",
+        tag: CONSUMER,
+        ok: [200, "Pricing", "The pricing."],
+        errors: [],
+      }),
+    },
+    "/api/deposits": {
+      post: operation({
+        summary: "Start a crypto deposit",
+        tag: CONSUMER,
+        security: "apiKey",
+        body: "DepositRequest",
+        params: [{
+          name: "Idempotency-Key",
+          in: "header",
+          required: false,
+          schema: { type: "string" },
+          description: "Makes a retried request return the same deposit.",
+        }],
+        ok: [201, "Deposit", "Where to send how much."],
+        errors: [400, 401, 409, 502, 503],
+      }),
+    },
+    "/api/deposits/{id}": {
+      get: operation({
+        summary: "A deposit's status",
+        tag: CONSUMER,
+        security: "apiKey",
+        params: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
+        ok: [200, "Deposit", "The deposit."],
+        errors: [401, 404],
+      }),
+    },
+    "/api/balance": {
+      get: operation({
+        summary: "Balance, held amount and recent movements",
+        tag: CONSUMER,
+        security: "apiKey",
+        ok: [200, "Balance", "The statement."],
+        errors: [401],
+      }),
+    },
+    "/api/webhooks/coinpay": {
+      post: operation({
+        summary: "CoinPayPortal payment events",
+        tag: WEBHOOK,
+        security: "coinPaySignature",
+        body: "CoinPayEvent",
+        ok: [200, "WebhookReceived", "Handled; each event id is acted on once."],
+        errors: [401, 404, 413],
+        description: "Only a correctly signed, fresh event for this business changes anything.",
+      }),
+    },
+    "/api/nodes/register": {
+      post: operation({
+        summary: "Register or update a node (its signed node record)",
+        tag: NODE,
+        security: "nip98",
+        body: "NostrEvent",
+        ok: [201, "Registered", "Registered (200 when updated)."],
+        errors: [400, 401, 409, 413],
+      }),
+    },
+    "/api/nodes/heartbeat": {
+      post: operation({
+        summary: "Report load and served models",
+        tag: NODE,
+        security: "nip98",
+        body: "Heartbeat",
+        ok: [200, "HeartbeatAck", "Recorded."],
+        errors: [400, 401, 404, 413],
+      }),
+    },
+    "/api/nodes/ws": {
+      get: operation({
+        summary: "The node's job socket (WebSocket upgrade)",
+        tag: NODE,
+        ok: [101, null, "Switching protocols; the node then answers a NIP-42-style challenge."],
+        errors: [426],
+      }),
+    },
+    "/api/nodes/payout-address": {
+      post: operation({
+        summary: "Save the payout address for a coin",
+        tag: NODE,
+        security: "nip98",
+        body: "PayoutAddressRequest",
+        ok: [200, "PayoutAddress", "Saved."],
+        errors: [400, 401],
+      }),
+    },
+    "/api/nodes/payout-addresses": {
+      get: operation({
+        summary: "The saved payout addresses",
+        tag: NODE,
+        security: "nip98",
+        ok: [200, "PayoutAddresses", "The addresses."],
+        errors: [401],
+      }),
+    },
+    "/api/nodes/payouts": {
+      get: operation({
+        summary: "The node's payouts",
+        tag: NODE,
+        security: "nip98",
+        ok: [200, "PayoutList", "Newest first."],
+        errors: [401],
+      }),
+      post: operation({
+        summary: "Request a payout of the pending earnings",
+        tag: NODE,
+        security: "nip98",
+        body: "PayoutRequest",
+        optionalBody: true,
+        ok: [201, "PayoutCreated", "The payout, sent or queued."],
+        errors: [400, 401, 409],
+      }),
+    },
+    "/api/nodes/earnings": {
+      get: operation({
+        summary: "Earnings: pending, in flight, paid, per day and per coin",
+        tag: NODE,
+        security: "nip98",
+        ok: [200, "Earnings", "The summary."],
+        errors: [401],
+      }),
+    },
+    "/api/nodes/{pubkey}": {
+      get: operation({
+        summary: "A node's public status",
+        tag: NODE,
+        params: [{
+          name: "pubkey",
+          in: "path",
+          required: true,
+          schema: { type: "string" },
+          description: "Hex public key or npub.",
+        }],
+        ok: [200, "NodeStatus", "The node."],
+        errors: [404],
+      }),
+    },
+    "/api/login/device": {
+      post: operation({
+        summary: "Start a dashboard device-code login (infernet login)",
+        tag: NODE,
+        security: "nip98",
+        ok: [201, "DeviceLoginStarted", "Show the user the code and the URI."],
+        errors: [401, 403, 429],
+      }),
+    },
+    "/api/login/device/poll": {
+      post: operation({
+        summary: "Poll a device-code login",
+        tag: NODE,
+        security: "nip98",
+        body: "DeviceLoginPoll",
+        ok: [200, "DeviceLogin", "The login's state."],
+        errors: [400, 401, 403, 404],
+      }),
+    },
+    "/api/login/device/decision": {
+      post: operation({
+        summary: "Approve or deny the browser that entered the code",
+        tag: NODE,
+        security: "nip98",
+        body: "DeviceLoginDecision",
+        ok: [200, "DeviceLogin", "The login's state."],
+        errors: [400, 401, 403, 404, 409, 410],
+      }),
+    },
+  };
+
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "Infernet API",
+      version: opts.version,
+      description: "An open marketplace for GPU inference: an OpenAI-compatible API for consumers, " +
+        "the API node daemons speak (NIP-98 signed), and the payment processor's webhook.",
+      license: { name: "MIT", identifier: "MIT" },
+    },
+    servers: [{ url: opts.serverUrl ?? "/" }],
+    tags: [
+      { name: V1, description: "Bearer API key (`POST /api/keys`)." },
+      { name: CONSUMER },
+      { name: NODE, description: "Signed by the node's Nostr key (NIP-98)." },
+      { name: WEBHOOK },
+    ],
+    paths,
+    components: {
+      schemas,
+      responses: {
+        Error: { description: "An error, in OpenAI's shape.", content: json(ref("Error")) },
+      },
+      securitySchemes: {
+        apiKey: { type: "http", scheme: "bearer", description: "An API key from `POST /api/keys`." },
+        nip98: {
+          type: "apiKey",
+          in: "header",
+          name: "Authorization",
+          description: "NIP-98: `Nostr <base64 of a kind-27235 event>` with tags `u` (this exact URL), " +
+            "`method` and `payload` (sha256 hex of the body), created within ±60 s, each event used once.",
+        },
+        coinPaySignature: {
+          type: "apiKey",
+          in: "header",
+          name: "X-CoinPay-Signature",
+          description: '`t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`, at most 300 s old.',
+        },
+      },
+    },
+  };
+}

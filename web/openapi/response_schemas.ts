@@ -1,0 +1,235 @@
+// The responses' schemas in /openapi.json. Unlike the request bodies, nothing validates these: they
+// describe what the handlers answer, and OpenAI's error object every JSON API shares.
+import { SUPPORTED_COINS, VRAM_TIERS } from "../../shared/mod.ts";
+
+type Json = Record<string, unknown>;
+
+/** A reference to a schema in the document's components. */
+export const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const USD: Json = { type: "string", pattern: "^\\d+\\.\\d+$", description: "USD as a decimal string." };
+const TIME: Json = { type: "string", format: "date-time" };
+
+/** The response schemas, by component name. */
+export const RESPONSE_SCHEMAS: Record<string, Json> = {
+  Error: {
+    type: "object",
+    description: "OpenAI's error object; every JSON API here answers errors in it.",
+    required: ["error"],
+    properties: {
+      error: {
+        type: "object",
+        required: ["message", "type", "param", "code"],
+        properties: {
+          message: { type: "string" },
+          type: {
+            enum: [
+              "invalid_request_error",
+              "authentication_error",
+              "insufficient_quota",
+              "not_found_error",
+              "rate_limit_error",
+              "server_error",
+              "service_unavailable",
+            ],
+          },
+          param: { type: ["string", "null"], description: "The request field at fault." },
+          code: { type: ["string", "null"], description: "A stable machine code, e.g. invalid_api_key." },
+        },
+      },
+    },
+  },
+  ChatCompletion: {
+    type: "object",
+    description: "OpenAI's chat completion object, as the engine produced it (usage metered by Infernet).",
+    properties: {
+      id: { type: "string" },
+      object: { const: "chat.completion" },
+      created: { type: "integer" },
+      model: { type: "string" },
+      choices: { type: "array", items: { type: "object" } },
+      usage: ref("Usage"),
+    },
+  },
+  Usage: {
+    type: "object",
+    properties: {
+      prompt_tokens: { type: "integer" },
+      completion_tokens: { type: "integer" },
+      total_tokens: { type: "integer" },
+    },
+  },
+  Embeddings: {
+    type: "object",
+    properties: {
+      object: { const: "list" },
+      data: { type: "array", items: { type: "object" } },
+      model: { type: "string" },
+      usage: ref("Usage"),
+    },
+  },
+  ModelList: {
+    type: "object",
+    properties: {
+      object: { const: "list" },
+      data: {
+        type: "array",
+        items: {
+          type: "object",
+          properties: { id: { type: "string" }, object: { const: "model" }, owned_by: { type: "string" } },
+        },
+      },
+    },
+  },
+  Key: {
+    type: "object",
+    properties: {
+      key: { type: "string", description: "The API key, shown only this once." },
+      id: { type: "string" },
+      prefix: { type: "string" },
+      label: { type: ["string", "null"] },
+      created_at: TIME,
+      note: { type: "string" },
+    },
+  },
+  Deposit: {
+    type: "object",
+    properties: {
+      id: { type: "string" },
+      object: { const: "deposit" },
+      status: { type: "string", description: "The processor's status, or credited once confirmed." },
+      amount_usd: USD,
+      coin: { enum: SUPPORTED_COINS },
+      payment_address: { type: "string" },
+      crypto_amount: { type: "string" },
+      qr_code: { type: ["string", "null"] },
+      expires_at: TIME,
+      created_at: TIME,
+      credited_at: { type: ["string", "null"], format: "date-time" },
+    },
+  },
+  Balance: {
+    type: "object",
+    properties: {
+      object: { const: "balance" },
+      currency: { const: "USD" },
+      balance_usd: USD,
+      held_usd: { ...USD, description: "Reserved for jobs in flight." },
+      movements: { type: "array", items: { type: "object" } },
+      deposits: { type: "array", items: ref("Deposit") },
+    },
+  },
+  Pricing: {
+    type: "object",
+    properties: {
+      currency: { const: "USD" },
+      fee_bps: { type: "integer", description: "The platform fee in basis points." },
+      price_bounds: {
+        type: "object",
+        description: `Per VRAM tier (${VRAM_TIERS.join(", ")}): min_per_1k_usd and max_per_1k_usd.`,
+      },
+      coins: { type: "array", items: { enum: SUPPORTED_COINS } },
+      min_deposit_usd: USD,
+      max_deposit_usd: USD,
+      min_payout_usd: USD,
+    },
+  },
+  Payout: {
+    type: "object",
+    properties: {
+      id: { type: "integer" },
+      coin: { enum: SUPPORTED_COINS },
+      address: { type: "string" },
+      amount_usd: USD,
+      status: { type: "string" },
+      tx_hash: { type: ["string", "null"] },
+      created_at: TIME,
+    },
+  },
+  NodeStatus: {
+    type: "object",
+    properties: {
+      pubkey: { type: "string" },
+      node_id: { type: "string" },
+      vram_tier: { enum: VRAM_TIERS },
+      models: { type: "array", items: { type: "string" } },
+      connected: { type: "boolean" },
+      live: { type: "boolean" },
+      last_heartbeat_at: { type: ["string", "null"], format: "date-time" },
+    },
+  },
+  Registered: {
+    type: "object",
+    properties: {
+      ok: { const: true },
+      status: { enum: ["created", "updated"] },
+      node: {
+        type: "object",
+        properties: {
+          pubkey: { type: "string" },
+          npub: { type: "string" },
+          node_id: { type: "string" },
+          vram_tier: { enum: VRAM_TIERS },
+          models: { type: "array", items: { type: "string" } },
+        },
+      },
+      heartbeat_interval_ms: { type: "integer" },
+      socket_path: { const: "/api/nodes/ws" },
+    },
+  },
+  HeartbeatAck: {
+    type: "object",
+    properties: { ok: { const: true }, next_heartbeat_ms: { type: "integer" } },
+  },
+  PayoutAddress: {
+    type: "object",
+    properties: { coin: { enum: SUPPORTED_COINS }, address: { type: "string" }, updated_at: TIME },
+  },
+  PayoutAddresses: {
+    type: "object",
+    properties: { addresses: { type: "array", items: ref("PayoutAddress") } },
+  },
+  PayoutList: { type: "object", properties: { payouts: { type: "array", items: ref("Payout") } } },
+  PayoutCreated: { type: "object", properties: { payout: ref("Payout") } },
+  Earnings: {
+    type: "object",
+    properties: {
+      pending_usd: USD,
+      in_flight_usd: USD,
+      paid_usd: USD,
+      min_payout_usd: USD,
+      auto_payout_usd: { type: ["string", "null"] },
+      days: {
+        type: "array",
+        items: {
+          type: "object",
+          properties: { day: { type: "string" }, earned_usd: USD, jobs: { type: "integer" } },
+        },
+      },
+      coins: { type: "array", items: { type: "object" } },
+    },
+  },
+  DeviceLoginStarted: {
+    type: "object",
+    properties: {
+      device_code: { type: "string" },
+      user_code: { type: "string" },
+      verification_uri: { type: "string" },
+      verification_uri_complete: { type: "string" },
+      expires_in: { type: "integer" },
+      interval: { type: "integer" },
+    },
+  },
+  WebhookReceived: {
+    type: "object",
+    properties: { received: { const: true }, outcome: { type: "string" } },
+  },
+  Health: { type: "object", properties: { ok: { const: true } } },
+  DeviceLogin: {
+    type: "object",
+    properties: {
+      status: { type: "string" },
+      expires_in: { type: "integer" },
+      browser: { type: ["object", "null"] },
+    },
+  },
+};
