@@ -15,6 +15,9 @@ import {
 } from "../../db/mod.ts";
 import {
   type ClaimCheck,
+  compileSchema,
+  type JsonSchema,
+  NOSTR_EVENT_SCHEMA,
   parseEvent,
   tagValue,
   verifyCountersign,
@@ -40,11 +43,53 @@ export function claimJson(c: OperatorClaimRow) {
   };
 }
 
-function bodyObject(c: AppContext): Record<string, unknown> {
+const EVENT: JsonSchema = { ...NOSTR_EVENT_SCHEMA, errorMessage: "{param} must be a signed Nostr event" };
+
+/** `POST /api/operator/claims`'s body (published in /openapi.json). */
+export const CLAIM_REQUEST_SCHEMA: JsonSchema = {
+  type: "object",
+  title: "OperatorClaimRequest",
+  errorMessage: "body must be a JSON object",
+  required: ["claim"],
+  properties: {
+    claim: { ...EVENT, description: "The node's claim (kind 7471, docs/protocol.md §10)." },
+    countersign: {
+      anyOf: [EVENT, { type: "null" }],
+      errorMessage: "{param} must be a signed Nostr event",
+      description: "The operator's countersignature (kind 7472), when it is sent with the claim.",
+    },
+  },
+};
+
+/** `POST /api/operator/countersign`'s body. */
+export const COUNTERSIGN_REQUEST_SCHEMA: JsonSchema = {
+  type: "object",
+  title: "OperatorCountersignRequest",
+  errorMessage: "body must be a JSON object",
+  required: ["countersign"],
+  properties: { countersign: { ...EVENT, description: "The operator's countersignature (kind 7472)." } },
+};
+
+/** `POST /api/operator/revoke`'s body. */
+export const REVOKE_REQUEST_SCHEMA: JsonSchema = {
+  type: "object",
+  title: "OperatorRevokeRequest",
+  errorMessage: "body must be a JSON object",
+  required: ["revocation"],
+  properties: {
+    revocation: { ...EVENT, description: "A NIP-09 deletion (kind 5) of the sender's own claim event." },
+  },
+};
+
+const CHECKS = new Map([CLAIM_REQUEST_SCHEMA, COUNTERSIGN_REQUEST_SCHEMA, REVOKE_REQUEST_SCHEMA].map((s) => [
+  s,
+  compileSchema(s),
+]));
+
+function bodyObject(c: AppContext, schema: JsonSchema): Record<string, unknown> {
   const body = verifiedJson(c);
-  if (typeof body !== "object" || body === null || Array.isArray(body)) {
-    throw new HttpError(400, "body must be a JSON object", { code: "invalid_request" });
-  }
+  const issue = CHECKS.get(schema)!(body);
+  if (issue) throw new HttpError(400, issue.message, { code: "invalid_request", param: issue.param });
   return body as Record<string, unknown>;
 }
 
@@ -108,7 +153,7 @@ export function mountOperatorApi(app: Hono<AppEnv>, cp: ControlPlane): void {
   const auth = nip98Auth(cp);
 
   app.post("/api/operator/claims", auth, async (c) => {
-    const body = bodyObject(c);
+    const body = bodyObject(c, CLAIM_REQUEST_SCHEMA);
     const claim = checked(verifyOperatorClaim(body.claim), "claim", "claim");
     const signer = c.get("nodePubkey");
     if (signer !== claim.nodePubkey && signer !== claim.operatorPubkey) {
@@ -129,12 +174,20 @@ export function mountOperatorApi(app: Hono<AppEnv>, cp: ControlPlane): void {
   });
 
   app.post("/api/operator/countersign", auth, async (c) => {
-    const row = await countersign(cp, bodyObject(c).countersign, c.get("nodePubkey"));
+    const row = await countersign(
+      cp,
+      bodyObject(c, COUNTERSIGN_REQUEST_SCHEMA).countersign,
+      c.get("nodePubkey"),
+    );
     return c.json({ claim: claimJson(row) });
   });
 
   app.post("/api/operator/revoke", auth, async (c) => {
-    const rev = checked(verifyRevocation(bodyObject(c).revocation), "revocation", "revocation");
+    const rev = checked(
+      verifyRevocation(bodyObject(c, REVOKE_REQUEST_SCHEMA).revocation),
+      "revocation",
+      "revocation",
+    );
     if (rev.pubkey !== c.get("nodePubkey")) {
       throw new HttpError(403, "Send a revocation with the key that signed it.", { code: "nip98_invalid" });
     }

@@ -110,7 +110,9 @@ Deno.test("operator api - a bad node signature, bad countersignature or mismatch
         /e tag/,
       ],
       [stranger, { claim }, 403, /Only the node or the operator/],
-      [node, { claim: "not an event" }, 400, /malformed/],
+      [node, { claim: "not an event" }, 400, /claim must be a signed Nostr event/],
+      [node, { claim, countersign: 7 }, 400, /countersign must be a signed Nostr event/],
+      [node, [claim], 400, /body must be a JSON object/],
     ];
     for (const [sk, body, status, pattern] of cases) {
       await refused(await call("POST", "/api/operator/claims", { sk, body }), status, pattern);

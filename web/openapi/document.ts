@@ -14,6 +14,11 @@ import { DEPOSIT_REQUEST_SCHEMA } from "../api/deposits.ts";
 import { KEY_REQUEST_SCHEMA } from "../api/keys.ts";
 import { DEVICE_DECISION_SCHEMA, DEVICE_POLL_SCHEMA } from "../api/login.ts";
 import { PAYOUT_ADDRESS_SCHEMA, PAYOUT_REQUEST_SCHEMA } from "../api/nodes/payouts.ts";
+import {
+  CLAIM_REQUEST_SCHEMA,
+  COUNTERSIGN_REQUEST_SCHEMA,
+  REVOKE_REQUEST_SCHEMA,
+} from "../api/operator_claims.ts";
 import { COINPAY_EVENT_SCHEMA } from "../payments/webhook.ts";
 import { ref, RESPONSE_SCHEMAS } from "./response_schemas.ts";
 
@@ -31,6 +36,9 @@ const REQUEST_SCHEMAS: Record<string, JsonSchema> = {
   DeviceLoginPoll: DEVICE_POLL_SCHEMA,
   DeviceLoginDecision: DEVICE_DECISION_SCHEMA,
   CoinPayEvent: COINPAY_EVENT_SCHEMA,
+  OperatorClaimRequest: CLAIM_REQUEST_SCHEMA,
+  OperatorCountersignRequest: COUNTERSIGN_REQUEST_SCHEMA,
+  OperatorRevokeRequest: REVOKE_REQUEST_SCHEMA,
 };
 
 const json = (schema: Json) => ({ "application/json": { schema } });
@@ -73,6 +81,7 @@ const V1 = "OpenAI-compatible API";
 const CONSUMER = "Consumer API";
 const NODE = "Node API";
 const WEBHOOK = "Webhooks";
+const OPERATIONS = "Operations";
 
 /** The OpenAPI 3.1 document for the control plane's JSON APIs. */
 export function openApiDocument(opts: { version: string; serverUrl?: string | null }): Json {
@@ -281,6 +290,66 @@ export function openApiDocument(opts: { version: string; serverUrl?: string | nu
         errors: [404],
       }),
     },
+    "/api/operator/claims": {
+      post: operation({
+        summary: "Send a node's claim by an operator, with the countersignature when there is one",
+        tag: NODE,
+        security: "nip98",
+        body: "OperatorClaimRequest",
+        ok: [201, "OperatorClaimOne", "The claim: pending until countersigned, else active."],
+        errors: [400, 401, 403, 409],
+        description: "Signed (NIP-98) by the node or the operator the claim names (docs/protocol.md §10).",
+      }),
+      get: operation({
+        summary: "The claims naming the signer as operator",
+        tag: NODE,
+        security: "nip98",
+        ok: [200, "OperatorClaimList", "Newest first."],
+        errors: [401],
+      }),
+    },
+    "/api/operator/countersign": {
+      post: operation({
+        summary: "Countersign a pending claim naming the signer",
+        tag: NODE,
+        security: "nip98",
+        body: "OperatorCountersignRequest",
+        ok: [200, "OperatorClaimOne", "The claim, now active."],
+        errors: [400, 401, 404, 409],
+      }),
+    },
+    "/api/operator/revoke": {
+      post: operation({
+        summary: "Revoke a claim (node or operator) with a NIP-09 deletion of one's own event",
+        tag: NODE,
+        security: "nip98",
+        body: "OperatorRevokeRequest",
+        ok: [200, "OperatorClaimList", "The claims it ended."],
+        errors: [400, 401, 403, 404],
+      }),
+    },
+    "/api/operator/node": {
+      get: operation({
+        summary: "The signing node's current claim, if any",
+        tag: NODE,
+        security: "nip98",
+        ok: [200, "OperatorClaimOne", "`claim` is null when no operator claims the node."],
+        errors: [401],
+      }),
+    },
+    "/metrics": {
+      get: {
+        summary: "Prometheus metrics",
+        description: "Prometheus text exposition format. Asks for the bearer token when " +
+          "`INFERNET_METRICS_TOKEN` is set.",
+        tags: [OPERATIONS],
+        security: [{ metricsToken: [] }, {}],
+        responses: {
+          "200": { description: "The metrics.", content: { "text/plain": { schema: { type: "string" } } } },
+          ...errors(401),
+        },
+      },
+    },
     "/api/login/device": {
       post: operation({
         summary: "Start a dashboard device-code login (infernet login)",
@@ -327,6 +396,7 @@ export function openApiDocument(opts: { version: string; serverUrl?: string | nu
       { name: CONSUMER },
       { name: NODE, description: "Signed by the node's Nostr key (NIP-98)." },
       { name: WEBHOOK },
+      { name: OPERATIONS, description: "For whoever runs the control plane." },
     ],
     paths,
     components: {
@@ -343,6 +413,7 @@ export function openApiDocument(opts: { version: string; serverUrl?: string | nu
           description: "NIP-98: `Nostr <base64 of a kind-27235 event>` with tags `u` (this exact URL), " +
             "`method` and `payload` (sha256 hex of the body), created within ±60 s, each event used once.",
         },
+        metricsToken: { type: "http", scheme: "bearer", description: "`INFERNET_METRICS_TOKEN`." },
         coinPaySignature: {
           type: "apiKey",
           in: "header",

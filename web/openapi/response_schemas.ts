@@ -188,6 +188,27 @@ export const RESPONSE_SCHEMAS: Record<string, Json> = {
     type: "object",
     properties: { addresses: { type: "array", items: ref("PayoutAddress") } },
   },
+  OperatorClaim: {
+    type: "object",
+    properties: {
+      claim_id: { type: "string" },
+      node_pubkey: { type: "string" },
+      operator_pubkey: { type: "string" },
+      status: { enum: ["pending", "active", "revoked", "superseded"] },
+      claimed_at: { type: "integer", description: "The claim's created_at (unix seconds)." },
+      countersign_id: { type: ["string", "null"] },
+      revoked_at: { type: ["integer", "null"] },
+      claim: { type: "object", description: "The node's signed claim event." },
+    },
+  },
+  OperatorClaimOne: {
+    type: "object",
+    properties: { claim: { anyOf: [ref("OperatorClaim"), { type: "null" }] } },
+  },
+  OperatorClaimList: {
+    type: "object",
+    properties: { claims: { type: "array", items: ref("OperatorClaim") } },
+  },
   PayoutList: { type: "object", properties: { payouts: { type: "array", items: ref("Payout") } } },
   PayoutCreated: { type: "object", properties: { payout: ref("Payout") } },
   Earnings: {
