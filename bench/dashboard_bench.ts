@@ -13,6 +13,7 @@ import { issueSessionToken, SESSION_COOKIE } from "../web/auth/session.ts";
 import { KEY_COOKIE } from "../web/pages/account_routes.tsx";
 import { NANO_USD_PER_USD } from "../shared/mod.ts";
 import { DEFAULT_POSTGRES_URL, openBenchPostgres, redactUrl } from "./bench_postgres.ts";
+import { percentile } from "./percentile.ts";
 
 const flags = parseArgs({
   args: Deno.args,
@@ -50,10 +51,6 @@ interface Shipped {
   name: string;
   scripts: string[];
   gzipBytes: number;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
 /** Sequential GETs; each timed from the call to the response headers, then the body is read. */

@@ -11,6 +11,7 @@
 import { parseArgs } from "node:util";
 import { perRequest, processTree, type ProcStats, readProcStats } from "./proc_stats.ts";
 import { DEFAULT_POSTGRES_URL, freshPostgresDatabase, redactUrl } from "./bench_postgres.ts";
+import { percentile } from "./percentile.ts";
 
 const REPO = new URL("../", import.meta.url);
 const DENO_JSON = new URL("deno.json", REPO).pathname;
@@ -81,10 +82,6 @@ function drain(p: Proc): void {
   void (async () => {
     while (!(await p.lines.next()).done) { /* discard */ }
   })();
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
 /** The control plane's Server-Timing of one request (ms): its own work and the node's round trip. */
