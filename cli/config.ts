@@ -1,5 +1,5 @@
 // The operator's configuration: `$INFERNET_HOME/config.json`, environment and flags, merged once.
-import { formatUsd } from "../shared/mod.ts";
+import { formatUsd, isRecord } from "../shared/mod.ts";
 import { CliError } from "./cli_error.ts";
 import { parseUpgradeConfig, type UpgradeConfig, upgradeConfigJson } from "./upgrade/upgrade_config.ts";
 
@@ -118,13 +118,9 @@ export function parseUsdNano(text: string): number | null {
 /** A model id as the engine names it: printable ASCII, no spaces. */
 export const MODEL_ID = /^[\x21-\x7e]{1,200}$/;
 
-function isPlainObject(x: unknown): x is Record<string, unknown> {
-  return typeof x === "object" && x !== null && !Array.isArray(x);
-}
-
 function parsePricePair(x: unknown, where: string): ModelPrice {
-  const keys = isPlainObject(x) ? Object.keys(x).sort().join(",") : "";
-  if (!isPlainObject(x) || keys !== "completion_per_1k,prompt_per_1k") {
+  const keys = isRecord(x) ? Object.keys(x).sort().join(",") : "";
+  if (!isRecord(x) || keys !== "completion_per_1k,prompt_per_1k") {
     throw new CliError(
       "config",
       `config.json: ${where} must be {"prompt_per_1k": "<USD>", "completion_per_1k": "<USD>"}`,
@@ -148,12 +144,12 @@ function parsePricePair(x: unknown, where: string): ModelPrice {
 
 /** Validates config.json's `prices`: `{default?: {prompt_per_1k, completion_per_1k}, models?: {<id>: {…}}}`. */
 export function parsePricesConfig(raw: unknown): NodePrices {
-  if (!isPlainObject(raw) || Object.keys(raw).some((k) => k !== "default" && k !== "models")) {
+  if (!isRecord(raw) || Object.keys(raw).some((k) => k !== "default" && k !== "models")) {
     throw new CliError("config", "config.json: prices may only hold 'default' and 'models'");
   }
   const models: [string, ModelPrice][] = [];
   if (raw.models != null) {
-    if (!isPlainObject(raw.models)) {
+    if (!isRecord(raw.models)) {
       throw new CliError("config", "config.json: prices.models must be an object");
     }
     for (const [id, pair] of Object.entries(raw.models)) {

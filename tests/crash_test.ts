@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import postgres from "postgres";
 import { type Database, openDatabase, type Sql } from "../db/mod.ts";
 import { POSTGRES_AVAILABLE } from "../testing/databases.ts";
-import { NANO_USD_PER_USD, parseDecimal } from "../shared/mod.ts";
+import { NANO_USD_PER_USD, parseDecimal, sleep } from "../shared/mod.ts";
 import {
   cliCommand,
   type FakeCoinPayPortal,
@@ -35,8 +35,6 @@ const FUNDED_USD = 5;
 const JOB_TIMEOUT_MS = 3000;
 /** On PostgreSQL, this many chats end with the database unable to commit (see stallDatabase). */
 const STALLED_CHATS = 10;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `check` every 100 ms until it returns a value other than null/false, or fails after `ms`. */
 async function waitFor<T>(what: string, ms: number, check: () => Promise<T | null | false>): Promise<T> {

@@ -5,7 +5,7 @@
 //
 // Deno reads /proc only with --allow-all, and the CLI runs with narrower permissions, so /proc is
 // read only when permitted and Deno's own APIs fill in otherwise (RAM, core count; no CPU model).
-import { type VramTier, vramTierOf } from "../../shared/mod.ts";
+import { isRecord, type VramTier, vramTierOf } from "../../shared/mod.ts";
 
 /** One GPU as the node advertises it. */
 export interface GpuInfo {
@@ -148,10 +148,6 @@ export function parseNvidiaSmiCsv(text: string): { gpus: GpuInfo[]; driverVersio
 /** Parses the CUDA version from `nvidia-smi`'s banner or `nvidia-smi --version`, or null. */
 export function parseCudaVersion(text: string): string | null {
   return /CUDA Version\s*:\s*(\d+\.\d+)/i.exec(text)?.[1] ?? null;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 // The JSON object in a tool's stdout, skipping any warning lines printed around it.

@@ -6,6 +6,7 @@
 // `X-Error-Message`; an unknown repo answers 401 without a token, so private and missing look alike.
 import { CliError } from "../cli_error.ts";
 import type { RepoFile } from "./quant.ts";
+import { isRecord } from "../../shared/mod.ts";
 
 /** The default hub; `HF_ENDPOINT` overrides it (mirrors, enterprise hubs, tests). */
 export const DEFAULT_HF_ENDPOINT = "https://huggingface.co";
@@ -104,10 +105,6 @@ export async function hubError(res: Response, repo: string, what: string): Promi
   }
   const detail = serverMessage ? `: ${serverMessage}` : "";
   return new CliError("hub_error", `the hub answered HTTP ${res.status} for ${what}${detail}`);
-}
-
-function isRecord(x: unknown): x is Record<string, unknown> {
-  return typeof x === "object" && x !== null && !Array.isArray(x);
 }
 
 function sha256Of(lfs: unknown): string | null {

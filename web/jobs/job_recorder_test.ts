@@ -7,7 +7,7 @@ import { testOnEachDatabase } from "../../testing/databases.ts";
 import { testJobRow } from "../../testing/job_row.ts";
 import { testSettlement } from "../../testing/settlement.ts";
 import { createTestKey } from "../../testing/funding.ts";
-import { createLogger } from "../../shared/mod.ts";
+import { createLogger, sleep } from "../../shared/mod.ts";
 import { within } from "../../testing/mod.ts";
 import { JobRecorder } from "./job_recorder.ts";
 import { decodeEntry, type JournalSegment, SettlementJournal } from "./settlement_journal.ts";
@@ -24,8 +24,6 @@ function tracked(p: Promise<void>): () => boolean {
   p.then(() => (done = true));
   return () => done;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A held job: reserved now, its settlement (700 of its 1,000 charged) for the recorder. */
 async function heldJob(sql: Sql, jobId: string, apiKeyId: bigint) {
