@@ -1,5 +1,5 @@
 // The operator's configuration: `$INFERNET_HOME/config.json`, environment and flags, merged once.
-import { formatUsd, isRecord } from "../shared/mod.ts";
+import { formatUsd, isRecord, parseDecimal } from "../shared/mod.ts";
 import { CliError } from "./cli_error.ts";
 import { parseUpgradeConfig, type UpgradeConfig, upgradeConfigJson } from "./upgrade/upgrade_config.ts";
 
@@ -105,14 +105,15 @@ export async function readNodeConfig(home: string): Promise<NodeConfig> {
   return cfg;
 }
 
+/** A USD price as an operator writes it: up to 6 whole digits and 9 decimals, no sign or exponent. */
+const USD_PRICE_TEXT = /^\d{1,6}(?:\.\d{1,9})?$/;
+
 /**
- * Parses a decimal USD amount ("0.0002", at most 9 decimals) into whole nano-USD, exactly; null
- * when it is not such a number or too large to be one.
+ * Parses a decimal USD amount ("0.0002") into whole nano-USD, exactly, with the shared
+ * `parseDecimal`; null when it is not spelled as `USD_PRICE_TEXT` says (so nothing is rounded away).
  */
 export function parseUsdNano(text: string): number | null {
-  const m = /^(\d{1,6})(?:\.(\d{1,9}))?$/.exec(text);
-  if (!m) return null;
-  return Number(BigInt(m[1]) * 1_000_000_000n + BigInt((m[2] ?? "").padEnd(9, "0")));
+  return USD_PRICE_TEXT.test(text) ? Number(parseDecimal(text, 9)) : null;
 }
 
 /** A model id as the engine names it: printable ASCII, no spaces. */
