@@ -156,7 +156,7 @@ export async function seedBenchJobs(
       reserved_at, settled_at)
     select id, api_key_id, 2 * cost + 1000, node_pubkey, prompt_tokens, completion_tokens,
       ${PROMPT_PER_1K.toString()}::int8, ${COMPLETION_PER_1K.toString()}::int8, 1000,
-      cost, cost - cost * 1000 / 10000, cost * 1000 / 10000, created_at, finished_at
+      cost, operator_share_of(cost, 1000), platform_fee_of(cost, 1000), created_at, finished_at
     from (
       select j.*, (prompt_tokens::int8 * ${PROMPT_PER_1K.toString()}::int8
         + completion_tokens::int8 * ${COMPLETION_PER_1K.toString()}::int8 + 999) / 1000 as cost

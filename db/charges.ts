@@ -137,8 +137,8 @@ export async function settleJobs(
           completion_price_per_1k = d.cp,
           fee_bps = d.bps,
           charged = least(d.cost, jc.reserved),
-          platform_fee = least(d.cost, jc.reserved) * d.bps / 10000,
-          operator_share = least(d.cost, jc.reserved) - least(d.cost, jc.reserved) * d.bps / 10000,
+          platform_fee = platform_fee_of(least(d.cost, jc.reserved), d.bps),
+          operator_share = operator_share_of(least(d.cost, jc.reserved), d.bps),
           settled_at = now()
         from d
         where jc.job_id = d.job_id and jc.settled_at is null and d.lease = ''
@@ -163,8 +163,8 @@ export async function settleJobs(
           completion_tokens, prompt_price_per_1k, completion_price_per_1k, fee_bps, charged, platform_fee,
           operator_share, settled_at, settle_tx_id)
         select d.job_id, d.key, d.hold, d.lease, nullif(d.node, ''), d.pt, d.ct, d.pp, d.cp, d.bps,
-          least(d.cost, d.hold), least(d.cost, d.hold) * d.bps / 10000,
-          least(d.cost, d.hold) - least(d.cost, d.hold) * d.bps / 10000, now(),
+          least(d.cost, d.hold), platform_fee_of(least(d.cost, d.hold), d.bps),
+          operator_share_of(least(d.cost, d.hold), d.bps), now(),
           case when least(d.cost, d.hold) > 0 then (select id from b) end
         from d join ls l on l.id = d.lease and l.api_key_id = d.key
         where d.lease <> ''
