@@ -2,7 +2,8 @@
 // against real servers on 127.0.0.1: Deno.serve for what engines do every day, and raw TCP
 // servers for the framings and connection races a server library hides.
 import assert from "node:assert/strict";
-import { EngineClient, type EngineResponse } from "./engine_http.ts";
+import { EngineClient } from "./engine_http.ts";
+import type { EngineResponse } from "./engine_response.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
