@@ -1,18 +1,11 @@
 import assert from "node:assert/strict";
-import {
-  type CommandRunner,
-  createCommandRunner,
-  detectHardware,
-  gpuArchitecture,
-  NVIDIA_SMI_ARGS,
-  parseCpuInfo,
-  parseCudaVersion,
-  parseMemInfo,
-  parseNvidiaSmiCsv,
-  parseRocmSmiJson,
-  parseSystemProfilerJson,
-  ROCM_SMI_ARGS,
-} from "./detect.ts";
+import { type CommandRunner, createCommandRunner } from "./command_runner.ts";
+import { detectHardware } from "./detect.ts";
+import { gpuArchitecture } from "./gpu_info.ts";
+import { NVIDIA_SMI_ARGS, parseCudaVersion, parseNvidiaSmiCsv } from "./nvidia.ts";
+import { parseRocmSmiJson, ROCM_SMI_ARGS } from "./amd.ts";
+import { parseSystemProfilerJson } from "./apple.ts";
+import { parseCpuInfo, parseMemInfo } from "./cpu.ts";
 
 function fixture(name: string): string {
   return Deno.readTextFileSync(new URL(`./testdata/${name}`, import.meta.url));
