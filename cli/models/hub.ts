@@ -57,6 +57,11 @@ export function hubEndpoint(env: Record<string, string | undefined>): string {
   return (env.HF_ENDPOINT || DEFAULT_HF_ENDPOINT).replace(/\/+$/, "");
 }
 
+/** The hub as the environment names it: `HF_ENDPOINT`, and `HF_TOKEN` (or `HUGGING_FACE_HUB_TOKEN`). */
+export function hubOptionsFromEnv(env: Record<string, string | undefined>): HubOptions {
+  return { endpoint: hubEndpoint(env), token: env.HF_TOKEN || env.HUGGING_FACE_HUB_TOKEN || undefined };
+}
+
 /** The headers every hub request carries. */
 export function hubHeaders(opts: HubOptions): Record<string, string> {
   return opts.token ? { authorization: `Bearer ${opts.token}` } : {};
