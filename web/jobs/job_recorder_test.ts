@@ -10,7 +10,8 @@ import { createTestKey } from "../../testing/funding.ts";
 import { createLogger, sleep } from "../../shared/mod.ts";
 import { within } from "../../testing/mod.ts";
 import { JobRecorder } from "./job_recorder.ts";
-import { decodeEntry, type JournalSegment, SettlementJournal } from "./settlement_journal.ts";
+import { decodeEntry } from "./journal_codec.ts";
+import { type JournalSegment, SettlementJournal } from "./settlement_journal.ts";
 
 const NODE = "cd".repeat(32);
 const log = createLogger({ level: "silent" });

@@ -23,14 +23,9 @@ import { testJobRow } from "../../testing/job_row.ts";
 import { testSettlement } from "../../testing/settlement.ts";
 import { createTestKey } from "../../testing/funding.ts";
 import { createLogger } from "../../shared/mod.ts";
-import {
-  decodeEntry,
-  encodeEntry,
-  type JournalEntry,
-  type JournalSegment,
-  replayJournal,
-  SettlementJournal,
-} from "./settlement_journal.ts";
+import { decodeEntry, encodeEntry, type JournalEntry } from "./journal_codec.ts";
+import { replayJournal } from "./journal_replay.ts";
+import { type JournalSegment, SettlementJournal } from "./settlement_journal.ts";
 
 const NODE = "ab".repeat(32);
 const log = createLogger({ level: "silent" });
