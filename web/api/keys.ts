@@ -4,6 +4,11 @@ import type { AppContext } from "../app_env.ts";
 import { createApiKey } from "../../db/mod.ts";
 import type { ControlPlane } from "../control_plane.ts";
 import { HttpError } from "../http_error.ts";
+import { readJsonBody } from "../http_body.ts";
+import { isRecord } from "../../shared/mod.ts";
+
+/** A key's body is at most a label: anything larger is not a key request. */
+const MAX_KEY_BODY_BYTES = 16 * 1024;
 
 /** The caller's address as the server saw it (no proxy headers are trusted). */
 export function clientAddress(c: AppContext): string {
@@ -21,16 +26,8 @@ export function createKey(cp: ControlPlane) {
         code: "rate_limited",
       });
     }
-    let label: string | null = null;
-    const text = await c.req.text();
-    if (text.trim()) {
-      try {
-        const body = JSON.parse(text);
-        if (typeof body?.label === "string") label = body.label.slice(0, 100);
-      } catch {
-        throw new HttpError(400, 'body must be JSON, e.g. {"label": "my app"}', { code: "invalid_json" });
-      }
-    }
+    const body = await readJsonBody(c.req.raw, { maxBytes: MAX_KEY_BODY_BYTES, emptyAs: null });
+    const label = isRecord(body) && typeof body.label === "string" ? body.label.slice(0, 100) : null;
     const { key, row } = await createApiKey(cp.db.sql, { label });
     return c.json({
       key,

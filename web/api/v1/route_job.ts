@@ -4,34 +4,14 @@ import { formatUsd, type JobKind, type ProviderPrefs, RequestError } from "../..
 import { completionAllowance, holdFor } from "../../billing/hold.ts";
 import type { ControlPlane } from "../../control_plane.ts";
 import { HttpError } from "../../http_error.ts";
-import { readBodyText } from "../../http_body.ts";
 import { modelPrices, selectNodes } from "../../router/select_nodes.ts";
 import { countLimit, largestContext, nodesForPrompt } from "../../router/context_window.ts";
 import { JobRun } from "../../jobs/job_run.ts";
 import { dispatchJob, type DispatchOutcome } from "../../dispatch/dispatch.ts";
 import type { ApiCaller } from "./api_key_auth.ts";
 
-/** The largest JSON request body accepted (long contexts fit; a runaway upload does not). */
-const MAX_JSON_BODY_BYTES = 16 * 1024 * 1024;
-
-const tooLarge = () =>
-  new HttpError(413, `The request body is larger than ${MAX_JSON_BODY_BYTES / 1048576} MB.`, {
-    code: "invalid_request",
-  });
-
-/** Reads a JSON request body of at most 16 MB, or answers 413 (larger) or 400 (not JSON). */
-export async function readJsonBody(req: Request): Promise<unknown> {
-  const text = await readBodyText(req, MAX_JSON_BODY_BYTES, tooLarge);
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new HttpError(
-      400,
-      "We could not parse the JSON body of your request. The body must be valid JSON.",
-      { code: "invalid_json" },
-    );
-  }
-}
+// The body reader lives in web/http_body.ts; app.ts and deposits.ts still import it from here.
+export { readJsonBody } from "../../http_body.ts";
 
 /** Runs an edge parser, turning its RequestError into a 400. */
 export function parseOrThrow<T>(parse: () => T): T {
