@@ -22,9 +22,10 @@ import { testJobRow } from "../testing/job_row.ts";
 import { insertJobs } from "./jobs.ts";
 import { testSettlement } from "../testing/settlement.ts";
 import { createTestKey } from "../testing/funding.ts";
-import { findJobCharge, reserveJob, settleJobs, type Settlement } from "./charges.ts";
+import { findJobCharge, settleJobs, type Settlement } from "./charges.ts";
 import { releaseLease, releaseLeaseIfStale, releaseStaleLeases, renewLeases, takeLease } from "./leases.ts";
 import { reconcile } from "./reconcile.ts";
+import { reserveJob } from "../testing/reserve_job.ts";
 
 const NODE = "ef".repeat(32);
 

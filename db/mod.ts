@@ -41,8 +41,6 @@ export {
 export {
   findJobCharge,
   releaseStaleHolds,
-  reserveJob,
-  type ReserveResult,
   type SettledCharge,
   settleJobs,
   type Settlement,

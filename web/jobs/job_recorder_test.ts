@@ -2,7 +2,7 @@
 // not for the database (committed); a write the database refuses is retried, and the journal
 // keeps the job until the commit.
 import assert from "node:assert/strict";
-import { findJob, findJobCharge, ledgerIdentity, reconcile, reserveJob, type Sql } from "../../db/mod.ts";
+import { findJob, findJobCharge, ledgerIdentity, reconcile, type Sql } from "../../db/mod.ts";
 import { testOnEachDatabase } from "../../testing/databases.ts";
 import { testJobRow } from "../../testing/job_row.ts";
 import { testSettlement } from "../../testing/settlement.ts";
@@ -12,6 +12,7 @@ import { within } from "../../testing/mod.ts";
 import { JobRecorder } from "./job_recorder.ts";
 import { decodeEntry } from "./journal_codec.ts";
 import { type JournalSegment, SettlementJournal } from "./settlement_journal.ts";
+import { reserveJob } from "../../testing/reserve_job.ts";
 
 const NODE = "cd".repeat(32);
 const log = createLogger({ level: "silent" });

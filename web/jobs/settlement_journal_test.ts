@@ -13,7 +13,6 @@ import {
   operatorEarnings,
   PLATFORM_FEES,
   reconcile,
-  reserveJob,
   type Settlement,
   type Sql,
   takeLease,
@@ -26,6 +25,7 @@ import { createLogger } from "../../shared/mod.ts";
 import { decodeEntry, encodeEntry, type JournalEntry } from "./journal_codec.ts";
 import { replayJournal } from "./journal_replay.ts";
 import { type JournalSegment, SettlementJournal } from "./settlement_journal.ts";
+import { reserveJob } from "../../testing/reserve_job.ts";
 
 const NODE = "ab".repeat(32);
 const log = createLogger({ level: "silent" });
