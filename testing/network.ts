@@ -48,7 +48,7 @@ export async function startNode(
     String(opts.maxConcurrency ?? 16),
     ...(opts.heartbeatMs ? ["--heartbeat-ms", String(opts.heartbeatMs)] : []),
   ], env).spawn();
-  watchOutput(child.stdout);
+  watchOutput(child.stdout, { keepChars: 20_000 });
   const stderr = watchOutput(child.stderr, { keepChars: 20_000 }).text;
   const deadline = Date.now() + 30_000;
   while (!net.cp.registry.get(pubkey)?.connection?.open) {
