@@ -94,7 +94,7 @@ async function load(send: () => Promise<Split | undefined>, servers: number[]): 
   for (let i = 0; i < total; i++) {
     const due = t0 + i * interval;
     const wait = due - performance.now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    if (wait > 1) await sleep(wait);
     const start = performance.now();
     inflight.push(
       send().then(

@@ -1,7 +1,7 @@
 // `infernet login` in-process against a served control plane, with the test playing the browser
 // over real HTTP: approved, denied, no terminal, unregistered key, expired while waiting.
 import assert from "node:assert/strict";
-import { createLogger, createNodeRecord, verifyNodeRecord } from "../shared/mod.ts";
+import { createLogger, createNodeRecord, sleep, verifyNodeRecord } from "../shared/mod.ts";
 import { sampleAdvert } from "../testing/mod.ts";
 import { openTestControlPlane, type TestControlPlane } from "../testing/control_plane.ts";
 import { createIdentity, type NodeIdentity } from "../cli/identity/node_key.ts";
@@ -48,7 +48,7 @@ async function until<T>(what: string, get: () => T | undefined): Promise<T> {
   for (let i = 0; i < 200; i++) {
     const v = get();
     if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 25));
+    await sleep(25);
   }
   throw new Error(`timed out waiting for ${what}`);
 }

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { readBodyBytes, readBodyText, readJsonBody } from "./http_body.ts";
 import { HttpError } from "./http_error.ts";
+import { sleep } from "../shared/mod.ts";
 
 const LIMIT = 1024;
 const enc = new TextEncoder();
@@ -51,7 +52,7 @@ async function exchange(port: number, head: string, writes: (string | Uint8Array
     const writing = (async () => {
       for (const w of writes) {
         await conn.write(typeof w === "string" ? enc.encode(w) : w);
-        await new Promise((r) => setTimeout(r, 5));
+        await sleep(5);
       }
     })().catch(() => {}); // The server may close before every write went out.
     let text = "";

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { EngineClient } from "./engine_http.ts";
 import type { EngineResponse } from "./engine_response.ts";
+import { sleep } from "../../shared/mod.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -291,7 +292,7 @@ Deno.test("engine http - aborting closes the connection: the engine sees the job
 });
 
 Deno.test("engine http - a head and a chunk size split across reads, even inside CRLF CRLF", async () => {
-  const pause = () => new Promise((r) => setTimeout(r, 15));
+  const pause = () => sleep(15);
   const server = rawServer(async (conn) => {
     for (
       const piece of [
