@@ -6,6 +6,7 @@ import { cliCommand, runCli } from "../testing/run_cli.ts";
 import { startTestEngine } from "../testing/test_engine.ts";
 import { openTestControlPlane } from "../testing/control_plane.ts";
 import { readDaemonPid } from "../cli/daemon/pid_file.ts";
+import { sleep } from "../shared/mod.ts";
 
 const IDLE_MS = 10_000;
 const RUNS = Number(Deno.env.get("DAEMON_BENCH_RUNS") ?? 3);
@@ -40,12 +41,12 @@ async function oneRun(idle: boolean): Promise<{ coldStartMs: number; idleRssMb: 
     void child.stderr.cancel();
     while (!t.cp.registry.get(pubkey)?.connection?.open) {
       if (performance.now() - started > 60_000) throw new Error("the daemon did not connect within 60 s");
-      await new Promise((r) => setTimeout(r, 10));
+      await sleep(10);
     }
     const coldStartMs = Math.round(performance.now() - started);
     let idleRssMb: number | null = null;
     if (idle) {
-      await new Promise((r) => setTimeout(r, IDLE_MS));
+      await sleep(IDLE_MS);
       const pid = (await readDaemonPid(home))?.pid;
       idleRssMb = pid ? await rssMb(pid) : null;
     }

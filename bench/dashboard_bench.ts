@@ -13,6 +13,7 @@ import { issueSessionToken, SESSION_COOKIE } from "../web/auth/session.ts";
 import { accountCookie } from "../testing/dashboard.ts";
 import { NANO_USD_PER_USD } from "../shared/mod.ts";
 import { DEFAULT_POSTGRES_URL, openBenchPostgres, redactUrl } from "./bench_postgres.ts";
+import { percentile } from "./percentile.ts";
 
 const flags = parseArgs({
   args: Deno.args,
@@ -50,10 +51,6 @@ interface Shipped {
   name: string;
   scripts: string[];
   gzipBytes: number;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
 /** Sequential GETs; each timed from the call to the response headers, then the body is read. */
@@ -159,7 +156,7 @@ export async function seedBenchJobs(
       reserved_at, settled_at)
     select id, api_key_id, 2 * cost + 1000, node_pubkey, prompt_tokens, completion_tokens,
       ${PROMPT_PER_1K.toString()}::int8, ${COMPLETION_PER_1K.toString()}::int8, 1000,
-      cost, cost - cost * 1000 / 10000, cost * 1000 / 10000, created_at, finished_at
+      cost, operator_share_of(cost, 1000), platform_fee_of(cost, 1000), created_at, finished_at
     from (
       select j.*, (prompt_tokens::int8 * ${PROMPT_PER_1K.toString()}::int8
         + completion_tokens::int8 * ${COMPLETION_PER_1K.toString()}::int8 + 999) / 1000 as cost

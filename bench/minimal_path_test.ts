@@ -2,30 +2,14 @@
 // engine's events ending in [DONE]), or its figures mean nothing.
 import assert from "node:assert/strict";
 import { startTestEngine } from "../testing/mod.ts";
+import { denoCommand, watchOutput } from "../testing/child_output.ts";
 
 const SCRIPT = new URL("./minimal_path.ts", import.meta.url).pathname;
 /** npm ws reads these two at load. */
 const WS_ENV = "--allow-env=WS_NO_BUFFER_UTIL,WS_NO_UTF_8_VALIDATE";
 
 function spawn(args: string[]): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", WS_ENV, SCRIPT, ...args],
-    stdout: "piped",
-  })
-    .spawn();
-}
-
-/** The first line a process prints (its address, or that it is connected). */
-async function firstLine(child: Deno.ChildProcess): Promise<string> {
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    text += value;
-  }
-  void reader.cancel().catch(() => {});
-  return text.split("\n")[0];
+  return denoCommand(["run", "--allow-net", WS_ENV, SCRIPT, ...args]).spawn();
 }
 
 Deno.test("minimal path - a control plane and a node with no work in them serve JSON and streams", async () => {
@@ -33,10 +17,10 @@ Deno.test("minimal path - a control plane and a node with no work in them serve 
   const cp = spawn(["cp"]);
   const children = [cp];
   try {
-    const cpUrl = JSON.parse(await firstLine(cp)).url as string;
+    const cpUrl = JSON.parse(await watchOutput(cp.stdout).firstLine()).url as string;
     const node = spawn(["node", cpUrl, engine.url]);
     children.push(node);
-    assert.match(await firstLine(node), /"connected":true/);
+    assert.match(await watchOutput(node.stdout).firstLine(), /"connected":true/);
     const ask = (stream: boolean) =>
       fetch(`${cpUrl}/v1/chat/completions`, {
         method: "POST",

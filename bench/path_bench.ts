@@ -11,9 +11,10 @@
 import { parseArgs } from "node:util";
 import { perRequest, processTree, type ProcStats, readProcStats } from "./proc_stats.ts";
 import { DEFAULT_POSTGRES_URL, freshPostgresDatabase, redactUrl } from "./bench_postgres.ts";
+import { percentile } from "./percentile.ts";
+import { denoCommand, denoTaskCommand, type WatchedOutput, watchOutput } from "../testing/child_output.ts";
+import { sleep } from "../shared/mod.ts";
 
-const REPO = new URL("../", import.meta.url);
-const DENO_JSON = new URL("deno.json", REPO).pathname;
 const dec = new TextDecoder();
 
 const flags = parseArgs({
@@ -34,58 +35,19 @@ const MINIMAL_PATH_ENV = "--allow-env=WS_NO_BUFFER_UTIL,WS_NO_UTF_8_VALIDATE";
 
 interface Proc {
   child: Deno.ChildProcess;
-  lines: AsyncIterator<string>;
+  out: WatchedOutput;
 }
 
-function spawnTask(args: string[], env: Record<string, string> = {}): Proc {
-  return spawnDeno(["task", "--quiet", "--config", DENO_JSON, ...args], env);
+/** Bench children log at warn; their output drains in the background (the tail is kept). */
+function spawn(cmd: Deno.Command): Proc {
+  const child = cmd.spawn();
+  return { child, out: watchOutput(child.stdout, { keepChars: 100_000 }) };
 }
 
-function spawnDeno(args: string[], env: Record<string, string> = {}): Proc {
-  const child = new Deno.Command(Deno.execPath(), {
-    args,
-    env: { DENO: Deno.execPath(), INFERNET_LOG_LEVEL: "warn", ...env },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const lines = child.stdout.pipeThrough(new TextDecoderStream()).pipeThrough(splitLines())
-    [Symbol.asyncIterator]();
-  return { child, lines };
-}
-
-function splitLines(): TransformStream<string, string> {
-  let buf = "";
-  return new TransformStream({
-    transform(chunk, ctrl) {
-      buf += chunk;
-      const parts = buf.split("\n");
-      buf = parts.pop()!;
-      for (const p of parts) ctrl.enqueue(p);
-    },
-  });
-}
-
-async function waitLine(p: Proc, pattern: RegExp, timeoutMs = 60_000): Promise<RegExpMatchArray> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const { value, done } = await p.lines.next();
-    if (done) break;
-    const m = value.match(pattern);
-    if (m) return m;
-  }
-  throw new Error(`did not see ${pattern} in time`);
-}
-
-function drain(p: Proc): void {
-  void (async () => {
-    while (!(await p.lines.next()).done) { /* discard */ }
-  })();
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
+const QUIET = { env: { INFERNET_LOG_LEVEL: "warn" } };
+const spawnTask = (args: string[], env: Record<string, string> = {}) =>
+  spawn(denoTaskCommand(args, { env: { ...QUIET.env, ...env } }));
+const spawnDeno = (args: string[]) => spawn(denoCommand(args, QUIET));
 
 /** The control plane's Server-Timing of one request (ms): its own work and the node's round trip. */
 interface Split {
@@ -132,7 +94,7 @@ async function load(send: () => Promise<Split | undefined>, servers: number[]): 
   for (let i = 0; i < total; i++) {
     const due = t0 + i * interval;
     const wait = due - performance.now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    if (wait > 1) await sleep(wait);
     const start = performance.now();
     inflight.push(
       send().then(
@@ -222,8 +184,7 @@ let dropPostgres: (() => Promise<void>) | null = null;
 try {
   const engine = spawnTask(["test-engine", "--port", "0"]);
   procs.push(engine);
-  const engineUrl = JSON.parse((await waitLine(engine, /^\{.*"url".*\}$/))[0]).url as string;
-  drain(engine);
+  const engineUrl = JSON.parse((await engine.out.waitFor(/^\{.*"url".*\}$/m, 60_000))[0]).url as string;
 
   /** A control plane on `database` (its own data dir) with one daemon attached to the engine. */
   const startStack = async (name: string, database: Record<string, string>) => {
@@ -236,15 +197,10 @@ try {
       ...database,
     });
     procs.push(web);
-    const base = (await waitLine(web, /^OpenAI base URL: (\S+)\/v1/))[1];
-    const key = (await waitLine(web, /^API key \(new, shown once[^)]*\): (\S+)/))[1];
-    drain(web);
+    const base = (await web.out.waitFor(/^OpenAI base URL: (\S+)\/v1/m, 60_000))[1];
+    const key = (await web.out.waitFor(/^API key \(new, shown once[^)]*\): (\S+)/m, 60_000))[1];
     const home = `${dataDir}/${name}/node`;
-    await new Deno.Command(Deno.execPath(), {
-      args: ["task", "--quiet", "--config", DENO_JSON, "infernet", "init"],
-      env: { DENO: Deno.execPath(), INFERNET_HOME: home },
-      stdout: "null",
-    }).output();
+    await denoTaskCommand(["infernet", "init"], { env: { INFERNET_HOME: home }, stdout: "null" }).output();
     const node = spawnTask([
       "infernet",
       "start",
@@ -258,13 +214,12 @@ try {
       INFERNET_HOME: home,
     });
     procs.push(node);
-    await waitLine(node, /online at/);
-    drain(node);
+    await node.out.waitFor(/online at/, 60_000);
     // "online" is printed once registered; jobs route once its job socket is up too.
     for (let i = 0; i < 100; i++) {
       const res = await fetch(`${base}/v1/models`, { headers: { authorization: `Bearer ${key}` } });
       if ((await res.text()).includes("infernet-test-echo")) break;
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
     // The control plane and the daemon (with their threads) serve the full path on top of the engine.
     const pids = [...processTree(web.child.pid), ...processTree(node.child.pid)];
@@ -291,8 +246,7 @@ try {
   if (flags.floor) {
     const cp = spawnDeno(["run", "--allow-net", MINIMAL_PATH_ENV, MINIMAL_PATH, "cp"]);
     procs.push(cp);
-    const cpUrl = JSON.parse((await waitLine(cp, /^\{.*"url".*\}$/))[0]).url as string;
-    drain(cp);
+    const cpUrl = JSON.parse((await cp.out.waitFor(/^\{.*"url".*\}$/m, 60_000))[0]).url as string;
     const floorNode = spawnDeno([
       "run",
       "--allow-net",
@@ -303,8 +257,7 @@ try {
       engineUrl,
     ]);
     procs.push(floorNode);
-    await waitLine(floorNode, /"connected"/);
-    drain(floorNode);
+    await floorNode.out.waitFor(/"connected"/, 60_000);
     floor = `${cpUrl}/v1/chat/completions`;
     floorProcs = [...processTree(cp.child.pid), ...processTree(floorNode.child.pid)];
   }

@@ -18,12 +18,12 @@ import {
   migrate,
   openDatabase,
   reconcile,
-  reserveJob,
   settleJobs,
   type Settlement,
   takeLease,
 } from "../db/mod.ts";
 import { DEFAULT_POSTGRES_URL, openBenchPostgres, redactUrl } from "./bench_postgres.ts";
+import { reserveJob } from "../testing/reserve_job.ts";
 
 /** One timed way of settling: batches of `batch` jobs, `flushers` transactions at a time. */
 export interface SettleConfig {

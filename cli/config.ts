@@ -1,5 +1,5 @@
 // The operator's configuration: `$INFERNET_HOME/config.json`, environment and flags, merged once.
-import { formatUsd } from "../shared/mod.ts";
+import { formatUsd, isRecord, parseDecimal } from "../shared/mod.ts";
 import { CliError } from "./cli_error.ts";
 import { parseUpgradeConfig, type UpgradeConfig, upgradeConfigJson } from "./upgrade/upgrade_config.ts";
 
@@ -105,26 +105,23 @@ export async function readNodeConfig(home: string): Promise<NodeConfig> {
   return cfg;
 }
 
+/** A USD price as an operator writes it: up to 6 whole digits and 9 decimals, no sign or exponent. */
+const USD_PRICE_TEXT = /^\d{1,6}(?:\.\d{1,9})?$/;
+
 /**
- * Parses a decimal USD amount ("0.0002", at most 9 decimals) into whole nano-USD, exactly; null
- * when it is not such a number or too large to be one.
+ * Parses a decimal USD amount ("0.0002") into whole nano-USD, exactly, with the shared
+ * `parseDecimal`; null when it is not spelled as `USD_PRICE_TEXT` says (so nothing is rounded away).
  */
 export function parseUsdNano(text: string): number | null {
-  const m = /^(\d{1,6})(?:\.(\d{1,9}))?$/.exec(text);
-  if (!m) return null;
-  return Number(BigInt(m[1]) * 1_000_000_000n + BigInt((m[2] ?? "").padEnd(9, "0")));
+  return USD_PRICE_TEXT.test(text) ? Number(parseDecimal(text, 9)) : null;
 }
 
 /** A model id as the engine names it: printable ASCII, no spaces. */
 export const MODEL_ID = /^[\x21-\x7e]{1,200}$/;
 
-function isPlainObject(x: unknown): x is Record<string, unknown> {
-  return typeof x === "object" && x !== null && !Array.isArray(x);
-}
-
 function parsePricePair(x: unknown, where: string): ModelPrice {
-  const keys = isPlainObject(x) ? Object.keys(x).sort().join(",") : "";
-  if (!isPlainObject(x) || keys !== "completion_per_1k,prompt_per_1k") {
+  const keys = isRecord(x) ? Object.keys(x).sort().join(",") : "";
+  if (!isRecord(x) || keys !== "completion_per_1k,prompt_per_1k") {
     throw new CliError(
       "config",
       `config.json: ${where} must be {"prompt_per_1k": "<USD>", "completion_per_1k": "<USD>"}`,
@@ -148,12 +145,12 @@ function parsePricePair(x: unknown, where: string): ModelPrice {
 
 /** Validates config.json's `prices`: `{default?: {prompt_per_1k, completion_per_1k}, models?: {<id>: {…}}}`. */
 export function parsePricesConfig(raw: unknown): NodePrices {
-  if (!isPlainObject(raw) || Object.keys(raw).some((k) => k !== "default" && k !== "models")) {
+  if (!isRecord(raw) || Object.keys(raw).some((k) => k !== "default" && k !== "models")) {
     throw new CliError("config", "config.json: prices may only hold 'default' and 'models'");
   }
   const models: [string, ModelPrice][] = [];
   if (raw.models != null) {
-    if (!isPlainObject(raw.models)) {
+    if (!isRecord(raw.models)) {
       throw new CliError("config", "config.json: prices.models must be an object");
     }
     for (const [id, pair] of Object.entries(raw.models)) {

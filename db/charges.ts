@@ -1,59 +1,9 @@
-// What a job costs the consumer: the worst case is held before any node works (one statement,
-// never overdrawing under concurrency), and each job is settled exactly once: the actual cost is
-// charged, the operator and the platform are credited, and the rest of the hold goes back.
+// What a job costs the consumer: each job is settled exactly once against the hold taken for it
+// (a balance lease's share, web/billing/leases.ts, or a per-job hold made before leases existed):
+// the actual cost is charged, the operator and the platform are credited, the rest goes back.
 import type { Sql } from "./client.ts";
 import { LedgerError, type Tx } from "./ledger.ts";
 import { insertJobsQuery, type JobRow } from "./jobs.ts";
-
-/** The outcome of a reservation: held, or refused with what the key has available. */
-export type ReserveResult = { ok: true } | { ok: false; available: bigint };
-
-/**
- * Holds `amount` of a key's balance for a job, in one statement: the balance is debited only if
- * it covers the amount (checked against the latest committed value), and the holds account, the
- * reserve transaction, its postings and the job's charge row are written with it — or nothing.
- */
-export async function reserveJob(
-  sql: Sql,
-  r: { jobId: string; apiKeyId: bigint; amount: bigint },
-): Promise<ReserveResult> {
-  if (r.amount <= 0n) throw new RangeError("a reservation must be positive");
-  const owner = r.apiKeyId.toString();
-  // The debit's own WHERE is the balance check: under READ COMMITTED a concurrent change makes
-  // PostgreSQL wait, then re-check it against the latest committed balance, so it cannot
-  // overdraw. The holds account is moved only if the debit happened (balance, then holds: the
-  // id order every writer locks in).
-  const [row] = await sql<{ reserved: bigint }[]>`
-    with debit as (
-      update accounts set balance = balance - ${r.amount}
-      where kind = 'consumer_balance' and owner = ${owner} and balance >= ${r.amount}
-      returning id
-    ), credit as (
-      update accounts set balance = balance + ${r.amount}
-      where kind = 'consumer_holds' and owner = ${owner} and exists (select 1 from debit)
-      returning id
-    ), t as (
-      insert into ledger_transactions (idempotency_key, kind, job_id)
-      select ${"reserve:" + r.jobId}, 'reserve', ${r.jobId} from debit, credit
-      returning id
-    ), posted as (
-      insert into postings (transaction_id, account_id, amount)
-      select t.id, debit.id, -${r.amount}::bigint from t, debit
-      union all
-      select t.id, credit.id, ${r.amount}::bigint from t, credit
-    ), charge as (
-      insert into job_charges (job_id, api_key_id, reserved)
-      select ${r.jobId}, ${r.apiKeyId}, ${r.amount} from t
-    )
-    select (select count(*) from t) as reserved,
-           -- A debit without its holds account would lose money: fail the whole statement instead.
-           1 / (case when (select count(*) from debit) = (select count(*) from credit) then 1 else 0 end) as guard`;
-  if (row.reserved > 0n) return { ok: true };
-  // Refused: read what is available now (this statement's snapshot may be older than the check).
-  const [now] = await sql<{ balance: bigint }[]>`
-    select balance from accounts where kind = 'consumer_balance' and owner = ${owner}`;
-  return { ok: false, available: now?.balance ?? 0n };
-}
 
 /** How a job ends, for billing: the node that served it, the tokens billed, and its prices. */
 export interface Settlement {
@@ -137,8 +87,8 @@ export async function settleJobs(
           completion_price_per_1k = d.cp,
           fee_bps = d.bps,
           charged = least(d.cost, jc.reserved),
-          platform_fee = least(d.cost, jc.reserved) * d.bps / 10000,
-          operator_share = least(d.cost, jc.reserved) - least(d.cost, jc.reserved) * d.bps / 10000,
+          platform_fee = platform_fee_of(least(d.cost, jc.reserved), d.bps),
+          operator_share = operator_share_of(least(d.cost, jc.reserved), d.bps),
           settled_at = now()
         from d
         where jc.job_id = d.job_id and jc.settled_at is null and d.lease = ''
@@ -163,8 +113,8 @@ export async function settleJobs(
           completion_tokens, prompt_price_per_1k, completion_price_per_1k, fee_bps, charged, platform_fee,
           operator_share, settled_at, settle_tx_id)
         select d.job_id, d.key, d.hold, d.lease, nullif(d.node, ''), d.pt, d.ct, d.pp, d.cp, d.bps,
-          least(d.cost, d.hold), least(d.cost, d.hold) * d.bps / 10000,
-          least(d.cost, d.hold) - least(d.cost, d.hold) * d.bps / 10000, now(),
+          least(d.cost, d.hold), platform_fee_of(least(d.cost, d.hold), d.bps),
+          operator_share_of(least(d.cost, d.hold), d.bps), now(),
           case when least(d.cost, d.hold) > 0 then (select id from b) end
         from d join ls l on l.id = d.lease and l.api_key_id = d.key
         where d.lease <> ''

@@ -11,7 +11,8 @@ import {
   postEntry,
   PROCESSOR_CLEARING,
 } from "./ledger.ts";
-import { findJobCharge, releaseStaleHolds, reserveJob, settleJobs, type Settlement } from "./charges.ts";
+import { findJobCharge, releaseStaleHolds, settleJobs, type Settlement } from "./charges.ts";
+import { reserveJob } from "../testing/reserve_job.ts";
 
 const NODE = "cd".repeat(32);
 

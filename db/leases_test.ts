@@ -24,9 +24,11 @@ import { insertJobs } from "./jobs.ts";
 import { testSettlement } from "../testing/settlement.ts";
 import { createTestKey } from "../testing/funding.ts";
 import { createApiKey } from "./api_keys.ts";
-import { findJobCharge, reserveJob, settleJobs, type Settlement } from "./charges.ts";
+import { findJobCharge, settleJobs, type Settlement } from "./charges.ts";
 import { releaseLease, releaseLeaseIfStale, releaseStaleLeases, renewLeases, takeLease } from "./leases.ts";
 import { reconcile } from "./reconcile.ts";
+import { reserveJob } from "../testing/reserve_job.ts";
+import { sleep } from "../shared/mod.ts";
 
 const NODE = "ef".repeat(32);
 
@@ -484,7 +486,7 @@ Deno.test({
             select count(*)::int as w from pg_stat_activity
             where wait_event_type = 'Lock' and datname = current_database() and pid <> pg_backend_pid()`;
           if (w >= n) return;
-          await new Promise((r) => setTimeout(r, 10));
+          await sleep(10);
         }
         throw new Error(`${n} statements never waited on a lock`);
       };

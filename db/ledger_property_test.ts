@@ -14,7 +14,6 @@ import { createApiKey } from "./api_keys.ts";
 import {
   findJobCharge,
   releaseStaleHolds,
-  reserveJob,
   type SettledCharge,
   settleJobs,
   type Settlement,
@@ -25,6 +24,7 @@ import { createPayout, failPayout, markPayoutCompleted, markPayoutSent, PayoutEr
 import { type LeaseTake, releaseLease, releaseStaleLeases, renewLeases, takeLease } from "./leases.ts";
 import { type Discrepancy, reconcile } from "./reconcile.ts";
 import { jobCost, PRICE_BOUNDS, splitFee } from "../shared/pricing/price.ts";
+import { reserveJob } from "../testing/reserve_job.ts";
 
 const DEFAULT_SEED = 20_250_601;
 const ENV_SEED = Deno.env.get("INFERNET_PROPERTY_SEED");

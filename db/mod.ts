@@ -51,8 +51,6 @@ export {
 export {
   findJobCharge,
   releaseStaleHolds,
-  reserveJob,
-  type ReserveResult,
   type SettledCharge,
   settleJobs,
   type Settlement,

@@ -89,13 +89,15 @@ export async function reconcile(sql: Sql, opts: ReconcileOptions = {}): Promise<
     ],
     [
       "a settled charge is not the job's cost (capped at its hold) or its split is wrong",
+      // The split is migration 0012's platform_fee_of, checked against shared's splitFee in
+      // db/fee_split_test.ts, so sharing it with settleJobs does not blind this check.
       sql`select job_id, charged::text, reserved::text, operator_share::text, platform_fee::text
           from job_charges
           where settled_at is not null and (
             charged <> least(reserved, case when node_pubkey is null then 0 else
               (prompt_tokens::bigint * prompt_price_per_1k + completion_tokens::bigint * completion_price_per_1k
                + 999) / 1000 end)
-            or platform_fee <> charged * fee_bps / 10000
+            or platform_fee <> platform_fee_of(charged, fee_bps)
             or operator_share <> charged - platform_fee)`,
     ],
     [

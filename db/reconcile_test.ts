@@ -2,12 +2,13 @@ import assert from "node:assert/strict";
 import { testOnEachDatabase } from "../testing/databases.ts";
 import type { Sql } from "./client.ts";
 import { createApiKey } from "./api_keys.ts";
-import { reserveJob, settleJobs, type Settlement } from "./charges.ts";
+import { settleJobs, type Settlement } from "./charges.ts";
 import { insertJobs, type JobRow } from "./jobs.ts";
 import { testJobRow } from "../testing/job_row.ts";
 import { applyPaymentEvent, insertPayment } from "./payments.ts";
 import { createPayout, failPayout, markPayoutCompleted } from "./payouts.ts";
 import { reconcile } from "./reconcile.ts";
+import { reserveJob } from "../testing/reserve_job.ts";
 
 const NODE = "ef".repeat(32);
 

@@ -2,10 +2,11 @@ import assert from "node:assert/strict";
 import { testOnEachDatabase } from "../testing/databases.ts";
 import { createApiKey } from "./api_keys.ts";
 import { consumerBalance, postEntry, PROCESSOR_CLEARING } from "./ledger.ts";
-import { reserveJob, settleJobs } from "./charges.ts";
+import { settleJobs } from "./charges.ts";
 import { insertJobs, type JobCursor, type JobRow } from "./jobs.ts";
 import { testJobRow } from "../testing/job_row.ts";
 import { listUsage, recentJobStats, usageExceeds } from "./usage.ts";
+import { reserveJob } from "../testing/reserve_job.ts";
 
 const NODE = "ab".repeat(32);
 

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { openDatabase } from "./client.ts";
 import type { WorkerPriorityState } from "./worker_priority.ts";
+import { sleep } from "../shared/mod.ts";
 
 const linux = Deno.build.os === "linux";
 /** Keeps one CPU busy in the shell itself (no child to orphan), for at most 20 s. */
@@ -19,7 +20,7 @@ async function until(what: string, ok: () => boolean, timeoutMs = 10_000): Promi
   const deadline = Date.now() + timeoutMs;
   while (!ok()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
+    await sleep(10);
   }
 }
 

@@ -5,8 +5,8 @@
 // built-in engine cannot load (node-llama-cpp missing or refusing), the repository's test
 // engine. Each is said plainly.
 import type { ControlPlane } from "../web/control_plane.ts";
-
-const REPO = new URL("../", import.meta.url);
+import { denoTaskCommand, watchOutput } from "../testing/child_output.ts";
+import { sleep } from "../shared/mod.ts";
 
 /** The local node and what it serves. */
 export interface LocalNetwork {
@@ -19,26 +19,7 @@ function denoTask(
   args: string[],
   opts: { stdout?: "piped" | "inherit"; env?: Record<string, string> } = {},
 ): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["task", "--quiet", "--config", new URL("deno.json", REPO).pathname, ...args],
-    env: { DENO: Deno.execPath(), ...opts.env },
-    stdout: opts.stdout ?? "inherit",
-    stderr: "inherit",
-    stdin: "null",
-  }).spawn();
-}
-
-async function firstLine(stream: ReadableStream<Uint8Array>): Promise<string> {
-  const reader = stream.pipeThrough(new TextDecoderStream() as TransformStream<Uint8Array, string>)
-    .getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    text += value;
-  }
-  reader.releaseLock();
-  return text.split("\n")[0];
+  return denoTaskCommand(args, { stdout: opts.stdout ?? "inherit", env: opts.env }).spawn();
 }
 
 // The first downloaded GGUF under the node's models folder (`infernet model pull`), if any.
@@ -85,7 +66,7 @@ export async function startLocalNetwork(
     while (Date.now() < deadline && !exited) {
       const live = cp.registry.all().find((n) => n.connection?.open);
       if (live) return live.record.models.map((m) => m.id);
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
     return exited ? null : [];
   };
@@ -125,7 +106,7 @@ export async function startLocalNetwork(
   } else {
     const engine = denoTask(["test-engine", "--port", "0"], { stdout: "piped" });
     children.push(engine);
-    engineUrl = JSON.parse(await firstLine(engine.stdout)).url;
+    engineUrl = JSON.parse(await watchOutput(engine.stdout).firstLine()).url;
     description =
       `TEST ENGINE at ${engineUrl} — no inference engine runs here (Ollama 11434, vLLM 8000, SGLang 30000, llama.cpp 8080), so the deterministic test engine answers (it echoes; it is not a real model)`;
   }
@@ -143,7 +124,7 @@ export async function startLocalNetwork(
       models = live.record.models.map((m) => m.id);
       break;
     }
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   if (models.length === 0) {
     description += " — the node did not come online within 30 s; see its messages above";

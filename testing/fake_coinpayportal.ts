@@ -11,6 +11,7 @@ import { keccak_256 } from "@noble/hashes/sha3.js";
 import { bytesToHex, concatBytes, randomBytes, utf8ToBytes } from "@noble/hashes/utils.js";
 import { base58, base58xrp, bech32, createBase58check } from "@scure/base";
 import { chainOf, type Coin, isCoin } from "../shared/payments/coins.ts";
+import { isRecord, sleep } from "../shared/mod.ts";
 
 /** Options for `startFakeCoinPayPortal`. */
 export interface FakeCoinPayPortalOptions {
@@ -173,7 +174,10 @@ export function startFakeCoinPayPortal(opts: FakeCoinPayPortalOptions): Promise<
     let attempts = 0;
     let lastStatus: number | null = null;
     while (webhookUrl && attempts < MAX_ATTEMPTS && !closing.signal.aborted) {
-      if (attempts > 0) await sleep(retryDelaysMs[attempts - 1] ?? retryDelaysMs.at(-1) ?? 0, closing.signal);
+      if (attempts > 0) {
+        await sleep(retryDelaysMs[attempts - 1] ?? retryDelaysMs.at(-1) ?? 0, { signal: closing.signal })
+          .catch(() => {});
+      }
       if (closing.signal.aborted) break;
       attempts++;
       const url = webhookUrl;
@@ -527,21 +531,4 @@ function json(status: number, body: unknown): Response {
 
 function fail(status: number, error: string): Response {
   return json(status, { success: false, error });
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done);
-  });
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { type FakeCoinPayPortal, startFakeCoinPayPortal } from "./fake_coinpayportal.ts";
+import { sleep } from "../shared/mod.ts";
 
 const API_KEY = "cp_live_fake";
 const BUSINESS_ID = "biz_fake";
@@ -177,7 +178,7 @@ Deno.test("fake coinpayportal - autoConfirmMs confirms each new payment once", a
     const { json } = await createPayment(fake, {}, { "Idempotency-Key": "k1" });
     await createPayment(fake, {}, { "Idempotency-Key": "k1" });
     await arrived;
-    await new Promise((r) => setTimeout(r, 60));
+    await sleep(60);
     assert.equal(receiver.got.length, 1);
     const event = JSON.parse(receiver.got[0].body);
     assert.equal(event.type, "payment.confirmed");

@@ -3,8 +3,9 @@
 import type { Sql } from "../db/client.ts";
 import { createApiKey } from "../db/api_keys.ts";
 import { applyPaymentEvent, insertPayment } from "../db/payments.ts";
-import { reserveJob, settleJobs } from "../db/charges.ts";
+import { settleJobs } from "../db/charges.ts";
 import { testJobRow } from "./job_row.ts";
+import { reserveJob } from "./reserve_job.ts";
 
 let next = 0;
 

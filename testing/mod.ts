@@ -15,7 +15,14 @@ export type {
   TestEngineHandler,
   TestEngineOptions,
 } from "./test_engine.ts";
-export { cliCommand, type CliRun, runCli, watchOutput } from "./run_cli.ts";
+export { cliCommand, type CliRun, runCli } from "./run_cli.ts";
+export {
+  type ChildOptions,
+  denoCommand,
+  denoTaskCommand,
+  type WatchedOutput,
+  watchOutput,
+} from "./child_output.ts";
 export { sampleAdvert } from "./node_advert.ts";
 export { startFakeCoinPayPortal } from "./fake_coinpayportal.ts";
 export type {

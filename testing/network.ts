@@ -6,6 +6,8 @@ import { cliCommand, runCli } from "./run_cli.ts";
 import type { WebConfig } from "../web/config.ts";
 import type { Database } from "../db/mod.ts";
 import { openTestControlPlane, type TestControlPlane } from "./control_plane.ts";
+import { watchOutput } from "./child_output.ts";
+import { sleep } from "../shared/mod.ts";
 
 export { runCli };
 
@@ -23,14 +25,6 @@ export interface TestNetwork extends TestControlPlane {
   url: string;
   engines: TestEngine[];
   nodes: NodeProcess[];
-}
-
-function collect(stream: ReadableStream<Uint8Array>): () => string {
-  let text = "";
-  void stream.pipeThrough(new TextDecoderStream() as TransformStream<Uint8Array, string>).pipeTo(
-    new WritableStream({ write: (s) => void (text = (text + s).slice(-20_000)) }),
-  ).catch(() => {});
-  return () => text;
 }
 
 /** Starts a daemon for an engine and waits until the control plane sees it connected. */
@@ -54,8 +48,8 @@ export async function startNode(
     String(opts.maxConcurrency ?? 16),
     ...(opts.heartbeatMs ? ["--heartbeat-ms", String(opts.heartbeatMs)] : []),
   ], env).spawn();
-  collect(child.stdout);
-  const stderr = collect(child.stderr);
+  watchOutput(child.stdout, { keepChars: 20_000 });
+  const stderr = watchOutput(child.stderr, { keepChars: 20_000 }).text;
   const deadline = Date.now() + 30_000;
   while (!net.cp.registry.get(pubkey)?.connection?.open) {
     if (Date.now() > deadline) {
@@ -63,7 +57,7 @@ export async function startNode(
       await child.status;
       throw new Error(`node did not connect within 30 s:\n${stderr()}`);
     }
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
   return { pubkey, home, child, stderr };
 }

@@ -1,5 +1,6 @@
 // A deterministic OpenAI-compatible test engine standing in for Ollama/vLLM in end-to-end tests and
 // the dev launcher. Wire formats: https://platform.openai.com/docs/api-reference/chat/object
+import { isRecord, sleep } from "../shared/mod.ts";
 
 /** How the engine misbehaves: engine-wide via options, or per request via `x-test-failure`. */
 export type TestEngineFailure = "none" | "refuse" | "die_mid_stream" | "hang";
@@ -112,21 +113,6 @@ function errorResponse(e: ApiError): Response {
 
 const refusal = () => new ApiError(503, "test engine refused the request", null, "engine_unavailable");
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-    if (Number.isFinite(ms)) {
-      timer = setTimeout(() => resolve(signal.removeEventListener("abort", onAbort)), ms);
-    }
-  });
-}
-
 /** Logs the request and records its outcome once; `signal` aborts when the client or engine leaves. */
 function track(events: TestEngineEvent[], req: Request, engine: AbortSignal): Tracker {
   const path = new URL(req.url).pathname;
@@ -168,7 +154,7 @@ async function hold(ctx: Ctx): Promise<Response> {
   const onAbort = () => tracker.abort();
   req.signal.addEventListener("abort", onAbort, { once: true });
   if (req.signal.aborted) onAbort();
-  await sleep(Infinity, tracker.signal).catch(() => {});
+  await sleep(Infinity, { signal: tracker.signal }).catch(() => {});
   req.signal.removeEventListener("abort", onAbort);
   return errorResponse(refusal());
 }
@@ -277,11 +263,11 @@ async function* chatFrames(ctx: Ctx, plan: Plan): AsyncGenerator<string> {
   const usageNull = usage ? { usage: null } : {};
   const chunk = (delta: Json, finish: string | null) =>
     frame([{ index: 0, delta, logprobs: null, finish_reason: finish }], usageNull);
-  if (failure === "hang") await sleep(Infinity, tracker.signal);
+  if (failure === "hang") await sleep(Infinity, { signal: tracker.signal });
   yield chunk({ role: "assistant", content: "" }, null);
   for (const [i, token] of tokens.entries()) {
     if (failure === "die_mid_stream" && i >= cfg.dieAfterTokens) break;
-    if (i > 0 && cfg.tokenDelayMs > 0) await sleep(cfg.tokenDelayMs, tracker.signal);
+    if (i > 0 && cfg.tokenDelayMs > 0) await sleep(cfg.tokenDelayMs, { signal: tracker.signal });
     yield chunk({ content: token }, null);
   }
   if (failure === "die_mid_stream") throw new TestEngineDeath("test engine died mid-stream");
@@ -362,7 +348,7 @@ function applyConfig(cfg: Config, patch: unknown): void {
 
 async function readJson(req: Request): Promise<Json> {
   const body: unknown = await req.json().catch(() => null);
-  if (typeof body === "object" && body !== null && !Array.isArray(body)) return body as Json;
+  if (isRecord(body)) return body;
   throw new ApiError(400, "We could not parse the JSON body of your request.");
 }
 

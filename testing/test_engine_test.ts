@@ -8,6 +8,7 @@ import {
   type TestEngineOptions,
 } from "./test_engine.ts";
 import { parseEngineArgs } from "./test_engine_main.ts";
+import { sleep } from "../shared/mod.ts";
 
 const MODEL = "infernet-test-echo";
 type Json = Record<string, unknown>;
@@ -49,7 +50,7 @@ async function waitFor(check: () => boolean, timeoutMs = 1000): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while (!check()) {
     if (performance.now() > deadline) throw new Error("timed out waiting for a condition");
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await sleep(5);
   }
 }
 

@@ -14,7 +14,7 @@ import {
   type Sql,
 } from "../db/mod.ts";
 import { testOnEachDatabase } from "../testing/databases.ts";
-import { DEFAULT_PRICES, jobCost } from "../shared/mod.ts";
+import { DEFAULT_PRICES, jobCost, sleep } from "../shared/mod.ts";
 import { countChatPromptTokens } from "../web/metering/count_tokens.ts";
 import { promptAllowance } from "../web/billing/hold.ts";
 import { createTestKey } from "../testing/control_plane.ts";
@@ -31,7 +31,7 @@ function client(net: TestNetwork, apiKey: string): OpenAI {
 async function settled(net: TestNetwork): Promise<void> {
   await Promise.allSettled([...net.cp.runDeps.pending]);
   await net.cp.recorder.flush();
-  await new Promise((r) => setTimeout(r, 0));
+  await sleep(0);
   await net.cp.leases.releaseIdle(Date.now(), 0);
 }
 
@@ -82,7 +82,7 @@ testOnEachDatabase(
         while (sampling) {
           const b = await accountBalance(db.sql, consumerBalance(id));
           if (b < lowest) lowest = b;
-          await new Promise((r) => setTimeout(r, 10));
+          await sleep(10);
         }
       })();
       const burst = Promise.all(Array.from({ length: 200 }, async () => {

@@ -11,18 +11,19 @@ import assert from "node:assert/strict";
 import postgres from "postgres";
 import { type Database, openDatabase, type Sql } from "../db/mod.ts";
 import { POSTGRES_AVAILABLE } from "../testing/databases.ts";
-import { NANO_USD_PER_USD, parseDecimal } from "../shared/mod.ts";
+import { NANO_USD_PER_USD, parseDecimal, sleep } from "../shared/mod.ts";
 import {
   cliCommand,
+  denoTaskCommand,
   type FakeCoinPayPortal,
   runCli,
   startFakeCoinPayPortal,
   startTestEngine,
   type TestEngine,
+  watchOutput,
   within,
 } from "../testing/mod.ts";
 
-const DENO_JSON = new URL("../deno.json", import.meta.url).pathname;
 const POSTGRES_URL = Deno.env.get("INFERNET_TEST_DATABASE_URL") ?? "postgres://postgres@127.0.0.1:5432/test";
 const BACKEND = POSTGRES_AVAILABLE && Deno.env.get("INFERNET_CRASH_TEST_DB") !== "pglite"
   ? "postgres"
@@ -35,8 +36,6 @@ const FUNDED_USD = 5;
 const JOB_TIMEOUT_MS = 3000;
 /** On PostgreSQL, this many chats end with the database unable to commit (see stallDatabase). */
 const STALLED_CHATS = 10;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `check` every 100 ms until it returns a value other than null/false, or fails after `ms`. */
 async function waitFor<T>(what: string, ms: number, check: () => Promise<T | null | false>): Promise<T> {
@@ -52,14 +51,6 @@ async function waitFor<T>(what: string, ms: number, check: () => Promise<T | nul
     await sleep(100);
   }
   throw new Error(`timed out after ${ms} ms waiting for ${what}`, { cause: lastErr });
-}
-
-function collect(stream: ReadableStream<Uint8Array>): { text(): string; done: Promise<void> } {
-  let text = "";
-  const done = stream.pipeThrough(new TextDecoderStream() as TransformStream<Uint8Array, string>).pipeTo(
-    new WritableStream({ write: (s) => void (text = (text + s).slice(-50_000)) }),
-  ).catch(() => {});
-  return { text: () => text, done };
 }
 
 /** The process ids under `pid` (children first listed after their parent), read from /proc. */
@@ -99,15 +90,13 @@ interface ControlPlaneProcess {
 }
 
 async function startControlPlane(env: Record<string, string>, port: number): Promise<ControlPlaneProcess> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["task", "--quiet", "--config", DENO_JSON, "start", "--port", String(port), "--no-local-node"],
+  const child = denoTaskCommand(["start", "--port", String(port), "--no-local-node"], {
     env,
-    stdin: "null",
-    stdout: "piped",
     stderr: "piped",
-  }).spawn();
-  const out = collect(child.stdout);
-  const err = collect(child.stderr);
+  })
+    .spawn();
+  const out = watchOutput(child.stdout, { keepChars: 50_000 });
+  const err = watchOutput(child.stderr, { keepChars: 50_000 });
   const output = () => `${out.text()}\n${err.text()}`;
   let exited = false;
   const status = child.status.then(async (s) => {
@@ -163,8 +152,8 @@ async function startDaemon(url: string, engine: TestEngine) {
     ["start", "--server", url, "--engine-url", engine.url, "--max-concurrency", "200"],
     env,
   ).spawn();
-  const out = collect(child.stdout);
-  const err = collect(child.stderr);
+  const out = watchOutput(child.stdout, { keepChars: 50_000 });
+  const err = watchOutput(child.stderr, { keepChars: 50_000 });
   return {
     pubkey,
     output: () => `${out.text()}\n${err.text()}`,
@@ -595,13 +584,7 @@ Deno.test({
     const stopped = await cp.stop();
     cpAlive = false;
     assert.equal(stopped.code, 0, cp.output());
-    const rec = await new Deno.Command(Deno.execPath(), {
-      args: ["task", "--quiet", "--config", DENO_JSON, "reconcile"],
-      env,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
+    const rec = await denoTaskCommand(["reconcile"], { env, stderr: "piped" }).output();
     const recOut = new TextDecoder().decode(rec.stdout) + new TextDecoder().decode(rec.stderr);
     assert.equal(rec.code, 0, recOut);
     assert.match(recOut, /; 0 discrepancies$/m, recOut);

@@ -5,6 +5,7 @@ import OpenAI from "openai";
 import { findJob } from "../db/mod.ts";
 import { countText } from "../web/metering/count_tokens.ts";
 import { startNetwork, type TestNetwork } from "../testing/network.ts";
+import { sleep } from "../shared/mod.ts";
 
 function client(net: TestNetwork, apiKey = net.apiKey): OpenAI {
   return new OpenAI({ baseURL: `${net.url}/v1`, apiKey, maxRetries: 0, timeout: 20_000 });
@@ -261,7 +262,7 @@ Deno.test("e2e - a client abort reaches the engine within 100 ms and bills only 
     const deadline = Date.now() + 2000;
     let abort;
     while (!(abort = net.engines[0].events.find((e) => e.type === "abort")) && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 5));
+      await sleep(5);
     }
     assert.ok(abort, "the engine saw the abort");
     const lagMs = abort.atMs - abortedAt;
@@ -348,7 +349,7 @@ Deno.test("e2e - a non-streamed request the client abandons is cancelled at the 
     }).spawn();
     const deadline = Date.now() + 10_000;
     while (!net.engines[0].events.some((e) => e.type === "request") && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 10));
+      await sleep(10);
     }
     const writer = node.stdin.getWriter();
     await writer.write(new TextEncoder().encode("leave\n"));
@@ -357,7 +358,7 @@ Deno.test("e2e - a non-streamed request the client abandons is cancelled at the 
     assert.equal(outcome, "APIUserAbortError");
     let abort;
     while (!(abort = net.engines[0].events.find((e) => e.type === "abort")) && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 5));
+      await sleep(5);
     }
     assert.ok(abort, "the engine saw the abort");
     assert.ok(abort.atMs - leftAt < 100, `engine saw the abort ${(abort.atMs - leftAt).toFixed(1)} ms later`);

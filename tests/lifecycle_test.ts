@@ -5,12 +5,13 @@ import { openTestControlPlane } from "../testing/control_plane.ts";
 import { readDaemonPid } from "../cli/daemon/pid_file.ts";
 import { RotatingLogFile } from "../cli/daemon/log_file.ts";
 import { formatLogLine } from "../cli/commands/lifecycle.ts";
+import { sleep } from "../shared/mod.ts";
 
 async function until(what: string, ok: () => Promise<boolean>, ms = 30_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await ok())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
 }
 

@@ -7,6 +7,7 @@ import {
   createLogger,
   createNodeRecord,
   createOperatorClaim,
+  sleep,
   verifyNodeRecord,
   verifyOperatorClaim,
 } from "../shared/mod.ts";
@@ -58,7 +59,7 @@ async function until<T>(what: string, get: () => T | undefined): Promise<T> {
   for (let i = 0; i < 200; i++) {
     const v = get();
     if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 25));
+    await sleep(25);
   }
   throw new Error(`timed out waiting for ${what}`);
 }

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { startTestEngine } from "../testing/test_engine.ts";
 import { openTestControlPlane } from "../testing/control_plane.ts";
 import { runCli, startNode, stopNode } from "../testing/network.ts";
+import { sleep } from "../shared/mod.ts";
 
 Deno.test("e2e - heartbeats arrive and infernet status shows the node live", async () => {
   const engine = await startTestEngine();
@@ -15,7 +16,7 @@ Deno.test("e2e - heartbeats arrive and infernet status shows the node live", asy
   try {
     const deadline = Date.now() + 10_000;
     while (!t.cp.registry.get(node.pubkey)?.heartbeat && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
     const hb = t.cp.registry.get(node.pubkey)?.heartbeat;
     assert.deepEqual(hb, {

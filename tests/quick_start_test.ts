@@ -2,47 +2,36 @@
 // up the control plane, a node daemon and (with no engine on this machine) the built-in engine, and
 // prints a working base URL, API key and curl line. It stops cleanly and starts again on the same data.
 import assert from "node:assert/strict";
-
-const DENO_JSON = new URL("../deno.json", import.meta.url).pathname;
+import { denoTaskCommand, watchOutput } from "../testing/child_output.ts";
 
 async function startOnce(dataDir: string) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["task", "--quiet", "--config", DENO_JSON, "start", "--port", "0"],
-    env: { INFERNET_DATA_DIR: dataDir, DENO: Deno.execPath() },
-    stdin: "null",
-    stdout: "piped",
+  const child = denoTaskCommand(["start", "--port", "0"], {
+    env: { INFERNET_DATA_DIR: dataDir },
     stderr: "piped",
-  }).spawn();
-  let out = "";
-  const reading = child.stdout.pipeThrough(new TextDecoderStream()).pipeTo(
-    new WritableStream({ write: (s) => void (out += s) }),
-  );
-  let err = "";
-  const readingErr = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
-    new WritableStream({ write: (s) => void (err += s) }),
-  );
-  const deadline = Date.now() + 60_000;
-  while (!/^curl /m.test(out)) {
-    if (Date.now() > deadline) {
-      child.kill("SIGKILL");
-      throw new Error(`no banner within 60 s:\n${out}\n${err}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
+  })
+    .spawn();
+  const out = watchOutput(child.stdout);
+  const err = watchOutput(child.stderr);
+  try {
+    await out.waitFor(/^curl /m, 60_000);
+  } catch (e) {
+    child.kill("SIGKILL");
+    throw new Error(`no banner:\n${out.text()}\n${err.text()}`, { cause: e });
   }
-  const base = /^OpenAI base URL: (\S+)$/m.exec(out)![1];
-  const key = /^API key \(new, shown once[^)]*\): (\S+)$/m.exec(out)![1];
-  const curlBody = /-d '(\{.*\})'$/m.exec(out)![1];
+  const base = /^OpenAI base URL: (\S+)$/m.exec(out.text())![1];
+  const key = /^API key \(new, shown once[^)]*\): (\S+)$/m.exec(out.text())![1];
+  const curlBody = /-d '(\{.*\})'$/m.exec(out.text())![1];
   return {
-    out: () => out,
-    err: () => err,
+    out: out.text,
+    err: err.text,
     base,
     key,
     curlBody,
     async stop() {
       child.kill("SIGTERM");
       const status = await child.status;
-      await reading.catch(() => {});
-      await readingErr.catch(() => {});
+      await out.done;
+      await err.done;
       return status;
     },
   };

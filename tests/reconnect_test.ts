@@ -5,6 +5,7 @@ import { startTestEngine } from "../testing/test_engine.ts";
 import { serveControlPlane } from "../web/main.ts";
 import { openTestControlPlane } from "../testing/control_plane.ts";
 import { startNode, stopNode } from "../testing/network.ts";
+import { sleep } from "../shared/mod.ts";
 
 Deno.test("e2e - a node reconnects and re-registers after the control plane restarts with no data", async () => {
   const engine = await startTestEngine();
@@ -22,7 +23,7 @@ Deno.test("e2e - a node reconnects and re-registers after the control plane rest
     const deadline = Date.now() + 20_000;
     while (!second.cp.registry.get(node.pubkey)?.connection?.open) {
       if (Date.now() > deadline) throw new Error(`node did not come back within 20 s:\n${node.stderr()}`);
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
     const res = await fetch(`${url}/v1/chat/completions`, {
       method: "POST",

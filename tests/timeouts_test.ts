@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import OpenAI from "openai";
 import { findJob } from "../db/mod.ts";
 import { startNetwork, type TestNetwork } from "../testing/network.ts";
+import { sleep } from "../shared/mod.ts";
 
 async function streamUntilError(net: TestNetwork): Promise<{ text: string; err: unknown; jobId: string }> {
   const client = new OpenAI({ baseURL: `${net.url}/v1`, apiKey: net.apiKey, maxRetries: 0 });
@@ -29,7 +30,7 @@ async function row(net: TestNetwork, id: string) {
     await net.cp.recorder.flush();
     const r = await findJob(net.cp.db.sql, id);
     if (r) return r;
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
   return null;
 }
@@ -38,7 +39,7 @@ async function engineSawAbort(net: TestNetwork): Promise<boolean> {
   const deadline = Date.now() + 2000;
   while (Date.now() < deadline) {
     if (net.engines[0].events.some((e) => e.type === "abort")) return true;
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
   }
   return false;
 }

@@ -9,6 +9,7 @@ import { cliCommand, runCli } from "../testing/run_cli.ts";
 import { type PackFile, startFakeNpmRegistry } from "../testing/fake_npm_registry.ts";
 import { CLI_VERSION } from "../cli/version.ts";
 import { openTestControlPlane } from "../testing/control_plane.ts";
+import { sleep } from "../shared/mod.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -54,7 +55,7 @@ async function until(what: string, ok: () => boolean, timeoutMs: number, log: ()
   const deadline = Date.now() + timeoutMs;
   while (!ok()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${log()}`);
-    await new Promise((r) => setTimeout(r, 25));
+    await sleep(25);
   }
 }
 

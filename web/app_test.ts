@@ -140,6 +140,21 @@ Deno.test("api - every response names its request in x-request-id, the consumer'
   });
 });
 
+Deno.test("api - a key body that is not JSON is a 400, one past 16 KB a 413, an empty one is fine", async () => {
+  await withApp({}, async (app) => {
+    const post = (body?: string) => app.request("http://cp.test/api/keys", { method: "POST", body });
+    const bad = await post("{label");
+    assert.equal(bad.status, 400);
+    assertOpenAiError(await bad.json(), "invalid_json");
+    const huge = await post(JSON.stringify({ label: "x".repeat(20_000) }));
+    assert.equal(huge.status, 413);
+    assertOpenAiError(await huge.json(), "invalid_request");
+    const empty = await post();
+    assert.equal(empty.status, 201);
+    assert.equal((await empty.json()).label, null);
+  });
+});
+
 Deno.test("api - key creation and /v1 calls are rate limited with 429 and retry-after", async () => {
   await withApp({ keyCreationPerMinute: 2, keyRateLimitPerSec: 1 }, async (app, key) => {
     const codes: number[] = [];

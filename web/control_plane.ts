@@ -8,7 +8,8 @@ import {
   releaseStaleHolds,
   releaseStaleLeases,
 } from "../db/mod.ts";
-import { replayJournal, SettlementJournal } from "./jobs/settlement_journal.ts";
+import { replayJournal } from "./jobs/journal_replay.ts";
+import { SettlementJournal } from "./jobs/settlement_journal.ts";
 import { createLogger, type Logger } from "../shared/mod.ts";
 import type { WebConfig } from "./config.ts";
 import { NodeRegistry } from "./registry/node_registry.ts";

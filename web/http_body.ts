@@ -1,10 +1,12 @@
-// Request bodies read with a size limit. A declared Content-Length over the limit is refused before
-// a byte is read; a body without one (chunked) is read up to the limit and refused past it, the rest
-// left unread. A body with a declared length is read whole by `Request.arrayBuffer()` without
-// asking for `request.body` first: asking for the stream makes Deno build a ReadableStream (its
-// controller, reader and promises) that reading the body alone skips. Measured: a Deno.serve
-// round trip of a chat request's body, 101–119 µs plain against 120–139 µs with `body` touched
-// first (three runs each way, 20,000 requests); Hono's bodyLimit touches it.
+// Request bodies read with a size limit, the one way the server reads a body. A declared
+// Content-Length over the limit is refused before a byte is read; a body without one (chunked) is
+// read up to the limit and refused past it, the rest left unread. A body with a declared length is
+// read by `Request.arrayBuffer()` without touching `request.body`, which would make Deno build a
+// stream for nothing (figures: docs/architecture.md, "Why some things are the way they are").
+import { HttpError } from "./http_error.ts";
+
+/** The largest JSON request body accepted (long contexts fit; a runaway upload does not). */
+export const MAX_JSON_BODY_BYTES = 16 * 1024 * 1024;
 
 /** The body's bytes, at most `maxBytes`; past that, `tooLarge()` is thrown. */
 export async function readBodyBytes(
@@ -46,4 +48,37 @@ const decoder = new TextDecoder();
 /** The body as UTF-8 text, at most `maxBytes`; past that, `tooLarge()` is thrown. */
 export async function readBodyText(req: Request, maxBytes: number, tooLarge: () => Error): Promise<string> {
   return decoder.decode(await readBodyBytes(req, maxBytes, tooLarge));
+}
+
+/**
+ * A JSON request body of at most `maxBytes` (16 MB by default), parsed; a larger one is a 413 and
+ * one that is not JSON a 400 (`invalid_json`). With `emptyAs`, an empty body is that value.
+ */
+export async function readJsonBody(
+  req: Request,
+  opts: { maxBytes?: number; emptyAs?: unknown } = {},
+): Promise<unknown> {
+  const maxBytes = opts.maxBytes ?? MAX_JSON_BODY_BYTES;
+  const text = await readBodyText(
+    req,
+    maxBytes,
+    () =>
+      new HttpError(413, `The request body is larger than ${formatLimit(maxBytes)}.`, {
+        code: "invalid_request",
+      }),
+  );
+  if ("emptyAs" in opts && text.trim() === "") return opts.emptyAs;
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new HttpError(
+      400,
+      "We could not parse the JSON body of your request. The body must be valid JSON.",
+      { code: "invalid_json" },
+    );
+  }
+}
+
+function formatLimit(bytes: number): string {
+  return bytes % 1048576 === 0 ? `${bytes / 1048576} MB` : `${Math.ceil(bytes / 1024)} KB`;
 }

@@ -1,7 +1,9 @@
 // Bounded body reads over real HTTP on 127.0.0.1: a raw TCP client sends exactly the framing under
 // test (a declared length, or chunks), and the server answers with what it read or 413.
 import assert from "node:assert/strict";
-import { readBodyBytes, readBodyText } from "./http_body.ts";
+import { readBodyBytes, readBodyText, readJsonBody } from "./http_body.ts";
+import { HttpError } from "./http_error.ts";
+import { sleep } from "../shared/mod.ts";
 
 const LIMIT = 1024;
 const enc = new TextEncoder();
@@ -50,7 +52,7 @@ async function exchange(port: number, head: string, writes: (string | Uint8Array
     const writing = (async () => {
       for (const w of writes) {
         await conn.write(typeof w === "string" ? enc.encode(w) : w);
-        await new Promise((r) => setTimeout(r, 5));
+        await sleep(5);
       }
     })().catch(() => {}); // The server may close before every write went out.
     let text = "";
@@ -129,4 +131,27 @@ Deno.test("http body - no body reads as empty", async () => {
     const empty = await readBodyBytes(new Request("http://x/"), LIMIT, () => new TooLarge());
     assert.equal(empty.length, 0);
   });
+});
+
+Deno.test("http body - readJsonBody parses JSON and answers 400 or 413 as HttpErrors", async () => {
+  const req = (body: string) => new Request("http://cp.test/", { method: "POST", body });
+  assert.deepEqual(await readJsonBody(req('{"a":1}')), { a: 1 });
+  await assert.rejects(readJsonBody(req("{nope")), (e) => {
+    assert.ok(e instanceof HttpError);
+    assert.equal(e.status, 400);
+    assert.equal(e.code, "invalid_json");
+    return true;
+  });
+  await assert.rejects(readJsonBody(req(JSON.stringify("x".repeat(2048))), { maxBytes: 1024 }), (e) => {
+    assert.ok(e instanceof HttpError);
+    assert.equal(e.status, 413);
+    assert.match(e.message, /larger than 1 KB/);
+    return true;
+  });
+});
+
+Deno.test("http body - readJsonBody gives emptyAs for an empty body, and a 400 without it", async () => {
+  const empty = () => new Request("http://cp.test/", { method: "POST", body: " \n" });
+  assert.equal(await readJsonBody(empty(), { emptyAs: null }), null);
+  await assert.rejects(readJsonBody(empty()), (e) => e instanceof HttpError && e.status === 400);
 });

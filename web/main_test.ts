@@ -2,30 +2,19 @@
 // processor configured: it serves, refuses deposits with a clear error (no fake stands in), and
 // stops cleanly on SIGTERM.
 import assert from "node:assert/strict";
-
-const DENO_JSON = new URL("../deno.json", import.meta.url).pathname;
+import { denoTaskCommand, watchOutput } from "../testing/child_output.ts";
 
 Deno.test("main - deno task serve runs without fakes and refuses deposits it cannot take", async () => {
   const dataDir = await Deno.makeTempDir({ prefix: "infernet-serve-" });
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["task", "--quiet", "--config", DENO_JSON, "serve", "--port", "0"],
+  const child = denoTaskCommand(["serve", "--port", "0"], {
     env: { INFERNET_DATA_DIR: dataDir, INFERNET_JOURNAL_DIR: "off" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "inherit",
   }).spawn();
-  let out = "";
-  const reading = child.stdout.pipeThrough(new TextDecoderStream()).pipeTo(
-    new WritableStream({ write: (s) => void (out += s) }),
-  );
+  const output = watchOutput(child.stdout);
+  const out = output.text;
   try {
-    const deadline = Date.now() + 60_000;
-    while (!/^Payments: /m.test(out)) {
-      assert.ok(Date.now() < deadline, `no banner within 60 s:\n${out}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    assert.match(out, /^Payments: none configured/m);
-    const base = /^Infernet control plane: (\S+)/m.exec(out)![1];
+    await output.waitFor(/^Payments: /m, 60_000);
+    assert.match(out(), /^Payments: none configured/m);
+    const base = /^Infernet control plane: (\S+)/m.exec(out())![1];
     assert.equal((await (await fetch(`${base}/health`)).json()).ok, true);
     const { key } = await (await fetch(`${base}/api/keys`, { method: "POST" })).json();
     const res = await fetch(`${base}/api/deposits`, {
@@ -39,8 +28,8 @@ Deno.test("main - deno task serve runs without fakes and refuses deposits it can
   } finally {
     child.kill("SIGTERM");
     const status = await child.status;
-    await reading.catch(() => {});
+    await output.done;
     await Deno.remove(dataDir, { recursive: true });
-    assert.equal(status.code, 0, out);
+    assert.equal(status.code, 0, out());
   }
 });

@@ -4,13 +4,9 @@
 import { CliError } from "../cli_error.ts";
 import { type NodeConfig, parseUrlFlag } from "../config.ts";
 import { detectEngine } from "../engines/detect.ts";
-import {
-  NVIDIA_SMI_ARGS,
-  parseNvidiaSmiCsv,
-  parseRocmSmiJson,
-  ROCM_SMI_ARGS,
-  runCommand,
-} from "../hardware/detect.ts";
+import { runCommand } from "../hardware/command_runner.ts";
+import { NVIDIA_SMI_ARGS, parseNvidiaSmiCsv } from "../hardware/nvidia.ts";
+import { parseRocmSmiJson, ROCM_SMI_ARGS } from "../hardware/amd.ts";
 import { keyPath, loadIdentity, type NodeIdentity } from "../identity/node_key.ts";
 import { systemDiskSpace } from "../models/disk_space.ts";
 import { chooseAdvertisedAddress, listInterfaces } from "../network/advertised_address.ts";

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { detectHardware, NVIDIA_SMI_ARGS, ROCM_SMI_ARGS } from "../hardware/detect.ts";
+import { detectHardware } from "../hardware/detect.ts";
+import { NVIDIA_SMI_ARGS } from "../hardware/nvidia.ts";
+import { ROCM_SMI_ARGS } from "../hardware/amd.ts";
 import { runCli } from "../../testing/run_cli.ts";
 import { formatHardware, hardwareJson } from "./gpu.ts";
 

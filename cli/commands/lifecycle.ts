@@ -9,10 +9,9 @@ import { resolveHome } from "../config.ts";
 import { installedScope, STOP_TIMEOUT_SEC, systemctl, UNIT_NAME } from "../service/systemd_unit.ts";
 import type { CommandContext } from "./context.ts";
 import { parseFlags, positiveInt } from "./flags.ts";
+import { sleep } from "../../shared/mod.ts";
 
 const POLL_MS = 100;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 async function isRunning(home: string): Promise<boolean> {
   return (await readDaemonPid(home))?.running ?? false;
 }

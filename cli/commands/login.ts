@@ -2,6 +2,7 @@
 // flow, NIP-98 signed throughout). It shows a code and a URL, waits for a browser to enter the
 // code, shows which browser did, and approves it only when the operator says so (or `--yes`).
 import { CliError } from "../cli_error.ts";
+import { sleep } from "../../shared/mod.ts";
 import { loadIdentity, loadKeyFile } from "../identity/node_key.ts";
 import { readNodeAnswer, signedRequest } from "../daemon/signed_request.ts";
 import { type CommandContext, loadNodeConfig, resolveServer } from "./context.ts";
@@ -61,8 +62,6 @@ function expired(): CliError {
   );
 }
 
-const sleepMs = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
 function terminalConfirm(question: string): boolean {
   return /^y(es)?$/i.test((prompt(question) ?? "").trim());
 }
@@ -82,7 +81,7 @@ export async function runLogin(ctx: CommandContext, deps: LoginDeps = {}): Promi
   const identity = f.key ? await loadKeyFile(f.key) : await loadIdentity(home);
   const server = resolveServer(f.server, config, ctx.env);
   const sk = identity.secretKey;
-  const sleep = deps.sleep ?? sleepMs;
+  const wait = deps.sleep ?? sleep;
 
   const start = parseStart(
     await readNodeAnswer(await signedRequest(server, "POST", "/api/login/device", sk, {}), "login refused"),
@@ -112,7 +111,7 @@ export async function runLogin(ctx: CommandContext, deps: LoginDeps = {}): Promi
   const maxPolls = Math.ceil(start.expires_in / start.interval) + 2;
   let browser: BrowserClaim | null = null;
   for (let i = 0; i < maxPolls && Date.now() < deadline && !browser; i++) {
-    await sleep(start.interval * 1000);
+    await wait(start.interval * 1000);
     const answer = await poll();
     if (answer.status === "expired") throw expired();
     if (answer.status === "claimed") {

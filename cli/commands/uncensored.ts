@@ -7,14 +7,14 @@
 import { CliError } from "../cli_error.ts";
 import { parseUrlFlag } from "../config.ts";
 import { detectEngine } from "../engines/detect.ts";
-import { detectHardware } from "../hardware/detect.ts";
-import { hubEndpoint, parseHubRef } from "../models/hub.ts";
+import { hubOptionsFromEnv, parseHubRef } from "../models/hub.ts";
 import { ollamaPull } from "../models/ollama.ts";
 import { pullFromHub } from "../models/pull.ts";
-import { formatBytes, type NodeMemory } from "../models/quant.ts";
+import { formatBytes } from "../models/quant.ts";
 import { pickUncensored } from "../models/uncensored.ts";
 import { type CommandContext, loadNodeConfig } from "./context.ts";
-import { parseFlags, positiveInt } from "./flags.ts";
+import { parseFlags } from "./flags.ts";
+import { MEMORY_FLAGS, nodeMemory } from "./node_memory.ts";
 
 /** Sets one key of config.json, keeping the rest of the file as it is. */
 export async function setConfigKey(home: string, key: string, value: unknown): Promise<void> {
@@ -33,21 +33,12 @@ export async function setConfigKey(home: string, key: string, value: unknown): P
   await Deno.rename(tmp, path);
 }
 
-async function nodeMemory(flags: { "vram-mb"?: string; "ram-mb"?: string }): Promise<NodeMemory> {
-  const vram = flags["vram-mb"] === "0" ? 0 : positiveInt("vram-mb", flags["vram-mb"]);
-  const ram = positiveInt("ram-mb", flags["ram-mb"]);
-  if (vram !== undefined && ram !== undefined) return { vramMb: vram, ramMb: ram };
-  const hw = await detectHardware();
-  return { vramMb: vram ?? hw.totalVramMb, ramMb: ram ?? hw.ramMb };
-}
-
 /** Runs `infernet uncensored`. */
 export async function runUncensored(ctx: CommandContext): Promise<void> {
   const f = parseFlags("uncensored", ctx.args, {
     "dry-run": { type: "boolean" },
     json: { type: "boolean" },
-    "vram-mb": { type: "string" },
-    "ram-mb": { type: "string" },
+    ...MEMORY_FLAGS,
     "engine-url": { type: "string" },
   });
   const { home, config } = await loadNodeConfig(ctx);
@@ -99,10 +90,7 @@ export async function runUncensored(ctx: CommandContext): Promise<void> {
   }
   const result = await pullFromHub({
     home,
-    hub: {
-      endpoint: hubEndpoint(ctx.env),
-      token: ctx.env.HF_TOKEN || ctx.env.HUGGING_FACE_HUB_TOKEN || undefined,
-    },
+    hub: hubOptionsFromEnv(ctx.env),
     ref: parseHubRef(`hf:${pick.repo}:${pick.file}`)!,
     memory,
   });

@@ -1,7 +1,6 @@
 // The daemon's HTTP client for its engine: HTTP/1.1 over kept-alive TCP connections it holds
-// itself. Every job is one POST to the engine on the same machine or network, and `fetch` spent
-// about 0.15 ms of the daemon's CPU on each (its Request, Headers and stream objects, two ops per
-// call) where this spends a write and the reads (web/bench/path_bench.ts measures the path).
+// itself, because every job is one POST to a nearby engine and `fetch`'s per-call objects cost
+// more CPU than the request (figures: docs/architecture.md, "Why some things are the way they are").
 //
 // Engines speak plain HTTP/1.1 (Ollama, vLLM and SGLang behind uvicorn, llama.cpp's server); an
 // `https:` engine URL goes through `fetch`, with the same interface. A response body is read as
@@ -12,6 +11,7 @@
 // on a new connection: the engine closed it while idle and never saw the request. Aborting the
 // signal closes the connection, which is how an engine learns that a job was cancelled.
 import { BUFFER_BYTES, Conn, Http1Response, readHead, readText } from "./http1_wire.ts";
+import type { EngineResponse } from "./engine_response.ts";
 
 /** How many idle connections to one engine are kept. */
 const MAX_IDLE = 64;
@@ -19,28 +19,6 @@ const MAX_IDLE = 64;
 const IDLE_MS = 2_000;
 
 const enc = new TextEncoder();
-
-/** An engine's answer; its body is read with {@link EngineResponse.read}. */
-export interface EngineResponse {
-  readonly status: number;
-  readonly ok: boolean;
-  /** A response header (name in any case), or null. */
-  header(name: string): string | null;
-  /**
-   * The next bytes of the body, or null at its end. The bytes are valid until the next call:
-   * read them (decode, copy) before reading again.
-   */
-  read(): Promise<Uint8Array | null>;
-  /** The rest of the body as text. */
-  text(): Promise<string>;
-  /**
-   * The caller has what it wanted (a stream's `[DONE]`): the few bytes that end the body are read
-   * in the background, so the connection can be reused; if they do not come soon it is closed.
-   */
-  finish(): void;
-  /** Drops the rest of the body: the connection is closed, so the engine stops. */
-  cancel(): void;
-}
 
 /** POSTs JSON to one engine, over connections it keeps alive. */
 export class EngineClient {

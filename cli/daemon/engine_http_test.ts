@@ -2,7 +2,9 @@
 // against real servers on 127.0.0.1: Deno.serve for what engines do every day, and raw TCP
 // servers for the framings and connection races a server library hides.
 import assert from "node:assert/strict";
-import { EngineClient, type EngineResponse } from "./engine_http.ts";
+import { EngineClient } from "./engine_http.ts";
+import type { EngineResponse } from "./engine_response.ts";
+import { sleep } from "../../shared/mod.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -290,7 +292,7 @@ Deno.test("engine http - aborting closes the connection: the engine sees the job
 });
 
 Deno.test("engine http - a head and a chunk size split across reads, even inside CRLF CRLF", async () => {
-  const pause = () => new Promise((r) => setTimeout(r, 15));
+  const pause = () => sleep(15);
   const server = rawServer(async (conn) => {
     for (
       const piece of [

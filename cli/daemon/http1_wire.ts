@@ -1,7 +1,7 @@
 // HTTP/1.1 on one TCP connection, the client's side: the connection and its read buffer, a
 // response's head, and its body read as it arrives (by Content-Length, chunked, or up to the
 // close). cli/daemon/engine_http.ts keeps these connections alive and hands them out.
-import type { EngineResponse } from "./engine_http.ts";
+import type { EngineResponse } from "./engine_response.ts";
 
 /** Per connection: response heads and each body read fit here. */
 export const BUFFER_BYTES = 64 * 1024;

@@ -11,6 +11,7 @@ import {
   type NodeFrame,
   parseServerFrame,
   type ServerFrame,
+  sleep,
 } from "../../shared/mod.ts";
 import type { NodeIdentity } from "../identity/node_key.ts";
 import { CliError } from "../cli_error.ts";
@@ -298,7 +299,7 @@ export class NodeDaemon {
     this.#draining = true;
     await this.#reregister();
     const deadline = Date.now() + timeoutMs;
-    while (this.#jobs.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (this.#jobs.size > 0 && Date.now() < deadline) await sleep(50);
     return this.#jobs.size === 0;
   }
 
@@ -316,7 +317,7 @@ export class NodeDaemon {
     if (this.#heartbeatTimer !== null) clearInterval(this.#heartbeatTimer);
     if (this.#reconnectTimer !== null) clearTimeout(this.#reconnectTimer);
     const deadline = Date.now() + this.#opts.drainTimeoutMs;
-    while (this.#jobs.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (this.#jobs.size > 0 && Date.now() < deadline) await sleep(50);
     for (const ctrl of this.#jobs.values()) ctrl.abort();
     this.#socket?.close(1000, "node stopping");
     this.#socket = null;

@@ -1,6 +1,6 @@
 // NIP-98-signed requests from the operator's commands to the node API (a GET signs the empty
 // body), and one reader for the answers: JSON on success, the server's own message as a CliError.
-import { createNip98Header } from "../../shared/mod.ts";
+import { createNip98Header, isRecord, sleep } from "../../shared/mod.ts";
 import { CliError } from "../cli_error.ts";
 
 /**
@@ -21,7 +21,7 @@ export async function signedRequest(
   const body = await res.clone().json().catch(() => null);
   if (body?.error?.code !== "nip98_replayed") return res;
   await res.body?.cancel();
-  await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 10));
+  await sleep(1000 - (Date.now() % 1000) + 10);
   return await send(server, method, path, secretKey, payload);
 }
 
@@ -66,7 +66,7 @@ export async function readNodeAnswer(res: Response, what: string): Promise<Recor
   } catch {
     // Not JSON (a proxy's error page): reported by status below.
   }
-  const isObject = typeof body === "object" && body !== null && !Array.isArray(body);
+  const isObject = isRecord(body);
   if (!res.ok) {
     const message = isObject ? (body as { error?: { message?: unknown } }).error?.message : undefined;
     throw new CliError(

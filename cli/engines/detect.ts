@@ -3,6 +3,7 @@
 // apart by what they say about themselves: Ollama's `/api/tags`, and the `owned_by` that vLLM,
 // SGLang and llama.cpp write on every `/v1/models` entry. Every request has a timeout, and every
 // response body is read or cancelled, so a probe never hangs and never leaks a connection.
+import { isRecord } from "../../shared/mod.ts";
 
 /** The engines the daemon knows; "openai" is any other OpenAI-compatible server. */
 export type EngineKind = "ollama" | "vllm" | "sglang" | "llamacpp" | "openai" | "test" | "builtin";
@@ -62,10 +63,6 @@ type Json = Record<string, unknown>;
 interface JsonReply {
   body: unknown;
   headers: Headers;
-}
-
-function isRecord(value: unknown): value is Json {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function parseJson(text: string): unknown {

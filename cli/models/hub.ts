@@ -6,6 +6,7 @@
 // `X-Error-Message`; an unknown repo answers 401 without a token, so private and missing look alike.
 import { CliError } from "../cli_error.ts";
 import type { RepoFile } from "./quant.ts";
+import { isRecord } from "../../shared/mod.ts";
 
 /** The default hub; `HF_ENDPOINT` overrides it (mirrors, enterprise hubs, tests). */
 export const DEFAULT_HF_ENDPOINT = "https://huggingface.co";
@@ -56,6 +57,11 @@ export function hubEndpoint(env: Record<string, string | undefined>): string {
   return (env.HF_ENDPOINT || DEFAULT_HF_ENDPOINT).replace(/\/+$/, "");
 }
 
+/** The hub as the environment names it: `HF_ENDPOINT`, and `HF_TOKEN` (or `HUGGING_FACE_HUB_TOKEN`). */
+export function hubOptionsFromEnv(env: Record<string, string | undefined>): HubOptions {
+  return { endpoint: hubEndpoint(env), token: env.HF_TOKEN || env.HUGGING_FACE_HUB_TOKEN || undefined };
+}
+
 /** The headers every hub request carries. */
 export function hubHeaders(opts: HubOptions): Record<string, string> {
   return opts.token ? { authorization: `Bearer ${opts.token}` } : {};
@@ -104,10 +110,6 @@ export async function hubError(res: Response, repo: string, what: string): Promi
   }
   const detail = serverMessage ? `: ${serverMessage}` : "";
   return new CliError("hub_error", `the hub answered HTTP ${res.status} for ${what}${detail}`);
-}
-
-function isRecord(x: unknown): x is Record<string, unknown> {
-  return typeof x === "object" && x !== null && !Array.isArray(x);
 }
 
 function sha256Of(lfs: unknown): string | null {

@@ -3,6 +3,7 @@
 // `{status}` steps and `{status, digest, total, completed}` per layer, then `{status: "success"}`,
 // or `{error}` — and `DELETE /api/delete {model}` removes a model.
 import { CliError } from "../cli_error.ts";
+import { isRecord } from "../../shared/mod.ts";
 
 /** Progress summed over the layers Ollama has reported so far. */
 export interface OllamaPullProgress {
@@ -18,10 +19,6 @@ export interface OllamaPullOptions {
   onProgress?: (p: OllamaPullProgress) => void;
   fetch?: typeof fetch;
   signal?: AbortSignal;
-}
-
-function isRecord(x: unknown): x is Record<string, unknown> {
-  return typeof x === "object" && x !== null && !Array.isArray(x);
 }
 
 async function* lines(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {

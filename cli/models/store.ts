@@ -149,3 +149,19 @@ export async function removeLocalModel(home: string, model: LocalModel): Promise
     dir = dir.slice(0, dir.lastIndexOf("/"));
   }
 }
+
+/** A local model as `infernet model list|info --json` print it (snake_case, as the wire does). */
+export function localModelJson(m: LocalModel) {
+  return {
+    name: m.name,
+    ref: m.ref,
+    repo: m.repo,
+    file: m.file,
+    path: m.path,
+    bytes: m.bytes,
+    sha256: m.sha256,
+    quant: m.quant,
+    pulled_at: m.pulledAt,
+    partial: m.partial,
+  };
+}

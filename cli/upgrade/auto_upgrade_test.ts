@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createLogger } from "../../shared/mod.ts";
+import { createLogger, sleep } from "../../shared/mod.ts";
 import { type PackFile, packTarball, startFakeNpmRegistry } from "../../testing/fake_npm_registry.ts";
 import { AutoUpgrader, jitteredIntervalMs, runUpgrade, type UpgradeEnvironment } from "./auto_upgrade.ts";
 import { checkForUpgrade, packumentUrl } from "./registry.ts";
@@ -150,7 +150,7 @@ Deno.test("upgrade - the timer checks with jitter and reports a switch once", as
       onSwitched: (o) => switched.resolve(o.status === "switched" ? o.to : o.status),
     });
     upgrader.start();
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     assert.ok(registry.requests.filter((p) => p === "/infernet").length >= 2, "checked repeatedly");
     await registry.publish("infernet", "0.2.0", tinyCli("0.2.0"));
     assert.equal(await switched.promise, "0.2.0");

@@ -3,6 +3,7 @@
 import { finalizeEvent, type NostrEvent } from "nostr-tools/pure";
 import { hasValidSignature, nowSeconds, parseEvent, tagValue } from "./event.ts";
 import { isVramTier, type VramTier } from "../hardware/tiers.ts";
+import { isRecord } from "../json/is_record.ts";
 
 /** NIP-78 application-specific data: addressable, replaceable per `d` tag. */
 export const NODE_RECORD_KIND = 30078;
@@ -100,15 +101,13 @@ function need<T>(ok: boolean, value: T, what: string): T {
   return value;
 }
 
-const isObj = (x: unknown): x is Record<string, unknown> =>
-  typeof x === "object" && x !== null && !Array.isArray(x);
 const isNat = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
 const isStr = (x: unknown, max = 256): x is string => typeof x === "string" && x.length <= max;
 
 function parseModel(m: unknown, i: number): NodeModel {
-  need(isObj(m), 0, `models[${i}] must be an object`);
+  need(isRecord(m), 0, `models[${i}] must be an object`);
   const o = m as Record<string, unknown>;
-  const price = isObj(o.price) ? o.price : {};
+  const price = isRecord(o.price) ? o.price : {};
   return {
     id: need(isStr(o.id) && o.id !== "", o.id as string, `models[${i}].id must be a string`),
     contextLength: o.context_length == null
@@ -134,11 +133,11 @@ function parseAdvert(nodeId: string, content: string): NodeAdvert {
   } catch {
     throw new RecordError("content is not JSON");
   }
-  need(isObj(c), 0, "content must be a JSON object");
+  need(isRecord(c), 0, "content must be a JSON object");
   const o = c as Record<string, unknown>;
   need(o.protocol === NODE_PROTOCOL_VERSION, 0, `protocol must be ${NODE_PROTOCOL_VERSION}`);
-  const hw = need(isObj(o.hardware), o.hardware as Record<string, unknown>, "hardware missing");
-  const engine = need(isObj(o.engine), o.engine as Record<string, unknown>, "engine missing");
+  const hw = need(isRecord(o.hardware), o.hardware as Record<string, unknown>, "hardware missing");
+  const engine = need(isRecord(o.engine), o.engine as Record<string, unknown>, "engine missing");
   const gpus = need(Array.isArray(hw.gpus), hw.gpus as unknown[], "hardware.gpus must be an array");
   const models = need(Array.isArray(o.models), o.models as unknown[], "models must be an array");
   need(models.length <= 512, 0, "too many models");
@@ -154,7 +153,7 @@ function parseAdvert(nodeId: string, content: string): NodeAdvert {
       ? null
       : need(isStr(o.endpoint, 512), o.endpoint as string, "endpoint must be a string"),
     gpus: gpus.map((g, i) => {
-      const x = need(isObj(g), g as Record<string, unknown>, `hardware.gpus[${i}]`);
+      const x = need(isRecord(g), g as Record<string, unknown>, `hardware.gpus[${i}]`);
       return {
         name: need(isStr(x.name), x.name as string, `hardware.gpus[${i}].name`),
         vramMb: need(isNat(x.vram_mb), x.vram_mb as number, `hardware.gpus[${i}].vram_mb`),

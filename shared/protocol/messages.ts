@@ -2,6 +2,7 @@
 // docs/protocol.md is the reference for node implementers; keep the two in step.
 import type { NostrEvent } from "nostr-tools/pure";
 import { compileSchema, type JsonSchema } from "../json_schema/validator.ts";
+import { isRecord } from "../json/is_record.ts";
 
 /** What a job asks the engine for. */
 export type JobKind = "chat" | "embeddings";
@@ -28,14 +29,12 @@ export type NodeFrame =
   /** The job failed at the node; `started` says whether any chunk had been sent. */
   | { type: "fail"; job_id: string; message: string; code: string; started: boolean };
 
-const isObj = (x: unknown): x is Record<string, unknown> =>
-  typeof x === "object" && x !== null && !Array.isArray(x);
 const isStr = (x: unknown): x is string => typeof x === "string";
 
 function parseJson(text: string): Record<string, unknown> | null {
   try {
     const v = JSON.parse(text);
-    return isObj(v) ? v : null;
+    return isRecord(v) ? v : null;
   } catch {
     return null;
   }
@@ -47,7 +46,7 @@ export function parseNodeFrame(text: string): NodeFrame | null {
   if (!f) return null;
   switch (f.type) {
     case "auth":
-      return isObj(f.event) ? f as unknown as NodeFrame : null;
+      return isRecord(f.event) ? f as unknown as NodeFrame : null;
     case "pong":
       return typeof f.t === "number" ? f as unknown as NodeFrame : null;
     case "response":
@@ -80,7 +79,7 @@ export function parseServerFrame(text: string): ServerFrame | null {
       return isStr(f.pubkey) ? f as unknown as ServerFrame : null;
     case "job":
       return isStr(f.job_id) && (f.kind === "chat" || f.kind === "embeddings") &&
-          typeof f.stream === "boolean" && isObj(f.body)
+          typeof f.stream === "boolean" && isRecord(f.body)
         ? f as unknown as ServerFrame
         : null;
     case "cancel":

@@ -5,6 +5,10 @@ import { createApiKey } from "../../db/mod.ts";
 import { compileSchema, type JsonSchema } from "../../shared/mod.ts";
 import type { ControlPlane } from "../control_plane.ts";
 import { HttpError } from "../http_error.ts";
+import { readJsonBody } from "../http_body.ts";
+
+/** A key's body is at most a label: anything larger is not a key request. */
+const MAX_KEY_BODY_BYTES = 16 * 1024;
 
 /** The caller's address as the server saw it (no proxy headers are trusted). */
 export function clientAddress(c: AppContext): string {
@@ -33,20 +37,14 @@ export function createKey(cp: ControlPlane) {
         code: "rate_limited",
       });
     }
+    const body = await readJsonBody(c.req.raw, { maxBytes: MAX_KEY_BODY_BYTES, emptyAs: null });
     let label: string | null = null;
-    const text = await c.req.text();
-    if (text.trim()) {
-      let body: { label?: string };
-      try {
-        body = JSON.parse(text);
-      } catch {
-        throw new HttpError(400, 'body must be JSON, e.g. {"label": "my app"}', { code: "invalid_json" });
-      }
+    if (body !== null) {
       const issue = checkKeyRequest(body);
       if (issue !== null) {
         throw new HttpError(400, issue.message, { code: "invalid_request", param: issue.param });
       }
-      label = body.label?.slice(0, 100) ?? null;
+      label = (body as { label?: string }).label?.slice(0, 100) ?? null;
     }
     const { key, row } = await createApiKey(cp.db.sql, { label });
     return c.json({

@@ -1,11 +1,8 @@
 // Deadlines for many short waits on one timer. Every request waits on its node (for the first
 // event, then between stream events) with a bound of tens of seconds, and almost every wait ends
-// long before it. A timer per wait cost a timer object and its list entry per wait, and those
-// outlived the wait often enough to be promoted into V8's old generation: with them gone, the
-// control plane's young-generation survivors over a path-bench round fell by a fifth (34–35 ->
-// 27 MB, --trace-gc-nvp). The waiter itself is the entry, with no object or closure per wait: a
-// first version that made a deadline object and a closure per wait kept most of the survivors.
-// One timer is armed for the earliest deadline; a cancelled wait is only dropped from the set, and
+// long before it; a timer (or an object and closure) per wait outlived the wait often enough to
+// load V8's old generation (figures: docs/architecture.md, "Why some things are the way they
+// are"), so the waiter itself is the entry. One timer is armed for the earliest deadline; a cancelled wait is only dropped from the set, and
 // the timer, when it fires, expires what is due and re-arms for the next. With one timeout in use
 // it fires about once per timeout.
 //

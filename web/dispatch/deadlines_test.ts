@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { Deadlines, type Waiting } from "./deadlines.ts";
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from "../../shared/mod.ts";
 
 /** A wait that runs `onExpire` when its deadline passes. */
 function waiting(onExpire: () => void): Waiting {

@@ -2,15 +2,17 @@
 // not for the database (committed); a write the database refuses is retried, and the journal
 // keeps the job until the commit.
 import assert from "node:assert/strict";
-import { findJob, findJobCharge, ledgerIdentity, reconcile, reserveJob, type Sql } from "../../db/mod.ts";
+import { findJob, findJobCharge, ledgerIdentity, reconcile, type Sql } from "../../db/mod.ts";
 import { testOnEachDatabase } from "../../testing/databases.ts";
 import { testJobRow } from "../../testing/job_row.ts";
 import { testSettlement } from "../../testing/settlement.ts";
 import { createTestKey } from "../../testing/funding.ts";
-import { createLogger } from "../../shared/mod.ts";
+import { createLogger, sleep } from "../../shared/mod.ts";
 import { within } from "../../testing/mod.ts";
 import { JobRecorder } from "./job_recorder.ts";
-import { decodeEntry, type JournalSegment, SettlementJournal } from "./settlement_journal.ts";
+import { decodeEntry } from "./journal_codec.ts";
+import { type JournalSegment, SettlementJournal } from "./settlement_journal.ts";
+import { reserveJob } from "../../testing/reserve_job.ts";
 
 const NODE = "cd".repeat(32);
 const log = createLogger({ level: "silent" });
@@ -24,8 +26,6 @@ function tracked(p: Promise<void>): () => boolean {
   p.then(() => (done = true));
   return () => done;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A held job: reserved now, its settlement (700 of its 1,000 charged) for the recorder. */
 async function heldJob(sql: Sql, jobId: string, apiKeyId: bigint) {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { type JobState, JobStore } from "./job_store.ts";
+import { sleep } from "../../shared/mod.ts";
 
 function state(id: string): JobState {
   return {
@@ -118,7 +119,7 @@ Deno.test("job store - a job that ends before its start is written never reaches
     // A second finish of the same job changes nothing.
     assert.equal(await jobs.finish("quick"), false);
     // The 10 ms deadline would have been delivered by now (the queue polls about every 100 ms).
-    await new Promise((r) => setTimeout(r, 1500));
+    await sleep(1500);
     assert.deepEqual(messages, []);
     kv.close();
     await listening.catch(() => {});
@@ -130,7 +131,7 @@ Deno.test("job store - a start is written once the job has run for half the ling
     const jobs = new JobStore(kv, { lingerMs: 300 });
     const commits = countCommits(kv);
     const long = jobs.start(state("long"), 60_000);
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     // Queued 200 ms after the first: still under 150 ms old when the first one's commit goes.
     const short = jobs.start(state("short"), 60_000);
     assert.equal(await long, true);

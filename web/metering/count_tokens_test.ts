@@ -9,6 +9,7 @@ import {
   mostWeCount,
   usageDiverges,
 } from "./count_tokens.ts";
+import { sleep } from "../../shared/mod.ts";
 
 /** gpt-tokenizer's o200k count with special-token spellings taken as ordinary text. */
 const reference = (text: string) => countTokens(text, { disallowedSpecial: new Set() });
@@ -139,7 +140,7 @@ Deno.test("count tokens - a long prompt lets the event loop run while it is coun
   counting = false;
   // Counted in one go, no timer could fire before the count ended.
   assert.ok(turns >= 2, `timers ran ${turns} times during the count`);
-  await new Promise((r) => setTimeout(r, 5));
+  await sleep(5);
 });
 
 Deno.test("count tokens - a count stops when its signal aborts (the consumer has gone)", async () => {

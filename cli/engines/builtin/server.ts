@@ -5,6 +5,7 @@ import { type ChatMessage, parseMessages } from "./chat_format.ts";
 import { ChunkWriter, completionHead, completionObject, usageOf } from "./chat_stream.ts";
 import { EngineError, errorResponse } from "./engine_error.ts";
 import type { GenerateOptions, LlamaEngine } from "./llama_engine.ts";
+import { isRecord } from "../../../shared/mod.ts";
 
 /** `owned_by` on the models this engine lists; `cli/engines/detect.ts` knows it as "builtin". */
 export const BUILTIN_OWNER = "infernet-builtin";
@@ -17,8 +18,6 @@ interface ChatBody {
   includeUsage: boolean;
   generate: Omit<GenerateOptions, "signal" | "onText">;
 }
-
-const isObject = (x: unknown): x is Json => typeof x === "object" && x !== null && !Array.isArray(x);
 
 function bad(message: string, param: string): EngineError {
   return new EngineError(400, message, { param });
@@ -59,7 +58,7 @@ function parseChatBody(body: Json, modelId: string): ChatBody {
     throw bad("stream must be a boolean", "stream");
   }
   const streamOptions = body.stream_options;
-  if (streamOptions != null && !isObject(streamOptions)) {
+  if (streamOptions != null && !isRecord(streamOptions)) {
     throw bad("stream_options must be an object", "stream_options");
   }
   const maxTokens = optionalInt(body, "max_completion_tokens", 1) ?? optionalInt(body, "max_tokens", 1);
@@ -97,7 +96,7 @@ async function readJson(req: Request): Promise<Json> {
   } catch (err) {
     throw new EngineError(400, "the request body is not valid JSON", { cause: err });
   }
-  if (!isObject(body)) throw new EngineError(400, "the request body must be a JSON object");
+  if (!isRecord(body)) throw new EngineError(400, "the request body must be a JSON object");
   return body;
 }
 

@@ -6,6 +6,7 @@ import type { Generation, LlamaEngineOptions } from "./llama_engine.ts";
 import { LlamaEngine } from "./llama_engine.ts";
 import { BUILTIN_OWNER, builtinEngineHandler, serveBuiltinEngine } from "./server.ts";
 import { writeTinyGguf } from "./tiny_gguf.ts";
+import { sleep } from "../../../shared/mod.ts";
 
 // deno-lint-ignore no-explicit-any
 type Json = Record<string, any>;
@@ -147,7 +148,7 @@ Deno.test("builtin engine - a client that goes away stops the generation", async
     await reader.read();
     await reader.cancel();
     const deadline = Date.now() + 5000;
-    while (results.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    while (results.length === 0 && Date.now() < deadline) await sleep(10);
     equal(results.length, 1);
     equal(results[0].aborted, true);
     ok(results[0].completionTokens < 100, `generated ${results[0].completionTokens} tokens after the abort`);

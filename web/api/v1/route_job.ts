@@ -1,37 +1,20 @@
-// Shared steps of every `/v1` job: read the body, pick nodes, start the run, dispatch.
+// What every `/v1` job shares: its edge parsing, its stages from route to dispatch, and the
+// headers of its answer.
 import type { AppContext } from "../../app_env.ts";
 import { formatUsd, type JobKind, type ProviderPrefs, RequestError } from "../../../shared/mod.ts";
-import { completionAllowance, holdFor } from "../../billing/hold.ts";
+import { holdJob } from "../../billing/job_hold.ts";
 import type { ControlPlane } from "../../control_plane.ts";
 import { HttpError } from "../../http_error.ts";
-import { readBodyText } from "../../http_body.ts";
-import { modelPrices, selectNodes } from "../../router/select_nodes.ts";
-import { countLimit, largestContext, nodesForPrompt } from "../../router/context_window.ts";
 import { JobRun } from "../../jobs/job_run.ts";
-import { dispatchJob, type DispatchOutcome } from "../../dispatch/dispatch.ts";
 import type { ApiCaller } from "./api_key_auth.ts";
+import { countJobPrompt } from "./job_count.ts";
+import { dispatchStage, type StartedJob } from "./job_dispatch.ts";
+import { routeJob } from "./job_route.ts";
 
-/** The largest JSON request body accepted (long contexts fit; a runaway upload does not). */
-const MAX_JSON_BODY_BYTES = 16 * 1024 * 1024;
+export type { JobTiming, StartedJob } from "./job_dispatch.ts";
 
-const tooLarge = () =>
-  new HttpError(413, `The request body is larger than ${MAX_JSON_BODY_BYTES / 1048576} MB.`, {
-    code: "invalid_request",
-  });
-
-/** Reads a JSON request body of at most 16 MB, or answers 413 (larger) or 400 (not JSON). */
-export async function readJsonBody(req: Request): Promise<unknown> {
-  const text = await readBodyText(req, MAX_JSON_BODY_BYTES, tooLarge);
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new HttpError(
-      400,
-      "We could not parse the JSON body of your request. The body must be valid JSON.",
-      { code: "invalid_json" },
-    );
-  }
-}
+// The body reader lives in web/http_body.ts; app.ts and deposits.ts still import it from here.
+export { readJsonBody } from "../../http_body.ts";
 
 /** Runs an edge parser, turning its RequestError into a 400. */
 export function parseOrThrow<T>(parse: () => T): T {
@@ -45,22 +28,10 @@ export function parseOrThrow<T>(parse: () => T): T {
   }
 }
 
-/** When a job's request reached the app, went to the node, and the node's first event came back
- * (`performance.now()`). */
-export interface JobTiming {
-  receivedAt: number;
-  dispatchedAt: number;
-  answeredAt: number;
-}
-
-/** A job that a node has started, with its run. */
-export type StartedJob = {
-  run: JobRun;
-  outcome: Extract<DispatchOutcome, { ok: true }>;
-  timing: JobTiming;
-};
-
-/** Routes, starts and dispatches a job; throws the HttpError the consumer should see. */
+/**
+ * Runs a job's stages — route (job_route.ts) → count (job_count.ts) → hold (web/billing/
+ * job_hold.ts) → dispatch (job_dispatch.ts) — and throws the HttpError the consumer should see.
+ */
 export async function startJob(
   cp: ControlPlane,
   c: AppContext,
@@ -77,26 +48,8 @@ export async function startJob(
   },
 ): Promise<StartedJob> {
   const caller = c.get("caller") as ApiCaller;
-  const route = selectNodes(cp.registry.all(), {
-    model: job.model,
-    provider: job.provider,
-    nowMs: Date.now(),
-    staleMs: cp.config.nodeStaleMs,
-  });
-  if (!route.ok && route.reason === "unknown_model") {
-    throw new HttpError(
-      404,
-      `The model '${job.model}' does not exist or no node serves it right now. GET /v1/models lists the models being served.`,
-      { code: "model_not_found", param: "model" },
-    );
-  }
-  if (!route.ok && route.reason === "over_max_price") {
-    throw new HttpError(
-      404,
-      `No node serves '${job.model}' within your provider.max_price; GET /v1/models lists the lowest prices.`,
-      { code: "no_node_within_max_price", param: "provider.max_price" },
-    );
-  }
+  const signal = c.req.raw.signal;
+  let nodes = routeJob(cp, job.model, job.provider);
   const run = new JobRun(cp.runDeps, {
     kind: job.kind,
     model: job.model,
@@ -109,86 +62,34 @@ export async function startJob(
   // error gets it from app.ts's error handler.
   c.set("jobId", run.id);
   let body = job.body;
-  let nodes = route.ok ? route.nodes : [];
-  if (route.ok) {
+  if (nodes.length > 0) {
+    const counted = await countJobPrompt(run, { kind: job.kind, model: job.model, signal }, nodes);
+    nodes = counted.nodes;
     // Hold the worst case before any node works; a request the balance cannot cover is a 402.
-    let promptTokens: number;
-    try {
-      // A chat prompt no candidate's context window takes is not counted to its end. (An
-      // embedding request's count is its inputs' total; a window bounds each input alone.)
-      promptTokens = await run.countPrompt(job.kind === "chat" ? countLimit(nodes, job.model) : Infinity);
-    } catch (err) {
-      if (!c.req.raw.signal.aborted) {
-        run.end("failed", { errorCode: "internal_error" });
-        throw err;
-      }
-      // The consumer went away while a long prompt was being counted.
-      run.end("cancelled", { errorCode: "client_disconnected" });
-      throw new HttpError(499, "client closed the request", { code: "invalid_request" });
-    }
-    if (job.kind === "chat") {
-      nodes = nodesForPrompt(nodes, job.model, promptTokens);
-      if (nodes.length === 0) {
-        run.end("rejected", { errorCode: "context_length_exceeded" });
-        const window = largestContext(route.nodes, job.model);
-        throw new HttpError(
-          400,
-          `This model's maximum context length is ${window} tokens. However, your messages resulted ` +
-            `in more than ${window} tokens. Please reduce the length of the messages.`,
-          { code: "context_length_exceeded", param: "messages" },
-        );
-      }
-    }
-    const allowance = job.kind === "chat"
-      ? completionAllowance(job.maxTokens ?? null, {
-        defaultMaxTokens: cp.config.defaultMaxTokens,
-        promptTokens,
-        model: job.model,
-        nodes,
-      })
-      : 0;
-    if (job.kind === "chat" && job.maxTokens == null) body = { ...body, max_tokens: allowance };
-    const hold = holdFor({
+    const held = await holdJob(cp.leases, {
+      apiKeyId: caller.apiKeyId,
+      kind: job.kind,
       model: job.model,
-      promptTokens,
-      completionAllowance: allowance,
+      promptTokens: counted.promptTokens,
+      maxTokens: job.maxTokens ?? null,
+      defaultMaxTokens: cp.config.defaultMaxTokens,
       nodes,
     });
-    const reserved = await cp.leases.reserve(caller.apiKeyId, hold);
-    if (!reserved.ok) {
+    if (!held.ok) {
       run.end("rejected", { errorCode: "insufficient_quota" });
       throw new HttpError(
         402,
-        `You exceeded your current quota: this request may cost up to ${formatUsd(hold)} USD and ` +
-          `this key has ${formatUsd(reserved.available)} USD available. Deposit with POST /api/deposits.`,
+        `You exceeded your current quota: this request may cost up to ${formatUsd(held.hold)} USD and ` +
+          `this key has ${formatUsd(held.available)} USD available. Deposit with POST /api/deposits.`,
         { code: "insufficient_quota" },
       );
     }
-    run.lease = reserved.lease;
+    if (job.kind === "chat" && job.maxTokens == null) {
+      body = { ...body, max_tokens: held.completionAllowance };
+    }
+    run.lease = held.lease;
   }
-  const dispatchedAt = performance.now();
-  const outcome = await dispatchJob({
-    jobId: run.id,
-    kind: job.kind,
-    stream: job.stream,
-    body,
-    nodes,
-    firstEventTimeoutMs: cp.config.firstTokenTimeoutMs,
-    signal: c.req.raw.signal,
-    registry: cp.registry,
-    log: cp.log,
-  });
-  const answeredAt = performance.now();
-  run.attempts = outcome.attempts;
-  if (!outcome.ok) {
-    run.end(outcome.aborted ? "cancelled" : "failed", { errorCode: outcome.error.code });
-    throw outcome.error;
-  }
-  run.node = outcome.node;
-  run.prices = modelPrices(outcome.node, job.model);
-  run.markFirstToken();
-  const receivedAt = c.get("receivedAt") ?? dispatchedAt;
-  return { run, outcome, timing: { receivedAt, dispatchedAt, answeredAt } };
+  return await dispatchStage(cp, run, { ...job, body, signal, receivedAt: c.get("receivedAt") }, nodes);
 }
 
 /**
