@@ -5,7 +5,7 @@
 // calling the engine directly is what the hops themselves cost on this machine; the real path's
 // figures are read against it.
 //
-//   deno run --allow-net --allow-env=WS_NO_BUFFER_UTIL,WS_NO_UTF_8_VALIDATE web/bench/minimal_path.ts cp
+//   deno run --allow-net --allow-env=WS_NO_BUFFER_UTIL,WS_NO_UTF_8_VALIDATE bench/minimal_path.ts cp
 //     prints {"url": …}; with `node <cp URL> <engine URL>` instead of `cp`, {"connected": true}
 import WebSocket from "ws";
 import { EngineClient } from "../cli/daemon/engine_http.ts";

@@ -4,7 +4,7 @@
 // The full path runs twice: with the control plane on PGlite (the embedded default) and, when
 // PostgreSQL answers, on a fresh database there, as a production control plane runs.
 // Prints p50/p99 of both and the difference; targets: p50 added < 1 ms, p99 added < 5 ms. A third
-// path, the floor, has the same hops with no work in them (web/bench/minimal_path.ts): what it
+// path, the floor, has the same hops with no work in them (bench/minimal_path.ts): what it
 // adds is what the processes and sockets alone cost on this machine in this run. Also
 // what each request cost the processes that served it (CPU time and context switches, read from
 // /proc): steadier from run to run than latency on a shared VM.

@@ -51,7 +51,7 @@ export async function earningsSummary(
   // credit to the earnings account, on the same timestamp (one statement writes both; reconcile
   // checks they agree), so the days are
   // read from the node's charges (`job_charges_node`) rather than joining each posting to its
-  // transaction: half the time on PGlite with 4,500 jobs a month (web/bench/dashboard_bench.ts).
+  // transaction: half the time on PGlite with 4,500 jobs a month (bench/dashboard_bench.ts).
   const days = await sql<{ day: string; earned: bigint; jobs: bigint }[]>`
     select to_char(settled_at at time zone 'UTC', 'YYYY-MM-DD') as day,
            sum(operator_share)::int8 as earned, count(*)::int8 as jobs

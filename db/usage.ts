@@ -56,7 +56,7 @@ export async function usageExceeds(sql: Sql, apiKeyId: bigint, f: UsageFilter, n
     select 1 from jobs j
     where j.api_key_id = ${apiKeyId} ${usageConditions(sql, { ...f, before: null })}
     -- Ordered as the usage log is: measured on PGlite with a key holding 5,000 of 100,000 jobs,
-    -- ~1.3 ms ordered against ~10 ms unordered (web/bench/dashboard_bench.ts seeds that case).
+    -- ~1.3 ms ordered against ~10 ms unordered (bench/dashboard_bench.ts seeds that case).
     order by j.created_at desc
     offset ${n} limit 1`;
   return rows.length > 0;

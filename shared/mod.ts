@@ -1,5 +1,5 @@
 // The protocol both programs speak. `cli/` and `web/` import it through this file; it imports
-// neither of them. Test doubles are in `shared/testing/mod.ts`, never re-exported here.
+// neither of them. Test doubles live beside the product, in `testing/`.
 /** `isRecord(x)`: a plain JSON object (not null, not an array). */
 export { isRecord } from "./json/is_record.ts";
 /** `sleep(ms, { signal })`: a timer as a promise; rejects when the signal aborts. */

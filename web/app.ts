@@ -9,7 +9,7 @@ import { errorResponse, HttpError } from "./http_error.ts";
 import { chatCompletions } from "./api/v1/chat_completions.ts";
 import { embeddings } from "./api/v1/embeddings.ts";
 import { listModels } from "./api/v1/models.ts";
-import { readJsonBody } from "./api/v1/route_job.ts";
+import { readJsonBody } from "./http_body.ts";
 import { createKey } from "./api/keys.ts";
 import { nip98Auth } from "./api/nodes/nip98_auth.ts";
 import { registerNode } from "./api/nodes/register.ts";

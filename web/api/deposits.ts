@@ -23,7 +23,7 @@ import {
 import type { ControlPlane } from "../control_plane.ts";
 import { HttpError } from "../http_error.ts";
 import { ProcessorError } from "../payments/processor.ts";
-import { readJsonBody } from "./v1/route_job.ts";
+import { readJsonBody } from "../http_body.ts";
 
 /** Nano-USD in one US cent. */
 const NANO_PER_CENT = 10_000_000n;

@@ -29,6 +29,8 @@ import {
 } from "../auth/session.ts";
 import { DeviceCodePage, DeviceEndPage, DeviceWaitPage, LoginLimitedPage, LoginPage } from "./login_page.tsx";
 import { renderPage } from "./render.ts";
+import { HttpError } from "../http_error.ts";
+import { readJsonBody } from "../http_body.ts";
 
 /** The cookie that ties a claimed device login to this browser. */
 export const LOGIN_COOKIE = "infernet_login";
@@ -183,7 +185,11 @@ export function mountLoginRoutes(app: Hono<AppEnv>, cp: ControlPlane): void {
     }
     const limited = nostrLimited(c);
     if (limited) return limited;
-    const body = await c.req.json().catch(() => null) as { event?: unknown; next?: unknown } | null;
+    // A signed login event is small: 64 KB is plenty, and bounds what an anonymous POST can send.
+    const body = await readJsonBody(c.req.raw, { maxBytes: 65_536 }).catch((err) => {
+      if (err instanceof HttpError && err.status === 413) throw err;
+      return null;
+    }) as { event?: unknown; next?: unknown } | null;
     const result = await verifyNostrLogin(cp.kv, body?.event, {
       url: `${publicBase(cp, c.req.raw)}/login/nostr`,
     });

@@ -1,6 +1,6 @@
 // The CoinPayPortal adapter: PaymentProcessor over CoinPayPortal's HTTP API (DESIGN.md "Money").
 // Wire bodies stay snake_case as the API spells them; each response is validated here, once,
-// into the camelCase processor types. Tested against shared/testing/fake_coinpayportal.ts.
+// into the camelCase processor types. Tested against testing/fake_coinpayportal.ts.
 import {
   type CreatePaymentRequest,
   type CreatePayoutRequest,
@@ -10,6 +10,7 @@ import {
   type ProcessorPayout,
 } from "./processor.ts";
 import { parseWireDecimal } from "./webhook.ts";
+import { isRecord } from "../../shared/mod.ts";
 
 /** How to reach CoinPayPortal; `fetch` is swappable for tests, `timeoutMs` bounds each call. */
 export interface CoinPayPortalOptions {
@@ -147,12 +148,12 @@ export class CoinPayPortal implements PaymentProcessor {
       // Error pages from proxies are not JSON; handled below by status.
     }
     if (status >= 200 && status < 300) {
-      if (!isObject(json) || json.success !== true) {
+      if (!isRecord(json) || json.success !== true) {
         throw badResponse(path, status, "body is not {success:true, …}");
       }
       return { status, json };
     }
-    const detail = isObject(json) && typeof json.error === "string" ? json.error : text.slice(0, 200);
+    const detail = isRecord(json) && typeof json.error === "string" ? json.error : text.slice(0, 200);
     const message = `CoinPayPortal ${path} answered ${status}: ${detail || "(no body)"}`;
     if (status === 429) {
       throw new ProcessorError("processor_rate_limited", message, { status, retryable: true });
@@ -166,7 +167,7 @@ function parsePayment(json: Record<string, unknown>, httpStatus: number): Proces
   const path = "/api/payments/create";
   const bad = (what: string) => badResponse(path, httpStatus, what);
   const p = json.payment;
-  if (!isObject(p)) throw bad("no payment object");
+  if (!isRecord(p)) throw bad("no payment object");
   const { id, payment_address, crypto_amount, qr_code, status, expires_at } = p;
   if (typeof id !== "string" || !id) throw bad("payment.id");
   if (typeof payment_address !== "string" || !payment_address) {
@@ -193,7 +194,7 @@ function parsePayout(json: Record<string, unknown>, httpStatus: number): Process
   const path = "/api/businesses/{id}/payouts[/{payout_id}]";
   const bad = (what: string) => badResponse(path, httpStatus, what);
   const p = json.payout;
-  if (!isObject(p)) throw bad("no payout object");
+  if (!isRecord(p)) throw bad("no payout object");
   const { id, status, tx_hash, error_message } = p;
   if (typeof id !== "string" || !id) throw bad("payout.id");
   const known = typeof status === "string" && Object.hasOwn(PAYOUT_STATUSES, status)
@@ -214,8 +215,4 @@ function badResponse(path: string, status: number, what: string): ProcessorError
   return new ProcessorError("processor_bad_response", `CoinPayPortal ${path}: malformed response (${what})`, {
     status,
   });
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

@@ -1,6 +1,6 @@
 // The payment processor as the control plane sees it: create a consumer payment (deposit), send
 // an operator payout, and read a payout's status until it is final. CoinPayPortal implements it (coinpayportal.ts); tests use the fake
-// server in shared/testing, through the same adapter.
+// server in testing/, through the same adapter.
 import type { Coin } from "../../shared/mod.ts";
 
 /** A payment to create for a consumer deposit. Amounts cross this boundary in whole US cents. */

@@ -4,7 +4,7 @@
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex, concatBytes, hexToBytes, utf8ToBytes } from "@noble/hashes/utils.js";
-import { compileSchema, type JsonSchema } from "../../shared/mod.ts";
+import { compileSchema, isRecord, type JsonSchema } from "../../shared/mod.ts";
 
 declare const verified: unique symbol;
 
@@ -230,7 +230,7 @@ function parseWebhookEvent(json: unknown): WebhookVerification {
   const txHash = optionalString(data.tx_hash) as string | null;
   const confirmations = (data.confirmations ?? 0) as number;
   const metadata: Record<string, string> = {};
-  if (isObject(data.metadata)) {
+  if (isRecord(data.metadata)) {
     for (const [k, v] of Object.entries(data.metadata)) if (typeof v === "string") metadata[k] = v;
   }
   const event = {
@@ -299,8 +299,4 @@ function parseTime(value: unknown): Date | null {
     ? value * 1000
     : NaN;
   return Number.isFinite(ms) ? new Date(ms) : null;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

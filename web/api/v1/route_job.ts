@@ -14,7 +14,6 @@ import { routeJob } from "./job_route.ts";
 export type { JobTiming, StartedJob } from "./job_dispatch.ts";
 
 // The body reader lives in web/http_body.ts; app.ts and deposits.ts still import it from here.
-export { readJsonBody } from "../../http_body.ts";
 
 /** Runs an edge parser, turning its RequestError into a 400. */
 export function parseOrThrow<T>(parse: () => T): T {
