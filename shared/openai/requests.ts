@@ -61,7 +61,8 @@ function refuse(issue: SchemaIssue | null): void {
 
 /** Parses the `provider` preferences object; absent means defaults. */
 export function parseProviderPrefs(value: unknown): ProviderPrefs {
-  refuse(checkProvider(value));
+  // As a body's property, an absent `provider` is never checked; alone it is the defaults too.
+  if (value !== undefined) refuse(checkProvider(value));
   return toProviderPrefs(value);
 }
 
