@@ -32,7 +32,7 @@ import {
   startAccountSession,
 } from "../auth/account_session.ts";
 import { loginLimiters } from "../auth/login_limits.ts";
-import { AccountPage, DepositPage, SignInPage } from "./account_page.tsx";
+import { AccountPage, DepositPage, SignInPage } from "./AccountPage.tsx";
 import { parseUsageQuery } from "./usage_query.ts";
 import { formatJobCursor } from "./job_cursor.ts";
 import { renderPage } from "./render.ts";

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { renderToString } from "preact-render-to-string";
 import { h } from "preact";
-import { axisTop, barHeight, chartDays, EarningsChart } from "./earnings_chart.tsx";
+import { EarningsChart } from "./EarningsChart.tsx";
+import { axisTop, barHeight, chartDays } from "./earnings_chart_scale.ts";
 
 const TODAY = new Date("2026-03-30T15:00:00Z");
 

@@ -4,7 +4,7 @@ import { createApiKey } from "../../db/mod.ts";
 import type { AppContext } from "../app_env.ts";
 import type { ControlPlane } from "../control_plane.ts";
 import { clientAddress } from "../api/keys.ts";
-import { KeysPage } from "./keys_page.tsx";
+import { KeysPage } from "./KeysPage.tsx";
 import { renderPage } from "./render.ts";
 
 /** `GET /keys`: the form. */

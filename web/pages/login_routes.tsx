@@ -27,7 +27,7 @@ import {
   secureCookies,
   startSession,
 } from "../auth/session.ts";
-import { DeviceCodePage, DeviceEndPage, DeviceWaitPage, LoginLimitedPage, LoginPage } from "./login_page.tsx";
+import { DeviceCodePage, DeviceEndPage, DeviceWaitPage, LoginLimitedPage, LoginPage } from "./LoginPage.tsx";
 import { renderPage } from "./render.ts";
 import { HttpError } from "../http_error.ts";
 import { readJsonBody } from "../http_body.ts";

@@ -9,14 +9,14 @@ import type { AppContext, AppEnv, AppMiddleware } from "../app_env.ts";
 import type { ControlPlane } from "../control_plane.ts";
 import { islandBundle } from "./islands.ts";
 import { networkSnapshot } from "./network_data.ts";
-import { networkPage } from "./network_page.tsx";
+import { networkPage } from "./network_routes.tsx";
 import { createKeyPage, keysPage } from "./keys_routes.tsx";
 import { mountAccountRoutes } from "./account_routes.tsx";
 import { mountOperatorRoutes } from "./operator_routes.tsx";
 import { mountLoginRoutes } from "./login_routes.tsx";
 import { loadOperator } from "../auth/session.ts";
 
-export { errorPageResponse } from "./error_page.tsx";
+export { errorPageResponse } from "./ErrorPage.tsx";
 
 /** The page paths the dashboard's middleware (CSP, CSRF) covers; `/v1` and `/api` are untouched. */
 const PAGE_PATHS = [

@@ -1,11 +1,8 @@
-// `GET /`: the public network page, readable by anyone; the numbers refresh themselves.
+// The public network page, readable by anyone; the numbers refresh themselves.
 import NetworkStats from "../islands/NetworkStats.tsx";
 import { Island } from "./Island.tsx";
 import { Layout } from "./Layout.tsx";
-import { type NetworkSnapshot, networkSnapshot } from "./network_data.ts";
-import { renderPage } from "./render.ts";
-import type { AppContext } from "../app_env.ts";
-import type { ControlPlane } from "../control_plane.ts";
+import type { NetworkSnapshot } from "./network_data.ts";
 
 /** The network page for a snapshot. */
 export function NetworkPage(props: { snapshot: NetworkSnapshot }) {
@@ -21,10 +18,4 @@ export function NetworkPage(props: { snapshot: NetworkSnapshot }) {
       </Island>
     </Layout>
   );
-}
-
-/** `GET /`. */
-export function networkPage(cp: ControlPlane) {
-  return async (c: AppContext): Promise<Response> =>
-    renderPage(c, <NetworkPage snapshot={await networkSnapshot(cp)} />);
 }

@@ -6,7 +6,10 @@ import { formatUsd } from "../../shared/mod.ts";
 import ClaimSigner from "../islands/ClaimSigner.tsx";
 import { Island } from "./Island.tsx";
 import { Layout, Notice } from "./Layout.tsx";
-import { AddressesSection, EarningsSection, type MoneyView, PayoutSection } from "./operator_page.tsx";
+import { AddressesSection } from "./AddressesSection.tsx";
+import { EarningsSection } from "./EarningsSection.tsx";
+import type { MoneyView } from "./operator_view.ts";
+import { PayoutSection } from "./PayoutSection.tsx";
 
 /** One claimed node on the page. */
 export interface ClaimedNode extends OperatorNodeEarnings {

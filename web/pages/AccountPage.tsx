@@ -4,7 +4,7 @@ import type { ConsumerSessionRow, PaymentRow, UsageRow } from "../../db/mod.ts";
 import { formatUsd } from "../../shared/mod.ts";
 import DepositStatus from "../islands/DepositStatus.tsx";
 import { Island } from "./Island.tsx";
-import { JobTable } from "./job_table.tsx";
+import { JobTable } from "./JobTable.tsx";
 import { Layout, Notice } from "./Layout.tsx";
 import type { UsageQuery } from "./usage_query.ts";
 
