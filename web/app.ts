@@ -39,8 +39,8 @@ function isV1Path(path: string): boolean {
  * Names every request in `x-request-id`: the consumer's own X-Request-Id when well formed, else a
  * UUID. Not under `/v1`, where a request is named by the job it becomes (route_job.ts) and, when
  * refused before that, by {@link v1RequestId} as its error is rendered: naming each `/v1` request
- * up front cost 17-24 µs of the control plane's ~350 µs a request at 200 req/s, for an id the job
- * then replaced.
+ * up front cost a measurable share of the request for an id the job then replaced
+ * (docs/architecture.md, "At 200 req/s every step runs cold").
  */
 const requestIds = requestId({ headerName: "x-request-id" });
 
@@ -59,9 +59,8 @@ function renderError(path: string, err: HttpError, headers?: HeadersInit): Respo
 export function createApp(cp: ControlPlane): Hono<AppEnv> {
   // RegExpRouter: all routes in one precompiled match. Hono's default falls back to its trie router,
   // slower, when a route is one RegExpRouter cannot take (a `:param` beside static siblings, as
-  // `/api/nodes/:pubkey` was); made explicit, such a route fails here, at start. Measured: the
-  // step from the server's handler to the first `/v1` middleware took 15-25 µs at p50 with it,
-  // 35-36 µs with the trie (200 req/s; two runs each way, alternating; marks in a scratch copy).
+  // `/api/nodes/:pubkey` was); made explicit, such a route fails here, at start (figures:
+  // docs/architecture.md, "At 200 req/s every step runs cold").
   const app = new Hono<AppEnv>({ router: new RegExpRouter() });
   // Every request is counted here, once answered, under its route's pattern (a bounded set).
   const metrics = cp.metrics;
