@@ -35,17 +35,22 @@ function trimDecimal(s: string): string {
   return s.includes(".") ? s.replace(/0+$/, "").replace(/\.$/, "") : s;
 }
 
+/** The first UTC midnight of the last `days` (default 30) days up to `now`: the chart's window. */
+export function earningsSince(opts: { days?: number; now?: Date } = {}): Date {
+  const now = opts.now ?? new Date();
+  return new Date(
+    Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()) -
+      ((opts.days ?? 30) - 1) * 86_400_000,
+  );
+}
+
 /** An operator's earnings: pending, in flight, paid, per day (settled jobs) and per coin. */
 export async function earningsSummary(
   sql: Sql,
   nodePubkey: string,
   opts: { days?: number; now?: Date } = {},
 ): Promise<EarningsSummary> {
-  const now = opts.now ?? new Date();
-  const since = new Date(
-    Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()) -
-      ((opts.days ?? 30) - 1) * 86_400_000,
-  );
+  const since = earningsSince(opts);
   const pending = await accountBalance(sql, operatorEarnings(nodePubkey));
   // A settled job's operator share is (part of, for a batch of lease jobs) its settle transaction's
   // credit to the earnings account, on the same timestamp (one statement writes both; reconcile

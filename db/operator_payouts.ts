@@ -5,9 +5,9 @@
 // recorded in `payout_sources` so that a reversal returns each node its own.
 import type { Sql } from "./client.ts";
 import { LedgerError, operatorEarnings, PAYOUTS_IN_FLIGHT, postTransaction, type Tx } from "./ledger.ts";
-import type { EarningsSummary } from "./earnings.ts";
+import { earningsSince, type EarningsSummary } from "./earnings.ts";
 import type { PayoutAddressRow } from "./payout_addresses.ts";
-import { type PayoutDbRow, PayoutError, type PayoutRow, toPayout } from "./payouts.ts";
+import { type NewPayout, type PayoutDbRow, PayoutError, type PayoutRow, toPayout } from "./payouts.ts";
 
 /** Sets (or replaces) an operator's address for a coin; the caller has validated it. */
 export async function setOperatorPayoutAddress(
@@ -46,15 +46,8 @@ export async function listOperatorPayoutAddresses(
 }
 
 /** What a new operator payout is; `requestKey` makes the request idempotent. */
-export interface NewOperatorPayout {
+export interface NewOperatorPayout extends Omit<NewPayout, "nodePubkey"> {
   operatorPubkey: string;
-  coin: string;
-  address: string;
-  amount: bigint;
-  minAmount: bigint;
-  usdPerUnit: string | null;
-  cryptoAmount: string | null;
-  automatic: boolean;
   requestKey: string | null;
 }
 
@@ -177,11 +170,7 @@ export async function operatorEarningsSummary(
   operatorPubkey: string,
   opts: { days?: number; now?: Date } = {},
 ): Promise<OperatorEarningsSummary> {
-  const now = opts.now ?? new Date();
-  const since = new Date(
-    Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()) -
-      ((opts.days ?? 30) - 1) * 86_400_000,
-  );
+  const since = earningsSince(opts);
   const claims = await sql<{ node_pubkey: string }[]>`
     select node_pubkey from operator_claims
     where operator_pubkey = ${operatorPubkey} and status = 'active' order by claimed_at, node_pubkey`;
