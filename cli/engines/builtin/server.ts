@@ -5,7 +5,7 @@ import { type ChatMessage, parseMessages } from "./chat_format.ts";
 import { ChunkWriter, completionHead, completionObject, usageOf } from "./chat_stream.ts";
 import { EngineError, errorResponse } from "./engine_error.ts";
 import type { GenerateOptions, LlamaEngine } from "./llama_engine.ts";
-import { isRecord } from "../../../shared/mod.ts";
+import { CHAT_REQUEST_SCHEMA, compileSchema, isRecord } from "../../../shared/mod.ts";
 
 /** `owned_by` on the models this engine lists; `cli/engines/detect.ts` knows it as "builtin". */
 export const BUILTIN_OWNER = "infernet-builtin";
@@ -48,20 +48,20 @@ function parseStop(v: unknown): string[] {
   return list;
 }
 
-// The edge: every field the engine uses is checked here; fields it does not use are ignored.
+/** The OpenAI request's shape, checked by the control plane's own compiled schema (shared/openai). */
+const checkChatShape = compileSchema(CHAT_REQUEST_SCHEMA);
+
+// The edge: the OpenAI shape by the shared schema, then the fields only this engine uses; fields it
+// does not use are ignored. A request without `model` is for the one model served here.
 function parseChatBody(body: Json, modelId: string): ChatBody {
   checkModel(body, modelId);
+  const issue = checkChatShape(body.model == null ? { ...body, model: modelId } : body);
+  if (issue) throw new EngineError(400, issue.message, { param: issue.param ?? undefined });
   if (optionalInt(body, "n", 1) !== null && body.n !== 1) {
     throw bad("this engine returns one choice: n must be 1", "n");
   }
-  if (body.stream != null && typeof body.stream !== "boolean") {
-    throw bad("stream must be a boolean", "stream");
-  }
-  const streamOptions = body.stream_options;
-  if (streamOptions != null && !isRecord(streamOptions)) {
-    throw bad("stream_options must be an object", "stream_options");
-  }
-  const maxTokens = optionalInt(body, "max_completion_tokens", 1) ?? optionalInt(body, "max_tokens", 1);
+  const streamOptions = body.stream_options as Json | null | undefined;
+  const maxTokens = (body.max_completion_tokens ?? body.max_tokens ?? null) as number | null;
   return {
     messages: parseMessages(body.messages),
     stream: body.stream === true,

@@ -184,6 +184,15 @@ Deno.test("builtin engine - bad requests get OpenAI's error JSON", async () => {
     equal((await error("/v1/chat/completions", chat({ model: "other" }))).code, "model_not_found");
     equal((await error("/v1/chat/completions", chat({ n: 2 }))).param, "n");
     equal((await error("/v1/chat/completions", chat({ max_tokens: 0 }))).param, "max_tokens");
+    // The OpenAI shape is the control plane's own schema (shared/openai), messages and all.
+    const stream = await error("/v1/chat/completions", chat({ stream: "yes" }));
+    equal(stream.param, "stream");
+    equal(stream.message, "stream must be a boolean");
+    equal(
+      (await error("/v1/chat/completions", chat({ messages: [] }))).message,
+      "messages must be a non-empty array",
+    );
+    equal((await error("/v1/chat/completions", chat({ messages: ["hi"] }))).param, "messages[0]");
     equal((await error("/v1/chat/completions", { messages: [{ role: "robot", content: "x" }] })).status, 400);
     equal((await error("/v1/nope", {})).status, 404);
     const long = await error(
