@@ -63,12 +63,25 @@ export async function earningsSummary(
     from job_charges
     where node_pubkey = ${nodePubkey} and settled_at >= ${since} and operator_share > 0
     group by 1 order by 1 desc`;
+  return {
+    pending,
+    ...await payoutTotals(sql, nodePubkey, "node"),
+    days: days.map((d) => ({ day: d.day, earned: d.earned, jobs: Number(d.jobs) })),
+  };
+}
+
+/** A payee's payouts (a node's own, or an operator's) paid and in flight, summed and per coin. */
+export async function payoutTotals(
+  sql: Sql,
+  payeePubkey: string,
+  payee: "node" | "operator",
+): Promise<Pick<EarningsSummary, "paid" | "inFlight" | "coins">> {
   const coins = await sql<{ coin: string; paid: bigint; in_flight: bigint; paid_crypto: string }[]>`
     select coin,
       coalesce(sum(amount) filter (where status = 'completed'), 0)::int8 as paid,
       coalesce(sum(amount) filter (where status in ('requested', 'sent')), 0)::int8 as in_flight,
       coalesce(sum(crypto_amount::numeric) filter (where status = 'completed'), 0)::text as paid_crypto
-    from payouts where node_pubkey = ${nodePubkey} and payee = 'node'
+    from payouts where node_pubkey = ${payeePubkey} and payee = ${payee}
     group by coin order by coin`;
   const perCoin = coins.map((c) => ({
     coin: c.coin,
@@ -77,10 +90,8 @@ export async function earningsSummary(
     paidCrypto: trimDecimal(c.paid_crypto),
   }));
   return {
-    pending,
     inFlight: perCoin.reduce((s, c) => s + c.inFlight, 0n),
     paid: perCoin.reduce((s, c) => s + c.paid, 0n),
-    days: days.map((d) => ({ day: d.day, earned: d.earned, jobs: Number(d.jobs) })),
     coins: perCoin.filter((c) => c.paid > 0n || c.inFlight > 0n),
   };
 }

@@ -5,7 +5,7 @@
 // recorded in `payout_sources` so that a reversal returns each node its own.
 import type { Sql } from "./client.ts";
 import { LedgerError, operatorEarnings, PAYOUTS_IN_FLIGHT, postTransaction, type Tx } from "./ledger.ts";
-import { earningsSince, type EarningsSummary } from "./earnings.ts";
+import { earningsSince, type EarningsSummary, payoutTotals } from "./earnings.ts";
 import type { PayoutAddressRow } from "./payout_addresses.ts";
 import { type NewPayout, type PayoutDbRow, PayoutError, type PayoutRow, toPayout } from "./payouts.ts";
 
@@ -188,23 +188,8 @@ export async function operatorEarningsSummary(
     from job_charges
     where node_pubkey = any(${nodes}::text[]) and settled_at >= ${since} and operator_share > 0
     group by 1 order by 1 desc`;
-  const coins = await sql<{ coin: string; paid: bigint; in_flight: bigint; paid_crypto: string }[]>`
-    select coin,
-      coalesce(sum(amount) filter (where status = 'completed'), 0)::int8 as paid,
-      coalesce(sum(amount) filter (where status in ('requested', 'sent')), 0)::int8 as in_flight,
-      coalesce(sum(crypto_amount::numeric) filter (where status = 'completed'), 0)::text as paid_crypto
-    from payouts where node_pubkey = ${operatorPubkey} and payee = 'operator'
-    group by coin order by coin`;
   const pendingOf = new Map(balances.map((b) => [b.owner, b.balance]));
   const earnedOf = new Map(perNode.map((n) => [n.node_pubkey, n]));
-  const perCoin = coins.map((c) => ({
-    coin: c.coin,
-    paid: c.paid,
-    inFlight: c.in_flight,
-    paidCrypto: c.paid_crypto.includes(".")
-      ? c.paid_crypto.replace(/0+$/, "").replace(/\.$/, "")
-      : c.paid_crypto,
-  }));
   const nodeRows = nodes.map((n) => ({
     nodePubkey: n,
     pending: pendingOf.get(n) ?? 0n,
@@ -213,10 +198,8 @@ export async function operatorEarningsSummary(
   }));
   return {
     pending: nodeRows.reduce((s, n) => s + n.pending, 0n),
-    inFlight: perCoin.reduce((s, c) => s + c.inFlight, 0n),
-    paid: perCoin.reduce((s, c) => s + c.paid, 0n),
+    ...await payoutTotals(sql, operatorPubkey, "operator"),
     days: days.map((d) => ({ day: d.day, earned: d.earned, jobs: Number(d.jobs) })),
-    coins: perCoin.filter((c) => c.paid > 0n || c.inFlight > 0n),
     nodes: nodeRows,
   };
 }
