@@ -123,3 +123,39 @@ export {
 export { isVramTier, tierAtLeast, VRAM_TIERS, type VramTier, vramTierOf } from "./hardware/tiers.ts";
 export { type Chain, chainOf, type Coin, COIN_CHAINS, isCoin, SUPPORTED_COINS } from "./payments/coins.ts";
 export { type AddressCheck, validatePayoutAddress } from "./payments/addresses.ts";
+export { canonicalJson, type CanonicalValue, isCanonicalJson } from "./receipts/canonical_json.ts";
+export {
+  artifactHash,
+  buyerDidOf,
+  type CancelledBy,
+  categoryOf,
+  createNodeReceipt,
+  createPlatformReceipt,
+  embeddingsArtifactHash,
+  NODE_RECEIPT_KIND,
+  type NodeReceiptContent,
+  nostrDid,
+  PLATFORM_RECEIPT_KIND,
+  type PlatformReceiptContent,
+  RECEIPT_TAG,
+  type ReceiptCategory,
+  type ReceiptCheck,
+  receiptIdOf,
+  type ReceiptOutcome,
+  type ReceiptTokens,
+  sha256Hex,
+  type VerifiedNodeReceipt,
+  type VerifiedPlatformReceipt,
+  verifyNodeReceipt,
+  verifyPlatformReceipt,
+} from "./receipts/receipt.ts";
+export { type ChainLink, type ChainProblem, checkChain } from "./receipts/chain.ts";
+export {
+  createVerification,
+  platformDidOf,
+  VERIFICATION_KIND,
+  type VerificationCheck,
+  type VerificationContent,
+  type VerifiedVerification,
+  verifyVerification,
+} from "./receipts/verification.ts";
