@@ -65,6 +65,13 @@ export interface WebConfig {
   sessionTtlS: number;
   /** The bearer token `GET /metrics` asks for (`INFERNET_METRICS_TOKEN`); null: open to all. */
   metricsToken: string | null;
+  /**
+   * Canaries (verification): the share of a node's jobs sent as known-answer checks
+   * (`INFERNET_CANARY_RATE`, default 0.01; 0 turns canaries off), and the longest a live node goes
+   * without one (`INFERNET_CANARY_FLOOR_MINUTES`, default 30). Both scale with suspicion.
+   */
+  canaryRate: number;
+  canaryFloorMs: number;
 }
 
 /** The real payment processor's settings (all four variables, or none). */
@@ -84,6 +91,15 @@ function feeBpsFrom(raw: string | undefined): number {
   const bps = intFrom("INFERNET_FEE_BPS", raw, DEFAULT_FEE_BPS);
   if (bps > 5000) throw new ConfigError(`INFERNET_FEE_BPS must be at most 5000 (50 %), got ${bps}`);
   return bps;
+}
+
+function rateFrom(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0 || n > 1) {
+    throw new ConfigError(`${name} must be between 0 and 1, got '${raw}'`);
+  }
+  return n;
 }
 
 function intFrom(name: string, raw: string | undefined, fallback: number, min = 0): number {
@@ -212,5 +228,8 @@ export function parseWebConfig(env: Record<string, string | undefined>, args: st
     sessionSecret: sessionSecretFrom(env.INFERNET_SESSION_SECRET),
     sessionTtlS: intFrom("INFERNET_SESSION_TTL_S", env.INFERNET_SESSION_TTL_S, 3600, 60),
     metricsToken: metricsTokenFrom(env.INFERNET_METRICS_TOKEN),
+    canaryRate: rateFrom("INFERNET_CANARY_RATE", env.INFERNET_CANARY_RATE, 0.01),
+    canaryFloorMs: intFrom("INFERNET_CANARY_FLOOR_MINUTES", env.INFERNET_CANARY_FLOOR_MINUTES, 30, 1) *
+      60_000,
   };
 }

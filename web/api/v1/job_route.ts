@@ -7,14 +7,22 @@ import { selectNodes } from "../../router/select_nodes.ts";
 
 /**
  * The candidate nodes for `model`, best first; empty when all are busy (dispatch answers that).
- * An unknown model, or none within the consumer's max_price, is a 404.
+ * An unknown model, or none within the consumer's max_price, is a 404. `includeSuspected` is for
+ * the platform's canaries only (set from the caller's key, never from the request).
  */
-export function routeJob(cp: ControlPlane, model: string, provider: ProviderPrefs): LiveNode[] {
+export function routeJob(
+  cp: ControlPlane,
+  model: string,
+  provider: ProviderPrefs,
+  opts: { includeSuspected?: boolean } = {},
+): LiveNode[] {
   const route = selectNodes(cp.registry.all(), {
     model,
     provider,
     nowMs: Date.now(),
     staleMs: cp.config.nodeStaleMs,
+    // The router's suspicion threshold (issue 27) skips suspected nodes unless this is set.
+    ...(opts.includeSuspected ? { includeSuspected: true } : {}),
   });
   if (route.ok) return route.nodes;
   if (route.reason === "unknown_model") {

@@ -48,7 +48,7 @@ export async function startJob(
 ): Promise<StartedJob> {
   const caller = c.get("caller") as ApiCaller;
   const signal = c.req.raw.signal;
-  let nodes = routeJob(cp, job.model, job.provider);
+  let nodes = routeJob(cp, job.model, job.provider, { includeSuspected: caller.platform });
   const run = new JobRun(cp.runDeps, {
     kind: job.kind,
     model: job.model,

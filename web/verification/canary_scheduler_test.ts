@@ -1,0 +1,212 @@
+// Both sides of verification (issue 27): honest nodes are never flagged over hundreds of canaries,
+// and a node lying in each way the test engine can lie is caught within 20. Nodes run in-process
+// on the test engine; the receipt desk and the reputation service are local stand-ins here.
+import assert from "node:assert/strict";
+import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex } from "@noble/hashes/utils.js";
+import {
+  accountBalance,
+  consumerBalance,
+  listVerifications,
+  operatorEarnings,
+  reconcile,
+} from "../../db/mod.ts";
+import { NANO_USD_PER_USD, verifyVerification } from "../../shared/mod.ts";
+import { createApp } from "../app.ts";
+import { openTestControlPlane, type TestControlPlane } from "../../testing/control_plane.ts";
+import { fundOperatorEarnings } from "../../testing/funding.ts";
+import { attachEngineNode, type EngineNode } from "../../testing/engine_node.ts";
+import { createTestEngineHandler, type TestEngineLie } from "../../testing/test_engine.ts";
+import type { CanaryScheduler } from "./canary_scheduler.ts";
+import { createCanaryScheduler } from "./canary_wiring.ts";
+import * as router from "../router/select_nodes.ts";
+
+const THRESHOLD = 0.9;
+const platformSecret = generateSecretKey();
+const platformKey = { secretKey: platformSecret, pubkey: getPublicKey(platformSecret) };
+
+/** A seeded Math.random (mulberry32): the same prompts every run. */
+function seeded(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Net {
+  t: TestControlPlane;
+  app: ReturnType<typeof createApp>;
+  canaries: CanaryScheduler;
+  suspicion: Map<string, number>;
+  node(lie?: TestEngineLie): Promise<EngineNode>;
+}
+
+/**
+ * Stand-in for the reputation service (docs/protocol.md): prior 0.01, each fail multiplies the
+ * odds by 100 and each pass by 0.505 (no decay within a test). It also tells the router, through
+ * the registry's reputation when the router reads it.
+ */
+async function refreshSuspicion(net: Net, pubkey: string): Promise<void> {
+  const page = await listVerifications(net.t.cp.db.sql, { node: pubkey, limit: 10_000 });
+  let odds = 0.01 / 0.99;
+  for (const v of page.rows) odds *= v.result === "fail" ? 100 : 0.505;
+  const suspicion = odds / (1 + odds);
+  net.suspicion.set(pubkey, suspicion);
+  const registry = net.t.cp.registry as unknown as {
+    setReputation?: (pubkey: string, r: Record<string, unknown>) => boolean;
+    get(pubkey: string): { reputation?: Record<string, unknown> } | undefined;
+  };
+  const current = registry.get(pubkey)?.reputation;
+  if (current && registry.setReputation) registry.setReputation(pubkey, { ...current, suspicion });
+}
+
+async function withNet(fn: (net: Net) => Promise<void>): Promise<void> {
+  const t = await openTestControlPlane();
+  try {
+    // The platform earned 1 USD of fees from earlier traffic: canaries are funded from it.
+    await fundOperatorEarnings(t.cp.db.sql, "ab".repeat(32), 9n * NANO_USD_PER_USD);
+    const app = createApp(t.cp);
+    const suspicion = new Map<string, number>();
+    const net: Net = {
+      t,
+      app,
+      suspicion,
+      canaries: null as unknown as CanaryScheduler,
+      node: (lie = "none") => attachEngineNode(t.cp, createTestEngineHandler({ models: ["m"], lie }).handler),
+    };
+    net.canaries = createCanaryScheduler(t.cp, (req) => app.fetch(req), {
+      platformKey,
+      // Stand-in for the receipt desk: a platform receipt id per (job, node).
+      whenReceipted: (jobId, node) =>
+        Promise.resolve({ eventId: bytesToHex(sha256(new TextEncoder().encode(`${jobId}:${node}`))) }),
+      suspicionOf: (pubkey) => suspicion.get(pubkey) ?? 0.01,
+      onVerification: (pubkey) => refreshSuspicion(net, pubkey),
+    }, { random: seeded(27) });
+    await fn(net);
+  } finally {
+    await t.close();
+  }
+}
+
+function consumerChat(net: Net, content: string): Promise<Response> {
+  return Promise.resolve(net.app.request("http://control.test/v1/chat/completions", {
+    method: "POST",
+    headers: { authorization: `Bearer ${net.t.apiKey}`, "content-type": "application/json" },
+    body: JSON.stringify({ model: "m", messages: [{ role: "user", content }] }),
+  }));
+}
+
+Deno.test("canaries - honest nodes pass 200 canaries, are paid from platform fees, never flagged", async () => {
+  await withNet(async (net) => {
+    const honest = [await net.node(), await net.node()];
+    const sql = net.t.cp.db.sql;
+    const consumerBefore = await accountBalance(sql, consumerBalance(1n));
+    const earnedBefore = await Promise.all(
+      honest.map((n) => accountBalance(sql, operatorEarnings(n.pubkey))),
+    );
+    const outcomes = await net.canaries.runCanaries(200);
+    assert.equal(outcomes.length, 200);
+    const verdicts = outcomes.flatMap((o) => o.verdicts);
+    const failed = verdicts.filter((v) => !v.pass);
+    assert.deepEqual(failed, [], "no honest answer fails a check");
+    for (const check of ["canary", "cross_check", "metering"] as const) {
+      assert.ok(verdicts.some((v) => v.check === check), `some ${check} checks ran`);
+    }
+    for (const n of honest) {
+      assert.ok((net.suspicion.get(n.pubkey) ?? 1) < 0.01, `suspicion ${net.suspicion.get(n.pubkey)}`);
+      const page = await listVerifications(sql, { node: n.pubkey, limit: 1000 });
+      assert.ok(page.rows.length >= 100);
+      const checked = verifyVerification(JSON.parse(page.rows[0].event), platformKey.pubkey);
+      assert.ok(checked.ok, JSON.stringify(checked));
+    }
+    // Money: operators earned from canaries, no consumer paid, the canary key is its own account.
+    const earned = await Promise.all(honest.map((n) => accountBalance(sql, operatorEarnings(n.pubkey))));
+    for (const [i, e] of earned.entries()) {
+      assert.ok(e > earnedBefore[i], "canaries are paid to the operator");
+    }
+    assert.equal(await accountBalance(sql, consumerBalance(1n)), consumerBefore);
+    const [canaryKey] = await sql<{ id: bigint }[]>`select id from api_keys where platform`;
+    assert.ok(await accountBalance(sql, consumerBalance(canaryKey.id)) > 0n);
+    const [{ n: consumerJobs }] = await sql<{ n: number }[]>`
+      select count(*)::int as n from jobs where api_key_id <> ${canaryKey.id} and status = 'completed'`;
+    assert.equal(consumerJobs, 1, "only the funding job was a consumer's");
+    assert.deepEqual(await reconcile(sql), []);
+  });
+});
+
+for (const lie of ["other_model", "truncate", "inflate_usage"] as const) {
+  Deno.test(`canaries - a node that lies (${lie}) is suspected within 20 canaries, honest ones are not`, async () => {
+    await withNet(async (net) => {
+      const honest = [await net.node(), await net.node()];
+      // Earlier canaries on the honest nodes: references exist for cross-checks.
+      await net.canaries.runCanaries(40);
+      const liar = await net.node(lie);
+      let caughtAfter = 0;
+      for (let i = 1; i <= 20 && !caughtAfter; i++) {
+        const [outcome] = await net.canaries.runCanaries(1, liar.pubkey);
+        assert.equal(outcome.status, 200);
+        if ((net.suspicion.get(liar.pubkey) ?? 0) >= THRESHOLD) caughtAfter = i;
+      }
+      assert.ok(caughtAfter > 0, `not caught: suspicion ${net.suspicion.get(liar.pubkey)}`);
+      for (const n of honest) assert.ok((net.suspicion.get(n.pubkey) ?? 1) < 0.01);
+      // The rate grows with suspicion: the liar is due again long before an honest node.
+      const at = Date.now() + 2 * 60_000;
+      const jobs = { models: ["m"], jobsServed: 0 };
+      assert.ok(net.canaries.isDue({ pubkey: liar.pubkey, ...jobs }, at));
+      assert.ok(!net.canaries.isDue({ pubkey: honest[0].pubkey, ...jobs }, at));
+    });
+  });
+}
+
+const routerSkipsSuspected = "DEFAULT_SUSPICION_THRESHOLD" in router;
+
+Deno.test({
+  name: "canaries - a suspected node loses its consumer traffic to the honest node, canaries still reach it",
+  // The router's suspicion threshold arrives with reputation ranking (issue 27); until then, skipped.
+  ignore: !routerSkipsSuspected,
+  fn: async () => {
+    await withNet(async (net) => {
+      const honest = await net.node();
+      const liar = await net.node("other_model");
+      for (let i = 0; i < 20 && (net.suspicion.get(liar.pubkey) ?? 0) < THRESHOLD; i++) {
+        await net.canaries.runCanaries(1, liar.pubkey);
+      }
+      assert.ok((net.suspicion.get(liar.pubkey) ?? 0) >= THRESHOLD);
+      for (let i = 0; i < 10; i++) {
+        const res = await consumerChat(net, `question number ${i}`);
+        assert.equal(res.status, 200);
+        assert.equal(res.headers.get("x-infernet-node"), honest.pubkey);
+        await res.body?.cancel();
+      }
+      const [outcome] = await net.canaries.runCanaries(1, liar.pubkey);
+      assert.equal(outcome.status, 200, "canaries still reach a suspected node");
+    });
+  },
+});
+
+Deno.test("canaries - pause once the platform's fees cannot fund them, and resume", async () => {
+  const t = await openTestControlPlane();
+  try {
+    const app = createApp(t.cp);
+    await attachEngineNode(t.cp, createTestEngineHandler({ models: ["m"] }).handler);
+    const warnings: string[] = [];
+    const log = { ...t.cp.log, warn: (msg: string) => void warnings.push(msg) };
+    const canaries = createCanaryScheduler({ ...t.cp, log }, (req) => app.fetch(req), {
+      platformKey,
+      whenReceipted: () => Promise.resolve({ eventId: "ee".repeat(32) }),
+      suspicionOf: () => 0.01,
+    });
+    assert.deepEqual(await canaries.runCanaries(3), []);
+    assert.ok(canaries.paused);
+    assert.equal(warnings.length, 1, "logged once");
+    await fundOperatorEarnings(t.cp.db.sql, "ab".repeat(32), 9_000n);
+    assert.equal((await canaries.runCanaries(2)).length, 2);
+    assert.ok(!canaries.paused);
+    assert.deepEqual(await reconcile(t.cp.db.sql), []);
+  } finally {
+    await t.close();
+  }
+});
