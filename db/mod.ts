@@ -122,3 +122,12 @@ export {
   payoutSources,
   setOperatorPayoutAddress,
 } from "./operator_payouts.ts";
+export {
+  insertReceipts,
+  listReceipts,
+  type ReceiptHeads,
+  receiptHeads,
+  type ReceiptRow,
+  receiptsForJob,
+  type StoredReceipt,
+} from "./receipts.ts";
