@@ -131,3 +131,12 @@ export {
   type VerificationPage,
   type VerificationRow,
 } from "./verifications.ts";
+export {
+  insertReceipts,
+  listReceipts,
+  type ReceiptHeads,
+  receiptHeads,
+  type ReceiptRow,
+  receiptsForJob,
+  type StoredReceipt,
+} from "./receipts.ts";

@@ -23,6 +23,8 @@ import { type PaymentProcessor, ProcessorError } from "./payments/processor.ts";
 import { type RateProvider, staticRates } from "./payments/rates.ts";
 import { type PayoutDeps, resumeOpenPayouts, runAutomaticPayouts } from "./payments/payouts.ts";
 import { Metrics } from "./metrics/metrics.ts";
+import { ephemeralPlatformKey, loadPlatformKey, type PlatformKey } from "./receipts/platform_key.ts";
+import { ReceiptDesk } from "./receipts/receipt_desk.ts";
 
 /** Everything a handler may use. */
 export interface ControlPlane {
@@ -48,6 +50,10 @@ export interface ControlPlane {
   rates: RateProvider;
   /** What `GET /metrics` exposes. */
   metrics: Metrics;
+  /** The control plane's own Nostr key (receipts, verifications). */
+  platformKey: PlatformKey;
+  /** Where job attempts and node receipts become signed platform receipts. */
+  receipts: ReceiptDesk;
   close(): Promise<void>;
 }
 
@@ -68,6 +74,8 @@ export interface OpenControlPlaneOptions {
   processor?: PaymentProcessor;
   webhookSecret?: string | null;
   rates?: RateProvider;
+  /** The platform key to use instead of the configured file. */
+  platformKey?: PlatformKey;
 }
 
 /** Opens storage, applies migrations, loads the registry and starts the job reaper. */
@@ -97,6 +105,9 @@ export async function openControlPlane(
     journal = await SettlementJournal.open(config.journalDir, ledger, instance, log);
   }
   const kv = opts.kv ?? await Deno.openKv(config.kv ?? `${config.dataDir}/kv.sqlite3`);
+  const platformKey = opts.platformKey ??
+    (config.platformKeyFile ? await loadPlatformKey(config.platformKeyFile) : ephemeralPlatformKey());
+  const receipts = new ReceiptDesk({ sql: db.sql, key: platformKey, log, nodeWaitMs: config.receiptWaitMs });
   const registry = new NodeRegistry(kv);
   await registry.load();
   const jobs = new JobStore(kv);
@@ -119,6 +130,7 @@ export async function openControlPlane(
     active,
     pending: new Set(),
     metrics,
+    receipts,
   };
   metrics.watch({
     jobsInFlight: () => active.size,
@@ -239,6 +251,8 @@ export async function openControlPlane(
     webhookSecret: opts.webhookSecret ?? config.coinPayPortal?.webhookSecret ?? null,
     rates,
     metrics,
+    platformKey,
+    receipts,
     async close() {
       clearInterval(holdSweeper);
       clearInterval(payoutSweeper);
@@ -247,6 +261,7 @@ export async function openControlPlane(
       await Promise.allSettled([...runDeps.pending]);
       await jobs.flush();
       await recorder.close();
+      await receipts.close();
       journal?.close();
       await leases.close();
       if (!opts.kv) {
