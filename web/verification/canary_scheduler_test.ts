@@ -1,15 +1,14 @@
 // Both sides of verification (issue 27): honest nodes are never flagged over hundreds of canaries,
 // and a node lying in each way the test engine can lie is caught within 20. Nodes run in-process
-// on the test engine; the receipt desk and the reputation service are local stand-ins here.
+// on the test engine (they sign no receipts of their own); the control plane's receipt desk
+// countersigns each canary job, and the reputation service is a local stand-in here.
 import assert from "node:assert/strict";
-import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
-import { sha256 } from "@noble/hashes/sha2.js";
-import { bytesToHex } from "@noble/hashes/utils.js";
 import {
   accountBalance,
   consumerBalance,
   listVerifications,
   operatorEarnings,
+  receiptsForJob,
   reconcile,
 } from "../../db/mod.ts";
 import { NANO_USD_PER_USD, verifyVerification } from "../../shared/mod.ts";
@@ -23,8 +22,8 @@ import { createCanaryScheduler } from "./canary_wiring.ts";
 import * as router from "../router/select_nodes.ts";
 
 const THRESHOLD = 0.9;
-const platformSecret = generateSecretKey();
-const platformKey = { secretKey: platformSecret, pubkey: getPublicKey(platformSecret) };
+// No node receipt comes from an in-process node: the desk writes the platform's at once.
+const CONFIG = { receiptWaitMs: 0 };
 
 /** A seeded Math.random (mulberry32): the same prompts every run. */
 function seeded(seed: number): () => number {
@@ -64,7 +63,7 @@ async function refreshSuspicion(net: Net, pubkey: string): Promise<void> {
 }
 
 async function withNet(fn: (net: Net) => Promise<void>): Promise<void> {
-  const t = await openTestControlPlane();
+  const t = await openTestControlPlane({ config: CONFIG });
   try {
     // The platform earned 1 USD of fees from earlier traffic: canaries are funded from it.
     await fundOperatorEarnings(t.cp.db.sql, "ab".repeat(32), 9n * NANO_USD_PER_USD);
@@ -78,10 +77,6 @@ async function withNet(fn: (net: Net) => Promise<void>): Promise<void> {
       node: (lie = "none") => attachEngineNode(t.cp, createTestEngineHandler({ models: ["m"], lie }).handler),
     };
     net.canaries = createCanaryScheduler(t.cp, (req) => app.fetch(req), {
-      platformKey,
-      // Stand-in for the receipt desk: a platform receipt id per (job, node).
-      whenReceipted: (jobId, node) =>
-        Promise.resolve({ eventId: bytesToHex(sha256(new TextEncoder().encode(`${jobId}:${node}`))) }),
       suspicionOf: (pubkey) => suspicion.get(pubkey) ?? 0.01,
       onVerification: (pubkey) => refreshSuspicion(net, pubkey),
     }, { random: seeded(27) });
@@ -119,8 +114,11 @@ Deno.test("canaries - honest nodes pass 200 canaries, are paid from platform fee
       assert.ok((net.suspicion.get(n.pubkey) ?? 1) < 0.01, `suspicion ${net.suspicion.get(n.pubkey)}`);
       const page = await listVerifications(sql, { node: n.pubkey, limit: 1000 });
       assert.ok(page.rows.length >= 100);
-      const checked = verifyVerification(JSON.parse(page.rows[0].event), platformKey.pubkey);
+      const checked = verifyVerification(JSON.parse(page.rows[0].event), net.t.cp.platformKey.pubkey);
       assert.ok(checked.ok, JSON.stringify(checked));
+      // Its `e` is the platform receipt of the job it checked.
+      const receipts = await receiptsForJob(sql, page.rows[0].jobId);
+      assert.deepEqual(receipts.map((r) => JSON.parse(r.event).id), [page.rows[0].receiptEventId]);
     }
     // Money: operators earned from canaries, no consumer paid, the canary key is its own account.
     const earned = await Promise.all(honest.map((n) => accountBalance(sql, operatorEarnings(n.pubkey))));
@@ -181,6 +179,18 @@ Deno.test({
         assert.equal(res.headers.get("x-infernet-node"), honest.pubkey);
         await res.body?.cancel();
       }
+      // A consumer cannot reach it by pinning it either: only the platform's key includes suspects.
+      const pinned = await net.app.request("http://control.test/v1/chat/completions", {
+        method: "POST",
+        headers: { authorization: `Bearer ${net.t.apiKey}`, "content-type": "application/json" },
+        body: JSON.stringify({
+          model: "m",
+          messages: [{ role: "user", content: "hi" }],
+          provider: { only: [liar.pubkey], allow_fallbacks: false },
+        }),
+      });
+      assert.notEqual(pinned.status, 200);
+      await pinned.body?.cancel();
       const [outcome] = await net.canaries.runCanaries(1, liar.pubkey);
       assert.equal(outcome.status, 200, "canaries still reach a suspected node");
     });
@@ -188,17 +198,13 @@ Deno.test({
 });
 
 Deno.test("canaries - pause once the platform's fees cannot fund them, and resume", async () => {
-  const t = await openTestControlPlane();
+  const t = await openTestControlPlane({ config: CONFIG });
   try {
     const app = createApp(t.cp);
     await attachEngineNode(t.cp, createTestEngineHandler({ models: ["m"] }).handler);
     const warnings: string[] = [];
     const log = { ...t.cp.log, warn: (msg: string) => void warnings.push(msg) };
-    const canaries = createCanaryScheduler({ ...t.cp, log }, (req) => app.fetch(req), {
-      platformKey,
-      whenReceipted: () => Promise.resolve({ eventId: "ee".repeat(32) }),
-      suspicionOf: () => 0.01,
-    });
+    const canaries = createCanaryScheduler({ ...t.cp, log }, (req) => app.fetch(req));
     assert.deepEqual(await canaries.runCanaries(3), []);
     assert.ok(canaries.paused);
     assert.equal(warnings.length, 1, "logged once");

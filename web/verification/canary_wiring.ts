@@ -3,25 +3,34 @@ import { findJob } from "../../db/mod.ts";
 import type { ControlPlane } from "../control_plane.ts";
 import { type CanaryDeps, type CanaryOptions, CanaryScheduler } from "./canary_scheduler.ts";
 
-/** What the control plane's receipts and reputation provide (the receipt desk, the reputation service). */
+/**
+ * What the control plane's key, receipts and reputation provide; each defaults to the control
+ * plane's own (`cp.platformKey`, `cp.receipts`), suspicion to the prior until reputation is wired.
+ */
 export interface CanaryServices {
-  platformKey: CanaryDeps["platformKey"];
-  whenReceipted: CanaryDeps["whenReceipted"];
-  suspicionOf: CanaryDeps["suspicionOf"];
+  platformKey?: CanaryDeps["platformKey"];
+  whenReceipted?: CanaryDeps["whenReceipted"];
+  suspicionOf?: CanaryDeps["suspicionOf"];
   onVerification?: CanaryDeps["onVerification"];
 }
+
+/** A node's suspicion before any evidence (docs/protocol.md, Reputation). */
+const PRIOR_SUSPICION = 0.01;
 
 /** The scheduler's dependencies from a control plane, its app's `fetch`, and its services. */
 export function canaryDepsOf(
   cp: ControlPlane,
   fetch: CanaryDeps["fetch"],
-  services: CanaryServices,
+  services: CanaryServices = {},
 ): CanaryDeps {
   return {
     fetch,
     sql: cp.db.sql,
     log: cp.log,
-    ...services,
+    platformKey: services.platformKey ?? cp.platformKey,
+    whenReceipted: services.whenReceipted ?? ((jobId, node) => cp.receipts.whenReceipted(jobId, node)),
+    suspicionOf: services.suspicionOf ?? (() => PRIOR_SUSPICION),
+    onVerification: services.onVerification,
     *nodes() {
       const now = Date.now();
       for (const node of cp.registry.all()) {
@@ -46,7 +55,7 @@ export function canaryDepsOf(
 export function createCanaryScheduler(
   cp: ControlPlane,
   fetch: CanaryDeps["fetch"],
-  services: CanaryServices,
+  services: CanaryServices = {},
   opts: CanaryOptions = {},
 ): CanaryScheduler {
   return new CanaryScheduler(canaryDepsOf(cp, fetch, services), {
