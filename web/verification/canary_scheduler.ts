@@ -92,6 +92,8 @@ export class CanaryScheduler {
   #deps: CanaryDeps;
   #opts: Required<CanaryOptions>;
   #refs: ReferenceAnswers;
+  /** Models some node in good standing answered a rule-checked canary correctly on. */
+  #capable = new Set<string>();
   #key: Promise<{ key: string; id: bigint }> | null = null;
   #last = new Map<string, { atMs: number; jobs: number }>();
   #paused = false;
@@ -200,7 +202,7 @@ export class CanaryScheduler {
       finishReason: typeof choice?.finish_reason === "string" ? choice.finish_reason : null,
     };
     const answerVerdict: (Verdict & { check: "canary" | "cross_check" }) | null = prompt.expect !== null
-      ? { check: "canary", ...checkContains(prompt.expect, answer.text) }
+      ? this.#ruleVerdict(model, node.pubkey, checkContains(prompt.expect, answer.text))
       : this.#refs.check(model, prompt.key, node.pubkey, answer);
     if (answerVerdict) outcome.verdicts.push(answerVerdict);
     const usage = await this.#deps.jobUsage(jobId);
@@ -209,6 +211,15 @@ export class CanaryScheduler {
     }
     await this.#record(node.pubkey, jobId, outcome);
     return outcome;
+  }
+
+  /**
+   * A rule's verdict counts only once the model has shown it can meet such rules (a node in good
+   * standing passed one): a tiny model that cannot repeat a sentence is no node's fault.
+   */
+  #ruleVerdict(model: string, node: string, v: Verdict): (Verdict & { check: "canary" }) | null {
+    if (v.pass && this.#deps.suspicionOf(node) < this.#opts.goodStandingBelow) this.#capable.add(model);
+    return v.pass || this.#capable.has(model) ? { check: "canary", ...v } : null;
   }
 
   async #record(node: string, jobId: string, outcome: CanaryOutcome): Promise<void> {

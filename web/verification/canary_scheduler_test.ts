@@ -1,7 +1,7 @@
 // Both sides of verification (issue 27): honest nodes are never flagged over hundreds of canaries,
 // and a node lying in each way the test engine can lie is caught within 20. Nodes run in-process
 // on the test engine (they sign no receipts of their own); the control plane's receipt desk
-// countersigns each canary job, and the reputation service is a local stand-in here.
+// countersigns each canary job, and the reputation service is a stand-in (testing/canary_net.ts).
 import assert from "node:assert/strict";
 import {
   accountBalance,
@@ -11,82 +11,23 @@ import {
   receiptsForJob,
   reconcile,
 } from "../../db/mod.ts";
-import { NANO_USD_PER_USD, verifyVerification } from "../../shared/mod.ts";
+import { verifyVerification } from "../../shared/mod.ts";
 import { createApp } from "../app.ts";
-import { openTestControlPlane, type TestControlPlane } from "../../testing/control_plane.ts";
+import { openTestControlPlane } from "../../testing/control_plane.ts";
 import { fundOperatorEarnings } from "../../testing/funding.ts";
-import { attachEngineNode, type EngineNode } from "../../testing/engine_node.ts";
-import { createTestEngineHandler, type TestEngineLie } from "../../testing/test_engine.ts";
-import type { CanaryScheduler } from "./canary_scheduler.ts";
+import { attachEngineNode } from "../../testing/engine_node.ts";
+import { createTestEngineHandler } from "../../testing/test_engine.ts";
+import {
+  CANARY_TEST_CONFIG as CONFIG,
+  type CanaryNet,
+  withCanaryNet as withNet,
+} from "../../testing/canary_net.ts";
 import { createCanaryScheduler } from "./canary_wiring.ts";
 import * as router from "../router/select_nodes.ts";
 
 const THRESHOLD = 0.9;
-// No node receipt comes from an in-process node: the desk writes the platform's at once.
-const CONFIG = { receiptWaitMs: 0 };
 
-/** A seeded Math.random (mulberry32): the same prompts every run. */
-function seeded(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-interface Net {
-  t: TestControlPlane;
-  app: ReturnType<typeof createApp>;
-  canaries: CanaryScheduler;
-  suspicion: Map<string, number>;
-  node(lie?: TestEngineLie): Promise<EngineNode>;
-}
-
-/**
- * Stand-in for the reputation service (docs/protocol.md): prior 0.01, each fail multiplies the
- * odds by 100 and each pass by 0.505 (no decay within a test). It also tells the router, through
- * the registry's reputation when the router reads it.
- */
-async function refreshSuspicion(net: Net, pubkey: string): Promise<void> {
-  const page = await listVerifications(net.t.cp.db.sql, { node: pubkey, limit: 10_000 });
-  let odds = 0.01 / 0.99;
-  for (const v of page.rows) odds *= v.result === "fail" ? 100 : 0.505;
-  const suspicion = odds / (1 + odds);
-  net.suspicion.set(pubkey, suspicion);
-  const registry = net.t.cp.registry as unknown as {
-    setReputation?: (pubkey: string, r: Record<string, unknown>) => boolean;
-    get(pubkey: string): { reputation?: Record<string, unknown> } | undefined;
-  };
-  const current = registry.get(pubkey)?.reputation;
-  if (current && registry.setReputation) registry.setReputation(pubkey, { ...current, suspicion });
-}
-
-async function withNet(fn: (net: Net) => Promise<void>): Promise<void> {
-  const t = await openTestControlPlane({ config: CONFIG });
-  try {
-    // The platform earned 1 USD of fees from earlier traffic: canaries are funded from it.
-    await fundOperatorEarnings(t.cp.db.sql, "ab".repeat(32), 9n * NANO_USD_PER_USD);
-    const app = createApp(t.cp);
-    const suspicion = new Map<string, number>();
-    const net: Net = {
-      t,
-      app,
-      suspicion,
-      canaries: null as unknown as CanaryScheduler,
-      node: (lie = "none") => attachEngineNode(t.cp, createTestEngineHandler({ models: ["m"], lie }).handler),
-    };
-    net.canaries = createCanaryScheduler(t.cp, (req) => app.fetch(req), {
-      suspicionOf: (pubkey) => suspicion.get(pubkey) ?? 0.01,
-      onVerification: (pubkey) => refreshSuspicion(net, pubkey),
-    }, { random: seeded(27) });
-    await fn(net);
-  } finally {
-    await t.close();
-  }
-}
-
-function consumerChat(net: Net, content: string): Promise<Response> {
+function consumerChat(net: CanaryNet, content: string): Promise<Response> {
   return Promise.resolve(net.app.request("http://control.test/v1/chat/completions", {
     method: "POST",
     headers: { authorization: `Bearer ${net.t.apiKey}`, "content-type": "application/json" },
@@ -168,6 +109,8 @@ Deno.test({
   fn: async () => {
     await withNet(async (net) => {
       const honest = await net.node();
+      // The honest node shows the model can meet rule-checked canaries.
+      await net.canaries.runCanaries(6, honest.pubkey);
       const liar = await net.node("other_model");
       for (let i = 0; i < 20 && (net.suspicion.get(liar.pubkey) ?? 0) < THRESHOLD; i++) {
         await net.canaries.runCanaries(1, liar.pubkey);
