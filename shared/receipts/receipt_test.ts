@@ -52,6 +52,26 @@ Deno.test("receipt - node and platform receipts round-trip through JSON and veri
   assert.ok(verifyPlatformReceipt(wire(platformReceipt)).ok, "no key given: any signer is read");
 });
 
+Deno.test("receipt - checks signatures with the backend it is given", () => {
+  const seen: string[] = [];
+  const spy = (e: NostrEvent) => (seen.push(e.id), verifyEvent(e));
+  assert.ok(verifyNodeReceipt(wire(nodeReceipt), { verifyEvent: spy }).ok);
+  assert.ok(verifyPlatformReceipt(wire(platformReceipt), platformPub, { verifyEvent: spy }).ok);
+  assert.deepEqual(seen, [nodeReceipt.id, platformReceipt.id]);
+  const refuseAll = () => false;
+  assert.match(
+    reasonOf(verifyNodeReceipt(wire(nodeReceipt), { verifyEvent: refuseAll })),
+    /signature is wrong/,
+  );
+  const throws = () => {
+    throw new Error("backend down");
+  };
+  assert.match(
+    reasonOf(verifyPlatformReceipt(wire(platformReceipt), undefined, { verifyEvent: throws })),
+    /signature/,
+  );
+});
+
 Deno.test("receipt - an unsigned job's platform receipt has no e tag and says signed: false", () => {
   const [item] = receiptChain({ nodeKey, platformKey, count: 1, unsigned: [0] });
   const p = verifyPlatformReceipt(wire(item.receipt), platformPub);
