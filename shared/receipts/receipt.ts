@@ -6,7 +6,7 @@
 import { finalizeEvent, getPublicKey, type NostrEvent } from "nostr-tools/pure";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
-import { hasValidSignature, parseEvent, tagValue } from "../nostr/event.ts";
+import { type EventVerifier, hasValidSignature, parseEvent, tagValue } from "../nostr/event.ts";
 import { isRecord } from "../json/is_record.ts";
 import { canonicalJson, type CanonicalValue } from "./canonical_json.ts";
 
@@ -110,6 +110,11 @@ export interface VerifiedPlatformReceipt {
   readonly [verifiedPlatform]: true;
   event: NostrEvent;
   content: PlatformReceiptContent;
+}
+
+/** How to verify: the signature backend (default nostr-tools' pure one). */
+export interface ReceiptVerifyOptions {
+  verifyEvent?: EventVerifier;
 }
 
 /** A verifier's outcome: the value, or why it was refused. */
@@ -277,17 +282,20 @@ function checkContent<T>(
   return { ok: true, value: parsed as T };
 }
 
-function checkEvent(raw: unknown, kind: number): ReceiptCheck<NostrEvent> {
+function checkEvent(raw: unknown, kind: number, verify?: EventVerifier): ReceiptCheck<NostrEvent> {
   const event = parseEvent(raw);
   if (!event) return { ok: false, reason: "not a well-formed Nostr event" };
   if (event.kind !== kind) return { ok: false, reason: `kind must be ${kind}, not ${event.kind}` };
-  if (!hasValidSignature(event)) return { ok: false, reason: "the id or signature is wrong" };
+  if (!hasValidSignature(event, verify)) return { ok: false, reason: "the id or signature is wrong" };
   return { ok: true, value: event };
 }
 
 /** Checks a node receipt as received: signature, kind, canonical content, its signer as agent. */
-export function verifyNodeReceipt(raw: unknown): ReceiptCheck<VerifiedNodeReceipt> {
-  const ev = checkEvent(raw, NODE_RECEIPT_KIND);
+export function verifyNodeReceipt(
+  raw: unknown,
+  opts: ReceiptVerifyOptions = {},
+): ReceiptCheck<VerifiedNodeReceipt> {
+  const ev = checkEvent(raw, NODE_RECEIPT_KIND, opts.verifyEvent);
   if (!ev.ok) return ev;
   const content = checkContent<NodeReceiptContent>(ev.value, NODE_FIELDS);
   if (!content.ok) return content;
@@ -304,8 +312,9 @@ export function verifyNodeReceipt(raw: unknown): ReceiptCheck<VerifiedNodeReceip
 export function verifyPlatformReceipt(
   raw: unknown,
   platformPubkey?: string,
+  opts: ReceiptVerifyOptions = {},
 ): ReceiptCheck<VerifiedPlatformReceipt> {
-  const ev = checkEvent(raw, PLATFORM_RECEIPT_KIND);
+  const ev = checkEvent(raw, PLATFORM_RECEIPT_KIND, opts.verifyEvent);
   if (!ev.ok) return ev;
   if (platformPubkey && ev.value.pubkey !== platformPubkey) {
     return { ok: false, reason: "signed by another key than the control plane's" };
