@@ -147,6 +147,8 @@ export {
   type ReceiptTokens,
   type ReceiptVerifyOptions,
   sha256Hex,
+  type UnsignedEvent,
+  unsignedPlatformReceipt,
   type VerifiedNodeReceipt,
   type VerifiedPlatformReceipt,
   verifyNodeReceipt,

@@ -3,9 +3,10 @@
 // Each side's receipts for one node chain by `prev`/`seq`. Content is canonical JSON, so any
 // Nostr library can check the signatures and anyone can re-derive the bytes. Verification works
 // on a fresh copy of the event and returns a branded value or the reason; it never throws.
-import { finalizeEvent, getPublicKey, type NostrEvent } from "nostr-tools/pure";
+import { finalizeEvent, getEventHash, getPublicKey, type NostrEvent } from "nostr-tools/pure";
+import { schnorr } from "@noble/curves/secp256k1.js";
 import { sha256 } from "@noble/hashes/sha2.js";
-import { bytesToHex } from "@noble/hashes/utils.js";
+import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
 import { type EventVerifier, hasValidSignature, parseEvent, tagValue } from "../nostr/event.ts";
 import { isRecord } from "../json/is_record.ts";
 import { canonicalJson, type CanonicalValue } from "./canonical_json.ts";
@@ -192,10 +193,36 @@ export function createPlatformReceipt(
   secretKey: Uint8Array,
   content: Omit<PlatformReceiptContent, "platform_did">,
 ): NostrEvent {
-  const full = { ...content, platform_did: nostrDid(getPublicKey(secretKey)) };
+  const unsigned = unsignedPlatformReceipt(getPublicKey(secretKey), content);
+  return { ...unsigned, sig: bytesToHex(schnorr.sign(hexToBytes(unsigned.id), secretKey)) };
+}
+
+/** An event with its id, before its signature (the id does not depend on the signature). */
+export type UnsignedEvent = Omit<NostrEvent, "sig">;
+
+/**
+ * The platform receipt's event with its id but no signature, so a chain can be built (each
+ * `prev` is the id before) while the signatures are made elsewhere (a worker).
+ */
+export function unsignedPlatformReceipt(
+  platformPubkey: string,
+  content: Omit<PlatformReceiptContent, "platform_did">,
+): UnsignedEvent {
+  const full = { ...content, platform_did: nostrDid(platformPubkey) };
   const node = full.agent_did.slice("did:nostr:".length);
-  const tags = [["p", node], ...(full.node_receipt ? [["e", full.node_receipt]] : [])];
-  return signReceipt(secretKey, PLATFORM_RECEIPT_KIND, full, tags);
+  const template = {
+    kind: PLATFORM_RECEIPT_KIND,
+    created_at: full.created_at,
+    tags: [
+      ["t", RECEIPT_TAG],
+      ["job", full.task_id],
+      ["p", node],
+      ...(full.node_receipt ? [["e", full.node_receipt]] : []),
+    ],
+    content: canonicalJson(full as unknown as CanonicalValue),
+    pubkey: platformPubkey,
+  };
+  return { ...template, id: getEventHash(template) };
 }
 
 // --- verification ---
