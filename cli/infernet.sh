@@ -9,7 +9,7 @@
 # there before it picks a prebuilt binary) and of a `--model` file given on the command line; sys
 # cpus, homedir, uid, gid; and run of Deno's own binary (node-llama-cpp test-loads the addon in a
 # forked child process before loading it). An operator's key file given with `--key` (login,
-# operator countersign|revoke) is readable too.
+# operator countersign|revoke) is readable too, and so is the file `receipts verify` checks.
 #
 # The version run is $INFERNET_HOME/current (an auto-upgrade's symlink) when it exists, else
 # this checkout. `infernet start` runs under a small supervisor loop: when the daemon exits
@@ -25,8 +25,10 @@ here="$(cd "$(dirname "$0")/.." && pwd)"
 deno_real="$(readlink -f "$deno_path" 2>/dev/null || true)"
 model_read=""
 key_read=""
+file_read=""
 prev=""
 for arg in "$@"; do
+  [ "${1:-}" = receipts ] && [ -f "$arg" ] && file_read="$file_read,$arg"
   [ "$prev" = --model ] && model_read=",$arg"
   [ "$prev" = --key ] && key_read=",$arg"
   case "$arg" in
@@ -53,7 +55,7 @@ run() {
     --allow-sys=hostname,osRelease,systemMemoryInfo,networkInterfaces,cpus,homedir,uid,gid,statfs \
     --allow-run="nvidia-smi,rocm-smi,system_profiler,kill,systemctl,infernet,ln${deno_path:+,$deno_path}${deno_real:+,$deno_real}" \
     --allow-ffi="$root/node_modules" \
-    --allow-read="$home,$root,$units,/lib,/lib64,/usr/lib$model_read$key_read" --allow-write="$home,$units" \
+    --allow-read="$home,$root,$units,/lib,/lib64,/usr/lib$model_read$key_read$file_read" --allow-write="$home,$units" \
     "$root/cli/main.ts" "$@"
 }
 

@@ -54,6 +54,7 @@ export {
 } from "./openai/errors.ts";
 export { readUsage, type Usage } from "./openai/usage.ts";
 export {
+  type EventVerifier,
   hasValidSignature,
   NOSTR_EVENT_SCHEMA,
   type NostrEvent,
@@ -144,7 +145,10 @@ export {
   receiptIdOf,
   type ReceiptOutcome,
   type ReceiptTokens,
+  type ReceiptVerifyOptions,
   sha256Hex,
+  type UnsignedEvent,
+  unsignedPlatformReceipt,
   type VerifiedNodeReceipt,
   type VerifiedPlatformReceipt,
   verifyNodeReceipt,

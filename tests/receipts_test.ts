@@ -3,7 +3,7 @@
 // publicly, and checks out with nothing but the two public keys.
 import assert from "node:assert/strict";
 import OpenAI from "openai";
-import { startNetwork, type TestNetwork } from "../testing/network.ts";
+import { runCli, startNetwork, type TestNetwork } from "../testing/network.ts";
 import {
   artifactHash,
   checkChain,
@@ -126,6 +126,28 @@ Deno.test("e2e receipts - chat (streamed and not) and embeddings are receipted b
     assert.deepEqual(checkChain(platform.map((p) => link(p.ok ? p.value : assert.fail()))), []);
     assert.deepEqual(checkChain(node.map((n) => link(n.ok ? n.value : assert.fail()))), []);
     assert.deepEqual(platform.map((p) => p.ok && p.value.content.seq), [1, 2, 3]);
+
+    // `infernet receipts verify` agrees, trusting nothing but the keys; a tampered copy fails.
+    const ok = await runCli(["receipts", "verify", `${net.url}/api/receipts?node=${nodePubkey}`], {});
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    assert.match(ok.stdout, /6 receipts, 0 problems/);
+    const dir = await Deno.makeTempDir();
+    try {
+      const tampered = items.map((i) => ({ ...i, node_receipt: { ...i.node_receipt } }));
+      tampered[1].node_receipt.content = tampered[1].node_receipt.content.replace('"success"', '"failure"');
+      await Deno.writeTextFile(`${dir}/r.json`, JSON.stringify({ receipts: tampered, next: null }));
+      const no = await runCli([
+        "receipts",
+        "verify",
+        `${dir}/r.json`,
+        "--platform-key",
+        wellKnown.platform_npub,
+      ], {});
+      assert.equal(no.code, 1);
+      assert.match(no.stdout, /signature/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
 
     const bad = await fetch(`${net.url}/api/receipts?node=nope`);
     assert.equal(bad.status, 400);

@@ -25,6 +25,7 @@ import { type PayoutDeps, resumeOpenPayouts, runAutomaticPayouts } from "./payme
 import { Metrics } from "./metrics/metrics.ts";
 import { ephemeralPlatformKey, loadPlatformKey, type PlatformKey } from "./receipts/platform_key.ts";
 import { ReceiptDesk } from "./receipts/receipt_desk.ts";
+import { workerSigner } from "./receipts/event_signer.ts";
 
 /** Everything a handler may use. */
 export interface ControlPlane {
@@ -107,7 +108,13 @@ export async function openControlPlane(
   const kv = opts.kv ?? await Deno.openKv(config.kv ?? `${config.dataDir}/kv.sqlite3`);
   const platformKey = opts.platformKey ??
     (config.platformKeyFile ? await loadPlatformKey(config.platformKeyFile) : ephemeralPlatformKey());
-  const receipts = new ReceiptDesk({ sql: db.sql, key: platformKey, log, nodeWaitMs: config.receiptWaitMs });
+  const receipts = new ReceiptDesk({
+    sql: db.sql,
+    key: platformKey,
+    log,
+    nodeWaitMs: config.receiptWaitMs,
+    signer: workerSigner(platformKey.secretKey),
+  });
   const registry = new NodeRegistry(kv);
   await registry.load();
   const jobs = new JobStore(kv);

@@ -3,10 +3,11 @@
 // Each side's receipts for one node chain by `prev`/`seq`. Content is canonical JSON, so any
 // Nostr library can check the signatures and anyone can re-derive the bytes. Verification works
 // on a fresh copy of the event and returns a branded value or the reason; it never throws.
-import { finalizeEvent, getPublicKey, type NostrEvent } from "nostr-tools/pure";
+import { finalizeEvent, getEventHash, getPublicKey, type NostrEvent } from "nostr-tools/pure";
+import { schnorr } from "@noble/curves/secp256k1.js";
 import { sha256 } from "@noble/hashes/sha2.js";
-import { bytesToHex } from "@noble/hashes/utils.js";
-import { hasValidSignature, parseEvent, tagValue } from "../nostr/event.ts";
+import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
+import { type EventVerifier, hasValidSignature, parseEvent, tagValue } from "../nostr/event.ts";
 import { isRecord } from "../json/is_record.ts";
 import { canonicalJson, type CanonicalValue } from "./canonical_json.ts";
 
@@ -112,6 +113,11 @@ export interface VerifiedPlatformReceipt {
   content: PlatformReceiptContent;
 }
 
+/** How to verify: the signature backend (default nostr-tools' pure one). */
+export interface ReceiptVerifyOptions {
+  verifyEvent?: EventVerifier;
+}
+
 /** A verifier's outcome: the value, or why it was refused. */
 export type ReceiptCheck<T> = { ok: true; value: T } | { ok: false; reason: string };
 
@@ -187,10 +193,36 @@ export function createPlatformReceipt(
   secretKey: Uint8Array,
   content: Omit<PlatformReceiptContent, "platform_did">,
 ): NostrEvent {
-  const full = { ...content, platform_did: nostrDid(getPublicKey(secretKey)) };
+  const unsigned = unsignedPlatformReceipt(getPublicKey(secretKey), content);
+  return { ...unsigned, sig: bytesToHex(schnorr.sign(hexToBytes(unsigned.id), secretKey)) };
+}
+
+/** An event with its id, before its signature (the id does not depend on the signature). */
+export type UnsignedEvent = Omit<NostrEvent, "sig">;
+
+/**
+ * The platform receipt's event with its id but no signature, so a chain can be built (each
+ * `prev` is the id before) while the signatures are made elsewhere (a worker).
+ */
+export function unsignedPlatformReceipt(
+  platformPubkey: string,
+  content: Omit<PlatformReceiptContent, "platform_did">,
+): UnsignedEvent {
+  const full = { ...content, platform_did: nostrDid(platformPubkey) };
   const node = full.agent_did.slice("did:nostr:".length);
-  const tags = [["p", node], ...(full.node_receipt ? [["e", full.node_receipt]] : [])];
-  return signReceipt(secretKey, PLATFORM_RECEIPT_KIND, full, tags);
+  const template = {
+    kind: PLATFORM_RECEIPT_KIND,
+    created_at: full.created_at,
+    tags: [
+      ["t", RECEIPT_TAG],
+      ["job", full.task_id],
+      ["p", node],
+      ...(full.node_receipt ? [["e", full.node_receipt]] : []),
+    ],
+    content: canonicalJson(full as unknown as CanonicalValue),
+    pubkey: platformPubkey,
+  };
+  return { ...template, id: getEventHash(template) };
 }
 
 // --- verification ---
@@ -277,17 +309,20 @@ function checkContent<T>(
   return { ok: true, value: parsed as T };
 }
 
-function checkEvent(raw: unknown, kind: number): ReceiptCheck<NostrEvent> {
+function checkEvent(raw: unknown, kind: number, verify?: EventVerifier): ReceiptCheck<NostrEvent> {
   const event = parseEvent(raw);
   if (!event) return { ok: false, reason: "not a well-formed Nostr event" };
   if (event.kind !== kind) return { ok: false, reason: `kind must be ${kind}, not ${event.kind}` };
-  if (!hasValidSignature(event)) return { ok: false, reason: "the id or signature is wrong" };
+  if (!hasValidSignature(event, verify)) return { ok: false, reason: "the id or signature is wrong" };
   return { ok: true, value: event };
 }
 
 /** Checks a node receipt as received: signature, kind, canonical content, its signer as agent. */
-export function verifyNodeReceipt(raw: unknown): ReceiptCheck<VerifiedNodeReceipt> {
-  const ev = checkEvent(raw, NODE_RECEIPT_KIND);
+export function verifyNodeReceipt(
+  raw: unknown,
+  opts: ReceiptVerifyOptions = {},
+): ReceiptCheck<VerifiedNodeReceipt> {
+  const ev = checkEvent(raw, NODE_RECEIPT_KIND, opts.verifyEvent);
   if (!ev.ok) return ev;
   const content = checkContent<NodeReceiptContent>(ev.value, NODE_FIELDS);
   if (!content.ok) return content;
@@ -304,8 +339,9 @@ export function verifyNodeReceipt(raw: unknown): ReceiptCheck<VerifiedNodeReceip
 export function verifyPlatformReceipt(
   raw: unknown,
   platformPubkey?: string,
+  opts: ReceiptVerifyOptions = {},
 ): ReceiptCheck<VerifiedPlatformReceipt> {
-  const ev = checkEvent(raw, PLATFORM_RECEIPT_KIND);
+  const ev = checkEvent(raw, PLATFORM_RECEIPT_KIND, opts.verifyEvent);
   if (!ev.ok) return ev;
   if (platformPubkey && ev.value.pubkey !== platformPubkey) {
     return { ok: false, reason: "signed by another key than the control plane's" };

@@ -6,7 +6,7 @@ import { finalizeEvent, getPublicKey, type NostrEvent } from "nostr-tools/pure";
 import { hasValidSignature, parseEvent, tagValue } from "../nostr/event.ts";
 import { isRecord } from "../json/is_record.ts";
 import { canonicalJson, type CanonicalValue } from "./canonical_json.ts";
-import { nostrDid, RECEIPT_TAG, type ReceiptCheck } from "./receipt.ts";
+import { nostrDid, RECEIPT_TAG, type ReceiptCheck, type ReceiptVerifyOptions } from "./receipt.ts";
 
 /** A verification result, signed by the control plane. */
 export const VERIFICATION_KIND = 7477;
@@ -56,11 +56,14 @@ export function createVerification(
 export function verifyVerification(
   raw: unknown,
   platformPubkey?: string,
+  opts: ReceiptVerifyOptions = {},
 ): ReceiptCheck<VerifiedVerification> {
   const event = parseEvent(raw);
   if (!event) return { ok: false, reason: "not a well-formed Nostr event" };
   if (event.kind !== VERIFICATION_KIND) return { ok: false, reason: `kind must be ${VERIFICATION_KIND}` };
-  if (!hasValidSignature(event)) return { ok: false, reason: "the id or signature is wrong" };
+  if (!hasValidSignature(event, opts.verifyEvent)) {
+    return { ok: false, reason: "the id or signature is wrong" };
+  }
   if (platformPubkey && event.pubkey !== platformPubkey) {
     return { ok: false, reason: "signed by another key than the control plane's" };
   }

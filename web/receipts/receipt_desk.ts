@@ -9,7 +9,6 @@ import {
   buyerDidOf,
   type CancelledBy,
   categoryOf,
-  createPlatformReceipt,
   formatUsd,
   type JobKind,
   type Logger,
@@ -17,12 +16,15 @@ import {
   receiptIdOf,
   type ReceiptOutcome,
   type ReceiptTokens,
+  type UnsignedEvent,
+  unsignedPlatformReceipt,
   type VerifiedNodeReceipt,
   verifyNodeReceipt,
 } from "../../shared/mod.ts";
 import { insertReceipts, receiptHeads, type ReceiptRow, type Sql } from "../../db/mod.ts";
 import { usageDiverges } from "../metering/count_tokens.ts";
 import type { PlatformKey } from "./platform_key.ts";
+import { type EventSigner, inlineSigner } from "./event_signer.ts";
 
 /** What this control plane knows of one attempt when it ends here. */
 export interface AttemptFacts {
@@ -81,6 +83,8 @@ export interface ReceiptDeskOptions {
   /** Attempts the node never answered are forgotten after this long. */
   staleMs?: number;
   retryMs?: number;
+  /** Where the signatures are made (default: on this thread). */
+  signer?: EventSigner;
 }
 
 interface Attempt {
@@ -114,6 +118,7 @@ export class ReceiptDesk {
   #lingerMs: number;
   #staleMs: number;
   #retryMs: number;
+  #signer: EventSigner;
   #open = new Map<string, Attempt>();
   /** Closed attempts (recent): the receipt written for each, or null while it is being written. */
   #done = new Map<string, { written: WrittenReceipt | null; signed: boolean }>();
@@ -138,6 +143,7 @@ export class ReceiptDesk {
     this.#lingerMs = opts.lingerMs ?? 10;
     this.#staleMs = opts.staleMs ?? 15 * 60_000;
     this.#retryMs = opts.retryMs ?? 1000;
+    this.#signer = opts.signer ?? inlineSigner(opts.key.secretKey);
     this.#sweeper = setInterval(() => this.#sweep(), 60_000);
   }
 
@@ -316,7 +322,7 @@ export class ReceiptDesk {
         this.#log.error("receipt chain head not loaded", { node: n, err });
       })
     ));
-    const rows: ReceiptRow[] = [];
+    const rows: { row: Omit<ReceiptRow, "event">; event: UnsignedEvent }[] = [];
     for (const a of batch) {
       if (!this.#platformHeads.has(a.node)) {
         this.#settle(a.key, null);
@@ -324,11 +330,22 @@ export class ReceiptDesk {
       }
       rows.push(this.#countersign(a));
     }
-    this.#unwritten.push(...rows);
+    let sigs: string[];
+    try {
+      sigs = await this.#signer.sign(rows.map((r) => r.event.id));
+    } catch (err) {
+      this.#log.error("receipts not signed", { err, receipts: rows.length });
+      for (const { row } of rows) this.#settle(`${row.jobId}:${row.nodePubkey}`, null);
+      return;
+    }
+    this.#unwritten.push(
+      ...rows.map(({ row, event }, i) => ({ ...row, event: JSON.stringify({ ...event, sig: sigs[i] }) })),
+    );
     this.#write();
   }
 
-  #countersign(a: Attempt): ReceiptRow {
+  /** Builds the platform receipt (its id, chained after the node's last one); signed later. */
+  #countersign(a: Attempt): { row: Omit<ReceiptRow, "event">; event: UnsignedEvent } {
     const f = a.facts!;
     const head = this.#platformHeads.get(a.node) ?? null;
     const nr = a.nodeReceipt;
@@ -339,7 +356,7 @@ export class ReceiptDesk {
         usageDiverges(reported.completion_tokens, f.counted.completion_tokens));
     const artifactMismatch = success && nr !== null && nr.content.artifact_hash !== f.artifactHash;
     const createdAt = Math.max(a.endedAt, head?.createdAt ?? 0);
-    const event = createPlatformReceipt(this.#key.secretKey, {
+    const event = unsignedPlatformReceipt(this.#key.pubkey, {
       receipt_id: receiptIdOf(a.jobId, a.node),
       task_id: a.jobId,
       agent_did: nostrDid(a.node),
@@ -364,7 +381,7 @@ export class ReceiptDesk {
       created_at: createdAt,
     });
     this.#platformHeads.set(a.node, { id: event.id, seq: (head?.seq ?? 0) + 1, createdAt });
-    return {
+    const row = {
       receiptId: receiptIdOf(a.jobId, a.node),
       jobId: a.jobId,
       nodePubkey: a.node,
@@ -379,11 +396,11 @@ export class ReceiptDesk {
       ttftMs: f.ttftMs,
       durationMs: f.durationMs,
       completionTokens: f.billed.completion_tokens,
-      event: JSON.stringify(event),
       nodeSeq: nr?.content.seq ?? null,
       nodeEventId: nr?.event.id ?? null,
       nodeEvent: nr ? JSON.stringify(nr.event) : null,
     };
+    return { row, event };
   }
 
   #write(): void {
@@ -466,6 +483,7 @@ export class ReceiptDesk {
     await this.flush();
     this.#closed = true;
     clearInterval(this.#sweeper);
+    this.#signer.close();
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
     for (const a of this.#open.values()) if (a.timer) clearTimeout(a.timer);
     for (const key of [...this.#waiters.keys()]) this.#settle(key, null);

@@ -14,6 +14,7 @@ import {
 } from "../../shared/mod.ts";
 import { type AttemptFacts, ReceiptDesk } from "./receipt_desk.ts";
 import { ephemeralPlatformKey } from "./platform_key.ts";
+import { workerSigner } from "./event_signer.ts";
 
 const log = createLogger({ level: (Deno.env.get("LOG") ?? "silent") as "silent" });
 const JOB = { kind: "chat" as const, model: "m1" };
@@ -205,4 +206,36 @@ testOnEachDatabase("receipt desk - flags metering disagreement and a different a
       select metering_disagrees, artifact_mismatch from receipts where job_id = 'job_m'`;
     assert.deepEqual({ ...row }, { metering_disagrees: true, artifact_mismatch: true });
   });
+});
+
+testOnEachDatabase("receipt desk - signs in a worker, chained and verifiable", async (db) => {
+  const key = ephemeralPlatformKey();
+  const desk = new ReceiptDesk({
+    sql: db.sql,
+    key,
+    log,
+    nodeWaitMs: 10,
+    lingerMs: 1,
+    signer: workerSigner(key.secretKey),
+  });
+  try {
+    const node = getPublicKey(generateSecretKey());
+    for (let i = 0; i < 30; i++) desk.attemptEnded(facts(`job_w${i}`, node));
+    await desk.flush();
+    const rows = await listReceipts(db.sql, { node });
+    assert.equal(rows.length, 30);
+    const links = rows.map((r) => {
+      const v = verifyPlatformReceipt(JSON.parse(r.event), key.pubkey);
+      assert.ok(v.ok, v.ok ? "" : v.reason);
+      return {
+        id: v.value.event.id,
+        seq: v.value.content.seq,
+        prev: v.value.content.prev,
+        createdAt: v.value.content.created_at,
+      };
+    });
+    assert.deepEqual(checkChain(links), []);
+  } finally {
+    await desk.close();
+  }
 });

@@ -1,0 +1,50 @@
+// Signs event ids with the platform key: in a worker in production, so a burst of receipts never
+// holds up the requests on the main thread; inline where a worker is not wanted (tests, tools).
+import { schnorr } from "@noble/curves/secp256k1.js";
+import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
+
+/** Signs batches of event ids (hex) and returns the signatures (hex), in order. */
+export interface EventSigner {
+  sign(ids: string[]): Promise<string[]>;
+  close(): void;
+}
+
+/** Signs on the calling thread. */
+export function inlineSigner(secretKey: Uint8Array): EventSigner {
+  return {
+    sign: (ids) => Promise.resolve(ids.map((id) => bytesToHex(schnorr.sign(hexToBytes(id), secretKey)))),
+    close() {},
+  };
+}
+
+/** Signs in a dedicated worker. */
+export function workerSigner(secretKey: Uint8Array): EventSigner {
+  const worker = new Worker(new URL("./sign_worker.ts", import.meta.url), { type: "module" });
+  worker.postMessage({ key: secretKey });
+  const pending = new Map<number, { resolve: (sigs: string[]) => void; reject: (err: Error) => void }>();
+  let next = 0;
+  worker.onmessage = (e: MessageEvent<{ n: number; sigs: string[] }>) => {
+    pending.get(e.data.n)?.resolve(e.data.sigs);
+    pending.delete(e.data.n);
+  };
+  worker.onerror = (e) => {
+    e.preventDefault();
+    for (const p of pending.values()) p.reject(new Error(`receipt signer failed: ${e.message}`));
+    pending.clear();
+  };
+  return {
+    sign(ids) {
+      if (ids.length === 0) return Promise.resolve([]);
+      const n = next++;
+      return new Promise((resolve, reject) => {
+        pending.set(n, { resolve, reject });
+        worker.postMessage({ n, ids });
+      });
+    },
+    close() {
+      for (const p of pending.values()) p.reject(new Error("receipt signer closed"));
+      pending.clear();
+      worker.terminate();
+    },
+  };
+}
