@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { testOnEachDatabase } from "../testing/databases.ts";
 import { fundOperatorEarnings } from "../testing/funding.ts";
 import { ensurePlatformApiKey, fundCanaryKey } from "./canary_account.ts";
-import { findApiKeyByHash, hashApiKey } from "./api_keys.ts";
+import { createApiKey, findApiKeyByHash, hashApiKey } from "./api_keys.ts";
 import { accountBalance, consumerBalance, PLATFORM_FEES } from "./ledger.ts";
 import { reconcile } from "./reconcile.ts";
 
@@ -11,7 +11,11 @@ testOnEachDatabase(
   async (db) => {
     const id = await ensurePlatformApiKey(db.sql, "inf_canary_one");
     assert.equal(await ensurePlatformApiKey(db.sql, "inf_canary_one"), id);
-    assert.equal((await findApiKeyByHash(db.sql, hashApiKey("inf_canary_one")))?.id, id);
+    const found = await findApiKeyByHash(db.sql, hashApiKey("inf_canary_one"));
+    assert.deepEqual([found?.id, found?.platform], [id, true]);
+    // A consumer's key is never the platform's: the mark comes from this row only.
+    const consumer = await createApiKey(db.sql, { label: "platform" });
+    assert.equal((await findApiKeyByHash(db.sql, hashApiKey(consumer.key)))?.platform, false);
     assert.equal(await ensurePlatformApiKey(db.sql, "inf_canary_two"), id);
     assert.equal(await findApiKeyByHash(db.sql, hashApiKey("inf_canary_one")), null);
     const [{ n }] = await db.sql<{ n: number }[]>`select count(*)::int as n from api_keys where platform`;
