@@ -97,6 +97,7 @@ export class CanaryScheduler {
   #key: Promise<{ key: string; id: bigint }> | null = null;
   #last = new Map<string, { atMs: number; jobs: number }>();
   #paused = false;
+  #retryAtMs = 0;
   #timer: ReturnType<typeof setInterval> | null = null;
   #running: Promise<unknown> = Promise.resolve();
   #next = 0;
@@ -146,7 +147,11 @@ export class CanaryScheduler {
    */
   isDue(node: CanaryNode, nowMs: number): boolean {
     const last = this.#last.get(node.pubkey);
-    if (!last) return true;
+    if (!last) {
+      // A node first seen now starts its count now: its first canary comes like any other.
+      this.#last.set(node.pubkey, { atMs: nowMs, jobs: node.jobsServed });
+      return false;
+    }
     const boost = 1 + this.#opts.suspicionBoost * this.#deps.suspicionOf(node.pubkey);
     if (nowMs - last.atMs < this.#opts.minIntervalMs) return false;
     return (node.jobsServed - last.jobs) * this.#opts.rate * boost >= 1 ||
@@ -155,15 +160,14 @@ export class CanaryScheduler {
 
   /** Sends one canary to each due node (at most `perTick`); returns what they found. */
   async runDue(nowMs = Date.now()): Promise<CanaryOutcome[]> {
+    // Paused for want of funds: the fees are looked at again once a minute, not every tick.
+    if (this.#paused && nowMs < this.#retryAtMs) return [];
+    this.#retryAtMs = nowMs + 60_000;
     const due = [...this.#deps.nodes()].filter((n) => n.models.length > 0 && this.isDue(n, nowMs))
       .slice(0, this.#opts.perTick);
-    const out: CanaryOutcome[] = [];
-    for (const node of due) {
-      const outcome = await this.runOne(node);
-      if (outcome) out.push(outcome);
-      else break; // Paused: no money for canaries.
-    }
-    return out;
+    // Distinct nodes, so at once: one node waiting for its receipt does not hold up the others.
+    const outcomes = await Promise.all(due.map((node) => this.runOne(node)));
+    return outcomes.filter((o): o is CanaryOutcome => o !== null);
   }
 
   /** Sends `count` canaries now, to `pubkey` or round-robin over the live nodes. */

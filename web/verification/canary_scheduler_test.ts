@@ -159,3 +159,31 @@ Deno.test("canaries - pause once the platform's fees cannot fund them, and resum
     await t.close();
   }
 });
+
+Deno.test("canaries - a node's first canary waits for its share of jobs or the floor", async () => {
+  const t = await openTestControlPlane({ config: CONFIG });
+  try {
+    const canaries = createCanaryScheduler(t.cp, () => new Response(null, { status: 500 }), {}, {
+      rate: 0.01,
+      floorMs: 30 * 60_000,
+    });
+    const node = { pubkey: "ab".repeat(32), models: ["m"], jobsServed: 10 };
+    const now = Date.now();
+    assert.equal(canaries.isDue(node, now), false, "first seen: counting starts");
+    assert.equal(
+      canaries.isDue({ ...node, jobsServed: 60 }, now + 61_000),
+      false,
+      "50 jobs x 0.01 x 1.5 < 1",
+    );
+    assert.equal(canaries.isDue({ ...node, jobsServed: 80 }, now + 61_000), true, "70 jobs x 0.015 >= 1");
+    assert.equal(canaries.isDue({ ...node, jobsServed: 80 }, now + 30_000), false, "never twice a minute");
+    assert.equal(canaries.isDue(node, now + 19 * 60_000), false);
+    assert.equal(
+      canaries.isDue(node, now + 20 * 60_000),
+      true,
+      "the floor, shortened by the prior suspicion",
+    );
+  } finally {
+    await t.close();
+  }
+});
