@@ -1,7 +1,6 @@
 // The checks a canary's answer goes through, pure: token agreement with a reference (tolerant of
 // engines that are not bit-reproducible), a rule for known-answer prompts, an answer cut short,
 // usage inflated. Each returns a verdict and the few words a verification event carries.
-import { usageDiverges } from "../metering/count_tokens.ts";
 
 /** A check's verdict. */
 export interface Verdict {
@@ -71,10 +70,20 @@ export function checkAgainstReference(reference: string, answer: CanaryAnswer): 
   return { pass, detail: `token agreement ${agreement.toFixed(2)} ${pass ? ">=" : "<"} ${MIN_AGREEMENT}` };
 }
 
-/** The node's reported completion tokens against our count (usageDiverges' tolerance). */
+/**
+ * A node claiming more than this many times our count (plus {@link USAGE_SLACK_TOKENS}) inflates
+ * usage. Looser than usageDiverges (the receipts' metering flag, 25 %): engines' tokenizers differ
+ * from o200k by up to about 1.5x on these prompts (the built-in engine's tiny test model), and the
+ * lie this catches is far larger.
+ */
+export const MAX_USAGE_RATIO = 2;
+/** Tokens of slack on top of the ratio, for short answers. */
+export const USAGE_SLACK_TOKENS = 16;
+
+/** The node's reported completion tokens against our count: fails only a claim of far more. */
 export function checkUsage(reported: number | null, counted: number): Verdict {
   if (reported === null) return { pass: true, detail: `no usage reported; counted ${counted}` };
-  const pass = !usageDiverges(reported, counted);
+  const pass = reported <= counted * MAX_USAGE_RATIO + USAGE_SLACK_TOKENS;
   return {
     pass,
     detail: `completion tokens reported ${reported}, counted ${counted}${pass ? "" : ": usage inflated"}`,

@@ -43,6 +43,9 @@ Deno.test("answer checks - the repeat rule and the usage check", () => {
   assert.ok(checkContains(s, `"${s.toLowerCase()}"`).pass);
   assert.equal(checkContains(s, "The library opens").pass, false);
   assert.ok(checkUsage(30, 34).pass);
+  assert.ok(checkUsage(256, 171).pass, "a tokenizer 1.5x o200k's count is no lie");
+  assert.ok(checkUsage(10, 100).pass, "claiming less only costs the node");
+  assert.equal(checkUsage(217, 100).pass, false);
   assert.ok(checkUsage(null, 34).pass);
   const inflated = checkUsage(300, 30);
   assert.equal(inflated.pass, false);

@@ -10,6 +10,8 @@ export interface CanaryPrompt {
   /** Text the answer must contain (a rule-checked prompt); null: checked against a reference. */
   expect: string | null;
   maxTokens: number;
+  /** The sampling seed: fixed per prompt, so answers repeat; one of those consumers often pick. */
+  seed: number;
 }
 
 const SENTENCES = [
@@ -62,6 +64,22 @@ const QUESTION_TEMPLATES = [
 
 const SYSTEM = "You are a helpful assistant.";
 
+// Values consumers often send, so no single seed or limit marks a request as a canary.
+const SEEDS = [42, 0, 1, 7, 123, 1234, 2024, 31337];
+const MAX_TOKENS = [96, 128, 150, 200, 256];
+
+/** A small stable hash of a prompt key (FNV-1a), to pick its seed and limit. */
+function keyHash(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
+
+function sampling(key: string): { maxTokens: number; seed: number } {
+  const h = keyHash(key);
+  return { seed: SEEDS[h % SEEDS.length], maxTokens: MAX_TOKENS[(h >>> 8) % MAX_TOKENS.length] };
+}
+
 /** The number of distinct canary prompts. */
 export const CANARY_PROMPT_COUNT = SENTENCES.length * REPEAT_TEMPLATES.length +
   TOPICS.length * QUESTION_TEMPLATES.length;
@@ -77,19 +95,16 @@ export function pickCanaryPrompt(random: () => number): CanaryPrompt {
   if (random() < 0.5) {
     const t = pick(REPEAT_TEMPLATES);
     const s = pick(SENTENCES);
+    const key = `repeat:${t}:${s}:${withSystem ? 1 : 0}`;
     return {
-      key: `repeat:${t}:${s}:${withSystem ? 1 : 0}`,
+      key,
       messages: messages(REPEAT_TEMPLATES[t](SENTENCES[s])),
       expect: SENTENCES[s],
-      maxTokens: 96,
+      ...sampling(key),
     };
   }
   const t = pick(QUESTION_TEMPLATES);
   const s = pick(TOPICS);
-  return {
-    key: `ask:${t}:${s}:${withSystem ? 1 : 0}`,
-    messages: messages(QUESTION_TEMPLATES[t](TOPICS[s])),
-    expect: null,
-    maxTokens: 96,
-  };
+  const key = `ask:${t}:${s}:${withSystem ? 1 : 0}`;
+  return { key, messages: messages(QUESTION_TEMPLATES[t](TOPICS[s])), expect: null, ...sampling(key) };
 }

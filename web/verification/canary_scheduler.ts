@@ -69,9 +69,6 @@ export interface CanaryOutcome {
   verdicts: { check: "canary" | "cross_check" | "metering"; pass: boolean; detail: string }[];
 }
 
-/** The fixed sampling of every canary: greedy, seeded, so honest answers repeat. */
-export const CANARY_SAMPLING = { temperature: 0, seed: 7477 } as const;
-
 /** Derives the platform's canary API key from its Nostr key: every instance shares it, none stores it. */
 export async function canaryApiKey(secretKey: Uint8Array): Promise<string> {
   const raw = await crypto.subtle.importKey(
@@ -304,8 +301,10 @@ function canaryRequest(key: string, node: string, model: string, prompt: CanaryP
     body: JSON.stringify({
       model,
       messages: prompt.messages,
+      // Greedy, and seeded per prompt: an honest engine answers the same prompt the same way.
+      temperature: 0,
+      seed: prompt.seed,
       max_tokens: prompt.maxTokens,
-      ...CANARY_SAMPLING,
       provider: { only: [node], allow_fallbacks: false },
     }),
   });
