@@ -227,3 +227,23 @@ Deno.test("node api - a VRAM tier the declared VRAM does not support is 400 node
     assert.equal((await honest.json()).node.vram_tier, "medium");
   });
 });
+
+Deno.test("node api - a heartbeat's models are what the node serves now, until it registers again", async () => {
+  await withApp(async (app, cp) => {
+    const sk = generateSecretKey();
+    const pubkey = getPublicKey(sk);
+    const signed = (path: string, body: string) =>
+      post(app, path, body, createNip98Header(sk, BASE + path, "POST", body));
+    const record = JSON.stringify(createNodeRecord(sk, advert, nowSeconds() - 1));
+    assert.equal((await signed("/api/nodes/register", record)).status, 201);
+    assert.equal(cp.registry.get(pubkey)!.heartbeat, null, "before a heartbeat: the record's models");
+    // Draining: the heartbeat lists no model, so the router sends it none.
+    const hb = JSON.stringify({ node_id: "n1", load: 0, free_slots: 0, in_flight: 0, models: [] });
+    assert.equal((await signed("/api/nodes/heartbeat", hb)).status, 200);
+    assert.deepEqual(cp.registry.get(pubkey)!.heartbeat!.models, []);
+    // A registration counts as a heartbeat serving the record's models.
+    const again = JSON.stringify(createNodeRecord(sk, advert));
+    assert.equal((await signed("/api/nodes/register", again)).status, 200);
+    assert.deepEqual(cp.registry.get(pubkey)!.heartbeat!.models, ["m"]);
+  });
+});
