@@ -170,7 +170,12 @@ function parseAdvert(nodeId: string, content: string): NodeAdvert {
     name: need(isStr(o.name), o.name as string, "name must be a string"),
     version: need(isStr(o.version, 64), o.version as string, "version must be a string"),
     engine: {
-      kind: need(isStr(engine.kind, 32), engine.kind as string, "engine.kind must be a string"),
+      // Free-form (docs/protocol.md §3 lists the reference node's kinds): shown, never acted on.
+      kind: need(
+        isStr(engine.kind, 32) && engine.kind !== "",
+        engine.kind as string,
+        "engine.kind must be a string of 1-32 characters",
+      ),
       testEngine: engine.test_engine === true,
     },
     endpoint: o.endpoint == null

@@ -84,3 +84,27 @@ Deno.test("node record - refuses a total VRAM above the sum of the listed GPUs'"
   // Inflating the total to reach a tier is caught by the sum.
   assert.match(verdict({ gpus: [gpus[0]], totalVramMb: 81_920, vramTier: "xx1" }), /total_vram_mb/);
 });
+
+Deno.test("node record - engine.kind is any string of 1 to 32 characters", () => {
+  for (
+    const kind of [
+      "ollama",
+      "vllm",
+      "sglang",
+      "llamacpp",
+      "openai",
+      "builtin",
+      "test",
+      "my-engine",
+      "k".repeat(32),
+    ]
+  ) {
+    assert.equal(verdict({ engine: { kind, testEngine: false } }), "ok", kind);
+  }
+  for (const kind of ["", "k".repeat(33)]) {
+    assert.match(
+      verdict({ engine: { kind, testEngine: false } }),
+      /engine\.kind must be a string of 1-32 characters/,
+    );
+  }
+});
