@@ -122,7 +122,14 @@ export {
   priceOutOfBounds,
   splitFee,
 } from "./pricing/price.ts";
-export { isVramTier, tierAtLeast, VRAM_TIERS, type VramTier, vramTierOf } from "./hardware/tiers.ts";
+export {
+  isVramTier,
+  tierAtLeast,
+  VRAM_TIERS,
+  type VramTier,
+  vramTierMinMb,
+  vramTierOf,
+} from "./hardware/tiers.ts";
 export { type Chain, chainOf, type Coin, COIN_CHAINS, isCoin, SUPPORTED_COINS } from "./payments/coins.ts";
 export { type AddressCheck, validatePayoutAddress } from "./payments/addresses.ts";
 export { canonicalJson, type CanonicalValue, isCanonicalJson } from "./receipts/canonical_json.ts";

@@ -2,7 +2,7 @@
 // node's advertisement as JSON. It verifies on its own, so it can later be mirrored to relays.
 import { finalizeEvent, type NostrEvent } from "nostr-tools/pure";
 import { hasValidSignature, nowSeconds, parseEvent, tagValue } from "./event.ts";
-import { isVramTier, type VramTier } from "../hardware/tiers.ts";
+import { isVramTier, tierAtLeast, type VramTier, vramTierMinMb, vramTierOf } from "../hardware/tiers.ts";
 import { isRecord } from "../json/is_record.ts";
 
 /** NIP-78 application-specific data: addressable, replaceable per `d` tag. */
@@ -126,6 +126,30 @@ function parseModel(m: unknown, i: number): NodeModel {
   };
 }
 
+/**
+ * The declared hardware must hold together: the total VRAM no more than its GPUs' sum (when GPUs
+ * are listed), and the tier (which sets the price ceiling and `min_vram_tier` routing) no higher
+ * than that total supports. Declaring less is allowed.
+ */
+function checkHardware(a: NodeAdvert): NodeAdvert {
+  if (a.gpus.length > 0) {
+    const sum = a.gpus.reduce((n, g) => n + g.vramMb, 0);
+    need(
+      a.totalVramMb <= sum,
+      0,
+      `hardware.total_vram_mb (${a.totalVramMb}) is more than the sum of hardware.gpus[].vram_mb (${sum})`,
+    );
+  }
+  const supported = vramTierOf(a.totalVramMb);
+  need(
+    tierAtLeast(supported, a.vramTier),
+    0,
+    `hardware.vram_tier "${a.vramTier}" needs hardware.total_vram_mb of at least ` +
+      `${vramTierMinMb(a.vramTier)} (declared ${a.totalVramMb}, tier "${supported}")`,
+  );
+  return a;
+}
+
 function parseAdvert(nodeId: string, content: string): NodeAdvert {
   let c: unknown;
   try {
@@ -141,12 +165,17 @@ function parseAdvert(nodeId: string, content: string): NodeAdvert {
   const gpus = need(Array.isArray(hw.gpus), hw.gpus as unknown[], "hardware.gpus must be an array");
   const models = need(Array.isArray(o.models), o.models as unknown[], "models must be an array");
   need(models.length <= 512, 0, "too many models");
-  return {
+  return checkHardware({
     nodeId,
     name: need(isStr(o.name), o.name as string, "name must be a string"),
     version: need(isStr(o.version, 64), o.version as string, "version must be a string"),
     engine: {
-      kind: need(isStr(engine.kind, 32), engine.kind as string, "engine.kind must be a string"),
+      // Free-form (docs/protocol.md §3 lists the reference node's kinds): shown, never acted on.
+      kind: need(
+        isStr(engine.kind, 32) && engine.kind !== "",
+        engine.kind as string,
+        "engine.kind must be a string of 1-32 characters",
+      ),
       testEngine: engine.test_engine === true,
     },
     endpoint: o.endpoint == null
@@ -171,7 +200,7 @@ function parseAdvert(nodeId: string, content: string): NodeAdvert {
       "max_concurrency must be a positive integer",
     ),
     models: models.map(parseModel),
-  };
+  });
 }
 
 /** Verifies a node record event from untrusted JSON; never throws. */

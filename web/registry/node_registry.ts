@@ -66,6 +66,13 @@ export class NodeRegistry {
     if (existing) {
       existing.record = record;
       existing.lastHeartbeatAt = nowMs;
+      // As a heartbeat, a registration says the record's models are served now.
+      if (existing.heartbeat) {
+        existing.heartbeat = {
+          ...existing.heartbeat,
+          models: record.models.map((m) => m.id),
+        };
+      }
       return "updated";
     }
     this.#nodes.set(record.pubkey, {

@@ -76,6 +76,8 @@ export function selectNodes(nodes: Iterable<LiveNode>, req: RouteRequest): Route
   const { only, ignore, order, allowFallbacks } = req.provider;
   const eligible = affordable.filter((n) =>
     (n.connection?.inFlight ?? 0) < n.record.maxConcurrency &&
+    // A node whose last heartbeat lists its models takes jobs for those only (a draining one lists none).
+    (n.heartbeat === null || n.heartbeat.models.includes(req.model)) &&
     (!req.provider.minVramTier || tierAtLeast(n.record.vramTier, req.provider.minVramTier)) &&
     (only.length === 0 || only.some((ref) => matches(n, ref))) &&
     !ignore.some((ref) => matches(n, ref))

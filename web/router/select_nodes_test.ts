@@ -13,6 +13,7 @@ function node(
     {
       models: string[];
       heartbeatAgoMs: number;
+      heartbeatModels: string[];
       inFlight: number;
       max: number;
       ok: number;
@@ -39,7 +40,9 @@ function node(
       })),
     } as unknown as VerifiedNodeRecord,
     lastHeartbeatAt: NOW - (opts.heartbeatAgoMs ?? 0),
-    heartbeat: null,
+    heartbeat: opts.heartbeatModels
+      ? { node_id: id, load: 0, free_slots: 1, in_flight: 0, models: opts.heartbeatModels }
+      : null,
     connection: { open: opts.open ?? true, inFlight: opts.inFlight ?? 0 } as unknown as NodeConnection,
     stats: { successes: opts.ok ?? 0, failures: opts.fail ?? 0, ttftEwmaMs: opts.ttft ?? null },
   };
@@ -65,6 +68,24 @@ Deno.test("router - skips stale heartbeats (> 90 s) and closed sockets", () => {
     ),
     ["c"],
   );
+});
+
+Deno.test("router - a node whose last heartbeat lists its models gets jobs for those only", () => {
+  const nodes = [
+    node("a", { models: ["m", "n"], heartbeatModels: ["n"] }),
+    node("b", { models: ["m", "n"] }),
+    node("c", { models: ["m", "n"], heartbeatModels: ["m", "n"] }),
+    node("draining", { models: ["m", "n"], heartbeatModels: [] }),
+  ];
+  assert.deepEqual(ids(route(nodes)), ["b", "c"]);
+  assert.deepEqual(ids(route(nodes, undefined, "n")), ["a", "b", "c"]);
+  // Listed in a heartbeat but not in the record: the record decides what a node serves.
+  assert.equal(
+    ids(route([node("x", { models: ["m"], heartbeatModels: ["m", "z"] })], undefined, "z")),
+    "unknown_model",
+  );
+  // Every node serving the model has left it out of its heartbeat: no capacity, not an unknown model.
+  assert.equal(ids(route([node("d", { heartbeatModels: [] })])), "no_capacity");
 });
 
 Deno.test("router - ranks by success rate, then by latency, then by load", () => {
