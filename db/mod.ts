@@ -122,3 +122,4 @@ export {
   payoutSources,
   setOperatorPayoutAddress,
 } from "./operator_payouts.ts";
+export { allReputations, nodeReputation } from "./reputation.ts";
