@@ -23,6 +23,7 @@ import { type PaymentProcessor, ProcessorError } from "./payments/processor.ts";
 import { type RateProvider, staticRates } from "./payments/rates.ts";
 import { type PayoutDeps, resumeOpenPayouts, runAutomaticPayouts } from "./payments/payouts.ts";
 import { Metrics } from "./metrics/metrics.ts";
+import { ReputationService } from "./reputation/reputation_service.ts";
 
 /** Everything a handler may use. */
 export interface ControlPlane {
@@ -48,6 +49,8 @@ export interface ControlPlane {
   rates: RateProvider;
   /** What `GET /metrics` exposes. */
   metrics: Metrics;
+  /** Nodes' reputations: recomputed into the registry, and computed fresh for the API. */
+  reputation: ReputationService;
   close(): Promise<void>;
 }
 
@@ -218,6 +221,15 @@ export async function openControlPlane(
       .catch((err) => log.error("payout sweep failed", { err }));
   }, 60_000);
 
+  const reputation = new ReputationService({
+    sql: db.sql,
+    registry,
+    log,
+    halfLifeS: config.reputationHalfLifeS,
+    refreshMs: config.reputationRefreshMs,
+  });
+  reputation.start();
+
   const rate = config.keyRateLimitPerSec;
   return {
     config,
@@ -239,7 +251,9 @@ export async function openControlPlane(
     webhookSecret: opts.webhookSecret ?? config.coinPayPortal?.webhookSecret ?? null,
     rates,
     metrics,
+    reputation,
     async close() {
+      await reputation.close();
       clearInterval(holdSweeper);
       clearInterval(payoutSweeper);
       await payoutsRunning;
