@@ -26,7 +26,9 @@ export type CliErrorCode =
   | "service"
   | "checks_failed"
   | "login_expired"
-  | "login_denied";
+  | "login_denied"
+  | "receipt_invalid"
+  | "reputation_disagrees";
 
 /** An error printed as one line by `cli/main.ts`, which then exits with `exitCode`. */
 export class CliError extends Error {

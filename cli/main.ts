@@ -20,6 +20,7 @@ import { runUpgradeCommand } from "./commands/upgrade.ts";
 import { runUncensored } from "./commands/uncensored.ts";
 import { runLogin } from "./commands/login.ts";
 import { runOperator } from "./commands/operator.ts";
+import { runReputation } from "./commands/reputation.ts";
 import { CLI_VERSION } from "./version.ts";
 
 const USAGE = `infernet ${CLI_VERSION} — earn by serving inference on the Infernet network
@@ -77,6 +78,9 @@ usage: infernet <command> [flags]
   operator revoke [--key FILE --node PUBKEY] [--json]
                                           end the claim (as the node, or as the operator)
   operator status [--json]                this node's operator, if any
+  reputation <npub|hex> [--server URL] [--json]
+                                          a node's published score, recomputed from its signed
+                                          receipts and verifications (exit 1 if they disagree)
 
 node files: $INFERNET_HOME (default ~/.config/infernet): node.key (mode 0600), config.json
 models: $INFERNET_HOME/models; HF_ENDPOINT, HF_TOKEN for the Hugging Face Hub
@@ -103,6 +107,7 @@ const COMMANDS: Record<string, (ctx: CommandContext) => Promise<void>> = {
   uncensored: runUncensored,
   login: runLogin,
   operator: runOperator,
+  reputation: runReputation,
 };
 
 /** Runs the CLI; returns the process exit code. */
