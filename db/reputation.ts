@@ -51,15 +51,15 @@ function sumsOf(row: SumsRow): ReputationSums {
 }
 
 /**
- * The sums per node. `node` narrows both scans to one node (by the `(node_pubkey, created_at)`
- * indexes). Receipts a consumer or the platform cancelled are not the node's doing and are left
+ * The sums per node over the rows created at or before T. `node` narrows both scans to one node
+ * (by the `(node_pubkey, created_at)` indexes). Receipts a consumer or the platform cancelled are not the node's doing and are left
  * out; a receipt is good when it is a signed success whose metering and artifact agree.
  */
 function sumsQuery(sql: Sql, time: ReputationTime, node: string | null) {
   const at = time.at;
   const h = time.halfLifeS;
   const receiptsOf = node === null ? sql`` : sql`and node_pubkey = ${node}`;
-  const verificationsOf = node === null ? sql`` : sql`where node_pubkey = ${node}`;
+  const verificationsOf = node === null ? sql`` : sql`and node_pubkey = ${node}`;
   return sql<SumsRow[]>`
     with r as (
       select node_pubkey, outcome, signed, metering_disagrees, artifact_mismatch, ttft_ms,
@@ -67,7 +67,7 @@ function sumsQuery(sql: Sql, time: ReputationTime, node: string | null) {
         power(0.5, greatest(0, ${at}::bigint - created_at)::float8 / ${h}::float8) as w,
         (outcome = 'success' and signed and not metering_disagrees and not artifact_mismatch) as good
       from receipts
-      where (cancelled_by is null or cancelled_by = 'node') ${receiptsOf}
+      where created_at <= ${at}::bigint and (cancelled_by is null or cancelled_by = 'node') ${receiptsOf}
     ), rs as (
       select node_pubkey,
         coalesce(sum(w) filter (where good), 0) as good,
@@ -94,7 +94,7 @@ function sumsQuery(sql: Sql, time: ReputationTime, node: string | null) {
           filter (where result = 'pass'), 0) as verification_passes,
         coalesce(sum(power(0.5, greatest(0, ${at}::bigint - created_at)::float8 / ${h}::float8))
           filter (where result = 'fail'), 0) as verification_failures
-      from verifications ${verificationsOf}
+      from verifications where created_at <= ${at}::bigint ${verificationsOf}
       group by node_pubkey
     )
     select node_pubkey,

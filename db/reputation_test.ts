@@ -36,7 +36,8 @@ function randomReceipt(rand: () => number): ReputationReceipt {
   const outcome = pick(rand, ["success", "success", "success", "failure", "timeout", "cancelled"] as const);
   const ttftMs = rand() < 0.2 ? null : Math.floor(rand() * 3000);
   return {
-    createdAt: T - Math.floor(rand() * 40 * 86_400) + (rand() < 0.05 ? 3600 : 0),
+    // A few after T: not counted.
+    createdAt: T - Math.floor(rand() * 40 * 86_400) + (rand() < 0.05 ? 41 * 86_400 : 0),
     outcome,
     cancelledBy: outcome === "cancelled" || rand() < 0.1
       ? pick(rand, ["consumer", "node", "platform", null] as const)
@@ -79,7 +80,7 @@ testOnEachDatabase("reputation - the SQL sums agree with the shared formula on r
       ? []
       : Array.from({ length: 50 + Math.floor(rand() * 150) }, () => randomReceipt(rand));
     const verifications = i === 4 ? [] : Array.from({ length: Math.floor(rand() * 8) }, () => ({
-      createdAt: T - Math.floor(rand() * 30 * 86_400),
+      createdAt: T - Math.floor(rand() * 30 * 86_400) + (rand() < 0.1 ? 31 * 86_400 : 0),
       result: rand() < 0.7 ? "pass" as const : "fail" as const,
     }));
     expected.set(node, { receipts, verifications });

@@ -100,7 +100,7 @@ export async function fetchServerReputation(server: string, node: string): Promi
   };
 }
 
-/** Reads every page of a list; `items` picks the page's entries. */
+/** Reads every page of a list; `items` picks the page's entries. `next` is an opaque cursor. */
 async function readAllPages(
   server: string,
   path: string,
@@ -108,20 +108,24 @@ async function readAllPages(
   items: (page: Record<string, unknown>) => unknown,
 ): Promise<unknown[]> {
   const out: unknown[] = [];
+  const cursors = new Set<string>();
   let after: string | null = null;
   for (let pages = 0; pages < MAX_PAGES; pages++) {
-    const sep = path.includes("?") ? "&" : "?";
-    const page = await getPublicJson(server, after === null ? path : `${path}${sep}after=${after}`, what);
+    const query = after === null ? "" : `&after=${encodeURIComponent(after)}`;
+    const page = await getPublicJson(server, path + query, what);
     const list = items(page);
     if (!Array.isArray(list)) throw new CliError("server_refused", `${what}: the page holds no list`);
     out.push(...list);
     const next = page.next ?? null;
     if (next === null || list.length === 0) return out;
-    const nextText = String(next);
-    if (!/^\d+$/.test(nextText) || (after !== null && BigInt(nextText) <= BigInt(after))) {
-      throw new CliError("server_refused", `${what}: the next page (${nextText}) does not move forward`);
+    if (typeof next !== "string" && typeof next !== "number") {
+      throw new CliError("server_refused", `${what}: the next page's cursor is not a string`);
     }
-    after = nextText;
+    if (cursors.has(String(next))) {
+      throw new CliError("server_refused", `${what}: the next page (${next}) was already read`);
+    }
+    after = String(next);
+    cursors.add(after);
   }
   throw new CliError("server_refused", `${what}: more than ${MAX_PAGES} pages`);
 }

@@ -134,7 +134,10 @@ export function isGoodReceipt(r: ReputationReceipt): boolean {
   return r.outcome === "success" && r.signed && !r.meteringDisagrees && !r.artifactMismatch;
 }
 
-/** Adds up the weighted evidence of receipts and verifications at time T (order does not matter). */
+/**
+ * Adds up the weighted evidence of the receipts and verifications created at or before T (order
+ * does not matter; later ones are left out).
+ */
 export function sumReputation(
   receipts: Iterable<ReputationReceipt>,
   verifications: Iterable<ReputationVerification>,
@@ -142,7 +145,8 @@ export function sumReputation(
 ): ReputationSums {
   const s = emptyReputationSums();
   for (const r of receipts) {
-    if (!countsForReputation(r)) continue;
+    // Only what existed at T: a reader fetching later sees newer events the server never counted.
+    if (r.createdAt > time.at || !countsForReputation(r)) continue;
     const w = reputationWeight(r.createdAt, time);
     if (r.outcome === "success") s.successes += w;
     else if (r.outcome === "failure") s.failures += w;
@@ -165,6 +169,7 @@ export function sumReputation(
     }
   }
   for (const v of verifications) {
+    if (v.createdAt > time.at) continue;
     const w = reputationWeight(v.createdAt, time);
     if (v.result === "pass") s.verificationPasses += w;
     else s.verificationFailures += w;

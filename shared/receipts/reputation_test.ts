@@ -51,9 +51,10 @@ Deno.test("reputation - a receipt one half-life old weighs half", () => {
   assertAlmostEquals(r.reliability, 3 / 4.5, 1e-15);
   const older = computeReputation([receipt({ outcome: "failure", createdAt: T - 3 * H })], [], at);
   assertAlmostEquals(older.components.bad, 0.125, 1e-15);
-  // An item stamped after T weighs 1, not more.
-  const future = computeReputation([receipt({ createdAt: T + H })], [], at);
-  assertAlmostEquals(future.components.good, 1, 1e-15);
+  // Items stamped after T are not counted: the score is what was known at T.
+  const future = computeReputation([receipt({ createdAt: T + 1 })], [fail(T + 1)], at);
+  assertEquals([future.samples, future.suspicion], [0, computeReputation([], [], at).suspicion]);
+  assertAlmostEquals(computeReputation([receipt()], [], at).components.good, 1, 1e-15);
 });
 
 Deno.test("reputation - good receipts raise reliability towards 1", () => {

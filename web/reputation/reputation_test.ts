@@ -96,6 +96,7 @@ Deno.test("reputation api - answers a node's score with what recomputing it need
       assert.equal(body.npub, npubEncode(pubkey));
       assert.equal(body.formula, 1);
       assert.equal(body.half_life_s, H);
+      assert.ok(body.computed_at <= Math.floor(Date.now() / 1000) - 60, "a minute behind, so all is written");
       const want = computeReputation(receipts, verifications, { at: body.computed_at, halfLifeS: H });
       assert.ok(Math.abs(body.score - want.score) <= 1e-12, `${body.score} vs ${want.score}`);
       assert.ok(Math.abs(body.components.ttft_ms - want.components.ttftMs!) < 1e-9);
