@@ -30,18 +30,23 @@ export function artifactMismatch(
   return node !== null && node.artifact_hash !== platform.artifact_hash;
 }
 
-/** The facts of one receipt, from its verified content (and the node's, when it signed). */
+/**
+ * The facts of one receipt, from its verified content (and the node's, when it signed). Metering
+ * and artifact are compared on successes only: any other outcome is already bad, and its partial
+ * output or usage proves nothing.
+ */
 export function reputationReceiptOf(
   platform: PlatformReceiptContent,
   node: NodeReceiptContent | null,
 ): ReputationReceipt {
+  const success = platform.outcome === "success";
   return {
     createdAt: platform.created_at,
     outcome: platform.outcome,
     cancelledBy: platform.cancelled_by,
     signed: platform.signed,
-    meteringDisagrees: meteringDisagrees(platform.usage.reported, platform.usage.counted),
-    artifactMismatch: artifactMismatch(platform, node),
+    meteringDisagrees: success && meteringDisagrees(platform.usage.reported, platform.usage.counted),
+    artifactMismatch: success && artifactMismatch(platform, node),
     ttftMs: platform.ttft_ms,
     durationMs: platform.duration_ms,
     completionTokens: platform.usage.billed.completion_tokens,
