@@ -72,4 +72,8 @@ Deno.test("reputation input - reads the billed tokens and flags a different arti
     reputationReceiptOf(platform({ signed: false, node_receipt: null }), null).artifactMismatch,
     false,
   );
+  // A failed job's partial output or usage proves nothing: it is bad already.
+  const usage = { ...platform().usage, reported: { prompt_tokens: 900, completion_tokens: 1 } };
+  const failed = reputationReceiptOf(platform({ outcome: "failure", usage }), node(HASH_B));
+  assert.deepEqual([failed.artifactMismatch, failed.meteringDisagrees], [false, false]);
 });
