@@ -123,3 +123,12 @@ export {
   setOperatorPayoutAddress,
 } from "./operator_payouts.ts";
 export { allReputations, nodeReputation } from "./reputation.ts";
+export {
+  insertReceipts,
+  listReceipts,
+  type ReceiptHeads,
+  receiptHeads,
+  type ReceiptRow,
+  receiptsForJob,
+  type StoredReceipt,
+} from "./receipts.ts";

@@ -20,6 +20,7 @@ export {
   parseHeartbeat,
   parseNodeFrame,
   parseServerFrame,
+  type ReceiptHead,
   type ServerFrame,
 } from "./protocol/messages.ts";
 export {

@@ -36,6 +36,7 @@ export async function openTestControlPlane(
     localNode: false,
     keyRateLimitPerSec: 0,
     journalDir: await Deno.makeTempDir({ prefix: "infernet-journal-" }),
+    platformKeyFile: null,
     ...opts.config,
   };
   const db = opts.db ?? await openMigratedPglite();

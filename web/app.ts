@@ -21,6 +21,7 @@ import { mountLoginApi } from "./api/login.ts";
 import { mountOperatorApi } from "./api/operator_claims.ts";
 import { createDeposit, getBalance, getDeposit } from "./api/deposits.ts";
 import { getPricing } from "./api/pricing.ts";
+import { mountReceiptRoutes } from "./api/receipts.ts";
 import { coinPayWebhook } from "./api/webhooks/coinpay.ts";
 import { errorPageResponse, mountPages } from "./pages/mod.ts";
 import { metricsEndpoint } from "./metrics/metrics_route.ts";
@@ -99,6 +100,7 @@ export function createApp(cp: ControlPlane): Hono<AppEnv> {
   app.post("/api/keys", createKey(cp));
   app.get("/api/pricing", getPricing(cp));
   app.get("/api/reputation/:key", getReputation(cp));
+  mountReceiptRoutes(app, cp);
   app.post("/api/deposits", createDeposit(cp));
   app.get("/api/deposits/:id", getDeposit(cp));
   app.get("/api/balance", getBalance(cp));

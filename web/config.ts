@@ -24,6 +24,13 @@ export interface WebConfig {
    */
   journalDir: string | null;
   /**
+   * The control plane's Nostr key file (`INFERNET_PLATFORM_KEY_FILE`, default
+   * `<dataDir>/platform.key`, created on first start); null: a key in memory only (tests).
+   */
+  platformKeyFile: string | null;
+  /** How long a node's receipt is waited for after its job ends (`INFERNET_RECEIPT_WAIT_MS`). */
+  receiptWaitMs: number;
+  /**
    * With the journal on: how long a finished job waits to be written with the ones after it, so
    * the database sees one commit per batch rather than per job (`INFERNET_SETTLE_LINGER_MS`).
    */
@@ -190,6 +197,8 @@ export function parseWebConfig(env: Record<string, string | undefined>, args: st
     databaseUrl,
     kv: env.INFERNET_KV || null,
     journalDir: journal === "off" ? null : journal,
+    platformKeyFile: env.INFERNET_PLATFORM_KEY_FILE || `${dataDir}/platform.key`,
+    receiptWaitMs: intFrom("INFERNET_RECEIPT_WAIT_MS", env.INFERNET_RECEIPT_WAIT_MS, 5000, 0),
     settleLingerMs: intFrom("INFERNET_SETTLE_LINGER_MS", env.INFERNET_SETTLE_LINGER_MS, 100, 0),
     pgliteIdle: env.INFERNET_PGLITE_IDLE !== "0",
     publicUrl,

@@ -24,6 +24,8 @@ import { type RateProvider, staticRates } from "./payments/rates.ts";
 import { type PayoutDeps, resumeOpenPayouts, runAutomaticPayouts } from "./payments/payouts.ts";
 import { Metrics } from "./metrics/metrics.ts";
 import { ReputationService } from "./reputation/reputation_service.ts";
+import { ephemeralPlatformKey, loadPlatformKey, type PlatformKey } from "./receipts/platform_key.ts";
+import { ReceiptDesk } from "./receipts/receipt_desk.ts";
 
 /** Everything a handler may use. */
 export interface ControlPlane {
@@ -51,6 +53,10 @@ export interface ControlPlane {
   metrics: Metrics;
   /** Nodes' reputations: recomputed into the registry, and computed fresh for the API. */
   reputation: ReputationService;
+  /** The control plane's own Nostr key (receipts, verifications). */
+  platformKey: PlatformKey;
+  /** Where job attempts and node receipts become signed platform receipts. */
+  receipts: ReceiptDesk;
   close(): Promise<void>;
 }
 
@@ -71,6 +77,8 @@ export interface OpenControlPlaneOptions {
   processor?: PaymentProcessor;
   webhookSecret?: string | null;
   rates?: RateProvider;
+  /** The platform key to use instead of the configured file. */
+  platformKey?: PlatformKey;
 }
 
 /** Opens storage, applies migrations, loads the registry and starts the job reaper. */
@@ -100,6 +108,9 @@ export async function openControlPlane(
     journal = await SettlementJournal.open(config.journalDir, ledger, instance, log);
   }
   const kv = opts.kv ?? await Deno.openKv(config.kv ?? `${config.dataDir}/kv.sqlite3`);
+  const platformKey = opts.platformKey ??
+    (config.platformKeyFile ? await loadPlatformKey(config.platformKeyFile) : ephemeralPlatformKey());
+  const receipts = new ReceiptDesk({ sql: db.sql, key: platformKey, log, nodeWaitMs: config.receiptWaitMs });
   const registry = new NodeRegistry(kv);
   await registry.load();
   const jobs = new JobStore(kv);
@@ -122,6 +133,7 @@ export async function openControlPlane(
     active,
     pending: new Set(),
     metrics,
+    receipts,
   };
   metrics.watch({
     jobsInFlight: () => active.size,
@@ -228,6 +240,7 @@ export async function openControlPlane(
     halfLifeS: config.reputationHalfLifeS,
     refreshMs: config.reputationRefreshMs,
   });
+  receipts.onReceipt(reputation.onReceipt);
   reputation.start();
 
   const rate = config.keyRateLimitPerSec;
@@ -252,8 +265,9 @@ export async function openControlPlane(
     rates,
     metrics,
     reputation,
+    platformKey,
+    receipts,
     async close() {
-      await reputation.close();
       clearInterval(holdSweeper);
       clearInterval(payoutSweeper);
       await payoutsRunning;
@@ -261,6 +275,9 @@ export async function openControlPlane(
       await Promise.allSettled([...runDeps.pending]);
       await jobs.flush();
       await recorder.close();
+      await receipts.close();
+      // After the desk: the refreshes its last receipts asked for are awaited.
+      await reputation.close();
       journal?.close();
       await leases.close();
       if (!opts.kv) {

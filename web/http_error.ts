@@ -33,6 +33,7 @@ export type ErrorCode =
   | "claim_replayed"
   | "node_already_claimed"
   | "claim_not_pending"
+  | "receipt_not_found"
   | "internal_error";
 
 /** An error with the HTTP status and the stable code a client should see. */

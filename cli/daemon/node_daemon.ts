@@ -17,6 +17,7 @@ import type { NodeIdentity } from "../identity/node_key.ts";
 import { CliError } from "../cli_error.ts";
 import { proxyJob } from "./engine_proxy.ts";
 import { EngineClient } from "./engine_http.ts";
+import { JobOutput, ReceiptChain } from "./job_receipt.ts";
 // npm `ws` rather than Deno's WebSocket: Deno's client socket leaves Nagle's algorithm on, so a
 // burst of small frames (stream chunks) stalls ~40 ms on a delayed ACK; `ws` sets TCP_NODELAY.
 import WebSocket from "ws";
@@ -33,6 +34,8 @@ export interface NodeDaemonOptions {
   maxBackoffMs?: number;
   /** Longest a drain waits for running jobs. */
   drainTimeoutMs?: number;
+  /** Sign a receipt of every job (default true; false only to test a node that does not). */
+  signReceipts?: boolean;
 }
 
 /** The daemon's state as `infernet status` and tests see it. */
@@ -43,6 +46,8 @@ export interface DaemonState {
   failed: number;
   reconnects: number;
 }
+
+const RECEIPT_OUTCOMES = { completed: "success", failed: "failure", cancelled: "cancelled" } as const;
 
 /** Backoff before reconnect attempt `n` (0-based): exponential, capped, with ±50 % jitter. */
 export function backoffMs(n: number, maxMs: number, random = Math.random): number {
@@ -111,6 +116,7 @@ export class NodeDaemon {
   #attempt = 0;
   /** Kept-alive connections to the engine, shared by the jobs. */
   #engine: EngineClient;
+  #receipts: ReceiptChain;
   readonly state: DaemonState = { connected: false, inFlight: 0, completed: 0, failed: 0, reconnects: 0 };
 
   constructor(opts: NodeDaemonOptions) {
@@ -119,7 +125,9 @@ export class NodeDaemon {
       heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 30_000,
       maxBackoffMs: opts.maxBackoffMs ?? 30_000,
       drainTimeoutMs: opts.drainTimeoutMs ?? 30_000,
+      signReceipts: opts.signReceipts ?? true,
     };
+    this.#receipts = new ReceiptChain(opts.identity.secretKey);
     this.#engine = new EngineClient(opts.engineBaseUrl);
     this.#stopped = new Promise((r) => (this.#resolveStopped = r));
   }
@@ -192,6 +200,7 @@ export class NodeDaemon {
         });
         return;
       case "welcome":
+        this.#receipts.reset(frame.receipt_head ?? null);
         this.state.connected = true;
         this.#attempt = 0;
         this.#opts.log.info("connected to the control plane", { server: this.#opts.server });
@@ -204,6 +213,16 @@ export class NodeDaemon {
         return;
       case "cancel":
         this.#jobs.get(frame.job_id)?.abort();
+        return;
+      case "receipt_ok":
+        return;
+      case "receipt_refused":
+        this.#opts.log.warn("receipt refused", {
+          jobId: frame.job_id,
+          code: frame.code,
+          reason: frame.message,
+        });
+        this.#receipts.reset(frame.head);
         return;
       case "error":
         this.#opts.log.warn("control plane error", { message: frame.message });
@@ -227,10 +246,18 @@ export class NodeDaemon {
     const ctrl = new AbortController();
     this.#jobs.set(job.job_id, ctrl);
     this.state.inFlight = this.#jobs.size;
+    const output = new JobOutput();
     try {
-      const outcome = await proxyJob(job, this.#engine, (f) => this.#send(ws, f), ctrl.signal);
+      const outcome = await proxyJob(job, this.#engine, (f) => {
+        output.observe(f);
+        this.#send(ws, f);
+      }, ctrl.signal);
       if (outcome === "completed") this.state.completed++;
       else if (outcome === "failed") this.state.failed++;
+      if (this.#opts.signReceipts) {
+        const event = this.#receipts.sign(job, output, RECEIPT_OUTCOMES[outcome]);
+        this.#send(ws, { type: "receipt", event });
+      }
     } finally {
       this.#jobs.delete(job.job_id);
       this.state.inFlight = this.#jobs.size;

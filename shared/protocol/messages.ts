@@ -10,7 +10,17 @@ export type JobKind = "chat" | "embeddings";
 /** Control plane → node frames. */
 export type ServerFrame =
   | { type: "challenge"; challenge: string }
-  | { type: "welcome"; pubkey: string; ping_interval_ms: number }
+  /** `receipt_head`: the node's last receipt the server holds; the next one follows it. */
+  | { type: "welcome"; pubkey: string; ping_interval_ms: number; receipt_head?: ReceiptHead | null }
+  | { type: "receipt_ok"; job_id: string; receipt_id: string }
+  /** `head`: where the node's chain stands on the server; the next receipt follows it. */
+  | {
+    type: "receipt_refused";
+    job_id: string | null;
+    code: string;
+    message: string;
+    head: ReceiptHead | null;
+  }
   | { type: "job"; job_id: string; kind: JobKind; stream: boolean; body: Record<string, unknown> }
   | { type: "cancel"; job_id: string; reason: string }
   | { type: "ping"; t: number }
@@ -27,9 +37,19 @@ export type NodeFrame =
   /** The engine's stream ended normally (`data: [DONE]`). */
   | { type: "end"; job_id: string }
   /** The job failed at the node; `started` says whether any chunk had been sent. */
-  | { type: "fail"; job_id: string; message: string; code: string; started: boolean };
+  | { type: "fail"; job_id: string; message: string; code: string; started: boolean }
+  /** The node's signed receipt (kind 7475) of a job it ended, sent after the job's last frame. */
+  | { type: "receipt"; event: NostrEvent };
+
+/** The last receipt of a node's chain: its event id and seq. */
+export interface ReceiptHead {
+  id: string;
+  seq: number;
+}
 
 const isStr = (x: unknown): x is string => typeof x === "string";
+const isHead = (x: unknown): x is ReceiptHead =>
+  isRecord(x) && isStr(x.id) && Number.isSafeInteger(x.seq) && (x.seq as number) >= 1;
 
 function parseJson(text: string): Record<string, unknown> | null {
   try {
@@ -63,6 +83,8 @@ export function parseNodeFrame(text: string): NodeFrame | null {
       return isStr(f.job_id) && isStr(f.message) && isStr(f.code) && typeof f.started === "boolean"
         ? f as unknown as NodeFrame
         : null;
+    case "receipt":
+      return isRecord(f.event) ? f as unknown as NodeFrame : null;
     default:
       return null;
   }
@@ -76,7 +98,9 @@ export function parseServerFrame(text: string): ServerFrame | null {
     case "challenge":
       return isStr(f.challenge) ? f as unknown as ServerFrame : null;
     case "welcome":
-      return isStr(f.pubkey) ? f as unknown as ServerFrame : null;
+      return isStr(f.pubkey) && (f.receipt_head == null || isHead(f.receipt_head))
+        ? f as unknown as ServerFrame
+        : null;
     case "job":
       return isStr(f.job_id) && (f.kind === "chat" || f.kind === "embeddings") &&
           typeof f.stream === "boolean" && isRecord(f.body)
@@ -88,6 +112,12 @@ export function parseServerFrame(text: string): ServerFrame | null {
       return typeof f.t === "number" ? f as unknown as ServerFrame : null;
     case "error":
       return isStr(f.message) ? f as unknown as ServerFrame : null;
+    case "receipt_ok":
+      return isStr(f.job_id) && isStr(f.receipt_id) ? f as unknown as ServerFrame : null;
+    case "receipt_refused":
+      return isStr(f.code) && isStr(f.message) && (f.head === null || isHead(f.head))
+        ? f as unknown as ServerFrame
+        : null;
     default:
       return null;
   }

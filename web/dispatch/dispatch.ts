@@ -18,7 +18,17 @@ export interface DispatchRequest {
   signal: AbortSignal;
   registry: NodeRegistry;
   log: Logger;
+  /** Called when the job is sent to a node. */
+  onSent?: (node: LiveNode) => void;
+  /**
+   * Called for a node that did not start the job: how its attempt ended (null: not its failure,
+   * it was busy), the code, and how long it had the job.
+   */
+  onPassed?: (node: LiveNode, end: { outcome: PassedOutcome | null; code: string; ms: number }) => void;
 }
+
+/** How an attempt that did not start the job ended. */
+export type PassedOutcome = "failure" | "timeout" | "cancelled";
 
 /** A node that started the job, with its first event; or why none did. */
 export type DispatchOutcome =
@@ -54,10 +64,15 @@ export async function dispatchJob(req: DispatchRequest): Promise<DispatchOutcome
     const conn = node.connection;
     if (!conn?.open) continue;
     attempts++;
+    const sentAt = performance.now();
     const channel = conn.startJob(req.jobId, req.kind, req.stream, req.body);
+    req.onSent?.(node);
     const first = await Promise.race([channel.next(req.firstEventTimeoutMs), aborted]);
+    const passed = (outcome: PassedOutcome | null, code: string) =>
+      req.onPassed?.(node, { outcome, code, ms: Math.round(performance.now() - sentAt) });
     if (first === ABORTED) {
       conn.cancelJob(req.jobId, "client disconnected");
+      passed("cancelled", "client_disconnected");
       return {
         ok: false,
         attempts,
@@ -78,6 +93,18 @@ export async function dispatchJob(req: DispatchRequest): Promise<DispatchOutcome
       return { ok: true, node, channel, first, attempts };
     }
     lastReason = reason ?? "unknown";
+    if (first === TIMED_OUT) passed("timeout", "first_token_timeout");
+    else if (first.type === "fail" && first.code === "node_busy") passed(null, first.code);
+    else {
+      passed(
+        "failure",
+        first.type === "fail"
+          ? first.code
+          : first.type === "lost"
+          ? "node_lost"
+          : `engine_${first.type === "response" ? first.status : "error"}`,
+      );
+    }
     req.registry.recordOutcome(node.record.pubkey, false, null);
     req.log.info("node failed before its first token; trying the next", {
       jobId: req.jobId,

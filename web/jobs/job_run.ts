@@ -9,6 +9,8 @@ import type { BalanceLeases, JobLease } from "../billing/leases.ts";
 import type { JobStore } from "./job_store.ts";
 import { countText, usageDiverges } from "../metering/count_tokens.ts";
 import type { Metrics } from "../metrics/metrics.ts";
+import type { ReceiptDesk } from "../receipts/receipt_desk.ts";
+import { receiptFacts } from "./job_receipt.ts";
 
 /** The longest a response waits for its settlement to be durable before it is handed over anyway. */
 export const SETTLE_WAIT_MS = 5000;
@@ -45,6 +47,8 @@ export interface JobRunDeps {
   pending: Set<Promise<unknown>>;
   /** Where ended jobs and their timings are counted; absent: nowhere. */
   metrics?: Metrics;
+  /** Where the job's receipt is made; absent: none is. */
+  receipts?: ReceiptDesk;
 }
 
 /** What a job is, fixed at its start. */
@@ -91,6 +95,11 @@ export class JobRun {
   delivered = false;
   /** Completion text pieces, kept only until the job is metered. */
   readonly completionParts: string[] = [];
+  /**
+   * The artifact hash of an answer that is not chat text (embeddings: set by the handler); chat's
+   * is computed from the completion text when the job ends.
+   */
+  artifactHash: string | null = null;
   /** Called when the job is reaped or must stop from outside (set by the handler). */
   onAbort: ((reason: string) => void) | null = null;
 
@@ -196,6 +205,7 @@ export class JobRun {
     // Every job a node got was counted before its hold; one that never reached a node is not.
     const countedPrompt = started || status === "completed" ? this.promptTokens : null;
     const countedCompletion = started ? this.countCompletion() : null;
+    const outputText = this.meta.kind === "chat" && this.node ? this.completionParts.join("") : null;
     this.completionParts.length = 0;
     const usage = this.engineUsage;
     if (usage && countedPrompt !== null && usageDiverges(usage.prompt_tokens, countedPrompt)) {
@@ -230,6 +240,9 @@ export class JobRun {
     this.#deps.metrics?.observeJob(row);
     const settlement = this.#settlement(status, countedPrompt, countedCompletion);
     const recorded = this.#deps.recorder.record(row, settlement);
+    if (this.node && this.#deps.receipts) {
+      this.#deps.receipts.attemptEnded(receiptFacts(this, row, settlement, outputText));
+    }
     const lease = this.lease;
     if (lease && settlement) {
       // Once the charge is durable, the unused part of the job's share is free for the next jobs,

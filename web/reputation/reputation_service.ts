@@ -110,6 +110,7 @@ export class ReputationService {
 
   /** The hook for new receipts: refreshes that node, logging a failure. */
   onReceipt = (pubkey: string): void => {
+    if (this.#closed) return;
     this.refresh(pubkey).catch((err) => this.#opts.log.error("reputation refresh failed", { pubkey, err }));
   };
 

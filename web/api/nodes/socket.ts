@@ -30,21 +30,50 @@ export function nodeSocket(cp: ControlPlane) {
     const timer = setTimeout(() => refuse(4001, "no auth answer in time"), AUTH_TIMEOUT_MS);
 
     socket.onopen = () => send({ type: "challenge", challenge });
-    socket.onmessage = (e) => {
+    let authing = false;
+    socket.onmessage = async (e) => {
       const frame = typeof e.data === "string" ? parseNodeFrame(e.data) : null;
       if (conn) {
-        if (frame) conn.handleFrame(frame);
+        if (frame?.type === "receipt") {
+          const answer = cp.receipts.nodeReceipt(conn.pubkey, frame.event);
+          if (answer.ok) send({ type: "receipt_ok", job_id: answer.jobId, receipt_id: answer.receiptId });
+          else {
+            cp.log.info("node receipt refused", {
+              pubkey: conn.pubkey,
+              code: answer.code,
+              reason: answer.message,
+            });
+            send({
+              type: "receipt_refused",
+              job_id: answer.jobId,
+              code: answer.code,
+              message: answer.message,
+              head: answer.head,
+            });
+          }
+        } else if (frame) conn.handleFrame(frame);
         else cp.log.warn("bad frame from node", { pubkey: conn.pubkey });
         return;
       }
+      if (authing) return;
       if (frame?.type !== "auth") return refuse(4001, "the first frame must be auth");
       const auth = verifyAuthEvent(frame.event, { challenge, host });
       if (!auth.ok) return refuse(4003, `auth failed: ${auth.reason}`);
       if (!cp.registry.get(auth.pubkey)) return refuse(4004, "node not registered; register first");
       clearTimeout(timer);
+      // The node's receipts continue its chain where this server holds it.
+      authing = true;
+      let head;
+      try {
+        head = await cp.receipts.head(auth.pubkey);
+      } catch (err) {
+        cp.log.error("receipt chain head not loaded", { pubkey: auth.pubkey, err });
+        return refuse(1011, "the server cannot load this node's receipts; try again");
+      }
+      if (socket.readyState !== WebSocket.OPEN) return;
       conn = new NodeConnection(auth.pubkey, socket, cp.log);
       cp.registry.attach(auth.pubkey, conn);
-      send({ type: "welcome", pubkey: auth.pubkey, ping_interval_ms: PING_INTERVAL_MS });
+      send({ type: "welcome", pubkey: auth.pubkey, ping_interval_ms: PING_INTERVAL_MS, receipt_head: head });
       cp.log.info("node connected", { pubkey: auth.pubkey });
     };
     socket.onclose = () => {

@@ -1,6 +1,6 @@
 // POST /v1/embeddings: https://platform.openai.com/docs/api-reference/embeddings/create
 import type { AppContext } from "../../app_env.ts";
-import { parseEmbeddingsRequest } from "../../../shared/mod.ts";
+import { embeddingsArtifactHash, parseEmbeddingsRequest } from "../../../shared/mod.ts";
 import type { ControlPlane } from "../../control_plane.ts";
 import { countEmbeddingTokensYielding } from "../../metering/count_tokens.ts";
 import { parseOrThrow, startJob } from "./route_job.ts";
@@ -18,6 +18,11 @@ export function embeddings(cp: ControlPlane) {
       body: req.body,
       countPrompt: () => countEmbeddingTokensYielding(req.inputs, c.req.raw.signal),
     });
-    return completeJsonResponse(started, () => {});
+    return completeJsonResponse(started, (parsed) => {
+      const data = (parsed as { data?: { embedding?: unknown }[] }).data;
+      if (Array.isArray(data)) {
+        started.run.artifactHash = embeddingsArtifactHash(data.map((d) => d?.embedding ?? null));
+      }
+    });
   };
 }
