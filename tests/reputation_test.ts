@@ -1,7 +1,8 @@
-// `infernet reputation` against a control plane's real score: the score comes from the control
-// plane's own GET /api/reputation over its database, while a stand-in on 127.0.0.1 serves the
-// signed events of the same jobs in the documented shapes (/.well-known/infernet.json,
-// /api/receipts, /api/verifications), until the receipt desk and the canaries serve them.
+// `infernet reputation` against a real control plane: its GET /api/reputation over its database,
+// its /api/receipts and /.well-known/infernet.json, with receipts signed by its own platform key
+// and written as the receipt desk writes them. A stand-in in front serves /api/verifications in
+// the documented shape (the canaries' endpoint is not on this branch yet), and, to test refusals,
+// forged, foreign or thinned lists in place of the real ones.
 import assert from "node:assert/strict";
 import { finalizeEvent, generateSecretKey, getPublicKey, type NostrEvent } from "nostr-tools/pure";
 import { npubEncode } from "nostr-tools/nip19";
@@ -19,11 +20,8 @@ import {
   reputationReceiptOf,
 } from "../shared/mod.ts";
 import { openTestControlPlane, type TestControlPlane } from "../testing/control_plane.ts";
-import {
-  ensureVerificationsTable,
-  insertReceiptRows,
-  insertVerificationRows,
-} from "../testing/reputation_rows.ts";
+import { ensureVerificationsTable, insertVerificationRows } from "../testing/reputation_rows.ts";
+import { insertReceipts, type ReceiptRow } from "../db/mod.ts";
 import { createApp } from "../web/app.ts";
 import { runReputation } from "../cli/commands/reputation.ts";
 import { CliError } from "../cli/cli_error.ts";
@@ -120,13 +118,18 @@ function history(platformSk: Uint8Array, nodeSk: Uint8Array, now: number) {
   return { items, verifications };
 }
 
-/** The stand-in: the events in pages, and the control plane's own reputation answer. */
-function serveHistory(
-  t: TestControlPlane,
-  platformKey: string,
-  items: Item[],
-  verifications: NostrEvent[],
-): Deno.HttpServer<Deno.NetAddr> {
+/** What the stand-in serves in place of the control plane (the rest is the control plane's own). */
+interface Override {
+  /** The node's receipts as listed (default: the control plane's real /api/receipts). */
+  items?: Item[];
+  /** The node's verifications (/api/verifications is not on this branch yet). */
+  verifications: NostrEvent[];
+  /** Another key in /.well-known/infernet.json. */
+  platformKey?: string;
+}
+
+/** The control plane's app on 127.0.0.1, with the stand-in's paths in front. */
+function serveHistory(t: TestControlPlane, o: Override): Deno.HttpServer<Deno.NetAddr> {
   const app = createApp(t.cp);
   const page = <T>(list: T[], after: number) => {
     const slice = list.slice(after, after + PAGE);
@@ -135,19 +138,46 @@ function serveHistory(
   return Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
     const url = new URL(req.url);
     const after = Number(url.searchParams.get("after") ?? 0);
-    if (url.pathname === "/.well-known/infernet.json") {
-      return Response.json({ platform_pubkey: platformKey, platform_npub: npubEncode(platformKey) });
+    if (url.pathname === "/.well-known/infernet.json" && o.platformKey) {
+      return Response.json({ platform_pubkey: o.platformKey, platform_npub: npubEncode(o.platformKey) });
     }
-    if (url.pathname === "/api/receipts") {
-      const { slice, next } = page(items, after);
+    if (url.pathname === "/api/receipts" && o.items) {
+      const { slice, next } = page(o.items, after);
       return Response.json({ node: url.searchParams.get("node"), receipts: slice, next });
     }
     if (url.pathname === "/api/verifications") {
-      const { slice, next } = page(verifications, after);
+      const { slice, next } = page(o.verifications, after);
       return Response.json({ verifications: slice, next });
     }
     return app.request(url.pathname + url.search);
   });
+}
+
+/** A receipt row as the receipt desk writes it. */
+function rowOf(item: Item): ReceiptRow {
+  const c: PlatformReceiptContent = JSON.parse(item.receipt.content);
+  const n: NodeReceiptContent | null = item.node_receipt ? JSON.parse(item.node_receipt.content) : null;
+  const facts = reputationReceiptOf(c, n);
+  return {
+    receiptId: c.receipt_id,
+    jobId: c.task_id,
+    nodePubkey: c.agent_did.slice("did:nostr:".length),
+    seq: c.seq,
+    eventId: item.receipt.id,
+    createdAt: c.created_at,
+    outcome: c.outcome,
+    cancelledBy: c.cancelled_by,
+    signed: c.signed,
+    meteringDisagrees: facts.meteringDisagrees,
+    artifactMismatch: facts.artifactMismatch,
+    ttftMs: c.ttft_ms,
+    durationMs: c.duration_ms,
+    completionTokens: c.usage.billed.completion_tokens,
+    event: JSON.stringify(item.receipt),
+    nodeSeq: n?.seq ?? null,
+    nodeEventId: item.node_receipt?.id ?? null,
+    nodeEvent: item.node_receipt ? JSON.stringify(item.node_receipt) : null,
+  };
 }
 
 async function withNetwork(
@@ -156,7 +186,7 @@ async function withNetwork(
     platformSk: Uint8Array;
     items: Item[];
     verifications: NostrEvent[];
-    serve(items: Item[], verifications: NostrEvent[], key?: string): Promise<void>;
+    serve(o: Override): Promise<void>;
   }) => Promise<void>,
 ): Promise<void> {
   const t = await openTestControlPlane({ config: { reputationRefreshMs: 0 } });
@@ -165,32 +195,21 @@ async function withNetwork(
   try {
     await t.cp.reputation.refreshAll().catch(() => {});
     await ensureVerificationsTable(t.cp.db.sql);
-    const platformSk = generateSecretKey();
-    const platformKey = getPublicKey(platformSk);
+    const platformSk = t.cp.platformKey.secretKey;
     const nodeSk = generateSecretKey();
     const node = getPublicKey(nodeSk);
     const { items, verifications } = history(platformSk, nodeSk, Math.floor(Date.now() / 1000));
-    // The control plane's rows: the same facts, as the receipt desk writes them.
-    await insertReceiptRows(
-      t.cp.db.sql,
-      node,
-      items.map((i) =>
-        reputationReceiptOf(
-          JSON.parse(i.receipt.content),
-          i.node_receipt ? JSON.parse(i.node_receipt.content) : null,
-        )
-      ),
-    );
+    await insertReceipts(t.cp.db.sql, items.map(rowOf));
     await insertVerificationRows(
       t.cp.db.sql,
       node,
       verifications.map((v) => ({ createdAt: v.created_at, result: JSON.parse(v.content).result })),
     );
-    const serve = async (list: Item[], vs: NostrEvent[], key = platformKey) => {
+    const serve = async (o: Override) => {
       await server?.shutdown();
-      server = serveHistory(t, key, list, vs);
+      server = serveHistory(t, o);
     };
-    await serve(items, verifications);
+    await serve({ verifications });
     const run = async (...args: string[]): Promise<Run> => {
       const lines: string[] = [];
       try {
@@ -242,7 +261,7 @@ Deno.test("infernet reputation - a forged or foreign event is refused in one lin
     const forged = items.map((i, n) =>
       n === 4 ? { ...i, receipt: { ...i.receipt, sig: "00".repeat(64) } } : i
     );
-    await serve(forged, verifications);
+    await serve({ items: forged, verifications });
     const refused = async (pattern: RegExp) => {
       const { error } = await run(node);
       assert.ok(error instanceof CliError, String(error));
@@ -252,22 +271,22 @@ Deno.test("infernet reputation - a forged or foreign event is refused in one lin
     };
     await refused(/signature is wrong/);
     // Receipts signed by a key other than the platform's published one.
-    await serve(items, verifications, getPublicKey(generateSecretKey()));
+    await serve({ verifications, platformKey: getPublicKey(generateSecretKey()) });
     await refused(/another key/);
     // Another node's receipt, slipped into this node's list.
     const foreign = history(platformSk, generateSecretKey(), Math.floor(Date.now() / 1000)).items[0];
-    await serve([...items, foreign], verifications);
+    await serve({ items: [...items, foreign], verifications });
     await refused(/another node's/);
     // Not a verification at all.
     const other = finalizeEvent({ kind: 1, created_at: 1, tags: [], content: "" }, generateSecretKey());
-    await serve(items, [...verifications, other]);
+    await serve({ verifications: [...verifications, other] });
     await refused(/kind must be 7477/);
   });
 });
 
 Deno.test("infernet reputation - a hidden receipt makes the scores disagree: exit 1", async () => {
   await withNetwork(async (run, { node, items, verifications, serve }) => {
-    await serve(items.filter((_, n) => n !== 3), verifications); // job 3 failed: hiding it flatters the node
+    await serve({ items: items.filter((_, n) => n !== 3), verifications }); // job 3 failed: hiding it flatters the node
     const { lines, error } = await run(node);
     assert.ok(error instanceof CliError && error.code === "reputation_disagrees" && error.exitCode === 1);
     assert.match(lines.at(-1)!, /^DISAGREES with the server's score/);

@@ -167,7 +167,7 @@ export async function fetchVerifiedHistory(
 ): Promise<VerifiedHistory> {
   const items = await readAllPages(
     server,
-    `/api/receipts?node=${node}`,
+    `/api/receipts?node=${node}&limit=500`,
     "cannot list the node's receipts",
     (page) => page.receipts,
   );
@@ -183,7 +183,7 @@ export async function fetchVerifiedHistory(
   }
   const events = await readAllPages(
     server,
-    `/api/verifications?node=${node}`,
+    `/api/verifications?node=${node}&limit=500`,
     "cannot list the node's verifications",
     (page) => page.verifications,
   );
