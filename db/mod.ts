@@ -122,6 +122,7 @@ export {
   payoutSources,
   setOperatorPayoutAddress,
 } from "./operator_payouts.ts";
+export { allReputations, nodeReputation } from "./reputation.ts";
 export {
   insertReceipts,
   listReceipts,

@@ -171,3 +171,27 @@ export {
   type VerifiedVerification,
   verifyVerification,
 } from "./receipts/verification.ts";
+export {
+  componentsToWire,
+  computeReputation,
+  DEFAULT_REPUTATION_HALF_LIFE_S,
+  emptyReputationSums,
+  type Reputation,
+  REPUTATION_FORMULA,
+  type ReputationComponents,
+  reputationFromSums,
+  type ReputationReceipt,
+  type ReputationSums,
+  type ReputationTime,
+  type ReputationVerification,
+  reputationWeight,
+  scoresAgree,
+  sumReputation,
+} from "./receipts/reputation.ts";
+export {
+  artifactMismatch,
+  meteringDisagrees,
+  reputationReceiptOf,
+  reputationVerificationOf,
+  usageDiverges,
+} from "./receipts/reputation_input.ts";

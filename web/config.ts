@@ -1,6 +1,12 @@
 // The control plane's configuration: environment and flags parsed once into a typed value.
 import { parseArgs } from "node:util";
-import { DEFAULT_FEE_BPS, isLogLevel, type LogLevel, parseDecimal } from "../shared/mod.ts";
+import {
+  DEFAULT_FEE_BPS,
+  DEFAULT_REPUTATION_HALF_LIFE_S,
+  isLogLevel,
+  type LogLevel,
+  parseDecimal,
+} from "../shared/mod.ts";
 
 /** Everything the control plane needs to know to start. */
 export interface WebConfig {
@@ -72,6 +78,10 @@ export interface WebConfig {
   sessionTtlS: number;
   /** The bearer token `GET /metrics` asks for (`INFERNET_METRICS_TOKEN`); null: open to all. */
   metricsToken: string | null;
+  /** Reputation's half-life, seconds (`INFERNET_REPUTATION_HALF_LIFE_S`, default 7 days). */
+  reputationHalfLifeS: number;
+  /** How often every node's reputation is recomputed (`INFERNET_REPUTATION_REFRESH_MS`, 0: never). */
+  reputationRefreshMs: number;
 }
 
 /** The real payment processor's settings (all four variables, or none). */
@@ -221,5 +231,16 @@ export function parseWebConfig(env: Record<string, string | undefined>, args: st
     sessionSecret: sessionSecretFrom(env.INFERNET_SESSION_SECRET),
     sessionTtlS: intFrom("INFERNET_SESSION_TTL_S", env.INFERNET_SESSION_TTL_S, 3600, 60),
     metricsToken: metricsTokenFrom(env.INFERNET_METRICS_TOKEN),
+    reputationHalfLifeS: intFrom(
+      "INFERNET_REPUTATION_HALF_LIFE_S",
+      env.INFERNET_REPUTATION_HALF_LIFE_S,
+      DEFAULT_REPUTATION_HALF_LIFE_S,
+      1,
+    ),
+    reputationRefreshMs: intFrom(
+      "INFERNET_REPUTATION_REFRESH_MS",
+      env.INFERNET_REPUTATION_REFRESH_MS,
+      60_000,
+    ),
   };
 }

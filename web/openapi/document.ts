@@ -154,6 +154,23 @@ export function openApiDocument(opts: { version: string; serverUrl?: string | nu
         errors: [],
       }),
     },
+    "/api/reputation/{key}": {
+      get: operation({
+        summary: "A node's reputation (formula 1), computed now",
+        tag: CONSUMER,
+        params: [{
+          name: "key",
+          in: "path",
+          required: true,
+          schema: { type: "string" },
+          description: "The node's hex public key or npub.",
+        }],
+        ok: [200, "Reputation", "The score and its components at `computed_at`."],
+        errors: [400],
+        description: "Anyone can recompute it from the node's receipts and verifications " +
+          "(docs/protocol.md §12; `infernet reputation`). A key with no history gets the prior.",
+      }),
+    },
     "/api/deposits": {
       post: operation({
         summary: "Start a crypto deposit",

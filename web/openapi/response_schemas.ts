@@ -145,6 +145,45 @@ export const RESPONSE_SCHEMAS: Record<string, Json> = {
       created_at: TIME,
     },
   },
+  Reputation: {
+    type: "object",
+    required: ["pubkey", "npub", "formula", "score", "suspicion", "reliability", "samples", "components"],
+    properties: {
+      pubkey: { type: "string" },
+      npub: { type: "string" },
+      formula: { const: 1 },
+      score: { type: "number", description: "reliability × (1 − suspicion), 0..1." },
+      suspicion: { type: "number", description: "Probability the node spoofs its work, 0..1." },
+      reliability: { type: "number", description: "(good + 3) / (good + bad + 4)." },
+      samples: { type: "number", description: "good + bad, weighted by age." },
+      components: {
+        type: "object",
+        description: "Weighted sums (weight 0.5^(age / half_life_s)); ttft_ms and tokens_per_second " +
+          "are weighted means over good receipts, null without data.",
+        properties: {
+          ...Object.fromEntries(
+            [
+              "good",
+              "bad",
+              "successes",
+              "failures",
+              "timeouts",
+              "node_cancellations",
+              "unsigned",
+              "metering_disagreements",
+              "artifact_mismatches",
+              "verification_passes",
+              "verification_failures",
+            ].map((k) => [k, { type: "number" }]),
+          ),
+          ttft_ms: { type: ["number", "null"] },
+          tokens_per_second: { type: ["number", "null"] },
+        },
+      },
+      computed_at: { type: "integer", description: "T, unix seconds." },
+      half_life_s: { type: "integer" },
+    },
+  },
   NodeStatus: {
     type: "object",
     properties: {

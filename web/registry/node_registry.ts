@@ -2,6 +2,9 @@
 // sockets and their track record. The router reads it from memory, never from storage.
 import { type HeartbeatBody, type VerifiedNodeRecord, verifyNodeRecord } from "../../shared/mod.ts";
 import type { NodeConnection } from "../dispatch/node_connection.ts";
+import { type NodeReputation, priorReputation } from "./node_reputation.ts";
+
+export { LOW_DATA_SAMPLES, type NodeReputation, priorReputation } from "./node_reputation.ts";
 
 /** How a node has done on this server: feeds the router's ranking. */
 export interface NodeStats {
@@ -18,6 +21,8 @@ export interface LiveNode {
   heartbeat: HeartbeatBody | null;
   connection: NodeConnection | null;
   stats: NodeStats;
+  /** Computed from receipts and verification (setReputation); the prior until then. */
+  reputation?: NodeReputation;
 }
 
 const EWMA_WEIGHT = 0.2;
@@ -43,6 +48,7 @@ export class NodeRegistry {
         heartbeat: null,
         connection: null,
         stats: { successes: 0, failures: 0, ttftEwmaMs: null },
+        reputation: priorReputation(),
       });
       n++;
     }
@@ -57,6 +63,14 @@ export class NodeRegistry {
   /** All registered nodes. */
   all(): LiveNode[] {
     return [...this.#nodes.values()];
+  }
+
+  /** Replaces a node's reputation (the reputation computation calls it); false when unknown. */
+  setReputation(pubkey: string, reputation: NodeReputation): boolean {
+    const node = this.#nodes.get(pubkey);
+    if (!node) return false;
+    node.reputation = { ...reputation };
+    return true;
   }
 
   /** Stores a newer record for a node (a registration counts as a heartbeat). */
@@ -81,6 +95,7 @@ export class NodeRegistry {
       heartbeat: null,
       connection: null,
       stats: { successes: 0, failures: 0, ttftEwmaMs: null },
+      reputation: priorReputation(),
     });
     return "created";
   }
