@@ -145,6 +145,49 @@ export const RESPONSE_SCHEMAS: Record<string, Json> = {
       created_at: TIME,
     },
   },
+  ReceiptItem: {
+    type: "object",
+    required: ["receipt", "node_receipt"],
+    properties: {
+      receipt: { $ref: "#/components/schemas/NostrEvent", description: "The platform receipt (kind 7476)." },
+      node_receipt: {
+        anyOf: [{ $ref: "#/components/schemas/NostrEvent" }, { type: "null" }],
+        description: "The node's receipt (kind 7475); null when it did not sign.",
+      },
+    },
+  },
+  ReceiptPage: {
+    type: "object",
+    required: ["node", "receipts", "next"],
+    properties: {
+      node: { type: "string" },
+      receipts: { type: "array", items: { $ref: "#/components/schemas/ReceiptItem" } },
+      next: { type: ["string", "null"] },
+    },
+  },
+  JobReceipts: {
+    type: "object",
+    required: ["job_id", "receipts"],
+    properties: {
+      job_id: { type: "string" },
+      receipts: { type: "array", items: { $ref: "#/components/schemas/ReceiptItem" } },
+    },
+  },
+  PlatformKey: {
+    type: "object",
+    required: ["platform_pubkey", "platform_npub", "platform_did", "receipts"],
+    properties: {
+      platform_pubkey: { type: "string" },
+      platform_npub: { type: "string" },
+      platform_did: { type: "string" },
+      receipts: { type: "string" },
+    },
+  },
+  Nip05: {
+    type: "object",
+    required: ["names"],
+    properties: { names: { type: "object", additionalProperties: { type: "string" } } },
+  },
   Reputation: {
     type: "object",
     required: ["pubkey", "npub", "formula", "score", "suspicion", "reliability", "samples", "components"],
