@@ -29,7 +29,9 @@ export {
   parseEmbeddingsRequest,
   parseProviderPrefs,
   type ProviderPrefs,
+  type ProviderSort,
   RequestError,
+  requestParameters,
 } from "./openai/requests.ts";
 export {
   CHAT_REQUEST_SCHEMA,
@@ -121,5 +123,6 @@ export {
   splitFee,
 } from "./pricing/price.ts";
 export { isVramTier, tierAtLeast, VRAM_TIERS, type VramTier, vramTierOf } from "./hardware/tiers.ts";
+export { isQuantization, type Quantization, QUANTIZATIONS } from "./hardware/quantization.ts";
 export { type Chain, chainOf, type Coin, COIN_CHAINS, isCoin, SUPPORTED_COINS } from "./payments/coins.ts";
 export { type AddressCheck, validatePayoutAddress } from "./payments/addresses.ts";
