@@ -1,7 +1,13 @@
-// The router: which nodes may take a job, best first. Pure, so every rule is testable alone.
-import { type ProviderPrefs, tierAtLeast } from "../../shared/mod.ts";
+// The router: which nodes may take a job, best first. Pure, so every rule is testable alone; the
+// caller passes the nodes serving the model (the registry's index), not every node.
+import { type NodeModel, parseOperatorKey, type ProviderPrefs, tierAtLeast } from "../../shared/mod.ts";
 import type { LiveNode } from "../registry/node_registry.ts";
-import { npubEncode } from "nostr-tools/nip19";
+import { type Candidate, explore, rankCandidates } from "./rank_nodes.ts";
+
+/** The share of jobs whose first place goes to a low-data node, unless configured otherwise. */
+export const DEFAULT_EXPLORATION_SHARE = 0.05;
+/** Nodes this suspicious or more get no consumer jobs, unless configured otherwise. */
+export const DEFAULT_SUSPICION_THRESHOLD = 0.9;
 
 /** What the router needs to know about the request. */
 export interface RouteRequest {
@@ -10,6 +16,16 @@ export interface RouteRequest {
   nowMs: number;
   /** A node whose last heartbeat is older than this is skipped. */
   staleMs: number;
+  /** The request's optional parameters (`requestParameters`), for `provider.require_parameters`. */
+  parameters?: readonly string[];
+  /** Let suspected nodes take the job: canaries must reach them; consumer jobs never do. */
+  includeSuspected?: boolean;
+  /** The chance that a low-data node is put first (default {@link DEFAULT_EXPLORATION_SHARE}). */
+  explorationShare?: number;
+  /** Suspicion at or over this excludes a node (default {@link DEFAULT_SUSPICION_THRESHOLD}). */
+  suspicionThreshold?: number;
+  /** Math.random's shape; tests pass a seeded one. */
+  random?: () => number;
 }
 
 /** Why no node was selected, so the API can answer 404 or 503 correctly. */
@@ -28,69 +44,77 @@ export function modelPrices(
     : null;
 }
 
-function withinMaxPrice(node: LiveNode, req: RouteRequest): boolean {
-  const max = req.provider.maxPrice;
-  if (max.promptPer1k === null && max.completionPer1k === null) return true;
-  const p = modelPrices(node, req.model)!;
-  return (max.promptPer1k === null || p.promptPer1k <= max.promptPer1k) &&
-    (max.completionPer1k === null || p.completionPer1k <= max.completionPer1k);
+function withinMaxPrice(m: NodeModel, max: ProviderPrefs["maxPrice"]): boolean {
+  return (max.promptPer1k === null || BigInt(m.promptPricePer1k) <= max.promptPer1k) &&
+    (max.completionPer1k === null || BigInt(m.completionPricePer1k) <= max.completionPer1k);
 }
 
-/** Whether `ref` names this node (hex pubkey, npub, or node id). */
-function matches(node: LiveNode, ref: string): boolean {
-  const r = node.record;
-  return ref === r.pubkey || ref === r.nodeId || ref === npubEncode(r.pubkey);
+/** Node refs (hex pubkey, npub, or node id) → the strings a node may match: npubs decoded once. */
+function refKeys(refs: readonly string[]): Map<string, number> {
+  const keys = new Map<string, number>();
+  refs.forEach((ref, i) => {
+    if (!keys.has(ref)) keys.set(ref, i);
+    const hex = ref.startsWith("npub1") ? parseOperatorKey(ref) : null;
+    if (hex !== null && !keys.has(hex)) keys.set(hex, i);
+  });
+  return keys;
 }
 
-/** Success rate with a prior of one success and one failure, so new nodes get a fair start. */
-export function successRate(node: LiveNode): number {
-  const { successes, failures } = node.stats;
-  return (successes + 1) / (successes + failures + 2);
+/** The position of the first ref naming this node, or -1. */
+function refIndex(node: LiveNode, keys: Map<string, number>): number {
+  const a = keys.get(node.record.pubkey) ?? -1;
+  const b = keys.get(node.record.nodeId) ?? -1;
+  return a === -1 ? b : b === -1 ? a : Math.min(a, b);
 }
 
-function compareNodes(a: LiveNode, b: LiveNode): number {
-  // Rate buckets of 5 %: small differences should not outweigh a much faster node.
-  const rate = Math.round(successRate(b) * 20) - Math.round(successRate(a) * 20);
-  if (rate !== 0) return rate;
-  // Untried nodes rank as fast as the fastest known node, so they get traffic to prove themselves.
-  const la = a.stats.ttftEwmaMs ?? 0;
-  const lb = b.stats.ttftEwmaMs ?? 0;
-  if (Math.abs(la - lb) >= 1) return la - lb;
-  const loadA = (a.connection?.inFlight ?? 0) / a.record.maxConcurrency;
-  const loadB = (b.connection?.inFlight ?? 0) / b.record.maxConcurrency;
-  return loadA - loadB;
+function declaresAll(m: NodeModel, parameters: readonly string[]): boolean {
+  const supported = m.supportedParameters;
+  return supported !== undefined && parameters.every((p) => supported.includes(p));
 }
 
 /** Picks the nodes that may serve a request, ordered best first. */
 export function selectNodes(nodes: Iterable<LiveNode>, req: RouteRequest): RouteResult {
-  const serving: LiveNode[] = [];
+  const serving: Candidate[] = [];
   for (const node of nodes) {
     if (!node.connection?.open) continue;
     if (req.nowMs - node.lastHeartbeatAt > req.staleMs) continue;
-    if (!node.record.models.some((m) => m.id === req.model)) continue;
-    serving.push(node);
+    const model = node.record.models.find((m) => m.id === req.model);
+    if (model) serving.push({ node, model });
   }
   if (serving.length === 0) return { ok: false, reason: "unknown_model" };
-  const affordable = serving.filter((n) => withinMaxPrice(n, req));
+  const p = req.provider;
+  const priced = p.maxPrice.promptPer1k !== null || p.maxPrice.completionPer1k !== null;
+  const affordable = priced ? serving.filter((c) => withinMaxPrice(c.model, p.maxPrice)) : serving;
   if (affordable.length === 0) return { ok: false, reason: "over_max_price" };
-  const { only, ignore, order, allowFallbacks } = req.provider;
-  const eligible = affordable.filter((n) =>
+  const only = p.only.length > 0 ? refKeys(p.only) : null;
+  const ignore = p.ignore.length > 0 ? refKeys(p.ignore) : null;
+  const threshold = req.includeSuspected ? Infinity : req.suspicionThreshold ?? DEFAULT_SUSPICION_THRESHOLD;
+  const parameters = req.parameters ?? [];
+  const eligible = affordable.filter(({ node: n, model: m }) =>
     (n.connection?.inFlight ?? 0) < n.record.maxConcurrency &&
-    (!req.provider.minVramTier || tierAtLeast(n.record.vramTier, req.provider.minVramTier)) &&
-    (only.length === 0 || only.some((ref) => matches(n, ref))) &&
-    !ignore.some((ref) => matches(n, ref))
+    n.reputation.suspicion < threshold &&
+    (p.minReputation === null || n.reputation.score >= p.minReputation) &&
+    (!p.minVramTier || tierAtLeast(n.record.vramTier, p.minVramTier)) &&
+    (p.quantizations.length === 0 || p.quantizations.includes(m.quantization ?? "unknown")) &&
+    (!p.requireParameters || declaresAll(m, parameters)) &&
+    (only === null || refIndex(n, only) !== -1) &&
+    (ignore === null || refIndex(n, ignore) === -1)
   );
-  eligible.sort(compareNodes);
-  if (order.length > 0) {
-    const rank = (n: LiveNode) => {
-      const i = order.findIndex((ref) => matches(n, ref));
-      return i === -1 ? order.length : i;
-    };
-    eligible.sort((a, b) => rank(a) - rank(b));
-    if (!allowFallbacks) {
-      const listed = eligible.filter((n) => rank(n) < order.length);
-      return listed.length ? { ok: true, nodes: listed } : { ok: false, reason: "no_capacity" };
-    }
+  // Suspected nodes fall out here, so "all suspected" reads as "no capacity" and names no node.
+  if (eligible.length === 0) return { ok: false, reason: "no_capacity" };
+  let ranked = rankCandidates(eligible, p.sort);
+  if (p.sort === null) {
+    ranked = explore(ranked, req.explorationShare ?? DEFAULT_EXPLORATION_SHARE, req.random ?? Math.random);
   }
-  return eligible.length ? { ok: true, nodes: eligible } : { ok: false, reason: "no_capacity" };
+  if (p.order.length === 0) return { ok: true, nodes: ranked };
+  const order = refKeys(p.order);
+  const rank = (n: LiveNode) => {
+    const i = refIndex(n, order);
+    return i === -1 ? p.order.length : i;
+  };
+  const ranks = new Map(ranked.map((n) => [n, rank(n)]));
+  ranked.sort((a, b) => ranks.get(a)! - ranks.get(b)!);
+  if (p.allowFallbacks) return { ok: true, nodes: ranked };
+  const listed = ranked.filter((n) => ranks.get(n)! < p.order.length);
+  return listed.length ? { ok: true, nodes: listed } : { ok: false, reason: "no_capacity" };
 }
