@@ -46,6 +46,9 @@ export class NodeRegistry {
   #nodes = new Map<string, LiveNode>();
   /** Model id → the nodes whose record lists it, so a route decision reads only those. */
   #byModel = new Map<string, LiveNode[]>();
+  /** Model id → a number that changes whenever its nodes, their records or reputations do. */
+  #versions = new Map<string, number>();
+  #clock = 0;
   #kv: Deno.Kv;
 
   constructor(kv: Deno.Kv) {
@@ -81,12 +84,25 @@ export class NodeRegistry {
     return this.#byModel.get(model) ?? NONE;
   }
 
+  /**
+   * A number that changes whenever the nodes serving `model`, their records or their reputations
+   * change, so what is derived from them (the router's orders) knows when to derive it again.
+   */
+  servingVersion(model: string): number {
+    return this.#versions.get(model) ?? 0;
+  }
+
   /** Replaces a node's reputation (the reputation computation calls it); false when unknown. */
   setReputation(pubkey: string, reputation: NodeReputation): boolean {
     const node = this.#nodes.get(pubkey);
     if (!node) return false;
     node.reputation = { ...reputation };
+    for (const m of node.record.models) this.#touch(m.id);
     return true;
+  }
+
+  #touch(model: string): void {
+    this.#versions.set(model, ++this.#clock);
   }
 
   /** Stores a newer record for a node (a registration counts as a heartbeat). */
@@ -113,13 +129,17 @@ export class NodeRegistry {
     const after = modelIds(record);
     node.record = record;
     for (const id of before) if (!after.has(id)) this.#unindex(id, node);
-    for (const id of after) if (!before.has(id)) this.#index(id, node);
+    for (const id of after) {
+      if (!before.has(id)) this.#index(id, node);
+      else this.#touch(id); // its price, window or quantization may have changed
+    }
   }
 
   #index(model: string, node: LiveNode): void {
     const list = this.#byModel.get(model);
     if (list) list.push(node);
     else this.#byModel.set(model, [node]);
+    this.#touch(model);
   }
 
   #unindex(model: string, node: LiveNode): void {
@@ -128,6 +148,7 @@ export class NodeRegistry {
     const i = list.indexOf(node);
     if (i !== -1) list.splice(i, 1);
     if (list.length === 0) this.#byModel.delete(model);
+    this.#touch(model);
   }
 
   /** Records a heartbeat; false when the node is not registered. */

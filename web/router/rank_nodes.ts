@@ -1,74 +1,67 @@
 // The router's order: by reputation (5 % buckets), then time to first token, then load; or, when
-// the consumer asks for `provider.sort`, by price, throughput or latency alone (OpenRouter's
-// semantics: a sort turns load balancing off). A small exploration share puts a low-data node
-// first, so new nodes earn the receipts their reputation is made of.
+// the consumer asks for `provider.sort`, by price, throughput or latency (OpenRouter's semantics: a
+// sort turns load balancing off), ties broken by the default order.
+//
+// Only the best TOP_RANKED are sorted; the rest follow in the order given (the walk's). A job goes
+// to the first node that starts it, so the tail is almost never read, and sorting every node per
+// request would cost more than a whole route decision may (bench/route_bench.ts).
 import type { NodeModel, ProviderSort } from "../../shared/mod.ts";
-import { type LiveNode, LOW_DATA_SAMPLES } from "../registry/node_registry.ts";
+import type { LiveNode } from "../registry/node_registry.ts";
+import { rankedTtft, reputationBucket, sortKey } from "./node_source.ts";
 
-/** A node that may take the job, with its entry for the requested model. */
-export interface Candidate {
-  node: LiveNode;
-  model: NodeModel;
-}
+/** How many candidates are put in full order; the others keep their given order after them. */
+export const TOP_RANKED = 16;
 
-// Keys are whole numbers packed into one float so sorting compares numbers only:
-// reputation bucket (0..20), TTFT in ms (capped), load in 1/1024ths.
-const TTFT_CAP_MS = 2 ** 20 - 1;
+// The default key packs whole numbers into one float, so ranking compares numbers only:
+// reputation bucket (0..20), TTFT in ms (capped at 2^20 - 1), load in 1/1024ths.
+const TTFT_STEPS = 2 ** 20;
 const LOAD_STEPS = 1024;
 
-/** The default ranking's key: lower is better. */
+/** The default ranking's full key (bucket, TTFT, load): lower is better. Reads live state. */
 export function defaultKey(node: LiveNode): number {
-  // Buckets of 5 %: small differences should not outweigh a much faster node.
-  const bucket = 20 - Math.round(Math.min(1, Math.max(0, node.reputation.score)) * 20);
-  // Untried nodes rank as fast as the fastest known node, so they get traffic to prove themselves.
-  const ttft = Math.min(TTFT_CAP_MS, Math.floor(node.stats.ttftEwmaMs ?? 0));
   const load = Math.min(
     LOAD_STEPS - 1,
     Math.floor(((node.connection?.inFlight ?? 0) / node.record.maxConcurrency) * LOAD_STEPS),
   );
-  return (bucket * (TTFT_CAP_MS + 1) + ttft) * LOAD_STEPS + load;
-}
-
-/** The key of `provider.sort` (lower is better; unknown measurements last). */
-function sortKey(c: Candidate, sort: ProviderSort): number {
-  const rep = c.node.reputation;
-  if (sort === "price") return c.model.promptPricePer1k + c.model.completionPricePer1k;
-  if (sort === "throughput") return rep.tokensPerSecond === null ? Infinity : -rep.tokensPerSecond;
-  return rep.ttftMs === null ? Infinity : rep.ttftMs;
-}
-
-/** Orders the candidates best first (a new array); ties under `sort` fall back to the default ranking. */
-export function rankCandidates(candidates: readonly Candidate[], sort: ProviderSort | null): LiveNode[] {
-  const n = candidates.length;
-  const keys = new Float64Array(n);
-  for (let i = 0; i < n; i++) keys[i] = defaultKey(candidates[i].node);
-  const order = Array.from({ length: n }, (_, i) => i);
-  if (sort === null) order.sort((a, b) => keys[a] - keys[b] || a - b);
-  else {
-    const first = candidates.map((c) => sortKey(c, sort));
-    order.sort((a, b) => compareNumbers(first[a], first[b]) || keys[a] - keys[b] || a - b);
-  }
-  return order.map((i) => candidates[i].node);
-}
-
-// Infinity - Infinity is NaN: equal unknowns tie.
-function compareNumbers(a: number, b: number): number {
-  return a === b ? 0 : a < b ? -1 : 1;
+  return (reputationBucket(node) * TTFT_STEPS + rankedTtft(node)) * LOAD_STEPS + load;
 }
 
 /**
- * With probability `share`, moves one low-data node (chosen uniformly) to the front; `random` is
- * Math.random's shape, passed in so tests can seed it. Returns `ranked` itself, reordered.
+ * Orders candidates (`nodes[i]` serving the model as `models[i]`) best first: by the ranking's
+ * key (`sort`'s, else the default key), ties by the default key, then as given. Returns a new
+ * array: the best TOP_RANKED ranked, then the others as given.
  */
-export function explore(ranked: LiveNode[], share: number, random: () => number): LiveNode[] {
-  if (share <= 0 || ranked.length < 2 || random() >= share) return ranked;
-  const lowData: number[] = [];
-  for (let i = 0; i < ranked.length; i++) {
-    if (ranked[i].reputation.samples < LOW_DATA_SAMPLES) lowData.push(i);
+export function rankCandidates(
+  nodes: readonly LiveNode[],
+  models: readonly NodeModel[],
+  sort: ProviderSort | null,
+): LiveNode[] {
+  const n = nodes.length;
+  const first = new Float64Array(n);
+  const second = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    second[i] = defaultKey(nodes[i]);
+    first[i] = sort === null ? second[i] : sortKey(nodes[i], models[i], sort);
   }
-  if (lowData.length === 0) return ranked;
-  const pick = lowData[Math.min(lowData.length - 1, Math.floor(random() * lowData.length))];
-  const [node] = ranked.splice(pick, 1);
-  ranked.unshift(node);
+  const better = (a: number, b: number) =>
+    first[a] < first[b] ||
+    (first[a] === first[b] && (second[a] < second[b] || (second[a] === second[b] && a < b)));
+  // The best TOP_RANKED by insertion into a short sorted list: one comparison for most candidates.
+  const top: number[] = [];
+  for (let i = 0; i < n; i++) {
+    if (top.length === TOP_RANKED && !better(i, top[TOP_RANKED - 1])) continue;
+    let j = top.length === TOP_RANKED ? TOP_RANKED - 1 : top.length;
+    while (j > 0 && better(i, top[j - 1])) {
+      top[j] = top[j - 1];
+      j--;
+    }
+    top[j] = i;
+  }
+  const ranked = top.map((i) => nodes[i]);
+  if (n > top.length) {
+    const taken = new Uint8Array(n);
+    for (const i of top) taken[i] = 1;
+    for (let i = 0; i < n; i++) if (taken[i] === 0) ranked.push(nodes[i]);
+  }
   return ranked;
 }

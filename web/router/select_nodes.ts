@@ -1,13 +1,17 @@
-// The router: which nodes may take a job, best first. Pure, so every rule is testable alone; the
-// caller passes the nodes serving the model (the registry's index), not every node.
+// The router: which nodes may take a job, best first. Pure, so every rule is testable alone. It
+// walks the nodes serving the model in the order of the ranking's first key (node_source.ts) and
+// stops once the best are found, so a decision over 100,000 nodes reads only a few dozen.
 import { type NodeModel, parseOperatorKey, type ProviderPrefs, tierAtLeast } from "../../shared/mod.ts";
 import type { LiveNode } from "../registry/node_registry.ts";
-import { type Candidate, explore, rankCandidates } from "./rank_nodes.ts";
+import { buildNodeSource, type NodeList, type NodeSource } from "./node_source.ts";
+import { rankCandidates, TOP_RANKED } from "./rank_nodes.ts";
 
 /** The share of jobs whose first place goes to a low-data node, unless configured otherwise. */
 export const DEFAULT_EXPLORATION_SHARE = 0.05;
 /** Nodes this suspicious or more get no consumer jobs, unless configured otherwise. */
 export const DEFAULT_SUSPICION_THRESHOLD = 0.9;
+/** Draws of a random low-data node before exploration filters the whole low-data list. */
+const EXPLORATION_DRAWS = 8;
 
 /** What the router needs to know about the request. */
 export interface RouteRequest {
@@ -44,11 +48,6 @@ export function modelPrices(
     : null;
 }
 
-function withinMaxPrice(m: NodeModel, max: ProviderPrefs["maxPrice"]): boolean {
-  return (max.promptPer1k === null || BigInt(m.promptPricePer1k) <= max.promptPer1k) &&
-    (max.completionPer1k === null || BigInt(m.completionPricePer1k) <= max.completionPer1k);
-}
-
 /** Node refs (hex pubkey, npub, or node id) → the strings a node may match: npubs decoded once. */
 function refKeys(refs: readonly string[]): Map<string, number> {
   const keys = new Map<string, number>();
@@ -72,49 +71,156 @@ function declaresAll(m: NodeModel, parameters: readonly string[]): boolean {
   return supported !== undefined && parameters.every((p) => supported.includes(p));
 }
 
-/** Picks the nodes that may serve a request, ordered best first. */
-export function selectNodes(nodes: Iterable<LiveNode>, req: RouteRequest): RouteResult {
-  const serving: Candidate[] = [];
-  for (const node of nodes) {
-    if (!node.connection?.open) continue;
-    if (req.nowMs - node.lastHeartbeatAt > req.staleMs) continue;
-    const model = node.record.models.find((m) => m.id === req.model);
-    if (model) serving.push({ node, model });
-  }
-  if (serving.length === 0) return { ok: false, reason: "unknown_model" };
+// How far a node gets: not live, live (serves the model), affordable, or eligible for this job.
+const NOT_LIVE = 0, LIVE = 1, AFFORDABLE = 2, ELIGIBLE = 3;
+type Standing = typeof NOT_LIVE | typeof LIVE | typeof AFFORDABLE | typeof ELIGIBLE;
+
+/** The request's rules, prepared once (refs decoded, defaults applied). */
+interface Rules {
+  /** Whether the node may take this job; the cheapest tests first (most nodes fail one). */
+  eligible(n: LiveNode, m: NodeModel): boolean;
+  /** How far the node gets, for the reason none may take the job. */
+  standing(n: LiveNode, m: NodeModel): Standing;
+}
+
+function rulesFor(req: RouteRequest): Rules {
   const p = req.provider;
-  const priced = p.maxPrice.promptPer1k !== null || p.maxPrice.completionPer1k !== null;
-  const affordable = priced ? serving.filter((c) => withinMaxPrice(c.model, p.maxPrice)) : serving;
-  if (affordable.length === 0) return { ok: false, reason: "over_max_price" };
+  const max = p.maxPrice;
+  const priced = max.promptPer1k !== null || max.completionPer1k !== null;
   const only = p.only.length > 0 ? refKeys(p.only) : null;
   const ignore = p.ignore.length > 0 ? refKeys(p.ignore) : null;
   const threshold = req.includeSuspected ? Infinity : req.suspicionThreshold ?? DEFAULT_SUSPICION_THRESHOLD;
   const parameters = req.parameters ?? [];
-  const eligible = affordable.filter(({ node: n, model: m }) =>
-    (n.connection?.inFlight ?? 0) < n.record.maxConcurrency &&
-    n.reputation.suspicion < threshold &&
-    (p.minReputation === null || n.reputation.score >= p.minReputation) &&
-    (!p.minVramTier || tierAtLeast(n.record.vramTier, p.minVramTier)) &&
+  const live = (n: LiveNode) => n.connection?.open === true && req.nowMs - n.lastHeartbeatAt <= req.staleMs;
+  const affordable = (m: NodeModel) =>
+    !priced || ((max.promptPer1k === null || BigInt(m.promptPricePer1k) <= max.promptPer1k) &&
+      (max.completionPer1k === null || BigInt(m.completionPricePer1k) <= max.completionPer1k));
+  const chosen = (n: LiveNode, m: NodeModel) =>
     (p.quantizations.length === 0 || p.quantizations.includes(m.quantization ?? "unknown")) &&
     (!p.requireParameters || declaresAll(m, parameters)) &&
+    n.reputation.suspicion < threshold &&
+    (p.minReputation === null || n.reputation.score >= p.minReputation) &&
     (only === null || refIndex(n, only) !== -1) &&
-    (ignore === null || refIndex(n, ignore) === -1)
-  );
-  // Suspected nodes fall out here, so "all suspected" reads as "no capacity" and names no node.
-  if (eligible.length === 0) return { ok: false, reason: "no_capacity" };
-  let ranked = rankCandidates(eligible, p.sort);
+    (ignore === null || refIndex(n, ignore) === -1) &&
+    (!p.minVramTier || tierAtLeast(n.record.vramTier, p.minVramTier)) &&
+    (n.connection?.inFlight ?? 0) < n.record.maxConcurrency;
+  return {
+    eligible: (n, m) => chosen(n, m) && affordable(m) && live(n),
+    standing: (n, m) => !live(n) ? NOT_LIVE : !affordable(m) ? LIVE : chosen(n, m) ? ELIGIBLE : AFFORDABLE,
+  };
+}
+
+/**
+ * Picks the nodes that may serve a request, best first (rank_nodes.ts), with the nodes named in
+ * `provider.order` ahead of all, in its order. `nodes` is either any nodes (those not serving the
+ * model are skipped) or a NodeSource, which the router's index keeps per model (route_index.ts).
+ */
+export function selectNodes(nodes: Iterable<LiveNode> | NodeSource, req: RouteRequest): RouteResult {
+  const source = "view" in nodes ? nodes : buildNodeSource(nodes, req.model);
+  const p = req.provider;
+  const rules = rulesFor(req);
+  const found: LiveNode[] = [];
+  const models: NodeModel[] = [];
+  const taken = new Set<LiveNode>();
+  let best: Standing = NOT_LIVE;
+  const consider = (n: LiveNode, m: NodeModel, s: Standing) => {
+    if (s > best) best = s;
+    if (s !== ELIGIBLE || taken.has(n)) return;
+    taken.add(n);
+    found.push(n);
+    models.push(m);
+  };
+  // `only` and `order` name nodes wherever they rank: they are looked up, not walked to.
+  const named = p.only.length > 0 ? p.only : p.order;
+  for (const key of named.length > 0 ? refKeys(named).keys() : []) {
+    const list = source.named(key);
+    list.nodes.forEach((n, i) => consider(n, list.models[i], rules.standing(n, list.models[i])));
+  }
+  const view = source.view(p.sort);
+  if (p.only.length > 0) {
+    // None of the named may serve: a walk says why (the model unknown, too dear, or all busy).
+    for (let i = 0; i < view.nodes.length && best < AFFORDABLE && found.length === 0; i++) {
+      consider(view.nodes[i], view.models[i], rules.standing(view.nodes[i], view.models[i]));
+    }
+  } else {
+    // The best of the rest, in walk order, until TOP_RANKED are found and the next key is past theirs.
+    const walked: number[] = [];
+    for (let i = 0; i < view.nodes.length; i++) {
+      if (walked.length >= TOP_RANKED && view.keys[i] > walked[TOP_RANKED - 1]) break;
+      const n = view.nodes[i], m = view.models[i];
+      // Until some node is affordable, the full standing is needed for the reason; then only whether.
+      const s = best >= AFFORDABLE ? (rules.eligible(n, m) ? ELIGIBLE : AFFORDABLE) : rules.standing(n, m);
+      if (s === ELIGIBLE) walked.push(view.keys[i]);
+      consider(n, m, s);
+    }
+  }
+  if (best === NOT_LIVE) return { ok: false, reason: "unknown_model" };
+  if (best === LIVE) return { ok: false, reason: "over_max_price" };
+  // Suspected nodes fall out above, so "all suspected" reads as "no capacity" and names no node.
+  if (found.length === 0) return { ok: false, reason: "no_capacity" };
+  const ranked = rankCandidates(found, models, p.sort);
+  if (p.only.length === 0) addLargestWindow(ranked, source.byContext(), rules);
   if (p.sort === null) {
-    ranked = explore(ranked, req.explorationShare ?? DEFAULT_EXPLORATION_SHARE, req.random ?? Math.random);
+    explore(ranked, source.lowData(), rules, req.explorationShare ?? DEFAULT_EXPLORATION_SHARE, req.random);
   }
   if (p.order.length === 0) return { ok: true, nodes: ranked };
-  const order = refKeys(p.order);
-  const rank = (n: LiveNode) => {
-    const i = refIndex(n, order);
-    return i === -1 ? p.order.length : i;
-  };
-  const ranks = new Map(ranked.map((n) => [n, rank(n)]));
-  ranked.sort((a, b) => ranks.get(a)! - ranks.get(b)!);
-  if (p.allowFallbacks) return { ok: true, nodes: ranked };
-  const listed = ranked.filter((n) => ranks.get(n)! < p.order.length);
-  return listed.length ? { ok: true, nodes: listed } : { ok: false, reason: "no_capacity" };
+  return putOrderFirst(ranked, p.order, p.allowFallbacks);
+}
+
+// A walk that stopped early may have left out the nodes with the largest context windows, and a
+// long prompt is refused when no candidate's window takes it: the eligible node with the largest
+// window joins the candidates, last.
+function addLargestWindow(ranked: LiveNode[], byContext: NodeList, rules: Rules): void {
+  for (let i = 0; i < byContext.nodes.length; i++) {
+    const node = byContext.nodes[i];
+    if (!rules.eligible(node, byContext.models[i])) continue;
+    if (!ranked.includes(node)) ranked.push(node);
+    return;
+  }
+}
+
+/**
+ * With probability `share`, puts one eligible low-data node, chosen uniformly, first: a few
+ * random draws (rejection sampling is uniform over the eligible ones), then the whole list.
+ */
+function explore(
+  ranked: LiveNode[],
+  lowData: NodeList,
+  rules: Rules,
+  share: number,
+  random: () => number = Math.random,
+): void {
+  const n = lowData.nodes.length;
+  if (share <= 0 || n === 0 || random() >= share) return;
+  const draw = (k: number) => Math.min(k - 1, Math.floor(random() * k));
+  let pick: LiveNode | null = null;
+  for (let t = 0; t < EXPLORATION_DRAWS && pick === null; t++) {
+    const i = draw(n);
+    if (rules.eligible(lowData.nodes[i], lowData.models[i])) pick = lowData.nodes[i];
+  }
+  if (pick === null) {
+    const eligible = lowData.nodes.filter((node, i) => rules.eligible(node, lowData.models[i]));
+    if (eligible.length === 0) return;
+    pick = eligible[draw(eligible.length)];
+  }
+  const at = ranked.indexOf(pick);
+  if (at !== -1) ranked.splice(at, 1);
+  ranked.unshift(pick);
+}
+
+// The nodes `order` names come first, in its order (ties keep the ranking); the others follow
+// unless fallbacks are off.
+function putOrderFirst(ranked: LiveNode[], order: readonly string[], allowFallbacks: boolean): RouteResult {
+  const keys = refKeys(order);
+  const listed: { node: LiveNode; rank: number }[] = [];
+  const others: LiveNode[] = [];
+  for (const node of ranked) {
+    const rank = refIndex(node, keys);
+    if (rank === -1) others.push(node);
+    else listed.push({ node, rank });
+  }
+  listed.sort((a, b) => a.rank - b.rank);
+  const nodes = listed.map((x) => x.node);
+  if (allowFallbacks) { for (const node of others) nodes.push(node); }
+  return nodes.length ? { ok: true, nodes } : { ok: false, reason: "no_capacity" };
 }

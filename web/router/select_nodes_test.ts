@@ -4,6 +4,7 @@ import { parseProviderPrefs, type VerifiedNodeRecord } from "../../shared/mod.ts
 import { type LiveNode, type NodeReputation, priorReputation } from "../registry/node_registry.ts";
 import type { NodeConnection } from "../dispatch/node_connection.ts";
 import { type RouteRequest, selectNodes } from "./select_nodes.ts";
+import { defaultKey, TOP_RANKED } from "./rank_nodes.ts";
 
 const NOW = 1_000_000;
 
@@ -24,6 +25,7 @@ function node(
       rep: Partial<NodeReputation>;
       quantization: string;
       params: string[];
+      context: number | null;
     }
   > = {},
 ): LiveNode {
@@ -36,7 +38,7 @@ function node(
       vramTier: opts.tier ?? "large",
       models: (opts.models ?? ["m"]).map((m) => ({
         id: m,
-        contextLength: null,
+        contextLength: opts.context ?? null,
         promptPricePer1k: opts.price ?? 1_000,
         completionPricePer1k: 3 * (opts.price ?? 1_000),
         ...(opts.quantization ? { quantization: opts.quantization } : {}),
@@ -241,4 +243,80 @@ Deno.test("router - provider.require_parameters keeps nodes that declare every p
   assert.deepEqual(used([]), ["tools", "plain"]);
   assert.deepEqual(used(["tools"], false), ["tools", "plain", "silent"]);
   assert.equal(used(["response_format"]), "no_capacity");
+});
+
+/** Many nodes with random reputations, TTFTs and loads; some busy, closed or suspected. */
+function crowd(count: number, random: () => number): LiveNode[] {
+  return Array.from({ length: count }, (_, i) =>
+    node(`n${i}`, {
+      rep: { score: random(), suspicion: random() < 0.1 ? 0.95 : 0.1, tokensPerSecond: 1 + random() * 100 },
+      ttft: random() < 0.2 ? null : random() * 1000,
+      inFlight: Math.floor(random() * 5),
+      open: random() < 0.9,
+      price: 1_000 + Math.floor(random() * 100) * 10,
+    }));
+}
+
+Deno.test("router - over many nodes, the first TOP_RANKED are exactly the best of all eligible", () => {
+  const random = seeded(9);
+  for (let round = 0; round < 20; round++) {
+    const nodes = crowd(300, random);
+    const eligible = nodes.filter((n) =>
+      n.connection!.open && n.connection!.inFlight < 4 && n.reputation.suspicion < 0.9
+    );
+    // The brute force: every eligible node by the full key, ties in the given order.
+    const best = eligible.map((n, i) => ({ n, k: defaultKey(n), i }))
+      .sort((a, b) => a.k - b.k || a.i - b.i).slice(0, TOP_RANKED).map((x) => x.n.record.nodeId);
+    const r = route(nodes);
+    assert.ok(r.ok);
+    const got = r.nodes.map((n) => n.record.nodeId);
+    assert.deepEqual(got.slice(0, TOP_RANKED), best);
+    // What follows is eligible too, once each.
+    assert.equal(new Set(got).size, got.length);
+    assert.ok(r.nodes.every((n) => eligible.includes(n)));
+    // Under a sort, the same holds for its key, ties by the default key.
+    const cheapest = eligible.map((n, i) => ({
+      n,
+      p: n.record.models[0].promptPricePer1k,
+      k: defaultKey(n),
+      i,
+    }))
+      .sort((a, b) => a.p - b.p || a.k - b.k || a.i - b.i).slice(0, TOP_RANKED).map((x) => x.n.record.nodeId);
+    const byPrice = route(nodes, { sort: "price" });
+    assert.ok(byPrice.ok);
+    assert.deepEqual(byPrice.nodes.slice(0, TOP_RANKED).map((n) => n.record.nodeId), cheapest);
+  }
+});
+
+Deno.test("router - the eligible node with the largest context window is always a candidate", () => {
+  const nodes = Array.from(
+    { length: 40 },
+    (_, i) => node(`small${i}`, { rep: { score: 0.99 }, context: 4096 }),
+  );
+  nodes.push(node("wide-busy", { rep: { score: 0.1 }, context: 131_072, inFlight: 4 }));
+  nodes.push(node("wide", { rep: { score: 0.1 }, context: 32_768 }));
+  const r = route(nodes);
+  assert.ok(r.ok);
+  assert.ok(r.nodes.length < nodes.length, "the walk stopped early");
+  assert.equal(r.nodes.at(-1)!.record.nodeId, "wide");
+  // A node that did not say its window takes any prompt: it is the widest.
+  nodes.push(node("unsaid", { rep: { score: 0.1 } }));
+  assert.equal((route(nodes) as { nodes: LiveNode[] }).nodes.at(-1)!.record.nodeId, "unsaid");
+});
+
+Deno.test("router - order and only find named nodes however low they rank", () => {
+  const nodes = crowd(200, seeded(3));
+  nodes.push(node("ba5e", { rep: { score: 0 }, ttft: 5000 }));
+  nodes.push(node("dear", { price: 1_000_000 }));
+  const npub = npubEncode("ba5e".padEnd(64, "0"));
+  const ordered = route(nodes, { order: [npub] });
+  assert.ok(ordered.ok);
+  assert.equal(ordered.nodes[0].record.nodeId, "ba5e");
+  assert.ok(ordered.nodes.length > 1);
+  assert.deepEqual(ids(route(nodes, { order: ["ba5e"], allow_fallbacks: false })), ["ba5e"]);
+  assert.deepEqual(ids(route(nodes, { only: ["ba5e", "nobody"] })), ["ba5e"]);
+  // Named nodes that cannot serve: the reason is the model's, not the name's.
+  assert.equal(ids(route(nodes, { only: ["nobody"] })), "no_capacity");
+  assert.equal(ids(route(nodes, { only: ["ba5e"] }, "other")), "unknown_model");
+  assert.equal(ids(route([nodes.at(-1)!], { only: ["dear"], max_price: { prompt: 0.1 } })), "over_max_price");
 });

@@ -2,8 +2,18 @@
 import type { ProviderPrefs } from "../../../shared/mod.ts";
 import type { ControlPlane } from "../../control_plane.ts";
 import { HttpError } from "../../http_error.ts";
-import type { LiveNode } from "../../registry/node_registry.ts";
+import type { LiveNode, NodeRegistry } from "../../registry/node_registry.ts";
+import { RouteIndex } from "../../router/route_index.ts";
 import { selectNodes } from "../../router/select_nodes.ts";
+
+// One index per registry (a control plane has one), kept beside it rather than inside it.
+const indexes = new WeakMap<NodeRegistry, RouteIndex>();
+
+function routeIndex(registry: NodeRegistry): RouteIndex {
+  let index = indexes.get(registry);
+  if (!index) indexes.set(registry, index = new RouteIndex(registry));
+  return index;
+}
 
 /** What a route decision may add to the model and the consumer's provider preferences. */
 export interface RouteJobOptions {
@@ -24,8 +34,8 @@ export function routeJob(
   provider: ProviderPrefs,
   opts: RouteJobOptions = {},
 ): LiveNode[] {
-  // Only the nodes that list the model: the registry's index, not a scan of every node.
-  const route = selectNodes(cp.registry.serving(model), {
+  // Only the nodes that list the model, in the orders the router walks: not a scan of every node.
+  const route = selectNodes(routeIndex(cp.registry).source(model), {
     model,
     provider,
     nowMs: Date.now(),
