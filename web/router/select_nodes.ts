@@ -10,8 +10,6 @@ import { rankCandidates, TOP_RANKED } from "./rank_nodes.ts";
 export const DEFAULT_EXPLORATION_SHARE = 0.05;
 /** Nodes this suspicious or more get no consumer jobs, unless configured otherwise. */
 export const DEFAULT_SUSPICION_THRESHOLD = 0.9;
-/** Draws of a random low-data node before exploration filters the whole low-data list. */
-const EXPLORATION_DRAWS = 8;
 
 /** What the router needs to know about the request. */
 export interface RouteRequest {
@@ -194,8 +192,10 @@ function addLargestWindow(ranked: LiveNode[], byContext: NodeList, rules: Rules)
 }
 
 /**
- * With probability `share`, puts one eligible low-data node, chosen uniformly, first: a few
- * random draws (rejection sampling is uniform over the eligible ones), then the whole list.
+ * With probability `share`, puts one eligible low-data node, chosen uniformly, first. The list is
+ * read in a random order (Fisher–Yates, drawn as it goes) until an eligible node turns up: the
+ * first eligible node of a uniform random order is a uniform choice among them, found after about
+ * (list length / eligible count) reads instead of the whole list.
  */
 function explore(
   ranked: LiveNode[],
@@ -206,20 +206,19 @@ function explore(
 ): void {
   const n = lowData.nodes.length;
   if (share <= 0 || n === 0 || random() >= share) return;
-  const draw = (k: number) => Math.min(k - 1, Math.floor(random() * k));
-  let pick: LiveNode | null = null;
-  for (let t = 0; t < EXPLORATION_DRAWS && pick === null; t++) {
-    const i = draw(n);
-    if (rules.eligible(lowData.nodes[i], lowData.models[i])) pick = lowData.nodes[i];
+  const order = Array.from({ length: n }, (_, i) => i);
+  for (let k = 0; k < n; k++) {
+    const j = k + Math.min(n - k - 1, Math.floor(random() * (n - k)));
+    const i = order[j];
+    order[j] = order[k];
+    order[k] = i;
+    if (!rules.eligible(lowData.nodes[i], lowData.models[i])) continue;
+    const pick = lowData.nodes[i];
+    const at = ranked.indexOf(pick);
+    if (at !== -1) ranked.splice(at, 1);
+    ranked.unshift(pick);
+    return;
   }
-  if (pick === null) {
-    const eligible = lowData.nodes.filter((node, i) => rules.eligible(node, lowData.models[i]));
-    if (eligible.length === 0) return;
-    pick = eligible[draw(eligible.length)];
-  }
-  const at = ranked.indexOf(pick);
-  if (at !== -1) ranked.splice(at, 1);
-  ranked.unshift(pick);
 }
 
 // The nodes `order` names come first, in its order (ties keep the ranking); the others follow

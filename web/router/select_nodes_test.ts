@@ -173,6 +173,25 @@ Deno.test("router - an exploration share of first places goes to low-data nodes,
   assert.deepEqual(ids(route(nodes, undefined, "m", { explorationShare: 0, random: always }))[0], "best");
 });
 
+Deno.test("router - exploration picks uniformly among the eligible low-data nodes only", () => {
+  const nodes = [
+    node("best", { rep: { score: 0.99 } }),
+    ...Array.from({ length: 6 }, (_, i) => node(`busy${i}`, { rep: { samples: 1 }, inFlight: 4 })),
+    node("new-a", { rep: { samples: 1 } }),
+    node("new-b", { rep: { samples: 1 } }),
+    node("new-c", { rep: { samples: 1, suspicion: 0.99 } }),
+  ];
+  const random = seeded(5);
+  const firsts = new Map<string, number>();
+  for (let i = 0; i < 3_000; i++) {
+    const first = (ids(route(nodes, undefined, "m", { explorationShare: 1, random })) as string[])[0];
+    firsts.set(first, (firsts.get(first) ?? 0) + 1);
+  }
+  // Always exploring: only new-a and new-b may be first, about half each (± 5 sigma ≈ 137).
+  assert.deepEqual([...firsts.keys()].sort(), ["new-a", "new-b"]);
+  assert.ok(Math.abs(firsts.get("new-a")! - 1_500) < 137, `new-a first ${firsts.get("new-a")} times`);
+});
+
 Deno.test("router - suspected nodes get no consumer jobs, yet canaries reach them", () => {
   const nodes = [
     node("liar", { rep: { score: 1, suspicion: 0.9 } }),
