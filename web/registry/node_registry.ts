@@ -46,8 +46,10 @@ export class NodeRegistry {
   #nodes = new Map<string, LiveNode>();
   /** Model id → the nodes whose record lists it, so a route decision reads only those. */
   #byModel = new Map<string, LiveNode[]>();
-  /** Model id → a number that changes whenever its nodes, their records or reputations do. */
+  /** Model id → a number that changes whenever its nodes or their records do. */
   #versions = new Map<string, number>();
+  /** Model id → a number that changes whenever one of its nodes gets a new reputation. */
+  #reputationVersions = new Map<string, number>();
   #clock = 0;
   #kv: Deno.Kv;
 
@@ -85,11 +87,16 @@ export class NodeRegistry {
   }
 
   /**
-   * A number that changes whenever the nodes serving `model`, their records or their reputations
-   * change, so what is derived from them (the router's orders) knows when to derive it again.
+   * A number that changes whenever the nodes serving `model` or their records change, so what is
+   * derived from them (the router's orders) knows when to derive it again.
    */
   servingVersion(model: string): number {
     return this.#versions.get(model) ?? 0;
+  }
+
+  /** A number that changes whenever a node serving `model` gets a new reputation. */
+  reputationVersion(model: string): number {
+    return this.#reputationVersions.get(model) ?? 0;
   }
 
   /** Replaces a node's reputation (the reputation computation calls it); false when unknown. */
@@ -97,7 +104,7 @@ export class NodeRegistry {
     const node = this.#nodes.get(pubkey);
     if (!node) return false;
     node.reputation = { ...reputation };
-    for (const m of node.record.models) this.#touch(m.id);
+    for (const m of node.record.models) this.#reputationVersions.set(m.id, ++this.#clock);
     return true;
   }
 

@@ -66,7 +66,11 @@ Deno.test("registry - a node starts at the prior reputation, which setReputation
       updatedAt: 0,
     });
     const rep = { score: 0.9, suspicion: 0.2, samples: 42.5, ttftMs: 120, tokensPerSecond: 55, updatedAt: 7 };
+    const [version, reputationVersion] = [registry.servingVersion("m"), registry.reputationVersion("m")];
     assert.equal(registry.setReputation(pubkey, rep), true);
+    // The router's orders learn of it: the reputation version moves, the membership one does not.
+    assert.equal(registry.servingVersion("m"), version);
+    assert.notEqual(registry.reputationVersion("m"), reputationVersion);
     rep.score = 0; // the registry keeps its own copy
     assert.equal(registry.get(pubkey)!.reputation.score, 0.9);
     // A re-registration keeps the track record, and the stats are still kept beside it.

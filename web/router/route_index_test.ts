@@ -26,7 +26,8 @@ Deno.test("route index - keeps a model's orders until its nodes or reputations c
   const kv = await Deno.openKv(":memory:");
   try {
     const registry = new NodeRegistry(kv);
-    const index = new RouteIndex(registry);
+    let clock = 0;
+    const index = new RouteIndex(registry, { now: () => clock, reorderAfterMs: 1_000 });
     const [a, b] = [generateSecretKey(), generateSecretKey()];
     const now = Date.now();
     for (const sk of [a, b]) {
@@ -49,10 +50,19 @@ Deno.test("route index - keeps a model's orders until its nodes or reputations c
     assert.deepEqual(first(), [getPublicKey(a), getPublicKey(b)]);
     // Nothing changed: the same orders are read again.
     assert.equal(index.source("m"), index.source("m"));
-    // A new reputation reorders at once.
+    // A new reputation: the orders are rebuilt within a second; meanwhile the nodes a walk takes
+    // are still ranked on their live reputations, and a suspicion excludes at once.
+    const before = index.source("m");
     registry.setReputation(getPublicKey(b), { ...priorReputation(), score: 1 });
+    clock += 999;
+    assert.equal(index.source("m"), before);
     assert.deepEqual(first(), [getPublicKey(b), getPublicKey(a)]);
-    // B re-registers without m, then with it again; a made-up model is not kept.
+    clock += 1;
+    assert.notEqual(index.source("m"), before);
+    registry.setReputation(getPublicKey(b), { ...priorReputation(), score: 1, suspicion: 0.99 });
+    assert.deepEqual(first(), [getPublicKey(a)]);
+    registry.setReputation(getPublicKey(b), { ...priorReputation(), score: 1 });
+    // B re-registers without m, then with it again (at once); a made-up model is not kept.
     await registry.register(record(b, ["other"], 2), now);
     assert.deepEqual(first(), [getPublicKey(a)]);
     assert.deepEqual(first("other"), [getPublicKey(b)]);
