@@ -30,7 +30,9 @@ export {
   parseEmbeddingsRequest,
   parseProviderPrefs,
   type ProviderPrefs,
+  type ProviderSort,
   RequestError,
+  requestParameters,
 } from "./openai/requests.ts";
 export {
   CHAT_REQUEST_SCHEMA,
@@ -130,6 +132,7 @@ export {
   vramTierMinMb,
   vramTierOf,
 } from "./hardware/tiers.ts";
+export { isQuantization, type Quantization, QUANTIZATIONS } from "./hardware/quantization.ts";
 export { type Chain, chainOf, type Coin, COIN_CHAINS, isCoin, SUPPORTED_COINS } from "./payments/coins.ts";
 export { type AddressCheck, validatePayoutAddress } from "./payments/addresses.ts";
 export { canonicalJson, type CanonicalValue, isCanonicalJson } from "./receipts/canonical_json.ts";

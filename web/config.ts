@@ -47,6 +47,10 @@ export interface WebConfig {
   localNode: boolean;
   /** A node whose last heartbeat is older than this gets no jobs. */
   nodeStaleMs: number;
+  /** The router: the share of jobs whose first place goes to a low-data node (`INFERNET_EXPLORATION_SHARE`). */
+  explorationShare: number;
+  /** The router: nodes this suspicious or more get no consumer jobs (`INFERNET_SUSPICION_THRESHOLD`). */
+  suspicionThreshold: number;
   /** How long a node may take to send its first chunk or answer before the next node is tried. */
   firstTokenTimeoutMs: number;
   /** How long a stream may go silent before it is failed. */
@@ -108,6 +112,15 @@ function intFrom(name: string, raw: string | undefined, fallback: number, min = 
   const n = Number(raw);
   if (!Number.isSafeInteger(n) || n < min) {
     throw new ConfigError(`${name} must be an integer ≥ ${min}, got '${raw}'`);
+  }
+  return n;
+}
+
+function shareFrom(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0 || n > 1) {
+    throw new ConfigError(`${name} must be from 0 to 1, got '${raw}'`);
   }
   return n;
 }
@@ -205,6 +218,8 @@ export function parseWebConfig(env: Record<string, string | undefined>, args: st
     logLevel,
     localNode: flags["no-local-node"] ? false : flags["local-node"] ?? env.INFERNET_LOCAL_NODE !== "0",
     nodeStaleMs: intFrom("INFERNET_NODE_STALE_MS", env.INFERNET_NODE_STALE_MS, 90_000, 1),
+    explorationShare: shareFrom("INFERNET_EXPLORATION_SHARE", env.INFERNET_EXPLORATION_SHARE, 0.05),
+    suspicionThreshold: shareFrom("INFERNET_SUSPICION_THRESHOLD", env.INFERNET_SUSPICION_THRESHOLD, 0.9),
     firstTokenTimeoutMs: intFrom(
       "INFERNET_FIRST_TOKEN_TIMEOUT_MS",
       env.INFERNET_FIRST_TOKEN_TIMEOUT_MS,

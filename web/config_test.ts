@@ -42,3 +42,18 @@ Deno.test("config - INFERNET_METRICS_TOKEN guards /metrics; unset leaves it open
     /INFERNET_METRICS_TOKEN/,
   );
 });
+
+Deno.test("config - the router's exploration share and suspicion threshold are fractions", () => {
+  const c = parseWebConfig({}, []);
+  assert.equal(c.explorationShare, 0.05);
+  assert.equal(c.suspicionThreshold, 0.9);
+  const set = parseWebConfig({ INFERNET_EXPLORATION_SHARE: "0", INFERNET_SUSPICION_THRESHOLD: "0.75" }, []);
+  assert.equal(set.explorationShare, 0);
+  assert.equal(set.suspicionThreshold, 0.75);
+  for (const bad of ["1.5", "-0.1", "x"]) {
+    assert.throws(
+      () => parseWebConfig({ INFERNET_EXPLORATION_SHARE: bad }, []),
+      /INFERNET_EXPLORATION_SHARE/,
+    );
+  }
+});

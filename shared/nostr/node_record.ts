@@ -4,6 +4,7 @@ import { finalizeEvent, type NostrEvent } from "nostr-tools/pure";
 import { hasValidSignature, nowSeconds, parseEvent, tagValue } from "./event.ts";
 import { isVramTier, tierAtLeast, type VramTier, vramTierMinMb, vramTierOf } from "../hardware/tiers.ts";
 import { isRecord } from "../json/is_record.ts";
+import { isQuantization, type Quantization } from "../hardware/quantization.ts";
 
 /** NIP-78 application-specific data: addressable, replaceable per `d` tag. */
 export const NODE_RECORD_KIND = 30078;
@@ -20,6 +21,10 @@ export interface NodeModel {
   contextLength: number | null;
   promptPricePer1k: number;
   completionPricePer1k: number;
+  /** How the weights are quantized (`quantization`); absent means "unknown". */
+  quantization?: Quantization;
+  /** The optional request parameters the node honours (`supported_parameters`); absent: unknown. */
+  supportedParameters?: string[];
 }
 
 /** A GPU as the node reports it. */
@@ -84,6 +89,8 @@ export function createNodeRecord(
       id: m.id,
       context_length: m.contextLength,
       price: { prompt_per_1k: m.promptPricePer1k, completion_per_1k: m.completionPricePer1k },
+      ...(m.quantization === undefined ? {} : { quantization: m.quantization }),
+      ...(m.supportedParameters === undefined ? {} : { supported_parameters: m.supportedParameters }),
     })),
   };
   return finalizeEvent({
@@ -123,6 +130,7 @@ function parseModel(m: unknown, i: number): NodeModel {
       price.completion_per_1k as number,
       `models[${i}].price.completion_per_1k must be a non-negative integer`,
     ),
+    ...optionalModelFields(o, i),
   };
 }
 
@@ -148,6 +156,29 @@ function checkHardware(a: NodeAdvert): NodeAdvert {
       `${vramTierMinMb(a.vramTier)} (declared ${a.totalVramMb}, tier "${supported}")`,
   );
   return a;
+}
+
+const MAX_SUPPORTED_PARAMETERS = 64;
+
+// Optional fields, added after version 1 shipped: absent stays absent, so older records verify as before.
+function optionalModelFields(o: Record<string, unknown>, i: number): Partial<NodeModel> {
+  const out: Partial<NodeModel> = {};
+  if (o.quantization != null) {
+    out.quantization = need(
+      isQuantization(o.quantization),
+      o.quantization as Quantization,
+      `models[${i}].quantization must be one of int4, int8, fp4, fp6, fp8, fp16, bf16, fp32, unknown`,
+    );
+  }
+  if (o.supported_parameters != null) {
+    const list = o.supported_parameters;
+    out.supportedParameters = need(
+      Array.isArray(list) && list.length <= MAX_SUPPORTED_PARAMETERS && list.every((x) => isStr(x, 64)),
+      list as string[],
+      `models[${i}].supported_parameters must be an array of at most ${MAX_SUPPORTED_PARAMETERS} strings`,
+    );
+  }
+  return out;
 }
 
 function parseAdvert(nodeId: string, content: string): NodeAdvert {
