@@ -131,3 +131,9 @@ export {
   receiptsForJob,
   type StoredReceipt,
 } from "./receipts.ts";
+export {
+  type ReceiptAgainst,
+  receiptsAgainstNode,
+  type VerificationResult,
+  verificationsOfNode,
+} from "./receipt_history.ts";
