@@ -4,7 +4,7 @@ import type { ConsumerSessionRow, PaymentRow, UsageRow } from "../../db/mod.ts";
 import { formatUsd } from "../../shared/mod.ts";
 import DepositStatus from "../islands/DepositStatus.tsx";
 import { Island } from "./Island.tsx";
-import { JobTable } from "./JobTable.tsx";
+import { JobTable, ReceiptLink } from "./JobTable.tsx";
 import { Layout, Notice } from "./Layout.tsx";
 import type { UsageQuery } from "./usage_query.ts";
 
@@ -176,10 +176,14 @@ export function AccountPage(props: AccountView) {
           time={(u) => u.createdAt.toISOString().slice(0, 19).replace("T", " ")}
           amountLabel="Cost (USD)"
           amount={(u) => u.cost}
-          extra={{
-            label: "Node",
-            cell: (u) => (u.nodePubkey ? <code>{u.nodePubkey.slice(0, 10)}…</code> : "–"),
-          }}
+          extras={[
+            {
+              label: "Node",
+              cell: (u) => (u.nodePubkey ? <code>{u.nodePubkey.slice(0, 10)}…</code> : "–"),
+            },
+            // A job that reached a node has a receipt (written moments after it ends).
+            { label: "Receipt", cell: (u) => (u.nodePubkey ? <ReceiptLink jobId={u.jobId} /> : "–") },
+          ]}
         />
       )}
       {(olderHref || q.filter.before) && (
