@@ -133,6 +133,7 @@ export {
 } from "./receipts.ts";
 export {
   type ReceiptAgainst,
+  receiptedJobs,
   receiptsAgainstNode,
   type VerificationResult,
   verificationsOfNode,

@@ -71,6 +71,14 @@ export async function receiptsAgainstNode(
   }));
 }
 
+/** Which of these jobs have at least one receipt (a failed job reached a node, too). */
+export async function receiptedJobs(sql: Sql, jobIds: readonly string[]): Promise<Set<string>> {
+  if (jobIds.length === 0) return new Set();
+  const rows = await sql<{ job_id: string }[]>`
+    select distinct job_id from receipts where job_id = any(${jobIds as string[]}::text[])`;
+  return new Set(rows.map((r) => r.job_id));
+}
+
 interface VerificationDbRow {
   event_id: string;
   job_id: string;

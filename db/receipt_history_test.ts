@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { testOnEachDatabase } from "../testing/databases.ts";
 import { insertReceipts, type ReceiptRow } from "./receipts.ts";
-import { receiptsAgainstNode, verificationsOfNode } from "./receipt_history.ts";
+import { receiptedJobs, receiptsAgainstNode, verificationsOfNode } from "./receipt_history.ts";
 
 const NODE = "ab".repeat(32);
 const OTHER = "cd".repeat(32);
@@ -64,6 +64,11 @@ testOnEachDatabase(
     assert.equal(against[3].signed, false);
     assert.deepEqual((await receiptsAgainstNode(db.sql, NODE, { limit: 2 })).map((r) => r.seq), [8, 7]);
     assert.deepEqual(await receiptsAgainstNode(db.sql, "ef".repeat(32)), []);
+    assert.deepEqual(
+      await receiptedJobs(db.sql, ["job_ab2", "job_cd1", "job_none"]),
+      new Set(["job_ab2", "job_cd1"]),
+    );
+    assert.deepEqual(await receiptedJobs(db.sql, []), new Set());
   },
 );
 

@@ -40,6 +40,8 @@ export interface AccountView {
   held: bigint;
   deposits: PaymentRow[];
   usage: UsageRow[];
+  /** The jobs of `usage` that have a receipt (a failed job that reached a node has one, too). */
+  receipted: ReadonlySet<string>;
   query: UsageQuery;
   /** The `before` value of the next (older) page of the usage log; null on the last page. */
   older: string | null;
@@ -181,8 +183,13 @@ export function AccountPage(props: AccountView) {
               label: "Node",
               cell: (u) => (u.nodePubkey ? <code>{u.nodePubkey.slice(0, 10)}…</code> : "–"),
             },
-            // A job that reached a node has a receipt (written moments after it ends).
-            { label: "Receipt", cell: (u) => (u.nodePubkey ? <ReceiptLink jobId={u.jobId} /> : "–") },
+            // A job that reached a node has a receipt, written moments after it ends.
+            {
+              label: "Receipt",
+              cell: (
+                u,
+              ) => (u.nodePubkey || props.receipted.has(u.jobId) ? <ReceiptLink jobId={u.jobId} /> : "–"),
+            },
           ]}
         />
       )}

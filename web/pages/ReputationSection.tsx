@@ -53,7 +53,7 @@ export function ReputationSection(props: { panel: ReputationPanel }) {
         <div class="scroll">
           <table class="against">
             <caption class="muted">
-              The newest {against.length} receipts that counted against the node.
+              Receipts that counted against the node, newest first.
             </caption>
             <thead>
               <tr>
