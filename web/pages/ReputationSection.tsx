@@ -24,7 +24,7 @@ export function ReputationSection(props: { panel: ReputationPanel }) {
       <section class="cards">
         <div class="card">
           <span class="num" data-stat="score">{formatScore(r.score)}</span>
-          score{r.prior ? " (the prior: nothing computed yet)" : ""}
+          score{r.prior ? " (the prior: no receipt counted yet)" : ""}
         </div>
         <div class="card">
           <span class="num" data-stat="suspicion">{formatScore(r.suspicion)}</span> suspicion

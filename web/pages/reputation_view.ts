@@ -12,7 +12,7 @@ export interface ReputationView {
   samples: number;
   ttftMs: number | null;
   tokensPerSecond: number | null;
-  /** True while nothing is computed for the node yet: the numbers are the prior. */
+  /** True while no receipt has counted for the node: the numbers are the prior. */
   prior: boolean;
 }
 
@@ -63,7 +63,7 @@ export function reputationOf(node: object | undefined): ReputationView {
     samples: isNumber(r.samples) ? r.samples : 0,
     ttftMs: orNull(r.ttftMs),
     tokensPerSecond: orNull(r.tokensPerSecond),
-    prior: false,
+    prior: !isNumber(r.samples) || r.samples <= 0,
   };
 }
 

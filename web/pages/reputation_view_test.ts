@@ -36,6 +36,10 @@ Deno.test("reputation view - a carried reputation is shown as it is", () => {
     reputationOf({ reputation: { score: 1, suspicion: 0, samples: 1, reliability: 0.9 } }).reliability,
     0.9,
   );
+  // The router's default for a node with no receipt yet is still the prior.
+  const fresh = reputationOf({ reputation: { score: 0.75, suspicion: 0.01, samples: 0, ttftMs: null } });
+  assert.equal(fresh.prior, true);
+  assert.equal(fresh.score, 0.75);
 });
 
 Deno.test("reputation view - nodes sort by score, then name and key", () => {
