@@ -132,3 +132,10 @@ export {
   receiptsForJob,
   type StoredReceipt,
 } from "./receipts.ts";
+export {
+  type ReceiptAgainst,
+  receiptedJobs,
+  receiptsAgainstNode,
+  type VerificationResult,
+  verificationsOfNode,
+} from "./receipt_history.ts";
