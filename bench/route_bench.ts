@@ -74,6 +74,7 @@ async function buildRegistry(
     const samples = random() < 0.1 ? random() * 20 : 20 + random() * 5_000;
     registry.setReputation(pubkey, {
       score: random(),
+      reliability: 1,
       suspicion: random() < 0.02 ? 0.95 : random() * 0.3,
       samples,
       ttftMs: random() < 0.1 ? null : 50 + random() * 2_000,

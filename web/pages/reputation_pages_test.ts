@@ -57,7 +57,7 @@ Deno.test({
       // 1. The network page: the node with the prior score, linked to its receipts and reputation.
       await page.goto("/");
       const row = page.locator(`tr[data-node="${node.pubkey}"]`);
-      assert.equal(await row.locator("[data-stat=score]").textContent(), "0.75 (prior)");
+      assert.equal(await row.locator("[data-stat=score]").textContent(), "0.74 (prior)");
       assert.equal(
         await row.getByRole("link", { name: /^receipts of node/ }).getAttribute("href"),
         `/api/receipts?node=${node.pubkey}`,
@@ -68,15 +68,14 @@ Deno.test({
       );
       await shot(page, "01-network-prior");
       // The router's reputation for the node (as the reputation service sets it) shows up live.
-      Object.assign(cp.registry.get(node.pubkey)!, {
-        reputation: {
-          score: 0.62,
-          suspicion: 0.2,
-          samples: 9,
-          ttftMs: 41,
-          tokensPerSecond: 88.5,
-          updatedAt: 1,
-        },
+      cp.registry.setReputation(node.pubkey, {
+        score: 0.62,
+        suspicion: 0.2,
+        reliability: 0.775,
+        samples: 9,
+        ttftMs: 41,
+        tokensPerSecond: 88.5,
+        updatedAt: 1,
       });
       await row.locator("[data-stat=score]", { hasText: /^0\.62$/ }).waitFor();
       assert.equal(await row.locator("[data-stat=suspicion]").textContent(), "0.20");

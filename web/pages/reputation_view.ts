@@ -26,7 +26,7 @@ export interface ReputationPanel {
 }
 
 /** What a new node starts from: neither trusted nor starved. */
-export const PRIOR_SCORE = 0.75;
+export const PRIOR_SCORE = 0.7425;
 export const PRIOR_SUSPICION = 0.01;
 
 /** The reputation a registry entry carries, when the router has one for it. */
@@ -49,7 +49,7 @@ export function reputationOf(node: object | undefined): ReputationView {
     return {
       score: PRIOR_SCORE,
       suspicion: PRIOR_SUSPICION,
-      reliability: null,
+      reliability: 0.75,
       samples: 0,
       ttftMs: null,
       tokensPerSecond: null,

@@ -39,7 +39,7 @@ Deno.test("reputation view - a carried reputation is shown as it is", () => {
   // The router's default for a node with no receipt yet is still the prior.
   const fresh = reputationOf({ reputation: { score: 0.75, suspicion: 0.01, samples: 0, ttftMs: null } });
   assert.equal(fresh.prior, true);
-  assert.equal(fresh.score, 0.75);
+  assert.equal(fresh.score, 0.75); // as carried
 });
 
 Deno.test("reputation view - nodes sort by score, then name and key", () => {

@@ -58,14 +58,23 @@ Deno.test("registry - a node starts at the prior reputation, which setReputation
     const pubkey = getPublicKey(sk);
     await registry.register(record(sk, ["m"], 1));
     assert.deepEqual(registry.get(pubkey)!.reputation, {
-      score: 0.75,
+      score: 0.7425,
       suspicion: 0.01,
+      reliability: 0.75,
       samples: 0,
       ttftMs: null,
       tokensPerSecond: null,
       updatedAt: 0,
     });
-    const rep = { score: 0.9, suspicion: 0.2, samples: 42.5, ttftMs: 120, tokensPerSecond: 55, updatedAt: 7 };
+    const rep = {
+      score: 0.9,
+      suspicion: 0.2,
+      reliability: 0.95,
+      samples: 42.5,
+      ttftMs: 120,
+      tokensPerSecond: 55,
+      updatedAt: 7,
+    };
     const [version, reputationVersion] = [registry.servingVersion("m"), registry.reputationVersion("m")];
     assert.equal(registry.setReputation(pubkey, rep), true);
     // The router's orders learn of it: the reputation version moves, the membership one does not.

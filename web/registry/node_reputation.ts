@@ -7,6 +7,8 @@ export interface NodeReputation {
   score: number;
   /** 0..1: how likely the node cheats; at or over the router's threshold it gets no consumer jobs. */
   suspicion: number;
+  /** (good + 3) / (good + bad + 4) of formula 1: the score before suspicion; 0.75 for the prior. */
+  reliability: number;
   /** The weighted count of receipts behind the score; under LOW_DATA_SAMPLES the node is explored. */
   samples: number;
   /** Measured time to first token, ms; null before any measurement. */
@@ -20,7 +22,18 @@ export interface NodeReputation {
 /** Fewer weighted receipts than this make a low-data node, which the exploration share favours. */
 export const LOW_DATA_SAMPLES = 20;
 
-/** The prior of a node with no receipts: neither trusted nor starved. */
+/**
+ * The prior of a node with no receipts, as formula 1 gives it (docs/protocol.md §12): reliability
+ * 0.75 (Beta(3,1)), suspicion 0.01, score 0.75 × 0.99: neither trusted nor starved.
+ */
 export function priorReputation(): NodeReputation {
-  return { score: 0.75, suspicion: 0.01, samples: 0, ttftMs: null, tokensPerSecond: null, updatedAt: 0 };
+  return {
+    score: 0.7425,
+    suspicion: 0.01,
+    reliability: 0.75,
+    samples: 0,
+    ttftMs: null,
+    tokensPerSecond: null,
+    updatedAt: 0,
+  };
 }

@@ -30,6 +30,7 @@ export function toNodeReputation(r: Reputation, atMs: number): NodeReputation {
   return {
     score: r.score,
     suspicion: r.suspicion,
+    reliability: r.reliability,
     samples: r.samples,
     ttftMs: r.components.ttftMs,
     tokensPerSecond: r.components.tokensPerSecond,
