@@ -28,7 +28,9 @@ export type CliErrorCode =
   | "login_expired"
   | "login_denied"
   | "bad_receipts"
-  | "receipts_invalid";
+  | "receipts_invalid"
+  | "receipt_invalid"
+  | "reputation_disagrees";
 
 /** An error printed as one line by `cli/main.ts`, which then exits with `exitCode`. */
 export class CliError extends Error {

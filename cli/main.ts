@@ -21,6 +21,7 @@ import { runUncensored } from "./commands/uncensored.ts";
 import { runLogin } from "./commands/login.ts";
 import { runOperator } from "./commands/operator.ts";
 import { runReceipts } from "./commands/receipts.ts";
+import { runReputation } from "./commands/reputation.ts";
 import { CLI_VERSION } from "./version.ts";
 
 const USAGE = `infernet ${CLI_VERSION} — earn by serving inference on the Infernet network
@@ -82,6 +83,9 @@ usage: infernet <command> [flags]
                                           check job receipts (a saved /api/receipts answer,
                                           JSON lines, or its URL) offline: signatures, keys,
                                           hashes and chains; one line per problem (exit 1)
+  reputation <npub|hex> [--server URL] [--json]
+                                          a node's published score, recomputed from its signed
+                                          receipts and verifications (exit 1 if they disagree)
 
 node files: $INFERNET_HOME (default ~/.config/infernet): node.key (mode 0600), config.json
 models: $INFERNET_HOME/models; HF_ENDPOINT, HF_TOKEN for the Hugging Face Hub
@@ -109,6 +113,7 @@ const COMMANDS: Record<string, (ctx: CommandContext) => Promise<void>> = {
   login: runLogin,
   operator: runOperator,
   receipts: runReceipts,
+  reputation: runReputation,
 };
 
 /** Runs the CLI; returns the process exit code. */

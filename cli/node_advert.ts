@@ -48,6 +48,7 @@ export function buildAdvert(
         contextLength: m.contextLength,
         promptPricePer1k: price.promptPer1k,
         completionPricePer1k: price.completionPer1k,
+        ...(m.quantization ? { quantization: m.quantization } : {}),
       };
     }),
   };

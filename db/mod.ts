@@ -131,6 +131,7 @@ export {
   type VerificationPage,
   type VerificationRow,
 } from "./verifications.ts";
+export { allReputations, nodeReputation } from "./reputation.ts";
 export {
   insertReceipts,
   listReceipts,
@@ -140,3 +141,10 @@ export {
   receiptsForJob,
   type StoredReceipt,
 } from "./receipts.ts";
+export {
+  type ReceiptAgainst,
+  receiptedJobs,
+  receiptsAgainstNode,
+  type VerificationResult,
+  verificationsOfNode,
+} from "./receipt_history.ts";

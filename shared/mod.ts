@@ -30,7 +30,9 @@ export {
   parseEmbeddingsRequest,
   parseProviderPrefs,
   type ProviderPrefs,
+  type ProviderSort,
   RequestError,
+  requestParameters,
 } from "./openai/requests.ts";
 export {
   CHAT_REQUEST_SCHEMA,
@@ -122,7 +124,15 @@ export {
   priceOutOfBounds,
   splitFee,
 } from "./pricing/price.ts";
-export { isVramTier, tierAtLeast, VRAM_TIERS, type VramTier, vramTierOf } from "./hardware/tiers.ts";
+export {
+  isVramTier,
+  tierAtLeast,
+  VRAM_TIERS,
+  type VramTier,
+  vramTierMinMb,
+  vramTierOf,
+} from "./hardware/tiers.ts";
+export { isQuantization, type Quantization, QUANTIZATIONS } from "./hardware/quantization.ts";
 export { type Chain, chainOf, type Coin, COIN_CHAINS, isCoin, SUPPORTED_COINS } from "./payments/coins.ts";
 export { type AddressCheck, validatePayoutAddress } from "./payments/addresses.ts";
 export { canonicalJson, type CanonicalValue, isCanonicalJson } from "./receipts/canonical_json.ts";
@@ -164,3 +174,27 @@ export {
   type VerifiedVerification,
   verifyVerification,
 } from "./receipts/verification.ts";
+export {
+  componentsToWire,
+  computeReputation,
+  DEFAULT_REPUTATION_HALF_LIFE_S,
+  emptyReputationSums,
+  type Reputation,
+  REPUTATION_FORMULA,
+  type ReputationComponents,
+  reputationFromSums,
+  type ReputationReceipt,
+  type ReputationSums,
+  type ReputationTime,
+  type ReputationVerification,
+  reputationWeight,
+  scoresAgree,
+  sumReputation,
+} from "./receipts/reputation.ts";
+export {
+  artifactMismatch,
+  meteringDisagrees,
+  reputationReceiptOf,
+  reputationVerificationOf,
+  usageDiverges,
+} from "./receipts/reputation_input.ts";

@@ -3,7 +3,7 @@
 // browser tests share (a served control plane, one real node, Chromium).
 import fs from "node:fs";
 import type { Browser, Page } from "playwright-core";
-import { startTestEngine } from "./test_engine.ts";
+import { startTestEngine, type TestEngine } from "./test_engine.ts";
 import { type NodeProcess, startNode, stopNode } from "./network.ts";
 import { type DashboardEnv, startDashboard } from "./dashboard.ts";
 
@@ -62,6 +62,8 @@ export async function dumpOpenPages(browser: Browser, shot: (page: Page, name: s
 export interface BrowserRig {
   shot: (page: Page, name: string) => Promise<void>;
   env: DashboardEnv;
+  /** The node's engine (its failure modes can be switched on). */
+  engine: TestEngine;
   node: NodeProcess;
   browser: Browser;
 }
@@ -80,7 +82,7 @@ export async function withNodeAndBrowser(
   const node = await startNode({ cp: env.tcp.cp, url: env.url }, engine.url);
   const browser = await launchChromium();
   try {
-    await fn({ shot, env, node, browser });
+    await fn({ shot, env, engine, node, browser });
   } catch (err) {
     await dumpOpenPages(browser, shot);
     throw err;

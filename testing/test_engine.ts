@@ -28,13 +28,18 @@ export interface TestEngineOptions {
    * vLLM refuses one. Unset: no window listed or enforced.
    */
   contextLength?: number;
+  /**
+   * A lying node's factor on the completion tokens it reports in `usage` (1: honest). The text
+   * served is unchanged, so the control plane's own count disagrees.
+   */
+  usageInflation?: number;
   /** Engine-wide lie (default "none"): what verification must catch. */
   lie?: TestEngineLie;
 }
 
 /** The options that can be changed while the engine runs. */
 export type TestEngineConfig = Partial<
-  Pick<TestEngineOptions, "tokenDelayMs" | "usage" | "failure" | "dieAfterTokens" | "lie">
+  Pick<TestEngineOptions, "tokenDelayMs" | "usage" | "failure" | "dieAfterTokens" | "usageInflation" | "lie">
 >;
 
 /** A lifecycle event of one inference request; `atMs` is epoch milliseconds (fractional). */
@@ -105,6 +110,7 @@ const CONFIG_CHECKS: Record<keyof Config, [(v: unknown) => boolean, string]> = {
   dieAfterTokens: [isCount, "a non-negative integer"],
   usage: [(v) => typeof v === "boolean", "a boolean"],
   failure: [isFailure, `one of ${TEST_ENGINE_FAILURES.join(", ")}`],
+  usageInflation: [(v) => isCount(v) && (v as number) > 0, "a positive integer"],
   lie: [isLie, `one of ${TEST_ENGINE_LIES.join(", ")}`],
 };
 
@@ -293,7 +299,7 @@ function chat(ctx: Ctx, models: string[], contextLength: number | null): Respons
       `messages resulted in ${prompt} tokens. Please reduce the length of the messages.`;
     throw new ApiError(400, msg, "messages", "context_length_exceeded");
   }
-  const n = tokens.length * (cfg.lie === "inflate_usage" ? 10 : 1);
+  const n = tokens.length * cfg.usageInflation * (cfg.lie === "inflate_usage" ? 10 : 1);
   const usage = { prompt_tokens: prompt, completion_tokens: n, total_tokens: prompt + n };
   const id = "chatcmpl-" + crypto.randomUUID().replaceAll("-", "");
   const head = { id, created: Math.floor(Date.now() / 1000), model };
@@ -421,7 +427,14 @@ export function createTestEngineHandler(opts: TestEngineOptions = {}): TestEngin
   const models = opts.models?.length ? [...opts.models] : ["infernet-test-echo"];
   const dims = opts.embeddingDimensions ?? 8;
   const contextLength = opts.contextLength ?? null;
-  const cfg: Config = { tokenDelayMs: 0, usage: true, failure: "none", dieAfterTokens: 3, lie: "none" };
+  const cfg: Config = {
+    tokenDelayMs: 0,
+    usage: true,
+    failure: "none",
+    dieAfterTokens: 3,
+    usageInflation: 1,
+    lie: "none",
+  };
   applyConfig(cfg, opts);
   const events: TestEngineEvent[] = [];
   const closing = new AbortController();

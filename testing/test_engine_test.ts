@@ -167,6 +167,22 @@ Deno.test("test engine - streams a final usage chunk and usage null before it wh
   });
 });
 
+Deno.test("test engine - usageInflation multiplies the completion tokens it reports, not the text", async () => {
+  await withEngine({ usageInflation: 750 }, async (engine) => {
+    const plain = await (await post(engine, "/v1/chat/completions", chatBody())).json();
+    assert.equal(plain.choices[0].message.content, "Echo: hello big world");
+    assert.deepEqual(plain.usage, { prompt_tokens: 3, completion_tokens: 3000, total_tokens: 3003 });
+    const body = chatBody({ stream: true, stream_options: { include_usage: true } });
+    const frames = sseData(await (await post(engine, "/v1/chat/completions", body)).text());
+    const last = JSON.parse(frames.at(-2)!);
+    assert.deepEqual(last.usage, { prompt_tokens: 3, completion_tokens: 3000, total_tokens: 3003 });
+    engine.configure({ usageInflation: 1 });
+    const honest = await (await post(engine, "/v1/chat/completions", chatBody())).json();
+    assert.equal(honest.usage.completion_tokens, 4);
+    assert.throws(() => engine.configure({ usageInflation: 0 }));
+  });
+});
+
 Deno.test("test engine - truncates at max_tokens or max_completion_tokens with finish_reason length", async () => {
   await withEngine({}, async (engine) => {
     const plain = await (await post(engine, "/v1/chat/completions", chatBody({ max_tokens: 2 })))

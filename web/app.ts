@@ -27,6 +27,7 @@ import { coinPayWebhook } from "./api/webhooks/coinpay.ts";
 import { errorPageResponse, mountPages } from "./pages/mod.ts";
 import { metricsEndpoint } from "./metrics/metrics_route.ts";
 import { mountApiDocs } from "./openapi/mod.ts";
+import { getReputation } from "./reputation/reputation_route.ts";
 
 /** Whether a path belongs to the JSON APIs (their errors stay OpenAI-shaped); else it is a page. */
 function isApiPath(path: string): boolean {
@@ -99,6 +100,7 @@ export function createApp(cp: ControlPlane): Hono<AppEnv> {
 
   app.post("/api/keys", createKey(cp));
   app.get("/api/pricing", getPricing(cp));
+  app.get("/api/reputation/:key", getReputation(cp));
   mountReceiptRoutes(app, cp);
   app.post("/api/deposits", createDeposit(cp));
   app.get("/api/deposits/:id", getDeposit(cp));

@@ -1,6 +1,12 @@
 // The control plane's configuration: environment and flags parsed once into a typed value.
 import { parseArgs } from "node:util";
-import { DEFAULT_FEE_BPS, isLogLevel, type LogLevel, parseDecimal } from "../shared/mod.ts";
+import {
+  DEFAULT_FEE_BPS,
+  DEFAULT_REPUTATION_HALF_LIFE_S,
+  isLogLevel,
+  type LogLevel,
+  parseDecimal,
+} from "../shared/mod.ts";
 
 /** Everything the control plane needs to know to start. */
 export interface WebConfig {
@@ -41,6 +47,10 @@ export interface WebConfig {
   localNode: boolean;
   /** A node whose last heartbeat is older than this gets no jobs. */
   nodeStaleMs: number;
+  /** The router: the share of jobs whose first place goes to a low-data node (`INFERNET_EXPLORATION_SHARE`). */
+  explorationShare: number;
+  /** The router: nodes this suspicious or more get no consumer jobs (`INFERNET_SUSPICION_THRESHOLD`). */
+  suspicionThreshold: number;
   /** How long a node may take to send its first chunk or answer before the next node is tried. */
   firstTokenTimeoutMs: number;
   /** How long a stream may go silent before it is failed. */
@@ -79,6 +89,10 @@ export interface WebConfig {
    */
   canaryRate: number;
   canaryFloorMs: number;
+  /** Reputation's half-life, seconds (`INFERNET_REPUTATION_HALF_LIFE_S`, default 7 days). */
+  reputationHalfLifeS: number;
+  /** How often every node's reputation is recomputed (`INFERNET_REPUTATION_REFRESH_MS`, 0: never). */
+  reputationRefreshMs: number;
 }
 
 /** The real payment processor's settings (all four variables, or none). */
@@ -100,20 +114,20 @@ function feeBpsFrom(raw: string | undefined): number {
   return bps;
 }
 
-function rateFrom(name: string, raw: string | undefined, fallback: number): number {
-  if (raw === undefined || raw === "") return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < 0 || n > 1) {
-    throw new ConfigError(`${name} must be between 0 and 1, got '${raw}'`);
-  }
-  return n;
-}
-
 function intFrom(name: string, raw: string | undefined, fallback: number, min = 0): number {
   if (raw === undefined || raw === "") return fallback;
   const n = Number(raw);
   if (!Number.isSafeInteger(n) || n < min) {
     throw new ConfigError(`${name} must be an integer ≥ ${min}, got '${raw}'`);
+  }
+  return n;
+}
+
+function shareFrom(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0 || n > 1) {
+    throw new ConfigError(`${name} must be from 0 to 1, got '${raw}'`);
   }
   return n;
 }
@@ -211,6 +225,8 @@ export function parseWebConfig(env: Record<string, string | undefined>, args: st
     logLevel,
     localNode: flags["no-local-node"] ? false : flags["local-node"] ?? env.INFERNET_LOCAL_NODE !== "0",
     nodeStaleMs: intFrom("INFERNET_NODE_STALE_MS", env.INFERNET_NODE_STALE_MS, 90_000, 1),
+    explorationShare: shareFrom("INFERNET_EXPLORATION_SHARE", env.INFERNET_EXPLORATION_SHARE, 0.05),
+    suspicionThreshold: shareFrom("INFERNET_SUSPICION_THRESHOLD", env.INFERNET_SUSPICION_THRESHOLD, 0.9),
     firstTokenTimeoutMs: intFrom(
       "INFERNET_FIRST_TOKEN_TIMEOUT_MS",
       env.INFERNET_FIRST_TOKEN_TIMEOUT_MS,
@@ -237,8 +253,19 @@ export function parseWebConfig(env: Record<string, string | undefined>, args: st
     sessionSecret: sessionSecretFrom(env.INFERNET_SESSION_SECRET),
     sessionTtlS: intFrom("INFERNET_SESSION_TTL_S", env.INFERNET_SESSION_TTL_S, 3600, 60),
     metricsToken: metricsTokenFrom(env.INFERNET_METRICS_TOKEN),
-    canaryRate: rateFrom("INFERNET_CANARY_RATE", env.INFERNET_CANARY_RATE, 0.01),
+    canaryRate: shareFrom("INFERNET_CANARY_RATE", env.INFERNET_CANARY_RATE, 0.01),
     canaryFloorMs: intFrom("INFERNET_CANARY_FLOOR_MINUTES", env.INFERNET_CANARY_FLOOR_MINUTES, 30, 1) *
       60_000,
+    reputationHalfLifeS: intFrom(
+      "INFERNET_REPUTATION_HALF_LIFE_S",
+      env.INFERNET_REPUTATION_HALF_LIFE_S,
+      DEFAULT_REPUTATION_HALF_LIFE_S,
+      1,
+    ),
+    reputationRefreshMs: intFrom(
+      "INFERNET_REPUTATION_REFRESH_MS",
+      env.INFERNET_REPUTATION_REFRESH_MS,
+      60_000,
+    ),
   };
 }

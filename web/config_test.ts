@@ -50,6 +50,27 @@ Deno.test("config - canaries: about 1 % of a node's jobs, a floor in minutes, 0 
   const set = parseWebConfig({ INFERNET_CANARY_RATE: "0", INFERNET_CANARY_FLOOR_MINUTES: "5" }, []);
   assert.equal(set.canaryRate, 0);
   assert.equal(set.canaryFloorMs, 5 * 60_000);
-  assert.throws(() => parseWebConfig({ INFERNET_CANARY_RATE: "2" }, []), /between 0 and 1/);
-  assert.throws(() => parseWebConfig({ INFERNET_CANARY_RATE: "often" }, []), /between 0 and 1/);
+  assert.throws(
+    () => parseWebConfig({ INFERNET_CANARY_RATE: "2" }, []),
+    /INFERNET_CANARY_RATE must be from 0 to 1/,
+  );
+  assert.throws(
+    () => parseWebConfig({ INFERNET_CANARY_RATE: "often" }, []),
+    /INFERNET_CANARY_RATE must be from 0 to 1/,
+  );
+});
+
+Deno.test("config - the router's exploration share and suspicion threshold are fractions", () => {
+  const c = parseWebConfig({}, []);
+  assert.equal(c.explorationShare, 0.05);
+  assert.equal(c.suspicionThreshold, 0.9);
+  const set = parseWebConfig({ INFERNET_EXPLORATION_SHARE: "0", INFERNET_SUSPICION_THRESHOLD: "0.75" }, []);
+  assert.equal(set.explorationShare, 0);
+  assert.equal(set.suspicionThreshold, 0.75);
+  for (const bad of ["1.5", "-0.1", "x"]) {
+    assert.throws(
+      () => parseWebConfig({ INFERNET_EXPLORATION_SHARE: bad }, []),
+      /INFERNET_EXPLORATION_SHARE/,
+    );
+  }
 });

@@ -23,6 +23,7 @@ import { type PaymentProcessor, ProcessorError } from "./payments/processor.ts";
 import { type RateProvider, staticRates } from "./payments/rates.ts";
 import { type PayoutDeps, resumeOpenPayouts, runAutomaticPayouts } from "./payments/payouts.ts";
 import { Metrics } from "./metrics/metrics.ts";
+import { ReputationService } from "./reputation/reputation_service.ts";
 import { ephemeralPlatformKey, loadPlatformKey, type PlatformKey } from "./receipts/platform_key.ts";
 import { ReceiptDesk } from "./receipts/receipt_desk.ts";
 import { workerSigner } from "./receipts/event_signer.ts";
@@ -51,6 +52,8 @@ export interface ControlPlane {
   rates: RateProvider;
   /** What `GET /metrics` exposes. */
   metrics: Metrics;
+  /** Nodes' reputations: recomputed into the registry, and computed fresh for the API. */
+  reputation: ReputationService;
   /** The control plane's own Nostr key (receipts, verifications). */
   platformKey: PlatformKey;
   /** Where job attempts and node receipts become signed platform receipts. */
@@ -237,6 +240,16 @@ export async function openControlPlane(
       .catch((err) => log.error("payout sweep failed", { err }));
   }, 60_000);
 
+  const reputation = new ReputationService({
+    sql: db.sql,
+    registry,
+    log,
+    halfLifeS: config.reputationHalfLifeS,
+    refreshMs: config.reputationRefreshMs,
+  });
+  receipts.onReceipt(reputation.onReceipt);
+  reputation.start();
+
   const rate = config.keyRateLimitPerSec;
   return {
     config,
@@ -258,6 +271,7 @@ export async function openControlPlane(
     webhookSecret: opts.webhookSecret ?? config.coinPayPortal?.webhookSecret ?? null,
     rates,
     metrics,
+    reputation,
     platformKey,
     receipts,
     async close() {
@@ -269,6 +283,8 @@ export async function openControlPlane(
       await jobs.flush();
       await recorder.close();
       await receipts.close();
+      // After the desk: the refreshes its last receipts asked for are awaited.
+      await reputation.close();
       journal?.close();
       await leases.close();
       if (!opts.kv) {

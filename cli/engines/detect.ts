@@ -3,7 +3,8 @@
 // apart by what they say about themselves: Ollama's `/api/tags`, and the `owned_by` that vLLM,
 // SGLang and llama.cpp write on every `/v1/models` entry. Every request has a timeout, and every
 // response body is read or cancelled, so a probe never hangs and never leaks a connection.
-import { isRecord } from "../../shared/mod.ts";
+import { isRecord, type Quantization } from "../../shared/mod.ts";
+import { quantizationOfLevel } from "./quantization.ts";
 
 /** The engines the daemon knows; "openai" is any other OpenAI-compatible server. */
 export type EngineKind = "ollama" | "vllm" | "sglang" | "llamacpp" | "openai" | "test" | "builtin";
@@ -12,6 +13,8 @@ export type EngineKind = "ollama" | "vllm" | "sglang" | "llamacpp" | "openai" | 
 export interface EngineModel {
   id: string;
   contextLength: number | null;
+  /** How its weights are quantized, when the engine says in a way we read (Ollama's tags). */
+  quantization?: Quantization;
 }
 
 /** An engine that answered, with its models. */
@@ -130,7 +133,10 @@ function ollamaModels(body: unknown): EngineModel[] | null {
   if (!isRecord(body) || !Array.isArray(body.models) || Array.isArray(body.data)) return null;
   return body.models
     .filter((m): m is Json => isRecord(m) && typeof m.name === "string" && m.name !== "")
-    .map((m) => ({ id: m.name as string, contextLength: null }));
+    .map((m) => {
+      const q = quantizationOfLevel(isRecord(m.details) ? m.details.quantization_level : undefined);
+      return { id: m.name as string, contextLength: null, ...(q === "unknown" ? {} : { quantization: q }) };
+    });
 }
 
 function engineKind(

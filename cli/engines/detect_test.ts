@@ -274,8 +274,8 @@ Deno.test("probeEngine - Ollama by its /api/tags, models by name", async () => {
       kind: "ollama",
       baseUrl: url,
       models: [
-        { id: "llama3.2:latest", contextLength: null },
-        { id: "huihui_ai/qwen3-abliterated:8b", contextLength: null },
+        { id: "llama3.2:latest", contextLength: null, quantization: "int4" },
+        { id: "huihui_ai/qwen3-abliterated:8b", contextLength: null, quantization: "int4" },
       ],
     });
   });

@@ -22,8 +22,16 @@ const LOWER_BOUNDS_GB: Record<VramTier, number> = {
  */
 export function vramTierOf(totalVramMb: number): VramTier {
   let tier: VramTier = "nano";
-  for (const t of VRAM_TIERS) if (totalVramMb >= LOWER_BOUNDS_GB[t] * 1024) tier = t;
+  for (const t of VRAM_TIERS) if (totalVramMb >= vramTierMinMb(t)) tier = t;
   return tier;
+}
+
+/**
+ * The least total VRAM (MB) a node of `tier` has.
+ * @example vramTierMinMb("large") === 16_384
+ */
+export function vramTierMinMb(tier: VramTier): number {
+  return LOWER_BOUNDS_GB[tier] * 1024;
 }
 
 /** True when `x` names a tier. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { isVramTier, tierAtLeast, VRAM_TIERS, vramTierOf } from "./tiers.ts";
+import { isVramTier, tierAtLeast, VRAM_TIERS, vramTierMinMb, vramTierOf } from "./tiers.ts";
 
 Deno.test("tiers - VRAM buckets follow the published table, boundaries go up", () => {
   const cases: [number, string][] = [
@@ -36,4 +36,13 @@ Deno.test("tiers - the list is ordered, and nonsense VRAM is nano", () => {
   for (const mb of [-1, Number.NaN, Number.NEGATIVE_INFINITY]) assert.equal(vramTierOf(mb), "nano");
   assert.equal(vramTierOf(Number.POSITIVE_INFINITY), "xx1");
   assert.ok(!isVramTier("XL") && !isVramTier(null) && !isVramTier(undefined));
+});
+
+Deno.test("tiers - each tier's least VRAM is its lower boundary", () => {
+  for (const tier of VRAM_TIERS) {
+    assert.equal(vramTierOf(vramTierMinMb(tier)), tier);
+    if (tier !== "nano") assert.notEqual(vramTierOf(vramTierMinMb(tier) - 1), tier);
+  }
+  assert.equal(vramTierMinMb("nano"), 0);
+  assert.equal(vramTierMinMb("large"), 16_384);
 });

@@ -2,8 +2,9 @@
 // node's advertisement as JSON. It verifies on its own, so it can later be mirrored to relays.
 import { finalizeEvent, type NostrEvent } from "nostr-tools/pure";
 import { hasValidSignature, nowSeconds, parseEvent, tagValue } from "./event.ts";
-import { isVramTier, type VramTier } from "../hardware/tiers.ts";
+import { isVramTier, tierAtLeast, type VramTier, vramTierMinMb, vramTierOf } from "../hardware/tiers.ts";
 import { isRecord } from "../json/is_record.ts";
+import { isQuantization, type Quantization } from "../hardware/quantization.ts";
 
 /** NIP-78 application-specific data: addressable, replaceable per `d` tag. */
 export const NODE_RECORD_KIND = 30078;
@@ -20,6 +21,10 @@ export interface NodeModel {
   contextLength: number | null;
   promptPricePer1k: number;
   completionPricePer1k: number;
+  /** How the weights are quantized (`quantization`); absent means "unknown". */
+  quantization?: Quantization;
+  /** The optional request parameters the node honours (`supported_parameters`); absent: unknown. */
+  supportedParameters?: string[];
 }
 
 /** A GPU as the node reports it. */
@@ -84,6 +89,8 @@ export function createNodeRecord(
       id: m.id,
       context_length: m.contextLength,
       price: { prompt_per_1k: m.promptPricePer1k, completion_per_1k: m.completionPricePer1k },
+      ...(m.quantization === undefined ? {} : { quantization: m.quantization }),
+      ...(m.supportedParameters === undefined ? {} : { supported_parameters: m.supportedParameters }),
     })),
   };
   return finalizeEvent({
@@ -123,7 +130,55 @@ function parseModel(m: unknown, i: number): NodeModel {
       price.completion_per_1k as number,
       `models[${i}].price.completion_per_1k must be a non-negative integer`,
     ),
+    ...optionalModelFields(o, i),
   };
+}
+
+/**
+ * The declared hardware must hold together: the total VRAM no more than its GPUs' sum (when GPUs
+ * are listed), and the tier (which sets the price ceiling and `min_vram_tier` routing) no higher
+ * than that total supports. Declaring less is allowed.
+ */
+function checkHardware(a: NodeAdvert): NodeAdvert {
+  if (a.gpus.length > 0) {
+    const sum = a.gpus.reduce((n, g) => n + g.vramMb, 0);
+    need(
+      a.totalVramMb <= sum,
+      0,
+      `hardware.total_vram_mb (${a.totalVramMb}) is more than the sum of hardware.gpus[].vram_mb (${sum})`,
+    );
+  }
+  const supported = vramTierOf(a.totalVramMb);
+  need(
+    tierAtLeast(supported, a.vramTier),
+    0,
+    `hardware.vram_tier "${a.vramTier}" needs hardware.total_vram_mb of at least ` +
+      `${vramTierMinMb(a.vramTier)} (declared ${a.totalVramMb}, tier "${supported}")`,
+  );
+  return a;
+}
+
+const MAX_SUPPORTED_PARAMETERS = 64;
+
+// Optional fields, added after version 1 shipped: absent stays absent, so older records verify as before.
+function optionalModelFields(o: Record<string, unknown>, i: number): Partial<NodeModel> {
+  const out: Partial<NodeModel> = {};
+  if (o.quantization != null) {
+    out.quantization = need(
+      isQuantization(o.quantization),
+      o.quantization as Quantization,
+      `models[${i}].quantization must be one of int4, int8, fp4, fp6, fp8, fp16, bf16, fp32, unknown`,
+    );
+  }
+  if (o.supported_parameters != null) {
+    const list = o.supported_parameters;
+    out.supportedParameters = need(
+      Array.isArray(list) && list.length <= MAX_SUPPORTED_PARAMETERS && list.every((x) => isStr(x, 64)),
+      list as string[],
+      `models[${i}].supported_parameters must be an array of at most ${MAX_SUPPORTED_PARAMETERS} strings`,
+    );
+  }
+  return out;
 }
 
 function parseAdvert(nodeId: string, content: string): NodeAdvert {
@@ -141,12 +196,17 @@ function parseAdvert(nodeId: string, content: string): NodeAdvert {
   const gpus = need(Array.isArray(hw.gpus), hw.gpus as unknown[], "hardware.gpus must be an array");
   const models = need(Array.isArray(o.models), o.models as unknown[], "models must be an array");
   need(models.length <= 512, 0, "too many models");
-  return {
+  return checkHardware({
     nodeId,
     name: need(isStr(o.name), o.name as string, "name must be a string"),
     version: need(isStr(o.version, 64), o.version as string, "version must be a string"),
     engine: {
-      kind: need(isStr(engine.kind, 32), engine.kind as string, "engine.kind must be a string"),
+      // Free-form (docs/protocol.md §3 lists the reference node's kinds): shown, never acted on.
+      kind: need(
+        isStr(engine.kind, 32) && engine.kind !== "",
+        engine.kind as string,
+        "engine.kind must be a string of 1-32 characters",
+      ),
       testEngine: engine.test_engine === true,
     },
     endpoint: o.endpoint == null
@@ -171,7 +231,7 @@ function parseAdvert(nodeId: string, content: string): NodeAdvert {
       "max_concurrency must be a positive integer",
     ),
     models: models.map(parseModel),
-  };
+  });
 }
 
 /** Verifies a node record event from untrusted JSON; never throws. */

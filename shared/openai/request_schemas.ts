@@ -4,6 +4,7 @@
 // https://platform.openai.com/docs/api-reference/chat/create
 import type { JsonSchema } from "../json_schema/validator.ts";
 import { VRAM_TIERS } from "../hardware/tiers.ts";
+import { QUANTIZATIONS } from "../hardware/quantization.ts";
 
 const MODEL: JsonSchema = {
   type: "string",
@@ -54,6 +55,33 @@ export const PROVIDER_PREFS_SCHEMA: JsonSchema = {
       properties: { prompt: PRICE, completion: PRICE },
       errorMessage:
         'provider.max_price must be an object like {"prompt": 1, "completion": 2} (USD per million tokens)',
+    },
+    min_reputation: {
+      type: ["number", "null"],
+      minimum: 0,
+      maximum: 1,
+      description: "Only nodes whose reputation score (0..1, see docs/protocol.md) is at least this " +
+        "(an Infernet extension).",
+      errorMessage: "provider.min_reputation must be a number from 0 to 1",
+    },
+    sort: {
+      enum: ["price", "throughput", "latency", null],
+      description: "Rank by price (cheapest first), throughput (most tokens/s first) or latency (fastest " +
+        "first token first) instead of by reputation and load.",
+      errorMessage: "provider.sort must be one of price, throughput, latency",
+    },
+    quantizations: {
+      type: ["array", "null"],
+      items: { enum: QUANTIZATIONS },
+      description: "Only nodes serving the model in one of these quantizations (as the nodes declare them).",
+      errorMessage: `provider.quantizations must be an array of ${QUANTIZATIONS.join(", ")}`,
+    },
+    require_parameters: {
+      type: ["boolean", "null"],
+      default: false,
+      description: "Only nodes that declare support for every optional parameter of the request " +
+        "(tools, response_format, seed, ...).",
+      errorMessage: "provider.require_parameters must be a boolean",
     },
   },
   errorMessage: "provider must be an object",

@@ -1,4 +1,5 @@
 import type { VramTier } from "../hardware/tiers.ts";
+import type { Quantization } from "../hardware/quantization.ts";
 import { parseDecimal } from "../pricing/price.ts";
 import { compileSchema, type SchemaIssue } from "../json_schema/validator.ts";
 import { CHAT_REQUEST_SCHEMA, EMBEDDINGS_REQUEST_SCHEMA, PROVIDER_PREFS_SCHEMA } from "./request_schemas.ts";
@@ -28,7 +29,18 @@ export interface ProviderPrefs {
    * tokens), converted to nano-USD per 1,000 tokens; null where no limit was given.
    */
   maxPrice: { promptPer1k: bigint | null; completionPer1k: bigint | null };
+  /** Only nodes whose reputation score is at least this, 0..1 (`provider.min_reputation`, ours). */
+  minReputation: number | null;
+  /** Rank by this alone instead of the default ranking (`provider.sort`). */
+  sort: ProviderSort | null;
+  /** Only nodes serving the model in one of these quantizations; empty: any (`provider.quantizations`). */
+  quantizations: Quantization[];
+  /** Only nodes that declare every optional parameter the request uses (`provider.require_parameters`). */
+  requireParameters: boolean;
 }
+
+/** OpenRouter's `provider.sort`: cheapest first, most tokens per second first, or fastest first token first. */
+export type ProviderSort = "price" | "throughput" | "latency";
 
 /** A validated chat completion request. */
 export interface ChatRequest {
@@ -76,6 +88,10 @@ function toProviderPrefs(value: unknown): ProviderPrefs {
       allowFallbacks: true,
       minVramTier: null,
       maxPrice: { promptPer1k: null, completionPer1k: null },
+      minReputation: null,
+      sort: null,
+      quantizations: [],
+      requireParameters: false,
     };
   }
   const p = value as
@@ -88,6 +104,10 @@ function toProviderPrefs(value: unknown): ProviderPrefs {
     allowFallbacks: p.allow_fallbacks !== false,
     minVramTier: (p.min_vram_tier as VramTier | undefined) ?? null,
     maxPrice: toMaxPrice(p.max_price as Record<string, unknown> | null | undefined),
+    minReputation: (p.min_reputation as number | null | undefined) ?? null,
+    sort: (p.sort as ProviderSort | null | undefined) ?? null,
+    quantizations: (p.quantizations as Quantization[] | null | undefined) ?? [],
+    requireParameters: p.require_parameters === true,
   };
 }
 
@@ -109,6 +129,25 @@ function toMaxPrice(m: Record<string, unknown> | null | undefined): ProviderPref
     return v;
   };
   return { promptPer1k: one("prompt"), completionPer1k: one("completion") };
+}
+
+// Body fields every request carries or that only the network reads: not optional parameters.
+const NOT_PARAMETERS = new Set([
+  "model",
+  "messages",
+  "input",
+  "stream",
+  "stream_options",
+  "provider",
+  "user",
+]);
+
+/**
+ * The optional parameters a request body uses (`tools`, `seed`, `response_format`, ...): what
+ * `provider.require_parameters` asks a node to declare in its model's `supported_parameters`.
+ */
+export function requestParameters(body: Record<string, unknown>): string[] {
+  return Object.keys(body).filter((k) => !NOT_PARAMETERS.has(k) && body[k] !== null && body[k] !== undefined);
 }
 
 function withoutProvider(body: Record<string, unknown>): Record<string, unknown> {

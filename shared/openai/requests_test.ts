@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { parseChatRequest, parseEmbeddingsRequest, parseProviderPrefs, RequestError } from "./requests.ts";
+import {
+  parseChatRequest,
+  parseEmbeddingsRequest,
+  parseProviderPrefs,
+  RequestError,
+  requestParameters,
+} from "./requests.ts";
 
 const messages = [{ role: "user", content: "hi" }];
 
@@ -24,6 +30,10 @@ Deno.test("requests - a chat request keeps unknown fields for the engine and dro
     allowFallbacks: false,
     minVramTier: null,
     maxPrice: { promptPer1k: null, completionPer1k: null },
+    minReputation: null,
+    sort: null,
+    quantizations: [],
+    requireParameters: false,
   });
   assert.equal(r.body.top_k, 5);
   assert.equal("provider" in r.body, false);
@@ -40,6 +50,13 @@ Deno.test("requests - bad chat requests name the parameter at fault", () => {
     [{ model: "m", messages, max_tokens: 0 }, "max_tokens"],
     [{ model: "m", messages, provider: { only: "a" } }, "provider.only"],
     [{ model: "m", messages, provider: { min_vram_tier: "huge" } }, "provider.min_vram_tier"],
+    [{ model: "m", messages, provider: { min_reputation: 1.5 } }, "provider.min_reputation"],
+    [{ model: "m", messages, provider: { min_reputation: -0.1 } }, "provider.min_reputation"],
+    [{ model: "m", messages, provider: { min_reputation: "0.5" } }, "provider.min_reputation"],
+    [{ model: "m", messages, provider: { sort: "cheapest" } }, "provider.sort"],
+    [{ model: "m", messages, provider: { quantizations: "int4" } }, "provider.quantizations"],
+    [{ model: "m", messages, provider: { quantizations: ["q4_k_m"] } }, "provider.quantizations"],
+    [{ model: "m", messages, provider: { require_parameters: "yes" } }, "provider.require_parameters"],
   ];
   for (const [body, param] of bad) {
     assert.throws(
@@ -88,4 +105,51 @@ Deno.test("requests - an empty embeddings input is refused with its own message"
       (e: unknown) => e instanceof RequestError && e.message === "input must not contain empty strings",
     );
   }
+});
+
+Deno.test("requests - provider's min_reputation, sort, quantizations and require_parameters are read", () => {
+  const p = parseProviderPrefs({
+    min_reputation: 0.8,
+    sort: "throughput",
+    quantizations: ["int4", "fp16"],
+    require_parameters: true,
+  });
+  assert.equal(p.minReputation, 0.8);
+  assert.equal(p.sort, "throughput");
+  assert.deepEqual(p.quantizations, ["int4", "fp16"]);
+  assert.equal(p.requireParameters, true);
+  for (const sort of ["price", "latency"]) assert.equal(parseProviderPrefs({ sort }).sort, sort);
+  const nulls = parseProviderPrefs({
+    min_reputation: null,
+    sort: null,
+    quantizations: null,
+    require_parameters: null,
+  });
+  assert.deepEqual(
+    [nulls.minReputation, nulls.sort, nulls.quantizations, nulls.requireParameters],
+    [null, null, [], false],
+  );
+  assert.throws(
+    () => parseChatRequest({ model: "m", messages, provider: { sort: "fast" } }),
+    (e: unknown) =>
+      e instanceof RequestError && e.message === "provider.sort must be one of price, throughput, latency",
+  );
+});
+
+Deno.test("requests - the optional parameters of a body are its fields beyond model, messages and routing", () => {
+  assert.deepEqual(
+    requestParameters({
+      model: "m",
+      messages,
+      stream: true,
+      stream_options: { include_usage: true },
+      user: "u",
+      tools: [],
+      seed: 1,
+      response_format: { type: "json_object" },
+      stop: null,
+    }),
+    ["tools", "seed", "response_format"],
+  );
+  assert.deepEqual(requestParameters({ model: "m", input: "x", dimensions: 8 }), ["dimensions"]);
 });

@@ -55,8 +55,8 @@ export function mountReceiptRoutes(app: Hono<AppEnv>, cp: ControlPlane): void {
     return jsonText(`{"node":"${node}","receipts":[${rows.map(item).join(",")}],"next":${next}}`);
   });
 
-  app.get("/api/receipts/:job", async (c) => {
-    const jobId = c.req.param("job");
+  app.get("/api/receipts/:job_id", async (c) => {
+    const jobId = c.req.param("job_id");
     if (!/^[A-Za-z0-9_-]{1,128}$/.test(jobId)) {
       throw new HttpError(400, "not a job id", { code: "invalid_request", param: "job_id" });
     }

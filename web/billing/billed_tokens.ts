@@ -15,11 +15,17 @@ export interface MeterReading {
   countedCompletion: number;
 }
 
+/** The tokens a job is billed for (and the `usage` its consumer is shown). */
+export interface BilledTokens {
+  prompt: number;
+  completion: number;
+}
+
 /**
  * The tokens to bill. The engine's usage is used when it is close to our own count; when it
  * diverges (a node may misreport) or is missing, our count is billed instead.
  */
-export function billedTokens(m: MeterReading): { prompt: number; completion: number } {
+export function billedTokens(m: MeterReading): BilledTokens {
   if (
     !m.delivered || (m.status !== "completed" && m.status !== "cancelled" && m.status !== "failed" &&
       m.status !== "timeout")

@@ -1,6 +1,14 @@
 // The public network page's numbers, refreshed from `/network.json` every few seconds.
 import { useEffect, useState } from "preact/hooks";
 import type { NetworkSnapshot } from "../pages/network_data.ts";
+import {
+  formatMs,
+  formatRate,
+  formatScore,
+  formatShare,
+  nodeReceiptsHref,
+  reputationHref,
+} from "../pages/reputation_view.ts";
 
 const REFRESH_MS = 3000;
 
@@ -60,28 +68,56 @@ export default function NetworkStats(props: NetworkSnapshot) {
           </tbody>
         </table>
       )}
-      <h2>Nodes by VRAM tier</h2>
+      <h2>Nodes by reputation</h2>
       {s.nodes.length === 0 ? <p>None online.</p> : (
-        <table>
-          <thead>
-            <tr>
-              <th>Node</th>
-              <th>Tier</th>
-              <th>Models</th>
-            </tr>
-          </thead>
-          <tbody>
-            {s.nodes.map((n) => (
-              <tr key={n.pubkey} class="node">
-                <td>
-                  {n.name} <code>{n.pubkey.slice(0, 10)}…</code>
-                </td>
-                <td>{n.tier}</td>
-                <td>{n.models.join(", ")}</td>
+        <div class="scroll">
+          <table class="nodes">
+            <thead>
+              <tr>
+                <th>Node</th>
+                <th>Tier</th>
+                <th>Models</th>
+                <th>Score</th>
+                <th>Reliability</th>
+                <th>Suspicion</th>
+                <th>Receipts counted</th>
+                <th>TTFT</th>
+                <th>Throughput</th>
+                <th>Published</th>
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {s.nodes.map((n) => (
+                <tr key={n.pubkey} class="node" data-node={n.pubkey}>
+                  <td>
+                    {n.name} <code>{n.pubkey.slice(0, 10)}…</code>
+                  </td>
+                  <td>{n.tier}</td>
+                  <td>{n.models.join(", ")}</td>
+                  <td data-stat="score">
+                    {formatScore(n.reputation.score)}
+                    {n.reputation.prior ? " " : ""}
+                    {n.reputation.prior && <span class="muted">(prior)</span>}
+                  </td>
+                  <td>{formatShare(n.reputation.reliability)}</td>
+                  <td data-stat="suspicion">{formatScore(n.reputation.suspicion)}</td>
+                  <td>{n.reputation.samples}</td>
+                  <td>{formatMs(n.reputation.ttftMs)}</td>
+                  <td>{formatRate(n.reputation.tokensPerSecond)}</td>
+                  <td class="nowrap">
+                    <a href={nodeReceiptsHref(n.pubkey)} aria-label={`receipts of node ${n.name}`}>
+                      receipts
+                    </a>
+                    {" · "}
+                    <a href={reputationHref(n.npub)} aria-label={`reputation of node ${n.name}`}>
+                      reputation
+                    </a>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
       <p class="muted">
         {s.tiers.map((t) => `${t.tier}: ${t.nodes}`).join(" · ")}

@@ -1,7 +1,7 @@
 // What a finished job tells its receipt: the outcome in CPR's words, whose doing a non-success
 // was, the tokens as the node reported, as we counted and as billed, and the hash of the output.
 import type { JobRow, Settlement } from "../../db/mod.ts";
-import { artifactHash, type CancelledBy, type ReceiptOutcome } from "../../shared/mod.ts";
+import type { CancelledBy, ReceiptOutcome } from "../../shared/mod.ts";
 import type { AttemptFacts } from "../receipts/receipt_desk.ts";
 import type { JobRun } from "./job_run.ts";
 
@@ -30,14 +30,12 @@ export function receiptFacts(
   run: JobRun,
   row: JobRow,
   settlement: Settlement | null,
-  outputText: string | null,
 ): AttemptFacts {
   const { outcome, cancelledBy } = receiptOutcome(row);
   const usage = run.engineUsage;
   const counted = row.countedPromptTokens !== null
     ? { prompt_tokens: row.countedPromptTokens, completion_tokens: row.countedCompletionTokens ?? 0 }
     : null;
-  const delivered = run.delivered || outputText !== null && outputText.length > 0;
   return {
     jobId: run.id,
     nodePubkey: run.node!.record.pubkey,
@@ -47,9 +45,7 @@ export function receiptFacts(
     outcome,
     cancelledBy,
     errorCode: row.errorCode,
-    artifactHash: run.meta.kind === "chat"
-      ? (delivered ? artifactHash([outputText ?? ""]) : null)
-      : run.artifactHash,
+    artifactHash: run.meta.kind === "chat" ? (run.delivered ? run.outputHash : null) : run.artifactHash,
     reported: usage && { prompt_tokens: usage.prompt_tokens, completion_tokens: usage.completion_tokens },
     counted,
     billed: {

@@ -2,7 +2,8 @@
 // It ends exactly once, whichever comes first: the request, or the KV deadline that reaps it.
 import type { JobRow, JobStatus, Settlement } from "../../db/mod.ts";
 import { jobCost, type Logger, type Usage } from "../../shared/mod.ts";
-import { billedTokens } from "../billing/billed_tokens.ts";
+import { createHash } from "node:crypto";
+import { type BilledTokens, billedTokens } from "../billing/billed_tokens.ts";
 import type { LiveNode, NodeRegistry } from "../registry/node_registry.ts";
 import type { JobRecorder, Recorded } from "./job_recorder.ts";
 import type { BalanceLeases, JobLease } from "../billing/leases.ts";
@@ -93,13 +94,23 @@ export class JobRun {
   prices: { promptPer1k: bigint; completionPer1k: bigint } | null = null;
   /** Whether any output reached the consumer (a streamed chunk, or the answer). */
   delivered = false;
-  /** Completion text pieces, kept only until the job is metered. */
-  readonly completionParts: string[] = [];
   /**
    * The artifact hash of an answer that is not chat text (embeddings: set by the handler); chat's
-   * is computed from the completion text when the job ends.
+   * is {@link outputHash}.
    */
   artifactHash: string | null = null;
+  /** The output text pieces per choice index, in arrival order; kept only until the job is metered. */
+  readonly #outputs = new Map<number, string[]>();
+  /**
+   * The tokens billed (and shown to the consumer as `usage`), fixed when the job ends: the same
+   * value feeds the answer's `usage` and the settlement, so the two cannot drift. Null until then.
+   */
+  billed: BilledTokens | null = null;
+  /**
+   * Lower-case hex SHA-256 of the UTF-8 of {@link outputText} at the job's end (the receipt's
+   * artifact hash); null until then, and when no node served the job.
+   */
+  outputHash: string | null = null;
   /** Called when the job is reaped or must stop from outside (set by the handler). */
   onAbort: ((reason: string) => void) | null = null;
 
@@ -150,9 +161,23 @@ export class JobRun {
     this.#deps.metrics?.observeTiming(this.meta.kind, this.meta.stream, controlPlaneMs, nodeMs);
   }
 
+  /** Appends output text to choice `index` (a streamed delta, or a whole message). */
+  addOutput(index: number, text: string): void {
+    const parts = this.#outputs.get(index);
+    if (parts) parts.push(text);
+    else this.#outputs.set(index, [text]);
+  }
+
+  /** The output so far: each choice's text, concatenated in ascending index order. */
+  outputText(): string {
+    if (this.#outputs.size === 1) return [...this.#outputs.values()][0].join("");
+    const indexes = [...this.#outputs.keys()].sort((a, b) => a - b);
+    return indexes.map((i) => this.#outputs.get(i)!.join("")).join("");
+  }
+
   /** Our count of the completion so far. */
   countCompletion(): number {
-    return countText(this.completionParts.join(""));
+    return countText(this.outputText());
   }
 
   /**
@@ -204,10 +229,21 @@ export class JobRun {
     const started = this.node !== null && (this.ttftMs !== null || this.engineUsage !== null);
     // Every job a node got was counted before its hold; one that never reached a node is not.
     const countedPrompt = started || status === "completed" ? this.promptTokens : null;
-    const countedCompletion = started ? this.countCompletion() : null;
-    const outputText = this.meta.kind === "chat" && this.node ? this.completionParts.join("") : null;
-    this.completionParts.length = 0;
+    const output = this.outputText();
+    const countedCompletion = started ? countText(output) : null;
+    // Native SHA-256 (as db/api_keys.ts): ~9x @noble/hashes' on this path (docs/architecture.md).
+    if (this.node !== null) this.outputHash = createHash("sha256").update(output, "utf8").digest("hex");
+    this.#outputs.clear();
     const usage = this.engineUsage;
+    const delivered = this.delivered && this.node !== null && this.prices !== null;
+    const billed = billedTokens({
+      status,
+      delivered,
+      engineUsage: usage,
+      countedPrompt: countedPrompt ?? 0,
+      countedCompletion: countedCompletion ?? 0,
+    });
+    this.billed = billed;
     if (usage && countedPrompt !== null && usageDiverges(usage.prompt_tokens, countedPrompt)) {
       this.#deps.log.warn("engine prompt usage diverges from our count", {
         jobId: this.id,
@@ -230,18 +266,19 @@ export class JobRun {
       engineCompletionTokens: usage ? usage.completion_tokens : null,
       countedPromptTokens: countedPrompt,
       countedCompletionTokens: countedCompletion,
-      promptTokens: usage?.prompt_tokens ?? countedPrompt ?? 0,
-      completionTokens: usage?.completion_tokens ?? countedCompletion ?? 0,
+      // What the consumer was shown and billed; for work never delivered, what the node did.
+      promptTokens: delivered ? billed.prompt : usage?.prompt_tokens ?? countedPrompt ?? 0,
+      completionTokens: delivered ? billed.completion : usage?.completion_tokens ?? countedCompletion ?? 0,
       ttftMs: this.ttftMs,
       latencyMs,
       createdAt: this.createdAt,
       finishedAt,
     };
     this.#deps.metrics?.observeJob(row);
-    const settlement = this.#settlement(status, countedPrompt, countedCompletion);
+    const settlement = this.#settlement(billed);
     const recorded = this.#deps.recorder.record(row, settlement);
     if (this.node && this.#deps.receipts) {
-      this.#deps.receipts.attemptEnded(receiptFacts(this, row, settlement, outputText));
+      this.#deps.receipts.attemptEnded(receiptFacts(this, row, settlement));
     }
     const lease = this.lease;
     if (lease && settlement) {
@@ -255,20 +292,9 @@ export class JobRun {
     return recorded;
   }
 
-  /** The job's settlement, when money was held for it. */
-  #settlement(
-    status: JobStatus,
-    countedPrompt: number | null,
-    countedCompletion: number | null,
-  ): Settlement | null {
+  /** The job's settlement for the `tokens` billed, when money was held for it. */
+  #settlement(tokens: BilledTokens): Settlement | null {
     if (this.lease === null) return null;
-    const tokens = billedTokens({
-      status,
-      delivered: this.delivered && this.node !== null && this.prices !== null,
-      engineUsage: this.engineUsage,
-      countedPrompt: countedPrompt ?? 0,
-      countedCompletion: countedCompletion ?? 0,
-    });
     const prices = this.prices ?? { promptPer1k: 0n, completionPer1k: 0n };
     const cost = jobCost({
       promptTokens: tokens.prompt,

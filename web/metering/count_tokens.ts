@@ -146,10 +146,8 @@ export function countEmbeddingTokensYielding(
   return countPartsYielding(embeddingParts(inputs), signal);
 }
 
-/** True when the engine's count is far from ours (worth a warning: a node may misreport). */
-export function usageDiverges(engine: number, ours: number): boolean {
-  return Math.abs(engine - ours) > 16 + Math.max(engine, ours) * 0.25;
-}
+/** True when the engine's count is far from ours; the rule is shared: receipts and reputation use it. */
+export { usageDiverges } from "../../shared/mod.ts";
 
 /**
  * The most tokens we may count in a text that an engine counts as `engineTokens` or fewer: any

@@ -23,7 +23,14 @@ async function withScriptedNode(
   const t = await openTestControlPlane({ config: { metricsToken: opts.metricsToken ?? null } });
   try {
     const sk = generateSecretKey();
-    const record = verifyNodeRecord(createNodeRecord(sk, sampleAdvert({ vramTier: "medium" })));
+    const record = verifyNodeRecord(createNodeRecord(
+      sk,
+      sampleAdvert({
+        gpus: [{ name: "NVIDIA GeForce RTX 4070", vramMb: 12_282, vendor: "nvidia" }],
+        totalVramMb: 12_282,
+        vramTier: "medium",
+      }),
+    ));
     assert.ok(record.ok);
     await t.cp.registry.register(record.record);
     const conn: NodeConnection = new NodeConnection(getPublicKey(sk), {

@@ -154,6 +154,75 @@ export function openApiDocument(opts: { version: string; serverUrl?: string | nu
         errors: [],
       }),
     },
+    "/api/receipts": {
+      get: operation({
+        summary: "A node's signed receipts, oldest first (keyset pages)",
+        tag: CONSUMER,
+        params: [
+          {
+            name: "node",
+            in: "query",
+            required: true,
+            schema: { type: "string" },
+            description: "The node's hex public key or npub.",
+          },
+          {
+            name: "after",
+            in: "query",
+            schema: { type: "string", pattern: "^[0-9]+$" },
+            description: "The `next` of the previous page (a platform chain seq).",
+          },
+          { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: 500 } },
+        ],
+        ok: [200, "ReceiptPage", "The receipts after `after`; `next` is null on the last page."],
+        errors: [400],
+        description: "Node receipts (kind 7475) and platform receipts (kind 7476), exactly as signed " +
+          "(docs/protocol.md §11; `infernet receipts verify`).",
+      }),
+    },
+    "/api/receipts/{job_id}": {
+      get: operation({
+        summary: "A job's signed receipts, one per node that took it",
+        tag: CONSUMER,
+        params: [{ name: "job_id", in: "path", required: true, schema: { type: "string" } }],
+        ok: [200, "JobReceipts", "The receipts of the job (x-infernet-job-id of its answer)."],
+        errors: [400, 404],
+      }),
+    },
+    "/.well-known/infernet.json": {
+      get: operation({
+        summary: "The control plane's public key, which countersigns receipts",
+        tag: CONSUMER,
+        ok: [200, "PlatformKey", "The key, as hex, npub and DID."],
+        errors: [],
+      }),
+    },
+    "/.well-known/nostr.json": {
+      get: operation({
+        summary: "NIP-05: `_@<host>` is the control plane's key",
+        tag: CONSUMER,
+        params: [{ name: "name", in: "query", schema: { type: "string" } }],
+        ok: [200, "Nip05", '`{"names": {"_": <hex>}}`.'],
+        errors: [],
+      }),
+    },
+    "/api/reputation/{key}": {
+      get: operation({
+        summary: "A node's reputation (formula 1), computed now",
+        tag: CONSUMER,
+        params: [{
+          name: "key",
+          in: "path",
+          required: true,
+          schema: { type: "string" },
+          description: "The node's hex public key or npub.",
+        }],
+        ok: [200, "Reputation", "The score and its components at `computed_at`."],
+        errors: [400],
+        description: "Anyone can recompute it from the node's receipts and verifications " +
+          "(docs/protocol.md §12; `infernet reputation`). A key with no history gets the prior.",
+      }),
+    },
     "/api/deposits": {
       post: operation({
         summary: "Start a crypto deposit",

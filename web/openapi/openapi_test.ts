@@ -103,6 +103,12 @@ Deno.test("openapi - request bodies are the schemas the edge validates with, and
   await withApp(async (app) => {
     const doc = await (await app.request("/openapi.json")).json();
     assert.deepEqual(doc.components.schemas.ChatCompletionRequest, publishedSchema(CHAT_REQUEST_SCHEMA));
+    // The routing preferences, OpenRouter's and ours, with the values each takes.
+    const provider = doc.components.schemas.ChatCompletionRequest.properties.provider.properties;
+    assert.deepEqual(provider.sort.enum, ["price", "throughput", "latency", null]);
+    assert.ok(provider.quantizations.items.enum.includes("int4"));
+    assert.deepEqual([provider.min_reputation.minimum, provider.min_reputation.maximum], [0, 1]);
+    assert.ok(provider.require_parameters.type.includes("boolean"));
     const chat = doc.paths["/v1/chat/completions"].post;
     assert.equal(
       chat.requestBody.content["application/json"].schema.$ref,

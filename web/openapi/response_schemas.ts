@@ -154,6 +154,88 @@ export const RESPONSE_SCHEMAS: Record<string, Json> = {
       next: { type: ["string", "null"], description: "The cursor of the next page; null on the last." },
     },
   },
+  ReceiptItem: {
+    type: "object",
+    required: ["receipt", "node_receipt"],
+    properties: {
+      receipt: { $ref: "#/components/schemas/NostrEvent", description: "The platform receipt (kind 7476)." },
+      node_receipt: {
+        anyOf: [{ $ref: "#/components/schemas/NostrEvent" }, { type: "null" }],
+        description: "The node's receipt (kind 7475); null when it did not sign.",
+      },
+    },
+  },
+  ReceiptPage: {
+    type: "object",
+    required: ["node", "receipts", "next"],
+    properties: {
+      node: { type: "string" },
+      receipts: { type: "array", items: { $ref: "#/components/schemas/ReceiptItem" } },
+      next: { type: ["string", "null"] },
+    },
+  },
+  JobReceipts: {
+    type: "object",
+    required: ["job_id", "receipts"],
+    properties: {
+      job_id: { type: "string" },
+      receipts: { type: "array", items: { $ref: "#/components/schemas/ReceiptItem" } },
+    },
+  },
+  PlatformKey: {
+    type: "object",
+    required: ["platform_pubkey", "platform_npub", "platform_did", "receipts"],
+    properties: {
+      platform_pubkey: { type: "string" },
+      platform_npub: { type: "string" },
+      platform_did: { type: "string" },
+      receipts: { type: "string" },
+    },
+  },
+  Nip05: {
+    type: "object",
+    required: ["names"],
+    properties: { names: { type: "object", additionalProperties: { type: "string" } } },
+  },
+  Reputation: {
+    type: "object",
+    required: ["pubkey", "npub", "formula", "score", "suspicion", "reliability", "samples", "components"],
+    properties: {
+      pubkey: { type: "string" },
+      npub: { type: "string" },
+      formula: { const: 1 },
+      score: { type: "number", description: "reliability × (1 − suspicion), 0..1." },
+      suspicion: { type: "number", description: "Probability the node spoofs its work, 0..1." },
+      reliability: { type: "number", description: "(good + 3) / (good + bad + 4)." },
+      samples: { type: "number", description: "good + bad, weighted by age." },
+      components: {
+        type: "object",
+        description: "Weighted sums (weight 0.5^(age / half_life_s)); ttft_ms and tokens_per_second " +
+          "are weighted means over good receipts, null without data.",
+        properties: {
+          ...Object.fromEntries(
+            [
+              "good",
+              "bad",
+              "successes",
+              "failures",
+              "timeouts",
+              "node_cancellations",
+              "unsigned",
+              "metering_disagreements",
+              "artifact_mismatches",
+              "verification_passes",
+              "verification_failures",
+            ].map((k) => [k, { type: "number" }]),
+          ),
+          ttft_ms: { type: ["number", "null"] },
+          tokens_per_second: { type: ["number", "null"] },
+        },
+      },
+      computed_at: { type: "integer", description: "T, unix seconds." },
+      half_life_s: { type: "integer" },
+    },
+  },
   NodeStatus: {
     type: "object",
     properties: {

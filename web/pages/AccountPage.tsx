@@ -4,7 +4,7 @@ import type { ConsumerSessionRow, PaymentRow, UsageRow } from "../../db/mod.ts";
 import { formatUsd } from "../../shared/mod.ts";
 import DepositStatus from "../islands/DepositStatus.tsx";
 import { Island } from "./Island.tsx";
-import { JobTable } from "./JobTable.tsx";
+import { JobTable, ReceiptLink } from "./JobTable.tsx";
 import { Layout, Notice } from "./Layout.tsx";
 import type { UsageQuery } from "./usage_query.ts";
 
@@ -40,6 +40,8 @@ export interface AccountView {
   held: bigint;
   deposits: PaymentRow[];
   usage: UsageRow[];
+  /** The jobs of `usage` that have a receipt (a failed job that reached a node has one, too). */
+  receipted: ReadonlySet<string>;
   query: UsageQuery;
   /** The `before` value of the next (older) page of the usage log; null on the last page. */
   older: string | null;
@@ -176,10 +178,19 @@ export function AccountPage(props: AccountView) {
           time={(u) => u.createdAt.toISOString().slice(0, 19).replace("T", " ")}
           amountLabel="Cost (USD)"
           amount={(u) => u.cost}
-          extra={{
-            label: "Node",
-            cell: (u) => (u.nodePubkey ? <code>{u.nodePubkey.slice(0, 10)}…</code> : "–"),
-          }}
+          extras={[
+            {
+              label: "Node",
+              cell: (u) => (u.nodePubkey ? <code>{u.nodePubkey.slice(0, 10)}…</code> : "–"),
+            },
+            // A job that reached a node has a receipt, written moments after it ends.
+            {
+              label: "Receipt",
+              cell: (
+                u,
+              ) => (u.nodePubkey || props.receipted.has(u.jobId) ? <ReceiptLink jobId={u.jobId} /> : "–"),
+            },
+          ]}
         />
       )}
       {(olderHref || q.filter.before) && (

@@ -1,9 +1,10 @@
 // The table of jobs both dashboards show: the consumer's usage log (what each request cost) and
 // the operator's jobs served (what each earned). Same columns, but each page chooses the money
-// column, how times are shown, and any extra column.
+// column, how times are shown, and any extra columns.
 import type { ComponentChildren } from "preact";
 import type { JobListItem } from "../../db/mod.ts";
 import { formatUsd } from "../../shared/mod.ts";
+import { receiptHref } from "./reputation_view.ts";
 
 /** A column one page adds after the common ones. */
 export interface ExtraColumn<R> {
@@ -18,9 +19,9 @@ export function JobTable<R extends JobListItem>(props: {
   time: (row: R) => ComponentChildren;
   amountLabel: string;
   amount: (row: R) => bigint;
-  extra?: ExtraColumn<R>;
+  extras?: ExtraColumn<R>[];
 }) {
-  const { rows, time, amount, extra } = props;
+  const { rows, time, amount, extras = [] } = props;
   return (
     <div class="scroll">
       <table class={props.class}>
@@ -32,7 +33,7 @@ export function JobTable<R extends JobListItem>(props: {
             <th>Tokens in / out</th>
             <th>{props.amountLabel}</th>
             <th>Latency</th>
-            {extra && <th>{extra.label}</th>}
+            {extras.map((x) => <th key={x.label}>{x.label}</th>)}
           </tr>
         </thead>
         <tbody>
@@ -44,11 +45,20 @@ export function JobTable<R extends JobListItem>(props: {
               <td>{r.promptTokens} / {r.completionTokens}</td>
               <td>{formatUsd(amount(r))}</td>
               <td>{r.latencyMs} ms</td>
-              {extra && <td>{extra.cell(r)}</td>}
+              {extras.map((x) => <td key={x.label}>{x.cell(r)}</td>)}
             </tr>
           ))}
         </tbody>
       </table>
     </div>
+  );
+}
+
+/** A link to a job's public signed receipts. */
+export function ReceiptLink(props: { jobId: string }) {
+  return (
+    <a href={receiptHref(props.jobId)} class="receipt" aria-label={`receipt of job ${props.jobId}`}>
+      receipt
+    </a>
   );
 }

@@ -1,5 +1,5 @@
 // The operator page's jobs section: the jobs the node served, paged.
-import { JobTable } from "./JobTable.tsx";
+import { JobTable, ReceiptLink } from "./JobTable.tsx";
 import type { OperatorView } from "./operator_view.ts";
 import { When } from "./When.tsx";
 
@@ -16,6 +16,7 @@ export function JobsSection(props: { view: OperatorView }) {
           time={(j) => <When at={j.createdAt} />}
           amountLabel="Earned (USD)"
           amount={(j) => j.earned}
+          extras={[{ label: "Receipt", cell: (j) => <ReceiptLink jobId={j.jobId} /> }]}
         />
       )}
       <p class="pager">

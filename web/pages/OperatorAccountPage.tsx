@@ -10,11 +10,13 @@ import { AddressesSection } from "./AddressesSection.tsx";
 import { EarningsSection } from "./EarningsSection.tsx";
 import type { MoneyView } from "./operator_view.ts";
 import { PayoutSection } from "./PayoutSection.tsx";
+import { formatScore, nodeReceiptsHref, type ReputationView } from "./reputation_view.ts";
 
 /** One claimed node on the page. */
 export interface ClaimedNode extends OperatorNodeEarnings {
   name: string | null;
   state: "online" | "stale" | "offline";
+  reputation: ReputationView;
   claim: OperatorClaimRow;
 }
 
@@ -47,6 +49,7 @@ function NodesSection(props: { view: OperatorAccountView }) {
                 <tr>
                   <th>Node</th>
                   <th>State</th>
+                  <th>Score</th>
                   <th>Pending (USD)</th>
                   <th>Earned, 30 days (USD)</th>
                   <th>Jobs, 30 days</th>
@@ -60,6 +63,15 @@ function NodesSection(props: { view: OperatorAccountView }) {
                       {n.name ?? "–"} <code title={n.nodePubkey}>{short(n.nodePubkey)}</code>
                     </td>
                     <td class={`state ${n.state}`}>{n.state}</td>
+                    <td data-stat="node-score">
+                      {formatScore(n.reputation.score)}{" "}
+                      <a
+                        href={nodeReceiptsHref(n.nodePubkey)}
+                        aria-label={`receipts of node ${n.name ?? n.nodePubkey}`}
+                      >
+                        receipts
+                      </a>
+                    </td>
                     <td data-stat="node-pending">{formatUsd(n.pending)}</td>
                     <td data-stat="node-earned">{formatUsd(n.earned)}</td>
                     <td>{n.jobs}</td>

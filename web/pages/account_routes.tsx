@@ -11,6 +11,7 @@ import {
   listPayments,
   listUsage,
   type LiveConsumerSession,
+  receiptedJobs,
   revokeConsumerSession,
   revokeConsumerSessions,
   type Sql,
@@ -71,6 +72,7 @@ async function accountPage(
     usageExceeds(cp.db.sql, caller.apiKeyId, query.filter, CSV_LIMIT),
   ]);
   const usage = rows.slice(0, USAGE_PAGE_SIZE);
+  const receipted = await receiptedJobs(cp.db.sql, usage.map((u) => u.jobId));
   const last = usage.at(-1);
   const older = rows.length > USAGE_PAGE_SIZE && last
     ? formatJobCursor({ createdAt: last.createdAt, id: last.jobId })
@@ -86,6 +88,7 @@ async function accountPage(
       held={statement.held}
       deposits={deposits}
       usage={usage}
+      receipted={receipted}
       query={query}
       older={older}
       csvLimit={csvCapped ? CSV_LIMIT : null}

@@ -1,16 +1,26 @@
 // The public network page's data: nodes online by VRAM tier and model, the lowest prices, jobs
-// per minute and success rate over the last ten minutes, and the published fee and price bounds
-// (the same values `/api/pricing` publishes).
+// per minute and success rate over the last ten minutes, the published fee and price bounds (the
+// same values `/api/pricing` publishes), and each node's reputation, best first.
 import { recentJobStats } from "../../db/mod.ts";
 import { formatUsd, PRICE_BOUNDS, VRAM_TIERS } from "../../shared/mod.ts";
 import type { ControlPlane } from "../control_plane.ts";
+import { npubEncode } from "nostr-tools/nip19";
+import { byScore, reputationOf, type ReputationView } from "./reputation_view.ts";
 
 /** What the network page shows; also the JSON of `GET /network.json`. */
 export interface NetworkSnapshot {
   nodesOnline: number;
   tiers: { tier: string; nodes: number }[];
   models: { model: string; nodes: number; promptPer1kUsd: string; completionPer1kUsd: string }[];
-  nodes: { name: string; pubkey: string; tier: string; models: string[] }[];
+  /** Online nodes by reputation score, best first. */
+  nodes: {
+    name: string;
+    pubkey: string;
+    npub: string;
+    tier: string;
+    models: string[];
+    reputation: ReputationView;
+  }[];
   jobsPerMinute: string;
   successRatePercent: string | null;
   feePercent: string;
@@ -51,9 +61,11 @@ export async function networkSnapshot(cp: ControlPlane): Promise<NetworkSnapshot
     nodes: online.map((n) => ({
       name: n.record.name,
       pubkey: n.record.pubkey,
+      npub: npubEncode(n.record.pubkey),
       tier: n.record.vramTier,
       models: n.record.models.map((m) => m.id),
-    })),
+      reputation: reputationOf(n),
+    })).sort(byScore),
     jobsPerMinute: (stats.jobs / (WINDOW_MS / 60_000)).toFixed(1),
     successRatePercent: stats.jobs ? ((100 * stats.completed) / stats.jobs).toFixed(1) : null,
     feePercent: (cp.config.feeBps / 100).toString(),

@@ -25,6 +25,7 @@ import { chartDays } from "./earnings_chart_scale.ts";
 import { type ClaimedNode, OperatorAccountPage, type OperatorAccountView } from "./OperatorAccountPage.tsx";
 import { nodeHealth } from "./operator_routes.tsx";
 import { sameOriginJson } from "./login_routes.tsx";
+import { reputationOf } from "./reputation_view.ts";
 import { renderPage } from "./render.ts";
 
 const CHART_DAYS = 30;
@@ -60,6 +61,7 @@ export async function operatorAccountPage(
       ...n,
       name: live?.record.name ?? null,
       state: live ? nodeHealth(live, now.getTime(), cp.config.nodeStaleMs).state : "offline",
+      reputation: reputationOf(live),
       claim: claimOf.get(n.nodePubkey)!,
     };
   });

@@ -25,6 +25,7 @@ import { chartDays } from "./earnings_chart_scale.ts";
 import type { NodeHealth, OperatorView } from "./operator_view.ts";
 import { OperatorPage } from "./OperatorPage.tsx";
 import { renderPage } from "./render.ts";
+import { reputationPanel } from "./reputation_data.ts";
 import { randomHex } from "../auth/random_hex.ts";
 import { formatJobCursor, parseJobCursor } from "./job_cursor.ts";
 import {
@@ -138,13 +139,14 @@ async function operatorPage(cp: ControlPlane, c: AppContext, extras: Extras = {}
   const now = new Date();
   const sql = cp.db.sql;
   await cp.recorder.flush(); // the jobs just served are on the page
-  const [earnings, stats, jobs, addresses, payouts, notice] = await Promise.all([
+  const [earnings, stats, jobs, addresses, payouts, notice, reputation] = await Promise.all([
     earningsSummary(sql, pubkey, { days: CHART_DAYS, now }),
     nodeJobStats(sql, pubkey, new Date(now.getTime() - STATS_WINDOW_MS)),
     listNodeJobs(sql, pubkey, { before: cursor, limit: JOBS_PER_PAGE }),
     listPayoutAddresses(sql, pubkey),
     listPayouts(sql, pubkey, { limit: 50 }),
     extras.notice ? Promise.resolve(extras.notice) : noticeFromQuery(cp, pubkey, q),
+    reputationPanel(cp, pubkey),
   ]);
   const live = cp.registry.get(pubkey);
   const { minPayout, autoPayout } = payoutThresholds(cp.config);
@@ -154,6 +156,7 @@ async function operatorPage(cp: ControlPlane, c: AppContext, extras: Extras = {}
       ? { record: live.record, health: nodeHealth(live, now.getTime(), cp.config.nodeStaleMs) }
       : null,
     stats,
+    reputation,
     earnings,
     payable: (earnings.pending / NANO_USD_PER_CENT) * NANO_USD_PER_CENT,
     minPayout,

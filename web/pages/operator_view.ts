@@ -2,6 +2,7 @@
 import type { EarningsSummary, NodeJobRow, NodeJobStats, PayoutAddressRow, PayoutRow } from "../../db/mod.ts";
 import type { VerifiedNodeRecord } from "../../shared/mod.ts";
 import type { ChartDay } from "./earnings_chart_scale.ts";
+import type { ReputationPanel } from "./reputation_view.ts";
 
 /** How the node is doing right now, as the registry sees it. */
 export interface NodeHealth {
@@ -23,6 +24,8 @@ export interface OperatorView {
   pubkey: string;
   node: { record: VerifiedNodeRecord; health: NodeHealth } | null;
   stats: NodeJobStats;
+  /** The node's reputation: score, components, why it moved, verification history. */
+  reputation: ReputationPanel;
   earnings: EarningsSummary;
   /** What a payout request would pay now: the earnings rounded down to whole cents. */
   payable: bigint;

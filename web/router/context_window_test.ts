@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { VerifiedNodeRecord } from "../../shared/mod.ts";
-import type { LiveNode } from "../registry/node_registry.ts";
+import { type LiveNode, priorReputation } from "../registry/node_registry.ts";
 import { mostWeCount } from "../metering/count_tokens.ts";
 import { countLimit, largestContext, nodesForPrompt, promptLimit } from "./context_window.ts";
 
@@ -18,6 +18,7 @@ function node(id: string, contextLength: number | null): LiveNode {
     heartbeat: null,
     connection: null,
     stats: { successes: 0, failures: 0, ttftEwmaMs: null },
+    reputation: priorReputation(),
   };
 }
 const ids = (nodes: LiveNode[]) => nodes.map((n) => n.record.nodeId);

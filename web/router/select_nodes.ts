@@ -1,7 +1,15 @@
-// The router: which nodes may take a job, best first. Pure, so every rule is testable alone.
-import { type ProviderPrefs, tierAtLeast } from "../../shared/mod.ts";
+// The router: which nodes may take a job, best first. Pure, so every rule is testable alone. It
+// walks the nodes serving the model in the order of the ranking's first key (node_source.ts) and
+// stops once the best are found, so a decision over 100,000 nodes reads only a few dozen.
+import { type NodeModel, parseOperatorKey, type ProviderPrefs, tierAtLeast } from "../../shared/mod.ts";
 import type { LiveNode } from "../registry/node_registry.ts";
-import { npubEncode } from "nostr-tools/nip19";
+import { buildNodeSource, type NodeList, type NodeSource } from "./node_source.ts";
+import { rankCandidates, TOP_RANKED } from "./rank_nodes.ts";
+
+/** The share of jobs whose first place goes to a low-data node, unless configured otherwise. */
+export const DEFAULT_EXPLORATION_SHARE = 0.05;
+/** Nodes this suspicious or more get no consumer jobs, unless configured otherwise. */
+export const DEFAULT_SUSPICION_THRESHOLD = 0.9;
 
 /** What the router needs to know about the request. */
 export interface RouteRequest {
@@ -10,6 +18,16 @@ export interface RouteRequest {
   nowMs: number;
   /** A node whose last heartbeat is older than this is skipped. */
   staleMs: number;
+  /** The request's optional parameters (`requestParameters`), for `provider.require_parameters`. */
+  parameters?: readonly string[];
+  /** Let suspected nodes take the job: canaries must reach them; consumer jobs never do. */
+  includeSuspected?: boolean;
+  /** The chance that a low-data node is put first (default {@link DEFAULT_EXPLORATION_SHARE}). */
+  explorationShare?: number;
+  /** Suspicion at or over this excludes a node (default {@link DEFAULT_SUSPICION_THRESHOLD}). */
+  suspicionThreshold?: number;
+  /** Math.random's shape; tests pass a seeded one. */
+  random?: () => number;
 }
 
 /** Why no node was selected, so the API can answer 404 or 503 correctly. */
@@ -28,69 +46,196 @@ export function modelPrices(
     : null;
 }
 
-function withinMaxPrice(node: LiveNode, req: RouteRequest): boolean {
-  const max = req.provider.maxPrice;
-  if (max.promptPer1k === null && max.completionPer1k === null) return true;
-  const p = modelPrices(node, req.model)!;
-  return (max.promptPer1k === null || p.promptPer1k <= max.promptPer1k) &&
-    (max.completionPer1k === null || p.completionPer1k <= max.completionPer1k);
-}
+// Decoded npubs (bech32 costs microseconds), kept while few: consumers repeat their lists.
+const NPUBS = new Map<string, string | null>();
+const NPUBS_KEPT = 4096;
 
-/** Whether `ref` names this node (hex pubkey, npub, or node id). */
-function matches(node: LiveNode, ref: string): boolean {
-  const r = node.record;
-  return ref === r.pubkey || ref === r.nodeId || ref === npubEncode(r.pubkey);
-}
-
-/** Success rate with a prior of one success and one failure, so new nodes get a fair start. */
-export function successRate(node: LiveNode): number {
-  const { successes, failures } = node.stats;
-  return (successes + 1) / (successes + failures + 2);
-}
-
-function compareNodes(a: LiveNode, b: LiveNode): number {
-  // Rate buckets of 5 %: small differences should not outweigh a much faster node.
-  const rate = Math.round(successRate(b) * 20) - Math.round(successRate(a) * 20);
-  if (rate !== 0) return rate;
-  // Untried nodes rank as fast as the fastest known node, so they get traffic to prove themselves.
-  const la = a.stats.ttftEwmaMs ?? 0;
-  const lb = b.stats.ttftEwmaMs ?? 0;
-  if (Math.abs(la - lb) >= 1) return la - lb;
-  const loadA = (a.connection?.inFlight ?? 0) / a.record.maxConcurrency;
-  const loadB = (b.connection?.inFlight ?? 0) / b.record.maxConcurrency;
-  return loadA - loadB;
-}
-
-/** Picks the nodes that may serve a request, ordered best first. */
-export function selectNodes(nodes: Iterable<LiveNode>, req: RouteRequest): RouteResult {
-  const serving: LiveNode[] = [];
-  for (const node of nodes) {
-    if (!node.connection?.open) continue;
-    if (req.nowMs - node.lastHeartbeatAt > req.staleMs) continue;
-    if (!node.record.models.some((m) => m.id === req.model)) continue;
-    serving.push(node);
+function npubHex(ref: string): string | null {
+  let hex = NPUBS.get(ref);
+  if (hex === undefined) {
+    hex = parseOperatorKey(ref);
+    if (NPUBS.size >= NPUBS_KEPT) NPUBS.clear();
+    NPUBS.set(ref, hex);
   }
-  if (serving.length === 0) return { ok: false, reason: "unknown_model" };
-  const affordable = serving.filter((n) => withinMaxPrice(n, req));
-  if (affordable.length === 0) return { ok: false, reason: "over_max_price" };
-  const { only, ignore, order, allowFallbacks } = req.provider;
-  const eligible = affordable.filter((n) =>
+  return hex;
+}
+
+/** Node refs (hex pubkey, npub, or node id) → the strings a node may match: npubs decoded once. */
+function refKeys(refs: readonly string[]): Map<string, number> {
+  const keys = new Map<string, number>();
+  refs.forEach((ref, i) => {
+    if (!keys.has(ref)) keys.set(ref, i);
+    const hex = ref.startsWith("npub1") ? npubHex(ref) : null;
+    if (hex !== null && !keys.has(hex)) keys.set(hex, i);
+  });
+  return keys;
+}
+
+/** The position of the first ref naming this node, or -1. */
+function refIndex(node: LiveNode, keys: Map<string, number>): number {
+  const a = keys.get(node.record.pubkey) ?? -1;
+  const b = keys.get(node.record.nodeId) ?? -1;
+  return a === -1 ? b : b === -1 ? a : Math.min(a, b);
+}
+
+function declaresAll(m: NodeModel, parameters: readonly string[]): boolean {
+  const supported = m.supportedParameters;
+  return supported !== undefined && parameters.every((p) => supported.includes(p));
+}
+
+// How far a node gets: not live, live (serves the model), affordable, or eligible for this job.
+const NOT_LIVE = 0, LIVE = 1, AFFORDABLE = 2, ELIGIBLE = 3;
+type Standing = typeof NOT_LIVE | typeof LIVE | typeof AFFORDABLE | typeof ELIGIBLE;
+
+/** The request's rules, prepared once (refs decoded, defaults applied). */
+interface Rules {
+  /** Whether the node may take this job; the cheapest tests first (most nodes fail one). */
+  eligible(n: LiveNode, m: NodeModel): boolean;
+  /** How far the node gets, for the reason none may take the job. */
+  standing(n: LiveNode, m: NodeModel): Standing;
+}
+
+function rulesFor(req: RouteRequest): Rules {
+  const p = req.provider;
+  const max = p.maxPrice;
+  const priced = max.promptPer1k !== null || max.completionPer1k !== null;
+  const only = p.only.length > 0 ? refKeys(p.only) : null;
+  const ignore = p.ignore.length > 0 ? refKeys(p.ignore) : null;
+  const threshold = req.includeSuspected ? Infinity : req.suspicionThreshold ?? DEFAULT_SUSPICION_THRESHOLD;
+  const parameters = req.parameters ?? [];
+  const live = (n: LiveNode) => n.connection?.open === true && req.nowMs - n.lastHeartbeatAt <= req.staleMs;
+  const affordable = (m: NodeModel) =>
+    !priced || ((max.promptPer1k === null || BigInt(m.promptPricePer1k) <= max.promptPer1k) &&
+      (max.completionPer1k === null || BigInt(m.completionPricePer1k) <= max.completionPer1k));
+  const chosen = (n: LiveNode, m: NodeModel) =>
+    (p.quantizations.length === 0 || p.quantizations.includes(m.quantization ?? "unknown")) &&
+    (!p.requireParameters || declaresAll(m, parameters)) &&
+    n.reputation.suspicion < threshold &&
+    (p.minReputation === null || n.reputation.score >= p.minReputation) &&
+    (only === null || refIndex(n, only) !== -1) &&
+    (ignore === null || refIndex(n, ignore) === -1) &&
+    (!p.minVramTier || tierAtLeast(n.record.vramTier, p.minVramTier)) &&
     (n.connection?.inFlight ?? 0) < n.record.maxConcurrency &&
-    (!req.provider.minVramTier || tierAtLeast(n.record.vramTier, req.provider.minVramTier)) &&
-    (only.length === 0 || only.some((ref) => matches(n, ref))) &&
-    !ignore.some((ref) => matches(n, ref))
-  );
-  eligible.sort(compareNodes);
-  if (order.length > 0) {
-    const rank = (n: LiveNode) => {
-      const i = order.findIndex((ref) => matches(n, ref));
-      return i === -1 ? order.length : i;
-    };
-    eligible.sort((a, b) => rank(a) - rank(b));
-    if (!allowFallbacks) {
-      const listed = eligible.filter((n) => rank(n) < order.length);
-      return listed.length ? { ok: true, nodes: listed } : { ok: false, reason: "no_capacity" };
+    // A node whose last heartbeat lists its models takes jobs for those only (a draining one lists none).
+    (n.heartbeat === null || n.heartbeat.models.includes(req.model));
+  return {
+    eligible: (n, m) => chosen(n, m) && affordable(m) && live(n),
+    standing: (n, m) => !live(n) ? NOT_LIVE : !affordable(m) ? LIVE : chosen(n, m) ? ELIGIBLE : AFFORDABLE,
+  };
+}
+
+/**
+ * Picks the nodes that may serve a request, best first (rank_nodes.ts), with the nodes named in
+ * `provider.order` ahead of all, in its order. `nodes` is either any nodes (those not serving the
+ * model are skipped) or a NodeSource, which the router's index keeps per model (route_index.ts).
+ */
+export function selectNodes(nodes: Iterable<LiveNode> | NodeSource, req: RouteRequest): RouteResult {
+  const source = "view" in nodes ? nodes : buildNodeSource(nodes, req.model);
+  const p = req.provider;
+  const rules = rulesFor(req);
+  const found: LiveNode[] = [];
+  const models: NodeModel[] = [];
+  const taken = new Set<LiveNode>();
+  let best: Standing = NOT_LIVE;
+  const consider = (n: LiveNode, m: NodeModel, s: Standing) => {
+    if (s > best) best = s;
+    if (s !== ELIGIBLE || taken.has(n)) return;
+    taken.add(n);
+    found.push(n);
+    models.push(m);
+  };
+  // `only` and `order` name nodes wherever they rank: they are looked up, not walked to.
+  const named = p.only.length > 0 ? p.only : p.order;
+  for (const key of named.length > 0 ? refKeys(named).keys() : []) {
+    const list = source.named(key);
+    list.nodes.forEach((n, i) => consider(n, list.models[i], rules.standing(n, list.models[i])));
+  }
+  const view = source.view(p.sort);
+  if (p.only.length > 0) {
+    // None of the named may serve: a walk says why (the model unknown, too dear, or all busy).
+    for (let i = 0; i < view.nodes.length && best < AFFORDABLE && found.length === 0; i++) {
+      consider(view.nodes[i], view.models[i], rules.standing(view.nodes[i], view.models[i]));
+    }
+  } else {
+    // The best of the rest, in walk order, until TOP_RANKED are found and the next key is past theirs.
+    const walked: number[] = [];
+    for (let i = 0; i < view.nodes.length; i++) {
+      if (walked.length >= TOP_RANKED && view.keys[i] > walked[TOP_RANKED - 1]) break;
+      const n = view.nodes[i], m = view.models[i];
+      // Until some node is affordable, the full standing is needed for the reason; then only whether.
+      const s = best >= AFFORDABLE ? (rules.eligible(n, m) ? ELIGIBLE : AFFORDABLE) : rules.standing(n, m);
+      if (s === ELIGIBLE) walked.push(view.keys[i]);
+      consider(n, m, s);
     }
   }
-  return eligible.length ? { ok: true, nodes: eligible } : { ok: false, reason: "no_capacity" };
+  if (best === NOT_LIVE) return { ok: false, reason: "unknown_model" };
+  if (best === LIVE) return { ok: false, reason: "over_max_price" };
+  // Suspected nodes fall out above, so "all suspected" reads as "no capacity" and names no node.
+  if (found.length === 0) return { ok: false, reason: "no_capacity" };
+  const ranked = rankCandidates(found, models, p.sort);
+  if (p.only.length === 0) addLargestWindow(ranked, source.byContext(), rules);
+  if (p.sort === null) {
+    explore(ranked, source.lowData(), rules, req.explorationShare ?? DEFAULT_EXPLORATION_SHARE, req.random);
+  }
+  if (p.order.length === 0) return { ok: true, nodes: ranked };
+  return putOrderFirst(ranked, p.order, p.allowFallbacks);
+}
+
+// A walk that stopped early may have left out the nodes with the largest context windows, and a
+// long prompt is refused when no candidate's window takes it: the eligible node with the largest
+// window joins the candidates, last.
+function addLargestWindow(ranked: LiveNode[], byContext: NodeList, rules: Rules): void {
+  for (let i = 0; i < byContext.nodes.length; i++) {
+    const node = byContext.nodes[i];
+    if (!rules.eligible(node, byContext.models[i])) continue;
+    if (!ranked.includes(node)) ranked.push(node);
+    return;
+  }
+}
+
+/**
+ * With probability `share`, puts one eligible low-data node, chosen uniformly, first. The list is
+ * read in a random order (Fisher–Yates, drawn as it goes) until an eligible node turns up: the
+ * first eligible node of a uniform random order is a uniform choice among them, found after about
+ * (list length / eligible count) reads instead of the whole list.
+ */
+function explore(
+  ranked: LiveNode[],
+  lowData: NodeList,
+  rules: Rules,
+  share: number,
+  random: () => number = Math.random,
+): void {
+  const n = lowData.nodes.length;
+  if (share <= 0 || n === 0 || random() >= share) return;
+  const order = Array.from({ length: n }, (_, i) => i);
+  for (let k = 0; k < n; k++) {
+    const j = k + Math.min(n - k - 1, Math.floor(random() * (n - k)));
+    const i = order[j];
+    order[j] = order[k];
+    order[k] = i;
+    if (!rules.eligible(lowData.nodes[i], lowData.models[i])) continue;
+    const pick = lowData.nodes[i];
+    const at = ranked.indexOf(pick);
+    if (at !== -1) ranked.splice(at, 1);
+    ranked.unshift(pick);
+    return;
+  }
+}
+
+// The nodes `order` names come first, in its order (ties keep the ranking); the others follow
+// unless fallbacks are off.
+function putOrderFirst(ranked: LiveNode[], order: readonly string[], allowFallbacks: boolean): RouteResult {
+  const keys = refKeys(order);
+  const listed: { node: LiveNode; rank: number }[] = [];
+  const others: LiveNode[] = [];
+  for (const node of ranked) {
+    const rank = refIndex(node, keys);
+    if (rank === -1) others.push(node);
+    else listed.push({ node, rank });
+  }
+  listed.sort((a, b) => a.rank - b.rank);
+  const nodes = listed.map((x) => x.node);
+  if (allowFallbacks) { for (const node of others) nodes.push(node); }
+  return nodes.length ? { ok: true, nodes } : { ok: false, reason: "no_capacity" };
 }

@@ -192,3 +192,58 @@ Deno.test("node api - an older record cannot replace a newer one", async () => {
     await r2.body?.cancel();
   });
 });
+
+Deno.test("node api - a VRAM tier the declared VRAM does not support is 400 node_record_invalid, registers nothing", async () => {
+  await withApp(async (app, cp) => {
+    const url = BASE + "/api/nodes/register";
+    const register = (sk: Uint8Array, over: Parameters<typeof sampleAdvert>[0]) => {
+      const body = JSON.stringify(createNodeRecord(sk, sampleAdvert(over)));
+      return post(app, "/api/nodes/register", body, createNip98Header(sk, url, "POST", body));
+    };
+    const liar = generateSecretKey();
+    const res = await register(liar, { gpus: [], totalVramMb: 0, vramTier: "large" });
+    assert.equal(res.status, 400);
+    const { error } = await res.json();
+    assert.equal(error.code, "node_record_invalid");
+    assert.match(
+      error.message,
+      /hardware\.vram_tier "large" needs hardware\.total_vram_mb of at least 16384/,
+    );
+    assert.equal(cp.registry.get(getPublicKey(liar)), undefined);
+    const inflated = await register(generateSecretKey(), {
+      gpus: [{ name: "NVIDIA GeForce RTX 3060", vramMb: 12_288, vendor: "nvidia" }],
+      totalVramMb: 16_384,
+      vramTier: "large",
+    });
+    assert.equal(inflated.status, 400);
+    assert.match(await reason(inflated), /hardware\.total_vram_mb \(16384\) is more than the sum/);
+    // The same GPU declared honestly registers, in the tier it supports.
+    const honest = await register(generateSecretKey(), {
+      gpus: [{ name: "NVIDIA GeForce RTX 3060", vramMb: 12_288, vendor: "nvidia" }],
+      totalVramMb: 12_288,
+      vramTier: "medium",
+    });
+    assert.equal(honest.status, 201, await honest.clone().text());
+    assert.equal((await honest.json()).node.vram_tier, "medium");
+  });
+});
+
+Deno.test("node api - a heartbeat's models are what the node serves now, until it registers again", async () => {
+  await withApp(async (app, cp) => {
+    const sk = generateSecretKey();
+    const pubkey = getPublicKey(sk);
+    const signed = (path: string, body: string) =>
+      post(app, path, body, createNip98Header(sk, BASE + path, "POST", body));
+    const record = JSON.stringify(createNodeRecord(sk, advert, nowSeconds() - 1));
+    assert.equal((await signed("/api/nodes/register", record)).status, 201);
+    assert.equal(cp.registry.get(pubkey)!.heartbeat, null, "before a heartbeat: the record's models");
+    // Draining: the heartbeat lists no model, so the router sends it none.
+    const hb = JSON.stringify({ node_id: "n1", load: 0, free_slots: 0, in_flight: 0, models: [] });
+    assert.equal((await signed("/api/nodes/heartbeat", hb)).status, 200);
+    assert.deepEqual(cp.registry.get(pubkey)!.heartbeat!.models, []);
+    // A registration counts as a heartbeat serving the record's models.
+    const again = JSON.stringify(createNodeRecord(sk, advert));
+    assert.equal((await signed("/api/nodes/register", again)).status, 200);
+    assert.deepEqual(cp.registry.get(pubkey)!.heartbeat!.models, ["m"]);
+  });
+});

@@ -1,6 +1,7 @@
 // POST /v1/chat/completions: https://platform.openai.com/docs/api-reference/chat/create
 // Streams pass through unchanged, chunk by chunk; usage is always metered, and sent to the
-// consumer when asked (`stream_options.include_usage`) even if the engine does not report it.
+// consumer when asked (`stream_options.include_usage`) even if the engine does not report it: one
+// usage chunk before `[DONE]`, showing the tokens billed (the engine's own usage chunk is held back).
 import type { AppContext } from "../../app_env.ts";
 import { parseChatRequest, readUsage } from "../../../shared/mod.ts";
 import type { ControlPlane } from "../../control_plane.ts";
@@ -10,6 +11,7 @@ import { type JobEvent, TIMED_OUT } from "../../dispatch/job_channel.ts";
 import { jobHeaders, parseOrThrow, type StartedJob, startJob } from "./route_job.ts";
 import { completeJsonResponse } from "./json_response.ts";
 import { SSE_DONE, SSE_HEADERS, sseError } from "./sse.ts";
+import { choiceIndex, consumerUsage } from "./consumer_usage.ts";
 
 const encoder = new TextEncoder();
 
@@ -36,51 +38,75 @@ export function chatCompletions(cp: ControlPlane) {
     const first = started.outcome.first;
     if (!req.stream || first.type === "response") {
       return completeJsonResponse(started, (parsed) => {
-        const text = (parsed as { choices?: { message?: { content?: unknown } }[] })
-          .choices?.[0]?.message?.content;
-        if (typeof text === "string") started.run.completionParts.push(text);
+        const choices = (parsed as { choices?: unknown }).choices;
+        if (!Array.isArray(choices)) return;
+        for (const [position, choice] of choices.entries()) {
+          const text = (choice as { message?: { content?: unknown } } | null)?.message?.content;
+          if (typeof text === "string") started.run.addOutput(choiceIndex(choice, position), text);
+        }
       });
     }
     return streamResponse(cp, started, req.includeUsage, c.req.raw.signal);
   };
 }
 
-/** What a chunk tells the meter; whether it goes on to the consumer. */
-function meterChunk(run: JobRun, data: string, includeUsage: boolean, last: { chunk: unknown }) {
+/** The stream's last chunk seen, and the engine's usage-only chunk (held back until the end). */
+interface StreamState {
+  chunk: Record<string, unknown> | null;
+  usageChunk: Record<string, unknown> | null;
+}
+
+/** What a chunk tells the meter; what goes on to the consumer (null: nothing). */
+function meterChunk(run: JobRun, data: string, state: StreamState): string | null {
   let parsed: Record<string, unknown>;
   try {
     parsed = JSON.parse(data);
   } catch {
-    return true; // Not ours to judge: pass it on unchanged.
+    return data; // Not ours to judge: pass it on unchanged.
   }
-  last.chunk = parsed;
-  const choices = parsed.choices as { delta?: { content?: unknown } }[] | undefined;
-  const content = choices?.[0]?.delta?.content;
-  if (typeof content === "string") run.completionParts.push(content);
+  if (typeof parsed !== "object" || parsed === null) return data;
+  state.chunk = parsed;
+  const choices = parsed.choices;
+  if (Array.isArray(choices)) {
+    for (const [position, choice] of choices.entries()) {
+      const content = (choice as { delta?: { content?: unknown } } | null)?.delta?.content;
+      if (typeof content === "string") run.addOutput(choiceIndex(choice, position), content);
+    }
+  }
   const usage = readUsage(parsed.usage);
-  if (usage) run.engineUsage = usage;
-  // The usage-only chunk (empty choices) goes out only if the consumer asked for it.
-  return includeUsage || !(usage && Array.isArray(choices) && choices.length === 0);
+  if (!usage) return data;
+  run.engineUsage = usage;
+  // The node's usage never reaches the consumer: the usage-only chunk (empty choices) is held back
+  // for the end, and a usage on a chunk with choices goes out as OpenAI's `null`.
+  if (Array.isArray(choices) && choices.length === 0) {
+    state.usageChunk = parsed;
+    return null;
+  }
+  return JSON.stringify({ ...parsed, usage: null });
 }
 
 /** Meters a batch and frames what goes on to the consumer ("" when nothing). */
-function meterChunks(run: JobRun, batch: string[], includeUsage: boolean, last: { chunk: unknown }): string {
+function meterChunks(run: JobRun, batch: string[], state: StreamState): string {
   let out = "";
-  for (const data of batch) if (meterChunk(run, data, includeUsage, last)) out += `data: ${data}\n\n`;
+  for (const data of batch) {
+    const sent = meterChunk(run, data, state);
+    if (sent !== null) out += `data: ${sent}\n\n`;
+  }
   return out;
 }
 
-function usageChunk(run: JobRun, last: unknown): string {
-  const prompt = run.promptTokens ?? 0;
-  const completion = run.countCompletion();
-  const l = (last ?? {}) as Record<string, unknown>;
+/** The usage chunk of an ended job: the engine's (or the last chunk's) fields, with the billed usage. */
+function usageChunk(run: JobRun, state: StreamState): string {
+  const usage = consumerUsage("chat", run.billed ?? { prompt: 0, completion: 0 });
+  if (state.usageChunk) return JSON.stringify({ ...state.usageChunk, usage });
+  const l = state.chunk ?? {};
   return JSON.stringify({
     id: l.id ?? run.id,
     object: "chat.completion.chunk",
     created: l.created ?? Math.floor(run.createdAt.getTime() / 1000),
     model: l.model ?? run.meta.model,
     choices: [],
-    usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
+    usage,
   });
 }
 
@@ -94,7 +120,7 @@ function streamResponse(
   const conn = outcome.node.connection!;
   let pending: JobEvent | null = outcome.first;
   let finished = false;
-  const last = { chunk: null as unknown };
+  const state: StreamState = { chunk: null, usageChunk: null };
   let settled: Promise<void> = Promise.resolve();
   const finish = (status: "completed" | "failed" | "cancelled" | "timeout", code?: string) => {
     if (finished) return false;
@@ -115,7 +141,7 @@ function streamResponse(
     start(controller) {
       // The first batch is here already: hand it over now rather than on the first pull.
       if (pending?.type === "chunks") {
-        const out = meterChunks(run, pending.data, includeUsage, last);
+        const out = meterChunks(run, pending.data, state);
         if (out) {
           controller.enqueue(encoder.encode(out));
           run.delivered = true;
@@ -160,13 +186,15 @@ function streamResponse(
           return;
         }
         if (ev.type === "chunks") {
-          out += meterChunks(run, ev.data, includeUsage, last);
+          out += meterChunks(run, ev.data, state);
           continue;
         }
         if (ev.type === "end") {
-          if (includeUsage && !run.engineUsage) out += `data: ${usageChunk(run, last.chunk)}\n\n`;
+          // What is about to go out counts as delivered (it is billed as such).
+          if (out) run.delivered = true;
           // `[DONE]` goes out once the job is billed, so a crash cannot leave delivered work unbilled.
           finish("completed");
+          if (includeUsage) out += `data: ${usageChunk(run, state)}\n\n`;
           await awaitSettled(settled);
           send(SSE_DONE);
           controller.close();

@@ -1,12 +1,10 @@
 // Streamed chat completions in-process, against a scripted node on a NodeConnection: what the
 // consumer's reads look like (each read of an in-process body is one write of the server).
 import assert from "node:assert/strict";
-import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
-import { createLogger, createNodeRecord, type NodeFrame, verifyNodeRecord } from "../../../shared/mod.ts";
+import type { NodeFrame } from "../../../shared/mod.ts";
 import { sampleAdvert } from "../../../testing/node_advert.ts";
-import { createApp } from "../../app.ts";
-import { NodeConnection } from "../../dispatch/node_connection.ts";
-import { openTestControlPlane, type TestControlPlane } from "../../../testing/control_plane.ts";
+import type { createApp } from "../../app.ts";
+import { withScriptedNode } from "../../../testing/scripted_node.ts";
 import { countChatPromptTokens, countText } from "../../metering/count_tokens.ts";
 
 const chunk = (delta: Record<string, unknown>, finish: string | null = null) =>
@@ -17,38 +15,6 @@ const chunk = (delta: Record<string, unknown>, finish: string | null = null) =>
     model: "m",
     choices: [{ index: 0, delta, finish_reason: finish }],
   });
-
-/** A node that answers every job with `script(jobId)`, all frames at once (after `delayMs`). */
-async function withScriptedNode(
-  script: (jobId: string) => NodeFrame[],
-  fn: (app: ReturnType<typeof createApp>, apiKey: string, t: TestControlPlane) => Promise<void>,
-  delayMs = 0,
-  advert = sampleAdvert(),
-) {
-  const t = await openTestControlPlane();
-  try {
-    const sk = generateSecretKey();
-    const record = verifyNodeRecord(createNodeRecord(sk, advert));
-    assert.ok(record.ok);
-    await t.cp.registry.register(record.record);
-    const conn: NodeConnection = new NodeConnection(getPublicKey(sk), {
-      send(text) {
-        const frame = JSON.parse(text);
-        if (frame.type !== "job") return;
-        const answer = () => {
-          for (const f of script(frame.job_id)) conn.handleFrame(f);
-        };
-        if (delayMs > 0) setTimeout(answer, delayMs);
-        else queueMicrotask(answer);
-      },
-      close() {},
-    }, createLogger({ level: "silent" }));
-    t.cp.registry.attach(getPublicKey(sk), conn);
-    await fn(createApp(t.cp), t.apiKey, t);
-  } finally {
-    await t.close();
-  }
-}
 
 /** The node's first frame: the role chunk with the first token. */
 function firstFrame(jobId: string): NodeFrame {

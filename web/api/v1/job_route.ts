@@ -2,27 +2,48 @@
 import type { ProviderPrefs } from "../../../shared/mod.ts";
 import type { ControlPlane } from "../../control_plane.ts";
 import { HttpError } from "../../http_error.ts";
-import type { LiveNode } from "../../registry/node_registry.ts";
+import type { LiveNode, NodeRegistry } from "../../registry/node_registry.ts";
+import { RouteIndex } from "../../router/route_index.ts";
 import { selectNodes } from "../../router/select_nodes.ts";
 
+// One index per registry (a control plane has one), kept beside it rather than inside it.
+const indexes = new WeakMap<NodeRegistry, RouteIndex>();
+
+function routeIndex(registry: NodeRegistry): RouteIndex {
+  let index = indexes.get(registry);
+  if (!index) indexes.set(registry, index = new RouteIndex(registry));
+  return index;
+}
+
+/** What a route decision may add to the model and the consumer's provider preferences. */
+export interface RouteJobOptions {
+  /** The request's optional parameters (`requestParameters`), read when `provider.require_parameters`. */
+  parameters?: readonly string[];
+  /** Canary jobs: suspected nodes may take them too. */
+  includeSuspected?: boolean;
+}
+
 /**
- * The candidate nodes for `model`, best first; empty when all are busy (dispatch answers that).
- * An unknown model, or none within the consumer's max_price, is a 404. `includeSuspected` is for
- * the platform's canaries only (set from the caller's key, never from the request).
+ * The candidate nodes for `model`, best first; empty when all are busy, suspected or left out by
+ * the consumer's preferences (dispatch answers that with a 503). An unknown model, or none within
+ * the consumer's max_price, is a 404.
  */
 export function routeJob(
   cp: ControlPlane,
   model: string,
   provider: ProviderPrefs,
-  opts: { includeSuspected?: boolean } = {},
+  opts: RouteJobOptions = {},
 ): LiveNode[] {
-  const route = selectNodes(cp.registry.all(), {
+  // Only the nodes that list the model, in the orders the router walks: not a scan of every node.
+  const route = selectNodes(routeIndex(cp.registry).source(model), {
     model,
     provider,
     nowMs: Date.now(),
     staleMs: cp.config.nodeStaleMs,
-    // The router's suspicion threshold (issue 27) skips suspected nodes unless this is set.
-    ...(opts.includeSuspected ? { includeSuspected: true } : {}),
+    parameters: opts.parameters,
+    includeSuspected: opts.includeSuspected,
+    explorationShare: cp.config.explorationShare,
+    suspicionThreshold: cp.config.suspicionThreshold,
   });
   if (route.ok) return route.nodes;
   if (route.reason === "unknown_model") {

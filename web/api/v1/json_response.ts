@@ -1,9 +1,10 @@
-// A non-streamed answer: passed through unchanged when the engine reported usage, with our own
-// count filled in when it did not (OpenAI always sends `usage` on a non-streamed response).
+// A non-streamed answer: the engine's body with its `usage` set to the tokens billed (OpenAI always
+// sends `usage` on a non-streamed response); byte for byte the engine's when its usage already is.
 import { isOpenAiErrorBody, openAiErrorBody, readUsage } from "../../../shared/mod.ts";
 import { HttpError } from "../../http_error.ts";
 import { jobHeaders, type StartedJob } from "./route_job.ts";
 import { awaitSettled } from "../../jobs/job_run.ts";
+import { consumerUsage, isSameUsage } from "./consumer_usage.ts";
 
 const JSON_HEADERS = { "content-type": "application/json" };
 
@@ -42,18 +43,13 @@ export async function completeJsonResponse(
     throw new HttpError(502, "The node's engine returned a body that is not JSON.", { code: "node_failed" });
   }
   collect(parsed);
-  const usage = readUsage((parsed as { usage?: unknown }).usage);
-  let body = first.body;
-  if (usage) run.engineUsage = usage;
-  else {
-    const prompt = run.promptTokens ?? 0;
-    const completion = run.countCompletion();
-    body = JSON.stringify({
-      ...parsed,
-      usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
-    });
-  }
+  const engineUsage = (parsed as { usage?: unknown }).usage;
+  run.engineUsage = readUsage(engineUsage);
   run.delivered = true;
-  await awaitSettled(run.end("completed"));
+  // Ending the job fixes the tokens billed (synchronously): the answer shows exactly those.
+  const settled = run.end("completed");
+  const usage = consumerUsage(run.meta.kind, run.billed!);
+  const body = isSameUsage(engineUsage, usage) ? first.body : JSON.stringify({ ...parsed, usage });
+  await awaitSettled(settled);
   return new Response(body, { status: first.status, headers: headers() });
 }

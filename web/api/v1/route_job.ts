@@ -1,7 +1,13 @@
 // What every `/v1` job shares: its edge parsing, its stages from route to dispatch, and the
 // headers of its answer.
 import type { AppContext } from "../../app_env.ts";
-import { formatUsd, type JobKind, type ProviderPrefs, RequestError } from "../../../shared/mod.ts";
+import {
+  formatUsd,
+  type JobKind,
+  type ProviderPrefs,
+  RequestError,
+  requestParameters,
+} from "../../../shared/mod.ts";
 import { holdJob } from "../../billing/job_hold.ts";
 import type { ControlPlane } from "../../control_plane.ts";
 import { HttpError } from "../../http_error.ts";
@@ -48,7 +54,11 @@ export async function startJob(
 ): Promise<StartedJob> {
   const caller = c.get("caller") as ApiCaller;
   const signal = c.req.raw.signal;
-  let nodes = routeJob(cp, job.model, job.provider, { includeSuspected: caller.platform });
+  let nodes = routeJob(cp, job.model, job.provider, {
+    parameters: job.provider.requireParameters ? requestParameters(job.body) : undefined,
+    // Only the platform's canary key (read from its row, never from the request) reaches suspects.
+    includeSuspected: caller.platform,
+  });
   const run = new JobRun(cp.runDeps, {
     kind: job.kind,
     model: job.model,
