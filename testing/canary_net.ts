@@ -1,7 +1,6 @@
 // A network for verification tests: a test control plane with in-process nodes (the test engine
-// by default, any engine handler), a canary scheduler on its own app, and a stand-in for the
-// reputation service computing suspicion from the stored verifications.
-import { listVerifications } from "../db/mod.ts";
+// by default, any engine handler) and a canary scheduler on its own app, wired to the control
+// plane's receipt desk and reputation service as in production.
 import { NANO_USD_PER_USD } from "../shared/mod.ts";
 import { createApp } from "../web/app.ts";
 import type { CanaryScheduler } from "../web/verification/canary_scheduler.ts";
@@ -30,31 +29,12 @@ export interface CanaryNet {
   t: TestControlPlane;
   app: ReturnType<typeof createApp>;
   canaries: CanaryScheduler;
-  /** Each node's suspicion as the stand-in computed it after its last verification. */
-  suspicion: Map<string, number>;
+  /** A node's suspicion as the router sees it (the reputation service refreshes it). */
+  suspicion(pubkey: string): number;
   /** A test engine node serving model "m", lying as told. */
   node(lie?: TestEngineLie): Promise<EngineNode>;
   /** A node answering with any engine handler. */
   engineNode(engine: (req: Request) => Promise<Response>, advert?: Partial<NodeAdvert>): Promise<EngineNode>;
-}
-
-/**
- * Stand-in for the reputation service (docs/protocol.md): prior 0.01, each fail multiplies the
- * odds by 100 and each pass by 0.505 (no decay within a test). It also tells the router, through
- * the registry's reputation when the registry has one.
- */
-async function refreshSuspicion(net: CanaryNet, pubkey: string): Promise<void> {
-  const page = await listVerifications(net.t.cp.db.sql, { node: pubkey, limit: 10_000 });
-  let odds = 0.01 / 0.99;
-  for (const v of page.rows) odds *= v.result === "fail" ? 100 : 0.505;
-  const suspicion = odds / (1 + odds);
-  net.suspicion.set(pubkey, suspicion);
-  const registry = net.t.cp.registry as unknown as {
-    setReputation?: (pubkey: string, r: Record<string, unknown>) => boolean;
-    get(pubkey: string): { reputation?: Record<string, unknown> } | undefined;
-  };
-  const current = registry.get(pubkey)?.reputation;
-  if (current && registry.setReputation) registry.setReputation(pubkey, { ...current, suspicion });
 }
 
 /** Runs `fn` on a fresh network whose platform has 1 USD of fees to fund canaries. */
@@ -63,19 +43,15 @@ export async function withCanaryNet(fn: (net: CanaryNet) => Promise<void>): Prom
   try {
     await fundOperatorEarnings(t.cp.db.sql, "ab".repeat(32), 9n * NANO_USD_PER_USD);
     const app = createApp(t.cp);
-    const suspicion = new Map<string, number>();
     const net: CanaryNet = {
       t,
       app,
-      suspicion,
+      suspicion: (pubkey) => t.cp.registry.get(pubkey)?.reputation.suspicion ?? NaN,
       canaries: null as unknown as CanaryScheduler,
       node: (lie = "none") => attachEngineNode(t.cp, createTestEngineHandler({ models: ["m"], lie }).handler),
       engineNode: (engine, advert) => attachEngineNode(t.cp, engine, advert),
     };
-    net.canaries = createCanaryScheduler(t.cp, (req) => app.fetch(req), {
-      suspicionOf: (pubkey) => suspicion.get(pubkey) ?? 0.01,
-      onVerification: (pubkey) => refreshSuspicion(net, pubkey),
-    }, { random: seeded(27) });
+    net.canaries = createCanaryScheduler(t.cp, (req) => app.fetch(req), {}, { random: seeded(27) });
     await fn(net);
   } finally {
     await t.close();

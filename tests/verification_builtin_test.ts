@@ -30,7 +30,7 @@ Deno.test("verification - honest built-in engine nodes are never flagged over 20
       assert.deepEqual(verdicts.filter((v) => !v.pass), []);
       assert.ok(verdicts.some((v) => v.check === "cross_check"));
       assert.ok(verdicts.filter((v) => v.check === "metering").length === 200);
-      for (const n of nodes) assert.ok((net.suspicion.get(n.pubkey) ?? 1) < 0.01);
+      for (const n of nodes) assert.ok(net.suspicion(n.pubkey) < 0.01);
     });
   } finally {
     await engine.close();

@@ -1,7 +1,7 @@
 // Both sides of verification (issue 27): honest nodes are never flagged over hundreds of canaries,
 // and a node lying in each way the test engine can lie is caught within 20. Nodes run in-process
 // on the test engine (they sign no receipts of their own); the control plane's receipt desk
-// countersigns each canary job, and the reputation service is a stand-in (testing/canary_net.ts).
+// countersigns each canary job and the reputation service turns verdicts into suspicion.
 import assert from "node:assert/strict";
 import {
   accountBalance,
@@ -23,7 +23,6 @@ import {
   withCanaryNet as withNet,
 } from "../../testing/canary_net.ts";
 import { createCanaryScheduler } from "./canary_wiring.ts";
-import * as router from "../router/select_nodes.ts";
 
 const THRESHOLD = 0.9;
 
@@ -52,7 +51,7 @@ Deno.test("canaries - honest nodes pass 200 canaries, are paid from platform fee
       assert.ok(verdicts.some((v) => v.check === check), `some ${check} checks ran`);
     }
     for (const n of honest) {
-      assert.ok((net.suspicion.get(n.pubkey) ?? 1) < 0.01, `suspicion ${net.suspicion.get(n.pubkey)}`);
+      assert.ok(net.suspicion(n.pubkey) < 0.01, `suspicion ${net.suspicion(n.pubkey)}`);
       const page = await listVerifications(sql, { node: n.pubkey, limit: 1000 });
       assert.ok(page.rows.length >= 100);
       const checked = verifyVerification(JSON.parse(page.rows[0].event), net.t.cp.platformKey.pubkey);
@@ -87,10 +86,10 @@ for (const lie of ["other_model", "truncate", "inflate_usage"] as const) {
       for (let i = 1; i <= 20 && !caughtAfter; i++) {
         const [outcome] = await net.canaries.runCanaries(1, liar.pubkey);
         assert.equal(outcome.status, 200);
-        if ((net.suspicion.get(liar.pubkey) ?? 0) >= THRESHOLD) caughtAfter = i;
+        if (net.suspicion(liar.pubkey) >= THRESHOLD) caughtAfter = i;
       }
-      assert.ok(caughtAfter > 0, `not caught: suspicion ${net.suspicion.get(liar.pubkey)}`);
-      for (const n of honest) assert.ok((net.suspicion.get(n.pubkey) ?? 1) < 0.01);
+      assert.ok(caughtAfter > 0, `not caught: suspicion ${net.suspicion(liar.pubkey)}`);
+      for (const n of honest) assert.ok(net.suspicion(n.pubkey) < 0.01);
       // The rate grows with suspicion: the liar is due again long before an honest node.
       const at = Date.now() + 2 * 60_000;
       const jobs = { models: ["m"], jobsServed: 0 };
@@ -100,22 +99,18 @@ for (const lie of ["other_model", "truncate", "inflate_usage"] as const) {
   });
 }
 
-const routerSkipsSuspected = "DEFAULT_SUSPICION_THRESHOLD" in router;
-
 Deno.test({
   name: "canaries - a suspected node loses its consumer traffic to the honest node, canaries still reach it",
-  // The router's suspicion threshold arrives with reputation ranking (issue 27); until then, skipped.
-  ignore: !routerSkipsSuspected,
   fn: async () => {
     await withNet(async (net) => {
       const honest = await net.node();
       // The honest node shows the model can meet rule-checked canaries.
       await net.canaries.runCanaries(6, honest.pubkey);
       const liar = await net.node("other_model");
-      for (let i = 0; i < 20 && (net.suspicion.get(liar.pubkey) ?? 0) < THRESHOLD; i++) {
+      for (let i = 0; i < 20 && net.suspicion(liar.pubkey) < THRESHOLD; i++) {
         await net.canaries.runCanaries(1, liar.pubkey);
       }
-      assert.ok((net.suspicion.get(liar.pubkey) ?? 0) >= THRESHOLD);
+      assert.ok(net.suspicion(liar.pubkey) >= THRESHOLD);
       for (let i = 0; i < 10; i++) {
         const res = await consumerChat(net, `question number ${i}`);
         assert.equal(res.status, 200);
@@ -163,7 +158,9 @@ Deno.test("canaries - pause once the platform's fees cannot fund them, and resum
 Deno.test("canaries - a node's first canary waits for its share of jobs or the floor", async () => {
   const t = await openTestControlPlane({ config: CONFIG });
   try {
-    const canaries = createCanaryScheduler(t.cp, () => new Response(null, { status: 500 }), {}, {
+    const canaries = createCanaryScheduler(t.cp, () => new Response(null, { status: 500 }), {
+      suspicionOf: () => 0.01,
+    }, {
       rate: 0.01,
       floorMs: 30 * 60_000,
     });

@@ -5,7 +5,8 @@ import { type CanaryDeps, type CanaryOptions, CanaryScheduler } from "./canary_s
 
 /**
  * What the control plane's key, receipts and reputation provide; each defaults to the control
- * plane's own (`cp.platformKey`, `cp.receipts`), suspicion to the prior until reputation is wired.
+ * plane's own: `cp.platformKey`, `cp.receipts`, the registry's reputation (suspicion) and
+ * `cp.reputation.refresh` after each node's verifications.
  */
 export interface CanaryServices {
   platformKey?: CanaryDeps["platformKey"];
@@ -13,9 +14,6 @@ export interface CanaryServices {
   suspicionOf?: CanaryDeps["suspicionOf"];
   onVerification?: CanaryDeps["onVerification"];
 }
-
-/** A node's suspicion before any evidence (docs/protocol.md, Reputation). */
-const PRIOR_SUSPICION = 0.01;
 
 /** The scheduler's dependencies from a control plane, its app's `fetch`, and its services. */
 export function canaryDepsOf(
@@ -29,8 +27,8 @@ export function canaryDepsOf(
     log: cp.log,
     platformKey: services.platformKey ?? cp.platformKey,
     whenReceipted: services.whenReceipted ?? ((jobId, node) => cp.receipts.whenReceipted(jobId, node)),
-    suspicionOf: services.suspicionOf ?? (() => PRIOR_SUSPICION),
-    onVerification: services.onVerification,
+    suspicionOf: services.suspicionOf ?? ((pubkey) => cp.registry.get(pubkey)?.reputation.suspicion ?? 0),
+    onVerification: services.onVerification ?? (async (pubkey) => void await cp.reputation.refresh(pubkey)),
     *nodes() {
       const now = Date.now();
       for (const node of cp.registry.all()) {
