@@ -12,6 +12,8 @@ export interface ApiKeyRow {
   keyPrefix: string;
   label: string | null;
   createdAt: Date;
+  /** The platform's canary key (migration 0014), not a consumer's. */
+  platform?: boolean;
 }
 
 /**
@@ -49,8 +51,18 @@ export async function createApiKey(
 
 /** Finds the live (not revoked) key with this hash. */
 export async function findApiKeyByHash(sql: Sql, keyHash: string): Promise<ApiKeyRow | null> {
-  const [row] = await sql<{ id: bigint; key_prefix: string; label: string | null; created_at: Date }[]>`
-    select id, key_prefix, label, created_at from api_keys
+  const [row] = await sql<
+    { id: bigint; key_prefix: string; label: string | null; created_at: Date; platform: boolean }[]
+  >`
+    select id, key_prefix, label, created_at, platform from api_keys
     where key_hash = ${keyHash} and revoked_at is null`;
-  return row ? { id: row.id, keyPrefix: row.key_prefix, label: row.label, createdAt: row.created_at } : null;
+  return row
+    ? {
+      id: row.id,
+      keyPrefix: row.key_prefix,
+      label: row.label,
+      createdAt: row.created_at,
+      platform: row.platform,
+    }
+    : null;
 }

@@ -26,7 +26,8 @@ export type LedgerTxKind =
   | "release"
   | "payout"
   | "payout_sent"
-  | "payout_reversed";
+  | "payout_reversed"
+  | "canary_funding";
 
 /** An account by kind and owner (an API key id, a node pubkey, or "" for the platform's own). */
 export interface AccountRef {

@@ -122,6 +122,15 @@ export {
   payoutSources,
   setOperatorPayoutAddress,
 } from "./operator_payouts.ts";
+export { type CanaryFunding, ensurePlatformApiKey, fundCanaryKey } from "./canary_account.ts";
+export {
+  insertVerifications,
+  listVerifications,
+  parseVerificationCursor,
+  verificationCursor,
+  type VerificationPage,
+  type VerificationRow,
+} from "./verifications.ts";
 export { allReputations, nodeReputation } from "./reputation.ts";
 export {
   insertReceipts,

@@ -208,10 +208,24 @@ export async function reconcile(sql: Sql, opts: ReconcileOptions = {}): Promise<
           where a.kind = 'processor_clearing' and a.owner = '' and a.balance <> o.total - d.total`,
     ],
     [
-      "platform fees differ from the fees of settled charges",
-      sql`select a.balance::text as fees, c.total::text as charged_fees from accounts a,
-            (select coalesce(sum(platform_fee), 0) as total from job_charges where settled_at is not null) c
-          where a.kind = 'platform_fees' and a.owner = '' and a.balance <> c.total`,
+      "platform fees differ from the fees of settled charges less the canaries funded from them",
+      sql`select a.balance::text as fees, c.total::text as charged_fees, f.total::text as canary_funding
+          from accounts a,
+            (select coalesce(sum(platform_fee), 0) as total from job_charges where settled_at is not null) c,
+            (select coalesce(sum(-p.amount), 0) as total from postings p
+               join ledger_transactions t on t.id = p.transaction_id and t.kind = 'canary_funding'
+               join accounts fa on fa.id = p.account_id and fa.kind = 'platform_fees') f
+          where a.kind = 'platform_fees' and a.owner = '' and a.balance <> c.total - f.total`,
+    ],
+    [
+      "a canary funding moved money other than platform fees to the platform's canary key",
+      sql`select t.idempotency_key, a.kind, a.owner, p.amount::text from ledger_transactions t
+          join postings p on p.transaction_id = t.id
+          join accounts a on a.id = p.account_id
+          where t.kind = 'canary_funding' and not (
+            (a.kind = 'platform_fees' and a.owner = '' and p.amount < 0) or
+            (a.kind = 'consumer_balance' and p.amount > 0 and
+             a.owner in (select id::text from api_keys where platform)))`,
     ],
   ];
   const out: Discrepancy[] = [];

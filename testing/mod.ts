@@ -5,6 +5,7 @@ export {
   splitTokens,
   startTestEngine,
   TEST_ENGINE_FAILURES,
+  TEST_ENGINE_LIES,
   TestEngineDeath,
 } from "./test_engine.ts";
 export type {
@@ -13,6 +14,7 @@ export type {
   TestEngineEvent,
   TestEngineFailure,
   TestEngineHandler,
+  TestEngineLie,
   TestEngineOptions,
 } from "./test_engine.ts";
 export { cliCommand, type CliRun, runCli } from "./run_cli.ts";

@@ -5,6 +5,13 @@ import { isRecord, sleep } from "../shared/mod.ts";
 /** How the engine misbehaves: engine-wide via options, or per request via `x-test-failure`. */
 export type TestEngineFailure = "none" | "refuse" | "die_mid_stream" | "hang";
 
+/**
+ * How the engine lies while answering normally: `other_model` answers with another model's text
+ * (other words, deterministically), `truncate` cuts every answer to about a third and still says
+ * `finish_reason: "stop"`, `inflate_usage` reports 10× the completion tokens it produced.
+ */
+export type TestEngineLie = "none" | "other_model" | "truncate" | "inflate_usage";
+
 /** Options for the test engine; every field has a default. */
 export interface TestEngineOptions {
   hostname?: string;
@@ -26,11 +33,13 @@ export interface TestEngineOptions {
    * served is unchanged, so the control plane's own count disagrees.
    */
   usageInflation?: number;
+  /** Engine-wide lie (default "none"): what verification must catch. */
+  lie?: TestEngineLie;
 }
 
 /** The options that can be changed while the engine runs. */
 export type TestEngineConfig = Partial<
-  Pick<TestEngineOptions, "tokenDelayMs" | "usage" | "failure" | "dieAfterTokens" | "usageInflation">
+  Pick<TestEngineOptions, "tokenDelayMs" | "usage" | "failure" | "dieAfterTokens" | "usageInflation" | "lie">
 >;
 
 /** A lifecycle event of one inference request; `atMs` is epoch milliseconds (fractional). */
@@ -69,6 +78,14 @@ export const TEST_ENGINE_FAILURES: readonly TestEngineFailure[] = [
   "hang",
 ];
 
+/** The lies the engine can tell. */
+export const TEST_ENGINE_LIES: readonly TestEngineLie[] = [
+  "none",
+  "other_model",
+  "truncate",
+  "inflate_usage",
+];
+
 /** A failure the engine causes on purpose (a cut stream); Deno.serve's onError stays quiet for it. */
 export class TestEngineDeath extends Error {}
 
@@ -87,12 +104,14 @@ type Ctx = { req: Request; body: Json; cfg: Config; failure: TestEngineFailure; 
 const encoder = new TextEncoder();
 const isCount = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
 const isFailure = (v: unknown) => TEST_ENGINE_FAILURES.includes(v as TestEngineFailure);
+const isLie = (v: unknown) => TEST_ENGINE_LIES.includes(v as TestEngineLie);
 const CONFIG_CHECKS: Record<keyof Config, [(v: unknown) => boolean, string]> = {
   tokenDelayMs: [isCount, "a non-negative integer"],
   dieAfterTokens: [isCount, "a non-negative integer"],
   usage: [(v) => typeof v === "boolean", "a boolean"],
   failure: [isFailure, `one of ${TEST_ENGINE_FAILURES.join(", ")}`],
   usageInflation: [(v) => isCount(v) && (v as number) > 0, "a positive integer"],
+  lie: [isLie, `one of ${TEST_ENGINE_LIES.join(", ")}`],
 };
 
 class ApiError extends Error {
@@ -212,6 +231,43 @@ export function splitTokens(text: string): string[] {
   return text.match(/\s*\S+\s*/gy) ?? [];
 }
 
+// The words a smaller model would answer with instead: plain English, none of the echo's own.
+const OTHER_WORDS = [
+  "the",
+  "weather",
+  "today",
+  "is",
+  "quite",
+  "pleasant",
+  "and",
+  "many",
+  "people",
+  "enjoy",
+  "walking",
+  "outside",
+  "near",
+  "river",
+  "while",
+  "birds",
+  "sing",
+  "softly",
+  "over",
+  "green",
+  "hills",
+];
+
+/** An answer after the engine's lie; `other_model` swaps each word for another, by position. */
+function lieAbout(tokens: string[], lie: TestEngineLie): string[] {
+  if (lie === "truncate") return tokens.slice(0, Math.max(1, Math.ceil(tokens.length / 3)));
+  if (lie !== "other_model") return tokens;
+  return tokens.map((token, i) => {
+    const word = token.trim();
+    let other = OTHER_WORDS[(word.length * 7 + i * 3) % OTHER_WORDS.length];
+    if (other === word.toLowerCase()) other = OTHER_WORDS[(i + 1) % OTHER_WORDS.length];
+    return token.replace(word, other);
+  });
+}
+
 function positiveInt(body: Json, key: string): number | null {
   const v = body[key];
   if (v === undefined || v === null) return null;
@@ -234,15 +290,16 @@ function chat(ctx: Ctx, models: string[], contextLength: number | null): Respons
   const msgs = body.messages.filter((m): m is Json => typeof m === "object" && m !== null);
   const all = splitTokens("Echo: " + textOf(msgs.findLast((m) => m.role === "user")?.content));
   const max = positiveInt(body, "max_completion_tokens") ?? positiveInt(body, "max_tokens");
-  const tokens = all.slice(0, max ?? all.length);
-  const finishReason = tokens.length < all.length ? "length" : "stop";
+  const honest = all.slice(0, max ?? all.length);
+  const tokens = lieAbout(honest, cfg.lie);
+  const finishReason = cfg.lie === "truncate" || honest.length === all.length ? "stop" : "length";
   const prompt = msgs.reduce((n, m) => n + countWords(textOf(m.content)), 0);
   if (contextLength !== null && prompt > contextLength) {
     const msg = `This model's maximum context length is ${contextLength} tokens. However, your ` +
       `messages resulted in ${prompt} tokens. Please reduce the length of the messages.`;
     throw new ApiError(400, msg, "messages", "context_length_exceeded");
   }
-  const n = tokens.length * cfg.usageInflation;
+  const n = tokens.length * cfg.usageInflation * (cfg.lie === "inflate_usage" ? 10 : 1);
   const usage = { prompt_tokens: prompt, completion_tokens: n, total_tokens: prompt + n };
   const id = "chatcmpl-" + crypto.randomUUID().replaceAll("-", "");
   const head = { id, created: Math.floor(Date.now() / 1000), model };
@@ -370,7 +427,14 @@ export function createTestEngineHandler(opts: TestEngineOptions = {}): TestEngin
   const models = opts.models?.length ? [...opts.models] : ["infernet-test-echo"];
   const dims = opts.embeddingDimensions ?? 8;
   const contextLength = opts.contextLength ?? null;
-  const cfg: Config = { tokenDelayMs: 0, usage: true, failure: "none", dieAfterTokens: 3, usageInflation: 1 };
+  const cfg: Config = {
+    tokenDelayMs: 0,
+    usage: true,
+    failure: "none",
+    dieAfterTokens: 3,
+    usageInflation: 1,
+    lie: "none",
+  };
   applyConfig(cfg, opts);
   const events: TestEngineEvent[] = [];
   const closing = new AbortController();

@@ -5,7 +5,9 @@ import { parseArgs } from "node:util";
 import {
   startTestEngine,
   TEST_ENGINE_FAILURES,
+  TEST_ENGINE_LIES,
   type TestEngineFailure,
+  type TestEngineLie,
   type TestEngineOptions,
 } from "./test_engine.ts";
 
@@ -29,6 +31,7 @@ export function parseEngineArgs(args: string[]): TestEngineOptions {
       "token-delay-ms": { type: "string" },
       "no-usage": { type: "boolean" },
       failure: { type: "string" },
+      lie: { type: "string" },
       model: { type: "string", multiple: true },
     },
   });
@@ -36,7 +39,12 @@ export function parseEngineArgs(args: string[]): TestEngineOptions {
   if (failure !== undefined && !TEST_ENGINE_FAILURES.includes(failure)) {
     throw new Error(`--failure must be one of ${TEST_ENGINE_FAILURES.join(", ")}`);
   }
+  const lie = values.lie as TestEngineLie | undefined;
+  if (lie !== undefined && !TEST_ENGINE_LIES.includes(lie)) {
+    throw new Error(`--lie must be one of ${TEST_ENGINE_LIES.join(", ")}`);
+  }
   return {
+    lie,
     port: toCount("port", values.port),
     hostname: values.hostname,
     tokenDelayMs: toCount("token-delay-ms", values["token-delay-ms"]),

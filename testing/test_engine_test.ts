@@ -492,8 +492,52 @@ Deno.test("test engine - parses the launcher's command-line flags", () => {
       usage: false,
       failure: "hang",
       models: ["a", "b"],
+      lie: undefined,
     },
   );
+  assert.equal(parseEngineArgs(["--lie", "truncate"]).lie, "truncate");
+  assert.throws(() => parseEngineArgs(["--lie", "sometimes"]));
   assert.throws(() => parseEngineArgs(["--failure", "explode"]));
   assert.throws(() => parseEngineArgs(["--port", "x"]));
+});
+
+async function chatVia(engine: ReturnType<typeof createTestEngineHandler>, body: Json): Promise<Json> {
+  const res = await engine.handler(
+    new Request("http://engine.test/v1/chat/completions", { method: "POST", body: JSON.stringify(body) }),
+  );
+  assert.equal(res.status, 200);
+  return await res.json();
+}
+
+const TEXT = "please repeat these eleven words back to me in the same order";
+
+Deno.test("test engine - lies engine-wide: another model's words, a third of the answer, 10x usage", async () => {
+  const honest = await chatVia(createTestEngineHandler(), chatBody({}, TEXT));
+  const answer = (b: Json) => (b.choices as { message: { content: string } }[])[0].message.content;
+  const finish = (b: Json) => (b.choices as { finish_reason: string }[])[0].finish_reason;
+  const words = answer(honest).split(" ");
+  assert.equal(words.length, 13);
+
+  const other = await chatVia(createTestEngineHandler({ lie: "other_model" }), chatBody({}, TEXT));
+  const otherWords = answer(other).split(" ");
+  assert.equal(otherWords.length, words.length);
+  assert.ok(otherWords.every((w, i) => w !== words[i]), answer(other));
+  assert.equal(
+    answer(await chatVia(createTestEngineHandler({ lie: "other_model" }), chatBody({}, TEXT))),
+    answer(other),
+  );
+
+  const cut = await chatVia(
+    createTestEngineHandler({ lie: "truncate" }),
+    chatBody({ max_tokens: 100 }, TEXT),
+  );
+  assert.equal(answer(cut), words.slice(0, 5).join(" ") + " ");
+  assert.equal(finish(cut), "stop");
+
+  const engine = createTestEngineHandler();
+  engine.configure({ lie: "inflate_usage" });
+  const inflated = await chatVia(engine, chatBody({}, TEXT));
+  assert.equal(answer(inflated), answer(honest));
+  assert.deepEqual(inflated.usage, { prompt_tokens: 12, completion_tokens: 130, total_tokens: 142 });
+  assert.throws(() => engine.configure({ lie: "fib" as never }));
 });

@@ -363,6 +363,9 @@ Deno.test({
       INFERNET_JOB_TIMEOUT_MS: String(JOB_TIMEOUT_MS),
       INFERNET_KEY_RATE_LIMIT: "0",
       INFERNET_LOG_LEVEL: "error",
+      // Every consumer key's balance is checked as its deposits less its charges: no canaries,
+      // whose platform key is funded from fees instead.
+      INFERNET_CANARY_RATE: "0",
       COINPAYPORTAL_URL: fake.url,
       COINPAYPORTAL_API_KEY: "cp_crash",
       COINPAYPORTAL_BUSINESS_ID: "biz_crash",

@@ -15,6 +15,7 @@ import { nip98Auth } from "./api/nodes/nip98_auth.ts";
 import { registerNode } from "./api/nodes/register.ts";
 import { heartbeat } from "./api/nodes/heartbeat.ts";
 import { nodeStatus } from "./api/nodes/status.ts";
+import { listVerificationsApi } from "./verification/verifications_api.ts";
 import { nodeSocket } from "./api/nodes/socket.ts";
 import { mountPayoutRoutes } from "./api/nodes/payouts.ts";
 import { mountLoginApi } from "./api/login.ts";
@@ -114,6 +115,7 @@ export function createApp(cp: ControlPlane): Hono<AppEnv> {
   // After the static /api/nodes routes, which answer first; a wildcard, as RegExpRouter takes no
   // `:pubkey` beside them.
   app.get("/api/nodes/*", nodeStatus(cp));
+  app.get("/api/verifications", listVerificationsApi(cp));
   mountApiDocs(app, cp);
   mountPages(app, cp);
 

@@ -82,6 +82,13 @@ export interface WebConfig {
   sessionTtlS: number;
   /** The bearer token `GET /metrics` asks for (`INFERNET_METRICS_TOKEN`); null: open to all. */
   metricsToken: string | null;
+  /**
+   * Canaries (verification): the share of a node's jobs sent as known-answer checks
+   * (`INFERNET_CANARY_RATE`, default 0.01; 0 turns canaries off), and the longest a live node goes
+   * without one (`INFERNET_CANARY_FLOOR_MINUTES`, default 30). Both scale with suspicion.
+   */
+  canaryRate: number;
+  canaryFloorMs: number;
   /** Reputation's half-life, seconds (`INFERNET_REPUTATION_HALF_LIFE_S`, default 7 days). */
   reputationHalfLifeS: number;
   /** How often every node's reputation is recomputed (`INFERNET_REPUTATION_REFRESH_MS`, 0: never). */
@@ -246,6 +253,9 @@ export function parseWebConfig(env: Record<string, string | undefined>, args: st
     sessionSecret: sessionSecretFrom(env.INFERNET_SESSION_SECRET),
     sessionTtlS: intFrom("INFERNET_SESSION_TTL_S", env.INFERNET_SESSION_TTL_S, 3600, 60),
     metricsToken: metricsTokenFrom(env.INFERNET_METRICS_TOKEN),
+    canaryRate: shareFrom("INFERNET_CANARY_RATE", env.INFERNET_CANARY_RATE, 0.01),
+    canaryFloorMs: intFrom("INFERNET_CANARY_FLOOR_MINUTES", env.INFERNET_CANARY_FLOOR_MINUTES, 30, 1) *
+      60_000,
     reputationHalfLifeS: intFrom(
       "INFERNET_REPUTATION_HALF_LIFE_S",
       env.INFERNET_REPUTATION_HALF_LIFE_S,

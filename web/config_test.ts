@@ -43,6 +43,23 @@ Deno.test("config - INFERNET_METRICS_TOKEN guards /metrics; unset leaves it open
   );
 });
 
+Deno.test("config - canaries: about 1 % of a node's jobs, a floor in minutes, 0 turns them off", () => {
+  const defaults = parseWebConfig({}, []);
+  assert.equal(defaults.canaryRate, 0.01);
+  assert.equal(defaults.canaryFloorMs, 30 * 60_000);
+  const set = parseWebConfig({ INFERNET_CANARY_RATE: "0", INFERNET_CANARY_FLOOR_MINUTES: "5" }, []);
+  assert.equal(set.canaryRate, 0);
+  assert.equal(set.canaryFloorMs, 5 * 60_000);
+  assert.throws(
+    () => parseWebConfig({ INFERNET_CANARY_RATE: "2" }, []),
+    /INFERNET_CANARY_RATE must be from 0 to 1/,
+  );
+  assert.throws(
+    () => parseWebConfig({ INFERNET_CANARY_RATE: "often" }, []),
+    /INFERNET_CANARY_RATE must be from 0 to 1/,
+  );
+});
+
 Deno.test("config - the router's exploration share and suspicion threshold are fractions", () => {
   const c = parseWebConfig({}, []);
   assert.equal(c.explorationShare, 0.05);

@@ -6,6 +6,7 @@ import { type ControlPlane, openControlPlane, type OpenControlPlaneOptions } fro
 import { createApp } from "./app.ts";
 import { PING_INTERVAL_MS } from "./api/nodes/socket.ts";
 import { CoinPayPortal } from "./payments/coinpayportal.ts";
+import { createCanaryScheduler } from "./verification/canary_wiring.ts";
 
 /** A running control plane server. */
 export interface RunningServer {
@@ -14,12 +15,17 @@ export interface RunningServer {
   shutdown(): Promise<void>;
 }
 
-/** Serves the control plane (port 0 picks a free port) and keeps node sockets alive. */
+/**
+ * Serves the control plane (port 0 picks a free port) and keeps node sockets alive; with
+ * `canaries`, sends nodes canary jobs through this very app at the configured rate.
+ */
 export function serveControlPlane(
   cp: ControlPlane,
-  opts: { hostname: string; port: number },
+  opts: { hostname: string; port: number; canaries?: boolean },
 ): Promise<RunningServer> {
   const app = createApp(cp);
+  const canaries = opts.canaries ? createCanaryScheduler(cp, (req) => app.fetch(req)) : null;
+  canaries?.start();
   const keepalive = setInterval(() => {
     for (const node of cp.registry.all()) {
       const conn = node.connection;
@@ -38,6 +44,7 @@ export function serveControlPlane(
           port: addr.port,
           async shutdown() {
             clearInterval(keepalive);
+            await canaries?.stop();
             for (const node of cp.registry.all()) node.connection?.close("server shutting down");
             await server.shutdown();
           },
@@ -70,7 +77,11 @@ export async function startControlPlane(
     })
     : undefined);
   const cp = await openControlPlane(config, { ...opts, processor });
-  const server = await serveControlPlane(cp, { hostname: config.hostname, port: config.port });
+  const server = await serveControlPlane(cp, {
+    hostname: config.hostname,
+    port: config.port,
+    canaries: config.canaryRate > 0,
+  });
   return {
     cp,
     server,

@@ -359,6 +359,31 @@ export function openApiDocument(opts: { version: string; serverUrl?: string | nu
         errors: [404],
       }),
     },
+    "/api/verifications": {
+      get: operation({
+        summary: "A node's verification results (signed canary and cross-check verdicts)",
+        tag: NODE,
+        params: [
+          {
+            name: "node",
+            in: "query",
+            required: true,
+            schema: { type: "string" },
+            description: "Hex or npub.",
+          },
+          {
+            name: "after",
+            in: "query",
+            schema: { type: "string" },
+            description: "The `next` of the previous page.",
+          },
+          { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: 500, default: 100 } },
+        ],
+        ok: [200, "VerificationList", "Oldest first."],
+        errors: [400],
+        description: "Kind 7477 events signed by the control plane (docs/protocol.md, Verification).",
+      }),
+    },
     "/api/operator/claims": {
       post: operation({
         summary: "Send a node's claim by an operator, with the countersignature when there is one",

@@ -145,6 +145,15 @@ export const RESPONSE_SCHEMAS: Record<string, Json> = {
       created_at: TIME,
     },
   },
+  VerificationList: {
+    type: "object",
+    required: ["node", "verifications", "next"],
+    properties: {
+      node: { type: "string", description: "The node's public key, hex." },
+      verifications: { type: "array", items: ref("NostrEvent") },
+      next: { type: ["string", "null"], description: "The cursor of the next page; null on the last." },
+    },
+  },
   ReceiptItem: {
     type: "object",
     required: ["receipt", "node_receipt"],

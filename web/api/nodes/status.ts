@@ -5,7 +5,8 @@ import { decode } from "nostr-tools/nip19";
 import type { ControlPlane } from "../../control_plane.ts";
 import { HttpError } from "../../http_error.ts";
 
-function toHex(ref: string): string | null {
+/** A node key as hex, from hex or an npub; null when it is neither. */
+export function toHex(ref: string): string | null {
   if (/^[0-9a-f]{64}$/.test(ref)) return ref;
   try {
     const d = decode(ref);

@@ -7,6 +7,11 @@ import { HttpError } from "../../http_error.ts";
 export interface ApiCaller {
   apiKeyId: bigint;
   keyHash: string;
+  /**
+   * The platform's own canary key (verification): its jobs may reach suspected nodes. Read from
+   * the key's row, so no request can claim it.
+   */
+  platform: boolean;
 }
 
 const CACHE_TTL_MS = 30_000;
@@ -15,7 +20,7 @@ const CACHE_MAX = 10_000;
 /** Resolves API keys to callers, caching hits and misses briefly. */
 export class ApiKeyAuth {
   #sql: Sql;
-  #cache = new Map<string, { id: bigint | null; expiresAt: number }>();
+  #cache = new Map<string, { id: bigint | null; platform: boolean; expiresAt: number }>();
 
   constructor(sql: Sql) {
     this.#sql = sql;
@@ -37,7 +42,7 @@ export class ApiKeyAuth {
     let hit = this.#cache.get(keyHash);
     if (!hit || hit.expiresAt < now) {
       const row = await findApiKeyByHash(this.#sql, keyHash);
-      hit = { id: row?.id ?? null, expiresAt: now + CACHE_TTL_MS };
+      hit = { id: row?.id ?? null, platform: row?.platform === true, expiresAt: now + CACHE_TTL_MS };
       if (this.#cache.size >= CACHE_MAX) this.#cache.clear();
       this.#cache.set(keyHash, hit);
     }
@@ -45,6 +50,6 @@ export class ApiKeyAuth {
       const shown = key.length > 10 ? `${key.slice(0, 8)}…${key.slice(-4)}` : "(short key)";
       throw new HttpError(401, `Incorrect API key provided: ${shown}.`, { code: "invalid_api_key" });
     }
-    return { apiKeyId: hit.id, keyHash };
+    return { apiKeyId: hit.id, keyHash, platform: hit.platform };
   }
 }

@@ -56,6 +56,8 @@ export async function startJob(
   const signal = c.req.raw.signal;
   let nodes = routeJob(cp, job.model, job.provider, {
     parameters: job.provider.requireParameters ? requestParameters(job.body) : undefined,
+    // Only the platform's canary key (read from its row, never from the request) reaches suspects.
+    includeSuspected: caller.platform,
   });
   const run = new JobRun(cp.runDeps, {
     kind: job.kind,
