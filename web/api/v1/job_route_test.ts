@@ -98,8 +98,8 @@ Deno.test("route - require_parameters takes the body's parameters; min_reputatio
     await seeded.arrayBuffer();
     // Without require_parameters, the undeclared seed is simply passed on.
     assert.equal((await app.request(chat(t, { seed: 1 }))).status, 200);
-    // The prior score is 0.75.
-    assert.equal((await app.request(chat(t, { provider: { min_reputation: 0.75 } }))).status, 200);
+    // The prior score is 0.7425 (formula 1: 0.75 × 0.99).
+    assert.equal((await app.request(chat(t, { provider: { min_reputation: 0.74 } }))).status, 200);
     assert.equal((await app.request(chat(t, { provider: { min_reputation: 0.8 } }))).status, 503);
     const bad = await app.request(chat(t, { provider: { sort: "fastest" } }));
     assert.equal(bad.status, 400);
