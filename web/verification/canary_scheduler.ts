@@ -4,6 +4,7 @@
 // from platform fees. Each answer is checked (answer_checks.ts, reference_answers.ts) and every
 // verdict is a signed verification event (kind 7477) stored and served beside the receipts.
 import { createVerification, type Logger, nostrDid } from "../../shared/mod.ts";
+import { type HardwareFacts, hardwareVerdict } from "./hardware_check.ts";
 import { ensurePlatformApiKey, fundCanaryKey, insertVerifications, type Sql } from "../../db/mod.ts";
 import { checkContains, checkUsage, type Verdict } from "./answer_checks.ts";
 import { type CanaryPrompt, pickCanaryPrompt } from "./canary_prompts.ts";
@@ -13,6 +14,10 @@ import { ReferenceAnswers } from "./reference_answers.ts";
 export interface CanaryNode {
   pubkey: string;
   models: string[];
+  /** The quantization each model is declared with (absent: "unknown"); answers are compared within one. */
+  quantizations?: Record<string, string>;
+  /** The declared tier and measured speed, for the hardware check (absent: not checked). */
+  hardware?: HardwareFacts;
   /** Jobs the node has finished on this server (the rate is a share of them). */
   jobsServed: number;
 }
@@ -66,7 +71,7 @@ export interface CanaryOutcome {
   jobId: string | null;
   /** The HTTP status of the canary's answer (402: the canary account is empty). */
   status: number;
-  verdicts: { check: "canary" | "cross_check" | "metering"; pass: boolean; detail: string }[];
+  verdicts: { check: "canary" | "cross_check" | "metering" | "hardware"; pass: boolean; detail: string }[];
 }
 
 /** Derives the platform's canary API key from its Nostr key: every instance shares it, none stores it. */
@@ -204,8 +209,20 @@ export class CanaryScheduler {
     };
     const answerVerdict: (Verdict & { check: "canary" | "cross_check" }) | null = prompt.expect !== null
       ? this.#ruleVerdict(model, node.pubkey, checkContains(prompt.expect, answer.text))
-      : this.#refs.check(model, prompt.key, node.pubkey, answer);
+      : this.#refs.check(
+        // A node serving an int4 build is compared with int4 builds: a declared fp16 that answers
+        // like int4 disagrees with the honest fp16 nodes.
+        `${model}@${node.quantizations?.[model] ?? "unknown"}`,
+        prompt.key,
+        node.pubkey,
+        answer,
+      );
     if (answerVerdict) outcome.verdicts.push(answerVerdict);
+    if (node.hardware) {
+      const peers = [...this.#deps.nodes()].flatMap((n) => (n.hardware ? [n.hardware] : []));
+      const hardware = hardwareVerdict(node.hardware, peers, model);
+      if (hardware) outcome.verdicts.push({ check: "hardware", ...hardware });
+    }
     const usage = await this.#deps.jobUsage(jobId);
     if (usage?.counted != null) {
       outcome.verdicts.push({ check: "metering", ...checkUsage(usage.reported, usage.counted) });

@@ -184,3 +184,61 @@ Deno.test("canaries - a node's first canary waits for its share of jobs or the f
     await t.close();
   }
 });
+
+Deno.test("canaries - answers are compared within a declared quantization: an int4 build is not judged by fp16", async () => {
+  await withNet(async (net) => {
+    const model = (quantization: "fp16" | "int4") => ({
+      models: [{
+        id: "m",
+        contextLength: 4096,
+        promptPricePer1k: 1000,
+        completionPricePer1k: 1000,
+        quantization,
+      }],
+    });
+    const fp16 = [
+      await net.engineNode(createTestEngineHandler({ models: ["m"] }).handler, model("fp16")),
+      await net.engineNode(createTestEngineHandler({ models: ["m"] }).handler, model("fp16")),
+    ];
+    // Answers differently from the fp16 builds (as a quantized build may): declared as int4, it has no
+    // int4 peer to disagree with, so it is only checked against itself.
+    const int4 = await net.engineNode(
+      createTestEngineHandler({ models: ["m"], lie: "other_model" }).handler,
+      model("int4"),
+    );
+    // The same different answers declared as fp16 disagree with the two honest fp16 builds.
+    const false16 = await net.engineNode(
+      createTestEngineHandler({ models: ["m"], lie: "other_model" }).handler,
+      model("fp16"),
+    );
+    // One question prompt (no rule to check it) every time, so every node answers the same.
+    const canaries = createCanaryScheduler(net.t.cp, (req) => net.app.fetch(req), {}, { random: () => 0.7 });
+    const failedChecks = new Map<string, string[]>();
+    for (let i = 0; i < 4; i++) {
+      for (const n of [...fp16, int4, false16]) {
+        const outcome = await canaries.runOne(canaryNode(net, n.pubkey));
+        const failed = outcome?.verdicts.filter((v) => !v.pass).map((v) => v.check) ?? [];
+        failedChecks.set(n.pubkey, [...failedChecks.get(n.pubkey) ?? [], ...failed]);
+      }
+    }
+    assert.ok(
+      !failedChecks.get(int4.pubkey)!.includes("cross_check"),
+      "int4 is not cross-checked against fp16",
+    );
+    assert.ok(
+      failedChecks.get(false16.pubkey)!.includes("cross_check"),
+      "a false fp16 fails the cross-check",
+    );
+    for (const n of fp16) assert.deepEqual(failedChecks.get(n.pubkey), []);
+  });
+});
+
+function canaryNode(net: CanaryNet, pubkey: string) {
+  const node = net.t.cp.registry.get(pubkey)!;
+  return {
+    pubkey,
+    models: ["m"],
+    quantizations: { m: node.record.models[0].quantization ?? "unknown" },
+    jobsServed: 0,
+  };
+}

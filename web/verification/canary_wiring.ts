@@ -36,6 +36,16 @@ export function canaryDepsOf(
         yield {
           pubkey: node.record.pubkey,
           models: node.record.models.map((m) => m.id),
+          quantizations: Object.fromEntries(
+            node.record.models.map((m) => [m.id, m.quantization ?? "unknown"]),
+          ),
+          hardware: {
+            pubkey: node.record.pubkey,
+            tier: node.record.vramTier,
+            models: node.record.models.map((m) => m.id),
+            tokensPerSecond: node.reputation.tokensPerSecond,
+            samples: node.reputation.samples,
+          },
           jobsServed: node.stats.successes + node.stats.failures,
         };
       }
