@@ -88,23 +88,15 @@ interface VerificationDbRow {
   created_at: bigint;
 }
 
-const UNDEFINED_TABLE = "42P01";
-
-/** A node's newest verification results, newest first; none while the table does not exist. */
+/** A node's newest verification results, newest first (migration 0014's table). */
 export async function verificationsOfNode(
   sql: Sql,
   node: string,
   opts: { limit?: number } = {},
 ): Promise<VerificationResult[]> {
-  let rows: VerificationDbRow[];
-  try {
-    rows = await sql<VerificationDbRow[]>`
-      select event_id, job_id, check_kind, result, detail, created_at from verifications
-      where node_pubkey = ${node} order by created_at desc, event_id limit ${opts.limit ?? 20}`;
-  } catch (err) {
-    if ((err as { code?: unknown }).code === UNDEFINED_TABLE) return [];
-    throw err;
-  }
+  const rows = await sql<VerificationDbRow[]>`
+    select event_id, job_id, check_kind, result, detail, created_at from verifications
+    where node_pubkey = ${node} order by created_at desc, event_id limit ${opts.limit ?? 20}`;
   return rows.map((r) => ({
     eventId: r.event_id,
     jobId: r.job_id,
