@@ -198,3 +198,14 @@ export {
   reputationVerificationOf,
   usageDiverges,
 } from "./receipts/reputation_input.ts";
+export {
+  createTicket,
+  TICKET_KIND,
+  TICKET_TAG,
+  type TicketCheck,
+  type TicketContent,
+  type TicketRefusal,
+  type TicketTarget,
+  type VerifiedTicket,
+  verifyTicket,
+} from "./direct/ticket.ts";

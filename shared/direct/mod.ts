@@ -1,0 +1,23 @@
+// Direct mode's consumer and node side (docs/protocol.md §14): the encrypted framing and the
+// ticket. Not re-exported from shared/mod.ts: the control plane must never import the code that
+// opens a prompt (testing/import_directions.ts checks it).
+export {
+  conversationKey,
+  type FrameDirection,
+  FrameOpener,
+  FrameSealer,
+  FramingError,
+  type FramingErrorCode,
+  MAX_FRAME_PLAINTEXT,
+  type Opened,
+} from "./framing.ts";
+export {
+  createTicket,
+  TICKET_KIND,
+  type TicketCheck,
+  type TicketContent,
+  type TicketRefusal,
+  type TicketTarget,
+  type VerifiedTicket,
+  verifyTicket,
+} from "./ticket.ts";
