@@ -13,6 +13,9 @@ export type FrameDirection = "c2n" | "n2c";
 /** NIP-44 v2's largest plaintext. */
 export const MAX_FRAME_PLAINTEXT = 65_535;
 
+/** The longest NIP-44 v2 payload (base64 of a 65,535-byte plaintext, padded, with nonce and MAC). */
+export const MAX_FRAME_PAYLOAD = 87_472;
+
 /** Why a frame was refused. */
 export type FramingErrorCode =
   | "frame_undecryptable"
@@ -173,6 +176,10 @@ export class FrameOpener {
   /** Opens the next frame; throws a {@link FramingError} for anything that does not belong here. */
   open(payload: string): Opened {
     if (this.#ended) throw new FramingError("frame_after_end", "a frame arrived after the stream's end");
+    // NIP-44 v2 refuses longer payloads; nostr-tools would decrypt them (its >64 KB extension).
+    if (typeof payload !== "string" || payload.length > MAX_FRAME_PAYLOAD) {
+      throw new FramingError("frame_undecryptable", "the frame is longer than a NIP-44 v2 payload");
+    }
     let text: string;
     try {
       text = nip44.decrypt(payload, this.#key);

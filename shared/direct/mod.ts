@@ -8,6 +8,7 @@ export {
   FrameSealer,
   FramingError,
   type FramingErrorCode,
+  MAX_FRAME_PAYLOAD,
   MAX_FRAME_PLAINTEXT,
   type Opened,
 } from "./framing.ts";
