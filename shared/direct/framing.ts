@@ -125,7 +125,8 @@ export class FrameSealer {
 
   /** Seals one message (any length) into as many frames as it needs. */
   message(text: string): string[] {
-    const budget = MAX_FRAME_PLAINTEXT - ENVELOPE_BYTES - encoder.encode(this.#stream).length;
+    // The job id travels JSON-escaped in every frame (a control character costs 6 bytes).
+    const budget = MAX_FRAME_PLAINTEXT - ENVELOPE_BYTES - encoder.encode(JSON.stringify(this.#stream)).length;
     const parts = pieces(text, budget);
     return parts.map((b, i) => this.#seal(i < parts.length - 1 ? { k: "data", b, m: 1 } : { k: "data", b }));
   }
