@@ -103,24 +103,38 @@ function pieces(text: string, budget: number): string[] {
   return out;
 }
 
+/** How a sealer picks each frame's 32-byte NIP-44 nonce. */
+export interface FrameSealerOptions {
+  /** Fixed nonces for test vectors only (a reused nonce breaks NIP-44); default: random. */
+  nonce?: (seq: number) => Uint8Array;
+}
+
 /** Seals one side's messages into frames (NIP-44 payloads, base64 strings). */
 export class FrameSealer {
   #key: Uint8Array;
   #stream: string;
   #dir: FrameDirection;
+  #nonce?: (seq: number) => Uint8Array;
   #seq = 0;
   #ended = false;
 
-  constructor(conversationKey: Uint8Array, stream: string, direction: FrameDirection) {
+  constructor(
+    conversationKey: Uint8Array,
+    stream: string,
+    direction: FrameDirection,
+    opts: FrameSealerOptions = {},
+  ) {
     this.#key = conversationKey;
     this.#stream = stream;
     this.#dir = direction;
+    this.#nonce = opts.nonce;
   }
 
   #seal(plain: Omit<FramePlain, "v" | "s" | "d" | "n">): string {
     if (this.#ended) throw new Error("the stream has ended");
-    const text = JSON.stringify({ v: 1, s: this.#stream, d: this.#dir, n: this.#seq++, ...plain });
-    return nip44.encrypt(text, this.#key);
+    const n = this.#seq++;
+    const text = JSON.stringify({ v: 1, s: this.#stream, d: this.#dir, n, ...plain });
+    return nip44.encrypt(text, this.#key, this.#nonce?.(n));
   }
 
   /** Seals one message (any length) into as many frames as it needs. */

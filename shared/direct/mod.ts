@@ -6,6 +6,7 @@ export {
   type FrameDirection,
   FrameOpener,
   FrameSealer,
+  type FrameSealerOptions,
   FramingError,
   type FramingErrorCode,
   MAX_FRAME_PAYLOAD,
