@@ -144,6 +144,7 @@ export {
   createNodeReceipt,
   createPlatformReceipt,
   embeddingsArtifactHash,
+  type EventFinalizer,
   NODE_RECEIPT_KIND,
   type NodeReceiptContent,
   nostrDid,
@@ -209,3 +210,4 @@ export {
   type VerifiedTicket,
   verifyTicket,
 } from "./direct/ticket.ts";
+export { loadWasmNostr, type WasmNostr } from "./nostr/wasm.ts";

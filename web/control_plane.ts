@@ -27,6 +27,7 @@ import { ReputationService } from "./reputation/reputation_service.ts";
 import { ephemeralPlatformKey, loadPlatformKey, type PlatformKey } from "./receipts/platform_key.ts";
 import { ReceiptDesk } from "./receipts/receipt_desk.ts";
 import { workerSigner } from "./receipts/event_signer.ts";
+import { loadWasmNostr } from "../shared/nostr/wasm.ts";
 
 /** Everything a handler may use. */
 export interface ControlPlane {
@@ -117,6 +118,7 @@ export async function openControlPlane(
     log,
     nodeWaitMs: config.receiptWaitMs,
     signer: workerSigner(platformKey.secretKey),
+    verifyEvent: (await loadWasmNostr())?.verifyEvent,
   });
   const registry = new NodeRegistry(kv);
   await registry.load();

@@ -7,6 +7,7 @@ import {
   artifactHash,
   createNodeReceipt,
   embeddingsArtifactHash,
+  type EventFinalizer,
   isRecord,
   type NodeFrame,
   nowSeconds,
@@ -15,7 +16,7 @@ import {
   type ReceiptOutcome,
   type ReceiptTokens,
 } from "../../shared/mod.ts";
-import type { NostrEvent } from "nostr-tools/pure";
+import { getPublicKey, type NostrEvent } from "nostr-tools/pure";
 import type { JobFrame } from "./engine_proxy.ts";
 
 function parseObject(text: string): Record<string, unknown> | null {
@@ -110,11 +111,19 @@ export class JobOutput {
 /** The node's receipt chain: signs each job's receipt after the last one. */
 export class ReceiptChain {
   #secretKey: Uint8Array;
+  #pubkey: string;
+  #finalize: EventFinalizer | undefined;
   #head: ReceiptHead | null = null;
   #lastCreatedAt = 0;
 
   constructor(secretKey: Uint8Array) {
     this.#secretKey = secretKey;
+    this.#pubkey = getPublicKey(secretKey);
+  }
+
+  /** Signs with a faster backend from now on (libsecp256k1's, once it has loaded). */
+  useFinalizer(finalize: EventFinalizer): void {
+    this.#finalize = finalize;
   }
 
   /** Continues from the head the control plane holds. */
@@ -145,7 +154,7 @@ export class ReceiptChain {
       seq,
       prev: this.#head?.id ?? null,
       created_at: createdAt,
-    });
+    }, { pubkey: this.#pubkey, finalize: this.#finalize });
     this.#head = { id: event.id, seq };
     this.#lastCreatedAt = createdAt;
     return event;

@@ -6,6 +6,7 @@ import {
   createNip98Header,
   createNodeRecord,
   type HeartbeatBody,
+  loadWasmNostr,
   type Logger,
   type NodeAdvert,
   type NodeFrame,
@@ -134,6 +135,8 @@ export class NodeDaemon {
 
   /** Registers, then connects the job socket and starts heartbeats. */
   async start(): Promise<void> {
+    // Receipts are signed by libsecp256k1 once it has loaded (twice nostr-tools' pure speed).
+    void loadWasmNostr().then((wasm) => wasm && this.#receipts.useFinalizer(wasm.finalizeEvent));
     await registerNode(this.#opts.server, this.#opts.identity, this.#opts.advert);
     this.#connect();
     this.#heartbeatTimer = setInterval(() => void this.#heartbeat(), this.#opts.heartbeatIntervalMs);

@@ -2,9 +2,7 @@
 // when it loads, else its pure one; both behind the one EventVerifier contract. The wasm one is
 // about twice as fast on one core (bench/receipts_bench.ts), which a node's whole history needs.
 import { verifyEvent as verifyPure } from "nostr-tools/pure";
-import { setNostrWasm, verifyEvent as verifyWasm } from "nostr-tools/wasm";
-import { initNostrWasm } from "nostr-wasm";
-import type { EventVerifier } from "../../shared/mod.ts";
+import { type EventVerifier, loadWasmNostr } from "../../shared/mod.ts";
 
 /** A named backend, so a report or bench can say which one ran. */
 export interface NamedVerifier {
@@ -16,13 +14,7 @@ let wasm: Promise<NamedVerifier | null> | null = null;
 
 /** The wasm verifier, initialised once; null when it cannot load here. */
 export function loadWasmVerifier(): Promise<NamedVerifier | null> {
-  wasm ??= initNostrWasm().then(
-    (nw) => {
-      setNostrWasm(nw);
-      return { name: "wasm" as const, verify: verifyWasm };
-    },
-    () => null,
-  );
+  wasm ??= loadWasmNostr().then((w) => (w ? { name: "wasm" as const, verify: w.verifyEvent } : null));
   return wasm;
 }
 

@@ -165,27 +165,28 @@ export function buyerDidOf(platformPubkey: string, accountId: string): string {
   return `did:infernet:buyer:${sha256Hex(`${platformPubkey}:${accountId}`).slice(0, 32)}`;
 }
 
-function signReceipt(
+/** Signs an event template (nostr-tools' finalizeEvent, or a faster backend with its contract). */
+export type EventFinalizer = (
+  template: Omit<NostrEvent, "id" | "pubkey" | "sig">,
   secretKey: Uint8Array,
-  kind: number,
-  content: NodeReceiptContent | PlatformReceiptContent,
-  tags: string[][],
-): NostrEvent {
-  return finalizeEvent({
-    kind,
-    created_at: content.created_at,
-    tags: [["t", RECEIPT_TAG], ["job", content.task_id], ...tags],
-    content: canonicalJson(content as unknown as CanonicalValue),
-  }, secretKey);
-}
+) => NostrEvent;
 
-/** The node's receipt for one job, signed by the node key. */
+/**
+ * The node's receipt for one job, signed by the node key. `opts.pubkey` saves deriving the key
+ * from the secret each time; `opts.finalize` signs with another backend (libsecp256k1's).
+ */
 export function createNodeReceipt(
   secretKey: Uint8Array,
   content: Omit<NodeReceiptContent, "agent_did">,
+  opts: { pubkey?: string; finalize?: EventFinalizer } = {},
 ): NostrEvent {
-  const full = { ...content, agent_did: nostrDid(getPublicKey(secretKey)) };
-  return signReceipt(secretKey, NODE_RECEIPT_KIND, full, []);
+  const full = { ...content, agent_did: nostrDid(opts.pubkey ?? getPublicKey(secretKey)) };
+  return (opts.finalize ?? finalizeEvent)({
+    kind: NODE_RECEIPT_KIND,
+    created_at: full.created_at,
+    tags: [["t", RECEIPT_TAG], ["job", full.task_id]],
+    content: canonicalJson(full as unknown as CanonicalValue),
+  }, secretKey);
 }
 
 /** The control plane's receipt for one job on one node, signed by the platform key. */

@@ -2,17 +2,19 @@
 // holds up the requests on the main thread; inline where a worker is not wanted (tests, tools).
 import { schnorr } from "@noble/curves/secp256k1.js";
 import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
+import type { UnsignedEvent } from "../../shared/mod.ts";
 
-/** Signs batches of event ids (hex) and returns the signatures (hex), in order. */
+/** Signs batches of events whose ids are fixed and returns the signatures (hex), in order. */
 export interface EventSigner {
-  sign(ids: string[]): Promise<string[]>;
+  sign(events: UnsignedEvent[]): Promise<string[]>;
   close(): void;
 }
 
 /** Signs on the calling thread. */
 export function inlineSigner(secretKey: Uint8Array): EventSigner {
   return {
-    sign: (ids) => Promise.resolve(ids.map((id) => bytesToHex(schnorr.sign(hexToBytes(id), secretKey)))),
+    sign: (events) =>
+      Promise.resolve(events.map((e) => bytesToHex(schnorr.sign(hexToBytes(e.id), secretKey)))),
     close() {},
   };
 }
@@ -33,12 +35,12 @@ export function workerSigner(secretKey: Uint8Array): EventSigner {
     pending.clear();
   };
   return {
-    sign(ids) {
-      if (ids.length === 0) return Promise.resolve([]);
+    sign(events) {
+      if (events.length === 0) return Promise.resolve([]);
       const n = next++;
       return new Promise((resolve, reject) => {
         pending.set(n, { resolve, reject });
-        worker.postMessage({ n, ids });
+        worker.postMessage({ n, events });
       });
     },
     close() {

@@ -9,6 +9,7 @@ import {
   buyerDidOf,
   type CancelledBy,
   categoryOf,
+  type EventVerifier,
   formatUsd,
   type JobKind,
   type Logger,
@@ -85,6 +86,8 @@ export interface ReceiptDeskOptions {
   retryMs?: number;
   /** Where the signatures are made (default: on this thread). */
   signer?: EventSigner;
+  /** How a node receipt's signature is checked (default: nostr-tools' pure verifier). */
+  verifyEvent?: EventVerifier;
 }
 
 interface Attempt {
@@ -119,6 +122,7 @@ export class ReceiptDesk {
   #staleMs: number;
   #retryMs: number;
   #signer: EventSigner;
+  #verifyEvent: EventVerifier | undefined;
   #open = new Map<string, Attempt>();
   /** Closed attempts (recent): the receipt written for each, or null while it is being written. */
   #done = new Map<string, { written: WrittenReceipt | null; signed: boolean }>();
@@ -144,6 +148,7 @@ export class ReceiptDesk {
     this.#staleMs = opts.staleMs ?? 15 * 60_000;
     this.#retryMs = opts.retryMs ?? 1000;
     this.#signer = opts.signer ?? inlineSigner(opts.key.secretKey);
+    this.#verifyEvent = opts.verifyEvent;
     this.#sweeper = setInterval(() => this.#sweep(), 60_000);
   }
 
@@ -239,7 +244,7 @@ export class ReceiptDesk {
       message,
       head: headOut,
     });
-    const checked = verifyNodeReceipt(raw);
+    const checked = verifyNodeReceipt(raw, { verifyEvent: this.#verifyEvent });
     if (!checked.ok) return refuse("receipt_invalid", checked.reason);
     const r = checked.value;
     const jobId = r.content.task_id;
@@ -332,7 +337,7 @@ export class ReceiptDesk {
     }
     let sigs: string[];
     try {
-      sigs = await this.#signer.sign(rows.map((r) => r.event.id));
+      sigs = await this.#signer.sign(rows.map((r) => r.event));
     } catch (err) {
       this.#log.error("receipts not signed", { err, receipts: rows.length });
       for (const { row } of rows) this.#settle(`${row.jobId}:${row.nodePubkey}`, null);
