@@ -144,7 +144,7 @@ export class ReceiptDesk {
     this.#key = opts.key;
     this.#log = opts.log;
     this.#nodeWaitMs = opts.nodeWaitMs ?? 5000;
-    this.#lingerMs = opts.lingerMs ?? 10;
+    this.#lingerMs = opts.lingerMs ?? 100;
     this.#staleMs = opts.staleMs ?? 15 * 60_000;
     this.#retryMs = opts.retryMs ?? 1000;
     this.#signer = opts.signer ?? inlineSigner(opts.key.secretKey);
