@@ -136,6 +136,7 @@ export class ReceiptDesk {
   #retryTimer: ReturnType<typeof setTimeout> | null = null;
   #waiters = new Map<string, ((r: WrittenReceipt | null) => void)[]>();
   #listeners: ((row: ReceiptRow) => void)[] = [];
+  #nodeReceiptListeners: ((node: string, receipt: VerifiedNodeReceipt) => void)[] = [];
   #sweeper: ReturnType<typeof setInterval>;
   #closed = false;
 
@@ -160,6 +161,11 @@ export class ReceiptDesk {
   /** Calls `fn(row)` after each receipt is committed. */
   onReceipt(fn: (row: ReceiptRow) => void): void {
     this.#listeners.push(fn);
+  }
+
+  /** Calls `fn(node, receipt)` when a node receipt is accepted (direct mode settles on it). */
+  onNodeReceipt(fn: (node: string, receipt: VerifiedNodeReceipt) => void): void {
+    this.#nodeReceiptListeners.push(fn);
   }
 
   /** The last node receipt this desk holds for a node (sent in `welcome`); loads it once. */
@@ -287,6 +293,7 @@ export class ReceiptDesk {
       a.timer = null;
       this.#queue(a);
     }
+    for (const fn of this.#nodeReceiptListeners) fn(node, r);
     return { ok: true, jobId, receiptId: receiptIdOf(jobId, node) };
   }
 
