@@ -23,6 +23,10 @@ export type ServerFrame =
   }
   | { type: "job"; job_id: string; kind: JobKind; stream: boolean; body: Record<string, unknown> }
   | { type: "cancel"; job_id: string; reason: string }
+  /** A relayed direct-mode request (§14): line 1 of the consumer's body, as it sent it. */
+  | { type: "relay_open"; job_id: string; header: Record<string, unknown> }
+  /** One of the consumer's encrypted frames (a NIP-44 payload the control plane cannot read). */
+  | { type: "relay_frame"; job_id: string; frame: string }
   | { type: "ping"; t: number }
   | { type: "error"; message: string };
 
@@ -39,7 +43,11 @@ export type NodeFrame =
   /** The job failed at the node; `started` says whether any chunk had been sent. */
   | { type: "fail"; job_id: string; message: string; code: string; started: boolean }
   /** The node's signed receipt (kind 7475) of a job it ended, sent after the job's last frame. */
-  | { type: "receipt"; event: NostrEvent };
+  | { type: "receipt"; event: NostrEvent }
+  /** One of the node's encrypted frames of a relayed direct-mode answer (§14). */
+  | { type: "relay_frame"; job_id: string; frame: string }
+  /** A relayed answer is over; `error` when the node refused it before any work (the 4xx). */
+  | { type: "relay_close"; job_id: string; error: { code: string; message: string } | null };
 
 /** The last receipt of a node's chain: its event id and seq. */
 export interface ReceiptHead {
@@ -85,6 +93,13 @@ export function parseNodeFrame(text: string): NodeFrame | null {
         : null;
     case "receipt":
       return isRecord(f.event) ? f as unknown as NodeFrame : null;
+    case "relay_frame":
+      return isStr(f.job_id) && isStr(f.frame) ? f as unknown as NodeFrame : null;
+    case "relay_close":
+      return isStr(f.job_id) &&
+          (f.error === null || (isRecord(f.error) && isStr(f.error.code) && isStr(f.error.message)))
+        ? f as unknown as NodeFrame
+        : null;
     default:
       return null;
   }
@@ -108,6 +123,10 @@ export function parseServerFrame(text: string): ServerFrame | null {
         : null;
     case "cancel":
       return isStr(f.job_id) ? f as unknown as ServerFrame : null;
+    case "relay_open":
+      return isStr(f.job_id) && isRecord(f.header) ? f as unknown as ServerFrame : null;
+    case "relay_frame":
+      return isStr(f.job_id) && isStr(f.frame) ? f as unknown as ServerFrame : null;
     case "ping":
       return typeof f.t === "number" ? f as unknown as ServerFrame : null;
     case "error":
