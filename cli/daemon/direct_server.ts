@@ -96,3 +96,18 @@ export function createDirectHandler(desk: DirectDesk): (req: Request) => Promise
     });
   };
 }
+
+/** A running direct server. */
+export interface DirectServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Serves `POST /direct` on `port` (all interfaces: consumers reach it from outside). */
+export function serveDirect(desk: DirectDesk, opts: { port: number; hostname?: string }): DirectServer {
+  const server = Deno.serve(
+    { hostname: opts.hostname ?? "0.0.0.0", port: opts.port, onListen() {} },
+    createDirectHandler(desk),
+  );
+  return { port: server.addr.port, close: () => server.shutdown() };
+}
