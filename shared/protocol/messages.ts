@@ -23,9 +23,9 @@ export type ServerFrame =
   }
   | { type: "job"; job_id: string; kind: JobKind; stream: boolean; body: Record<string, unknown> }
   | { type: "cancel"; job_id: string; reason: string }
-  /** A relayed direct-mode request (§14): line 1 of the consumer's body, as it sent it. */
+  /** Direct mode, relayed (docs/protocol.md §14): a consumer's request for this node; `header` is its line 1. */
   | { type: "relay_open"; job_id: string; header: Record<string, unknown> }
-  /** One of the consumer's encrypted frames (a NIP-44 payload the control plane cannot read). */
+  /** One opaque line of a relayed request (an encrypted frame the control plane cannot read). */
   | { type: "relay_frame"; job_id: string; frame: string }
   | { type: "ping"; t: number }
   | { type: "error"; message: string };
@@ -44,9 +44,9 @@ export type NodeFrame =
   | { type: "fail"; job_id: string; message: string; code: string; started: boolean }
   /** The node's signed receipt (kind 7475) of a job it ended, sent after the job's last frame. */
   | { type: "receipt"; event: NostrEvent }
-  /** One of the node's encrypted frames of a relayed direct-mode answer (§14). */
+  /** One opaque line of a relayed answer, in order. */
   | { type: "relay_frame"; job_id: string; frame: string }
-  /** A relayed answer is over; `error` when the node refused it before any work (the 4xx). */
+  /** The relayed answer ended: normally (`error` null) or refused/failed with the node's error. */
   | { type: "relay_close"; job_id: string; error: { code: string; message: string } | null };
 
 /** The last receipt of a node's chain: its event id and seq. */
@@ -58,6 +58,8 @@ export interface ReceiptHead {
 const isStr = (x: unknown): x is string => typeof x === "string";
 const isHead = (x: unknown): x is ReceiptHead =>
   isRecord(x) && isStr(x.id) && Number.isSafeInteger(x.seq) && (x.seq as number) >= 1;
+
+const isRelayError = (x: unknown): boolean => isRecord(x) && isStr(x.code) && isStr(x.message);
 
 function parseJson(text: string): Record<string, unknown> | null {
   try {
@@ -96,8 +98,7 @@ export function parseNodeFrame(text: string): NodeFrame | null {
     case "relay_frame":
       return isStr(f.job_id) && isStr(f.frame) ? f as unknown as NodeFrame : null;
     case "relay_close":
-      return isStr(f.job_id) &&
-          (f.error === null || (isRecord(f.error) && isStr(f.error.code) && isStr(f.error.message)))
+      return isStr(f.job_id) && (f.error === null || isRelayError(f.error))
         ? f as unknown as NodeFrame
         : null;
     default:
