@@ -161,6 +161,16 @@ async function runGrant(ctx: CommandContext, args: string[]): Promise<void> {
   else ctx.print(`model key ${modelKey} granted to ${npubEncode(node)}`);
 }
 
+/** An event as the server may store it: an object, or its JSON text. */
+function parseMaybe(v: unknown): unknown {
+  if (typeof v !== "string") return v;
+  try {
+    return JSON.parse(v);
+  } catch {
+    return null;
+  }
+}
+
 /** Opens a grant sent to `node`: the model secret, checked against the announced key. */
 function openGrant(node: NodeIdentity, grant: NostrEvent): Uint8Array | null {
   try {
@@ -180,12 +190,12 @@ async function runShow(ctx: CommandContext, args: string[]): Promise<void> {
   const body = await request(server, `/api/model-keys/grants?node=${node.pubkey}`);
   const rows: { model: string | null; model_key: string; artifact_sha256: string | null }[] = [];
   for (const item of listOf(body, "grants")) {
-    // An item is a grant event, or {grant, announcement} when the server joins them.
-    const raw = isRecord(item) && isRecord(item.grant) ? item.grant : item;
+    // An event (or its JSON text), or {grant, announcement} when the server joins them.
+    const raw = parseMaybe(isRecord(item) && item.grant !== undefined ? item.grant : item);
     const checked = verifyModelKeyGrant(raw);
     if (!checked.ok || checked.grant.node !== node.pubkey) continue;
     const announced = isRecord(item) && item.announcement
-      ? verifyModelKeyAnnouncement(item.announcement)
+      ? verifyModelKeyAnnouncement(parseMaybe(item.announcement))
       : null;
     const a = announced?.ok && announced.key.event.id === checked.grant.announcement &&
         announced.key.event.pubkey === checked.grant.event.pubkey

@@ -8,7 +8,8 @@ import { createIdentity } from "../identity/node_key.ts";
 import { listModelKeys, loadModelSecret } from "../models/model_keys.ts";
 import { runModel } from "./model.ts";
 
-function startStandIn() {
+/** `bare`: the grants answer lists the stored events as JSON text, without their announcements. */
+function startStandIn(opts: { bare?: boolean } = {}) {
   const announcements: unknown[] = [];
   const grants: unknown[] = [];
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
@@ -34,6 +35,7 @@ function startStandIn() {
       const mine = grants.filter((g) =>
         isRecord(g) && (g.tags as string[][]).some((t) => t[0] === "p" && t[1] === node)
       );
+      if (opts.bare) return Response.json({ grants: mine.map((g) => JSON.stringify(g)) });
       return Response.json({
         grants: mine.map((g) => ({
           grant: g,
@@ -98,6 +100,48 @@ Deno.test("model key - create, grant to a node, and the node's show keeps the se
   } finally {
     await cp.close();
     await Deno.remove(publisherHome, { recursive: true });
+    await Deno.remove(nodeHome, { recursive: true });
+  }
+});
+
+Deno.test("model key - show takes grants listed as bare stored events too", async () => {
+  const cp = startStandIn({ bare: true });
+  const publisherHome = await Deno.makeTempDir();
+  const nodeHome = await Deno.makeTempDir();
+  try {
+    await createIdentity(publisherHome);
+    const node = await createIdentity(nodeHome);
+    const file = `${publisherHome}/model.gguf`;
+    await Deno.writeTextFile(file, "weights");
+    const created = JSON.parse(
+      (await run(publisherHome, cp.url, ["create", "--model", "m1", "--file", file, "--json"]))[0],
+    );
+    await run(publisherHome, cp.url, ["grant", "--model-key", created.model_key, "--node", node.npub]);
+    const shown = JSON.parse((await run(nodeHome, cp.url, ["show", "--json"]))[0]);
+    assert.deepEqual(shown.grants, [{ model: null, model_key: created.model_key, artifact_sha256: null }]);
+    assert.deepEqual(shown.held, [created.model_key]);
+  } finally {
+    await cp.close();
+    await Deno.remove(publisherHome, { recursive: true });
+    await Deno.remove(nodeHome, { recursive: true });
+  }
+});
+
+Deno.test("model key - grant refuses a key this machine did not create", async () => {
+  const cp = startStandIn();
+  const home = await Deno.makeTempDir();
+  const nodeHome = await Deno.makeTempDir();
+  try {
+    await createIdentity(home);
+    const node = await createIdentity(nodeHome);
+    await assert.rejects(
+      run(home, cp.url, ["grant", "--model-key", "ab".repeat(32), "--node", node.npub]),
+      /holds no secret/,
+    );
+    assert.equal(cp.grants.length, 0);
+  } finally {
+    await cp.close();
+    await Deno.remove(home, { recursive: true });
     await Deno.remove(nodeHome, { recursive: true });
   }
 });
