@@ -2,6 +2,15 @@
 // ticket. Not re-exported from shared/mod.ts: the control plane must never import the code that
 // opens a prompt (testing/import_directions.ts checks it).
 export {
+  createUsageAck,
+  USAGE_ACK_KIND,
+  type UsageAckCheck,
+  type UsageAckContent,
+  type UsageAckRefusal,
+  type VerifiedUsageAck,
+  verifyUsageAck,
+} from "./acks.ts";
+export {
   conversationKey,
   type FrameDirection,
   FrameOpener,
