@@ -11,6 +11,15 @@ export {
   verifyUsageAck,
 } from "./acks.ts";
 export {
+  type ChatRequest,
+  DirectError,
+  privateChat,
+  type PrivateChatOptions,
+  type RouteAnswer,
+  type RouteCandidate,
+} from "./client.ts";
+export { countPromptTokens, countTextTokens } from "./count.ts";
+export {
   conversationKey,
   type FrameDirection,
   FrameOpener,
