@@ -42,8 +42,10 @@ Deno.test("private chat - streams a sealed answer from a direct node and acknowl
     assert.equal(route.prompt_tokens, countPromptTokens(MESSAGES));
     assert.equal(route.max_tokens, 50);
     assert.equal(s.acks.length, 1);
-    const check = verifyUsageAck(s.acks[0], { consumer: route.consumer as string, jobId: "job_standin1" });
+    const check = verifyUsageAck(s.acks[0]);
     assert.ok(check.ok);
+    assert.equal(check.ack.event.pubkey, route.consumer, "signed by the one-off key the route named");
+    assert.equal(check.ack.content.job_id, "job_standin1");
     assert.equal(check.ack.content.node, s.nodePubkeys[0]);
     assert.equal(check.ack.content.artifact_hash, artifactHash([ANSWER]));
     assert.equal(check.ack.content.completion_tokens, 5);

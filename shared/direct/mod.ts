@@ -2,15 +2,6 @@
 // ticket. Not re-exported from shared/mod.ts: the control plane must never import the code that
 // opens a prompt (testing/import_directions.ts checks it).
 export {
-  createUsageAck,
-  USAGE_ACK_KIND,
-  type UsageAckCheck,
-  type UsageAckContent,
-  type UsageAckRefusal,
-  type VerifiedUsageAck,
-  verifyUsageAck,
-} from "./acks.ts";
-export {
   type ChatRequest,
   DirectError,
   privateChat,
@@ -39,3 +30,22 @@ export {
   type VerifiedTicket,
   verifyTicket,
 } from "./ticket.ts";
+export {
+  createUsageAck,
+  USAGE_ACK_KIND,
+  type UsageAckContent,
+  type UsageAckRefusal,
+  type VerifiedUsageAck,
+  verifyUsageAck,
+} from "./acks.ts";
+export {
+  createModelKeyAnnouncement,
+  createModelKeyGrant,
+  MODEL_KEY_GRANT_KIND,
+  MODEL_KEY_KIND,
+  type ModelKeyContent,
+  type VerifiedModelKey,
+  type VerifiedModelKeyGrant,
+  verifyModelKeyAnnouncement,
+  verifyModelKeyGrant,
+} from "./model_keys.ts";
