@@ -30,7 +30,8 @@ export type CliErrorCode =
   | "bad_receipts"
   | "receipts_invalid"
   | "receipt_invalid"
-  | "reputation_disagrees";
+  | "reputation_disagrees"
+  | "model_key";
 
 /** An error printed as one line by `cli/main.ts`, which then exits with `exitCode`. */
 export class CliError extends Error {

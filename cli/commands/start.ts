@@ -6,6 +6,10 @@ import { detectHardware } from "../hardware/detect.ts";
 import { writeNodeConfig } from "../config.ts";
 import { buildAdvert } from "../node_advert.ts";
 import { NodeDaemon } from "../daemon/node_daemon.ts";
+import { directEndpoint } from "../daemon/direct_endpoint.ts";
+import { type DirectServer, serveDirect } from "../daemon/direct_server.ts";
+import { detectAdvertisedAddress } from "../network/advertised_address.ts";
+import { loadModelSecret } from "../models/model_keys.ts";
 import { type CommandContext, loadNodeConfig, requireEngine, resolveServer } from "./context.ts";
 import { parseFlags, positiveInt } from "./flags.ts";
 import { AutoUpgrader, RESTART_EXIT_CODE, runningEnvironment } from "../upgrade/auto_upgrade.ts";
@@ -23,6 +27,8 @@ export async function runStart(ctx: CommandContext): Promise<void> {
     "heartbeat-ms": { type: "string" },
     "no-auto-upgrade": { type: "boolean" },
     model: { type: "string" },
+    "direct-port": { type: "string" },
+    "direct-url": { type: "string" },
   });
   const { home, config } = await loadNodeConfig(ctx);
   const identity = await loadIdentity(home);
@@ -43,7 +49,17 @@ export async function runStart(ctx: CommandContext): Promise<void> {
     }
   };
   const [engine, hw] = await Promise.all([findEngine(), detectHardware()]);
-  const advert = buildAdvert(identity, hw, engine, cfg);
+  // Direct mode (§14): consumers call POST /direct here; the record's endpoint tells them where.
+  const directPort = f["direct-port"] === undefined
+    ? null
+    : positiveInt("direct-port", f["direct-port"]) ?? null;
+  if (directPort === null && f["direct-url"] !== undefined) {
+    throw new CliError("usage", "--direct-url needs --direct-port (the port the daemon listens on)");
+  }
+  const endpoint = directPort === null
+    ? null
+    : directEndpoint({ port: directPort, url: f["direct-url"], address: detectAdvertisedAddress(ctx.env) });
+  const advert = { ...buildAdvert(identity, hw, engine, cfg), endpoint };
   const daemon = new NodeDaemon({
     server,
     identity,
@@ -51,8 +67,23 @@ export async function runStart(ctx: CommandContext): Promise<void> {
     engineBaseUrl: engine.baseUrl,
     log: ctx.log,
     heartbeatIntervalMs: positiveInt("heartbeat-ms", f["heartbeat-ms"]),
+    modelSecret: (pubkey) => loadModelSecret(home, pubkey),
   });
-  await daemon.start();
+  let direct: DirectServer | null = null;
+  if (directPort !== null) {
+    try {
+      direct = serveDirect(daemon, { port: directPort });
+    } catch (err) {
+      throw new CliError("usage", `--direct-port ${directPort}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  try {
+    await daemon.start();
+  } catch (err) {
+    await (direct as DirectServer | null)?.close();
+    throw err;
+  }
+  if (direct) ctx.print(`direct mode: POST /direct on port ${direct.port}, advertised as ${endpoint}`);
   if (f.server && f.server !== config.server) await writeNodeConfig(home, { ...config, server });
   const test = engine.kind === "test"
     ? " — TEST ENGINE (deterministic echo, not a real model)"
@@ -93,7 +124,10 @@ export async function runStart(ctx: CommandContext): Promise<void> {
   const reloadPrices = async () => {
     try {
       const { config: fresh } = await loadNodeConfig(ctx);
-      await daemon.readvertise(buildAdvert(identity, hw, engine, { ...cfg, prices: fresh.prices }));
+      await daemon.readvertise({
+        ...buildAdvert(identity, hw, engine, { ...cfg, prices: fresh.prices }),
+        endpoint,
+      });
       ctx.print("prices reloaded from config.json and re-registered");
     } catch (err) {
       ctx.log.warn("prices not reloaded", { err: (err as Error).message });
@@ -105,6 +139,7 @@ export async function runStart(ctx: CommandContext): Promise<void> {
   Deno.addSignalListener("SIGTERM", stop);
   if (canHup) Deno.addSignalListener("SIGHUP", hup);
   await daemon.stopped;
+  await (direct as DirectServer | null)?.close();
   upgrader?.stop();
   await (builtin as RunningBuiltin | null)?.close();
   Deno.removeSignalListener("SIGINT", stop);

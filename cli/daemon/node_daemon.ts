@@ -18,6 +18,11 @@ import { CliError } from "../cli_error.ts";
 import { proxyJob } from "./engine_proxy.ts";
 import { EngineClient } from "./engine_http.ts";
 import { JobOutput, ReceiptChain } from "./job_receipt.ts";
+import { admitDirect, type DirectRefusal, type NextFrame } from "./direct_admission.ts";
+import { runDirect } from "./direct_run.ts";
+import { RelayInbox } from "./relay_inbox.ts";
+import { PlatformKeyCache } from "./platform_key_cache.ts";
+import { UsedTickets } from "./used_tickets.ts";
 // npm `ws` rather than Deno's WebSocket: Deno's client socket leaves Nagle's algorithm on, so a
 // burst of small frames (stream chunks) stalls ~40 ms on a delayed ACK; `ws` sets TCP_NODELAY.
 import WebSocket from "ws";
@@ -36,7 +41,22 @@ export interface NodeDaemonOptions {
   drainTimeoutMs?: number;
   /** Sign a receipt of every job (default true; false only to test a node that does not). */
   signReceipts?: boolean;
+  /** The control plane's ticket key (default: fetched from the server's /.well-known/infernet.json). */
+  platformKeys?: PlatformKeyCache;
+  /** The secret of a model key granted to this node (default: none held). */
+  modelSecret?: (pubkey: string) => Promise<Uint8Array | null>;
+  /** The clock tickets are checked against, in Unix seconds (tests move it). */
+  nowS?: () => number;
 }
+
+/** A direct-mode request's start: refused before any work, or admitted and ready to run. */
+export type DirectStart =
+  | { ok: false; refusal: DirectRefusal }
+  | {
+    ok: true;
+    /** Runs the job, emitting sealed n2c frames; resolves when the answer is complete. */
+    run(emit: (payload: string) => void, signal: AbortSignal): Promise<void>;
+  };
 
 /** The daemon's state as `infernet status` and tests see it. */
 export interface DaemonState {
@@ -117,6 +137,9 @@ export class NodeDaemon {
   /** Kept-alive connections to the engine, shared by the jobs. */
   #engine: EngineClient;
   #receipts: ReceiptChain;
+  #usedTickets = new UsedTickets();
+  /** Relayed direct requests whose frames are still arriving, by job id. */
+  #relays = new Map<string, RelayInbox>();
   readonly state: DaemonState = { connected: false, inFlight: 0, completed: 0, failed: 0, reconnects: 0 };
 
   constructor(opts: NodeDaemonOptions) {
@@ -126,6 +149,9 @@ export class NodeDaemon {
       maxBackoffMs: opts.maxBackoffMs ?? 30_000,
       drainTimeoutMs: opts.drainTimeoutMs ?? 30_000,
       signReceipts: opts.signReceipts ?? true,
+      platformKeys: opts.platformKeys ?? PlatformKeyCache.forServer(opts.server),
+      modelSecret: opts.modelSecret ?? (() => Promise.resolve(null)),
+      nowS: opts.nowS ?? (() => Math.floor(Date.now() / 1000)),
     };
     this.#receipts = new ReceiptChain(opts.identity.secretKey);
     this.#engine = new EngineClient(opts.engineBaseUrl);
@@ -135,6 +161,10 @@ export class NodeDaemon {
   /** Registers, then connects the job socket and starts heartbeats. */
   async start(): Promise<void> {
     await registerNode(this.#opts.server, this.#opts.identity, this.#opts.advert);
+    // Direct-mode tickets are checked against this key; a failure here is retried on the first one.
+    await this.#opts.platformKeys.refresh().catch((err) =>
+      this.#opts.log.warn("control plane key not fetched", { err: (err as Error).message })
+    );
     this.#connect();
     this.#heartbeatTimer = setInterval(() => void this.#heartbeat(), this.#opts.heartbeatIntervalMs);
   }
@@ -213,6 +243,13 @@ export class NodeDaemon {
         return;
       case "cancel":
         this.#jobs.get(frame.job_id)?.abort();
+        this.#relays.get(frame.job_id)?.close();
+        return;
+      case "relay_open":
+        void this.#relay(ws, frame.job_id, frame.header);
+        return;
+      case "relay_frame":
+        this.#relays.get(frame.job_id)?.push(frame.frame);
         return;
       case "receipt_ok":
         return;
@@ -262,6 +299,88 @@ export class NodeDaemon {
       this.#jobs.delete(job.job_id);
       this.state.inFlight = this.#jobs.size;
     }
+  }
+
+  /** Admits a direct-mode request (docs/protocol.md §14), whichever transport carried it. */
+  async openDirect(header: unknown, next: NextFrame): Promise<DirectStart> {
+    const busy = (): DirectStart | null =>
+      this.#stopping || this.#draining || this.#jobs.size >= this.#opts.advert.maxConcurrency
+        ? {
+          ok: false,
+          refusal: { status: 503, code: "node_busy", message: "node is draining or at capacity" },
+        }
+        : null;
+    const early = busy();
+    if (early) return early;
+    const admission = await admitDirect(header, next, {
+      nodeSecretKey: this.#opts.identity.secretKey,
+      nodePubkey: this.#opts.identity.pubkey,
+      platformKeys: this.#opts.platformKeys,
+      usedTickets: this.#usedTickets,
+      servedModels: () => this.#draining ? [] : this.#opts.advert.models.map((m) => m.id),
+      modelSecret: this.#opts.modelSecret,
+      nowS: this.#opts.nowS,
+    });
+    if (!admission.ok) return admission;
+    const late = busy() ??
+      (this.#jobs.has(admission.admitted.job.job_id)
+        ? {
+          ok: false,
+          refusal: { status: 409, code: "ticket_reused", message: "the job is already running" },
+        }
+        : null);
+    if (late) return late;
+    const { job } = admission.admitted;
+    // The slot is taken now, so the admitted job counts against max_concurrency at once.
+    const ctrl = new AbortController();
+    this.#jobs.set(job.job_id, ctrl);
+    this.state.inFlight = this.#jobs.size;
+    return {
+      ok: true,
+      run: async (emit, signal) => {
+        const onAbort = () => ctrl.abort();
+        signal.addEventListener("abort", onAbort, { once: true });
+        if (signal.aborted) ctrl.abort();
+        try {
+          const { outcome, output } = await runDirect(admission.admitted, this.#engine, emit, ctrl.signal);
+          if (outcome === "completed") this.state.completed++;
+          else if (outcome === "failed") this.state.failed++;
+          const ws = this.#socket;
+          if (this.#opts.signReceipts && ws) {
+            const event = this.#receipts.sign(job, output, RECEIPT_OUTCOMES[outcome]);
+            this.#send(ws, { type: "receipt", event });
+          }
+        } finally {
+          signal.removeEventListener("abort", onAbort);
+          this.#jobs.delete(job.job_id);
+          this.state.inFlight = this.#jobs.size;
+        }
+      },
+    };
+  }
+
+  /** A direct-mode request relayed by the control plane: the same admission and run, over the socket. */
+  async #relay(ws: WebSocket, jobId: string, header: Record<string, unknown>): Promise<void> {
+    if (this.#relays.has(jobId)) return;
+    const inbox = new RelayInbox();
+    this.#relays.set(jobId, inbox);
+    let start: DirectStart;
+    try {
+      start = await this.openDirect(header, () => inbox.next());
+    } finally {
+      this.#relays.delete(jobId);
+      inbox.close();
+    }
+    if (!start.ok) {
+      const { code, message } = start.refusal;
+      this.#send(ws, { type: "relay_close", job_id: jobId, error: { code, message } });
+      return;
+    }
+    await start.run(
+      (frame) => this.#send(ws, { type: "relay_frame", job_id: jobId, frame }),
+      new AbortController().signal,
+    );
+    this.#send(ws, { type: "relay_close", job_id: jobId, error: null });
   }
 
   async #heartbeat(): Promise<void> {

@@ -1,0 +1,113 @@
+// `POST /direct` on the node daemon (`infernet start --direct-port N`, docs/protocol.md §14): a
+// consumer's encrypted request straight to the node. The body is NDJSON: line 1 the header
+// `{"ticket", "consumer"}`, then one c2n frame per line to the end frame. The answer is 200
+// NDJSON, one n2c frame per line, or a 4xx `{"error": {"code", "message"}}` before any work.
+// The same admission and run serve requests relayed over the job socket (NodeDaemon).
+import type { DirectStart } from "./node_daemon.ts";
+import type { NextFrame } from "./direct_admission.ts";
+
+/** What the handler needs from the daemon. */
+export interface DirectDesk {
+  openDirect(header: unknown, next: NextFrame): Promise<DirectStart>;
+}
+
+/** Longest line accepted (a frame of NIP-44's largest plaintext is ~88 KB of base64). */
+export const MAX_LINE_BYTES = 256 * 1024;
+
+const encoder = new TextEncoder();
+
+const errorResponse = (status: number, code: string, message: string) =>
+  Response.json({ error: { code, message } }, { status });
+
+/** Reads a body as lines, each at most MAX_LINE_BYTES; throws RangeError on a longer one. */
+function lineReader(body: ReadableStream<Uint8Array>): () => Promise<string | null> {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  let done = false;
+  return async () => {
+    for (;;) {
+      const nl = buffer.indexOf("\n");
+      if (nl >= 0) {
+        const line = buffer.slice(0, nl).replace(/\r$/, "");
+        buffer = buffer.slice(nl + 1);
+        if (line.trim() === "") continue;
+        return line;
+      }
+      if (buffer.length > MAX_LINE_BYTES) throw new RangeError(`a line is over ${MAX_LINE_BYTES} bytes`);
+      if (done) {
+        const rest = buffer.trim();
+        buffer = "";
+        return rest === "" ? null : rest;
+      }
+      const { value, done: end } = await reader.read();
+      if (end) done = true;
+      else buffer += value;
+    }
+  };
+}
+
+/** The `POST /direct` handler (Request → Response); any other path is a 404. */
+export function createDirectHandler(desk: DirectDesk): (req: Request) => Promise<Response> {
+  return async (req) => {
+    const path = new URL(req.url).pathname;
+    if (path !== "/direct") return errorResponse(404, "not_found", `no route ${path}`);
+    if (req.method !== "POST") return errorResponse(405, "method_not_allowed", "POST /direct only");
+    if (!req.body) return errorResponse(400, "ticket_invalid", "the body has no header line");
+    const readLine = lineReader(req.body);
+    let header: unknown;
+    try {
+      const first = await readLine();
+      header = first === null ? null : JSON.parse(first);
+    } catch {
+      return errorResponse(400, "ticket_invalid", "line 1 is not the JSON header");
+    }
+    let start: DirectStart;
+    try {
+      start = await desk.openDirect(header, readLine);
+    } catch (err) {
+      if (err instanceof RangeError) return errorResponse(400, "frame_invalid", err.message);
+      throw err;
+    }
+    if (!start.ok) return errorResponse(start.refusal.status, start.refusal.code, start.refusal.message);
+    const run = start.run;
+    const ctrl = new AbortController();
+    const onAbort = () => ctrl.abort();
+    req.signal.addEventListener("abort", onAbort, { once: true });
+    const body = new ReadableStream<Uint8Array>({
+      start(out) {
+        const emit = (payload: string) => {
+          if (!ctrl.signal.aborted) out.enqueue(encoder.encode(payload + "\n"));
+        };
+        const finished = () => req.signal.removeEventListener("abort", onAbort);
+        run(emit, ctrl.signal).then(() => {
+          finished();
+          if (!ctrl.signal.aborted) out.close();
+        }, (err) => {
+          finished();
+          if (!ctrl.signal.aborted) out.error(err);
+        });
+      },
+      cancel() {
+        ctrl.abort();
+      },
+    });
+    return new Response(body, {
+      headers: { "content-type": "application/x-ndjson", "cache-control": "no-store" },
+    });
+  };
+}
+
+/** A running direct server. */
+export interface DirectServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Serves `POST /direct` on `port` (all interfaces: consumers reach it from outside). */
+export function serveDirect(desk: DirectDesk, opts: { port: number; hostname?: string }): DirectServer {
+  const server = Deno.serve(
+    { hostname: opts.hostname ?? "0.0.0.0", port: opts.port, onListen() {} },
+    createDirectHandler(desk),
+  );
+  return { port: server.addr.port, close: () => server.shutdown() };
+}

@@ -1,0 +1,329 @@
+// `POST /direct` against a real daemon and the test engine: answers decrypt right, every refusal
+// is a 4xx with its code before the engine hears anything, and a client that leaves stops the engine.
+import assert from "node:assert/strict";
+import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
+import { npubEncode } from "nostr-tools/nip19";
+import {
+  conversationKey,
+  createTicket,
+  FrameOpener,
+  FrameSealer,
+  type TicketContent,
+} from "../../shared/direct/mod.ts";
+import { createLogger } from "../../shared/mod.ts";
+import { sampleAdvert, startTestEngine, type TestEngine, within } from "../../testing/mod.ts";
+import { NodeDaemon } from "./node_daemon.ts";
+import { createDirectHandler } from "./direct_server.ts";
+import { PlatformKeyCache } from "./platform_key_cache.ts";
+
+const MODEL = "infernet-test-echo";
+const NOW = 1_800_000_000;
+
+interface World {
+  engine: TestEngine;
+  daemon: NodeDaemon;
+  handler: (req: Request) => Promise<Response>;
+  platformKey: Uint8Array;
+  nodeKey: Uint8Array;
+  modelKey: Uint8Array;
+  close(): Promise<void>;
+}
+
+async function world(opts: { grantModelKey?: boolean; tokenDelayMs?: number } = {}): Promise<World> {
+  const engine = await startTestEngine({ tokenDelayMs: opts.tokenDelayMs ?? 0 });
+  const platformKey = generateSecretKey();
+  const nodeKey = generateSecretKey();
+  const modelKey = generateSecretKey();
+  const pubkey = getPublicKey(nodeKey);
+  const daemon = new NodeDaemon({
+    server: "http://127.0.0.1:9",
+    identity: { secretKey: nodeKey, pubkey, npub: npubEncode(pubkey) },
+    advert: sampleAdvert({
+      maxConcurrency: 4,
+      models: [{ id: MODEL, contextLength: 4096, promptPricePer1k: 1000, completionPricePer1k: 1000 }],
+    }),
+    engineBaseUrl: engine.url,
+    log: createLogger({ level: "silent" }),
+    platformKeys: new PlatformKeyCache(() => Promise.resolve(getPublicKey(platformKey))),
+    modelSecret: (pk) =>
+      Promise.resolve(opts.grantModelKey && pk === getPublicKey(modelKey) ? modelKey : null),
+    nowS: () => NOW,
+  });
+  return {
+    engine,
+    daemon,
+    handler: createDirectHandler(daemon),
+    platformKey,
+    nodeKey,
+    modelKey,
+    close: async () => {
+      await daemon.stop();
+      await engine.close();
+    },
+  };
+}
+
+let jobSeq = 0;
+
+/** A consumer's ticket (signed by `signer`, default the platform's) and its one-off key. */
+function ticketFor(w: World, patch: Partial<TicketContent> = {}, signer = w.platformKey) {
+  const consumerKey = generateSecretKey();
+  const content: TicketContent = {
+    job_id: `job_direct_${++jobSeq}`,
+    buyer_did: "did:infernet:buyer",
+    model: MODEL,
+    max_cost: "1000000",
+    node: getPublicKey(w.nodeKey),
+    consumer: getPublicKey(consumerKey),
+    target: "node",
+    model_key: null,
+    prompt_tokens: 8,
+    max_tokens: 64,
+    expires_at: NOW + 60,
+    created_at: NOW,
+    ...patch,
+  };
+  if (patch.consumer === undefined) content.consumer = getPublicKey(consumerKey);
+  return { ticket: createTicket(signer, content), content, consumerKey };
+}
+
+/** The key the consumer encrypts to: the node's, or the model key's. */
+function recipient(w: World, content: TicketContent): string {
+  return content.target === "model" ? content.model_key as string : getPublicKey(w.nodeKey);
+}
+
+function requestBody(w: World, t: ReturnType<typeof ticketFor>, request: unknown, frames?: string[]) {
+  const key = conversationKey(t.consumerKey, recipient(w, t.content));
+  const sealer = new FrameSealer(key, t.content.job_id, "c2n");
+  const sealed = frames ?? [...sealer.message(JSON.stringify(request)), sealer.end()];
+  return [JSON.stringify({ ticket: t.ticket, consumer: t.content.consumer }), ...sealed].join("\n") + "\n";
+}
+
+const post = (w: World, body: string, signal?: AbortSignal) =>
+  w.handler(new Request("http://node/direct", { method: "POST", body, signal }));
+
+const chat = (extra: Record<string, unknown> = {}) => ({
+  model: MODEL,
+  messages: [{ role: "user", content: "hi there" }],
+  ...extra,
+});
+
+/** Decrypts an NDJSON answer: its messages and how it ended. */
+async function readAnswer(w: World, t: ReturnType<typeof ticketFor>, res: Response) {
+  const key = conversationKey(t.consumerKey, recipient(w, t.content));
+  const opener = new FrameOpener(key, t.content.job_id, "n2c");
+  const messages: string[] = [];
+  let ending = "";
+  for (const line of (await res.text()).split("\n").filter(Boolean)) {
+    const o = opener.open(line);
+    if (o.type === "message") messages.push(o.text);
+    else if (o.type === "end") ending = "end";
+    else if (o.type === "error") ending = `error:${o.code}`;
+  }
+  return { messages, ending };
+}
+
+const streamedText = (messages: string[]) =>
+  messages.map((m) => JSON.parse(m).choices?.[0]?.delta?.content ?? "").join("");
+
+Deno.test("direct - a non-streamed answer decrypts to the engine's response", async () => {
+  const w = await world();
+  try {
+    const t = ticketFor(w);
+    const res = await post(w, requestBody(w, t, chat()));
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("content-type"), "application/x-ndjson");
+    const { messages, ending } = await readAnswer(w, t, res);
+    assert.equal(ending, "end");
+    assert.equal(messages.length, 1);
+    assert.equal(JSON.parse(messages[0]).choices[0].message.content, "Echo: hi there");
+    assert.equal(w.daemon.state.completed, 1);
+    assert.equal(w.daemon.state.inFlight, 0);
+  } finally {
+    await w.close();
+  }
+});
+
+Deno.test("direct - a stream decrypts to one message per SSE payload, then the end", async () => {
+  const w = await world();
+  try {
+    const t = ticketFor(w);
+    const res = await post(w, requestBody(w, t, chat({ stream: true })));
+    assert.equal(res.status, 200);
+    const { messages, ending } = await readAnswer(w, t, res);
+    assert.equal(ending, "end");
+    assert.ok(messages.length > 2);
+    assert.ok(messages.every((m) => JSON.parse(m).object === "chat.completion.chunk"));
+    assert.equal(streamedText(messages), "Echo: hi there");
+  } finally {
+    await w.close();
+  }
+});
+
+Deno.test("direct - a model-key ticket works with a granted key", async () => {
+  const w = await world({ grantModelKey: true });
+  try {
+    const t = ticketFor(w, { target: "model", model_key: getPublicKey(w.modelKey) });
+    const res = await post(w, requestBody(w, t, chat()));
+    assert.equal(res.status, 200);
+    const { messages, ending } = await readAnswer(w, t, res);
+    assert.equal(ending, "end");
+    assert.equal(JSON.parse(messages[0]).choices[0].message.content, "Echo: hi there");
+  } finally {
+    await w.close();
+  }
+});
+
+/** Posts and expects a refusal with `code`; the engine must have heard nothing. */
+async function assertRefused(w: World, body: string, status: number, code: string) {
+  const res = await post(w, body);
+  const json = await res.json();
+  assert.equal(res.status, status, JSON.stringify(json));
+  assert.equal(json.error.code, code);
+  assert.deepEqual(w.engine.events, [], "the engine received nothing");
+  assert.equal(w.daemon.state.inFlight, 0);
+}
+
+Deno.test("direct - every refusal is a 4xx with its code, and the engine hears nothing", async (t) => {
+  const w = await world();
+  try {
+    await t.step("expired", async () => {
+      const tk = ticketFor(w, { expires_at: NOW - 1, created_at: NOW - 61 });
+      await assertRefused(w, requestBody(w, tk, chat()), 401, "ticket_expired");
+    });
+    await t.step("forged (another key signed it)", async () => {
+      const tk = ticketFor(w, {}, generateSecretKey());
+      await assertRefused(w, requestBody(w, tk, chat()), 401, "ticket_forged");
+    });
+    await t.step("tampered content", async () => {
+      const tk = ticketFor(w);
+      const ticket = {
+        ...tk.ticket,
+        content: tk.ticket.content.replace('"max_tokens":64', '"max_tokens":65'),
+      };
+      await assertRefused(w, requestBody(w, { ...tk, ticket }, chat()), 401, "ticket_forged");
+    });
+    await t.step("for another node", async () => {
+      const tk = ticketFor(w, { node: getPublicKey(generateSecretKey()) });
+      await assertRefused(w, requestBody(w, tk, chat()), 403, "ticket_foreign");
+    });
+    await t.step("for a model the node does not serve", async () => {
+      const tk = ticketFor(w, { model: "other-model" });
+      await assertRefused(w, requestBody(w, tk, chat({ model: "other-model" })), 404, "model_not_served");
+    });
+    await t.step("the request names another model than its ticket", async () => {
+      const tk = ticketFor(w);
+      await assertRefused(w, requestBody(w, tk, chat({ model: "other-model" })), 400, "request_invalid");
+    });
+    await t.step("no header", async () => {
+      await assertRefused(w, "not json\n", 400, "ticket_invalid");
+    });
+    await t.step("undecryptable request (sealed to another key)", async () => {
+      const tk = ticketFor(w);
+      const wrong = new FrameSealer(
+        conversationKey(tk.consumerKey, getPublicKey(generateSecretKey())),
+        tk.content.job_id,
+        "c2n",
+      );
+      const frames = [...wrong.message(JSON.stringify(chat())), wrong.end()];
+      await assertRefused(w, requestBody(w, tk, null, frames), 400, "frame_undecryptable");
+    });
+    const sealedFor = (
+      tk: ReturnType<typeof ticketFor>,
+      stream = tk.content.job_id,
+      dir: "c2n" | "n2c" = "c2n",
+    ) => {
+      const s = new FrameSealer(conversationKey(tk.consumerKey, getPublicKey(w.nodeKey)), stream, dir);
+      return [...s.message(JSON.stringify(chat())), s.end()];
+    };
+    await t.step("reordered frames", async () => {
+      const tk = ticketFor(w);
+      const [msg, end] = sealedFor(tk);
+      await assertRefused(w, requestBody(w, tk, null, [end, msg]), 400, "frame_out_of_order");
+    });
+    await t.step("replayed frame", async () => {
+      const tk = ticketFor(w);
+      const [msg, end] = sealedFor(tk);
+      await assertRefused(w, requestBody(w, tk, null, [msg, msg, end]), 400, "frame_replayed");
+    });
+    await t.step("frames of another job", async () => {
+      const tk = ticketFor(w);
+      await assertRefused(w, requestBody(w, tk, null, sealedFor(tk, "job_other")), 400, "frame_foreign");
+    });
+    await t.step("reflected frames (n2c sent as the request)", async () => {
+      const tk = ticketFor(w);
+      await assertRefused(
+        w,
+        requestBody(w, tk, null, sealedFor(tk, tk.content.job_id, "n2c")),
+        400,
+        "frame_reflected",
+      );
+    });
+    await t.step("no end frame", async () => {
+      const tk = ticketFor(w);
+      await assertRefused(w, requestBody(w, tk, null, sealedFor(tk).slice(0, 1)), 400, "frame_invalid");
+    });
+    await t.step("prompt longer than the ticket allows", async () => {
+      const tk = ticketFor(w, { prompt_tokens: 2 });
+      const long = chat({ messages: [{ role: "user", content: "word ".repeat(40) }] });
+      await assertRefused(w, requestBody(w, tk, long), 400, "prompt_too_long");
+    });
+    await t.step("max_tokens above the ticket's", async () => {
+      const tk = ticketFor(w);
+      await assertRefused(w, requestBody(w, tk, chat({ max_tokens: 65 })), 400, "max_tokens_exceeded");
+    });
+    await t.step("model-key ticket without a grant", async () => {
+      const tk = ticketFor(w, { target: "model", model_key: getPublicKey(w.modelKey) });
+      await assertRefused(w, requestBody(w, tk, chat()), 403, "model_key_not_granted");
+    });
+    await t.step("reused ticket", async () => {
+      const tk = ticketFor(w);
+      const first = await post(w, requestBody(w, tk, chat()));
+      assert.equal(first.status, 200);
+      await first.body?.cancel();
+      await within(
+        (async () => {
+          while (w.daemon.state.inFlight > 0) await new Promise((r) => setTimeout(r, 5));
+        })(),
+        5000,
+        "the first job to end",
+      );
+      w.engine.events.length = 0;
+      await assertRefused(w, requestBody(w, tk, chat()), 409, "ticket_reused");
+    });
+  } finally {
+    await w.close();
+  }
+});
+
+Deno.test("direct - a client that goes away stops the engine", async () => {
+  const w = await world({ tokenDelayMs: 50 });
+  try {
+    const t = ticketFor(w);
+    const res = await post(
+      w,
+      requestBody(
+        w,
+        t,
+        chat({ stream: true, messages: [{ role: "user", content: "a b c d e f g h i j k l m n o p" }] }),
+      ),
+    );
+    assert.equal(res.status, 200);
+    const reader = res.body!.getReader();
+    await within(reader.read(), 5000, "the first frame");
+    await reader.cancel();
+    await within(
+      (async () => {
+        for (let i = 0; i < 500 && !w.engine.events.some((e) => e.type === "abort"); i++) {
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      })(),
+      6000,
+      "the engine's abort",
+    );
+    assert.ok(w.engine.events.some((e) => e.type === "abort"), "the engine saw the request aborted");
+    assert.ok(!w.engine.events.some((e) => e.type === "complete"), "the engine did not finish");
+  } finally {
+    await w.close();
+  }
+});

@@ -1,0 +1,34 @@
+// The node's count of a direct request's prompt (docs/protocol.md §14): gpt-tokenizer's o200k count
+// of the messages' text, as the consumer counts it for its ticket. Loaded on first use, so commands
+// that never take a direct request do not load the vocabulary.
+import { isRecord } from "../../shared/mod.ts";
+
+type Counter = (text: string) => number;
+let counter: Promise<Counter> | null = null;
+
+function loadCounter(): Promise<Counter> {
+  counter ??= import("gpt-tokenizer").then(({ countTokens }) => (text: string) =>
+    // Special-token spellings in a prompt are ordinary text to the node, not control tokens.
+    countTokens(text, { disallowedSpecial: new Set() })
+  );
+  return counter;
+}
+
+/** The text of a chat message's content: a string, or the text parts of an array. */
+function contentText(content: unknown): string {
+  if (typeof content === "string") return content;
+  if (!Array.isArray(content)) return "";
+  return content.map((p) => (isRecord(p) && typeof p.text === "string" ? p.text : "")).join("");
+}
+
+/** The o200k token count of the messages' text (contents, one after the other). */
+export async function countPromptTokens(messages: readonly unknown[]): Promise<number> {
+  const count = await loadCounter();
+  let total = 0;
+  for (const m of messages) {
+    if (!isRecord(m)) continue;
+    const text = contentText(m.content);
+    if (text) total += count(text);
+  }
+  return total;
+}
