@@ -32,7 +32,10 @@ export interface PrivateChatOptions {
   target?: "node" | "model";
   /** Always go through the control plane's relay, even to nodes with a direct endpoint. */
   relayOnly?: boolean;
-  /** OpenRouter-style provider options, passed to the route as for /v1/chat/completions. */
+  /**
+   * OpenRouter-style provider options for the route, as for /v1/chat/completions; by default the
+   * body's own `provider`, which is then left out of what the node receives.
+   */
   provider?: Record<string, unknown>;
   /** Called once per candidate that failed before its first token (the next is tried). */
   onFallback?: (node: string, err: DirectError) => void;
@@ -149,7 +152,8 @@ export async function* privateChat(opts: PrivateChatOptions): AsyncGenerator<unk
   const doFetch = opts.fetch ?? fetch;
   const server = opts.server.replace(/\/+$/, "");
   const auth = { authorization: `Bearer ${opts.apiKey}` };
-  const body = opts.body;
+  const { provider: bodyProvider, ...body } = opts.body;
+  const provider = opts.provider ?? bodyProvider;
   const oneOff = generateSecretKey();
   const consumer = getPublicKey(oneOff);
   const promptTokens = countPromptTokens(Array.isArray(body.messages) ? body.messages : []);
@@ -163,7 +167,7 @@ export async function* privateChat(opts: PrivateChatOptions): AsyncGenerator<unk
       prompt_tokens: promptTokens,
       consumer,
       target: opts.target,
-      provider: opts.provider,
+      provider,
       stream: body.stream === true,
     }),
     signal: opts.signal,

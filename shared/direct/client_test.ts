@@ -53,6 +53,16 @@ Deno.test("private chat - streams a sealed answer from a direct node and acknowl
   });
 });
 
+Deno.test("private chat - the body's provider options go to the route, not to the node", async () => {
+  await withStandIn([{ behaviour: "ok", direct: true }], async (s) => {
+    const provider = { order: [s.nodePubkeys[0]], allow_fallbacks: false };
+    const body = { model: "m", messages: MESSAGES, provider };
+    await collect(privateChat({ server: s.url, apiKey: "k", body }));
+    assert.deepEqual(s.routes[0].provider, provider);
+    assert.equal("provider" in s.requests[0][0], false);
+  });
+});
+
 Deno.test("private chat - a non-streamed answer is the body; a NAT node is reached through the relay", async () => {
   await withStandIn([{ behaviour: "ok", direct: false }], async (s) => {
     const out = await collect(
