@@ -49,6 +49,7 @@ export function createProxyHandler(opts: ProxyOptions): (req: Request) => Promis
     if (!isRecord(body) || typeof body.model !== "string" || !Array.isArray(body.messages)) {
       return openAiError(400, "a chat completion needs a model and messages", "invalid_request");
     }
+    let jobId = "";
     const abort = new AbortController();
     const onGone = () => abort.abort(new DOMException("the client went away", "AbortError"));
     req.signal.addEventListener("abort", onGone, { once: true });
@@ -59,6 +60,7 @@ export function createProxyHandler(opts: ProxyOptions): (req: Request) => Promis
       signal: abort.signal,
       fetch: doFetch,
       relayOnly: opts.relayOnly,
+      onRoute: (route) => jobId = route.job_id,
       onFallback: (node, err) => log.info("falling back to the next node", { node, code: err.code }),
       onAckError: (err) => log.warn("the usage ack was not posted", { msg: (err as Error).message }),
     });
@@ -79,7 +81,7 @@ export function createProxyHandler(opts: ProxyOptions): (req: Request) => Promis
         req.signal.removeEventListener("abort", onGone);
       }
       if (first.done) return openAiError(502, "the node sent no answer", "empty_answer");
-      return Response.json(first.value);
+      return Response.json(first.value, { headers: { "x-infernet-job-id": jobId } });
     }
     const stream = new ReadableStream<Uint8Array>({
       start(ctl) {
@@ -106,7 +108,12 @@ export function createProxyHandler(opts: ProxyOptions): (req: Request) => Promis
       },
     });
     return new Response(stream, {
-      headers: { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" },
+      headers: {
+        "content-type": "text/event-stream",
+        "cache-control": "no-cache",
+        connection: "keep-alive",
+        "x-infernet-job-id": jobId,
+      },
     });
   }
 

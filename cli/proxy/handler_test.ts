@@ -42,6 +42,7 @@ Deno.test("proxy - the SSE ends with data: [DONE] and the API key reaches the co
       body: JSON.stringify({ model: "m", messages: MESSAGES, stream: true }),
     });
     assert.equal(res.headers.get("content-type"), "text/event-stream");
+    assert.equal(res.headers.get("x-infernet-job-id"), "job_standin1", "the job is named as on /v1");
     const text = await res.text();
     assert.ok(text.endsWith("data: [DONE]\n\n"), text);
     assert.equal(text.split("\n\n").filter(Boolean).length, 6);

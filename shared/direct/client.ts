@@ -37,6 +37,8 @@ export interface PrivateChatOptions {
    * body's own `provider`, which is then left out of what the node receives.
    */
   provider?: Record<string, unknown>;
+  /** Called with the route once the control plane has answered (its job id names the job). */
+  onRoute?: (route: RouteAnswer) => void;
   /** Called once per candidate that failed before its first token (the next is tried). */
   onFallback?: (node: string, err: DirectError) => void;
   /** Called when the usage acknowledgement could not be posted (the answer stands). */
@@ -174,6 +176,7 @@ export async function* privateChat(opts: PrivateChatOptions): AsyncGenerator<unk
   });
   if (!routeRes.ok) throw await errorOf(routeRes, "route_failed");
   const route = parseRoute(await routeRes.json());
+  opts.onRoute?.(route);
   const request = JSON.stringify(body);
   let last: DirectError | null = null;
 
