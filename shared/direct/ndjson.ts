@@ -6,13 +6,14 @@ export const MAX_LINE_CHARS = 1 << 20;
 
 /** Yields the non-empty lines of a byte stream, as they arrive; throws on an overlong line. */
 export async function* readLines(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
   let rest = "";
   try {
     while (true) {
       const { value, done } = await reader.read();
       if (done) break;
-      rest += value;
+      rest += decoder.decode(value, { stream: true });
       let nl: number;
       while ((nl = rest.indexOf("\n")) !== -1) {
         const line = rest.slice(0, nl).trim();
@@ -21,6 +22,7 @@ export async function* readLines(body: ReadableStream<Uint8Array>): AsyncGenerat
       }
       if (rest.length > MAX_LINE_CHARS) throw new Error("a frame line is too long");
     }
+    rest += decoder.decode();
     if (rest.trim()) yield rest.trim();
   } finally {
     await reader.cancel().catch(() => {});
