@@ -9,6 +9,9 @@ import { errorResponse, HttpError } from "./http_error.ts";
 import { chatCompletions } from "./api/v1/chat_completions.ts";
 import { embeddings } from "./api/v1/embeddings.ts";
 import { listModels } from "./api/v1/models.ts";
+import { routeDirect } from "./api/v1/route.ts";
+import { routeUsage } from "./api/v1/route_usage.ts";
+import { relayDirect } from "./api/v1/relay.ts";
 import { readJsonBody } from "./http_body.ts";
 import { createKey } from "./api/keys.ts";
 import { nip98Auth } from "./api/nodes/nip98_auth.ts";
@@ -23,6 +26,7 @@ import { mountOperatorApi } from "./api/operator_claims.ts";
 import { createDeposit, getBalance, getDeposit } from "./api/deposits.ts";
 import { getPricing } from "./api/pricing.ts";
 import { mountReceiptRoutes } from "./api/receipts.ts";
+import { mountModelKeyRoutes } from "./api/model_keys.ts";
 import { coinPayWebhook } from "./api/webhooks/coinpay.ts";
 import { errorPageResponse, mountPages } from "./pages/mod.ts";
 import { metricsEndpoint } from "./metrics/metrics_route.ts";
@@ -90,18 +94,25 @@ export function createApp(cp: ControlPlane): Hono<AppEnv> {
       });
     }
     c.set("caller", caller);
-    if (c.req.method === "POST") c.set("body", await readJsonBody(c.req.raw));
+    // A relayed direct request is NDJSON the relay reads line by line, never as one JSON body.
+    if (c.req.method === "POST" && !c.req.path.startsWith("/v1/relay/")) {
+      c.set("body", await readJsonBody(c.req.raw));
+    }
     await next();
   });
   v1.post("/chat/completions", chatCompletions(cp));
   v1.post("/embeddings", embeddings(cp));
   v1.get("/models", listModels(cp));
+  v1.post("/route", routeDirect(cp));
+  v1.post("/route/:job_id/usage", routeUsage(cp));
+  v1.post("/relay/:job_id", relayDirect(cp));
   app.route("/v1", v1);
 
   app.post("/api/keys", createKey(cp));
   app.get("/api/pricing", getPricing(cp));
   app.get("/api/reputation/:key", getReputation(cp));
   mountReceiptRoutes(app, cp);
+  mountModelKeyRoutes(app, cp);
   app.post("/api/deposits", createDeposit(cp));
   app.get("/api/deposits/:id", getDeposit(cp));
   app.get("/api/balance", getBalance(cp));
