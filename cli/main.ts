@@ -33,8 +33,10 @@ usage: infernet <command> [flags]
   register [--server URL] [--engine-url URL]
                                           register the node with a control plane
   start [--server URL] [--engine-url URL] [--max-concurrency N] [--no-auto-upgrade] [--log-file]
+        [--direct-port N [--direct-url URL]]
                                           run the node daemon (foreground); it upgrades itself
-                                          from npm (drains first) unless told not to
+                                          from npm (drains first) unless told not to; with
+                                          --direct-port it also serves direct mode's POST /direct
   upgrade [--check] [--prerelease] [--json]
                                           check for / install a newer CLI (INFERNET_UPGRADE_REGISTRY)
   status [--json]                         identity, engine and network status
@@ -54,6 +56,9 @@ usage: infernet <command> [flags]
                                           with Ollama as the engine, also: model pull <name>
   model list|info <name>|remove <name>|recommend [--json]
                                           downloaded models, and what fits this node
+  model key create --model ID --file PATH | grant --model-key HEX --node NPUB | show
+                                          model keys for direct mode (IPIP-0028): make one,
+                                          grant it to a node, or fetch this node's grants
   uncensored [--dry-run] [--json] [--vram-mb N]
                                           pull the best uncensored model that fits (curated list)
                                           and set the node up to serve it

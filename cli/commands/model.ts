@@ -9,6 +9,7 @@ import { runList } from "./model_list.ts";
 import { runPull } from "./model_pull.ts";
 import { runRecommend } from "./model_recommend.ts";
 import { runRemove } from "./model_remove.ts";
+import { runModelKey } from "./model_key.ts";
 
 /** Runs `infernet model …`. */
 export async function runModel(ctx: CommandContext): Promise<void> {
@@ -26,6 +27,8 @@ export async function runModel(ctx: CommandContext): Promise<void> {
       return await runRemove(ctx, rest);
     case "recommend":
       return await runRecommend(ctx, rest);
+    case "key":
+      return await runModelKey(ctx, rest);
     default:
       throw new CliError("usage", USAGE);
   }

@@ -13,7 +13,8 @@ export const USAGE = `usage: infernet model <command>
   list [--json]
   info <name> [--json]
   remove <name>
-  recommend [--vram-mb N] [--ram-mb N] [--json]`;
+  recommend [--vram-mb N] [--ram-mb N] [--json]
+  key create|grant|show ...               model keys for direct mode (infernet model key)`;
 
 /** Flags plus exactly `count` positional arguments. */
 export function parseWithNames<O extends Parameters<typeof parseFlags>[2]>(

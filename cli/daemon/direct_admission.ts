@@ -50,6 +50,8 @@ export interface DirectAdmissionDeps {
   nowS?: () => number;
   /** Largest encrypted request, in bytes of frames (default 8 MiB). */
   maxRequestBytes?: number;
+  /** The job id the transport announced (a relay's `job_id`); the ticket must be for it. */
+  jobId?: string;
 }
 
 /** The next c2n frame (a NIP-44 payload), or null when the request ended. */
@@ -126,6 +128,9 @@ export async function admitDirect(
   }
   if (!check.ok) return refuse(TICKET_STATUS[check.code] ?? 400, check.code, check.reason);
   const t = check.ticket.content;
+  if (deps.jobId !== undefined && deps.jobId !== t.job_id) {
+    return refuse(400, "ticket_invalid", `the ticket is for job ${t.job_id}, not ${deps.jobId}`);
+  }
   if (isRecord(header) && header.consumer !== undefined && header.consumer !== t.consumer) {
     return refuse(400, "ticket_invalid", "the header's consumer key is not the ticket's");
   }

@@ -129,6 +129,16 @@ Deno.test("relay - a relayed request is answered over the socket, then receipted
     assert.ok(refusal.type === "relay_close");
     assert.equal(refusal.error?.code, "ticket_reused");
     assert.equal(engine.events.length, events);
+    // A ticket relayed under another job's id is refused: its answer would reach the wrong stream.
+    cp.send({ type: "relay_open", job_id: "job_relay_2", header: { ticket } });
+    await waitFor(
+      () => cp.received.some((f) => f.type === "relay_close" && f.job_id === "job_relay_2"),
+      "refusal",
+    );
+    const other = cp.received.find((f) => f.type === "relay_close" && f.job_id === "job_relay_2");
+    assert.ok(other?.type === "relay_close");
+    assert.equal(other.error?.code, "ticket_invalid");
+    assert.equal(engine.events.length, events);
   } finally {
     await daemon.stop();
     await cp.close();

@@ -19,7 +19,10 @@ const encoder = new TextEncoder();
 const errorResponse = (status: number, code: string, message: string) =>
   Response.json({ error: { code, message } }, { status });
 
-/** Reads a body as lines, each at most MAX_LINE_BYTES; throws RangeError on a longer one. */
+/** A request body that cannot be read as NDJSON: a line too long, or the body broke off. */
+class BodyError extends Error {}
+
+/** Reads a body as lines, each at most MAX_LINE_BYTES; throws a BodyError on a longer one or a cut body. */
 function lineReader(body: ReadableStream<Uint8Array>): () => Promise<string | null> {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
@@ -27,19 +30,23 @@ function lineReader(body: ReadableStream<Uint8Array>): () => Promise<string | nu
   return async () => {
     for (;;) {
       const nl = buffer.indexOf("\n");
+      if (nl > MAX_LINE_BYTES || (nl < 0 && buffer.length > MAX_LINE_BYTES)) {
+        throw new BodyError(`a line is over ${MAX_LINE_BYTES} bytes`);
+      }
       if (nl >= 0) {
         const line = buffer.slice(0, nl).replace(/\r$/, "");
         buffer = buffer.slice(nl + 1);
         if (line.trim() === "") continue;
         return line;
       }
-      if (buffer.length > MAX_LINE_BYTES) throw new RangeError(`a line is over ${MAX_LINE_BYTES} bytes`);
       if (done) {
         const rest = buffer.trim();
         buffer = "";
         return rest === "" ? null : rest;
       }
-      const { value, done: end } = await reader.read();
+      const { value, done: end } = await reader.read().catch((err) => {
+        throw new BodyError(`the request body broke off: ${(err as Error).message}`, { cause: err });
+      });
       if (end) done = true;
       else buffer += value;
     }
@@ -65,7 +72,7 @@ export function createDirectHandler(desk: DirectDesk): (req: Request) => Promise
     try {
       start = await desk.openDirect(header, readLine);
     } catch (err) {
-      if (err instanceof RangeError) return errorResponse(400, "frame_invalid", err.message);
+      if (err instanceof BodyError) return errorResponse(400, "frame_invalid", err.message);
       throw err;
     }
     if (!start.ok) return errorResponse(start.refusal.status, start.refusal.code, start.refusal.message);

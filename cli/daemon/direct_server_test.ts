@@ -263,6 +263,10 @@ Deno.test("direct - every refusal is a 4xx with its code, and the engine hears n
       const tk = ticketFor(w);
       await assertRefused(w, requestBody(w, tk, null, sealedFor(tk).slice(0, 1)), 400, "frame_invalid");
     });
+    await t.step("a line longer than a frame can be", async () => {
+      const tk = ticketFor(w);
+      await assertRefused(w, requestBody(w, tk, null, ["A".repeat(300_000)]), 400, "frame_invalid");
+    });
     await t.step("prompt longer than the ticket allows", async () => {
       const tk = ticketFor(w, { prompt_tokens: 2 });
       const long = chat({ messages: [{ role: "user", content: "word ".repeat(40) }] });

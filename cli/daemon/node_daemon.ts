@@ -302,7 +302,7 @@ export class NodeDaemon {
   }
 
   /** Admits a direct-mode request (docs/protocol.md §14), whichever transport carried it. */
-  async openDirect(header: unknown, next: NextFrame): Promise<DirectStart> {
+  async openDirect(header: unknown, next: NextFrame, opts: { jobId?: string } = {}): Promise<DirectStart> {
     const busy = (): DirectStart | null =>
       this.#stopping || this.#draining || this.#jobs.size >= this.#opts.advert.maxConcurrency
         ? {
@@ -320,6 +320,7 @@ export class NodeDaemon {
       servedModels: () => this.#draining ? [] : this.#opts.advert.models.map((m) => m.id),
       modelSecret: this.#opts.modelSecret,
       nowS: this.#opts.nowS,
+      jobId: opts.jobId,
     });
     if (!admission.ok) return admission;
     const late = busy() ??
@@ -364,23 +365,27 @@ export class NodeDaemon {
     if (this.#relays.has(jobId)) return;
     const inbox = new RelayInbox();
     this.#relays.set(jobId, inbox);
-    let start: DirectStart;
+    const close = (error: { code: string; message: string } | null) =>
+      this.#send(ws, { type: "relay_close", job_id: jobId, error });
     try {
-      start = await this.openDirect(header, () => inbox.next());
-    } finally {
-      this.#relays.delete(jobId);
-      inbox.close();
+      let start: DirectStart;
+      try {
+        start = await this.openDirect(header, () => inbox.next(), { jobId });
+      } finally {
+        this.#relays.delete(jobId);
+        inbox.close();
+      }
+      if (!start.ok) return close({ code: start.refusal.code, message: start.refusal.message });
+      await start.run(
+        (frame) => this.#send(ws, { type: "relay_frame", job_id: jobId, frame }),
+        new AbortController().signal,
+      );
+      close(null);
+    } catch (err) {
+      // Never an unhandled rejection in the daemon: the relay ends, the error is logged.
+      this.#opts.log.error("relayed direct request failed", { jobId, err: (err as Error).message });
+      close({ code: "node_error", message: "the node failed to handle the request" });
     }
-    if (!start.ok) {
-      const { code, message } = start.refusal;
-      this.#send(ws, { type: "relay_close", job_id: jobId, error: { code, message } });
-      return;
-    }
-    await start.run(
-      (frame) => this.#send(ws, { type: "relay_frame", job_id: jobId, frame }),
-      new AbortController().signal,
-    );
-    this.#send(ws, { type: "relay_close", job_id: jobId, error: null });
   }
 
   async #heartbeat(): Promise<void> {

@@ -1,5 +1,6 @@
 // The node's count of a direct request's prompt (docs/protocol.md §14): gpt-tokenizer's o200k count
-// of the messages' text, as the consumer counts it for its ticket. Loaded on first use, so commands
+// of the messages' text. The consumer's count for its ticket also adds the roles and the chat
+// format's tokens, so this one is never above it for an honest prompt. Loaded on first use, so commands
 // that never take a direct request do not load the vocabulary.
 import { isRecord } from "../../shared/mod.ts";
 
@@ -7,7 +8,7 @@ type Counter = (text: string) => number;
 let counter: Promise<Counter> | null = null;
 
 function loadCounter(): Promise<Counter> {
-  counter ??= import("gpt-tokenizer").then(({ countTokens }) => (text: string) =>
+  counter ??= import("gpt-tokenizer/encoding/o200k_base").then(({ countTokens }) => (text: string) =>
     // Special-token spellings in a prompt are ordinary text to the node, not control tokens.
     countTokens(text, { disallowedSpecial: new Set() })
   );

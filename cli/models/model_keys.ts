@@ -59,3 +59,22 @@ export async function listModelKeys(home: string): Promise<string[]> {
   }
   return keys.sort();
 }
+
+/** Keeps the announcement of a model key this machine created (grants point at it). */
+export async function saveAnnouncement(home: string, modelPubkey: string, event: unknown): Promise<void> {
+  await Deno.writeTextFile(
+    `${modelKeysDir(home)}/${modelPubkey}.announcement.json`,
+    JSON.stringify(event) + "\n",
+  );
+}
+
+/** The announcement of a model key created here, as saved; null when there is none. */
+export async function loadAnnouncement(home: string, modelPubkey: string): Promise<unknown> {
+  if (!HEX64.test(modelPubkey)) return null;
+  try {
+    return JSON.parse(await Deno.readTextFile(`${modelKeysDir(home)}/${modelPubkey}.announcement.json`));
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound || err instanceof SyntaxError) return null;
+    throw err;
+  }
+}
