@@ -26,21 +26,37 @@ const SPECIFIER = new RegExp(
   "gm",
 );
 
+// Packages a rule names, kept in the graph as `npm:<specifier>` (the root of nostr-tools
+// re-exports its nip44 module).
+const WATCHED_PACKAGES = ["nostr-tools", "nostr-tools/nip44"];
+
+// Direct mode (docs/protocol.md §14): the control plane routes and pays but never opens a prompt,
+// so web/ must not reach the code that decrypts one.
+const DECRYPTION = [
+  "shared/direct/framing.ts",
+  "shared/direct/mod.ts",
+  "npm:nostr-tools/nip44",
+  "npm:nostr-tools",
+];
+
+function allSpecifiers(source: string): string[] {
+  return [...source.matchAll(SPECIFIER)].map((m) => m[1] ?? m[2] ?? m[3] ?? m[4]);
+}
+
 /** The relative module specifiers a source file names. */
 export function moduleSpecifiers(source: string): string[] {
-  const found: string[] = [];
-  for (const m of source.matchAll(SPECIFIER)) {
-    const spec = m[1] ?? m[2] ?? m[3] ?? m[4];
-    if (spec.startsWith("./") || spec.startsWith("../")) found.push(spec);
-  }
-  return found;
+  return allSpecifiers(source).filter((spec) => spec.startsWith("./") || spec.startsWith("../"));
 }
 
 /** Builds the graph from file contents keyed by repository-relative path. */
 export function buildGraph(files: Map<string, string>): ModuleGraph {
   const graph: ModuleGraph = new Map();
   for (const [file, source] of files) {
-    graph.set(file, moduleSpecifiers(source).map((spec) => normalize(join(dirname(file), spec))));
+    const packages = allSpecifiers(source).filter((spec) => WATCHED_PACKAGES.includes(spec));
+    graph.set(file, [
+      ...moduleSpecifiers(source).map((spec) => normalize(join(dirname(file), spec))),
+      ...packages.map((spec) => `npm:${spec}`),
+    ]);
   }
   return graph;
 }
@@ -54,9 +70,9 @@ function isTest(file: string): boolean {
 }
 
 /** What a file may never reach, directly or through other files, and the rule's wording. */
-function forbidden(file: string): { areas: string[]; rule: string }[] {
+function forbidden(file: string): { areas: string[]; files?: string[]; rule: string }[] {
   const a = area(file);
-  const rules: { areas: string[]; rule: string }[] = [];
+  const rules: { areas: string[]; files?: string[]; rule: string }[] = [];
   if (PRODUCT.includes(a) && !isTest(file)) {
     rules.push({ areas: BESIDE, rule: "product code never imports testing/, tests/, bench/ or dev/" });
   }
@@ -65,6 +81,9 @@ function forbidden(file: string): { areas: string[]; rule: string }[] {
   }
   if (a === "cli") rules.push({ areas: ["web", "db"], rule: "cli/ never imports web/ or db/" });
   if (a === "web") rules.push({ areas: ["cli"], rule: "web/ never imports cli/" });
+  if (a === "web") {
+    rules.push({ areas: [], files: DECRYPTION, rule: "web/ never imports decryption (direct mode)" });
+  }
   if (a === "db") rules.push({ areas: ["web", "cli"], rule: "db/ imports neither web/ nor cli/" });
   if (a !== "tests" && a !== "") rules.push({ areas: ["tests"], rule: "only tests/ imports tests/" });
   if (a !== "bench" && a !== "") rules.push({ areas: ["bench"], rule: "only bench/ imports bench/" });
@@ -76,8 +95,8 @@ function forbidden(file: string): { areas: string[]; rule: string }[] {
 export function findViolations(graph: ModuleGraph): Violation[] {
   const violations: Violation[] = [];
   for (const file of [...graph.keys()].sort()) {
-    for (const { areas, rule } of forbidden(file)) {
-      const chain = shortestChain(graph, file, (f) => areas.includes(area(f)));
+    for (const { areas, files, rule } of forbidden(file)) {
+      const chain = shortestChain(graph, file, (f) => areas.includes(area(f)) || !!files?.includes(f));
       if (chain) violations.push({ file, rule, chain });
     }
   }

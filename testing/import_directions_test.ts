@@ -49,6 +49,29 @@ Deno.test("import directions - names each broken rule with the chain that breaks
   ]);
 });
 
+Deno.test("import directions - web/ never reaches direct mode's decryption code", () => {
+  const files = new Map([
+    ["web/api/v1/route.ts", `import { createTicket } from "../../../shared/direct/ticket.ts";`],
+    ["web/api/v1/relay.ts", `import { FrameOpener } from "../../../shared/direct/mod.ts";`],
+    ["web/a.ts", `import { x } from "../shared/b.ts";`],
+    ["shared/b.ts", `import { FrameOpener } from "./direct/framing.ts";`],
+    ["web/c.ts", `import { v2 } from "nostr-tools/nip44";`],
+    ["web/d.ts", `import { nip44 } from "nostr-tools";`],
+    ["web/e.ts", `import { finalizeEvent } from "nostr-tools/pure";`],
+    ["cli/direct.ts", `import { FrameOpener } from "../shared/direct/mod.ts";`],
+    ["shared/direct/mod.ts", `export { FrameOpener } from "./framing.ts";`],
+    ["shared/direct/framing.ts", `import { v2 } from "nostr-tools/nip44";`],
+    ["shared/direct/ticket.ts", ``],
+  ]);
+  const found = findViolations(buildGraph(files)).map((v) => `${v.file}: ${v.chain.join(" > ")}`);
+  assert.deepEqual(found, [
+    "web/a.ts: web/a.ts > shared/b.ts > shared/direct/framing.ts",
+    "web/api/v1/relay.ts: web/api/v1/relay.ts > shared/direct/mod.ts",
+    "web/c.ts: web/c.ts > npm:nostr-tools/nip44",
+    "web/d.ts: web/d.ts > npm:nostr-tools",
+  ]);
+});
+
 Deno.test("import directions - the repository keeps every rule", async () => {
   const root = new URL("..", import.meta.url).pathname;
   const violations = findViolations(buildGraph(await readRepository(root)));
