@@ -23,3 +23,22 @@ export {
   type VerifiedTicket,
   verifyTicket,
 } from "./ticket.ts";
+export {
+  createUsageAck,
+  USAGE_ACK_KIND,
+  type UsageAckContent,
+  type UsageAckRefusal,
+  type VerifiedUsageAck,
+  verifyUsageAck,
+} from "./acks.ts";
+export {
+  createModelKeyAnnouncement,
+  createModelKeyGrant,
+  MODEL_KEY_GRANT_KIND,
+  MODEL_KEY_KIND,
+  type ModelKeyContent,
+  type VerifiedModelKey,
+  type VerifiedModelKeyGrant,
+  verifyModelKeyAnnouncement,
+  verifyModelKeyGrant,
+} from "./model_keys.ts";
