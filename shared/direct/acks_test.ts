@@ -30,10 +30,8 @@ Deno.test("usage ack - tampered, non-canonical and wrong-kind events are refused
   const sk = generateSecretKey();
   const ack = createUsageAck(sk, content());
   const tampered = { ...ack, content: ack.content.replace('"prompt_tokens":12', '"prompt_tokens":2') };
-  assert.deepEqual(
-    verifyUsageAck(tampered).ok ? null : (verifyUsageAck(tampered) as { code: string }).code,
-    "ack_forged",
-  );
+  const forged = verifyUsageAck(tampered);
+  assert.ok(!forged.ok && forged.code === "ack_forged");
   const loose = finalizeEvent({
     kind: 7479,
     created_at: 1_700_000_000,
