@@ -9,6 +9,8 @@ import { errorResponse, HttpError } from "./http_error.ts";
 import { chatCompletions } from "./api/v1/chat_completions.ts";
 import { embeddings } from "./api/v1/embeddings.ts";
 import { listModels } from "./api/v1/models.ts";
+import { routeDirect } from "./api/v1/route.ts";
+import { routeUsage } from "./api/v1/route_usage.ts";
 import { readJsonBody } from "./http_body.ts";
 import { createKey } from "./api/keys.ts";
 import { nip98Auth } from "./api/nodes/nip98_auth.ts";
@@ -90,12 +92,17 @@ export function createApp(cp: ControlPlane): Hono<AppEnv> {
       });
     }
     c.set("caller", caller);
-    if (c.req.method === "POST") c.set("body", await readJsonBody(c.req.raw));
+    // A relayed direct request is NDJSON the relay reads line by line, never as one JSON body.
+    if (c.req.method === "POST" && !c.req.path.startsWith("/v1/relay/")) {
+      c.set("body", await readJsonBody(c.req.raw));
+    }
     await next();
   });
   v1.post("/chat/completions", chatCompletions(cp));
   v1.post("/embeddings", embeddings(cp));
   v1.get("/models", listModels(cp));
+  v1.post("/route", routeDirect(cp));
+  v1.post("/route/:job_id/usage", routeUsage(cp));
   app.route("/v1", v1);
 
   app.post("/api/keys", createKey(cp));

@@ -30,6 +30,13 @@ export interface WebConfig {
   platformKeyFile: string | null;
   /** How long a node's receipt is waited for after its job ends (`INFERNET_RECEIPT_WAIT_MS`). */
   receiptWaitMs: number;
+  /** How long a direct-mode ticket is valid, seconds (`INFERNET_TICKET_TTL_S`). */
+  ticketTtlS: number;
+  /**
+   * Direct mode: how long the node's receipt and the consumer's usage ack wait for each other
+   * before the job settles on the one that came (`INFERNET_DIRECT_ACK_WAIT_MS`).
+   */
+  directAckWaitMs: number;
   /**
    * With the journal on: how long a finished job waits to be written with the ones after it, so
    * the database sees one commit per batch rather than per job (`INFERNET_SETTLE_LINGER_MS`).
@@ -219,6 +226,8 @@ export function parseWebConfig(env: Record<string, string | undefined>, args: st
     journalDir: journal === "off" ? null : journal,
     platformKeyFile: env.INFERNET_PLATFORM_KEY_FILE || `${dataDir}/platform.key`,
     receiptWaitMs: intFrom("INFERNET_RECEIPT_WAIT_MS", env.INFERNET_RECEIPT_WAIT_MS, 5000, 0),
+    ticketTtlS: intFrom("INFERNET_TICKET_TTL_S", env.INFERNET_TICKET_TTL_S, 60, 1),
+    directAckWaitMs: intFrom("INFERNET_DIRECT_ACK_WAIT_MS", env.INFERNET_DIRECT_ACK_WAIT_MS, 30_000, 0),
     settleLingerMs: intFrom("INFERNET_SETTLE_LINGER_MS", env.INFERNET_SETTLE_LINGER_MS, 100, 0),
     pgliteIdle: env.INFERNET_PGLITE_IDLE !== "0",
     publicUrl,

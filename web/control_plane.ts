@@ -27,6 +27,7 @@ import { ReputationService } from "./reputation/reputation_service.ts";
 import { ephemeralPlatformKey, loadPlatformKey, type PlatformKey } from "./receipts/platform_key.ts";
 import { ReceiptDesk } from "./receipts/receipt_desk.ts";
 import { workerSigner } from "./receipts/event_signer.ts";
+import { DirectJobs } from "./direct/direct_jobs.ts";
 
 /** Everything a handler may use. */
 export interface ControlPlane {
@@ -58,6 +59,8 @@ export interface ControlPlane {
   platformKey: PlatformKey;
   /** Where job attempts and node receipts become signed platform receipts. */
   receipts: ReceiptDesk;
+  /** Direct-mode jobs awaiting their settlement (node receipt and consumer ack). */
+  direct: DirectJobs;
   close(): Promise<void>;
 }
 
@@ -248,6 +251,8 @@ export async function openControlPlane(
     refreshMs: config.reputationRefreshMs,
   });
   receipts.onReceipt(reputation.onReceipt);
+  const direct = new DirectJobs({ registry, receipts, log, ackWaitMs: config.directAckWaitMs });
+  receipts.onNodeReceipt((node, receipt) => direct.nodeReceipt(node, receipt));
   reputation.start();
 
   const rate = config.keyRateLimitPerSec;
@@ -274,11 +279,13 @@ export async function openControlPlane(
     reputation,
     platformKey,
     receipts,
+    direct,
     async close() {
       clearInterval(holdSweeper);
       clearInterval(payoutSweeper);
       await payoutsRunning;
       for (const node of registry.all()) node.connection?.close("server shutting down");
+      direct.close();
       await Promise.allSettled([...runDeps.pending]);
       await jobs.flush();
       await recorder.close();

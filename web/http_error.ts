@@ -34,6 +34,18 @@ export type ErrorCode =
   | "node_already_claimed"
   | "claim_not_pending"
   | "receipt_not_found"
+  | "job_not_found"
+  | "model_key_not_found"
+  | "model_key_invalid"
+  | "model_key_forged"
+  | "ack_invalid"
+  | "ack_forged"
+  | "ack_foreign"
+  | "ack_replayed"
+  | "node_not_candidate"
+  | "node_unavailable"
+  | "request_too_large"
+  | "permission_denied"
   | "internal_error";
 
 /** An error with the HTTP status and the stable code a client should see. */

@@ -111,6 +111,11 @@ export class JobRun {
    * artifact hash); null until then, and when no node served the job.
    */
   outputHash: string | null = null;
+  /**
+   * Direct mode (web/direct/): the node ran the job where this server could not see it, so the
+   * settlement rule fixes the tokens billed, the consumer's own count and the answer's hash.
+   */
+  direct: { billed: BilledTokens; counted: BilledTokens | null; artifactHash: string | null } | null = null;
   /** Called when the job is reaped or must stop from outside (set by the handler). */
   onAbort: ((reason: string) => void) | null = null;
 
@@ -227,16 +232,30 @@ export class JobRun {
 
   #record(status: JobStatus, errorCode: string | null, latencyMs: number, finishedAt: Date): Recorded {
     const started = this.node !== null && (this.ttftMs !== null || this.engineUsage !== null);
+    const direct = this.direct;
     // Every job a node got was counted before its hold; one that never reached a node is not.
-    const countedPrompt = started || status === "completed" ? this.promptTokens : null;
+    // A direct job's counts are the consumer's (it alone saw the text).
+    const countedPrompt = direct
+      ? direct.counted?.prompt ?? null
+      : started || status === "completed"
+      ? this.promptTokens
+      : null;
     const output = this.outputText();
-    const countedCompletion = started ? countText(output) : null;
+    const countedCompletion = direct
+      ? direct.counted?.completion ?? null
+      : started
+      ? countText(output)
+      : null;
     // Native SHA-256 (as db/api_keys.ts): ~9x @noble/hashes' on this path (docs/architecture.md).
-    if (this.node !== null) this.outputHash = createHash("sha256").update(output, "utf8").digest("hex");
+    if (this.node !== null) {
+      this.outputHash = direct
+        ? direct.artifactHash
+        : createHash("sha256").update(output, "utf8").digest("hex");
+    }
     this.#outputs.clear();
     const usage = this.engineUsage;
     const delivered = this.delivered && this.node !== null && this.prices !== null;
-    const billed = billedTokens({
+    const billed = direct ? (delivered ? direct.billed : { prompt: 0, completion: 0 }) : billedTokens({
       status,
       delivered,
       engineUsage: usage,

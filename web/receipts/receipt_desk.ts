@@ -132,6 +132,7 @@ export class ReceiptDesk {
   #retryTimer: ReturnType<typeof setTimeout> | null = null;
   #waiters = new Map<string, ((r: WrittenReceipt | null) => void)[]>();
   #listeners: ((node: string) => void)[] = [];
+  #nodeReceiptListeners: ((node: string, receipt: VerifiedNodeReceipt) => void)[] = [];
   #sweeper: ReturnType<typeof setInterval>;
   #closed = false;
 
@@ -155,6 +156,11 @@ export class ReceiptDesk {
   /** Calls `fn(node)` after each receipt of that node is committed. */
   onReceipt(fn: (node: string) => void): void {
     this.#listeners.push(fn);
+  }
+
+  /** Calls `fn(node, receipt)` when a node receipt is accepted (direct mode settles on it). */
+  onNodeReceipt(fn: (node: string, receipt: VerifiedNodeReceipt) => void): void {
+    this.#nodeReceiptListeners.push(fn);
   }
 
   /** The last node receipt this desk holds for a node (sent in `welcome`); loads it once. */
@@ -282,6 +288,7 @@ export class ReceiptDesk {
       a.timer = null;
       this.#queue(a);
     }
+    for (const fn of this.#nodeReceiptListeners) fn(node, r);
     return { ok: true, jobId, receiptId: receiptIdOf(jobId, node) };
   }
 

@@ -33,6 +33,16 @@ export function parseOrThrow<T>(parse: () => T): T {
   }
 }
 
+/** The 402 of a job whose worst case (`hold`) is more than the key has `available` (nano-USD). */
+export function quotaError(hold: bigint, available: bigint): HttpError {
+  return new HttpError(
+    402,
+    `You exceeded your current quota: this request may cost up to ${formatUsd(hold)} USD and ` +
+      `this key has ${formatUsd(available)} USD available. Deposit with POST /api/deposits.`,
+    { code: "insufficient_quota" },
+  );
+}
+
 /**
  * Runs a job's stages — route (job_route.ts) → count (job_count.ts) → hold (web/billing/
  * job_hold.ts) → dispatch (job_dispatch.ts) — and throws the HttpError the consumer should see.
@@ -86,12 +96,7 @@ export async function startJob(
     });
     if (!held.ok) {
       run.end("rejected", { errorCode: "insufficient_quota" });
-      throw new HttpError(
-        402,
-        `You exceeded your current quota: this request may cost up to ${formatUsd(held.hold)} USD and ` +
-          `this key has ${formatUsd(held.available)} USD available. Deposit with POST /api/deposits.`,
-        { code: "insufficient_quota" },
-      );
+      throw quotaError(held.hold, held.available);
     }
     if (job.kind === "chat" && job.maxTokens == null) {
       body = { ...body, max_tokens: held.completionAllowance };

@@ -1,0 +1,22 @@
+// POST /v1/route/:job_id/usage (docs/protocol.md §14): the consumer's signed usage ack (kind
+// 7479) of a direct job, from its one-off key. Checked here; settled in web/direct/direct_jobs.ts.
+import type { AppContext } from "../../app_env.ts";
+import { verifyUsageAck } from "../../../shared/direct/acks.ts";
+import type { ControlPlane } from "../../control_plane.ts";
+import { HttpError } from "../../http_error.ts";
+import type { ApiCaller } from "./api_key_auth.ts";
+
+/** The handler for a direct job's usage ack. */
+export function routeUsage(cp: ControlPlane) {
+  return (c: AppContext): Response => {
+    const jobId = c.req.param("job_id") ?? "";
+    const caller = c.get("caller") as ApiCaller;
+    const checked = verifyUsageAck(c.get("body"));
+    if (!checked.ok) {
+      throw new HttpError(400, `The usage ack was refused: ${checked.reason}.`, { code: checked.code });
+    }
+    const refused = cp.direct.ack(jobId, caller.apiKeyId, checked.ack);
+    if (refused) throw new HttpError(refused.status, refused.message, { code: refused.code });
+    return c.json({ job_id: jobId, accepted: true });
+  };
+}
