@@ -148,3 +148,13 @@ export {
   type VerificationResult,
   verificationsOfNode,
 } from "./receipt_history.ts";
+export {
+  grantedModelKeys,
+  grantsOfNode,
+  insertModelKey,
+  modelKeyByEvent,
+  type ModelKeyGrantRow,
+  type ModelKeyRow,
+  modelKeysOf,
+  upsertModelKeyGrant,
+} from "./model_keys.ts";
