@@ -11,6 +11,7 @@ import { embeddings } from "./api/v1/embeddings.ts";
 import { listModels } from "./api/v1/models.ts";
 import { routeDirect } from "./api/v1/route.ts";
 import { routeUsage } from "./api/v1/route_usage.ts";
+import { relayDirect } from "./api/v1/relay.ts";
 import { readJsonBody } from "./http_body.ts";
 import { createKey } from "./api/keys.ts";
 import { nip98Auth } from "./api/nodes/nip98_auth.ts";
@@ -103,6 +104,7 @@ export function createApp(cp: ControlPlane): Hono<AppEnv> {
   v1.get("/models", listModels(cp));
   v1.post("/route", routeDirect(cp));
   v1.post("/route/:job_id/usage", routeUsage(cp));
+  v1.post("/relay/:job_id", relayDirect(cp));
   app.route("/v1", v1);
 
   app.post("/api/keys", createKey(cp));

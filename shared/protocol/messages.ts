@@ -23,6 +23,10 @@ export type ServerFrame =
   }
   | { type: "job"; job_id: string; kind: JobKind; stream: boolean; body: Record<string, unknown> }
   | { type: "cancel"; job_id: string; reason: string }
+  /** Direct mode, relayed (docs/protocol.md §14): a consumer's request for this node; `header` is its line 1. */
+  | { type: "relay_open"; job_id: string; header: Record<string, unknown> }
+  /** One opaque line of a relayed request (an encrypted frame the control plane cannot read). */
+  | { type: "relay_frame"; job_id: string; frame: string }
   | { type: "ping"; t: number }
   | { type: "error"; message: string };
 
@@ -39,7 +43,11 @@ export type NodeFrame =
   /** The job failed at the node; `started` says whether any chunk had been sent. */
   | { type: "fail"; job_id: string; message: string; code: string; started: boolean }
   /** The node's signed receipt (kind 7475) of a job it ended, sent after the job's last frame. */
-  | { type: "receipt"; event: NostrEvent };
+  | { type: "receipt"; event: NostrEvent }
+  /** One opaque line of a relayed answer, in order. */
+  | { type: "relay_frame"; job_id: string; frame: string }
+  /** The relayed answer ended: normally (`error` null) or refused/failed with the node's error. */
+  | { type: "relay_close"; job_id: string; error: { code: string; message: string } | null };
 
 /** The last receipt of a node's chain: its event id and seq. */
 export interface ReceiptHead {
@@ -50,6 +58,8 @@ export interface ReceiptHead {
 const isStr = (x: unknown): x is string => typeof x === "string";
 const isHead = (x: unknown): x is ReceiptHead =>
   isRecord(x) && isStr(x.id) && Number.isSafeInteger(x.seq) && (x.seq as number) >= 1;
+
+const isRelayError = (x: unknown): boolean => isRecord(x) && isStr(x.code) && isStr(x.message);
 
 function parseJson(text: string): Record<string, unknown> | null {
   try {
@@ -85,6 +95,12 @@ export function parseNodeFrame(text: string): NodeFrame | null {
         : null;
     case "receipt":
       return isRecord(f.event) ? f as unknown as NodeFrame : null;
+    case "relay_frame":
+      return isStr(f.job_id) && isStr(f.frame) ? f as unknown as NodeFrame : null;
+    case "relay_close":
+      return isStr(f.job_id) && (f.error === null || isRelayError(f.error))
+        ? f as unknown as NodeFrame
+        : null;
     default:
       return null;
   }
@@ -108,6 +124,10 @@ export function parseServerFrame(text: string): ServerFrame | null {
         : null;
     case "cancel":
       return isStr(f.job_id) ? f as unknown as ServerFrame : null;
+    case "relay_open":
+      return isStr(f.job_id) && isRecord(f.header) ? f as unknown as ServerFrame : null;
+    case "relay_frame":
+      return isStr(f.job_id) && isStr(f.frame) ? f as unknown as ServerFrame : null;
     case "ping":
       return typeof f.t === "number" ? f as unknown as ServerFrame : null;
     case "error":

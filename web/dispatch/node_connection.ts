@@ -58,6 +58,25 @@ export class NodeConnection {
     return channel;
   }
 
+  /**
+   * Opens a relayed direct-mode request (docs/protocol.md §14) on the node: its answer lines arrive
+   * on the channel as `chunks` of one opaque frame each, its close as `end` or `fail`.
+   */
+  openRelay(jobId: string, header: Record<string, unknown>): JobChannel {
+    const channel = new JobChannel();
+    this.#jobs.set(jobId, channel);
+    if (!this.#send({ type: "relay_open", job_id: jobId, header })) {
+      this.#jobs.delete(jobId);
+      channel.push({ type: "lost", reason: "node socket is closed" });
+    }
+    return channel;
+  }
+
+  /** Forwards one opaque request line of an open relay; false when the relay or socket is gone. */
+  relayFrame(jobId: string, frame: string): boolean {
+    return this.#jobs.has(jobId) && this.#send({ type: "relay_frame", job_id: jobId, frame });
+  }
+
   /** Tells the node to stop a job and forgets it here. */
   cancelJob(jobId: string, reason: string): void {
     const channel = this.#jobs.get(jobId);
@@ -93,6 +112,16 @@ export class NodeConnection {
         return;
       case "end":
         this.#finish(frame.job_id)?.push({ type: "end" });
+        return;
+      case "relay_frame":
+        this.#jobs.get(frame.job_id)?.push({ type: "chunks", data: [frame.frame] });
+        return;
+      case "relay_close":
+        this.#finish(frame.job_id)?.push(
+          frame.error === null
+            ? { type: "end" }
+            : { type: "fail", code: frame.error.code, message: frame.error.message, started: false },
+        );
         return;
       case "fail":
         this.#finish(frame.job_id)?.push({
