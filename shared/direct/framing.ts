@@ -13,6 +13,9 @@ export type FrameDirection = "c2n" | "n2c";
 /** NIP-44 v2's largest plaintext. */
 export const MAX_FRAME_PLAINTEXT = 65_535;
 
+/** The longest NIP-44 v2 payload (base64 of a 65,535-byte plaintext, padded, with nonce and MAC). */
+export const MAX_FRAME_PAYLOAD = 87_472;
+
 /** Why a frame was refused. */
 export type FramingErrorCode =
   | "frame_undecryptable"
@@ -100,29 +103,44 @@ function pieces(text: string, budget: number): string[] {
   return out;
 }
 
+/** How a sealer picks each frame's 32-byte NIP-44 nonce. */
+export interface FrameSealerOptions {
+  /** Fixed nonces for test vectors only (a reused nonce breaks NIP-44); default: random. */
+  nonce?: (seq: number) => Uint8Array;
+}
+
 /** Seals one side's messages into frames (NIP-44 payloads, base64 strings). */
 export class FrameSealer {
   #key: Uint8Array;
   #stream: string;
   #dir: FrameDirection;
+  #nonce?: (seq: number) => Uint8Array;
   #seq = 0;
   #ended = false;
 
-  constructor(conversationKey: Uint8Array, stream: string, direction: FrameDirection) {
+  constructor(
+    conversationKey: Uint8Array,
+    stream: string,
+    direction: FrameDirection,
+    opts: FrameSealerOptions = {},
+  ) {
     this.#key = conversationKey;
     this.#stream = stream;
     this.#dir = direction;
+    this.#nonce = opts.nonce;
   }
 
   #seal(plain: Omit<FramePlain, "v" | "s" | "d" | "n">): string {
     if (this.#ended) throw new Error("the stream has ended");
-    const text = JSON.stringify({ v: 1, s: this.#stream, d: this.#dir, n: this.#seq++, ...plain });
-    return nip44.encrypt(text, this.#key);
+    const n = this.#seq++;
+    const text = JSON.stringify({ v: 1, s: this.#stream, d: this.#dir, n, ...plain });
+    return nip44.encrypt(text, this.#key, this.#nonce?.(n));
   }
 
   /** Seals one message (any length) into as many frames as it needs. */
   message(text: string): string[] {
-    const budget = MAX_FRAME_PLAINTEXT - ENVELOPE_BYTES - encoder.encode(this.#stream).length;
+    // The job id travels JSON-escaped in every frame (a control character costs 6 bytes).
+    const budget = MAX_FRAME_PLAINTEXT - ENVELOPE_BYTES - encoder.encode(JSON.stringify(this.#stream)).length;
     const parts = pieces(text, budget);
     return parts.map((b, i) => this.#seal(i < parts.length - 1 ? { k: "data", b, m: 1 } : { k: "data", b }));
   }
@@ -173,6 +191,10 @@ export class FrameOpener {
   /** Opens the next frame; throws a {@link FramingError} for anything that does not belong here. */
   open(payload: string): Opened {
     if (this.#ended) throw new FramingError("frame_after_end", "a frame arrived after the stream's end");
+    // NIP-44 v2 refuses longer payloads; nostr-tools would decrypt them (its >64 KB extension).
+    if (typeof payload !== "string" || payload.length > MAX_FRAME_PAYLOAD) {
+      throw new FramingError("frame_undecryptable", "the frame is longer than a NIP-44 v2 payload");
+    }
     let text: string;
     try {
       text = nip44.decrypt(payload, this.#key);

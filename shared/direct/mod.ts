@@ -15,8 +15,10 @@ export {
   type FrameDirection,
   FrameOpener,
   FrameSealer,
+  type FrameSealerOptions,
   FramingError,
   type FramingErrorCode,
+  MAX_FRAME_PAYLOAD,
   MAX_FRAME_PLAINTEXT,
   type Opened,
 } from "./framing.ts";

@@ -4,6 +4,7 @@ import type { NetworkSnapshot } from "../pages/network_data.ts";
 import {
   formatMs,
   formatRate,
+  formatSamples,
   formatScore,
   formatShare,
   nodeReceiptsHref,
@@ -101,7 +102,7 @@ export default function NetworkStats(props: NetworkSnapshot) {
                   </td>
                   <td>{formatShare(n.reputation.reliability)}</td>
                   <td data-stat="suspicion">{formatScore(n.reputation.suspicion)}</td>
-                  <td>{n.reputation.samples}</td>
+                  <td>{formatSamples(n.reputation.samples)}</td>
                   <td>{formatMs(n.reputation.ttftMs)}</td>
                   <td>{formatRate(n.reputation.tokensPerSecond)}</td>
                   <td class="nowrap">

@@ -20,6 +20,7 @@ import {
   REVOKE_REQUEST_SCHEMA,
 } from "../api/operator_claims.ts";
 import { COINPAY_EVENT_SCHEMA } from "../payments/webhook.ts";
+import { ROUTE_REQUEST_SCHEMA } from "../direct/route_request.ts";
 import { ref, RESPONSE_SCHEMAS } from "./response_schemas.ts";
 
 type Json = Record<string, unknown>;
@@ -39,6 +40,7 @@ const REQUEST_SCHEMAS: Record<string, JsonSchema> = {
   OperatorClaimRequest: CLAIM_REQUEST_SCHEMA,
   OperatorCountersignRequest: COUNTERSIGN_REQUEST_SCHEMA,
   OperatorRevokeRequest: REVOKE_REQUEST_SCHEMA,
+  RouteRequest: ROUTE_REQUEST_SCHEMA,
 };
 
 const json = (schema: Json) => ({ "application/json": { schema } });
@@ -107,8 +109,98 @@ export function openApiDocument(opts: { version: string; serverUrl?: string | nu
     },
   };
 
+  const relay = operation({
+    summary: "Relay a direct-mode request to a node behind NAT",
+    tag: V1,
+    security: "apiKey",
+    params: [
+      { name: "job_id", in: "path", required: true, schema: { type: "string" } },
+      {
+        name: "node",
+        in: "query",
+        required: true,
+        schema: { type: "string", pattern: "^[0-9a-f]{64}$" },
+        description: "A candidate of the job (its `relay` link names it).",
+      },
+    ],
+    ok: [200, null, "The node's answer lines (encrypted frames), as NDJSON."],
+    errors: [400, 401, 403, 404, 409, 413, 429, 502, 503, 504],
+    description: "The same body and answer as the node's own `POST /direct` (docs/protocol.md §14): " +
+      "line 1 the header `{ticket, consumer}`, then one encrypted frame per line. The control plane " +
+      "forwards the lines over the node's socket and cannot read them.",
+  });
+  relay.requestBody = {
+    required: true,
+    content: { "application/x-ndjson": { schema: { type: "string" } } },
+  };
+  (relay.responses as Json)["200"] = {
+    description: "The node's answer lines (encrypted frames), as NDJSON.",
+    content: { "application/x-ndjson": { schema: { type: "string" } } },
+  };
+
   const paths: Record<string, Json> = {
     "/v1/chat/completions": { post: chat },
+    "/v1/route": {
+      post: operation({
+        summary: "Route a direct-mode (end-to-end encrypted) request: candidates and tickets",
+        tag: V1,
+        security: "apiKey",
+        body: "RouteRequest",
+        ok: [200, "RouteAnswer", "The job and, per candidate node, its endpoint, relay link and ticket."],
+        errors: [400, 401, 402, 404, 429, 503],
+        description: "Holds the worst-case cost as /v1/chat/completions does, then answers one ticket " +
+          "(kind 7478, signed by the platform key) per candidate instead of sending the job " +
+          "(docs/protocol.md §14).",
+      }),
+    },
+    "/v1/route/{job_id}/usage": {
+      post: operation({
+        summary: "Acknowledge a direct job's usage (the consumer's signed count)",
+        tag: V1,
+        security: "apiKey",
+        params: [{ name: "job_id", in: "path", required: true, schema: { type: "string" } }],
+        body: "NostrEvent",
+        ok: [200, "UsageAccepted", "Accepted; the job settles on it and the node's receipt."],
+        errors: [400, 401, 403, 404, 409, 429],
+        description: "A kind 7479 event signed by the ticket's consumer key; one per job.",
+      }),
+    },
+    "/v1/relay/{job_id}": { post: relay },
+    "/api/model-keys": {
+      post: operation({
+        summary: "Announce a model key (IPIP-0028)",
+        tag: NODE,
+        body: "NostrEvent",
+        ok: [201, "ModelKeyStored", "Stored (200 when it was already)."],
+        errors: [400, 409],
+        description: "A kind 7480 event signed by the model's publisher (docs/protocol.md §14).",
+      }),
+      get: operation({
+        summary: "A model's announced keys",
+        tag: NODE,
+        params: [{ name: "model", in: "query", required: true, schema: { type: "string" } }],
+        ok: [200, "ModelKeyList", "The announcements, oldest first."],
+        errors: [400],
+      }),
+    },
+    "/api/model-keys/grants": {
+      post: operation({
+        summary: "Grant a model key to a node",
+        tag: NODE,
+        body: "NostrEvent",
+        ok: [201, "ModelKeyGrantStored", "Stored (200 when not newer than the node's grant)."],
+        errors: [400, 403, 404],
+        description: "A kind 7481 event signed by the announcement's publisher; its content is the " +
+          "model secret NIP-44 encrypted to the node.",
+      }),
+      get: operation({
+        summary: "The model-key grants of a node",
+        tag: NODE,
+        params: [{ name: "node", in: "query", required: true, schema: { type: "string" } }],
+        ok: [200, "ModelKeyGrantList", "The grants, sealed to the node."],
+        errors: [400],
+      }),
+    },
     "/v1/embeddings": {
       post: operation({
         summary: "Create embeddings",

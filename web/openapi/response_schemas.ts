@@ -154,6 +154,72 @@ export const RESPONSE_SCHEMAS: Record<string, Json> = {
       next: { type: ["string", "null"], description: "The cursor of the next page; null on the last." },
     },
   },
+  RouteAnswer: {
+    type: "object",
+    required: ["job_id", "expires_at", "candidates"],
+    properties: {
+      job_id: { type: "string" },
+      expires_at: { type: "integer", description: "Unix seconds: the tickets' expiry." },
+      candidates: {
+        type: "array",
+        items: {
+          type: "object",
+          required: ["node", "npub", "endpoint", "relay", "model_key", "ticket"],
+          properties: {
+            node: { type: "string", description: "The node's public key, hex." },
+            npub: { type: "string" },
+            endpoint: {
+              type: ["string", "null"],
+              description: "The node's direct URL (POST <endpoint>/direct); null: use `relay`.",
+            },
+            relay: { type: "string", description: "The relay path on this server." },
+            model_key: { type: ["string", "null"], description: "The model key (target model), hex." },
+            ticket: { $ref: "#/components/schemas/NostrEvent", description: "The ticket (kind 7478)." },
+          },
+        },
+      },
+    },
+  },
+  UsageAccepted: {
+    type: "object",
+    required: ["job_id", "accepted"],
+    properties: { job_id: { type: "string" }, accepted: { type: "boolean" } },
+  },
+  ModelKeyStored: {
+    type: "object",
+    required: ["model_pubkey", "event_id"],
+    properties: { model_pubkey: { type: "string" }, event_id: { type: "string" } },
+  },
+  ModelKeyGrantStored: {
+    type: "object",
+    required: ["model_pubkey", "node", "event_id", "stored"],
+    properties: {
+      model_pubkey: { type: "string" },
+      node: { type: "string" },
+      event_id: { type: "string" },
+      stored: { type: "boolean" },
+    },
+  },
+  ModelKeyList: {
+    type: "object",
+    required: ["model", "keys"],
+    properties: { model: { type: "string" }, keys: { type: "array", items: ref("NostrEvent") } },
+  },
+  ModelKeyGrantList: {
+    type: "object",
+    required: ["node", "grants"],
+    properties: {
+      node: { type: "string" },
+      grants: {
+        type: "array",
+        items: {
+          type: "object",
+          required: ["model_pubkey", "grant"],
+          properties: { model_pubkey: { type: "string" }, grant: ref("NostrEvent") },
+        },
+      },
+    },
+  },
   ReceiptItem: {
     type: "object",
     required: ["receipt", "node_receipt"],

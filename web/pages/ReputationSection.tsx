@@ -3,6 +3,7 @@
 import {
   formatMs,
   formatRate,
+  formatSamples,
   formatScore,
   formatShare,
   nodeReceiptsHref,
@@ -33,7 +34,7 @@ export function ReputationSection(props: { panel: ReputationPanel }) {
           <span class="num" data-stat="reliability">{formatShare(r.reliability)}</span> reliability
         </div>
         <div class="card">
-          <span class="num" data-stat="samples">{r.samples}</span> receipts counted
+          <span class="num" data-stat="samples">{formatSamples(r.samples)}</span> receipts counted
         </div>
       </section>
       <dl class="facts">

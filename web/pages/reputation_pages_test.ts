@@ -11,6 +11,7 @@ import { withNodeAndBrowser } from "../../testing/browser.ts";
 import { createTestKey } from "../../testing/control_plane.ts";
 import { accountCookie, type DashboardEnv } from "../../testing/dashboard.ts";
 import { issueSessionToken, SESSION_COOKIE } from "../auth/session.ts";
+import { formatSamples, formatScore } from "./reputation_view.ts";
 
 async function chat(env: DashboardEnv, key: string, content: string): Promise<number> {
   const res = await fetch(`${env.url}/v1/chat/completions`, {
@@ -104,8 +105,10 @@ Deno.test({
       await context.addCookies([cookie(env, SESSION_COOKIE, token)]);
       await page.goto("/operator");
       const section = page.locator("section#reputation");
-      assert.equal(await section.locator("[data-stat=score]").textContent(), "0.62");
-      assert.equal(await section.locator("[data-stat=samples]").textContent(), "9");
+      // The jobs' receipts made the reputation service recompute the score from them (formula 1).
+      const live = cp.registry.get(node.pubkey)!.reputation;
+      assert.equal(await section.locator("[data-stat=score]").textContent(), formatScore(live.score));
+      assert.equal(await section.locator("[data-stat=samples]").textContent(), formatSamples(live.samples));
       const against = section.locator("table.against tbody tr");
       assert.equal(await against.count(), 1, "only the failed job counted against the node");
       assert.equal(await against.getAttribute("data-receipt"), failed.jobId);

@@ -19,7 +19,7 @@ function panel(over: Partial<ReputationPanel> = {}): ReputationPanel {
 
 Deno.test("reputation section - a new node: the prior, nothing against it, no check yet", () => {
   const html = renderToString(h(ReputationSection, { panel: panel() }));
-  assert.match(html, /data-stat="score">0\.75<\/span>\s*score \(the prior: no receipt counted yet\)/);
+  assert.match(html, /data-stat="score">0\.74<\/span>\s*score \(the prior: no receipt counted yet\)/);
   assert.match(html, /No receipt has counted against this node\./);
   assert.ok(html.includes("No check of this node&#39;s work yet."));
   assert.ok(html.includes(`href="/api/reputation/npub1test"`));

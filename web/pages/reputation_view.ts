@@ -79,6 +79,11 @@ export function byScore<T extends { name: string; pubkey: string; reputation: Re
 /** A score or share from 0 to 1, with two decimals. */
 export const formatScore = (n: number): string => n.toFixed(2);
 
+/** A weighted receipt count (decay makes it fractional): one decimal under 100, whole above. */
+export const formatSamples = (
+  n: number,
+): string => (n < 100 ? String(Math.round(n * 10) / 10) : String(Math.round(n)));
+
 /** A share from 0 to 1 as a percentage, or a dash. */
 export const formatShare = (n: number | null): string => (n === null ? "–" : `${(100 * n).toFixed(1)} %`);
 
