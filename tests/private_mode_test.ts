@@ -11,6 +11,8 @@ import { type NodeProcess, startNode, stopNode } from "../testing/network.ts";
 import { startTestEngine, type TestEngine } from "../testing/test_engine.ts";
 import { cliCommand } from "../testing/run_cli.ts";
 import { watchOutput } from "../testing/child_output.ts";
+import { testOnEachDatabase } from "../testing/databases.ts";
+import type { Database } from "../db/mod.ts";
 
 /** What the control plane saw of the consumer's traffic: HTTP bodies both ways, socket frames. */
 interface Wire {
@@ -81,7 +83,7 @@ function freePort(): number {
   return port;
 }
 
-async function withPrivateNet(fn: (net: PrivateNet) => Promise<void>): Promise<void> {
+async function withPrivateNet(fn: (net: PrivateNet) => Promise<void>, db?: Database): Promise<void> {
   const logs: string[] = [];
   const wire: Wire = { http: [], socket: [] };
   const untap = tapSockets(wire.socket);
@@ -90,6 +92,7 @@ async function withPrivateNet(fn: (net: PrivateNet) => Promise<void>): Promise<v
   try {
     const t = await openTestControlPlane({
       serve: true,
+      db,
       log: createLogger({ level: "debug", write: (line) => logs.push(line) }),
     });
     cleanup.unshift(() => t.close());
@@ -181,7 +184,7 @@ async function everything(net: PrivateNet): Promise<Record<string, string>> {
   await cp.recorder.flush();
   const tables = await cp.db.sql<{ name: string }[]>`
     select table_schema || '.' || table_name as name from information_schema.tables
-    where table_schema not in ('pg_catalog', 'information_schema') and table_type = 'BASE TABLE'`;
+    where table_schema = current_schema() and table_type = 'BASE TABLE'`;
   const db: string[] = [];
   for (const { name } of tables) {
     const [schema, table] = name.split(".");
@@ -214,36 +217,42 @@ async function settled(net: PrivateNet, jobId: string): Promise<void> {
   throw new Error(`job ${jobId} was never recorded`);
 }
 
-Deno.test("private mode - the SDK through infernet proxy, direct and relayed, streamed and not; no trace of the canary", async () => {
-  await withPrivateNet(async (net) => {
-    const canary = `canary-${crypto.randomUUID()}`;
-    const prompt = `please repeat ${canary} back to me`;
-    // Direct: the node with an endpoint.
-    assert.equal(await streamed(net.sdk, "direct-m", prompt), `Echo: ${prompt}`);
-    const direct = await whole(net.sdk, "direct-m", prompt);
-    assert.equal(direct.text, `Echo: ${prompt}`);
-    // Relayed: the node behind "NAT" (no endpoint).
-    assert.equal(await streamed(net.sdk, "relay-m", prompt), `Echo: ${prompt}`);
-    const relayed = await whole(net.sdk, "relay-m", prompt);
-    assert.equal(relayed.text, `Echo: ${prompt}`);
-    assert.match(direct.jobId, /^job_/);
-    assert.match(relayed.jobId, /^job_/);
-    await settled(net, direct.jobId);
-    await settled(net, relayed.jobId);
-    assert.doesNotMatch(net.proxyStderr(), /usage ack/, "the control plane took every usage ack");
+testOnEachDatabase(
+  "private mode - the SDK through infernet proxy, direct and relayed, streamed and not; no trace of the canary",
+  async (db) => {
+    await withPrivateNet(async (net) => {
+      const canary = `canary-${crypto.randomUUID()}`;
+      const prompt = `please repeat ${canary} back to me`;
+      // Direct: the node with an endpoint.
+      assert.equal(await streamed(net.sdk, "direct-m", prompt), `Echo: ${prompt}`);
+      const direct = await whole(net.sdk, "direct-m", prompt);
+      assert.equal(direct.text, `Echo: ${prompt}`);
+      // Relayed: the node behind "NAT" (no endpoint).
+      assert.equal(await streamed(net.sdk, "relay-m", prompt), `Echo: ${prompt}`);
+      const relayed = await whole(net.sdk, "relay-m", prompt);
+      assert.equal(relayed.text, `Echo: ${prompt}`);
+      assert.match(direct.jobId, /^job_/);
+      assert.match(relayed.jobId, /^job_/);
+      await settled(net, direct.jobId);
+      await settled(net, relayed.jobId);
+      assert.doesNotMatch(net.proxyStderr(), /usage ack/, "the control plane took every usage ack");
 
-    const seen = await everything(net);
-    // The places were looked at, and hold the jobs: the search is not vacuous.
-    assert.ok(seen.database.includes(direct.jobId) && seen.database.includes(relayed.jobId));
-    assert.ok(seen.log.length > 0, "the control plane logged");
-    assert.ok(seen["socket frames"].includes('"relay_frame"'), "frames were relayed over the node's socket");
-    assert.ok(seen["relayed http"].includes(relayed.jobId), "the relay's HTTP bodies were recorded");
-    for (const [place, text] of Object.entries(seen)) {
-      assert.ok(!text.includes(canary), `the canary is in the control plane's ${place}`);
-      assert.ok(!text.includes("please repeat"), `the prompt's words are in the control plane's ${place}`);
-    }
-  });
-});
+      const seen = await everything(net);
+      // The places were looked at, and hold the jobs: the search is not vacuous.
+      assert.ok(seen.database.includes(direct.jobId) && seen.database.includes(relayed.jobId));
+      assert.ok(seen.log.length > 0, "the control plane logged");
+      assert.ok(
+        seen["socket frames"].includes('"relay_frame"'),
+        "frames were relayed over the node's socket",
+      );
+      assert.ok(seen["relayed http"].includes(relayed.jobId), "the relay's HTTP bodies were recorded");
+      for (const [place, text] of Object.entries(seen)) {
+        assert.ok(!text.includes(canary), `the canary is in the control plane's ${place}`);
+        assert.ok(!text.includes("please repeat"), `the prompt's words are in the control plane's ${place}`);
+      }
+    }, db);
+  },
+);
 
 Deno.test("private mode - a node failing before its first token is replaced by the next, through the relay", async () => {
   await withPrivateNet(async (net) => {
