@@ -19,7 +19,8 @@ export type StandInBehaviour =
   | "error_frame" //    an error frame before any message
   | "wrong_key" //      seals its answer with another key
   | "mid_error" //      one chunk, then an error frame
-  | "endless"; //       a chunk every 20 ms until the consumer goes away
+  | "endless" //        a chunk every 20 ms until the consumer goes away
+  | "silent"; //         nothing at all until the consumer goes away (10 s at most)
 
 /** One scripted node. */
 export interface StandInNode {
@@ -111,6 +112,11 @@ export function startDirectStandIn(nodes: StandInNode[]): StandIn {
         if (behaviour === "mid_error") {
           send([...sealer.message(chunk(WORDS[0])), sealer.error("engine_failed", "the engine died")]);
           return ctl.close();
+        }
+        if (behaviour === "silent") {
+          for (let n = 0; n < 500 && !gone; n++) await new Promise((r) => timer = setTimeout(r, 20));
+          if (!gone) ctl.close();
+          return;
         }
         if (behaviour === "endless") {
           for (let n = 0; n < 500 && !gone; n++) { // 10 s at most

@@ -30,6 +30,9 @@ function errorResponse(err: unknown, log: Logger): Response {
   return openAiError(500, `the proxy failed: ${(err as Error).message ?? err}`, "proxy_error");
 }
 
+/** The answer to a client that has gone away: nobody reads it, and it is not an error to log. */
+const gone = () => new Response(null, { status: 499 });
+
 /** An SSE event as OpenAI frames it. */
 const sse = (data: string) => encoder.encode(`data: ${data}\n\n`);
 
@@ -69,14 +72,14 @@ export function createProxyHandler(opts: ProxyOptions): (req: Request) => Promis
       first = await answer.next();
     } catch (err) {
       req.signal.removeEventListener("abort", onGone);
-      return errorResponse(err, log);
+      return abort.signal.aborted ? gone() : errorResponse(err, log);
     }
     if (body.stream !== true) {
       try {
         // Finish the answer: the client posts its usage ack when it ends.
         if (!first.done && !(await answer.next()).done) await answer.return(undefined);
       } catch (err) {
-        return errorResponse(err, log);
+        return abort.signal.aborted ? gone() : errorResponse(err, log);
       } finally {
         req.signal.removeEventListener("abort", onGone);
       }

@@ -9,15 +9,17 @@ const MESSAGES = [{ role: "user" as const, content: "Say something private." }];
 
 async function withProxy(
   nodes: StandInNode[],
-  fn: (sdk: OpenAI, s: StandIn, url: string) => Promise<void>,
+  fn: (sdk: OpenAI, s: StandIn, url: string, logs: string[]) => Promise<void>,
   relayOnly = false,
 ) {
   const s = startDirectStandIn(nodes);
-  const handler = createProxyHandler({ server: s.url, relayOnly, log: createLogger({ level: "silent" }) });
+  const logs: string[] = [];
+  const log = createLogger({ level: "info", write: (line) => logs.push(line) });
+  const handler = createProxyHandler({ server: s.url, relayOnly, log });
   const http = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
   const url = `http://127.0.0.1:${http.addr.port}/v1`;
   try {
-    await fn(new OpenAI({ baseURL: url, apiKey: "sk-test", maxRetries: 0, timeout: 10_000 }), s, url);
+    await fn(new OpenAI({ baseURL: url, apiKey: "sk-test", maxRetries: 0, timeout: 10_000 }), s, url, logs);
   } finally {
     await http.shutdown();
     await s.close();
@@ -102,5 +104,25 @@ Deno.test("proxy - the client going away stops the node's stream", async () => {
     assert.deepEqual(s.cancelled, [0]);
     for (let i = 0; i < 200 && s.acks.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
     assert.equal(s.acks.length, 1);
+  });
+});
+
+Deno.test("proxy - a non-streamed request the client abandons stops the node, and is no error", async () => {
+  await withProxy([{ behaviour: "silent", direct: true }], async (_sdk, s, url, logs) => {
+    // Plain fetch: under Deno the SDK's abort of a pending non-streamed request leaves the
+    // connection open (tests/inference_path_test.ts), and fetch closes it, as a departing client does.
+    const ac = new AbortController();
+    const asked = fetch(`${url}/chat/completions`, {
+      method: "POST",
+      headers: { authorization: "Bearer sk-test", "content-type": "application/json" },
+      body: JSON.stringify({ model: "m", messages: MESSAGES }),
+      signal: ac.signal,
+    });
+    for (let i = 0; i < 200 && s.requests[0].length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    ac.abort();
+    await assert.rejects(asked, (err: unknown) => (err as Error).name === "AbortError");
+    for (let i = 0; i < 200 && s.cancelled.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(s.cancelled, [0]);
+    assert.deepEqual(logs.filter((l) => /"level":"(warn|error)"/.test(l)), []);
   });
 });
