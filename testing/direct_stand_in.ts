@@ -49,7 +49,7 @@ export interface StandIn {
 const WORDS = ["Private", " answers", " travel", " sealed", "."];
 
 /** Starts the stand-in; the answer's text is WORDS joined ("Private answers travel sealed."). */
-export function startDirectStandIn(nodes: StandInNode[]): StandIn {
+export function startDirectStandIn(nodes: StandInNode[], opts: { modelKey?: Uint8Array } = {}): StandIn {
   const platformKey = generateSecretKey();
   const nodeKeys = nodes.map(() => generateSecretKey());
   const state: Omit<StandIn, "url" | "close"> = {
@@ -75,7 +75,9 @@ export function startDirectStandIn(nodes: StandInNode[]): StandIn {
     });
     if (!check.ok) return json(403, { error: { code: check.code, message: check.reason } });
     const jobId = check.ticket.content.job_id;
-    const key = conversationKey(nodeKeys[i], header.consumer);
+    // A model-key ticket (IPIP-0028): the request is sealed to the model's key, which every node holds.
+    const byModel = check.ticket.content.target === "model" && opts.modelKey;
+    const key = conversationKey(byModel ? opts.modelKey! : nodeKeys[i], header.consumer);
     const opener = new FrameOpener(key, jobId, "c2n");
     let request = "";
     for await (const line of lines) {
@@ -166,6 +168,7 @@ export function startDirectStandIn(nodes: StandInNode[]): StandIn {
       }
       const now = Math.floor(Date.now() / 1000);
       const jobId = `job_standin${++jobs}`;
+      const modelKey = r.target === "model" && opts.modelKey ? getPublicKey(opts.modelKey) : null;
       return json(200, {
         job_id: jobId,
         expires_at: now + 60,
@@ -173,7 +176,7 @@ export function startDirectStandIn(nodes: StandInNode[]): StandIn {
           node: state.nodePubkeys[i],
           endpoint: n.direct ? `${url}/n/${i}` : null,
           relay: `/v1/relay/${jobId}?node=${state.nodePubkeys[i]}`,
-          model_key: null,
+          model_key: modelKey,
           ticket: createTicket(platformKey, {
             job_id: jobId,
             buyer_did: "did:infernet:buyer:standin",
@@ -181,8 +184,8 @@ export function startDirectStandIn(nodes: StandInNode[]): StandIn {
             max_cost: "1000000",
             node: state.nodePubkeys[i],
             consumer: r.consumer,
-            target: "node",
-            model_key: null,
+            target: modelKey ? "model" : "node",
+            model_key: modelKey,
             prompt_tokens: r.prompt_tokens,
             max_tokens: r.max_tokens ?? 256,
             expires_at: now + 60,

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { generateSecretKey } from "nostr-tools/pure";
 import { type DirectError, privateChat } from "./client.ts";
 import { verifyUsageAck } from "./acks.ts";
 import { artifactHash } from "../receipts/receipt.ts";
@@ -51,6 +52,20 @@ Deno.test("private chat - streams a sealed answer from a direct node and acknowl
     assert.equal(check.ack.content.completion_tokens, 5);
     assert.equal(check.ack.content.prompt_tokens, route.prompt_tokens);
   });
+});
+
+Deno.test("private chat - with target model the request is sealed to the model's key", async () => {
+  const modelKey = generateSecretKey();
+  const s = startDirectStandIn([{ behaviour: "ok", direct: true }], { modelKey });
+  try {
+    const body = { model: "m", messages: MESSAGES, stream: true };
+    const chunks = await collect(privateChat({ server: s.url, apiKey: "k", body, target: "model" }));
+    assert.equal(deltas(chunks), ANSWER);
+    assert.equal(s.routes[0].target, "model");
+    assert.deepEqual(s.requests[0], [body], "the node opened it with the model's secret");
+  } finally {
+    await s.close();
+  }
 });
 
 Deno.test("private chat - the body's provider options go to the route, not to the node", async () => {
