@@ -10,9 +10,16 @@
 // Run: deno run --allow-all bench/direct_latency_bench.ts [--rate 200] [--seconds 4]
 import { parseArgs } from "node:util";
 import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
-import { conversationKey, FrameOpener, FrameSealer, privateChat } from "../shared/direct/mod.ts";
+import {
+  conversationKey,
+  countTextTokens,
+  createUsageAck,
+  FrameOpener,
+  FrameSealer,
+  privateChat,
+} from "../shared/direct/mod.ts";
 import { readLines } from "../shared/direct/ndjson.ts";
-import { sleep } from "../shared/mod.ts";
+import { artifactHash, sleep } from "../shared/mod.ts";
 import { openTestControlPlane } from "../testing/control_plane.ts";
 import { startNode, stopNode } from "../testing/network.ts";
 import { startTestEngine } from "../testing/test_engine.ts";
@@ -78,6 +85,8 @@ const auth = { authorization: `Bearer ${t.apiKey}`, "content-type": "application
 
 interface Routed {
   jobId: string;
+  node: string;
+  sk: Uint8Array;
   key: Uint8Array;
   header: string;
   relay: string;
@@ -101,6 +110,8 @@ async function routeMany(n: number): Promise<Routed[]> {
         const c = r.candidates[0];
         return {
           jobId: r.job_id,
+          node: c.node,
+          sk,
           key: conversationKey(sk, c.node),
           header: JSON.stringify({ ticket: c.ticket, consumer }),
           relay: `${url}${c.relay}`,
@@ -111,17 +122,47 @@ async function routeMany(n: number): Promise<Routed[]> {
   return out;
 }
 
-/** One sealed call: the request's frames out, the answer's frames opened. */
-async function sealedCall(target: string, r: Routed, headers: Record<string, string>): Promise<void> {
+/**
+ * The answers of a sealed phase, acknowledged after it (untimed: the control plane runs in this
+ * process), so its jobs settle and their holds come back as a consumer's would.
+ */
+const answered: Array<[Routed, string]> = [];
+
+async function postAcks(): Promise<void> {
+  const batch = answered.splice(0);
+  for (let i = 0; i < batch.length; i += 8) {
+    await Promise.all(
+      batch.slice(i, i + 8).map(([r, text]) =>
+        fetch(`${url}/v1/route/${r.jobId}/usage`, {
+          method: "POST",
+          headers: auth,
+          body: JSON.stringify(createUsageAck(r.sk, {
+            job_id: r.jobId,
+            node: r.node,
+            prompt_tokens: 16,
+            completion_tokens: countTextTokens(text),
+            artifact_hash: artifactHash([text]),
+            created_at: Math.floor(Date.now() / 1000),
+          })),
+        }).then(ok)
+      ),
+    );
+  }
+}
+
+/** One sealed call: the request's frames out, the answer's frames opened; the answer's text. */
+async function sealedCall(target: string, r: Routed, headers: Record<string, string>): Promise<string> {
   const sealer = new FrameSealer(r.key, r.jobId, "c2n");
   const lines = [r.header, ...sealer.message(chatBody), sealer.end()];
   const res = await fetch(target, { method: "POST", headers, body: lines.join("\n") + "\n" });
   if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
   const opener = new FrameOpener(r.key, r.jobId, "n2c");
+  let text = "";
   for await (const line of readLines(res.body)) {
     const o = opener.open(line);
     if (o.type === "error") throw new Error(`${o.code}: ${o.message}`);
-    if (o.type === "end") return;
+    if (o.type === "message") text += JSON.parse(o.text).choices?.[0]?.message?.content ?? "";
+    if (o.type === "end") return text;
   }
   throw new Error("the answer ended early");
 }
@@ -136,7 +177,12 @@ async function phase(name: string, send: (i: number) => Promise<void>) {
 }
 
 try {
-  console.log(`direct: ${RATE} req/s for ${SECONDS} s per phase (${TOTAL} requests), non-streamed`);
+  console.log(
+    `direct: ${RATE} req/s for ${SECONDS} s per phase (${TOTAL} requests), non-streamed; ` +
+      `load average ${
+        Deno.loadavg().map((x) => x.toFixed(1)).join(" ")
+      } on ${navigator.hardwareConcurrency} cores`,
+  );
   await phase("engine alone", () =>
     fetch(`${engine.url}/v1/chat/completions`, {
       method: "POST",
@@ -144,10 +190,13 @@ try {
       body: chatBody,
     }).then(ok));
   let routed = await routeMany(TOTAL + 20);
+  const pick = (i: number) => routed[i < 0 ? TOTAL - 1 - i : i];
   await phase(
     "direct",
-    (i) => sealedCall(`http://127.0.0.1:${port}/direct`, routed[i < 0 ? TOTAL - 1 - i : i], {}),
+    async (i) =>
+      void answered.push([pick(i), await sealedCall(`http://127.0.0.1:${port}/direct`, pick(i), {})]),
   );
+  await postAcks();
   await phase(
     "gateway",
     () => fetch(`${url}/v1/chat/completions`, { method: "POST", headers: auth, body: chatBody }).then(ok),
@@ -155,8 +204,9 @@ try {
   routed = await routeMany(TOTAL + 20);
   await phase(
     "relayed",
-    (i) => sealedCall(routed[i < 0 ? TOTAL - 1 - i : i].relay, routed[i < 0 ? TOTAL - 1 - i : i], auth),
+    async (i) => void answered.push([pick(i), await sealedCall(pick(i).relay, pick(i), auth)]),
   );
+  await postAcks();
   await phase("private, whole", async () => {
     for await (
       const _ of privateChat({
