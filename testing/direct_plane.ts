@@ -59,9 +59,13 @@ interface AckFields {
 /** Opens the plane on `db` with `count` nodes (model "m", no endpoint unless the advert says). */
 export async function openDirectPlane(
   db: Database,
-  opts: { count?: number; config?: Partial<WebConfig>; advert?: Partial<NodeAdvert> } = {},
+  opts: { count?: number; config?: Partial<WebConfig>; advert?: Partial<NodeAdvert>; serve?: boolean } = {},
 ): Promise<DirectPlane> {
-  const t = await openTestControlPlane({ db, config: { directAckWaitMs: 50, ...opts.config } });
+  const t = await openTestControlPlane({
+    db,
+    serve: opts.serve,
+    config: { directAckWaitMs: 50, ...opts.config },
+  });
   const nodes: FakeDirectNode[] = [];
   for (let i = 0; i < (opts.count ?? 1); i++) {
     const sk = generateSecretKey();

@@ -74,3 +74,13 @@ Deno.test("config - the router's exploration share and suspicion threshold are f
     );
   }
 });
+
+Deno.test("config - direct mode: tickets live 60 s and an ack is awaited 30 s by default", () => {
+  const c = parseWebConfig({}, []);
+  assert.equal(c.ticketTtlS, 60);
+  assert.equal(c.directAckWaitMs, 30_000);
+  const set = parseWebConfig({ INFERNET_TICKET_TTL_S: "30", INFERNET_DIRECT_ACK_WAIT_MS: "500" }, []);
+  assert.equal(set.ticketTtlS, 30);
+  assert.equal(set.directAckWaitMs, 500);
+  assert.throws(() => parseWebConfig({ INFERNET_TICKET_TTL_S: "0" }, []), /INFERNET_TICKET_TTL_S/);
+});

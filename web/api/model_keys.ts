@@ -58,7 +58,8 @@ export function mountModelKeyRoutes(app: Hono<AppEnv>, cp: ControlPlane): void {
       });
     }
     if (key.publisher !== event.pubkey) {
-      throw new HttpError(403, "Only the model key's publisher may grant it.", { code: "model_key_forged" });
+      // A grant counts only when signed by its announcement's publisher (docs/protocol.md §15).
+      throw new HttpError(400, "Only the model key's publisher may grant it.", { code: "model_key_forged" });
     }
     const stored = await upsertModelKeyGrant(cp.db.sql, {
       modelPubkey: key.modelPubkey,

@@ -59,7 +59,8 @@ testOnEachDatabase(
         createdAt: now,
       });
       const refused = await post(p, "/api/model-keys/grants", byStranger);
-      assert.equal(refused.status, 403);
+      assert.equal(refused.status, 400);
+      assert.equal((await refused.clone().json()).error.code, "model_key_forged");
       await refused.body?.cancel();
       const orphan = createModelKeyGrant(publisher, {
         node: p.nodes[0].pubkey,

@@ -189,7 +189,7 @@ export function openApiDocument(opts: { version: string; serverUrl?: string | nu
         tag: NODE,
         body: "NostrEvent",
         ok: [201, "ModelKeyGrantStored", "Stored (200 when not newer than the node's grant)."],
-        errors: [400, 403, 404],
+        errors: [400, 404],
         description: "A kind 7481 event signed by the announcement's publisher; its content is the " +
           "model secret NIP-44 encrypted to the node.",
       }),

@@ -14,11 +14,22 @@ import type { ApiCaller } from "./api_key_auth.ts";
 const encoder = new TextEncoder();
 const NDJSON_HEADERS = { "content-type": "application/x-ndjson", "cache-control": "no-store" };
 
-/** The HTTP status of a node's refusal: the ticket's or the request's fault. */
+// A node's refusal before any frame, by code: the statuses of its own `POST /direct`
+// (docs/protocol.md §14); clients rely on the code.
+const REFUSAL_STATUS: Record<string, number> = {
+  ticket_invalid: 400,
+  ticket_forged: 401,
+  ticket_expired: 401,
+  ticket_foreign: 403,
+  ticket_reused: 409,
+  model_not_served: 404,
+  model_key_not_granted: 403,
+  node_busy: 503,
+  platform_key_unknown: 503,
+};
+
 function refusalStatus(code: string): number {
-  if (code === "ticket_reused") return 409;
-  if (code.startsWith("ticket_")) return 403;
-  return 400;
+  return REFUSAL_STATUS[code] ?? 400;
 }
 
 function tooLarge(err: LineLimitError): HttpError {

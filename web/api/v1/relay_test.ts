@@ -108,7 +108,7 @@ testOnEachDatabase(
       const { jobId, node } = await routeJob(p);
       answerAfterEnd(node, { code: "ticket_expired", message: "the ticket has expired" });
       const refused = await relay(p, jobId, node.pubkey, '{"ticket":{}}\nEND\n');
-      assert.equal(refused.status, 403);
+      assert.equal(refused.status, 401);
       assert.deepEqual(await refused.json(), {
         error: { code: "ticket_expired", message: "the ticket has expired" },
       });
@@ -132,6 +132,35 @@ testOnEachDatabase(
       node.conn.close("node went away");
       const last = await within(r2.read(), 2000, "the stream's end");
       assert.equal(last.done, true);
+    } finally {
+      await p.close();
+    }
+  },
+);
+
+testOnEachDatabase(
+  "relay - over a real server, a streamed request body reaches the node and the answer streams back",
+  async (db) => {
+    const p = await openDirectPlane(db, { serve: true });
+    try {
+      const { jobId, ticket, node } = await routeJob(p);
+      answerAfterEnd(node);
+      const lines = [JSON.stringify({ ticket, consumer: "ab".repeat(32) }), "c2n-1", "c2n-2", "END"];
+      const enc = new TextEncoder();
+      const body = new ReadableStream<Uint8Array>({
+        start(c) {
+          for (const l of lines) c.enqueue(enc.encode(l + "\n"));
+          c.close();
+        },
+      });
+      const res = await fetch(`${p.t.server!.url}/v1/relay/${jobId}?node=${node.pubkey}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${p.t.apiKey}`, "content-type": "application/x-ndjson" },
+        body,
+      });
+      assert.equal(res.status, 200);
+      assert.equal(await res.text(), ANSWER.join("\n") + "\n");
+      assert.deepEqual(node.sent.slice(1).map((f) => f.frame), ["c2n-1", "c2n-2", "END"]);
     } finally {
       await p.close();
     }

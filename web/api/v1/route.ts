@@ -17,8 +17,11 @@ import { countJobPrompt } from "./job_count.ts";
 import { routeJob } from "./job_route.ts";
 import { parseOrThrow, quotaError } from "./route_job.ts";
 
-/** The most candidates (and tickets) one route answer carries. */
-export const MAX_CANDIDATES = 5;
+/**
+ * The most candidates (and tickets) one route answer carries: enough to fall back twice before the
+ * first token, while each ticket's signature costs the answer ~1 ms (docs/architecture.md).
+ */
+export const MAX_CANDIDATES = 3;
 
 /** The handler for direct-mode routing. */
 export function routeDirect(cp: ControlPlane) {

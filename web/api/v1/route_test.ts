@@ -243,8 +243,8 @@ testOnEachDatabase("route - forged, foreign, replayed and misaddressed acks are 
         content: "{}",
       }),
     });
-    assert.equal(res.status, 400);
-    assert.match((await res.json()).error.code, /^ack_(forged|invalid)$/);
+    assert.equal(res.status, 403);
+    assert.equal((await res.json()).error.code, "ack_forged");
     const first = await p.ack(a.job_id, consumerKey, { node: node.pubkey });
     assert.equal(first.status, 200);
     await first.body?.cancel();
@@ -255,3 +255,23 @@ testOnEachDatabase("route - forged, foreign, replayed and misaddressed acks are 
     await p.close();
   }
 });
+
+testOnEachDatabase(
+  "route - a job with neither receipt nor ack is reaped: nothing billed, candidates forgotten",
+  async (db) => {
+    const p = await openDirectPlane(db, { count: 2, config: { directAckWaitMs: 60_000 } });
+    try {
+      const a = await routed(p, getPublicKey(generateSecretKey()));
+      p.t.cp.runDeps.active.get(a.job_id)!.recordReaped();
+      const row = await settled(p, a.job_id);
+      assert.deepEqual([row.status, row.error_code, row.charged], ["timeout", "job_timeout", "0"]);
+      assert.equal(p.t.cp.direct.terms(a.job_id), null);
+      // The desk no longer expects the nodes' receipts: a late one is refused.
+      const late = p.nodeReceipt(p.nodes[0], a.job_id, { prompt_tokens: 1, completion_tokens: 1 }, null);
+      assert.equal(late.ok, false);
+      assert.deepEqual(await reconcile(db.sql), []);
+    } finally {
+      await p.close();
+    }
+  },
+);

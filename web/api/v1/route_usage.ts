@@ -13,7 +13,8 @@ export function routeUsage(cp: ControlPlane) {
     const caller = c.get("caller") as ApiCaller;
     const checked = verifyUsageAck(c.get("body"));
     if (!checked.ok) {
-      throw new HttpError(400, `The usage ack was refused: ${checked.reason}.`, { code: checked.code });
+      const status = checked.code === "ack_forged" ? 403 : 400;
+      throw new HttpError(status, `The usage ack was refused: ${checked.reason}.`, { code: checked.code });
     }
     const refused = cp.direct.ack(jobId, caller.apiKeyId, checked.ack);
     if (refused) throw new HttpError(refused.status, refused.message, { code: refused.code });
