@@ -37,6 +37,8 @@ export interface PrivateChatOptions {
    * body's own `provider`, which is then left out of what the node receives.
    */
   provider?: Record<string, unknown>;
+  /** How long a node has to send its first message before the next one is tried (default 30 s). */
+  firstTokenTimeoutMs?: number;
   /** Called with the route once the control plane has answered (its job id names the job). */
   onRoute?: (route: RouteAnswer) => void;
   /** Called once per candidate that failed before its first token (the next is tried). */
@@ -187,6 +189,9 @@ export async function* privateChat(opts: PrivateChatOptions): AsyncGenerator<unk
     opts.signal?.addEventListener("abort", onAbort);
     const key = conversationKey(oneOff, recipientOf(cand));
     const received = new Received();
+    const timeoutMs = opts.firstTokenTimeoutMs ?? 30_000;
+    const silent = new DirectError(504, "node_timeout", `the node sent nothing within ${timeoutMs} ms`);
+    const timer = setTimeout(() => attempt.abort(silent), timeoutMs);
     try {
       const sealer = new FrameSealer(key, route.job_id, "c2n");
       const lines = [
@@ -228,13 +233,15 @@ export async function* privateChat(opts: PrivateChatOptions): AsyncGenerator<unk
         } catch {
           throw new DirectError(502, "frame_invalid", "the node's answer is not JSON");
         }
+        clearTimeout(timer);
         received.take(msg);
         yield msg;
       }
       if (!opener.ended) throw new DirectError(502, "stream_truncated", "the node's answer ended early");
       return;
-    } catch (err) {
-      if (opts.signal?.aborted) throw err;
+    } catch (thrown) {
+      if (opts.signal?.aborted) throw thrown;
+      const err = attempt.signal.reason === silent ? silent : thrown;
       const e = err instanceof DirectError
         ? err
         : err instanceof FramingError
@@ -244,6 +251,7 @@ export async function* privateChat(opts: PrivateChatOptions): AsyncGenerator<unk
       opts.onFallback?.(cand.node, e);
       last = e;
     } finally {
+      clearTimeout(timer);
       opts.signal?.removeEventListener("abort", onAbort);
       attempt.abort(); // Leaving early (the consumer went away) stops the node.
       if (received.any) {

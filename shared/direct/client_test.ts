@@ -123,6 +123,26 @@ Deno.test("private chat - falls back before the first token: refusal, error fram
   });
 });
 
+Deno.test("private chat - a node silent past the first-token timeout is replaced by the next", async () => {
+  await withStandIn(
+    [{ behaviour: "silent", direct: true }, { behaviour: "ok", direct: false }],
+    async (s) => {
+      const failed: string[] = [];
+      const chunks = await collect(privateChat({
+        server: s.url,
+        apiKey: "k",
+        body: { model: "m", messages: MESSAGES, stream: true },
+        firstTokenTimeoutMs: 200,
+        onFallback: (_n, e) => failed.push(e.code),
+      }));
+      assert.equal(deltas(chunks), ANSWER);
+      assert.deepEqual(failed, ["node_timeout"]);
+      for (let i = 0; i < 100 && s.cancelled.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.deepEqual(s.cancelled, [0], "the silent node's stream was cancelled");
+    },
+  );
+});
+
 Deno.test("private chat - an unreachable endpoint falls back to the next node", async () => {
   await withStandIn([{ behaviour: "ok", direct: true }], async (s) => {
     const dead = Deno.listen({ hostname: "127.0.0.1", port: 0 });
