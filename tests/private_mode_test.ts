@@ -70,9 +70,18 @@ function recordingForwarder(target: string, http: string[]): Deno.HttpServer<Den
       signal: req.signal,
     });
     if (!res.body) return res;
-    const [mine, theirs] = res.body.tee();
-    new Response(mine).text().then((t) => http.push(t), () => {});
-    return new Response(theirs, { status: res.status, headers: res.headers });
+    // Recorded as it passes; a client that goes away cancels the upstream body too.
+    const at = http.push("") - 1;
+    const decoder = new TextDecoder();
+    const recorded = res.body.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, out) {
+          http[at] += decoder.decode(chunk, { stream: true });
+          out.enqueue(chunk);
+        },
+      }),
+    );
+    return new Response(recorded, { status: res.status, headers: res.headers });
   });
 }
 
@@ -273,20 +282,22 @@ Deno.test("private mode - a node failing before its first token is replaced by t
   });
 });
 
-Deno.test("private mode - a client abort through the proxy stops the engine", async () => {
+Deno.test("private mode - a client abort through the proxy stops the engine, direct and relayed", async () => {
   await withPrivateNet(async (net) => {
-    net.engines[0].configure({ tokenDelayMs: 50 });
-    const ac = new AbortController();
     const words = Array.from({ length: 200 }, (_, i) => `w${i}`).join(" ");
-    const stream = await net.sdk.chat.completions.create(
-      { model: "direct-m", messages: ask(words), stream: true },
-      { signal: ac.signal },
-    );
-    let n = 0;
-    for await (const _ of stream) if (++n === 3) ac.abort();
-    for (let i = 0; i < 200 && !net.engines[0].events.some((e) => e.type === "abort"); i++) await sleep(25);
-    const types = net.engines[0].events.map((e) => e.type);
-    assert.ok(types.includes("abort"), `the engine saw no abort: ${types.join(", ")}`);
-    assert.ok(!types.includes("complete"), "the engine did not finish the answer");
+    for (const [model, engine] of [["direct-m", net.engines[0]], ["relay-m", net.engines[1]]] as const) {
+      engine.configure({ tokenDelayMs: 50 });
+      const ac = new AbortController();
+      const stream = await net.sdk.chat.completions.create(
+        { model, messages: ask(words), stream: true },
+        { signal: ac.signal },
+      );
+      let n = 0;
+      for await (const _ of stream) if (++n === 3) ac.abort();
+      for (let i = 0; i < 200 && !engine.events.some((e) => e.type === "abort"); i++) await sleep(25);
+      const types = engine.events.map((e) => e.type);
+      assert.ok(types.includes("abort"), `${model}: the engine saw no abort: ${types.join(", ")}`);
+      assert.ok(!types.includes("complete"), `${model}: the engine did not finish the answer`);
+    }
   });
 });
