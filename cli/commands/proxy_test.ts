@@ -43,3 +43,19 @@ Deno.test("proxy command - a bad port is one usage line and exit 2", async () =>
     await Deno.remove(home, { recursive: true });
   }
 });
+
+Deno.test("proxy command - a port in use is one line and exit 1", async () => {
+  const home = await Deno.makeTempDir({ prefix: "infernet-proxy-" });
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const port = String((taken.addr as Deno.NetAddr).port);
+    const run = await runCli(["proxy", "--port", port, "--server", "http://127.0.0.1:9"], {
+      INFERNET_HOME: home,
+    });
+    assert.equal(run.code, 1);
+    assert.equal(run.stderr.trim(), `infernet: proxy: port ${port} is in use; pass --port N`);
+  } finally {
+    taken.close();
+    await Deno.remove(home, { recursive: true });
+  }
+});
