@@ -131,7 +131,7 @@ export {
   type VerificationPage,
   type VerificationRow,
 } from "./verifications.ts";
-export { allReputations, nodeReputation } from "./reputation.ts";
+export { allReputations, allReputationSums, nodeReputation, nodeReputationSums } from "./reputation.ts";
 export {
   insertReceipts,
   listReceipts,

@@ -121,3 +121,22 @@ export async function allReputations(sql: Sql, time: ReputationTime): Promise<Ma
   const rows = await sumsQuery(sql, time, null);
   return new Map(rows.map((row) => [row.node_pubkey, reputationFromSums(sumsOf(row))]));
 }
+
+/** One node's weighted sums at time T (what a running total starts from). */
+export async function nodeReputationSums(
+  sql: Sql,
+  node: string,
+  time: ReputationTime,
+): Promise<ReputationSums> {
+  const [row] = await sumsQuery(sql, time, node);
+  return row ? sumsOf(row) : emptyReputationSums();
+}
+
+/** Every node's weighted sums at time T. */
+export async function allReputationSums(
+  sql: Sql,
+  time: ReputationTime,
+): Promise<Map<string, ReputationSums>> {
+  const rows = await sumsQuery(sql, time, null);
+  return new Map(rows.map((row) => [row.node_pubkey, sumsOf(row)]));
+}

@@ -274,7 +274,7 @@ export function parseWebConfig(env: Record<string, string | undefined>, args: st
     reputationRefreshMs: intFrom(
       "INFERNET_REPUTATION_REFRESH_MS",
       env.INFERNET_REPUTATION_REFRESH_MS,
-      60_000,
+      600_000,
     ),
   };
 }

@@ -131,7 +131,7 @@ export class ReceiptDesk {
   #writing: Promise<void> | null = null;
   #retryTimer: ReturnType<typeof setTimeout> | null = null;
   #waiters = new Map<string, ((r: WrittenReceipt | null) => void)[]>();
-  #listeners: ((node: string) => void)[] = [];
+  #listeners: ((row: ReceiptRow) => void)[] = [];
   #nodeReceiptListeners: ((node: string, receipt: VerifiedNodeReceipt) => void)[] = [];
   #sweeper: ReturnType<typeof setInterval>;
   #closed = false;
@@ -153,8 +153,8 @@ export class ReceiptDesk {
     return this.#key.pubkey;
   }
 
-  /** Calls `fn(node)` after each receipt of that node is committed. */
-  onReceipt(fn: (node: string) => void): void {
+  /** Calls `fn(row)` after each receipt is committed. */
+  onReceipt(fn: (row: ReceiptRow) => void): void {
     this.#listeners.push(fn);
   }
 
@@ -416,10 +416,10 @@ export class ReceiptDesk {
     this.#writing = insertReceipts(this.#sql, batch).then(
       () => {
         for (const row of batch) this.#settle(`${row.jobId}:${row.nodePubkey}`, row);
-        for (const node of new Set(batch.map((r) => r.nodePubkey))) {
+        for (const row of batch) {
           for (const fn of this.#listeners) {
             try {
-              fn(node);
+              fn(row);
             } catch (err) {
               this.#log.error("receipt listener failed", { err });
             }

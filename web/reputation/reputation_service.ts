@@ -1,14 +1,23 @@
-// Keeps the registry's reputations current (docs/protocol.md §12): every node's at start and every
-// `reputationRefreshMs`, and one node's right after a new receipt or verification of it (the
-// receipt desk's onReceipt hook and the canaries call `refresh`). The router reads the numbers
-// from memory; the database does the weighted sums.
-import { allReputations, nodeReputation, type Sql } from "../../db/mod.ts";
+// Keeps the registry's reputations current (docs/protocol.md §12). Formula 1's sums are all
+// exponentially decayed sums, so each node's running total moves forward in time by one factor
+// and takes each new receipt in O(1) (the receipt desk's onReceipt hook): a busy node costs no
+// query per job. The database recomputes the totals exactly at start and every
+// `reputationRefreshMs` (correcting rounding), and for one node after a verification (`refresh`).
+import {
+  allReputationSums,
+  nodeReputation,
+  nodeReputationSums,
+  type ReceiptRow,
+  type Sql,
+} from "../../db/mod.ts";
 import {
   emptyReputationSums,
   type Logger,
   type Reputation,
   reputationFromSums,
+  type ReputationSums,
   type ReputationTime,
+  sumReputation,
 } from "../../shared/mod.ts";
 import type { NodeRegistry } from "../registry/node_registry.ts";
 import type { NodeReputation } from "../registry/node_reputation.ts";
@@ -38,15 +47,36 @@ export function toNodeReputation(r: Reputation, atMs: number): NodeReputation {
   };
 }
 
-/** Recomputes reputations from the database into the registry. */
+/** A node's sums at time `at` (unix seconds). */
+interface RunningTotal {
+  sums: ReputationSums;
+  at: number;
+}
+
+/** The sums moved forward from `from` to `to`: every weight halves each half-life. */
+function decayed(sums: ReputationSums, factor: number): ReputationSums {
+  const out = { ...sums };
+  for (const k of Object.keys(out) as (keyof ReputationSums)[]) out[k] *= factor;
+  return out;
+}
+
+function added(a: ReputationSums, b: ReputationSums): ReputationSums {
+  const out = { ...a };
+  for (const k of Object.keys(out) as (keyof ReputationSums)[]) out[k] += b[k];
+  return out;
+}
+
+/** Keeps reputations in the registry current from running totals, re-anchored on the database. */
 export class ReputationService {
   #opts: ReputationServiceOptions;
   #now: () => number;
   #timer: ReturnType<typeof setInterval> | null = null;
   /** The running whole-network pass, so two never overlap. */
   #all: Promise<number> | null = null;
-  /** One node's queued refresh, so a burst of receipts costs one query. */
-  #queued = new Map<string, Promise<Reputation>>();
+  #totals = new Map<string, RunningTotal>();
+  /** Nodes whose totals are being read from the database; receipts meanwhile ask for a re-read. */
+  #loading = new Map<string, Promise<Reputation>>();
+  #stale = new Set<string>();
   #closed = false;
 
   constructor(opts: ReputationServiceOptions) {
@@ -67,58 +97,87 @@ export class ReputationService {
     if (this.#opts.refreshMs > 0) this.#timer = setInterval(run, this.#opts.refreshMs);
   }
 
-  /** Recomputes every registered node's reputation; returns how many were set. */
+  /** Recomputes every registered node's reputation from the database; returns how many were set. */
   refreshAll(): Promise<number> {
     return this.#all ??= this.#refreshAll().finally(() => this.#all = null);
   }
 
   async #refreshAll(): Promise<number> {
-    const atMs = this.#now();
-    const time = { at: Math.floor(atMs / 1000), halfLifeS: this.#opts.halfLifeS };
-    const computed = await allReputations(this.#opts.sql, time);
+    const time = this.timeNow();
+    const computed = await allReputationSums(this.#opts.sql, time);
     if (this.#closed) return 0;
-    const prior = reputationFromSums(emptyReputationSums());
     let n = 0;
     for (const node of this.#opts.registry.all()) {
       const pubkey = node.record.pubkey;
-      if (this.#opts.registry.setReputation(pubkey, toNodeReputation(computed.get(pubkey) ?? prior, atMs))) {
-        n++;
-      }
+      // A node being re-read alone keeps that newer read.
+      if (this.#loading.has(pubkey)) continue;
+      this.#totals.set(pubkey, { sums: computed.get(pubkey) ?? emptyReputationSums(), at: time.at });
+      if (this.#publish(pubkey)) n++;
     }
     this.#opts.log.debug("reputations refreshed", { nodes: n, withHistory: computed.size });
     return n;
   }
 
-  /** Recomputes one node's reputation now (after a receipt or a verification of it). */
+  /** Re-reads one node's totals from the database now (after a verification of it). */
   refresh(pubkey: string): Promise<Reputation> {
-    const queued = this.#queued.get(pubkey);
-    if (queued) return queued;
-    // Started on the next turn, so the receipts committed in this one are all counted.
-    const next = Promise.resolve().then(() => {
-      this.#queued.delete(pubkey);
-      return this.compute(pubkey);
+    const loading = this.#loading.get(pubkey);
+    if (loading) {
+      // Receipts committed after that read started are not in it: read once more after it.
+      this.#stale.add(pubkey);
+      return loading;
+    }
+    const next = Promise.resolve().then(async () => {
+      const time = this.timeNow();
+      const sums = await nodeReputationSums(this.#opts.sql, pubkey, time);
+      if (!this.#closed) {
+        this.#totals.set(pubkey, { sums, at: time.at });
+        this.#publish(pubkey);
+      }
+      return reputationFromSums(sums);
+    }).finally(() => {
+      this.#loading.delete(pubkey);
+      if (this.#stale.delete(pubkey) && !this.#closed) void this.refresh(pubkey).catch(() => {});
     });
-    this.#queued.set(pubkey, next);
+    this.#loading.set(pubkey, next);
     return next;
   }
 
-  /** Computes one node's reputation at time T (default now) and stores it in the registry. */
+  /** One node's reputation at time T (default now), fresh from the database (the public API). */
   async compute(pubkey: string, time: ReputationTime = this.timeNow()): Promise<Reputation> {
-    const r = await nodeReputation(this.#opts.sql, pubkey, time);
-    if (!this.#closed) this.#opts.registry.setReputation(pubkey, toNodeReputation(r, time.at * 1000));
-    return r;
+    return await nodeReputation(this.#opts.sql, pubkey, time);
   }
 
-  /** The hook for new receipts: refreshes that node, logging a failure. */
-  onReceipt = (pubkey: string): void => {
+  /** Sets the registry's reputation of a node from its running total, moved to now. */
+  #publish(pubkey: string): boolean {
+    const total = this.#totals.get(pubkey);
+    if (!total) return false;
+    const r = reputationFromSums(total.sums);
+    return this.#opts.registry.setReputation(pubkey, toNodeReputation(r, total.at * 1000));
+  }
+
+  /** The hook for receipts once committed: adds each to its node's running total. */
+  onReceipt = (row: ReceiptRow): void => {
     if (this.#closed) return;
-    this.refresh(pubkey).catch((err) => this.#opts.log.error("reputation refresh failed", { pubkey, err }));
+    const pubkey = row.nodePubkey;
+    const total = this.#totals.get(pubkey);
+    if (!total || this.#loading.has(pubkey)) {
+      // No total yet (or one being read): read it, this receipt included.
+      this.refresh(pubkey).catch((err) => this.#opts.log.error("reputation refresh failed", { pubkey, err }));
+      return;
+    }
+    const time = { at: Math.max(this.timeNow().at, total.at), halfLifeS: this.#opts.halfLifeS };
+    const moved = time.at === total.at
+      ? total.sums
+      : decayed(total.sums, Math.pow(0.5, (time.at - total.at) / time.halfLifeS));
+    const item = sumReputation([{ ...row, createdAt: Math.min(row.createdAt, time.at) }], [], time);
+    this.#totals.set(pubkey, { sums: added(moved, item), at: time.at });
+    this.#publish(pubkey);
   };
 
-  /** Stops the timer and waits for a running pass. */
+  /** Stops the timer and waits for running reads. */
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#timer !== null) clearInterval(this.#timer);
-    await Promise.allSettled([this.#all, ...this.#queued.values()]);
+    await Promise.allSettled([this.#all, ...this.#loading.values()]);
   }
 }

@@ -124,3 +124,48 @@ Deno.test("reputation api - answers a node's score with what recomputing it need
     assert.equal((await bad.json()).error.param, "key");
   });
 });
+
+Deno.test("reputation service - running totals follow each written receipt and agree with the database", async () => {
+  await withControlPlane(async (t, pubkey) => {
+    const sql = t.cp.db.sql;
+    const now = Math.floor(Date.now() / 1000);
+    // A history in the database, read once into the running total.
+    await insertReceiptRows(sql, pubkey, [
+      receipt(now - 86_400),
+      receipt(now - 7200, { outcome: "failure" }),
+    ]);
+    await t.cp.reputation.refresh(pubkey);
+    const before = t.cp.registry.get(pubkey)!.reputation;
+    // New receipts written through the desk reach the total without a query: one good, two bad.
+    const facts = (jobId: string, outcome: "success" | "timeout") => ({
+      jobId,
+      nodePubkey: pubkey,
+      kind: "chat" as const,
+      model: "m",
+      apiKeyId: 1n,
+      outcome,
+      cancelledBy: null,
+      errorCode: null,
+      artifactHash: null,
+      reported: null,
+      counted: null,
+      billed: { prompt_tokens: 10, completion_tokens: 20 },
+      amountNano: 0n,
+      ttftMs: 30,
+      durationMs: 300,
+    });
+    for (
+      const [id, outcome] of [["job_r1", "success"], ["job_r2", "timeout"], ["job_r3", "timeout"]] as const
+    ) {
+      t.cp.receipts.attemptEnded(facts(id, outcome));
+    }
+    await t.cp.receipts.flush();
+    const running = t.cp.registry.get(pubkey)!.reputation;
+    assert.ok(running.samples > before.samples + 2.9, `samples ${before.samples} → ${running.samples}`);
+    assert.ok(running.score < before.score, "two timeouts lower the score");
+    // The database's exact recomputation at the same time agrees.
+    const exact = await t.cp.reputation.compute(pubkey, { at: running.updatedAt / 1000, halfLifeS: H });
+    assert.ok(Math.abs(exact.score - running.score) < 1e-9, `${exact.score} vs ${running.score}`);
+    assert.ok(Math.abs(exact.samples - running.samples) < 1e-9);
+  });
+});
