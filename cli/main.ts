@@ -22,6 +22,7 @@ import { runLogin } from "./commands/login.ts";
 import { runOperator } from "./commands/operator.ts";
 import { runReceipts } from "./commands/receipts.ts";
 import { runReputation } from "./commands/reputation.ts";
+import { runProxy } from "./commands/proxy.ts";
 import { CLI_VERSION } from "./version.ts";
 
 const USAGE = `infernet ${CLI_VERSION} — earn by serving inference on the Infernet network
@@ -91,6 +92,9 @@ usage: infernet <command> [flags]
   reputation <npub|hex> [--server URL] [--json]
                                           a node's published score, recomputed from its signed
                                           receipts and verifications (exit 1 if they disagree)
+  proxy [--port 8788] [--server URL] [--relay-only]
+                                          a local OpenAI-compatible endpoint (127.0.0.1) for
+                                          private requests: sealed end to end to the node
 
 node files: $INFERNET_HOME (default ~/.config/infernet): node.key (mode 0600), config.json
 models: $INFERNET_HOME/models; HF_ENDPOINT, HF_TOKEN for the Hugging Face Hub
@@ -119,6 +123,7 @@ const COMMANDS: Record<string, (ctx: CommandContext) => Promise<void>> = {
   operator: runOperator,
   receipts: runReceipts,
   reputation: runReputation,
+  proxy: runProxy,
 };
 
 /** Runs the CLI; returns the process exit code. */

@@ -3,7 +3,7 @@
 import type { Database } from "../db/mod.ts";
 import { openMigratedPglite } from "./databases.ts";
 import { createTestKey } from "./funding.ts";
-import { createLogger, NANO_USD_PER_USD } from "../shared/mod.ts";
+import { createLogger, type Logger, NANO_USD_PER_USD } from "../shared/mod.ts";
 import { type FakeCoinPayPortal, startFakeCoinPayPortal } from "./fake_coinpayportal.ts";
 import { CoinPayPortal } from "../web/payments/coinpayportal.ts";
 import { parseWebConfig, type WebConfig } from "../web/config.ts";
@@ -29,6 +29,8 @@ export async function openTestControlPlane(
     db?: Database;
     /** The test key's starting balance (nano-USD; default 100 USD). */
     fundNanoUsd?: bigint;
+    /** The control plane's logger (default: at the config's level, on stderr). */
+    log?: Logger;
   } = {},
 ): Promise<TestControlPlane> {
   const config: WebConfig = {
@@ -44,7 +46,7 @@ export async function openTestControlPlane(
   const cp = await openControlPlane(config, {
     db,
     kv,
-    log: createLogger({ level: config.logLevel }),
+    log: opts.log ?? createLogger({ level: config.logLevel }),
     processor: opts.processor,
     webhookSecret: opts.webhookSecret,
   });

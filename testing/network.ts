@@ -31,7 +31,7 @@ export interface TestNetwork extends TestControlPlane {
 export async function startNode(
   net: { cp: TestControlPlane["cp"]; url: string },
   engineUrl: string,
-  opts: { maxConcurrency?: number; heartbeatMs?: number } = {},
+  opts: { maxConcurrency?: number; heartbeatMs?: number; args?: string[] } = {},
 ): Promise<NodeProcess> {
   const home = await Deno.makeTempDir({ prefix: "infernet-node-" });
   const env = { INFERNET_HOME: home, INFERNET_LOG_LEVEL: Deno.env.get("INFERNET_TEST_LOG_LEVEL") ?? "warn" };
@@ -47,6 +47,7 @@ export async function startNode(
     "--max-concurrency",
     String(opts.maxConcurrency ?? 16),
     ...(opts.heartbeatMs ? ["--heartbeat-ms", String(opts.heartbeatMs)] : []),
+    ...opts.args ?? [],
   ], env).spawn();
   watchOutput(child.stdout, { keepChars: 20_000 });
   const stderr = watchOutput(child.stderr, { keepChars: 20_000 }).text;

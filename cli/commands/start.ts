@@ -6,7 +6,7 @@ import { detectHardware } from "../hardware/detect.ts";
 import { writeNodeConfig } from "../config.ts";
 import { buildAdvert } from "../node_advert.ts";
 import { NodeDaemon } from "../daemon/node_daemon.ts";
-import { directEndpoint } from "../daemon/direct_endpoint.ts";
+import { directEndpoint, isLoopbackUrl } from "../daemon/direct_endpoint.ts";
 import { type DirectServer, serveDirect } from "../daemon/direct_server.ts";
 import { detectAdvertisedAddress } from "../network/advertised_address.ts";
 import { loadModelSecret } from "../models/model_keys.ts";
@@ -56,9 +56,12 @@ export async function runStart(ctx: CommandContext): Promise<void> {
   if (directPort === null && f["direct-url"] !== undefined) {
     throw new CliError("usage", "--direct-url needs --direct-port (the port the daemon listens on)");
   }
-  const endpoint = directPort === null
-    ? null
-    : directEndpoint({ port: directPort, url: f["direct-url"], address: detectAdvertisedAddress(ctx.env) });
+  const endpoint = directPort === null ? null : directEndpoint({
+    port: directPort,
+    url: f["direct-url"],
+    address: detectAdvertisedAddress(ctx.env),
+    localServer: isLoopbackUrl(server),
+  });
   const advert = { ...buildAdvert(identity, hw, engine, cfg), endpoint };
   const daemon = new NodeDaemon({
     server,

@@ -5,11 +5,15 @@
 import { CliError } from "../cli_error.ts";
 import type { AdvertisedAddress } from "../network/advertised_address.ts";
 
-/** The endpoint to advertise, or a CliError saying why none can be computed. */
+/**
+ * The endpoint to advertise, or a CliError saying why none can be computed. With `localServer`
+ * (the control plane is on loopback too: a dev or test machine) a loopback `--direct-url` is fine.
+ */
 export function directEndpoint(opts: {
   port: number;
   url?: string;
   address: AdvertisedAddress | null;
+  localServer?: boolean;
 }): string {
   if (opts.url !== undefined) {
     let u: URL;
@@ -21,7 +25,8 @@ export function directEndpoint(opts: {
     if ((u.protocol !== "http:" && u.protocol !== "https:") || u.search || u.hash) {
       throw new CliError("usage", `--direct-url must be an http(s) origin, not ${opts.url}`);
     }
-    if (unreachable(u.hostname.replace(/^\[|\]$/g, ""))) {
+    const host = u.hostname.replace(/^\[|\]$/g, "");
+    if (unreachable(host) && !(opts.localServer && loopback(host))) {
       throw new CliError("usage", `--direct-url ${opts.url} names an address consumers cannot reach`);
     }
     return u.href.replace(/\/$/, "");
@@ -39,6 +44,19 @@ export function directEndpoint(opts: {
   return `http://${host}:${opts.port}`;
 }
 
+function loopback(host: string): boolean {
+  return host === "localhost" || /^127\./.test(host) || host === "::1";
+}
+
 function unreachable(host: string): boolean {
-  return host === "0.0.0.0" || host === "::" || host === "localhost" || /^127\./.test(host) || host === "::1";
+  return host === "0.0.0.0" || host === "::" || loopback(host);
+}
+
+/** Whether a URL names this machine (the control plane, say) by a loopback address. */
+export function isLoopbackUrl(url: string): boolean {
+  try {
+    return loopback(new URL(url).hostname.replace(/^\[|\]$/g, ""));
+  } catch {
+    return false;
+  }
 }

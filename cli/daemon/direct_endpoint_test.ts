@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { CliError } from "../cli_error.ts";
 import type { AdvertisedAddress } from "../network/advertised_address.ts";
-import { directEndpoint } from "./direct_endpoint.ts";
+import { directEndpoint, isLoopbackUrl } from "./direct_endpoint.ts";
 
 const address = (a: string, patch: Partial<AdvertisedAddress> = {}): AdvertisedAddress => ({
   address: a,
@@ -31,4 +31,16 @@ Deno.test("direct endpoint - refuses container-bridge, unspecified and missing a
   assert.throws(() => directEndpoint({ port: 1, address: null }), CliError);
   assert.throws(() => directEndpoint({ port: 1, url: "http://0.0.0.0:9000", address: null }), CliError);
   assert.throws(() => directEndpoint({ port: 1, url: "ftp://node.example", address: null }), CliError);
+});
+
+Deno.test("direct endpoint - a loopback --direct-url only when the control plane is on loopback too", () => {
+  const url = "http://127.0.0.1:9000";
+  assert.throws(() => directEndpoint({ port: 9000, url, address: null }), CliError);
+  assert.equal(directEndpoint({ port: 9000, url, address: null, localServer: true }), url);
+  assert.throws(() =>
+    directEndpoint({ port: 1, url: "http://0.0.0.0:9000", address: null, localServer: true })
+  );
+  assert.equal(isLoopbackUrl("http://127.0.0.1:8787"), true);
+  assert.equal(isLoopbackUrl("http://[::1]:8787"), true);
+  assert.equal(isLoopbackUrl("https://infernet.example"), false);
 });

@@ -24,7 +24,7 @@ class BodyError extends Error {}
 
 /** Reads a body as lines, each at most MAX_LINE_BYTES; throws a BodyError on a longer one or a cut body. */
 function lineReader(body: ReadableStream<Uint8Array>): () => Promise<string | null> {
-  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  const reader = body.pipeThrough(new TextDecoderStream() as TransformStream<Uint8Array, string>).getReader();
   let buffer = "";
   let done = false;
   return async () => {

@@ -2,6 +2,15 @@
 // ticket. Not re-exported from shared/mod.ts: the control plane must never import the code that
 // opens a prompt (testing/import_directions.ts checks it).
 export {
+  type ChatRequest,
+  DirectError,
+  privateChat,
+  type PrivateChatOptions,
+  type RouteAnswer,
+  type RouteCandidate,
+} from "./client.ts";
+export { countPromptTokens, countTextTokens } from "./count.ts";
+export {
   conversationKey,
   type FrameDirection,
   FrameOpener,

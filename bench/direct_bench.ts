@@ -1,0 +1,79 @@
+// Direct mode's encryption cost on one core (issue 28): NIP-44 v2 frames (shared/direct/framing.ts)
+// sealed and opened, for 1 KB stream chunks and for a 512 KB prompt (cut into 64 KB frames), and
+// raw nostr-tools nip44 encrypt/decrypt of 1 KB beside them. Rates are per CPU second of this
+// process (the JavaScript runs on one thread) and per wall second.
+// Run: deno run --allow-read --allow-env --allow-sys bench/direct_bench.ts [seconds per case]
+import process from "node:process";
+import { v2 as nip44 } from "nostr-tools/nip44";
+import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
+import { conversationKey, FrameOpener, FrameSealer } from "../shared/direct/mod.ts";
+
+const seconds = Number(Deno.args[0] ?? 2);
+if (!(seconds > 0 && seconds <= 60)) throw new Error("usage: direct_bench.ts [seconds per case, ≤ 60]");
+
+const key = conversationKey(generateSecretKey(), getPublicKey(generateSecretKey()));
+const KB = 1024;
+/** Prompt-like text: mixed ASCII and a little UTF-8, as JSON would carry it. */
+function text(bytes: number): string {
+  const base = 'The quick brown fox said "héllo" to the lazy dog — then wrote some code.\n';
+  return base.repeat(Math.ceil(bytes / base.length)).slice(0, bytes);
+}
+
+function cpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+const fmt = (n: number, w = 9) => Math.round(n).toLocaleString("en-US").padStart(w);
+
+/** Runs `once` (which handles `bytes` of plaintext) for about `seconds`; prints per CPU s and per wall s. */
+function run(name: string, bytes: number, once: () => void) {
+  for (let i = 0; i < 20; i++) once(); // warm the JIT, untimed
+  const [wall0, cpu0] = [performance.now(), cpuSeconds()];
+  let n = 0;
+  const maxRuns = 1_000_000;
+  while (n < maxRuns && performance.now() - wall0 < seconds * 1000) {
+    for (let i = 0; i < 10; i++) once();
+    n += 10;
+  }
+  const wall = (performance.now() - wall0) / 1000;
+  const cpu = cpuSeconds() - cpu0;
+  console.log(
+    `direct: ${name.padEnd(36)} ${fmt(n / cpu)} /CPU s ${fmt(n / wall)} /wall s ` +
+      `${(n * bytes / cpu / (KB * KB)).toFixed(1).padStart(7)} MB/CPU s  (${
+        (cpu * 1e6 / n).toFixed(1)
+      } µs each)`,
+  );
+}
+
+const chunk = text(KB);
+run("nip44 encrypt 1 KB (raw)", KB, () => nip44.encrypt(chunk, key));
+const sealedRaw = nip44.encrypt(chunk, key);
+run("nip44 decrypt 1 KB (raw)", KB, () => nip44.decrypt(sealedRaw, key));
+
+// One long stream of 1 KB messages: seal each, then open each in order.
+{
+  const sealer = new FrameSealer(key, "job_bench", "n2c");
+  run("frame seal 1 KB chunk", KB, () => sealer.message(chunk));
+  const frames = new FrameSealer(key, "job_bench", "n2c");
+  const pool: string[] = [];
+  for (let i = 0; i < 2000; i++) pool.push(frames.message(chunk)[0]);
+  let opener = new FrameOpener(key, "job_bench", "n2c");
+  let i = 0;
+  run("frame open 1 KB chunk", KB, () => {
+    if (i === pool.length) [opener, i] = [new FrameOpener(key, "job_bench", "n2c"), 0];
+    opener.open(pool[i++]);
+  });
+}
+
+// A 512 KB prompt: cut into frames, sealed, then opened and joined.
+{
+  const prompt = text(512 * KB);
+  const sealed = new FrameSealer(key, "job_bench", "c2n").message(prompt);
+  console.log(`direct: a 512 KB prompt travels as ${sealed.length} frames`);
+  run("frame seal 512 KB prompt", 512 * KB, () => new FrameSealer(key, "job_bench", "c2n").message(prompt));
+  run("frame open 512 KB prompt", 512 * KB, () => {
+    const opener = new FrameOpener(key, "job_bench", "c2n");
+    for (const f of sealed) opener.open(f);
+  });
+}

@@ -1,0 +1,232 @@
+// Direct mode's latency (issue 28), open loop at a fixed rate (200 req/s by default), one run:
+//   engine alone      — POST the test engine's /v1/chat/completions;
+//   direct            — seal (NIP-44) + POST the daemon's /direct + open: what direct mode adds
+//                       over the engine (target p50 < 0.4 ms, p99 < 2 ms), tickets routed beforehand;
+//   gateway           — POST the control plane's /v1/chat/completions (today's path);
+//   relayed           — seal + POST the control plane's /v1/relay (socket to the same daemon) + open;
+//   private, whole    — privateChat: route, direct call, open, usage ack (what `infernet proxy` does).
+// The control plane and the engine run in this process, the daemon (`deno task infernet start
+// --direct-port`) in its own; on a shared 2-core VM the figures swing from run to run.
+// Run: deno run --allow-all bench/direct_latency_bench.ts [--rate 200] [--seconds 4]
+import { parseArgs } from "node:util";
+import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
+import {
+  conversationKey,
+  countTextTokens,
+  createUsageAck,
+  FrameOpener,
+  FrameSealer,
+  privateChat,
+} from "../shared/direct/mod.ts";
+import { readLines } from "../shared/direct/ndjson.ts";
+import { artifactHash, sleep } from "../shared/mod.ts";
+import { openTestControlPlane } from "../testing/control_plane.ts";
+import { startNode, stopNode } from "../testing/network.ts";
+import { startTestEngine } from "../testing/test_engine.ts";
+import { percentile } from "./percentile.ts";
+
+const flags = parseArgs({
+  args: Deno.args,
+  options: { rate: { type: "string", default: "200" }, seconds: { type: "string", default: "4" } },
+}).values;
+const RATE = Number(flags.rate);
+const SECONDS = Number(flags.seconds);
+if (!(RATE > 0 && RATE <= 2000 && SECONDS > 0 && SECONDS <= 60)) throw new Error("bad --rate or --seconds");
+const TOTAL = Math.round(RATE * SECONDS);
+const MODEL = "infernet-test-echo";
+const messages = [{ role: "user", content: "benchmark prompt of a few words" }];
+const chatBody = JSON.stringify({ model: MODEL, messages, max_tokens: 16 });
+
+/** Sends at RATE for SECONDS (open loop); latencies in ms, sorted. */
+async function load(
+  send: (i: number) => Promise<void>,
+): Promise<{ p50: number; p99: number; errors: number }> {
+  const latencies: number[] = [];
+  let errors = 0;
+  let firstError = "";
+  const inflight: Promise<void>[] = [];
+  const t0 = performance.now();
+  for (let i = 0; i < TOTAL; i++) {
+    const wait = t0 + i * (1000 / RATE) - performance.now();
+    if (wait > 1) await sleep(wait);
+    const start = performance.now();
+    inflight.push(
+      send(i).then(() => void latencies.push(performance.now() - start), (err) => {
+        errors++;
+        firstError ||= String(err);
+      }),
+    );
+  }
+  await Promise.all(inflight);
+  if (firstError) console.error(`direct: first error: ${firstError}`);
+  latencies.sort((a, b) => a - b);
+  return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), errors };
+}
+
+async function ok(res: Response): Promise<void> {
+  if (!res.ok) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
+  await res.arrayBuffer();
+}
+
+const t = await openTestControlPlane({ serve: true, fundNanoUsd: 10_000n * 1_000_000_000n });
+const engine = await startTestEngine();
+const port = (() => {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const p = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return p;
+})();
+const url = t.server!.url;
+const node = await startNode({ cp: t.cp, url }, engine.url, {
+  maxConcurrency: 256,
+  args: ["--direct-port", String(port), "--direct-url", `http://127.0.0.1:${port}`],
+});
+const auth = { authorization: `Bearer ${t.apiKey}`, "content-type": "application/json" };
+
+interface Routed {
+  jobId: string;
+  node: string;
+  sk: Uint8Array;
+  key: Uint8Array;
+  header: string;
+  relay: string;
+}
+
+/** Routes `n` jobs ahead of a timed phase (tickets are single use), 8 at a time. */
+async function routeMany(n: number): Promise<Routed[]> {
+  const out: Routed[] = [];
+  for (let i = 0; i < n; i += 8) {
+    out.push(
+      ...await Promise.all(Array.from({ length: Math.min(8, n - i) }, async () => {
+        const sk = generateSecretKey();
+        const consumer = getPublicKey(sk);
+        const res = await fetch(`${url}/v1/route`, {
+          method: "POST",
+          headers: auth,
+          body: JSON.stringify({ model: MODEL, max_tokens: 16, prompt_tokens: 16, consumer }),
+        });
+        if (!res.ok) throw new Error(`route: HTTP ${res.status} ${await res.text()}`);
+        const r = await res.json();
+        const c = r.candidates[0];
+        return {
+          jobId: r.job_id,
+          node: c.node,
+          sk,
+          key: conversationKey(sk, c.node),
+          header: JSON.stringify({ ticket: c.ticket, consumer }),
+          relay: `${url}${c.relay}`,
+        };
+      })),
+    );
+  }
+  return out;
+}
+
+/**
+ * The answers of a sealed phase, acknowledged after it (untimed: the control plane runs in this
+ * process), so its jobs settle and their holds come back as a consumer's would.
+ */
+const answered: Array<[Routed, string]> = [];
+
+async function postAcks(): Promise<void> {
+  const batch = answered.splice(0);
+  for (let i = 0; i < batch.length; i += 8) {
+    await Promise.all(
+      batch.slice(i, i + 8).map(([r, text]) =>
+        fetch(`${url}/v1/route/${r.jobId}/usage`, {
+          method: "POST",
+          headers: auth,
+          body: JSON.stringify(createUsageAck(r.sk, {
+            job_id: r.jobId,
+            node: r.node,
+            prompt_tokens: 16,
+            completion_tokens: countTextTokens(text),
+            artifact_hash: artifactHash([text]),
+            created_at: Math.floor(Date.now() / 1000),
+          })),
+        }).then(ok)
+      ),
+    );
+  }
+}
+
+/** One sealed call: the request's frames out, the answer's frames opened; the answer's text. */
+async function sealedCall(target: string, r: Routed, headers: Record<string, string>): Promise<string> {
+  const sealer = new FrameSealer(r.key, r.jobId, "c2n");
+  const lines = [r.header, ...sealer.message(chatBody), sealer.end()];
+  const res = await fetch(target, { method: "POST", headers, body: lines.join("\n") + "\n" });
+  if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
+  const opener = new FrameOpener(r.key, r.jobId, "n2c");
+  let text = "";
+  for await (const line of readLines(res.body)) {
+    const o = opener.open(line);
+    if (o.type === "error") throw new Error(`${o.code}: ${o.message}`);
+    if (o.type === "message") text += JSON.parse(o.text).choices?.[0]?.message?.content ?? "";
+    if (o.type === "end") return text;
+  }
+  throw new Error("the answer ended early");
+}
+
+const fmt = (x: number) => x.toFixed(2).padStart(7);
+const results: Record<string, { p50: number; p99: number; errors: number }> = {};
+async function phase(name: string, send: (i: number) => Promise<void>) {
+  for (let i = 0; i < 20; i++) await send(-1 - i).catch(() => {}); // warm up, untimed
+  const r = await load(send);
+  results[name] = r;
+  console.log(`direct: ${name.padEnd(16)} p50 ${fmt(r.p50)} ms  p99 ${fmt(r.p99)} ms  errors ${r.errors}`);
+}
+
+try {
+  console.log(
+    `direct: ${RATE} req/s for ${SECONDS} s per phase (${TOTAL} requests), non-streamed; ` +
+      `load average ${
+        Deno.loadavg().map((x) => x.toFixed(1)).join(" ")
+      } on ${navigator.hardwareConcurrency} cores`,
+  );
+  await phase("engine alone", () =>
+    fetch(`${engine.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: chatBody,
+    }).then(ok));
+  let routed = await routeMany(TOTAL + 20);
+  const pick = (i: number) => routed[i < 0 ? TOTAL - 1 - i : i];
+  await phase(
+    "direct",
+    async (i) =>
+      void answered.push([pick(i), await sealedCall(`http://127.0.0.1:${port}/direct`, pick(i), {})]),
+  );
+  await postAcks();
+  await phase(
+    "gateway",
+    () => fetch(`${url}/v1/chat/completions`, { method: "POST", headers: auth, body: chatBody }).then(ok),
+  );
+  routed = await routeMany(TOTAL + 20);
+  await phase(
+    "relayed",
+    async (i) => void answered.push([pick(i), await sealedCall(pick(i).relay, pick(i), auth)]),
+  );
+  await postAcks();
+  await phase("private, whole", async () => {
+    for await (
+      const _ of privateChat({
+        server: url,
+        apiKey: t.apiKey,
+        body: { model: MODEL, messages, max_tokens: 16 },
+      })
+    );
+  });
+  const d = (a: string, b: string, p: "p50" | "p99") => results[a][p] - results[b][p];
+  console.log(
+    `direct: added by direct mode over the engine: p50 ${fmt(d("direct", "engine alone", "p50"))} ms, ` +
+      `p99 ${fmt(d("direct", "engine alone", "p99"))} ms (targets 0.4 / 2)`,
+  );
+  console.log(
+    `direct: relayed minus gateway: p50 ${fmt(d("relayed", "gateway", "p50"))} ms, ` +
+      `p99 ${fmt(d("relayed", "gateway", "p99"))} ms (target ≤ 0)`,
+  );
+} finally {
+  await stopNode(node);
+  await engine.close();
+  await t.close();
+}

@@ -1,0 +1,52 @@
+// `infernet proxy`: a local OpenAI-compatible endpoint for private (direct-mode) requests, on
+// 127.0.0.1 only: point the official SDKs at http://127.0.0.1:8788/v1 with your API key; prompts
+// and answers travel sealed between this machine and the node (docs/protocol.md §14).
+import { CliError } from "../cli_error.ts";
+import { createProxyHandler } from "../proxy/handler.ts";
+import { type CommandContext, loadNodeConfig, resolveServer } from "./context.ts";
+import { parseFlags } from "./flags.ts";
+
+/** The proxy's default port. */
+export const PROXY_PORT = 8788;
+
+function parsePort(value: string | undefined): number {
+  if (value === undefined) return PROXY_PORT;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0 || n > 65535) {
+    throw new CliError("usage", "proxy: --port must be a port number (0 picks a free one)");
+  }
+  return n;
+}
+
+/** Runs `infernet proxy` until SIGINT or SIGTERM. */
+export async function runProxy(ctx: CommandContext): Promise<void> {
+  const flags = parseFlags("proxy", ctx.args, {
+    port: { type: "string" },
+    server: { type: "string" },
+    "relay-only": { type: "boolean" },
+  });
+  const port = parsePort(flags.port);
+  const { config } = await loadNodeConfig(ctx);
+  const server = resolveServer(flags.server, config, ctx.env);
+  const handler = createProxyHandler({ server, relayOnly: flags["relay-only"] === true, log: ctx.log });
+  let http: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    http = Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, handler);
+  } catch (err) {
+    if (err instanceof Deno.errors.AddrInUse) {
+      throw new CliError("config", `proxy: port ${port} is in use; pass --port N`);
+    }
+    throw err;
+  }
+  const mode = flags["relay-only"] ? " (relay only)" : "";
+  ctx.print(`infernet proxy: http://127.0.0.1:${http.addr.port}/v1 → ${server}${mode}`);
+  const stop = () => http.shutdown();
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
+  try {
+    await http.finished;
+  } finally {
+    Deno.removeSignalListener("SIGINT", stop);
+    Deno.removeSignalListener("SIGTERM", stop);
+  }
+}

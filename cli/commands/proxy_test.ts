@@ -1,0 +1,61 @@
+// `infernet proxy` as a consumer runs it: `deno task infernet proxy …`, then the OpenAI SDK.
+import assert from "node:assert/strict";
+import OpenAI from "openai";
+import { cliCommand, runCli } from "../../testing/run_cli.ts";
+import { watchOutput } from "../../testing/child_output.ts";
+import { startDirectStandIn } from "../../testing/direct_stand_in.ts";
+
+Deno.test("proxy command - serves the SDK on a local port and stops cleanly on SIGTERM", async () => {
+  const home = await Deno.makeTempDir({ prefix: "infernet-proxy-" });
+  const s = startDirectStandIn([{ behaviour: "ok", direct: true }]);
+  const child = cliCommand(["proxy", "--port", "0", "--server", s.url], { INFERNET_HOME: home }).spawn();
+  const out = watchOutput(child.stdout);
+  try {
+    const [, port] = await out.waitFor(/http:\/\/127\.0\.0\.1:(\d+)\/v1/, 30_000);
+    const sdk = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: "sk-test", maxRetries: 0 });
+    const done = await sdk.chat.completions.create({
+      model: "m",
+      messages: [{ role: "user", content: "hi" }],
+    });
+    assert.equal(done.choices[0].message.content, "Private answers travel sealed.");
+    child.kill("SIGTERM");
+    assert.equal((await child.status).code, 0);
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+    await child.stderr.cancel();
+    await out.done;
+    await s.close();
+    await Deno.remove(home, { recursive: true });
+  }
+});
+
+Deno.test("proxy command - a bad port is one usage line and exit 2", async () => {
+  const home = await Deno.makeTempDir({ prefix: "infernet-proxy-" });
+  try {
+    const run = await runCli(["proxy", "--port", "http", "--server", "http://127.0.0.1:9"], {
+      INFERNET_HOME: home,
+    });
+    assert.equal(run.code, 2);
+    assert.equal(run.stderr.trim(), "infernet: proxy: --port must be a port number (0 picks a free one)");
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+});
+
+Deno.test("proxy command - a port in use is one line and exit 1", async () => {
+  const home = await Deno.makeTempDir({ prefix: "infernet-proxy-" });
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const port = String((taken.addr as Deno.NetAddr).port);
+    const run = await runCli(["proxy", "--port", port, "--server", "http://127.0.0.1:9"], {
+      INFERNET_HOME: home,
+    });
+    assert.equal(run.code, 1);
+    assert.equal(run.stderr.trim(), `infernet: proxy: port ${port} is in use; pass --port N`);
+  } finally {
+    taken.close();
+    await Deno.remove(home, { recursive: true });
+  }
+});

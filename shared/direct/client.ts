@@ -1,0 +1,298 @@
+// Direct mode's consumer (docs/protocol.md §14): route a chat request, seal it to the chosen
+// node's key (or the model's), call the node directly or through the control plane's relay, open
+// the answer, and acknowledge what was received. Apps import it to talk privately without the
+// proxy (`infernet proxy` is built on it); the control plane sees the route, never the text.
+import { generateSecretKey, getPublicKey, type NostrEvent } from "nostr-tools/pure";
+import { isRecord } from "../json/is_record.ts";
+import { artifactHash } from "../receipts/receipt.ts";
+import { createUsageAck } from "./acks.ts";
+import { countPromptTokens, countTextTokens } from "./count.ts";
+import { conversationKey, FrameOpener, FrameSealer, FramingError } from "./framing.ts";
+import { readLines } from "./ndjson.ts";
+
+/** An OpenAI chat completion request (the fields direct mode reads; the rest travels sealed). */
+export interface ChatRequest {
+  model: string;
+  messages: unknown[];
+  stream?: boolean;
+  max_tokens?: number;
+  max_completion_tokens?: number;
+  [field: string]: unknown;
+}
+
+/** Options of {@link privateChat}. */
+export interface PrivateChatOptions {
+  /** The control plane's base URL, e.g. https://infernet.example. */
+  server: string;
+  apiKey: string;
+  body: ChatRequest;
+  signal?: AbortSignal;
+  fetch?: typeof fetch;
+  /** Whose key to seal to: the node's (default) or the model's when the node holds a grant. */
+  target?: "node" | "model";
+  /** Always go through the control plane's relay, even to nodes with a direct endpoint. */
+  relayOnly?: boolean;
+  /**
+   * OpenRouter-style provider options for the route, as for /v1/chat/completions; by default the
+   * body's own `provider`, which is then left out of what the node receives.
+   */
+  provider?: Record<string, unknown>;
+  /** How long a node has to send its first message before the next one is tried (default 30 s). */
+  firstTokenTimeoutMs?: number;
+  /** Called with the route once the control plane has answered (its job id names the job). */
+  onRoute?: (route: RouteAnswer) => void;
+  /** Called once per candidate that failed before its first token (the next is tried). */
+  onFallback?: (node: string, err: DirectError) => void;
+  /** Called when the usage acknowledgement could not be posted (the answer stands). */
+  onAckError?: (err: unknown) => void;
+}
+
+/** A failed private request: an HTTP status to answer with and a stable code. */
+export class DirectError extends Error {
+  override name = "DirectError";
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, message: string, opts?: { cause?: unknown }) {
+    super(message, opts);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/** One node the control plane chose, with its ticket (wire names as /v1/route answers). */
+export interface RouteCandidate {
+  node: string;
+  npub?: string;
+  endpoint: string | null;
+  relay: string;
+  model_key: string | null;
+  ticket: NostrEvent;
+}
+
+/** /v1/route's answer. */
+export interface RouteAnswer {
+  job_id: string;
+  expires_at: number;
+  candidates: RouteCandidate[];
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+function parseRoute(x: unknown): RouteAnswer {
+  const bad = (why: string) =>
+    new DirectError(502, "bad_route", `the control plane's route is malformed: ${why}`);
+  if (!isRecord(x) || typeof x.job_id !== "string" || !Array.isArray(x.candidates)) {
+    throw bad("no job or candidates");
+  }
+  const candidates = x.candidates.map((c): RouteCandidate => {
+    if (
+      !isRecord(c) || typeof c.node !== "string" || !HEX64.test(c.node) || typeof c.relay !== "string" ||
+      !isRecord(c.ticket) || (c.endpoint !== null && typeof c.endpoint !== "string")
+    ) throw bad("a candidate lacks its node, relay or ticket");
+    const modelKey = typeof c.model_key === "string" && HEX64.test(c.model_key) ? c.model_key : null;
+    return { ...c, model_key: modelKey, ticket: c.ticket as unknown as NostrEvent } as RouteCandidate;
+  });
+  if (candidates.length === 0) throw new DirectError(503, "no_node_available", "the route names no node");
+  return { job_id: x.job_id, expires_at: Number(x.expires_at), candidates };
+}
+
+/** The key a candidate's request is sealed to: the model's when its ticket says so, else the node's. */
+function recipientOf(c: RouteCandidate): string {
+  try {
+    const t = JSON.parse(c.ticket.content);
+    if (t?.target === "model" && typeof t.model_key === "string") return t.model_key;
+  } catch { /* a malformed ticket is the node's to refuse */ }
+  return c.node;
+}
+
+async function errorOf(res: Response, fallbackCode: string): Promise<DirectError> {
+  const text = await res.text().catch(() => "");
+  let code = fallbackCode;
+  let message = `HTTP ${res.status}`;
+  try {
+    const e = JSON.parse(text)?.error;
+    if (typeof e?.code === "string") code = e.code;
+    if (typeof e?.message === "string") message = e.message;
+  } catch { /* not JSON: keep the status */ }
+  return new DirectError(res.status, code, message);
+}
+
+/** What was received from the node that answered: counted and hashed for the acknowledgement. */
+class Received {
+  texts: string[] = [];
+  any = false;
+  add(index: number, text: unknown) {
+    if (typeof text !== "string") return;
+    this.texts[index] = (this.texts[index] ?? "") + text;
+  }
+  /** Records one answer message (a chunk or the whole body). */
+  take(msg: unknown) {
+    this.any = true;
+    if (!isRecord(msg) || !Array.isArray(msg.choices)) return;
+    for (const ch of msg.choices) {
+      if (!isRecord(ch)) continue;
+      const index = Number.isSafeInteger(ch.index) ? ch.index as number : 0;
+      const part = isRecord(ch.delta)
+        ? ch.delta.content
+        : isRecord(ch.message)
+        ? ch.message.content
+        : undefined;
+      this.add(index, part);
+    }
+  }
+  get ordered(): string[] {
+    return Array.from(this.texts, (t) => t ?? "");
+  }
+}
+
+/**
+ * Runs one chat request in direct mode and yields the answer: each chunk object for a stream, the
+ * response body otherwise. Falls back to the next candidate before the first token; after it, an
+ * error ends the stream (a {@link DirectError}). Aborting `signal`, or leaving the loop, stops the
+ * node. At the end, posts the consumer's signed usage acknowledgement (kind 7479).
+ * @example for await (const chunk of privateChat({ server, apiKey, body: { model, messages, stream: true } })) …
+ */
+export async function* privateChat(opts: PrivateChatOptions): AsyncGenerator<unknown, void, undefined> {
+  const doFetch = opts.fetch ?? fetch;
+  const server = opts.server.replace(/\/+$/, "");
+  const auth = { authorization: `Bearer ${opts.apiKey}` };
+  const { provider: bodyProvider, ...body } = opts.body;
+  const provider = opts.provider ?? bodyProvider;
+  const oneOff = generateSecretKey();
+  const consumer = getPublicKey(oneOff);
+  const promptTokens = countPromptTokens(Array.isArray(body.messages) ? body.messages : []);
+
+  const routeRes = await doFetch(`${server}/v1/route`, {
+    method: "POST",
+    headers: { ...auth, "content-type": "application/json" },
+    body: JSON.stringify({
+      model: body.model,
+      max_tokens: body.max_tokens ?? body.max_completion_tokens,
+      prompt_tokens: promptTokens,
+      consumer,
+      target: opts.target,
+      provider,
+      stream: body.stream === true,
+    }),
+    signal: opts.signal,
+  });
+  if (!routeRes.ok) throw await errorOf(routeRes, "route_failed");
+  const route = parseRoute(await routeRes.json());
+  opts.onRoute?.(route);
+  const request = JSON.stringify(body);
+  let last: DirectError | null = null;
+
+  for (const cand of route.candidates) {
+    opts.signal?.throwIfAborted();
+    const attempt = new AbortController();
+    const onAbort = () => attempt.abort(opts.signal?.reason);
+    opts.signal?.addEventListener("abort", onAbort);
+    const key = conversationKey(oneOff, recipientOf(cand));
+    const received = new Received();
+    const timeoutMs = opts.firstTokenTimeoutMs ?? 30_000;
+    const silent = new DirectError(504, "node_timeout", `the node sent nothing within ${timeoutMs} ms`);
+    const timer = setTimeout(() => attempt.abort(silent), timeoutMs);
+    try {
+      const sealer = new FrameSealer(key, route.job_id, "c2n");
+      const lines = [
+        JSON.stringify({ ticket: cand.ticket, consumer }),
+        ...sealer.message(request),
+        sealer.end(),
+      ];
+      const direct = cand.endpoint !== null && !opts.relayOnly;
+      const url = direct ? `${cand.endpoint!.replace(/\/+$/, "")}/direct` : `${server}${cand.relay}`;
+      let res: Response;
+      try {
+        res = await doFetch(url, {
+          method: "POST",
+          headers: { ...(direct ? {} : auth), "content-type": "application/x-ndjson" },
+          body: lines.join("\n") + "\n",
+          signal: attempt.signal,
+        });
+      } catch (err) {
+        if (opts.signal?.aborted) throw err;
+        throw new DirectError(
+          502,
+          "node_unreachable",
+          `could not reach the node: ${(err as Error).message}`,
+          {
+            cause: err,
+          },
+        );
+      }
+      if (!res.ok || !res.body) throw await errorOf(res, "node_refused");
+      const opener = new FrameOpener(key, route.job_id, "n2c");
+      for await (const line of readLines(res.body)) {
+        const opened = opener.open(line);
+        if (opened.type === "partial") continue;
+        if (opened.type === "end") break;
+        if (opened.type === "error") throw new DirectError(502, opened.code, opened.message);
+        let msg: unknown;
+        try {
+          msg = JSON.parse(opened.text);
+        } catch {
+          throw new DirectError(502, "frame_invalid", "the node's answer is not JSON");
+        }
+        clearTimeout(timer);
+        received.take(msg);
+        yield msg;
+      }
+      if (!opener.ended) throw new DirectError(502, "stream_truncated", "the node's answer ended early");
+      return;
+    } catch (thrown) {
+      if (opts.signal?.aborted) throw thrown;
+      const err = attempt.signal.reason === silent ? silent : thrown;
+      const e = err instanceof DirectError
+        ? err
+        : err instanceof FramingError
+        ? new DirectError(502, err.code, err.message, { cause: err })
+        : new DirectError(502, "node_failed", (err as Error).message ?? String(err), { cause: err });
+      if (received.any) throw e; // After the first token the stream is this node's.
+      opts.onFallback?.(cand.node, e);
+      last = e;
+    } finally {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener("abort", onAbort);
+      attempt.abort(); // Leaving early (the consumer went away) stops the node.
+      if (received.any) {
+        await postAck(doFetch, server, auth, oneOff, route.job_id, cand.node, promptTokens, received)
+          .catch((err) => opts.onAckError?.(err));
+      }
+    }
+  }
+  const status = last && last.status >= 400 && last.status < 500 ? last.status : 502;
+  throw new DirectError(status, last?.code ?? "no_node_answered", `no node answered: ${last?.message}`, {
+    cause: last,
+  });
+}
+
+async function postAck(
+  doFetch: typeof fetch,
+  server: string,
+  auth: Record<string, string>,
+  oneOff: Uint8Array,
+  jobId: string,
+  node: string,
+  promptTokens: number,
+  received: Received,
+): Promise<void> {
+  const texts = received.ordered;
+  const ack = createUsageAck(oneOff, {
+    job_id: jobId,
+    node,
+    prompt_tokens: promptTokens,
+    completion_tokens: texts.reduce((n, t) => n + countTextTokens(t), 0),
+    artifact_hash: artifactHash(texts),
+    created_at: Math.floor(Date.now() / 1000),
+  });
+  const res = await doFetch(`${server}/v1/route/${encodeURIComponent(jobId)}/usage`, {
+    method: "POST",
+    headers: { ...auth, "content-type": "application/json" },
+    body: JSON.stringify(ack),
+    signal: AbortSignal.timeout(10_000),
+  });
+  await res.body?.cancel();
+  if (!res.ok) {
+    throw new DirectError(res.status, "ack_refused", `the usage ack was refused: HTTP ${res.status}`);
+  }
+}
