@@ -40,7 +40,7 @@ export interface DirectPlane {
     jobId: string,
     usage: { prompt_tokens: number; completion_tokens: number } | null,
     artifactHash: string | null,
-  ): { ok: boolean };
+  ): Promise<{ ok: boolean }>;
   /** POST /v1/route/:job/usage with an ack signed by `consumerKey`. */
   ack(
     jobId: string,
@@ -104,7 +104,7 @@ export async function openDirectPlane(
         headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
         body: JSON.stringify(body),
       })),
-    nodeReceipt(node, jobId, usage, artifactHash) {
+    async nodeReceipt(node, jobId, usage, artifactHash) {
       const event: NostrEvent = createNodeReceipt(node.sk, {
         task_id: jobId,
         category: "inference:chat",
@@ -118,7 +118,7 @@ export async function openDirectPlane(
         prev: node.prev,
         created_at: Math.floor(Date.now() / 1000),
       });
-      const answer = t.cp.receipts.nodeReceipt(node.pubkey, event);
+      const answer = await t.cp.receipts.nodeReceipt(node.pubkey, event);
       if (answer.ok) {
         node.seq++;
         node.prev = event.id;

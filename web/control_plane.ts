@@ -27,7 +27,6 @@ import { ReputationService } from "./reputation/reputation_service.ts";
 import { ephemeralPlatformKey, loadPlatformKey, type PlatformKey } from "./receipts/platform_key.ts";
 import { ReceiptDesk } from "./receipts/receipt_desk.ts";
 import { workerSigner } from "./receipts/event_signer.ts";
-import { loadWasmNostr } from "../shared/nostr/wasm.ts";
 import { DirectJobs } from "./direct/direct_jobs.ts";
 
 /** Everything a handler may use. */
@@ -121,7 +120,6 @@ export async function openControlPlane(
     log,
     nodeWaitMs: config.receiptWaitMs,
     signer: workerSigner(platformKey.secretKey),
-    verifyEvent: (await loadWasmNostr())?.verifyEvent,
   });
   const registry = new NodeRegistry(kv);
   await registry.load();

@@ -2,11 +2,16 @@
 // holds up the requests on the main thread; inline where a worker is not wanted (tests, tools).
 import { schnorr } from "@noble/curves/secp256k1.js";
 import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
+import { type NostrEvent, verifyEvent } from "nostr-tools/pure";
 import type { UnsignedEvent } from "../../shared/mod.ts";
 
-/** Signs batches of events whose ids are fixed and returns the signatures (hex), in order. */
+/**
+ * Signs batches of events whose ids are fixed and returns the signatures (hex), in order; and
+ * checks other signers' events (id and signature), in order.
+ */
 export interface EventSigner {
   sign(events: UnsignedEvent[]): Promise<string[]>;
+  verify(events: NostrEvent[]): Promise<boolean[]>;
   close(): void;
 }
 
@@ -15,6 +20,7 @@ export function inlineSigner(secretKey: Uint8Array): EventSigner {
   return {
     sign: (events) =>
       Promise.resolve(events.map((e) => bytesToHex(schnorr.sign(hexToBytes(e.id), secretKey)))),
+    verify: (events) => Promise.resolve(events.map((e) => verifyEvent({ ...e }))),
     close() {},
   };
 }
@@ -23,10 +29,11 @@ export function inlineSigner(secretKey: Uint8Array): EventSigner {
 export function workerSigner(secretKey: Uint8Array): EventSigner {
   const worker = new Worker(new URL("./sign_worker.ts", import.meta.url), { type: "module" });
   worker.postMessage({ key: secretKey });
-  const pending = new Map<number, { resolve: (sigs: string[]) => void; reject: (err: Error) => void }>();
+  // deno-lint-ignore no-explicit-any
+  const pending = new Map<number, { resolve: (answer: any[]) => void; reject: (err: Error) => void }>();
   let next = 0;
-  worker.onmessage = (e: MessageEvent<{ n: number; sigs: string[] }>) => {
-    pending.get(e.data.n)?.resolve(e.data.sigs);
+  worker.onmessage = (e: MessageEvent<{ n: number; sigs?: string[]; oks?: boolean[] }>) => {
+    pending.get(e.data.n)?.resolve(e.data.sigs ?? e.data.oks ?? []);
     pending.delete(e.data.n);
   };
   worker.onerror = (e) => {
@@ -41,6 +48,14 @@ export function workerSigner(secretKey: Uint8Array): EventSigner {
       return new Promise((resolve, reject) => {
         pending.set(n, { resolve, reject });
         worker.postMessage({ n, events });
+      });
+    },
+    verify(events) {
+      if (events.length === 0) return Promise.resolve([]);
+      const n = next++;
+      return new Promise((resolve, reject) => {
+        pending.set(n, { resolve, reject });
+        worker.postMessage({ n, verify: events });
       });
     },
     close() {

@@ -9,7 +9,6 @@ import {
   buyerDidOf,
   type CancelledBy,
   categoryOf,
-  type EventVerifier,
   formatUsd,
   type JobKind,
   type Logger,
@@ -86,8 +85,6 @@ export interface ReceiptDeskOptions {
   retryMs?: number;
   /** Where the signatures are made (default: on this thread). */
   signer?: EventSigner;
-  /** How a node receipt's signature is checked (default: nostr-tools' pure verifier). */
-  verifyEvent?: EventVerifier;
 }
 
 interface Attempt {
@@ -122,7 +119,8 @@ export class ReceiptDesk {
   #staleMs: number;
   #retryMs: number;
   #signer: EventSigner;
-  #verifyEvent: EventVerifier | undefined;
+  /** Each node's receipt being decided, so the next waits for it. */
+  #checking = new Map<string, Promise<void>>();
   #open = new Map<string, Attempt>();
   /** Closed attempts (recent): the receipt written for each, or null while it is being written. */
   #done = new Map<string, { written: WrittenReceipt | null; signed: boolean }>();
@@ -149,7 +147,6 @@ export class ReceiptDesk {
     this.#staleMs = opts.staleMs ?? 15 * 60_000;
     this.#retryMs = opts.retryMs ?? 1000;
     this.#signer = opts.signer ?? inlineSigner(opts.key.secretKey);
-    this.#verifyEvent = opts.verifyEvent;
     this.#sweeper = setInterval(() => this.#sweep(), 60_000);
   }
 
@@ -236,7 +233,29 @@ export class ReceiptDesk {
   }
 
   /** Checks a node's receipt frame from the node `node`; accepts it or says why not. */
-  nodeReceipt(node: string, raw: unknown): NodeReceiptAnswer {
+  nodeReceipt(node: string, raw: unknown): Promise<NodeReceiptAnswer> {
+    // Shape and content first (cheap); the signature in the crypto worker, off this thread. One
+    // node's receipts are decided one after another, in the order they came.
+    const checked = verifyNodeReceipt(raw, { verifyEvent: () => true });
+    const before = this.#checking.get(node) ?? Promise.resolve();
+    const verified = checked.ok ? this.#signer.verify([checked.value.event]) : Promise.resolve([false]);
+    const decided = before.then(() => verified).then(
+      ([ok]) => this.#decide(node, checked, ok),
+      () => this.#decide(node, checked, false),
+    );
+    const settled = decided.then(() => {}, () => {});
+    this.#checking.set(node, settled);
+    void settled.then(() => {
+      if (this.#checking.get(node) === settled) this.#checking.delete(node);
+    });
+    return decided;
+  }
+
+  #decide(
+    node: string,
+    checked: ReturnType<typeof verifyNodeReceipt>,
+    signatureOk: boolean,
+  ): NodeReceiptAnswer {
     const head = this.#nodeHeads.get(node) ?? null;
     const headOut = head && { id: head.id, seq: head.seq };
     const refuse = (
@@ -250,8 +269,8 @@ export class ReceiptDesk {
       message,
       head: headOut,
     });
-    const checked = verifyNodeReceipt(raw, { verifyEvent: this.#verifyEvent });
     if (!checked.ok) return refuse("receipt_invalid", checked.reason);
+    if (!signatureOk) return refuse("receipt_invalid", "the id or signature is wrong");
     const r = checked.value;
     const jobId = r.content.task_id;
     if (r.event.pubkey !== node) {

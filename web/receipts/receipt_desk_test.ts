@@ -83,7 +83,7 @@ testOnEachDatabase("receipt desk - countersigns a node's receipt and chains both
       desk.expect(jobId, node, JOB);
       const ev = nodeReceipt(sk, jobId, i, prev);
       prev = ev.id;
-      const answer = desk.nodeReceipt(node, ev);
+      const answer = await desk.nodeReceipt(node, ev);
       assert.deepEqual(answer, { ok: true, jobId, receiptId: answer.ok ? answer.receiptId : "" });
       desk.attemptEnded(facts(jobId, node));
       const written = await desk.whenReceipted(jobId, node);
@@ -145,31 +145,31 @@ testOnEachDatabase(
       desk.expect("job_a", node, JOB);
       desk.expect("job_b", node, JOB);
       const good = nodeReceipt(sk, "job_a", 1, null);
-      const code = (raw: unknown) => {
-        const a = desk.nodeReceipt(node, raw);
+      const code = async (raw: unknown) => {
+        const a = await desk.nodeReceipt(node, raw);
         return a.ok ? "ok" : a.code;
       };
       // Forged: tampered content, and a broken signature.
-      assert.equal(code({ ...good, content: good.content.replace('"m1"', '"m2"') }), "receipt_invalid");
-      assert.equal(code({ ...good, sig: "00".repeat(64) }), "receipt_invalid");
+      assert.equal(await code({ ...good, content: good.content.replace('"m1"', '"m2"') }), "receipt_invalid");
+      assert.equal(await code({ ...good, sig: "00".repeat(64) }), "receipt_invalid");
       // Foreign: signed by another key; a job this node was never sent.
-      assert.equal(code(nodeReceipt(other, "job_a", 1, null)), "receipt_foreign");
-      assert.equal(code(nodeReceipt(sk, "job_zzz", 1, null)), "receipt_foreign");
+      assert.equal(await code(nodeReceipt(other, "job_a", 1, null)), "receipt_foreign");
+      assert.equal(await code(nodeReceipt(sk, "job_zzz", 1, null)), "receipt_foreign");
       // Out of order: a seq that skips, a prev that is not the head.
-      assert.equal(code(nodeReceipt(sk, "job_a", 2, null)), "receipt_out_of_order");
-      assert.equal(code(nodeReceipt(sk, "job_a", 1, "ab".repeat(32))), "receipt_out_of_order");
+      assert.equal(await code(nodeReceipt(sk, "job_a", 2, null)), "receipt_out_of_order");
+      assert.equal(await code(nodeReceipt(sk, "job_a", 1, "ab".repeat(32))), "receipt_out_of_order");
       // Another job's model is not this job's.
-      assert.equal(code(nodeReceipt(sk, "job_a", 1, null, { model: "other" })), "receipt_invalid");
+      assert.equal(await code(nodeReceipt(sk, "job_a", 1, null, { model: "other" })), "receipt_invalid");
       // None of that moved the head: the good one is still first.
-      assert.equal(code(good), "ok");
-      assert.equal(code(good), "receipt_replayed");
+      assert.equal(await code(good), "ok");
+      assert.equal(await code(good), "receipt_replayed");
       desk.attemptEnded(facts("job_a", node));
       await desk.whenReceipted("job_a", node);
-      assert.equal(code(good), "receipt_replayed");
+      assert.equal(await code(good), "receipt_replayed");
       // Late: the job was receipted unsigned before its receipt came.
       desk.attemptEnded(facts("job_b", node));
       await desk.whenReceipted("job_b", node);
-      const late = desk.nodeReceipt(node, nodeReceipt(sk, "job_b", 2, good.id));
+      const late = await desk.nodeReceipt(node, nodeReceipt(sk, "job_b", 2, good.id));
       assert.equal(late.ok ? "ok" : late.code, "receipt_late");
       assert.deepEqual(late.ok ? null : late.head, { id: good.id, seq: 1 });
       const rows = await listReceipts(db.sql, { node });
@@ -199,7 +199,7 @@ testOnEachDatabase("receipt desk - flags metering disagreement and a different a
       usage: { prompt_tokens: 5, completion_tokens: 3000 },
       artifact_hash: artifactHash(["something else"]),
     });
-    assert.ok(desk.nodeReceipt(node, r).ok);
+    assert.ok((await desk.nodeReceipt(node, r)).ok);
     desk.attemptEnded(facts("job_m", node));
     await desk.whenReceipted("job_m", node);
     const [row] = await db.sql<{ metering_disagrees: boolean; artifact_mismatch: boolean }[]>`

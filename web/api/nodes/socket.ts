@@ -35,7 +35,7 @@ export function nodeSocket(cp: ControlPlane) {
       const frame = typeof e.data === "string" ? parseNodeFrame(e.data) : null;
       if (conn) {
         if (frame?.type === "receipt") {
-          const answer = cp.receipts.nodeReceipt(conn.pubkey, frame.event);
+          const answer = await cp.receipts.nodeReceipt(conn.pubkey, frame.event);
           if (answer.ok) send({ type: "receipt_ok", job_id: answer.jobId, receipt_id: answer.receiptId });
           else {
             cp.log.info("node receipt refused", {

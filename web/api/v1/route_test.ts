@@ -130,7 +130,8 @@ testOnEachDatabase(
       const a = await routed(p, getPublicKey(consumerKey));
       const ran = p.nodes.find((n) => n.pubkey === a.candidates[0].node)!;
       assert.ok(
-        p.nodeReceipt(ran, a.job_id, { prompt_tokens: 101, completion_tokens: 150 }, "cd".repeat(32)).ok,
+        (await p.nodeReceipt(ran, a.job_id, { prompt_tokens: 101, completion_tokens: 150 }, "cd".repeat(32)))
+          .ok,
       );
       const ack = await p.ack(a.job_id, consumerKey, {
         node: ran.pubkey,
@@ -157,7 +158,8 @@ testOnEachDatabase(
 
       const b = await routed(p, getPublicKey(consumerKey));
       assert.ok(
-        p.nodeReceipt(ran, b.job_id, { prompt_tokens: 100, completion_tokens: 190 }, "cd".repeat(32)).ok,
+        (await p.nodeReceipt(ran, b.job_id, { prompt_tokens: 100, completion_tokens: 190 }, "cd".repeat(32)))
+          .ok,
       );
       const ack2 = await p.ack(b.job_id, consumerKey, {
         node: ran.pubkey,
@@ -187,7 +189,9 @@ testOnEachDatabase(
       const consumerKey = generateSecretKey();
       const node = p.nodes[0];
       const a = await routed(p, getPublicKey(consumerKey));
-      assert.ok(p.nodeReceipt(node, a.job_id, { prompt_tokens: 5000, completion_tokens: 9000 }, null).ok);
+      assert.ok(
+        (await p.nodeReceipt(node, a.job_id, { prompt_tokens: 5000, completion_tokens: 9000 }, null)).ok,
+      );
       const row = await settled(p, a.job_id);
       assert.equal(row.error_code, "no_consumer_ack");
       // prompt ≤ 100 × 1.25 + 16, completion ≤ max_tokens.
@@ -267,7 +271,12 @@ testOnEachDatabase(
       assert.deepEqual([row.status, row.error_code, row.charged], ["timeout", "job_timeout", "0"]);
       assert.equal(p.t.cp.direct.terms(a.job_id), null);
       // The desk no longer expects the nodes' receipts: a late one is refused.
-      const late = p.nodeReceipt(p.nodes[0], a.job_id, { prompt_tokens: 1, completion_tokens: 1 }, null);
+      const late = await p.nodeReceipt(
+        p.nodes[0],
+        a.job_id,
+        { prompt_tokens: 1, completion_tokens: 1 },
+        null,
+      );
       assert.equal(late.ok, false);
       assert.deepEqual(await reconcile(db.sql), []);
     } finally {
