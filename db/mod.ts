@@ -158,3 +158,4 @@ export {
   modelKeysOf,
   upsertModelKeyGrant,
 } from "./model_keys.ts";
+export { WorkerPriority, type WorkerPriorityState, workerThreadIds } from "./worker_priority.ts";

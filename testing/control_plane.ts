@@ -39,6 +39,8 @@ export async function openTestControlPlane(
     keyRateLimitPerSec: 0,
     journalDir: await Deno.makeTempDir({ prefix: "infernet-journal-" }),
     platformKeyFile: null,
+    // Background threads at normal priority in tests (no chrt per control plane).
+    pgliteIdle: false,
     ...opts.config,
   };
   const db = opts.db ?? await openMigratedPglite();

@@ -43,8 +43,9 @@ export interface WebConfig {
    */
   settleLingerMs: number;
   /**
-   * Embedded PGlite's thread at idle priority, raised whenever it waits, so its commit bursts yield
-   * to requests (`INFERNET_PGLITE_IDLE`, default on; `0` keeps normal priority). Linux with `chrt`.
+   * Embedded PGlite's thread and the receipts' crypto worker at idle priority, raised whenever they
+   * wait, so their bursts yield to requests (`INFERNET_PGLITE_IDLE`, default on; `0` keeps normal
+   * priority). Linux with `chrt`.
    */
   pgliteIdle: boolean;
   /** The URL nodes use to reach this server (NIP-98 `u` tags are checked against it). */

@@ -7,6 +7,8 @@ import {
   openDatabase,
   releaseStaleHolds,
   releaseStaleLeases,
+  WorkerPriority,
+  workerThreadIds,
 } from "../db/mod.ts";
 import { replayJournal } from "./jobs/journal_replay.ts";
 import { SettlementJournal } from "./jobs/settlement_journal.ts";
@@ -114,12 +116,25 @@ export async function openControlPlane(
   const kv = opts.kv ?? await Deno.openKv(config.kv ?? `${config.dataDir}/kv.sqlite3`);
   const platformKey = opts.platformKey ??
     (config.platformKeyFile ? await loadPlatformKey(config.platformKeyFile) : ephemeralPlatformKey());
+  // The receipts' crypto worker runs at idle priority, as PGlite's does: signatures never take a
+  // CPU from a request (db/worker_priority.ts raises it again if it starves).
+  const threadsBefore = config.pgliteIdle ? await workerThreadIds() : null;
+  const signer = workerSigner(platformKey.secretKey);
+  let signerPriority: WorkerPriority | null = null;
+  if (threadsBefore) {
+    await signer.ping();
+    const fresh = [...await workerThreadIds()].filter((id) => !threadsBefore.has(id));
+    const onChange = (state: string, why: string) => log.debug("receipt worker priority", { state, why });
+    signerPriority = fresh.length === 1
+      ? await WorkerPriority.start(fresh[0], signer.ping, { onChange })
+      : WorkerPriority.off(`the receipt worker's thread not found (${fresh.length} new)`, { onChange });
+  }
   const receipts = new ReceiptDesk({
     sql: db.sql,
     key: platformKey,
     log,
     nodeWaitMs: config.receiptWaitMs,
-    signer: workerSigner(platformKey.secretKey),
+    signer,
   });
   const registry = new NodeRegistry(kv);
   await registry.load();
@@ -289,6 +304,7 @@ export async function openControlPlane(
       await Promise.allSettled([...runDeps.pending]);
       await jobs.flush();
       await recorder.close();
+      await signerPriority?.stop();
       await receipts.close();
       // After the desk: the refreshes its last receipts asked for are awaited.
       await reputation.close();

@@ -12,6 +12,8 @@ import type { UnsignedEvent } from "../../shared/mod.ts";
 export interface EventSigner {
   sign(events: UnsignedEvent[]): Promise<string[]>;
   verify(events: NostrEvent[]): Promise<boolean[]>;
+  /** Resolves when the signer has answered (a worker's round trip). */
+  ping(): Promise<void>;
   close(): void;
 }
 
@@ -21,6 +23,7 @@ export function inlineSigner(secretKey: Uint8Array): EventSigner {
     sign: (events) =>
       Promise.resolve(events.map((e) => bytesToHex(schnorr.sign(hexToBytes(e.id), secretKey)))),
     verify: (events) => Promise.resolve(events.map((e) => verifyEvent({ ...e }))),
+    ping: () => Promise.resolve(),
     close() {},
   };
 }
@@ -56,6 +59,13 @@ export function workerSigner(secretKey: Uint8Array): EventSigner {
       return new Promise((resolve, reject) => {
         pending.set(n, { resolve, reject });
         worker.postMessage({ n, verify: events });
+      });
+    },
+    ping() {
+      const n = next++;
+      return new Promise((resolve, reject) => {
+        pending.set(n, { resolve: () => resolve(), reject });
+        worker.postMessage({ n, verify: [] });
       });
     },
     close() {
