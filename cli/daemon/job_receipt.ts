@@ -28,6 +28,14 @@ function parseObject(text: string): Record<string, unknown> | null {
   }
 }
 
+/** The measured fields of a job's receipt. */
+export interface OutputSummary {
+  artifactHash: string | null;
+  usage: ReceiptTokens | null;
+  ttftMs: number | null;
+  durationMs: number;
+}
+
 /** What one job sent to the control plane, as its receipt needs it. */
 export class JobOutput {
   readonly #startedAt = performance.now();
@@ -86,12 +94,7 @@ export class JobOutput {
   }
 
   /** The receipt's measured fields. */
-  summary(kind: JobFrame["kind"]): {
-    artifactHash: string | null;
-    usage: ReceiptTokens | null;
-    ttftMs: number | null;
-    durationMs: number;
-  } {
+  summary(kind: JobFrame["kind"]): OutputSummary {
     const now = performance.now();
     let hash: string | null = null;
     if (this.#sent) {
@@ -137,8 +140,8 @@ export class ReceiptChain {
   }
 
   /** Signs the receipt of a job that ended with `outcome`. */
-  sign(job: JobFrame, output: JobOutput, outcome: ReceiptOutcome): NostrEvent {
-    const m = output.summary(job.kind);
+  sign(job: JobFrame, output: JobOutput | OutputSummary, outcome: ReceiptOutcome): NostrEvent {
+    const m = output instanceof JobOutput ? output.summary(job.kind) : output;
     const model = typeof job.body.model === "string" ? job.body.model : "";
     const seq = (this.#head?.seq ?? 0) + 1;
     const createdAt = Math.max(nowSeconds(), this.#lastCreatedAt);

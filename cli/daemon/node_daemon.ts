@@ -289,14 +289,22 @@ export class NodeDaemon {
     const output = new JobOutput();
     try {
       const outcome = await proxyJob(job, this.#engine, (f) => {
-        output.observe(f);
+        // The frame goes out first: what the receipt needs is read from it after.
         this.#send(ws, f);
+        output.observe(f);
       }, ctrl.signal);
       if (outcome === "completed") this.state.completed++;
       else if (outcome === "failed") this.state.failed++;
       if (this.#opts.signReceipts) {
-        const event = this.#receipts.sign(job, output, RECEIPT_OUTCOMES[outcome]);
-        this.#send(ws, { type: "receipt", event });
+        const summary = output.summary(job.kind);
+        // Signed on a later turn, so frames of other jobs already waiting go out first; turns
+        // run in order, so receipts keep the order their jobs ended in.
+        setTimeout(() => {
+          this.#send(ws, {
+            type: "receipt",
+            event: this.#receipts.sign(job, summary, RECEIPT_OUTCOMES[outcome]),
+          });
+        }, 0);
       }
     } finally {
       this.#jobs.delete(job.job_id);
