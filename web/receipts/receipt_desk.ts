@@ -16,6 +16,7 @@ import {
   receiptIdOf,
   type ReceiptOutcome,
   type ReceiptTokens,
+  sleep,
   type UnsignedEvent,
   unsignedPlatformReceipt,
   type VerifiedNodeReceipt,
@@ -103,6 +104,9 @@ interface Attempt {
 interface Head extends ChainHead {
   createdAt: number;
 }
+
+/** Receipts built or announced per event-loop turn. */
+const SLICE = 4;
 
 /** Recently written or closed attempts kept to tell a replay from a foreign receipt. */
 const DONE_MEMORY = 20_000;
@@ -354,12 +358,15 @@ export class ReceiptDesk {
       })
     ));
     const rows: { row: Omit<ReceiptRow, "event">; event: UnsignedEvent }[] = [];
-    for (const a of batch) {
+    for (let i = 0; i < batch.length; i++) {
+      const a = batch[i];
       if (!this.#platformHeads.has(a.node)) {
         this.#settle(a.key, null);
         continue;
       }
       rows.push(this.#countersign(a));
+      // A few at a time, so requests arriving meanwhile never wait behind a whole batch.
+      if (i % SLICE === SLICE - 1) await sleep(0);
     }
     let sigs: string[];
     try {
@@ -438,9 +445,10 @@ export class ReceiptDesk {
     if (this.#writing || this.#retryTimer || this.#unwritten.length === 0) return;
     const batch = this.#unwritten.splice(0, 500);
     this.#writing = insertReceipts(this.#sql, batch).then(
-      () => {
+      async () => {
         for (const row of batch) this.#settle(`${row.jobId}:${row.nodePubkey}`, row);
-        for (const row of batch) {
+        for (const [i, row] of batch.entries()) {
+          if (i % SLICE === SLICE - 1) await sleep(0);
           for (const fn of this.#listeners) {
             try {
               fn(row);
