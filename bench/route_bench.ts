@@ -6,6 +6,7 @@
 // decisions while reputations change, and the first decision after a model's orders went stale.
 // Target (issue 27): p99 < 50 µs at 100,000 nodes.
 // Run: deno run --allow-all bench/route_bench.ts [nodes] [models] [decisions per case]
+import { seededRandom } from "../testing/seeded_random.ts";
 import { npubEncode } from "nostr-tools/nip19";
 import {
   parseProviderPrefs,
@@ -26,15 +27,8 @@ const [nodeCount, modelCount, decisions] = [
   Number(Deno.args[2] ?? 20_000),
 ];
 
-// A fixed seed (mulberry32), so every run routes over the same network.
-let seed = 27;
-function random(): number {
-  seed = (seed + 0x6d2b79f5) >>> 0;
-  let t = seed;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
+// A fixed seed, so every run routes over the same network.
+const random = seededRandom(27);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)];
 const NOW = Date.now();
 const PARAMETERS = ["tools", "tool_choice", "seed", "stop", "response_format", "temperature", "top_p"];

@@ -2,24 +2,15 @@
 // on each node, with the node's own signed receipt when it sent one. Rows are only ever inserted
 // (a trigger refuses changes); a retried insert of the same receipt is a no-op.
 import type { Sql } from "./client.ts";
+import type { ReputationReceipt } from "../shared/mod.ts";
 
-/** A receipt as written: the signed events plus the columns reputation reads. */
-export interface ReceiptRow {
+/** A receipt as written: the signed events plus the columns reputation reads (formula 1's facts). */
+export interface ReceiptRow extends ReputationReceipt {
   receiptId: string;
   jobId: string;
   nodePubkey: string;
   seq: number;
   eventId: string;
-  /** Unix seconds (the platform event's created_at). */
-  createdAt: number;
-  outcome: "success" | "failure" | "timeout" | "cancelled";
-  cancelledBy: "consumer" | "node" | "platform" | null;
-  signed: boolean;
-  meteringDisagrees: boolean;
-  artifactMismatch: boolean;
-  ttftMs: number | null;
-  durationMs: number;
-  completionTokens: number;
   /** The platform event, JSON. */
   event: string;
   nodeSeq: number | null;

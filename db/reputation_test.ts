@@ -1,3 +1,4 @@
+import { seededRandom } from "../testing/seeded_random.ts";
 import assert from "node:assert/strict";
 import { testOnEachDatabase } from "../testing/databases.ts";
 import {
@@ -15,18 +16,6 @@ import { allReputations, nodeReputation } from "./reputation.ts";
 
 const T = 1_800_000_000;
 const H = 604_800;
-
-/** A small seeded generator (mulberry32), so a failing case replays. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function pick<T>(rand: () => number, list: readonly T[]): T {
   return list[Math.floor(rand() * list.length)];
@@ -68,7 +57,7 @@ function assertSame(actual: Reputation, expected: Reputation, node: string): voi
 
 testOnEachDatabase("reputation - the SQL sums agree with the shared formula on random data", async (db) => {
   await ensureVerificationsTable(db.sql);
-  const rand = random(20_261_206);
+  const rand = seededRandom(20_261_206);
   const nodes = Array.from({ length: 6 }, (_, i) => String(i + 1).repeat(64));
   const expected = new Map<
     string,

@@ -176,8 +176,10 @@ export {
   verifyVerification,
 } from "./receipts/verification.ts";
 export {
+  addReputationSums,
   componentsToWire,
   computeReputation,
+  decayReputationSums,
   DEFAULT_REPUTATION_HALF_LIFE_S,
   emptyReputationSums,
   type Reputation,

@@ -1,6 +1,7 @@
 // A network for verification tests: a test control plane with in-process nodes (the test engine
 // by default, any engine handler) and a canary scheduler on its own app, wired to the control
 // plane's receipt desk and reputation service as in production.
+import { seededRandom } from "./seeded_random.ts";
 import { NANO_USD_PER_USD } from "../shared/mod.ts";
 import { createApp } from "../web/app.ts";
 import type { CanaryScheduler } from "../web/verification/canary_scheduler.ts";
@@ -13,16 +14,6 @@ import type { NodeAdvert } from "../shared/nostr/node_record.ts";
 
 /** No node receipt comes from an in-process node: the desk writes the platform's at once. */
 export const CANARY_TEST_CONFIG = { receiptWaitMs: 0 };
-
-/** A seeded Math.random (mulberry32): the same prompts every run. */
-export function seeded(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The network a verification test drives. */
 export interface CanaryNet {
@@ -51,7 +42,7 @@ export async function withCanaryNet(fn: (net: CanaryNet) => Promise<void>): Prom
       node: (lie = "none") => attachEngineNode(t.cp, createTestEngineHandler({ models: ["m"], lie }).handler),
       engineNode: (engine, advert) => attachEngineNode(t.cp, engine, advert),
     };
-    net.canaries = createCanaryScheduler(t.cp, (req) => app.fetch(req), {}, { random: seeded(27) });
+    net.canaries = createCanaryScheduler(t.cp, (req) => app.fetch(req), {}, { random: seededRandom(27) });
     await fn(net);
   } finally {
     await t.close();

@@ -28,10 +28,11 @@ create table receipts (
 create index receipts_job on receipts (job_id);
 create index receipts_node_time on receipts (node_pubkey, created_at);
 
-create function receipts_append_only() returns trigger language plpgsql as $$
+-- Shared by every append-only table (receipts, verifications): a change or deletion is refused.
+create function append_only() returns trigger language plpgsql as $$
 begin
-  raise exception 'receipts are append-only' using errcode = 'insufficient_privilege';
+  raise exception '% are append-only', tg_table_name using errcode = 'insufficient_privilege';
 end
 $$;
 create trigger receipts_append_only before update or delete on receipts
-  for each row execute function receipts_append_only();
+  for each row execute function append_only();

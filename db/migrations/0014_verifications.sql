@@ -27,10 +27,5 @@ create table verifications (
 );
 create index verifications_node_time on verifications (node_pubkey, created_at);
 
-create function verifications_append_only() returns trigger language plpgsql as $$
-begin
-  raise exception 'verifications are append-only' using errcode = 'insufficient_privilege';
-end
-$$;
 create trigger verifications_append_only before update or delete on verifications
-  for each row execute function verifications_append_only();
+  for each row execute function append_only();

@@ -124,6 +124,20 @@ export function emptyReputationSums(): ReputationSums {
   };
 }
 
+/** The sums moved forward in time: every weight times `factor` (0.5 per half-life). */
+export function decayReputationSums(sums: ReputationSums, factor: number): ReputationSums {
+  const out = { ...sums };
+  for (const k of Object.keys(out) as (keyof ReputationSums)[]) out[k] *= factor;
+  return out;
+}
+
+/** Two sets of sums at the same time, added (every sum of formula 1 is a weighted sum). */
+export function addReputationSums(a: ReputationSums, b: ReputationSums): ReputationSums {
+  const out = { ...a };
+  for (const k of Object.keys(out) as (keyof ReputationSums)[]) out[k] += b[k];
+  return out;
+}
+
 /** Whether a receipt counts at all: a consumer's or the platform's cancellation is not the node's doing. */
 export function countsForReputation(r: ReputationReceipt): boolean {
   return r.cancelledBy !== "consumer" && r.cancelledBy !== "platform";

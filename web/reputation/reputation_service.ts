@@ -11,6 +11,8 @@ import {
   type Sql,
 } from "../../db/mod.ts";
 import {
+  addReputationSums,
+  decayReputationSums,
   emptyReputationSums,
   type Logger,
   type Reputation,
@@ -51,19 +53,6 @@ export function toNodeReputation(r: Reputation, atMs: number): NodeReputation {
 interface RunningTotal {
   sums: ReputationSums;
   at: number;
-}
-
-/** The sums moved forward from `from` to `to`: every weight halves each half-life. */
-function decayed(sums: ReputationSums, factor: number): ReputationSums {
-  const out = { ...sums };
-  for (const k of Object.keys(out) as (keyof ReputationSums)[]) out[k] *= factor;
-  return out;
-}
-
-function added(a: ReputationSums, b: ReputationSums): ReputationSums {
-  const out = { ...a };
-  for (const k of Object.keys(out) as (keyof ReputationSums)[]) out[k] += b[k];
-  return out;
 }
 
 /** Keeps reputations in the registry current from running totals, re-anchored on the database. */
@@ -168,9 +157,9 @@ export class ReputationService {
     const time = { at: Math.max(this.timeNow().at, total.at), halfLifeS: this.#opts.halfLifeS };
     const moved = time.at === total.at
       ? total.sums
-      : decayed(total.sums, Math.pow(0.5, (time.at - total.at) / time.halfLifeS));
+      : decayReputationSums(total.sums, Math.pow(0.5, (time.at - total.at) / time.halfLifeS));
     const item = sumReputation([{ ...row, createdAt: Math.min(row.createdAt, time.at) }], [], time);
-    this.#totals.set(pubkey, { sums: added(moved, item), at: time.at });
+    this.#totals.set(pubkey, { sums: addReputationSums(moved, item), at: time.at });
     this.#publish(pubkey);
   };
 

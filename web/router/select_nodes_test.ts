@@ -1,3 +1,4 @@
+import { seededRandom } from "../../testing/seeded_random.ts";
 import assert from "node:assert/strict";
 import { npubEncode } from "nostr-tools/nip19";
 import { parseProviderPrefs, type VerifiedNodeRecord } from "../../shared/mod.ts";
@@ -146,18 +147,6 @@ Deno.test("router - provider.max_price leaves out pricier nodes; none cheap enou
   assert.equal(ids(route(nodes, { max_price: { prompt: 0.05 } })), "over_max_price");
 });
 
-/** A seeded generator (mulberry32), so exploration is tested with real randomness, repeatably. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 Deno.test("router - an exploration share of first places goes to low-data nodes, chosen uniformly", () => {
   const nodes = [
     node("best", { rep: { score: 0.99, samples: 500 } }),
@@ -165,7 +154,7 @@ Deno.test("router - an exploration share of first places goes to low-data nodes,
     node("new-2", { rep: { samples: 19.5 } }),
     node("proven", { rep: { score: 0.8, samples: 20 } }),
   ];
-  const random = seeded(27);
+  const random = seededRandom(27);
   const firsts = new Map<string, number>();
   const runs = 20_000;
   for (let i = 0; i < runs; i++) {
@@ -202,7 +191,7 @@ Deno.test("router - exploration picks uniformly among the eligible low-data node
     node("new-b", { rep: { samples: 1 } }),
     node("new-c", { rep: { samples: 1, suspicion: 0.99 } }),
   ];
-  const random = seeded(5);
+  const random = seededRandom(5);
   const firsts = new Map<string, number>();
   for (let i = 0; i < 3_000; i++) {
     const first = (ids(route(nodes, undefined, "m", { explorationShare: 1, random })) as string[])[0];
@@ -298,7 +287,7 @@ function crowd(count: number, random: () => number): LiveNode[] {
 }
 
 Deno.test("router - over many nodes, the first TOP_RANKED are exactly the best of all eligible", () => {
-  const random = seeded(9);
+  const random = seededRandom(9);
   for (let round = 0; round < 20; round++) {
     const nodes = crowd(300, random);
     const eligible = nodes.filter((n) =>
@@ -345,7 +334,7 @@ Deno.test("router - the eligible node with the largest context window is always 
 });
 
 Deno.test("router - order and only find named nodes however low they rank", () => {
-  const nodes = crowd(200, seeded(3));
+  const nodes = crowd(200, seededRandom(3));
   nodes.push(node("ba5e", { rep: { score: 0 }, ttft: 5000 }));
   nodes.push(node("dear", { price: 1_000_000 }));
   const npub = npubEncode("ba5e".padEnd(64, "0"));
