@@ -4,6 +4,8 @@
 //   b. @noble/curves `schnorr.verify` directly on the id, after recomputing the id (sha256 of
 //      the NIP-01 serialisation);
 //   c. nostr-tools' wasm verifier (libsecp256k1, the nostr-wasm package), when it loads;
+//   n. libsecp256k1 itself through Deno's FFI (shared/nostr/native.ts), when the library is
+//      installed (Debian libsecp256k1-1) and --allow-ffi is given;
 //   e. an experiment, not a backend: (b) with each signer's lifted point cached and given
 //      wNAF tables (a node's receipts share two keys), BIP-340 verify written out over noble's
 //      Point; it is hand-assembled crypto, so it stays here unless the house decides otherwise;
@@ -17,8 +19,8 @@ import { getEventHash, type NostrEvent, verifyEvent as verifyPure } from "nostr-
 import { schnorr, secp256k1 } from "@noble/curves/secp256k1.js";
 import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
 import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
-import type { EventVerifier } from "../shared/mod.ts";
-import { fastestVerifier, loadWasmVerifier } from "../cli/receipts/event_verifier.ts";
+import { type EventVerifier, loadWasmNostr, nativeBackend, nativeSecp256k1 } from "../shared/mod.ts";
+import { fastestVerifier } from "../cli/receipts/event_verifier.ts";
 import { verifyReceipts } from "../cli/receipts/verify_receipts.ts";
 import { receiptChain } from "../testing/receipts.ts";
 
@@ -108,9 +110,14 @@ function measure(name: string, verify: EventVerifier): number {
 const rates: Record<string, number> = {};
 rates.pure = measure("a. nostr-tools pure verifyEvent", verifyPure);
 rates.noble = measure("b. @noble/curves schnorr on the id", noble);
-const wasm = await loadWasmVerifier();
-if (wasm) rates.wasm = measure("c. nostr-tools wasm verifyEvent", wasm.verify);
+const wasm = await loadWasmNostr();
+if (wasm) rates.wasm = measure("c. nostr-tools wasm verifyEvent", wasm.verifyEvent);
 else console.log("receipts: c. nostr-tools wasm verifyEvent              skipped (nostr-wasm did not load)");
+const native = nativeSecp256k1();
+if (native) rates.native = measure("n. libsecp256k1 through FFI", nativeBackend(native).verifyEvent);
+else {console.log(
+    "receipts: n. libsecp256k1 through FFI                  skipped (no library or no --allow-ffi)",
+  );}
 
 // (e) must refuse what noble refuses before its speed means anything.
 const sample = events().slice(0, 50);

@@ -8,7 +8,9 @@
 # for the addon under node_modules; read of /lib, /lib64, /usr/lib (node-llama-cpp looks for glibc
 # there before it picks a prebuilt binary) and of a `--model` file given on the command line; sys
 # cpus, homedir, uid, gid; and run of Deno's own binary (node-llama-cpp test-loads the addon in a
-# forked child process before loading it). An operator's key file given with `--key` (login,
+# forked child process before loading it). --allow-ffi also covers the system library folders, where
+# libsecp256k1 (Debian libsecp256k1-1, Homebrew secp256k1) signs receipts and checks signatures about
+# five times faster than its wasm build; without it the wasm build is used. An operator's key file given with `--key` (login,
 # operator countersign|revoke) is readable too, and so is the file `receipts verify` checks.
 #
 # The version run is $INFERNET_HOME/current (an auto-upgrade's symlink) when it exists, else
@@ -54,7 +56,7 @@ run() {
     --allow-net --allow-env \
     --allow-sys=hostname,osRelease,systemMemoryInfo,networkInterfaces,cpus,homedir,uid,gid,statfs \
     --allow-run="nvidia-smi,rocm-smi,system_profiler,kill,systemctl,infernet,ln${deno_path:+,$deno_path}${deno_real:+,$deno_real}" \
-    --allow-ffi="$root/node_modules" \
+    --allow-ffi="$root/node_modules,/usr/lib,/usr/lib64,/usr/local/lib,/opt/homebrew/lib" \
     --allow-read="$home,$root,$units,/lib,/lib64,/usr/lib$model_read$key_read$file_read" --allow-write="$home,$units" \
     "$root/cli/main.ts" "$@"
 }

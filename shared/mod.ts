@@ -213,3 +213,5 @@ export {
   verifyTicket,
 } from "./direct/ticket.ts";
 export { loadWasmNostr, type WasmNostr } from "./nostr/wasm.ts";
+export { type NativeCurve, nativeSecp256k1 } from "./nostr/native.ts";
+export { fastestSecp256k1, nativeBackend, PURE_SECP256K1, type Secp256k1Backend } from "./nostr/secp256k1.ts";

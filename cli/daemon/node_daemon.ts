@@ -5,8 +5,8 @@ import {
   createAuthEvent,
   createNip98Header,
   createNodeRecord,
+  fastestSecp256k1,
   type HeartbeatBody,
-  loadWasmNostr,
   type Logger,
   type NodeAdvert,
   type NodeFrame,
@@ -161,8 +161,8 @@ export class NodeDaemon {
 
   /** Registers, then connects the job socket and starts heartbeats. */
   async start(): Promise<void> {
-    // Receipts are signed by libsecp256k1 once it has loaded (twice nostr-tools' pure speed).
-    void loadWasmNostr().then((wasm) => wasm && this.#receipts.useFinalizer(wasm.finalizeEvent));
+    // Receipts are signed by libsecp256k1 (native or wasm) once it has loaded, not nostr-tools' pure code.
+    void fastestSecp256k1().then((curve) => this.#receipts.useFinalizer(curve.finalizeEvent));
     await registerNode(this.#opts.server, this.#opts.identity, this.#opts.advert);
     // Direct-mode tickets are checked against this key; a failure here is retried on the first one.
     await this.#opts.platformKeys.refresh().catch((err) =>

@@ -1,11 +1,9 @@
 // The receipts' crypto worker, off the control plane's main thread: BIP-340 signatures of events
 // whose ids are already fixed, with the platform key, and the check of nodes' receipts (each
-// costs a fraction of a millisecond of CPU, and jobs end in bursts). libsecp256k1 (wasm) when it
-// loads, else nostr-tools' and @noble/curves' pure code.
-import { schnorr } from "@noble/curves/secp256k1.js";
-import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
-import { type NostrEvent, verifyEvent } from "nostr-tools/pure";
-import { loadWasmNostr } from "../../shared/nostr/wasm.ts";
+// costs a fraction of a millisecond of CPU, and jobs end in bursts). The fastest backend that loads
+// (shared/nostr/secp256k1.ts): libsecp256k1 native, its wasm build, or nostr-tools' pure code.
+import type { NostrEvent } from "nostr-tools/pure";
+import { fastestSecp256k1 } from "../../shared/nostr/secp256k1.ts";
 
 interface SignRequest {
   key?: Uint8Array;
@@ -20,18 +18,7 @@ const scope = self as unknown as {
 };
 
 let key: Uint8Array | null = null;
-const wasm = loadWasmNostr();
-
-function sign(event: Omit<NostrEvent, "sig">, secretKey: Uint8Array, fast: Awaited<typeof wasm>): string {
-  if (fast) {
-    const signed = fast.finalizeEvent(
-      { kind: event.kind, created_at: event.created_at, tags: event.tags, content: event.content },
-      secretKey,
-    );
-    if (signed.id === event.id) return signed.sig;
-  }
-  return bytesToHex(schnorr.sign(hexToBytes(event.id), secretKey));
-}
+const backend = fastestSecp256k1();
 
 function safely(check: () => boolean): boolean {
   try {
@@ -47,12 +34,11 @@ scope.onmessage = async (e) => {
     key = m.key;
     return;
   }
-  const fast = await wasm;
+  const curve = await backend;
   if (m.verify) {
-    const check = fast?.verifyEvent ?? verifyEvent;
-    scope.postMessage({ n: m.n, oks: m.verify.map((e) => safely(() => check(e))) });
+    scope.postMessage({ n: m.n, oks: m.verify.map((e) => safely(() => curve.verifyEvent(e))) });
     return;
   }
-  const sigs = (m.events ?? []).map((event) => sign(event, key!, fast));
+  const sigs = (m.events ?? []).map((event) => curve.signEvent(event, key!));
   scope.postMessage({ n: m.n, sigs });
 };

@@ -1,0 +1,161 @@
+// libsecp256k1 itself, the C library Bitcoin Core and nostr-wasm are built from, through Deno's FFI:
+// BIP-340 signing and verification and ECDH about five times faster than its wasm build here
+// (bench/receipts_bench.ts). Optional: it needs the shared library (Debian `libsecp256k1-1`,
+// Homebrew `secp256k1`; or `INFERNET_LIBSECP256K1=/path/to/lib`) and `--allow-ffi`; without either,
+// `nativeSecp256k1()` is null and callers keep the wasm or pure backends.
+
+/** What the native library offers, on raw bytes. Every call throws on an invalid key or input. */
+export interface NativeCurve {
+  /** The 64-byte BIP-340 signature of a 32-byte message hash. */
+  sign(hash: Uint8Array, secretKey: Uint8Array): Uint8Array;
+  /** Whether `sig` is `pubkey`'s BIP-340 signature of `hash`; false (never a throw) on bad input. */
+  verify(sig: Uint8Array, hash: Uint8Array, pubkey: Uint8Array): boolean;
+  /** The 32-byte x-only public key. */
+  publicKey(secretKey: Uint8Array): Uint8Array;
+  /** The x coordinate of secretKey·P, P the even-y point of the x-only `pubkey` (NIP-44's shared x). */
+  sharedX(secretKey: Uint8Array, pubkey: Uint8Array): Uint8Array;
+}
+
+const SYMBOLS = {
+  secp256k1_context_create: { parameters: ["u32"], result: "pointer" },
+  secp256k1_context_randomize: { parameters: ["pointer", "buffer"], result: "i32" },
+  secp256k1_keypair_create: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
+  secp256k1_keypair_xonly_pub: { parameters: ["pointer", "buffer", "pointer", "buffer"], result: "i32" },
+  secp256k1_xonly_pubkey_parse: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
+  secp256k1_xonly_pubkey_serialize: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
+  // sign32 exists from 0.2.0 on, where verify takes the message length: its presence is the version check.
+  secp256k1_schnorrsig_sign32: {
+    parameters: ["pointer", "buffer", "buffer", "buffer", "buffer"],
+    result: "i32",
+  },
+  secp256k1_schnorrsig_verify: {
+    parameters: ["pointer", "buffer", "buffer", "usize", "buffer"],
+    result: "i32",
+  },
+  secp256k1_ec_pubkey_parse: { parameters: ["pointer", "buffer", "buffer", "usize"], result: "i32" },
+  secp256k1_ec_pubkey_tweak_mul: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
+  secp256k1_ec_pubkey_serialize: {
+    parameters: ["pointer", "buffer", "buffer", "buffer", "u32"],
+    result: "i32",
+  },
+} as const;
+
+// include/secp256k1.h: SECP256K1_CONTEXT_SIGN | SECP256K1_CONTEXT_VERIFY (accepted by every version),
+// SECP256K1_EC_COMPRESSED.
+const CONTEXT_SIGN_VERIFY = 0x301;
+const EC_COMPRESSED = 0x102;
+// Where distributions put it; absolute, so that a path-scoped `--allow-ffi=/usr/lib,...` covers them.
+const LIBRARY_DIRS = [
+  "/usr/lib/x86_64-linux-gnu",
+  "/usr/lib/aarch64-linux-gnu",
+  "/usr/lib64",
+  "/usr/lib",
+  "/usr/local/lib",
+  "/opt/homebrew/lib",
+];
+const LIBRARY_NAMES = ["libsecp256k1.so.2", "libsecp256k1.so.1", "libsecp256k1.so", "libsecp256k1.dylib"];
+const KEYPAIR_CACHE = 32;
+
+function granted(descriptor: Deno.PermissionDescriptor): boolean {
+  try {
+    return Deno.permissions.querySync(descriptor).state === "granted";
+  } catch {
+    return false;
+  }
+}
+
+function candidates(): string[] {
+  const configured = granted({ name: "env", variable: "INFERNET_LIBSECP256K1" })
+    ? Deno.env.get("INFERNET_LIBSECP256K1")
+    : undefined;
+  if (configured) return [configured];
+  return LIBRARY_DIRS.flatMap((dir) => LIBRARY_NAMES.map((name) => `${dir}/${name}`));
+}
+
+function open(): Deno.DynamicLibrary<typeof SYMBOLS> | null {
+  for (const path of candidates()) {
+    // Asked first, so that a run without the permission never prompts.
+    if (!granted({ name: "ffi", path })) continue;
+    try {
+      return Deno.dlopen(path, SYMBOLS);
+    } catch {
+      // not here, or too old (no sign32): try the next one
+    }
+  }
+  return null;
+}
+
+function bind(lib: Deno.DynamicLibrary<typeof SYMBOLS>): NativeCurve | null {
+  const s = lib.symbols;
+  const ctx = s.secp256k1_context_create(CONTEXT_SIGN_VERIFY);
+  if (ctx === null) return null;
+  // Blinding for the signing and ECDH multiplications (side-channel hardening), as the library asks.
+  if (s.secp256k1_context_randomize(ctx, crypto.getRandomValues(new Uint8Array(32))) !== 1) return null;
+
+  const keypairs = new Map<string, Uint8Array>();
+  function keypair(secretKey: Uint8Array): Uint8Array {
+    if (secretKey.length !== 32) throw new Error("secret key must be 32 bytes");
+    const id = String.fromCharCode(...secretKey);
+    let pair = keypairs.get(id);
+    if (!pair) {
+      pair = new Uint8Array(96);
+      if (s.secp256k1_keypair_create(ctx, pair, secretKey) !== 1) throw new Error("invalid secret key");
+      if (keypairs.size >= KEYPAIR_CACHE) keypairs.delete(keypairs.keys().next().value!);
+      keypairs.set(id, pair);
+    }
+    return pair;
+  }
+  const xonly = new Uint8Array(64);
+  const point = new Uint8Array(64);
+  const lifted = new Uint8Array(33);
+  const compressed = new Uint8Array(33);
+  const compressedLength = new BigUint64Array(1);
+
+  return {
+    sign(hash, secretKey) {
+      if (hash.length !== 32) throw new Error("message hash must be 32 bytes");
+      const sig = new Uint8Array(64);
+      const aux = crypto.getRandomValues(new Uint8Array(32));
+      if (s.secp256k1_schnorrsig_sign32(ctx, sig, hash, keypair(secretKey), aux) !== 1) {
+        throw new Error("signing failed");
+      }
+      return sig;
+    },
+    verify(sig, hash, pubkey) {
+      if (sig.length !== 64 || hash.length !== 32 || pubkey.length !== 32) return false;
+      if (s.secp256k1_xonly_pubkey_parse(ctx, xonly, pubkey) !== 1) return false;
+      return s.secp256k1_schnorrsig_verify(ctx, sig, hash, 32n, xonly) === 1;
+    },
+    publicKey(secretKey) {
+      const out = new Uint8Array(32);
+      if (s.secp256k1_keypair_xonly_pub(ctx, xonly, null, keypair(secretKey)) !== 1) {
+        throw new Error("invalid secret key");
+      }
+      s.secp256k1_xonly_pubkey_serialize(ctx, out, xonly);
+      return out;
+    },
+    sharedX(secretKey, pubkey) {
+      if (secretKey.length !== 32) throw new Error("secret key must be 32 bytes");
+      if (pubkey.length !== 32) throw new Error("public key must be 32 bytes (x-only)");
+      lifted[0] = 2;
+      lifted.set(pubkey, 1);
+      if (s.secp256k1_ec_pubkey_parse(ctx, point, lifted, 33n) !== 1) throw new Error("invalid public key");
+      // A constant-time multiplication by the secret (ecmult_const), then the point's x.
+      if (s.secp256k1_ec_pubkey_tweak_mul(ctx, point, secretKey) !== 1) throw new Error("invalid secret key");
+      compressedLength[0] = 33n;
+      s.secp256k1_ec_pubkey_serialize(ctx, compressed, compressedLength, point, EC_COMPRESSED);
+      return compressed.slice(1);
+    },
+  };
+}
+
+let native: NativeCurve | null | undefined;
+
+/** libsecp256k1 through FFI, opened once; null without the library or `--allow-ffi`. */
+export function nativeSecp256k1(): NativeCurve | null {
+  if (native === undefined) {
+    const lib = open();
+    native = lib ? bind(lib) : null;
+  }
+  return native;
+}
