@@ -44,7 +44,15 @@ export interface DirectJobsOptions {
   log: Logger;
   /** How long the one of receipt and ack that came first waits for the other. */
   ackWaitMs: number;
+  /**
+   * The job timeout (the reaper's deadline, from routing): the wait ends a second before it, so a
+   * long job's receipt is settled rather than reaped unbilled. Absent: no such bound.
+   */
+  jobTimeoutMs?: number;
 }
+
+/** How long before the reaper's deadline a waiting job is settled on what it has. */
+const DEADLINE_MARGIN_MS = 1000;
 
 /** The direct jobs of this instance, by id. */
 export class DirectJobs {
@@ -118,10 +126,14 @@ export class DirectJobs {
 
   #wait(job: DirectJob): void {
     if (job.timer) return;
+    const { ackWaitMs, jobTimeoutMs } = this.#opts;
+    const left = jobTimeoutMs === undefined
+      ? Infinity
+      : jobTimeoutMs - job.run.elapsedMs() - DEADLINE_MARGIN_MS;
     job.timer = setTimeout(() => {
       job.timer = null;
       this.#settle(job);
-    }, this.#opts.ackWaitMs);
+    }, Math.max(0, Math.min(ackWaitMs, left)));
   }
 
   /**

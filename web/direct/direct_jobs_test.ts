@@ -44,7 +44,7 @@ async function settled(p: DirectPlane, jobId: string) {
       }
       throw new Error("never settled");
     })(),
-    5000,
+    8000,
     `job ${jobId} settled`,
   );
 }
@@ -156,6 +156,26 @@ testOnEachDatabase(
       const after = await earnings(p, [c.pubkey, d.pubkey]);
       assert.equal(after[c.pubkey], before[c.pubkey], "c earned nothing");
       assert.equal(BigInt(after[d.pubkey]) - BigInt(before[d.pubkey] ?? 0), 270n, "d: 300 less the fee");
+      assert.deepEqual(await reconcile(db.sql), []);
+    } finally {
+      await p.close();
+    }
+  },
+);
+
+testOnEachDatabase(
+  "direct jobs - a receipt waiting for an ack is settled before the job timeout, not reaped unbilled",
+  async (db) => {
+    // The ack wait (60 s) outlasts the job timeout (2.5 s): the wait ends a second before it.
+    const p = await openDirectPlane(db, { config: { directAckWaitMs: 60_000, jobTimeoutMs: 2_500 } });
+    try {
+      const { jobId, nodes: [a] } = await route(p, generateSecretKey());
+      assert.ok((await p.nodeReceipt(a, jobId, { prompt_tokens: 100, completion_tokens: 20 }, HASH_A)).ok);
+      const row = await settled(p, jobId);
+      assert.deepEqual(
+        [row.status, row.error_code, row.node_pubkey, row.charged],
+        ["completed", "no_consumer_ack", a.pubkey, "120"],
+      );
       assert.deepEqual(await reconcile(db.sql), []);
     } finally {
       await p.close();
