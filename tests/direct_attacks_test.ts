@@ -365,16 +365,29 @@ testOnEachDatabase(
           r.candidates.map((c: { node: string; ticket: NostrEvent }) => [c.node, c.ticket]),
         ) as Record<string, NostrEvent>;
       };
-      const send = async (lines: string[]) => {
-        const res = await fetch(`${net.direct[1]}/direct`, {
-          method: "POST",
-          headers: { "content-type": "application/x-ndjson" },
-          body: lines.join("\n") + "\n",
-        });
+      /** Posts to B's endpoint, or through the control plane's relay for `relayJob`. */
+      const send = async (lines: string[], relayJob?: string) => {
+        const res = await fetch(
+          relayJob ? `${net.url}/v1/relay/${relayJob}?node=${b}` : `${net.direct[1]}/direct`,
+          {
+            method: "POST",
+            headers: {
+              "content-type": "application/x-ndjson",
+              ...(relayJob ? { authorization: `Bearer ${net.t.apiKey}` } : {}),
+            },
+            body: lines.join("\n") + "\n",
+          },
+        );
         return { status: res.status, body: await res.json().catch(() => null) };
       };
-      const refused = async (what: string, lines: string[], status: number, code: string) => {
-        const got = await send(lines);
+      const refused = async (
+        what: string,
+        lines: string[],
+        status: number,
+        code: string,
+        relayJob?: string,
+      ) => {
+        const got = await send(lines, relayJob);
         assert.deepEqual([got.status, got.body?.error?.code], [status, code], what);
         assert.ok(typeof got.body.error.message === "string" && got.body.error.message.length > 0, what);
         assert.deepEqual(net.engines[1].events, [], `${what}: the engine heard something`);
@@ -426,6 +439,36 @@ testOnEachDatabase(
       tickets = await route(key);
       await sleep(3_100);
       await refused("expired ticket", requestLines(tickets[b], key, b, chat), 401, "ticket_expired");
+
+      // The same through the control plane's relay (for a node without an endpoint): the node
+      // refuses, the relay answers with its code, and the engine hears nothing.
+      tickets = await route(key);
+      let job = jobs.at(-1)!;
+      await refused(
+        "relayed forged ticket",
+        requestLines(createTicket(generateSecretKey(), JSON.parse(tickets[b].content)), key, b, chat),
+        401,
+        "ticket_forged",
+        job,
+      );
+      await refused(
+        "relayed ticket for another node",
+        requestLines(tickets[a], key, b, chat),
+        403,
+        "ticket_foreign",
+        job,
+      );
+      const [h4, m4, e4] = requestLines(tickets[b], key, b, chat);
+      await refused("relayed replayed frame", [h4, m4, m4, e4], 400, "frame_replayed", job);
+      tickets = await route(key);
+      job = jobs.at(-1)!;
+      await refused(
+        "relayed request sealed to another key",
+        requestLines(tickets[b], key, getPublicKey(generateSecretKey()), chat),
+        400,
+        "frame_undecryptable",
+        job,
+      );
 
       // Reused: the first use runs (and is paid once); the second is refused.
       tickets = await route(key);
