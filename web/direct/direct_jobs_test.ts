@@ -52,7 +52,9 @@ async function settled(p: DirectPlane, jobId: string) {
 /** The platform receipt of a job on a node: its content and reputation flags. */
 async function platformReceipt(p: DirectPlane, jobId: string, node: string) {
   assert.ok(await within(p.t.cp.receipts.whenReceipted(jobId, node), 5000, "the platform receipt"));
-  const [r] = await p.t.cp.db.sql`
+  const [r] = await p.t.cp.db.sql<
+    { event: string; metering_disagrees: boolean; artifact_mismatch: boolean; signed: boolean }[]
+  >`
     select event, metering_disagrees, artifact_mismatch, signed from receipts
     where job_id = ${jobId} and node_pubkey = ${node}`;
   return { ...r, content: JSON.parse(JSON.parse(r.event).content) };
