@@ -111,7 +111,8 @@ testOnEachDatabase(
 testOnEachDatabase(
   "direct jobs - an ack that opened nothing bills nothing; without an ack the last receipt is billed",
   async (db) => {
-    const p = await openDirectPlane(db, { count: 2 });
+    // Long enough a wait that both receipts (and the ack) are in before it ends, however slow the machine.
+    const p = await openDirectPlane(db, { count: 2, config: { directAckWaitMs: 2_000 } });
     try {
       const consumerKey = generateSecretKey();
       const first = await route(p, consumerKey);
