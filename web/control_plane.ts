@@ -270,7 +270,13 @@ export async function openControlPlane(
     refreshMs: config.reputationRefreshMs,
   });
   receipts.onReceipt(reputation.onReceipt);
-  const direct = new DirectJobs({ registry, receipts, log, ackWaitMs: config.directAckWaitMs });
+  const direct = new DirectJobs({
+    registry,
+    receipts,
+    log,
+    ackWaitMs: config.directAckWaitMs,
+    jobTimeoutMs: config.jobTimeoutMs,
+  });
   receipts.onNodeReceipt((node, receipt) => direct.nodeReceipt(node, receipt));
   reputation.start();
 
