@@ -2,12 +2,13 @@
 // node's key (or the model's), call the node directly or through the control plane's relay, open
 // the answer, and acknowledge what was received. Apps import it to talk privately without the
 // proxy (`infernet proxy` is built on it); the control plane sees the route, never the text.
-import { generateSecretKey, getPublicKey, type NostrEvent } from "nostr-tools/pure";
+import { type EventTemplate, generateSecretKey, getPublicKey, type NostrEvent } from "nostr-tools/pure";
 import { isRecord } from "../json/is_record.ts";
 import { artifactHash } from "../receipts/receipt.ts";
 import { createUsageAck } from "./acks.ts";
 import { countPromptTokens, countTextTokens } from "./count.ts";
-import { conversationKey, FrameOpener, FrameSealer, FramingError } from "./framing.ts";
+import { conversationKey, type SharedXBackend } from "./conversation_key.ts";
+import { FrameOpener, FrameSealer, FramingError } from "./framing.ts";
 import { readLines } from "./ndjson.ts";
 
 /** An OpenAI chat completion request (the fields direct mode reads; the rest travels sealed). */
@@ -18,6 +19,12 @@ export interface ChatRequest {
   max_tokens?: number;
   max_completion_tokens?: number;
   [field: string]: unknown;
+}
+
+/** The secp256k1 work of a consumer: a backend of shared/nostr/secp256k1.ts fits. */
+export interface ConsumerSecp extends SharedXBackend {
+  getPublicKey(secretKey: Uint8Array): string;
+  finalizeEvent(template: EventTemplate, secretKey: Uint8Array): NostrEvent;
 }
 
 /** Options of {@link privateChat}. */
@@ -45,6 +52,8 @@ export interface PrivateChatOptions {
   onFallback?: (node: string, err: DirectError) => void;
   /** Called when the usage acknowledgement could not be posted (the answer stands). */
   onAckError?: (err: unknown) => void;
+  /** The secp256k1 backend for the key, the ECDH and the ack (default nostr-tools' pure one). */
+  secp?: ConsumerSecp;
 }
 
 /** A failed private request: an HTTP status to answer with and a stable code. */
@@ -159,7 +168,7 @@ export async function* privateChat(opts: PrivateChatOptions): AsyncGenerator<unk
   const { provider: bodyProvider, ...body } = opts.body;
   const provider = opts.provider ?? bodyProvider;
   const oneOff = generateSecretKey();
-  const consumer = getPublicKey(oneOff);
+  const consumer = (opts.secp?.getPublicKey ?? getPublicKey)(oneOff);
   const promptTokens = countPromptTokens(Array.isArray(body.messages) ? body.messages : []);
 
   const routeRes = await doFetch(`${server}/v1/route`, {
@@ -187,7 +196,7 @@ export async function* privateChat(opts: PrivateChatOptions): AsyncGenerator<unk
     const attempt = new AbortController();
     const onAbort = () => attempt.abort(opts.signal?.reason);
     opts.signal?.addEventListener("abort", onAbort);
-    const key = conversationKey(oneOff, recipientOf(cand));
+    const key = conversationKey(oneOff, recipientOf(cand), { secp: opts.secp });
     const received = new Received();
     const timeoutMs = opts.firstTokenTimeoutMs ?? 30_000;
     const silent = new DirectError(504, "node_timeout", `the node sent nothing within ${timeoutMs} ms`);
@@ -255,8 +264,8 @@ export async function* privateChat(opts: PrivateChatOptions): AsyncGenerator<unk
       opts.signal?.removeEventListener("abort", onAbort);
       attempt.abort(); // Leaving early (the consumer went away) stops the node.
       if (received.any) {
-        await postAck(doFetch, server, auth, oneOff, route.job_id, cand.node, promptTokens, received)
-          .catch((err) => opts.onAckError?.(err));
+        const ack = { jobId: route.job_id, node: cand.node, promptTokens, secp: opts.secp };
+        await postAck(doFetch, server, auth, oneOff, ack, received).catch((err) => opts.onAckError?.(err));
       }
     }
   }
@@ -271,20 +280,19 @@ async function postAck(
   server: string,
   auth: Record<string, string>,
   oneOff: Uint8Array,
-  jobId: string,
-  node: string,
-  promptTokens: number,
+  job: { jobId: string; node: string; promptTokens: number; secp?: ConsumerSecp },
   received: Received,
 ): Promise<void> {
+  const { jobId } = job;
   const texts = received.ordered;
   const ack = createUsageAck(oneOff, {
     job_id: jobId,
-    node,
-    prompt_tokens: promptTokens,
+    node: job.node,
+    prompt_tokens: job.promptTokens,
     completion_tokens: texts.reduce((n, t) => n + countTextTokens(t), 0),
     artifact_hash: artifactHash(texts),
     created_at: Math.floor(Date.now() / 1000),
-  });
+  }, { secp: job.secp });
   const res = await doFetch(`${server}/v1/route/${encodeURIComponent(jobId)}/usage`, {
     method: "POST",
     headers: { ...auth, "content-type": "application/json" },
