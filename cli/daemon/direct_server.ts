@@ -24,31 +24,37 @@ class BodyError extends Error {}
 
 /** Reads a body as lines, each at most MAX_LINE_BYTES; throws a BodyError on a longer one or a cut body. */
 function lineReader(body: ReadableStream<Uint8Array>): () => Promise<string | null> {
-  const reader = body.pipeThrough(new TextDecoderStream() as TransformStream<Uint8Array, string>).getReader();
+  // The reader and decoder directly, not a TextDecoderStream: one hop less per chunk.
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
   let buffer = "";
+  let pos = 0;
   let done = false;
   return async () => {
     for (;;) {
-      const nl = buffer.indexOf("\n");
-      if (nl > MAX_LINE_BYTES || (nl < 0 && buffer.length > MAX_LINE_BYTES)) {
+      const nl = buffer.indexOf("\n", pos);
+      if ((nl >= 0 ? nl : buffer.length) - pos > MAX_LINE_BYTES) {
         throw new BodyError(`a line is over ${MAX_LINE_BYTES} bytes`);
       }
       if (nl >= 0) {
-        const line = buffer.slice(0, nl).replace(/\r$/, "");
-        buffer = buffer.slice(nl + 1);
+        const start = pos;
+        pos = nl + 1;
+        const line = buffer.charCodeAt(nl - 1) === 13 ? buffer.slice(start, nl - 1) : buffer.slice(start, nl);
         if (line.trim() === "") continue;
         return line;
       }
       if (done) {
-        const rest = buffer.trim();
+        const rest = buffer.slice(pos).trim();
         buffer = "";
+        pos = 0;
         return rest === "" ? null : rest;
       }
       const { value, done: end } = await reader.read().catch((err) => {
         throw new BodyError(`the request body broke off: ${(err as Error).message}`, { cause: err });
       });
+      buffer = buffer.slice(pos) + (end ? decoder.decode() : decoder.decode(value, { stream: true }));
+      pos = 0;
       if (end) done = true;
-      else buffer += value;
     }
   };
 }
