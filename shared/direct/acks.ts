@@ -3,6 +3,7 @@
 // o200k count of the prompt and the answer, and the SHA-256 of the answer's text. The control
 // plane settles on it beside the node's receipt, without ever seeing the text.
 import { type EventTemplate, finalizeEvent, type NostrEvent } from "nostr-tools/pure";
+import type { EventVerifier } from "../nostr/event.ts";
 import { checkCanonicalEvent, type FieldChecks, isHex64, isNat, isText } from "./canonical_event.ts";
 import { canonicalJson, type CanonicalValue } from "../receipts/canonical_json.ts";
 
@@ -60,11 +61,15 @@ export function createUsageAck(
   }, consumerSecretKey);
 }
 
-/** Checks an acknowledgement's signature and content; the signer is the caller's to match. Never throws. */
+/**
+ * Checks an acknowledgement's signature (by `verify`, a faster secp256k1 backend's, when given) and
+ * content; the signer is the caller's to match. Never throws.
+ */
 export function verifyUsageAck(
   raw: unknown,
+  opts: { verify?: EventVerifier } = {},
 ): { ok: true; ack: VerifiedUsageAck } | { ok: false; code: UsageAckRefusal; reason: string } {
-  const c = checkCanonicalEvent<UsageAckContent>(raw, USAGE_ACK_KIND, FIELDS);
+  const c = checkCanonicalEvent<UsageAckContent>(raw, USAGE_ACK_KIND, FIELDS, opts.verify);
   if (!c.ok) return { ok: false, code: c.code === "forged" ? "ack_forged" : "ack_invalid", reason: c.reason };
   return { ok: true, ack: { event: c.event, content: c.content } as VerifiedUsageAck };
 }

@@ -2,7 +2,7 @@
 // one node (kind 7478): which job, whose money (a buyer pseudonym), which model, the most it may
 // cost, the node, the consumer's one-off key, how the request is encrypted, and until when. A node
 // checks it offline against the control plane's published key and accepts each job id once.
-import { finalizeEvent, type NostrEvent } from "nostr-tools/pure";
+import { type EventTemplate, finalizeEvent, type NostrEvent } from "nostr-tools/pure";
 import { type EventVerifier, hasValidSignature, parseEvent, tagValue } from "../nostr/event.ts";
 import { isRecord } from "../json/is_record.ts";
 import { canonicalJson, type CanonicalValue } from "../receipts/canonical_json.ts";
@@ -81,11 +81,15 @@ const FIELDS: Record<keyof TicketContent, (v: unknown) => boolean> = {
 };
 
 /**
- * Signs a ticket with the control plane's key.
+ * Signs a ticket with the control plane's key (by `secp`, a faster secp256k1 backend, when given).
  * @example createTicket(platformKey, { job_id, …, expires_at: now + 60, created_at: now })
  */
-export function createTicket(platformSecretKey: Uint8Array, content: TicketContent): NostrEvent {
-  return finalizeEvent({
+export function createTicket(
+  platformSecretKey: Uint8Array,
+  content: TicketContent,
+  opts: { secp?: { finalizeEvent(t: EventTemplate, sk: Uint8Array): NostrEvent } } = {},
+): NostrEvent {
+  return (opts.secp?.finalizeEvent ?? finalizeEvent)({
     kind: TICKET_KIND,
     created_at: content.created_at,
     tags: [["t", TICKET_TAG], ["p", content.node], ["job", content.job_id]],
