@@ -15,6 +15,7 @@ export interface DirectDesk {
 export const MAX_LINE_BYTES = 256 * 1024;
 
 const encoder = new TextEncoder();
+const NDJSON_HEADERS = { "content-type": "application/x-ndjson", "cache-control": "no-store" };
 
 const errorResponse = (status: number, code: string, message: string) =>
   Response.json({ error: { code, message } }, { status });
@@ -86,6 +87,16 @@ export function createDirectHandler(desk: DirectDesk): (req: Request) => Promise
     const ctrl = new AbortController();
     const onAbort = () => ctrl.abort();
     req.signal.addEventListener("abort", onAbort, { once: true });
+    if (!start.stream) {
+      // A whole answer is one message and the end: sent in one body, without a stream's machinery.
+      const frames: string[] = [];
+      try {
+        await run((payload) => frames.push(payload), ctrl.signal);
+      } finally {
+        req.signal.removeEventListener("abort", onAbort);
+      }
+      return new Response(frames.join("\n") + "\n", { headers: NDJSON_HEADERS });
+    }
     const body = new ReadableStream<Uint8Array>({
       start(out) {
         const emit = (payload: string) => {
@@ -104,9 +115,7 @@ export function createDirectHandler(desk: DirectDesk): (req: Request) => Promise
         ctrl.abort();
       },
     });
-    return new Response(body, {
-      headers: { "content-type": "application/x-ndjson", "cache-control": "no-store" },
-    });
+    return new Response(body, { headers: NDJSON_HEADERS });
   };
 }
 

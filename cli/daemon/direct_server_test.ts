@@ -361,3 +361,43 @@ Deno.test("direct - a client that goes away stops the engine", async () => {
     await w.close();
   }
 });
+
+Deno.test("direct - a client that goes away before a whole answer stops the engine", async () => {
+  const w = await world();
+  try {
+    w.engine.configure({ failure: "hang" });
+    const t = ticketFor(w);
+    const abort = new AbortController();
+    const words = "a b c d e f g h i j k l m n o p";
+    const answer = post(
+      w,
+      requestBody(w, t, chat({ messages: [{ role: "user", content: words }] })),
+      abort.signal,
+    );
+    await within(
+      (async () => {
+        for (let i = 0; i < 500 && !w.engine.events.some((e) => e.type === "request"); i++) {
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      })(),
+      5000,
+      "the engine's request",
+    );
+    abort.abort();
+    await within(answer, 6000, "the handler's end");
+    await within(
+      (async () => {
+        for (let i = 0; i < 500 && !w.engine.events.some((e) => e.type === "abort"); i++) {
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      })(),
+      6000,
+      "the engine's abort",
+    );
+    assert.ok(w.engine.events.some((e) => e.type === "abort"), "the engine saw the request aborted");
+    assert.ok(!w.engine.events.some((e) => e.type === "complete"), "the engine did not finish");
+    assert.equal(w.daemon.state.inFlight, 0);
+  } finally {
+    await w.close();
+  }
+});

@@ -59,6 +59,8 @@ export type DirectStart =
   | { ok: false; refusal: DirectRefusal }
   | {
     ok: true;
+    /** Whether the consumer asked for a stream (else the answer is one message and the end). */
+    stream: boolean;
     /** Runs the job, emitting sealed n2c frames; resolves when the answer is complete. */
     run(emit: (payload: string) => void, signal: AbortSignal): Promise<void>;
   };
@@ -364,6 +366,7 @@ export class NodeDaemon {
     this.state.inFlight = this.#jobs.size;
     return {
       ok: true,
+      stream: job.stream,
       run: async (emit, signal) => {
         const onAbort = () => ctrl.abort();
         signal.addEventListener("abort", onAbort, { once: true });
