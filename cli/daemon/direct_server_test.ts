@@ -401,3 +401,24 @@ Deno.test("direct - a client that goes away before a whole answer stops the engi
     await w.close();
   }
 });
+
+Deno.test("direct - another path is a 404 and another method a 405, before any work", async () => {
+  const w = await world();
+  try {
+    for (
+      const [url, method, status] of [
+        ["http://node/directx", "POST", 404],
+        ["http://node/", "POST", 404],
+        ["http://node:8080/v1/direct?x=/direct", "POST", 404],
+        ["http://node/direct?trace=1", "GET", 405],
+      ] as const
+    ) {
+      const res = await w.handler(new Request(url, { method }));
+      assert.equal(res.status, status, `${method} ${url}`);
+      await res.body?.cancel();
+    }
+    assert.deepEqual(w.engine.events, []);
+  } finally {
+    await w.close();
+  }
+});
