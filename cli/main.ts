@@ -92,7 +92,7 @@ usage: infernet <command> [flags]
   reputation <npub|hex> [--server URL] [--json]
                                           a node's published score, recomputed from its signed
                                           receipts and verifications (exit 1 if they disagree)
-  proxy [--port 8788] [--server URL] [--relay-only]
+  proxy [--port 8788] [--server URL] [--relay-only] [--target node|model]
                                           a local OpenAI-compatible endpoint (127.0.0.1) for
                                           private requests: sealed end to end to the node
 

@@ -64,7 +64,7 @@ export async function openDirectPlane(
   const t = await openTestControlPlane({
     db,
     serve: opts.serve,
-    config: { directAckWaitMs: 50, ...opts.config },
+    config: { directAckWaitMs: 1_000, ...opts.config },
   });
   const nodes: FakeDirectNode[] = [];
   for (let i = 0; i < (opts.count ?? 1); i++) {

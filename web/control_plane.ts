@@ -12,7 +12,7 @@ import {
 } from "../db/mod.ts";
 import { replayJournal } from "./jobs/journal_replay.ts";
 import { SettlementJournal } from "./jobs/settlement_journal.ts";
-import { createLogger, type Logger } from "../shared/mod.ts";
+import { createLogger, fastestSecp256k1, type Logger } from "../shared/mod.ts";
 import type { WebConfig } from "./config.ts";
 import { NodeRegistry } from "./registry/node_registry.ts";
 import { JobStore } from "./jobs/job_store.ts";
@@ -28,7 +28,7 @@ import { Metrics } from "./metrics/metrics.ts";
 import { ReputationService } from "./reputation/reputation_service.ts";
 import { ephemeralPlatformKey, loadPlatformKey, type PlatformKey } from "./receipts/platform_key.ts";
 import { ReceiptDesk } from "./receipts/receipt_desk.ts";
-import { workerSigner } from "./receipts/event_signer.ts";
+import { inlineSigner, workerSigner } from "./receipts/event_signer.ts";
 import { DirectJobs } from "./direct/direct_jobs.ts";
 
 /** Everything a handler may use. */
@@ -116,10 +116,14 @@ export async function openControlPlane(
   const kv = opts.kv ?? await Deno.openKv(config.kv ?? `${config.dataDir}/kv.sqlite3`);
   const platformKey = opts.platformKey ??
     (config.platformKeyFile ? await loadPlatformKey(config.platformKeyFile) : ephemeralPlatformKey());
-  // The receipts' crypto worker runs at idle priority, as PGlite's does: signatures never take a
-  // CPU from a request (db/worker_priority.ts raises it again if it starves).
-  const threadsBefore = config.pgliteIdle ? await workerThreadIds() : null;
-  const signer = workerSigner(platformKey.secretKey);
+  // Receipts are signed and checked inline with native libsecp256k1 (cheaper than a worker's hop);
+  // otherwise in a crypto worker at idle priority, as PGlite's runs: signatures never take a CPU
+  // from a request (db/worker_priority.ts raises it again if it starves).
+  const curve = await fastestSecp256k1();
+  const inline = curve.name === "native";
+  const threadsBefore = config.pgliteIdle && !inline ? await workerThreadIds() : null;
+  const signer = inline ? inlineSigner(platformKey.secretKey, curve) : workerSigner(platformKey.secretKey);
+  log.debug("receipt signatures", { backend: curve.name, where: inline ? "inline" : "worker" });
   let signerPriority: WorkerPriority | null = null;
   if (threadsBefore) {
     await signer.ping();
@@ -266,7 +270,13 @@ export async function openControlPlane(
     refreshMs: config.reputationRefreshMs,
   });
   receipts.onReceipt(reputation.onReceipt);
-  const direct = new DirectJobs({ registry, receipts, log, ackWaitMs: config.directAckWaitMs });
+  const direct = new DirectJobs({
+    registry,
+    receipts,
+    log,
+    ackWaitMs: config.directAckWaitMs,
+    jobTimeoutMs: config.jobTimeoutMs,
+  });
   receipts.onNodeReceipt((node, receipt) => direct.nodeReceipt(node, receipt));
   reputation.start();
 

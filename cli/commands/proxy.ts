@@ -18,17 +18,29 @@ function parsePort(value: string | undefined): number {
   return n;
 }
 
+function parseTarget(value: string | undefined): "node" | "model" {
+  if (value === undefined || value === "node" || value === "model") return value ?? "node";
+  throw new CliError("usage", `proxy: --target must be node or model, not ${value}`);
+}
+
 /** Runs `infernet proxy` until SIGINT or SIGTERM. */
 export async function runProxy(ctx: CommandContext): Promise<void> {
   const flags = parseFlags("proxy", ctx.args, {
     port: { type: "string" },
     server: { type: "string" },
     "relay-only": { type: "boolean" },
+    target: { type: "string" },
   });
   const port = parsePort(flags.port);
+  const target = parseTarget(flags.target);
   const { config } = await loadNodeConfig(ctx);
   const server = resolveServer(flags.server, config, ctx.env);
-  const handler = createProxyHandler({ server, relayOnly: flags["relay-only"] === true, log: ctx.log });
+  const handler = createProxyHandler({
+    server,
+    relayOnly: flags["relay-only"] === true,
+    target,
+    log: ctx.log,
+  });
   let http: Deno.HttpServer<Deno.NetAddr>;
   try {
     http = Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, handler);
@@ -38,7 +50,8 @@ export async function runProxy(ctx: CommandContext): Promise<void> {
     }
     throw err;
   }
-  const mode = flags["relay-only"] ? " (relay only)" : "";
+  const mode = (flags["relay-only"] ? " (relay only)" : "") +
+    (target === "model" ? " (sealed to model keys)" : "");
   ctx.print(`infernet proxy: http://127.0.0.1:${http.addr.port}/v1 → ${server}${mode}`);
   const stop = () => http.shutdown();
   Deno.addSignalListener("SIGINT", stop);

@@ -31,7 +31,7 @@ Deno.test("proxy command - serves the SDK on a local port and stops cleanly on S
   }
 });
 
-Deno.test("proxy command - a bad port is one usage line and exit 2", async () => {
+Deno.test("proxy command - a bad port or target is one usage line and exit 2", async () => {
   const home = await Deno.makeTempDir({ prefix: "infernet-proxy-" });
   try {
     const run = await runCli(["proxy", "--port", "http", "--server", "http://127.0.0.1:9"], {
@@ -39,6 +39,11 @@ Deno.test("proxy command - a bad port is one usage line and exit 2", async () =>
     });
     assert.equal(run.code, 2);
     assert.equal(run.stderr.trim(), "infernet: proxy: --port must be a port number (0 picks a free one)");
+    const target = await runCli(["proxy", "--target", "nodes", "--server", "http://127.0.0.1:9"], {
+      INFERNET_HOME: home,
+    });
+    assert.equal(target.code, 2);
+    assert.equal(target.stderr.trim(), "infernet: proxy: --target must be node or model, not nodes");
   } finally {
     await Deno.remove(home, { recursive: true });
   }

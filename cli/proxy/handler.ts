@@ -11,6 +11,8 @@ export interface ProxyOptions {
   server: string;
   /** Reach every node through the control plane's relay. */
   relayOnly?: boolean;
+  /** Seal each request to the node's own key (default) or to the model's key (IPIP-0028). */
+  target?: "node" | "model";
   log: Logger;
   fetch?: typeof fetch;
 }
@@ -63,6 +65,7 @@ export function createProxyHandler(opts: ProxyOptions): (req: Request) => Promis
       signal: abort.signal,
       fetch: doFetch,
       relayOnly: opts.relayOnly,
+      target: opts.target,
       // libsecp256k1 (native, else wasm) for the one-off key, the ECDH and the usage ack.
       secp: await fastestSecp256k1(),
       onRoute: (route) => jobId = route.job_id,

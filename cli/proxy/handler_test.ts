@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import OpenAI from "openai";
+import { generateSecretKey } from "nostr-tools/pure";
 import { createLogger } from "../../shared/mod.ts";
 import { type StandIn, type StandInNode, startDirectStandIn } from "../../testing/direct_stand_in.ts";
 import { createProxyHandler } from "./handler.ts";
@@ -124,5 +125,63 @@ Deno.test("proxy - a non-streamed request the client abandons stops the node, an
     for (let i = 0; i < 200 && s.cancelled.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
     assert.deepEqual(s.cancelled, [0]);
     assert.deepEqual(logs.filter((l) => /"level":"(warn|error)"/.test(l)), []);
+  });
+});
+
+Deno.test("proxy - --target model seals to the model key; a route without one is a clear SDK error", async () => {
+  const modelKey = generateSecretKey();
+  for (const offered of [true, false]) {
+    const s = startDirectStandIn([{ behaviour: "ok", direct: true }], offered ? { modelKey } : {});
+    const log = createLogger({ level: "silent" });
+    const http = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      createProxyHandler({ server: s.url, target: "model", log }),
+    );
+    try {
+      const sdk = new OpenAI({
+        baseURL: `http://127.0.0.1:${http.addr.port}/v1`,
+        apiKey: "sk-test",
+        maxRetries: 0,
+      });
+      const asked = sdk.chat.completions.create({ model: "m", messages: MESSAGES });
+      if (offered) {
+        assert.equal((await asked).choices[0].message.content, ANSWER);
+        assert.equal(s.routes[0].target, "model");
+      } else {
+        await assert.rejects(
+          asked,
+          (err: unknown) =>
+            err instanceof OpenAI.NotFoundError && err.code === "model_key_not_found" &&
+            /no model key for 'm'/.test(err.message),
+        );
+        assert.equal(s.requests[0].length, 0);
+      }
+    } finally {
+      await http.shutdown();
+      await s.close();
+    }
+  }
+});
+
+Deno.test("proxy - an answer sealed with another key is refused and the next node answers", async () => {
+  await withProxy(
+    [{ behaviour: "wrong_key", direct: true }, { behaviour: "ok", direct: true }],
+    async (sdk, s, _u, logs) => {
+      const stream = await sdk.chat.completions.create({ model: "m", messages: MESSAGES, stream: true });
+      let text = "";
+      for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? "";
+      assert.equal(text, ANSWER);
+      assert.ok(logs.some((l) => l.includes("answer_key_mismatch")), logs.join("\n"));
+      assert.equal(s.acks.length, 1);
+      assert.equal(JSON.parse(s.acks[0].content).node, s.nodePubkeys[1]);
+    },
+  );
+  await withProxy([{ behaviour: "wrong_key", direct: true }], async (sdk) => {
+    await assert.rejects(
+      sdk.chat.completions.create({ model: "m", messages: MESSAGES }),
+      (err: unknown) =>
+        err instanceof OpenAI.APIError && err.status === 502 && err.code === "answer_key_mismatch" &&
+        /another key than its ticket's/.test(err.message),
+    );
   });
 });

@@ -8,7 +8,7 @@ import { artifactHash } from "../receipts/receipt.ts";
 import { createUsageAck } from "./acks.ts";
 import { countPromptTokens, countTextTokens } from "./count.ts";
 import { conversationKey, type SharedXBackend } from "./conversation_key.ts";
-import { FrameOpener, FrameSealer, FramingError } from "./framing.ts";
+import { FrameOpener, FrameSealer, FramingError, type Opened } from "./framing.ts";
 import { readLines } from "./ndjson.ts";
 
 /** An OpenAI chat completion request (the fields direct mode reads; the rest travels sealed). */
@@ -114,6 +114,35 @@ function recipientOf(c: RouteCandidate): string {
   return c.node;
 }
 
+/**
+ * For `target` "model": the candidates whose ticket seals to a model key (IPIP-0028); a route
+ * that offers none is an error, not a silent fall back to the nodes' own keys.
+ */
+function modelCandidates(route: RouteAnswer, model: string): RouteCandidate[] {
+  const out = route.candidates.filter((c) => c.model_key !== null && recipientOf(c) === c.model_key);
+  if (out.length === 0) {
+    throw new DirectError(
+      404,
+      "model_key_not_found",
+      `the route offers no model key for '${model}': no available node holds a grant of one; ` +
+        `ask with target "node" (infernet proxy --target node) instead`,
+    );
+  }
+  return out;
+}
+
+/** A first frame that does not open: the answer is not sealed with the key the ticket names. */
+function keyMismatch(c: RouteCandidate, recipient: string, cause: FramingError): DirectError {
+  const whose = recipient === c.node ? "the node's own key" : `model key ${recipient.slice(0, 12)}…`;
+  return new DirectError(
+    502,
+    "answer_key_mismatch",
+    `node ${c.node.slice(0, 12)}… answered with another key than its ticket's (${whose}), or its ` +
+      `answer was tampered with: refused, not billed`,
+    { cause },
+  );
+}
+
 async function errorOf(res: Response, fallbackCode: string): Promise<DirectError> {
   const text = await res.text().catch(() => "");
   let code = fallbackCode;
@@ -188,16 +217,26 @@ export async function* privateChat(opts: PrivateChatOptions): AsyncGenerator<unk
   if (!routeRes.ok) throw await errorOf(routeRes, "route_failed");
   const route = parseRoute(await routeRes.json());
   opts.onRoute?.(route);
+  const candidates = opts.target === "model" ? modelCandidates(route, body.model) : route.candidates;
   const request = JSON.stringify(body);
   let last: DirectError | null = null;
+  /** The last node that took the request (HTTP 200) but whose answer opened nothing. */
+  let unopened: string | null = null;
+  const ackOf = (node: string) => ({ jobId: route.job_id, node, promptTokens, secp: opts.secp });
+  const ackNothing = (node: string) =>
+    postAck(doFetch, server, auth, oneOff, ackOf(node), null)
+      .catch((err) => opts.onAckError?.(err));
 
-  for (const cand of route.candidates) {
+  for (const cand of candidates) {
     opts.signal?.throwIfAborted();
     const attempt = new AbortController();
     const onAbort = () => attempt.abort(opts.signal?.reason);
     opts.signal?.addEventListener("abort", onAbort);
-    const key = conversationKey(oneOff, recipientOf(cand), { secp: opts.secp });
+    const recipient = recipientOf(cand);
+    const key = conversationKey(oneOff, recipient, { secp: opts.secp });
     const received = new Received();
+    let answered = false;
+    let openedAny = false;
     const timeoutMs = opts.firstTokenTimeoutMs ?? 30_000;
     const silent = new DirectError(504, "node_timeout", `the node sent nothing within ${timeoutMs} ms`);
     const timer = setTimeout(() => attempt.abort(silent), timeoutMs);
@@ -230,9 +269,17 @@ export async function* privateChat(opts: PrivateChatOptions): AsyncGenerator<unk
         );
       }
       if (!res.ok || !res.body) throw await errorOf(res, "node_refused");
+      answered = true;
       const opener = new FrameOpener(key, route.job_id, "n2c");
       for await (const line of readLines(res.body)) {
-        const opened = opener.open(line);
+        let opened: Opened;
+        try {
+          opened = opener.open(line);
+        } catch (err) {
+          if (openedAny || !(err instanceof FramingError) || err.code !== "frame_undecryptable") throw err;
+          throw keyMismatch(cand, recipient, err);
+        }
+        openedAny = true;
         if (opened.type === "partial") continue;
         if (opened.type === "end") break;
         if (opened.type === "error") throw new DirectError(502, opened.code, opened.message);
@@ -264,11 +311,18 @@ export async function* privateChat(opts: PrivateChatOptions): AsyncGenerator<unk
       opts.signal?.removeEventListener("abort", onAbort);
       attempt.abort(); // Leaving early (the consumer went away) stops the node.
       if (received.any) {
-        const ack = { jobId: route.job_id, node: cand.node, promptTokens, secp: opts.secp };
-        await postAck(doFetch, server, auth, oneOff, ack, received).catch((err) => opts.onAckError?.(err));
+        await postAck(doFetch, server, auth, oneOff, ackOf(cand.node), received)
+          .catch((err) => opts.onAckError?.(err));
+      } else if (answered) {
+        unopened = cand.node;
+        // Gone before the first message: say so now, as nothing follows (the node bills nothing).
+        if (opts.signal?.aborted) await ackNothing(cand.node);
       }
     }
   }
+  // Every node failed. One that took the request may still sign a receipt: the ack says nothing
+  // of its answer was opened, so the control plane bills nothing for it.
+  if (unopened !== null) await ackNothing(unopened);
   const status = last && last.status >= 400 && last.status < 500 ? last.status : 502;
   throw new DirectError(status, last?.code ?? "no_node_answered", `no node answered: ${last?.message}`, {
     cause: last,
@@ -281,16 +335,17 @@ async function postAck(
   auth: Record<string, string>,
   oneOff: Uint8Array,
   job: { jobId: string; node: string; promptTokens: number; secp?: ConsumerSecp },
-  received: Received,
+  received: Received | null,
 ): Promise<void> {
   const { jobId } = job;
-  const texts = received.ordered;
+  // Null: nothing of the node's answer was opened (artifact_hash null, docs/protocol.md §14).
+  const texts = received?.ordered ?? [];
   const ack = createUsageAck(oneOff, {
     job_id: jobId,
     node: job.node,
     prompt_tokens: job.promptTokens,
     completion_tokens: texts.reduce((n, t) => n + countTextTokens(t), 0),
-    artifact_hash: artifactHash(texts),
+    artifact_hash: received ? artifactHash(texts) : null,
     created_at: Math.floor(Date.now() / 1000),
   }, { secp: job.secp });
   const res = await doFetch(`${server}/v1/route/${encodeURIComponent(jobId)}/usage`, {

@@ -133,7 +133,7 @@ Deno.test("private chat - falls back before the first token: refusal, error fram
       onFallback: (_node, err) => failed.push(err.code),
     }));
     assert.equal(deltas(chunks), ANSWER);
-    assert.deepEqual(failed, ["engine_down", "engine_failed", "frame_undecryptable"]);
+    assert.deepEqual(failed, ["engine_down", "engine_failed", "answer_key_mismatch"]);
     assert.equal(s.acks.length, 1, "only the node that answered is acknowledged");
     assert.equal(JSON.parse(s.acks[0].content).node, s.nodePubkeys[3]);
   });
@@ -219,7 +219,10 @@ Deno.test("private chat - every node failing is one error; a route refusal keeps
         .catch((e) => e) as DirectError;
       assert.equal(missing.status, 404);
       assert.equal(missing.code, "model_not_found");
-      assert.equal(s.acks.length, 0);
+      // The node that took the request (and sent an error frame) is told nothing was opened.
+      assert.equal(s.acks.length, 1);
+      const ack = JSON.parse(s.acks[0].content);
+      assert.deepEqual([ack.node, ack.artifact_hash, ack.completion_tokens], [s.nodePubkeys[1], null, 0]);
     },
   );
 });
@@ -238,4 +241,59 @@ Deno.test("private chat - leaving the loop or aborting stops the node's stream",
     assert.deepEqual(s.cancelled, [0, 0]);
     assert.equal(s.acks.length, 2, "a partial answer is acknowledged too");
   });
+});
+
+Deno.test("private chat - target model with a route that offers no model key is a clear error", async () => {
+  await withStandIn([{ behaviour: "ok", direct: true }], async (s) => {
+    const body = { model: "m", messages: MESSAGES };
+    const err = await collect(privateChat({ server: s.url, apiKey: "k", body, target: "model" }))
+      .catch((e) => e) as DirectError;
+    assert.equal(err.status, 404);
+    assert.equal(err.code, "model_key_not_found");
+    assert.match(err.message, /no model key for 'm'.*target "node"/);
+    assert.equal(s.requests[0].length, 0, "nothing was sealed to the node's own key instead");
+  });
+});
+
+Deno.test("private chat - an answer sealed with another key is refused, and acked as nothing opened", async () => {
+  await withStandIn([{ behaviour: "wrong_key", direct: true }], async (s) => {
+    const body = { model: "m", messages: MESSAGES, stream: true };
+    const err = await collect(privateChat({ server: s.url, apiKey: "k", body })).catch((e) =>
+      e
+    ) as DirectError;
+    assert.equal(err.code, "answer_key_mismatch");
+    assert.equal(err.status, 502);
+    assert.match(err.message, /answered with another key than its ticket's \(the node's own key\)/);
+    assert.equal(s.acks.length, 1);
+    const ack = JSON.parse(s.acks[0].content);
+    assert.deepEqual([ack.node, ack.artifact_hash, ack.completion_tokens], [s.nodePubkeys[0], null, 0]);
+    assert.equal(ack.prompt_tokens, countPromptTokens(MESSAGES));
+  });
+});
+
+Deno.test("private chat - with a model key, an answer not sealed with it is refused too", async () => {
+  const modelKey = generateSecretKey();
+  const s = startDirectStandIn(
+    [{ behaviour: "wrong_key", direct: true }, { behaviour: "ok", direct: true }],
+    {
+      modelKey,
+    },
+  );
+  try {
+    const failed: string[] = [];
+    const body = { model: "m", messages: MESSAGES, stream: true };
+    const chunks = await collect(privateChat({
+      server: s.url,
+      apiKey: "k",
+      body,
+      target: "model",
+      onFallback: (_n, e) => failed.push(e.message),
+    }));
+    assert.equal(deltas(chunks), ANSWER);
+    assert.equal(failed.length, 1);
+    assert.match(failed[0], /another key than its ticket's \(model key [0-9a-f]{12}…\)/);
+    assert.equal(JSON.parse(s.acks[0].content).node, s.nodePubkeys[1]);
+  } finally {
+    await s.close();
+  }
 });

@@ -3,15 +3,15 @@
 // via nostr-tools/wasm) and nostr-tools' pure JavaScript on @noble/curves. All three give the same
 // answers (secp256k1_test.ts checks them against each other and the BIP-340 vectors); they differ in
 // speed only, so callers take `fastestSecp256k1()` and tests pass the one they want.
-import { createECDH } from "node:crypto";
+import { createECDH, createHash } from "node:crypto";
 import { schnorr, secp256k1 } from "@noble/curves/secp256k1.js";
 import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
 import {
   type EventTemplate,
   finalizeEvent as finalizePure,
-  getEventHash,
   getPublicKey as getPublicKeyPure,
   type NostrEvent,
+  serializeEvent,
   type VerifiedEvent,
   verifiedSymbol,
   verifyEvent as verifyPure,
@@ -63,6 +63,11 @@ export const PURE_SECP256K1: Secp256k1Backend = {
   sharedX: nobleSharedX,
 };
 
+/** NIP-01's event id, by OpenSSL's SHA-256 (nostr-tools' getEventHash: same bytes, @noble/hashes, slower). */
+export function eventHash(event: Omit<NostrEvent, "id" | "sig">): string {
+  return createHash("sha256").update(serializeEvent(event), "utf8").digest("hex");
+}
+
 function isHex(s: unknown, length: number): s is string {
   return typeof s === "string" && s.length === length && /^[0-9a-f]*$/.test(s);
 }
@@ -78,7 +83,7 @@ export function nativeBackend(curve: NativeCurve): Secp256k1Backend {
       created_at: t.created_at,
       pubkey,
     } as NostrEvent;
-    event.id = getEventHash(event);
+    event.id = eventHash(event);
     event.sig = bytesToHex(curve.sign(hexToBytes(event.id), secretKey));
     (event as VerifiedEvent)[verifiedSymbol] = true;
     return event as VerifiedEvent;
@@ -89,7 +94,7 @@ export function nativeBackend(curve: NativeCurve): Secp256k1Backend {
     let ok = false;
     try {
       ok = isHex(event.id, 64) && isHex(event.sig, 128) && isHex(event.pubkey, 64) &&
-        getEventHash(event) === event.id &&
+        eventHash(event) === event.id &&
         curve.verify(hexToBytes(event.sig), hexToBytes(event.id), hexToBytes(event.pubkey));
     } catch {
       ok = false;

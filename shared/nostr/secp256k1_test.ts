@@ -1,8 +1,14 @@
 import assert from "node:assert/strict";
 import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
-import { generateSecretKey, type NostrEvent } from "nostr-tools/pure";
+import { generateSecretKey, getEventHash, type NostrEvent } from "nostr-tools/pure";
 import { nativeSecp256k1 } from "./native.ts";
-import { fastestSecp256k1, nativeBackend, PURE_SECP256K1, type Secp256k1Backend } from "./secp256k1.ts";
+import {
+  eventHash,
+  fastestSecp256k1,
+  nativeBackend,
+  PURE_SECP256K1,
+  type Secp256k1Backend,
+} from "./secp256k1.ts";
 import { loadWasmNostr } from "./wasm.ts";
 
 // CI installs libsecp256k1 and asks for it: there a missing native backend is a failure, not a skip.
@@ -100,5 +106,12 @@ Deno.test("every backend refuses tampered and malformed events without throwing"
       const event = JSON.parse(JSON.stringify({ ...good, ...change })) as NostrEvent;
       assert.equal(false, backend.verifyEvent(event), `${backend.name} accepted: ${what}`);
     }
+  }
+});
+
+Deno.test("eventHash is NIP-01's id, as nostr-tools computes it", () => {
+  for (const i of [0, 1, 2]) {
+    const t = { ...template(i), pubkey: "ab".repeat(32), content: `"quotes"\n\\ 🚀 ${i}` };
+    assert.equal(eventHash(t), getEventHash(t));
   }
 });

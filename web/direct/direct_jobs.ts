@@ -2,7 +2,7 @@
 // `POST /v1/route` to their settlement on the node's receipt and the consumer's usage ack. A
 // direct job is a JobRun whose stages stop after the hold; its end comes from here, so its row,
 // settlement, lease and platform receipt go the way of every gateway job's.
-import type { Logger, ReceiptTokens, VerifiedNodeReceipt } from "../../shared/mod.ts";
+import type { Logger, VerifiedNodeReceipt } from "../../shared/mod.ts";
 import type { UsageAckContent, VerifiedUsageAck } from "../../shared/direct/acks.ts";
 import type { JobRun } from "../jobs/job_run.ts";
 import type { NodeRegistry } from "../registry/node_registry.ts";
@@ -24,7 +24,8 @@ export interface DirectJobTerms {
 
 interface DirectJob extends DirectJobTerms {
   run: JobRun;
-  receipt: { node: string; usage: ReceiptTokens | null; receipt: VerifiedNodeReceipt } | null;
+  /** The node receipts accepted for the job, by candidate (a refused answer's node signs one too). */
+  receipts: Map<string, VerifiedNodeReceipt>;
   ack: UsageAckContent | null;
   timer: ReturnType<typeof setTimeout> | null;
 }
@@ -43,7 +44,15 @@ export interface DirectJobsOptions {
   log: Logger;
   /** How long the one of receipt and ack that came first waits for the other. */
   ackWaitMs: number;
+  /**
+   * The job timeout (the reaper's deadline, from routing): the wait ends a second before it, so a
+   * long job's receipt is settled rather than reaped unbilled. Absent: no such bound.
+   */
+  jobTimeoutMs?: number;
 }
+
+/** How long before the reaper's deadline a waiting job is settled on what it has. */
+const DEADLINE_MARGIN_MS = 1000;
 
 /** The direct jobs of this instance, by id. */
 export class DirectJobs {
@@ -61,7 +70,7 @@ export class DirectJobs {
 
   /** Starts tracking a job whose tickets were issued; a reaped job is forgotten with its candidates. */
   open(run: JobRun, terms: DirectJobTerms): void {
-    const job: DirectJob = { ...terms, run, receipt: null, ack: null, timer: null };
+    const job: DirectJob = { ...terms, run, receipts: new Map(), ack: null, timer: null };
     this.#jobs.set(run.id, job);
     run.onAbort = () => this.#drop(job, null);
   }
@@ -71,11 +80,14 @@ export class DirectJobs {
     return this.#jobs.get(jobId) ?? null;
   }
 
-  /** A node receipt the desk accepted: a direct job's settles on it (and the ack, or the wait). */
+  /**
+   * A node receipt the desk accepted: a direct job settles on it once the consumer's ack names
+   * its node (or the wait is over). Each candidate's is kept: the consumer may have refused one.
+   */
   nodeReceipt(node: string, receipt: VerifiedNodeReceipt): void {
     const job = this.#jobs.get(receipt.content.task_id);
-    if (!job || job.receipt || !job.candidates.includes(node)) return;
-    job.receipt = { node, usage: receipt.content.usage, receipt };
+    if (!job || job.receipts.has(node) || !job.candidates.includes(node)) return;
+    job.receipts.set(node, receipt);
     if (job.ack && job.ack.node === node) return this.#settle(job);
     this.#wait(job);
   }
@@ -107,49 +119,95 @@ export class DirectJobs {
       };
     }
     job.ack = ack.content;
-    if (job.receipt?.node === ack.content.node) this.#settle(job);
+    if (job.receipts.has(ack.content.node)) this.#settle(job);
     else this.#wait(job);
     return null;
   }
 
   #wait(job: DirectJob): void {
     if (job.timer) return;
+    const { ackWaitMs, jobTimeoutMs } = this.#opts;
+    const left = jobTimeoutMs === undefined
+      ? Infinity
+      : jobTimeoutMs - job.run.elapsedMs() - DEADLINE_MARGIN_MS;
     job.timer = setTimeout(() => {
       job.timer = null;
       this.#settle(job);
-    }, this.#opts.ackWaitMs);
+    }, Math.max(0, Math.min(ackWaitMs, left)));
+  }
+
+  /**
+   * The node whose answer the job is billed on: the one the consumer's ack names; without an ack,
+   * the last candidate (in ticket order) that signed a receipt, since the consumer moves down the
+   * list only before a first token. Null when that node sent no receipt.
+   */
+  #served(job: DirectJob): string | null {
+    if (job.ack) return job.receipts.has(job.ack.node) ? job.ack.node : null;
+    return job.candidates.findLast((c) => job.receipts.has(c)) ?? null;
   }
 
   #settle(job: DirectJob): void {
     if (!this.#jobs.has(job.run.id)) return;
-    const { run, receipt } = job;
-    const ack = receipt && job.ack?.node === receipt.node ? job.ack : null;
+    const { run } = job;
+    const servedBy = this.#served(job);
+    const receipt = servedBy ? job.receipts.get(servedBy)! : null;
+    const ack = job.ack;
     const s = settleDirect({
-      receipt: receipt && { usage: receipt.usage, outcome: receipt.receipt.content.outcome },
+      receipt: receipt && { usage: receipt.content.usage, outcome: receipt.content.outcome },
       ack,
       promptTokens: job.promptTokens,
       maxTokens: job.maxTokens,
     });
-    const node = receipt ? this.#opts.registry.get(receipt.node) ?? null : null;
+    const node = servedBy ? this.#opts.registry.get(servedBy) ?? null : null;
     if (receipt && node) {
       run.node = node;
       run.prices = modelPrices(node, run.meta.model);
-      const u = receipt.usage;
+      const u = receipt.content.usage;
       run.engineUsage = u && { ...u, total_tokens: u.prompt_tokens + u.completion_tokens };
-      run.ttftMs = receipt.receipt.content.ttft_ms;
+      run.ttftMs = receipt.content.ttft_ms;
       run.delivered = true;
     }
     run.direct = {
       billed: s.billed,
       counted: ack && { prompt: ack.prompt_tokens, completion: ack.completion_tokens },
       // No ack: the node's own hash stands (nothing to compare it with).
-      artifactHash: ack ? ack.artifact_hash : receipt?.receipt.content.artifact_hash ?? null,
+      artifactHash: ack ? ack.artifact_hash : receipt?.content.artifact_hash ?? null,
     };
     if (s.disagrees) {
-      this.#opts.log.warn("direct job's counts disagree", { jobId: run.id, node: receipt?.node });
+      this.#opts.log.warn("direct job's counts disagree", { jobId: run.id, node: servedBy });
     }
-    this.#drop(job, node ? receipt!.node : null);
+    this.#refuseOthers(job, servedBy);
+    this.#drop(job, node ? servedBy : null);
     void run.end(s.status, { errorCode: s.errorCode });
+  }
+
+  /**
+   * The candidates that signed a receipt but whose answer the consumer did not take (it names
+   * another node, or a later one served): their attempts end unbilled, as a gateway attempt that
+   * failed before its first token, and their platform receipts say so.
+   */
+  #refuseOthers(job: DirectJob, servedBy: string | null): void {
+    const { run } = job;
+    for (const [node, r] of job.receipts) {
+      if (node === servedBy) continue;
+      this.#opts.receipts.attemptEnded({
+        jobId: run.id,
+        nodePubkey: node,
+        kind: run.meta.kind,
+        model: run.meta.model,
+        apiKeyId: run.meta.apiKeyId,
+        outcome: "failure",
+        cancelledBy: null,
+        errorCode: "answer_refused",
+        artifactHash: null,
+        reported: r.content.usage,
+        counted: null,
+        billed: { prompt_tokens: 0, completion_tokens: 0 },
+        amountNano: 0n,
+        ttftMs: null,
+        durationMs: run.elapsedMs(),
+      });
+    }
   }
 
   /** Stops tracking a job; the desk forgets the candidates that did not run it. */
@@ -157,13 +215,15 @@ export class DirectJobs {
     if (job.timer) clearTimeout(job.timer);
     job.timer = null;
     this.#jobs.delete(job.run.id);
-    for (const c of job.candidates) if (c !== ranOn) this.#opts.receipts.forget(job.run.id, c);
+    for (const c of job.candidates) {
+      if (c !== ranOn && !job.receipts.has(c)) this.#opts.receipts.forget(job.run.id, c);
+    }
   }
 
   /** Settles what can be (a receipt in: billed without waiting longer); the rest is left to the reaper. */
   close(): void {
     for (const job of [...this.#jobs.values()]) {
-      if (job.receipt) this.#settle(job);
+      if (job.receipts.size > 0) this.#settle(job);
       else if (job.timer) clearTimeout(job.timer);
     }
   }

@@ -10,8 +10,11 @@ import { usageDiverges } from "../metering/count_tokens.ts";
 export interface DirectUsage {
   /** The node's receipt (its usage and outcome), or null when none came. */
   receipt: { usage: ReceiptTokens | null; outcome: ReceiptOutcome } | null;
-  /** The consumer's acknowledged count, or null when none came. */
-  ack: ReceiptTokens | null;
+  /**
+   * The consumer's acknowledged count, or null when none came. Its `artifact_hash` null says the
+   * consumer opened nothing of this node's answer (it refused it, or nothing came).
+   */
+  ack: (ReceiptTokens & { artifact_hash?: string | null }) | null;
   /** The ticket's prompt_tokens (the consumer's count when it asked) and max_tokens. */
   promptTokens: number;
   maxTokens: number;
@@ -40,7 +43,8 @@ const STATUS: Record<ReceiptOutcome, JobStatus> = {
 
 /**
  * Both counts agree (usageDiverges false for prompt and completion): the node's is billed; they
- * disagree: the lower of each, flagged; no ack: the node's, flagged `no_consumer_ack`; no
+ * disagree: the lower of each, flagged; no ack: the node's, flagged `no_consumer_ack`; an ack
+ * that opened nothing (`artifact_hash` null): nothing, and a success becomes `answer_refused`; no
  * receipt: nothing. Every bill is capped at the ticket's bounds.
  */
 export function settleDirect(u: DirectUsage): DirectSettlement {
@@ -59,6 +63,17 @@ export function settleDirect(u: DirectUsage): DirectSettlement {
   let completion: number;
   let errorCode: string | null = null;
   let disagrees = false;
+  if (ack && ack.artifact_hash === null) {
+    // The consumer opened no frame of this node's answer (sealed with another key, or none came):
+    // as a gateway attempt that failed before its first token, it is not billed.
+    const claimed = (node?.completion_tokens ?? 0) > 0;
+    return {
+      billed: { prompt: 0, completion: 0 },
+      status: status === "completed" ? "failed" : status,
+      errorCode: status === "completed" ? "answer_refused" : null,
+      disagrees: claimed,
+    };
+  }
   if (!ack) {
     prompt = node?.prompt_tokens ?? 0;
     completion = node?.completion_tokens ?? 0;

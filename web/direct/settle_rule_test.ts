@@ -32,3 +32,29 @@ Deno.test("direct settlement - no node receipt bills nothing", () => {
   assert.deepEqual(s.billed, { prompt: 0, completion: 0 });
   assert.equal(s.errorCode, "no_node_receipt");
 });
+
+Deno.test("direct settlement - an ack that opened nothing bills nothing; a claimed success is refused", () => {
+  const refused = settleDirect({
+    ...base,
+    receipt: { usage: t(10, 3), outcome: "success" },
+    ack: { ...t(10, 0), artifact_hash: null },
+  });
+  assert.deepEqual(refused, {
+    billed: { prompt: 0, completion: 0 },
+    status: "failed",
+    errorCode: "answer_refused",
+    disagrees: true,
+  });
+  // A consumer that left before the first frame: the node's own outcome stands, nothing billed.
+  const left = settleDirect({
+    ...base,
+    receipt: { usage: t(10, 0), outcome: "cancelled" },
+    ack: { ...t(10, 0), artifact_hash: null },
+  });
+  assert.deepEqual(left, {
+    billed: { prompt: 0, completion: 0 },
+    status: "cancelled",
+    errorCode: null,
+    disagrees: false,
+  });
+});

@@ -5,6 +5,7 @@
 // source is rebuilt when the registry says the model's nodes or reputations changed.
 import type { NodeModel, ProviderSort } from "../../shared/mod.ts";
 import { type LiveNode, LOW_DATA_SAMPLES } from "../registry/node_registry.ts";
+import { npubOf } from "./node_refs.ts";
 
 /** Nodes with their entry for the model, in some order (parallel arrays). */
 export interface NodeList {
@@ -128,6 +129,8 @@ export function buildNodeSource(nodes: Iterable<LiveNode>, model: string): NodeS
         all.nodes.forEach((n, i) => {
           add(n.record.pubkey, i);
           add(n.record.nodeId, i);
+          const npub = npubOf(n);
+          if (npub !== "") add(npub, i);
         });
         names = map;
       }

@@ -1,9 +1,10 @@
 // The router: which nodes may take a job, best first. Pure, so every rule is testable alone. It
 // walks the nodes serving the model in the order of the ranking's first key (node_source.ts) and
 // stops once the best are found, so a decision over 100,000 nodes reads only a few dozen.
-import { type NodeModel, parseOperatorKey, type ProviderPrefs, tierAtLeast } from "../../shared/mod.ts";
+import { type NodeModel, type ProviderPrefs, tierAtLeast } from "../../shared/mod.ts";
 import type { LiveNode } from "../registry/node_registry.ts";
 import { buildNodeSource, type NodeList, type NodeSource } from "./node_source.ts";
+import { refIndex, refKeys } from "./node_refs.ts";
 import { rankCandidates, TOP_RANKED } from "./rank_nodes.ts";
 
 /** The share of jobs whose first place goes to a low-data node, unless configured otherwise. */
@@ -44,38 +45,6 @@ export function modelPrices(
   return m
     ? { promptPer1k: BigInt(m.promptPricePer1k), completionPer1k: BigInt(m.completionPricePer1k) }
     : null;
-}
-
-// Decoded npubs (bech32 costs microseconds), kept while few: consumers repeat their lists.
-const NPUBS = new Map<string, string | null>();
-const NPUBS_KEPT = 4096;
-
-function npubHex(ref: string): string | null {
-  let hex = NPUBS.get(ref);
-  if (hex === undefined) {
-    hex = parseOperatorKey(ref);
-    if (NPUBS.size >= NPUBS_KEPT) NPUBS.clear();
-    NPUBS.set(ref, hex);
-  }
-  return hex;
-}
-
-/** Node refs (hex pubkey, npub, or node id) → the strings a node may match: npubs decoded once. */
-function refKeys(refs: readonly string[]): Map<string, number> {
-  const keys = new Map<string, number>();
-  refs.forEach((ref, i) => {
-    if (!keys.has(ref)) keys.set(ref, i);
-    const hex = ref.startsWith("npub1") ? npubHex(ref) : null;
-    if (hex !== null && !keys.has(hex)) keys.set(hex, i);
-  });
-  return keys;
-}
-
-/** The position of the first ref naming this node, or -1. */
-function refIndex(node: LiveNode, keys: Map<string, number>): number {
-  const a = keys.get(node.record.pubkey) ?? -1;
-  const b = keys.get(node.record.nodeId) ?? -1;
-  return a === -1 ? b : b === -1 ? a : Math.min(a, b);
 }
 
 function declaresAll(m: NodeModel, parameters: readonly string[]): boolean {
