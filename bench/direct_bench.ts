@@ -1,12 +1,22 @@
 // Direct mode's encryption cost on one core (issue 28): NIP-44 v2 frames (shared/direct/framing.ts)
 // sealed and opened, for 1 KB stream chunks and for a 512 KB prompt (cut into 64 KB frames), and
-// raw nostr-tools nip44 encrypt/decrypt of 1 KB beside them. Rates are per CPU second of this
-// process (the JavaScript runs on one thread) and per wall second.
-// Run: deno run --allow-read --allow-env --allow-sys bench/direct_bench.ts [seconds per case]
+// raw nostr-tools nip44 encrypt/decrypt of 1 KB beside them; then what each request costs once:
+// the conversation key (ECDH + HKDF) and the ticket's signature check, by nostr-tools' pure
+// JavaScript and by the fastest secp256k1 backend that loads here (native libsecp256k1 through FFI
+// needs --allow-ffi). Rates are per CPU second of this process (the JavaScript runs on one thread)
+// and per wall second.
+// Run: deno run --allow-read --allow-env --allow-sys --allow-ffi bench/direct_bench.ts [seconds per case]
 import process from "node:process";
 import { v2 as nip44 } from "nostr-tools/nip44";
 import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
-import { conversationKey, FrameOpener, FrameSealer } from "../shared/direct/mod.ts";
+import {
+  conversationKey,
+  createTicket,
+  FrameOpener,
+  FrameSealer,
+  verifyTicket,
+} from "../shared/direct/mod.ts";
+import { fastestSecp256k1 } from "../shared/mod.ts";
 
 const seconds = Number(Deno.args[0] ?? 2);
 if (!(seconds > 0 && seconds <= 60)) throw new Error("usage: direct_bench.ts [seconds per case, ≤ 60]");
@@ -40,7 +50,7 @@ function run(name: string, bytes: number, once: () => void) {
   const cpu = cpuSeconds() - cpu0;
   console.log(
     `direct: ${name.padEnd(36)} ${fmt(n / cpu)} /CPU s ${fmt(n / wall)} /wall s ` +
-      `${(n * bytes / cpu / (KB * KB)).toFixed(1).padStart(7)} MB/CPU s  (${
+      `${bytes ? (n * bytes / cpu / (KB * KB)).toFixed(1).padStart(7) + " MB/CPU s" : " ".repeat(16)}  (${
         (cpu * 1e6 / n).toFixed(1)
       } µs each)`,
   );
@@ -76,4 +86,36 @@ run("nip44 decrypt 1 KB (raw)", KB, () => nip44.decrypt(sealedRaw, key));
     const opener = new FrameOpener(key, "job_bench", "c2n");
     for (const f of sealed) opener.open(f);
   });
+}
+
+// Once per request: the node's conversation key with the consumer's one-off key, and the ticket.
+{
+  const secp = await fastestSecp256k1();
+  const [nodeSk, consumerSk, platformSk] = [generateSecretKey(), generateSecretKey(), generateSecretKey()];
+  const [node, consumer] = [getPublicKey(nodeSk), getPublicKey(consumerSk)];
+  const platformPubkey = getPublicKey(platformSk);
+  const nowS = Math.floor(Date.now() / 1000);
+  const ticket = createTicket(platformSk, {
+    job_id: "job_bench",
+    buyer_did: "did:bench",
+    model: "m",
+    max_cost: "1000",
+    node,
+    consumer,
+    target: "node",
+    model_key: null,
+    prompt_tokens: 16,
+    max_tokens: 16,
+    expires_at: nowS + 600,
+    created_at: nowS,
+  });
+  const raw = JSON.parse(JSON.stringify(ticket));
+  run("conversation key, pure JS", 0, () => conversationKey(nodeSk, consumer));
+  run(`conversation key, ${secp.name}`, 0, () => conversationKey(nodeSk, consumer, { secp }));
+  run("ticket check, pure JS", 0, () => verifyTicket(raw, { platformPubkey, node, nowS }));
+  run(
+    `ticket check, ${secp.name}`,
+    0,
+    () => verifyTicket(raw, { platformPubkey, node, nowS, verify: secp.verifyEvent }),
+  );
 }

@@ -1,12 +1,16 @@
-// Direct mode's latency (issue 28), open loop at a fixed rate (200 req/s by default), one run:
+// Direct mode's latency and CPU (issue 28), open loop at a fixed rate (200 req/s by default), one run:
 //   engine alone      — POST the test engine's /v1/chat/completions;
 //   direct            — seal (NIP-44) + POST the daemon's /direct + open: what direct mode adds
 //                       over the engine (target p50 < 0.4 ms, p99 < 2 ms), tickets routed beforehand;
 //   gateway           — POST the control plane's /v1/chat/completions (today's path);
 //   relayed           — seal + POST the control plane's /v1/relay (socket to the same daemon) + open;
-//   private, whole    — privateChat: route, direct call, open, usage ack (what `infernet proxy` does).
-// The control plane and the engine run in this process, the daemon (`deno task infernet start
-// --direct-port`) in its own; on a shared 2-core VM the figures swing from run to run.
+//   private, whole    — privateChat: route, direct call, open, usage ack (what `infernet proxy` does);
+//   relayed, whole    — the same through the relay (`infernet proxy --relay-only`).
+// CPU per request: the node daemon's (process tree), and this process's (the consumer, the control
+// plane and the engine; "engine alone" is its floor). The consumer and the daemon use the fastest
+// secp256k1 backend they can load (native libsecp256k1 needs --allow-ffi). The control plane and
+// the engine run in this process, the daemon (`deno task infernet start --direct-port`) in its own;
+// on a shared 2-core VM the figures swing from run to run.
 // Run: deno run --allow-all bench/direct_latency_bench.ts [--rate 200] [--seconds 4]
 import { parseArgs } from "node:util";
 import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
@@ -19,11 +23,12 @@ import {
   privateChat,
 } from "../shared/direct/mod.ts";
 import { readLines } from "../shared/direct/ndjson.ts";
-import { artifactHash, sleep } from "../shared/mod.ts";
+import { artifactHash, fastestSecp256k1, sleep } from "../shared/mod.ts";
 import { openTestControlPlane } from "../testing/control_plane.ts";
 import { startNode, stopNode } from "../testing/network.ts";
 import { startTestEngine } from "../testing/test_engine.ts";
 import { percentile } from "./percentile.ts";
+import { perRequest, processTree, readProcStats } from "./proc_stats.ts";
 
 const flags = parseArgs({
   args: Deno.args,
@@ -36,11 +41,21 @@ const TOTAL = Math.round(RATE * SECONDS);
 const MODEL = "infernet-test-echo";
 const messages = [{ role: "user", content: "benchmark prompt of a few words" }];
 const chatBody = JSON.stringify({ model: MODEL, messages, max_tokens: 16 });
+const secp = await fastestSecp256k1();
 
-/** Sends at RATE for SECONDS (open loop); latencies in ms, sorted. */
-async function load(
-  send: (i: number) => Promise<void>,
-): Promise<{ p50: number; p99: number; errors: number }> {
+/** A phase's latencies (ms) and CPU per request (ms): the node daemon's, and this process's. */
+interface PhaseResult {
+  p50: number;
+  p99: number;
+  errors: number;
+  nodeCpuMs: number;
+  hereCpuMs: number;
+}
+
+/** Sends at RATE for SECONDS (open loop); latencies in ms, and what the processes spent. */
+async function load(send: (i: number) => Promise<void>): Promise<PhaseResult> {
+  const nodePids = processTree(node.child.pid);
+  const [node0, here0] = [readProcStats(nodePids), readProcStats([Deno.pid])];
   const latencies: number[] = [];
   let errors = 0;
   let firstError = "";
@@ -58,9 +73,17 @@ async function load(
     );
   }
   await Promise.all(inflight);
+  const nodeCpu = perRequest(node0, readProcStats(nodePids), TOTAL);
+  const hereCpu = perRequest(here0, readProcStats([Deno.pid]), TOTAL);
   if (firstError) console.error(`direct: first error: ${firstError}`);
   latencies.sort((a, b) => a - b);
-  return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), errors };
+  return {
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    errors,
+    nodeCpuMs: nodeCpu.cpuMs,
+    hereCpuMs: hereCpu.cpuMs,
+  };
 }
 
 async function ok(res: Response): Promise<void> {
@@ -112,7 +135,7 @@ async function routeMany(n: number): Promise<Routed[]> {
           jobId: r.job_id,
           node: c.node,
           sk,
-          key: conversationKey(sk, c.node),
+          key: conversationKey(sk, c.node, { secp }),
           header: JSON.stringify({ ticket: c.ticket, consumer }),
           relay: `${url}${c.relay}`,
         };
@@ -143,7 +166,7 @@ async function postAcks(): Promise<void> {
             completion_tokens: countTextTokens(text),
             artifact_hash: artifactHash([text]),
             created_at: Math.floor(Date.now() / 1000),
-          })),
+          }, { secp })),
         }).then(ok)
       ),
     );
@@ -168,17 +191,22 @@ async function sealedCall(target: string, r: Routed, headers: Record<string, str
 }
 
 const fmt = (x: number) => x.toFixed(2).padStart(7);
-const results: Record<string, { p50: number; p99: number; errors: number }> = {};
+const results: Record<string, PhaseResult> = {};
 async function phase(name: string, send: (i: number) => Promise<void>) {
   for (let i = 0; i < 20; i++) await send(-1 - i).catch(() => {}); // warm up, untimed
   const r = await load(send);
   results[name] = r;
-  console.log(`direct: ${name.padEnd(16)} p50 ${fmt(r.p50)} ms  p99 ${fmt(r.p99)} ms  errors ${r.errors}`);
+  console.log(
+    `direct: ${name.padEnd(16)} p50 ${fmt(r.p50)} ms  p99 ${fmt(r.p99)} ms  CPU/req: node ${
+      fmt(r.nodeCpuMs)
+    } ms, here ${fmt(r.hereCpuMs)} ms  errors ${r.errors}`,
+  );
 }
 
 try {
   console.log(
-    `direct: ${RATE} req/s for ${SECONDS} s per phase (${TOTAL} requests), non-streamed; ` +
+    `direct: ${RATE} req/s for ${SECONDS} s per phase (${TOTAL} requests), non-streamed, ` +
+      `secp256k1 ${secp.name} here; ` +
       `load average ${
         Deno.loadavg().map((x) => x.toFixed(1)).join(" ")
       } on ${navigator.hardwareConcurrency} cores`,
@@ -207,15 +235,12 @@ try {
     async (i) => void answered.push([pick(i), await sealedCall(pick(i).relay, pick(i), auth)]),
   );
   await postAcks();
-  await phase("private, whole", async () => {
-    for await (
-      const _ of privateChat({
-        server: url,
-        apiKey: t.apiKey,
-        body: { model: MODEL, messages, max_tokens: 16 },
-      })
-    );
-  });
+  for (const relayOnly of [false, true]) {
+    await phase(relayOnly ? "relayed, whole" : "private, whole", async () => {
+      const body = { model: MODEL, messages, max_tokens: 16 };
+      for await (const _ of privateChat({ server: url, apiKey: t.apiKey, body, relayOnly, secp }));
+    });
+  }
   const d = (a: string, b: string, p: "p50" | "p99") => results[a][p] - results[b][p];
   console.log(
     `direct: added by direct mode over the engine: p50 ${fmt(d("direct", "engine alone", "p50"))} ms, ` +

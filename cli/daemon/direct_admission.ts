@@ -9,10 +9,11 @@ import {
   FrameOpener,
   FrameSealer,
   FramingError,
+  type SharedXBackend,
   type TicketContent,
   verifyTicket,
 } from "../../shared/direct/mod.ts";
-import { isRecord, nowSeconds } from "../../shared/mod.ts";
+import { isRecord, type NostrEvent, nowSeconds } from "../../shared/mod.ts";
 import type { JobFrame } from "./engine_proxy.ts";
 import type { PlatformKeyCache } from "./platform_key_cache.ts";
 import type { UsedTickets } from "./used_tickets.ts";
@@ -48,6 +49,8 @@ export interface DirectAdmissionDeps {
   /** The secret of a model key granted to this node, or null. */
   modelSecret: (pubkey: string) => Promise<Uint8Array | null>;
   nowS?: () => number;
+  /** The secp256k1 backend for the ticket's signature and the ECDH (default nostr-tools' pure one). */
+  secp?: SharedXBackend & { verifyEvent(event: NostrEvent): boolean };
   /** Largest encrypted request, in bytes of frames (default 8 MiB). */
   maxRequestBytes?: number;
   /** The job id the transport announced (a relay's `job_id`); the ticket must be for it. */
@@ -79,7 +82,7 @@ export function promptTokenLimit(ticketPromptTokens: number): number {
 async function checkTicket(header: unknown, deps: DirectAdmissionDeps, nowS: number) {
   const raw = isRecord(header) ? header.ticket : undefined;
   const verify = (platformPubkey: string) =>
-    verifyTicket(raw, { platformPubkey, node: deps.nodePubkey, nowS });
+    verifyTicket(raw, { platformPubkey, node: deps.nodePubkey, nowS, verify: deps.secp?.verifyEvent });
   let known = deps.platformKeys.current;
   let check = known === null ? null : verify(known);
   // An unknown signer may be a rotated control-plane key: fetch it again (rate limited) and retry.
@@ -148,7 +151,12 @@ export async function admitDirect(
   const claim = deps.usedTickets.claim(t.job_id, t.expires_at, nowS);
   if (claim === "reused") return refuse(409, "ticket_reused", `job ${t.job_id} was already taken`);
   if (claim === "full") return refuse(503, "node_busy", "the node has too many live tickets");
-  const key = conversationKey(secret, t.consumer);
+  let key: Uint8Array;
+  try {
+    key = conversationKey(secret, t.consumer, { secp: deps.secp });
+  } catch {
+    return refuse(400, "ticket_invalid", "the ticket's consumer key is not a secp256k1 point");
+  }
   let text: string;
   try {
     text = await openRequest(

@@ -10,7 +10,8 @@ import {
   FrameSealer,
   type TicketContent,
 } from "../../shared/direct/mod.ts";
-import { createLogger } from "../../shared/mod.ts";
+import { createLogger, nativeBackend, PURE_SECP256K1, type Secp256k1Backend } from "../../shared/mod.ts";
+import { nativeSecp256k1 } from "../../shared/nostr/native.ts";
 import { sampleAdvert, startTestEngine, type TestEngine, within } from "../../testing/mod.ts";
 import { NodeDaemon } from "./node_daemon.ts";
 import { createDirectHandler } from "./direct_server.ts";
@@ -29,7 +30,9 @@ interface World {
   close(): Promise<void>;
 }
 
-async function world(opts: { grantModelKey?: boolean; tokenDelayMs?: number } = {}): Promise<World> {
+async function world(
+  opts: { grantModelKey?: boolean; tokenDelayMs?: number; secp?: Secp256k1Backend } = {},
+): Promise<World> {
   const engine = await startTestEngine({ tokenDelayMs: opts.tokenDelayMs ?? 0 });
   const platformKey = generateSecretKey();
   const nodeKey = generateSecretKey();
@@ -48,6 +51,7 @@ async function world(opts: { grantModelKey?: boolean; tokenDelayMs?: number } = 
     modelSecret: (pk) =>
       Promise.resolve(opts.grantModelKey && pk === getPublicKey(modelKey) ? modelKey : null),
     nowS: () => NOW,
+    secp: opts.secp,
   });
   return {
     engine,
@@ -143,6 +147,32 @@ Deno.test("direct - a non-streamed answer decrypts to the engine's response", as
     await w.close();
   }
 });
+
+// The node's ticket check and ECDH by each backend (native where libsecp256k1 loads): same answers.
+const curve = nativeSecp256k1();
+for (const secp of [PURE_SECP256K1, ...(curve ? [nativeBackend(curve)] : [])]) {
+  Deno.test(`direct - the ${secp.name} backend admits node and model-key tickets, refuses forged ones`, async () => {
+    const w = await world({ grantModelKey: true, secp });
+    try {
+      for (const patch of [{}, { target: "model" as const, model_key: getPublicKey(w.modelKey) }]) {
+        const t = ticketFor(w, patch);
+        const res = await post(w, requestBody(w, t, chat()));
+        assert.equal(res.status, 200);
+        const { messages, ending } = await readAnswer(w, t, res);
+        assert.equal(ending, "end");
+        assert.equal(JSON.parse(messages[0]).choices[0].message.content, "Echo: hi there");
+      }
+      const forged = ticketFor(w);
+      forged.ticket.sig = forged.ticket.sig.replace(/^./, (c) => c === "0" ? "1" : "0");
+      const res = await post(w, requestBody(w, forged, chat()));
+      assert.equal(res.status, 401);
+      assert.equal((await res.json()).error.code, "ticket_forged");
+      assert.equal(w.engine.events.filter((e) => e.type === "request").length, 2);
+    } finally {
+      await w.close();
+    }
+  });
+}
 
 Deno.test("direct - a stream decrypts to one message per SSE payload, then the end", async () => {
   const w = await world();
@@ -327,6 +357,67 @@ Deno.test("direct - a client that goes away stops the engine", async () => {
     );
     assert.ok(w.engine.events.some((e) => e.type === "abort"), "the engine saw the request aborted");
     assert.ok(!w.engine.events.some((e) => e.type === "complete"), "the engine did not finish");
+  } finally {
+    await w.close();
+  }
+});
+
+Deno.test("direct - a client that goes away before a whole answer stops the engine", async () => {
+  const w = await world();
+  try {
+    w.engine.configure({ failure: "hang" });
+    const t = ticketFor(w);
+    const abort = new AbortController();
+    const words = "a b c d e f g h i j k l m n o p";
+    const answer = post(
+      w,
+      requestBody(w, t, chat({ messages: [{ role: "user", content: words }] })),
+      abort.signal,
+    );
+    await within(
+      (async () => {
+        for (let i = 0; i < 500 && !w.engine.events.some((e) => e.type === "request"); i++) {
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      })(),
+      5000,
+      "the engine's request",
+    );
+    abort.abort();
+    await within(answer, 6000, "the handler's end");
+    await within(
+      (async () => {
+        for (let i = 0; i < 500 && !w.engine.events.some((e) => e.type === "abort"); i++) {
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      })(),
+      6000,
+      "the engine's abort",
+    );
+    assert.ok(w.engine.events.some((e) => e.type === "abort"), "the engine saw the request aborted");
+    assert.ok(!w.engine.events.some((e) => e.type === "complete"), "the engine did not finish");
+    assert.equal(w.daemon.state.inFlight, 0);
+  } finally {
+    await w.close();
+  }
+});
+
+Deno.test("direct - another path is a 404 and another method a 405, before any work", async () => {
+  const w = await world();
+  try {
+    for (
+      const [url, method, status] of [
+        ["http://node/directx", "POST", 404],
+        ["http://node/", "POST", 404],
+        ["http://node:8080/v1/direct?x=/direct", "POST", 404],
+        ["http://node/direct?trace=1", "GET", 405],
+      ] as const
+    ) {
+      const res = await w.handler(new Request(url, { method }));
+      assert.equal(res.status, status, `${method} ${url}`);
+      await res.body?.cancel();
+    }
+    assert.deepEqual(w.engine.events, []);
   } finally {
     await w.close();
   }

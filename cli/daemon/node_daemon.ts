@@ -11,6 +11,7 @@ import {
   type NodeAdvert,
   type NodeFrame,
   parseServerFrame,
+  type Secp256k1Backend,
   type ServerFrame,
   sleep,
 } from "../../shared/mod.ts";
@@ -24,6 +25,7 @@ import { runDirect } from "./direct_run.ts";
 import { RelayInbox } from "./relay_inbox.ts";
 import { PlatformKeyCache } from "./platform_key_cache.ts";
 import { UsedTickets } from "./used_tickets.ts";
+import { ModelSecretCache } from "./direct_model_secrets.ts";
 // npm `ws` rather than Deno's WebSocket: Deno's client socket leaves Nagle's algorithm on, so a
 // burst of small frames (stream chunks) stalls ~40 ms on a delayed ACK; `ws` sets TCP_NODELAY.
 import WebSocket from "ws";
@@ -48,6 +50,8 @@ export interface NodeDaemonOptions {
   modelSecret?: (pubkey: string) => Promise<Uint8Array | null>;
   /** The clock tickets are checked against, in Unix seconds (tests move it). */
   nowS?: () => number;
+  /** The secp256k1 backend for tickets, ECDH and receipts (default: the fastest, loaded at start). */
+  secp?: Secp256k1Backend;
 }
 
 /** A direct-mode request's start: refused before any work, or admitted and ready to run. */
@@ -55,6 +59,8 @@ export type DirectStart =
   | { ok: false; refusal: DirectRefusal }
   | {
     ok: true;
+    /** Whether the consumer asked for a stream (else the answer is one message and the end). */
+    stream: boolean;
     /** Runs the job, emitting sealed n2c frames; resolves when the answer is complete. */
     run(emit: (payload: string) => void, signal: AbortSignal): Promise<void>;
   };
@@ -124,7 +130,7 @@ export async function registerNode(
 
 /** A running node daemon. */
 export class NodeDaemon {
-  #opts: Required<NodeDaemonOptions>;
+  #opts: Required<Omit<NodeDaemonOptions, "secp">>;
   #socket: WebSocket | null = null;
   #jobs = new Map<string, AbortController>();
   #stopping = false;
@@ -139,6 +145,9 @@ export class NodeDaemon {
   #engine: EngineClient;
   #receipts: ReceiptChain;
   #usedTickets = new UsedTickets();
+  #modelSecrets: ModelSecretCache;
+  /** Tickets, ECDH and receipts: the backend given, else the fastest once start() loaded it. */
+  #secp: Secp256k1Backend | undefined;
   /** Relayed direct requests whose frames are still arriving, by job id. */
   #relays = new Map<string, RelayInbox>();
   readonly state: DaemonState = { connected: false, inFlight: 0, completed: 0, failed: 0, reconnects: 0 };
@@ -155,14 +164,21 @@ export class NodeDaemon {
       nowS: opts.nowS ?? (() => Math.floor(Date.now() / 1000)),
     };
     this.#receipts = new ReceiptChain(opts.identity.secretKey);
+    this.#modelSecrets = new ModelSecretCache(this.#opts.modelSecret);
+    this.#secp = opts.secp;
+    if (opts.secp) this.#receipts.useFinalizer(opts.secp.finalizeEvent);
     this.#engine = new EngineClient(opts.engineBaseUrl);
     this.#stopped = new Promise((r) => (this.#resolveStopped = r));
   }
 
   /** Registers, then connects the job socket and starts heartbeats. */
   async start(): Promise<void> {
-    // Receipts are signed by libsecp256k1 (native or wasm) once it has loaded, not nostr-tools' pure code.
-    void fastestSecp256k1().then((curve) => this.#receipts.useFinalizer(curve.finalizeEvent));
+    // Tickets, ECDH and receipts by libsecp256k1 (native, else wasm), not nostr-tools' pure code.
+    if (!this.#secp) {
+      this.#secp = await fastestSecp256k1();
+      this.#receipts.useFinalizer(this.#secp.finalizeEvent);
+    }
+    this.#opts.log.info("secp256k1 backend", { backend: this.#secp.name });
     await registerNode(this.#opts.server, this.#opts.identity, this.#opts.advert);
     // Direct-mode tickets are checked against this key; a failure here is retried on the first one.
     await this.#opts.platformKeys.refresh().catch((err) =>
@@ -329,8 +345,9 @@ export class NodeDaemon {
       platformKeys: this.#opts.platformKeys,
       usedTickets: this.#usedTickets,
       servedModels: () => this.#draining ? [] : this.#opts.advert.models.map((m) => m.id),
-      modelSecret: this.#opts.modelSecret,
+      modelSecret: (pubkey) => this.#modelSecrets.get(pubkey),
       nowS: this.#opts.nowS,
+      secp: this.#secp,
       jobId: opts.jobId,
     });
     if (!admission.ok) return admission;
@@ -349,6 +366,7 @@ export class NodeDaemon {
     this.state.inFlight = this.#jobs.size;
     return {
       ok: true,
+      stream: job.stream,
       run: async (emit, signal) => {
         const onAbort = () => ctrl.abort();
         signal.addEventListener("abort", onAbort, { once: true });
@@ -357,10 +375,17 @@ export class NodeDaemon {
           const { outcome, output } = await runDirect(admission.admitted, this.#engine, emit, ctrl.signal);
           if (outcome === "completed") this.state.completed++;
           else if (outcome === "failed") this.state.failed++;
-          const ws = this.#socket;
-          if (this.#opts.signReceipts && ws) {
-            const event = this.#receipts.sign(job, output, RECEIPT_OUTCOMES[outcome]);
-            this.#send(ws, { type: "receipt", event });
+          if (this.#opts.signReceipts) {
+            // Signed on a later turn, after the answer's last frame has gone out (as for gateway jobs).
+            setTimeout(() => {
+              const ws = this.#socket;
+              if (ws) {
+                this.#send(ws, {
+                  type: "receipt",
+                  event: this.#receipts.sign(job, output, RECEIPT_OUTCOMES[outcome]),
+                });
+              }
+            }, 0);
           }
         } finally {
           signal.removeEventListener("abort", onAbort);

@@ -2,7 +2,7 @@
 // each chat completion in direct mode (shared/direct/client.ts), so the official SDKs work
 // unchanged with a base URL of http://127.0.0.1:8788/v1. The API key comes from the SDK's own
 // Authorization header and goes to the control plane only to route, relay and acknowledge.
-import { isRecord, type Logger, openAiErrorBody } from "../../shared/mod.ts";
+import { fastestSecp256k1, isRecord, type Logger, openAiErrorBody } from "../../shared/mod.ts";
 import { DirectError, privateChat } from "../../shared/direct/mod.ts";
 
 /** Options of {@link createProxyHandler}. */
@@ -66,6 +66,8 @@ export function createProxyHandler(opts: ProxyOptions): (req: Request) => Promis
       fetch: doFetch,
       relayOnly: opts.relayOnly,
       target: opts.target,
+      // libsecp256k1 (native, else wasm) for the one-off key, the ECDH and the usage ack.
+      secp: await fastestSecp256k1(),
       onRoute: (route) => jobId = route.job_id,
       onFallback: (node, err) => log.info("falling back to the next node", { node, code: err.code }),
       onAckError: (err) => log.warn("the usage ack was not posted", { msg: (err as Error).message }),

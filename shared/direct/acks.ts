@@ -2,7 +2,8 @@
 // by the one-off key named in the job's ticket, it says what the consumer decrypted — its own
 // o200k count of the prompt and the answer, and the SHA-256 of the answer's text. The control
 // plane settles on it beside the node's receipt, without ever seeing the text.
-import { finalizeEvent, type NostrEvent } from "nostr-tools/pure";
+import { type EventTemplate, finalizeEvent, type NostrEvent } from "nostr-tools/pure";
+import type { EventVerifier } from "../nostr/event.ts";
 import { checkCanonicalEvent, type FieldChecks, isHex64, isNat, isText } from "./canonical_event.ts";
 import { canonicalJson, type CanonicalValue } from "../receipts/canonical_json.ts";
 
@@ -43,11 +44,16 @@ const FIELDS: FieldChecks<UsageAckContent> = {
 };
 
 /**
- * Signs an acknowledgement with the consumer's one-off key.
+ * Signs an acknowledgement with the consumer's one-off key (by `secp`, a faster secp256k1 backend,
+ * when given; else nostr-tools' pure signer).
  * @example createUsageAck(consumerKey, { job_id, node, prompt_tokens: 12, completion_tokens: 40, artifact_hash, created_at })
  */
-export function createUsageAck(consumerSecretKey: Uint8Array, content: UsageAckContent): NostrEvent {
-  return finalizeEvent({
+export function createUsageAck(
+  consumerSecretKey: Uint8Array,
+  content: UsageAckContent,
+  opts: { secp?: { finalizeEvent(t: EventTemplate, sk: Uint8Array): NostrEvent } } = {},
+): NostrEvent {
+  return (opts.secp?.finalizeEvent ?? finalizeEvent)({
     kind: USAGE_ACK_KIND,
     created_at: content.created_at,
     tags: [["job", content.job_id], ["p", content.node]],
@@ -55,11 +61,15 @@ export function createUsageAck(consumerSecretKey: Uint8Array, content: UsageAckC
   }, consumerSecretKey);
 }
 
-/** Checks an acknowledgement's signature and content; the signer is the caller's to match. Never throws. */
+/**
+ * Checks an acknowledgement's signature (by `verify`, a faster secp256k1 backend's, when given) and
+ * content; the signer is the caller's to match. Never throws.
+ */
 export function verifyUsageAck(
   raw: unknown,
+  opts: { verify?: EventVerifier } = {},
 ): { ok: true; ack: VerifiedUsageAck } | { ok: false; code: UsageAckRefusal; reason: string } {
-  const c = checkCanonicalEvent<UsageAckContent>(raw, USAGE_ACK_KIND, FIELDS);
+  const c = checkCanonicalEvent<UsageAckContent>(raw, USAGE_ACK_KIND, FIELDS, opts.verify);
   if (!c.ok) return { ok: false, code: c.code === "forged" ? "ack_forged" : "ack_invalid", reason: c.reason };
   return { ok: true, ack: { event: c.event, content: c.content } as VerifiedUsageAck };
 }

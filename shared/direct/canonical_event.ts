@@ -1,7 +1,7 @@
 // The check every direct-mode event shares (usage acks, model keys): a signed Nostr event of one
 // kind whose content is canonical JSON with exactly the expected fields, each valid.
 import type { NostrEvent } from "nostr-tools/pure";
-import { hasValidSignature, parseEvent } from "../nostr/event.ts";
+import { type EventVerifier, hasValidSignature, parseEvent } from "../nostr/event.ts";
 import { isRecord } from "../json/is_record.ts";
 import { canonicalJson, type CanonicalValue } from "../receipts/canonical_json.ts";
 
@@ -26,17 +26,20 @@ export const isHex64 = (v: unknown): boolean => typeof v === "string" && HEX64.t
 export const isText = (max: number) => (v: unknown): boolean =>
   typeof v === "string" && v.length > 0 && v.length <= max;
 
-/** Checks kind, signature and content of an untrusted event. Never throws. */
+/** Checks kind, signature (by `verify`, default nostr-tools' pure one) and content of an untrusted event. Never throws. */
 export function checkCanonicalEvent<T>(
   raw: unknown,
   kind: number,
   fields: FieldChecks<T>,
+  verify?: EventVerifier,
 ): CanonicalCheck<T> {
   const event = parseEvent(raw);
   if (!event || event.kind !== kind) {
     return { ok: false, code: "invalid", reason: `not a kind ${kind} event` };
   }
-  if (!hasValidSignature(event)) return { ok: false, code: "forged", reason: "the signature is wrong" };
+  if (!hasValidSignature(event, verify)) {
+    return { ok: false, code: "forged", reason: "the signature is wrong" };
+  }
   let c: unknown;
   try {
     c = JSON.parse(event.content);

@@ -2,12 +2,13 @@
 // node's key (or the model's), call the node directly or through the control plane's relay, open
 // the answer, and acknowledge what was received. Apps import it to talk privately without the
 // proxy (`infernet proxy` is built on it); the control plane sees the route, never the text.
-import { generateSecretKey, getPublicKey, type NostrEvent } from "nostr-tools/pure";
+import { type EventTemplate, generateSecretKey, getPublicKey, type NostrEvent } from "nostr-tools/pure";
 import { isRecord } from "../json/is_record.ts";
 import { artifactHash } from "../receipts/receipt.ts";
 import { createUsageAck } from "./acks.ts";
 import { countPromptTokens, countTextTokens } from "./count.ts";
-import { conversationKey, FrameOpener, FrameSealer, FramingError, type Opened } from "./framing.ts";
+import { conversationKey, type SharedXBackend } from "./conversation_key.ts";
+import { FrameOpener, FrameSealer, FramingError, type Opened } from "./framing.ts";
 import { readLines } from "./ndjson.ts";
 
 /** An OpenAI chat completion request (the fields direct mode reads; the rest travels sealed). */
@@ -18,6 +19,12 @@ export interface ChatRequest {
   max_tokens?: number;
   max_completion_tokens?: number;
   [field: string]: unknown;
+}
+
+/** The secp256k1 work of a consumer: a backend of shared/nostr/secp256k1.ts fits. */
+export interface ConsumerSecp extends SharedXBackend {
+  getPublicKey(secretKey: Uint8Array): string;
+  finalizeEvent(template: EventTemplate, secretKey: Uint8Array): NostrEvent;
 }
 
 /** Options of {@link privateChat}. */
@@ -45,6 +52,8 @@ export interface PrivateChatOptions {
   onFallback?: (node: string, err: DirectError) => void;
   /** Called when the usage acknowledgement could not be posted (the answer stands). */
   onAckError?: (err: unknown) => void;
+  /** The secp256k1 backend for the key, the ECDH and the ack (default nostr-tools' pure one). */
+  secp?: ConsumerSecp;
 }
 
 /** A failed private request: an HTTP status to answer with and a stable code. */
@@ -188,7 +197,7 @@ export async function* privateChat(opts: PrivateChatOptions): AsyncGenerator<unk
   const { provider: bodyProvider, ...body } = opts.body;
   const provider = opts.provider ?? bodyProvider;
   const oneOff = generateSecretKey();
-  const consumer = getPublicKey(oneOff);
+  const consumer = (opts.secp?.getPublicKey ?? getPublicKey)(oneOff);
   const promptTokens = countPromptTokens(Array.isArray(body.messages) ? body.messages : []);
 
   const routeRes = await doFetch(`${server}/v1/route`, {
@@ -213,8 +222,9 @@ export async function* privateChat(opts: PrivateChatOptions): AsyncGenerator<unk
   let last: DirectError | null = null;
   /** The last node that took the request (HTTP 200) but whose answer opened nothing. */
   let unopened: string | null = null;
+  const ackOf = (node: string) => ({ jobId: route.job_id, node, promptTokens, secp: opts.secp });
   const ackNothing = (node: string) =>
-    postAck(doFetch, server, auth, oneOff, route.job_id, node, promptTokens, null)
+    postAck(doFetch, server, auth, oneOff, ackOf(node), null)
       .catch((err) => opts.onAckError?.(err));
 
   for (const cand of candidates) {
@@ -223,7 +233,7 @@ export async function* privateChat(opts: PrivateChatOptions): AsyncGenerator<unk
     const onAbort = () => attempt.abort(opts.signal?.reason);
     opts.signal?.addEventListener("abort", onAbort);
     const recipient = recipientOf(cand);
-    const key = conversationKey(oneOff, recipient);
+    const key = conversationKey(oneOff, recipient, { secp: opts.secp });
     const received = new Received();
     let answered = false;
     let openedAny = false;
@@ -301,7 +311,7 @@ export async function* privateChat(opts: PrivateChatOptions): AsyncGenerator<unk
       opts.signal?.removeEventListener("abort", onAbort);
       attempt.abort(); // Leaving early (the consumer went away) stops the node.
       if (received.any) {
-        await postAck(doFetch, server, auth, oneOff, route.job_id, cand.node, promptTokens, received)
+        await postAck(doFetch, server, auth, oneOff, ackOf(cand.node), received)
           .catch((err) => opts.onAckError?.(err));
       } else if (answered) {
         unopened = cand.node;
@@ -324,21 +334,20 @@ async function postAck(
   server: string,
   auth: Record<string, string>,
   oneOff: Uint8Array,
-  jobId: string,
-  node: string,
-  promptTokens: number,
+  job: { jobId: string; node: string; promptTokens: number; secp?: ConsumerSecp },
   received: Received | null,
 ): Promise<void> {
+  const { jobId } = job;
   // Null: nothing of the node's answer was opened (artifact_hash null, docs/protocol.md §14).
   const texts = received?.ordered ?? [];
   const ack = createUsageAck(oneOff, {
     job_id: jobId,
-    node,
-    prompt_tokens: promptTokens,
+    node: job.node,
+    prompt_tokens: job.promptTokens,
     completion_tokens: texts.reduce((n, t) => n + countTextTokens(t), 0),
     artifact_hash: received ? artifactHash(texts) : null,
     created_at: Math.floor(Date.now() / 1000),
-  });
+  }, { secp: job.secp });
   const res = await doFetch(`${server}/v1/route/${encodeURIComponent(jobId)}/usage`, {
     method: "POST",
     headers: { ...auth, "content-type": "application/json" },

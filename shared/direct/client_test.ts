@@ -5,6 +5,8 @@ import { verifyUsageAck } from "./acks.ts";
 import { artifactHash } from "../receipts/receipt.ts";
 import { countPromptTokens } from "./count.ts";
 import { type StandInNode, startDirectStandIn } from "../../testing/direct_stand_in.ts";
+import { nativeBackend, PURE_SECP256K1 } from "../mod.ts";
+import { nativeSecp256k1 } from "../nostr/native.ts";
 
 const MESSAGES = [{ role: "user", content: "Say something private." }];
 const ANSWER = "Private answers travel sealed.";
@@ -53,6 +55,20 @@ Deno.test("private chat - streams a sealed answer from a direct node and acknowl
     assert.equal(check.ack.content.prompt_tokens, route.prompt_tokens);
   });
 });
+
+// The consumer's key, ECDH and ack by each secp256k1 backend (native where libsecp256k1 loads).
+const curve = nativeSecp256k1();
+for (const secp of [PURE_SECP256K1, ...(curve ? [nativeBackend(curve)] : [])]) {
+  Deno.test(`private chat - with the ${secp.name} backend the answer opens and the ack verifies`, async () => {
+    await withStandIn([{ behaviour: "ok", direct: true }], async (s) => {
+      const body = { model: "m", messages: MESSAGES, stream: true };
+      assert.equal(deltas(await collect(privateChat({ server: s.url, apiKey: "k", body, secp }))), ANSWER);
+      const check = verifyUsageAck(s.acks[0]);
+      assert.ok(check.ok);
+      assert.equal(check.ack.event.pubkey, s.routes[0].consumer);
+    });
+  });
+}
 
 Deno.test("private chat - with target model the request is sealed to the model's key", async () => {
   const modelKey = generateSecretKey();

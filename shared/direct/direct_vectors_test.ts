@@ -5,7 +5,8 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
 import { getPublicKey, type NostrEvent } from "nostr-tools/pure";
 import { v2 as nip44 } from "nostr-tools/nip44";
-import { conversationKey, FrameOpener, FrameSealer, type Opened } from "./framing.ts";
+import { conversationKey } from "./conversation_key.ts";
+import { FrameOpener, FrameSealer, type Opened } from "./framing.ts";
 import { createTicket, type TicketContent, verifyTicket } from "./ticket.ts";
 
 type Frame =

@@ -53,11 +53,6 @@ interface FramePlain {
   c?: string;
 }
 
-/** The NIP-44 conversation key between a secret key and a public key (hex). */
-export function conversationKey(secretKey: Uint8Array, pubkeyHex: string): Uint8Array {
-  return nip44.utils.getConversationKey(secretKey, pubkeyHex);
-}
-
 const encoder = new TextEncoder();
 
 /** Room for the frame's own fields around the piece, in bytes (the JSON keys, ids, numbers). */

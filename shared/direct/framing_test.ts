@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
-import { conversationKey, FrameOpener, FrameSealer, FramingError, MAX_FRAME_PLAINTEXT } from "./framing.ts";
+import { conversationKey } from "./conversation_key.ts";
+import { FrameOpener, FrameSealer, FramingError, MAX_FRAME_PLAINTEXT } from "./framing.ts";
 import { v2 as nip44 } from "nostr-tools/nip44";
 
 const consumer = generateSecretKey();

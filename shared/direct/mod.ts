@@ -3,6 +3,7 @@
 // opens a prompt (testing/import_directions.ts checks it).
 export {
   type ChatRequest,
+  type ConsumerSecp,
   DirectError,
   privateChat,
   type PrivateChatOptions,
@@ -10,8 +11,8 @@ export {
   type RouteCandidate,
 } from "./client.ts";
 export { countPromptTokens, countTextTokens } from "./count.ts";
+export { conversationKey, type SharedXBackend } from "./conversation_key.ts";
 export {
-  conversationKey,
   type FrameDirection,
   FrameOpener,
   FrameSealer,

@@ -1,6 +1,7 @@
 // POST /v1/route/:job_id/usage (docs/protocol.md §14): the consumer's signed usage ack (kind
 // 7479) of a direct job, from its one-off key. Checked here; settled in web/direct/direct_jobs.ts.
 import type { AppContext } from "../../app_env.ts";
+import { fastestSecp256k1 } from "../../../shared/mod.ts";
 import { verifyUsageAck } from "../../../shared/direct/acks.ts";
 import type { ControlPlane } from "../../control_plane.ts";
 import { HttpError } from "../../http_error.ts";
@@ -8,10 +9,11 @@ import type { ApiCaller } from "./api_key_auth.ts";
 
 /** The handler for a direct job's usage ack. */
 export function routeUsage(cp: ControlPlane) {
-  return (c: AppContext): Response => {
+  return async (c: AppContext): Promise<Response> => {
     const jobId = c.req.param("job_id") ?? "";
     const caller = c.get("caller") as ApiCaller;
-    const checked = verifyUsageAck(c.get("body"));
+    const { verifyEvent } = await fastestSecp256k1();
+    const checked = verifyUsageAck(c.get("body"), { verify: verifyEvent });
     if (!checked.ok) {
       const status = checked.code === "ack_forged" ? 403 : 400;
       throw new HttpError(status, `The usage ack was refused: ${checked.reason}.`, { code: checked.code });
