@@ -10,3 +10,16 @@ export {
   type VerifyEvent,
 } from "./relay_pool.ts";
 export { MAX_MESSAGE_BYTES, reconnectDelayMs } from "./relay_connection.ts";
+export {
+  MAX_OFFER_TTL_S,
+  type Offer,
+  OFFER_KIND,
+  OFFER_TAG,
+  type OfferCheck,
+  offerDeletionTemplate,
+  type OfferInput,
+  offerOfVerifiedEvent,
+  offerTemplate,
+  readOffer,
+} from "./offer.ts";
+export { discoverOffers, type DiscoverOptions, offerFilter } from "./discovery.ts";
