@@ -2,15 +2,15 @@
 // subscriber on each relay; a drained stop deletes them; a killed daemon's offers expire.
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { verifyEvent } from "nostr-tools/pure";
-import { OFFER_KIND, readOffer } from "../../shared/relay/mod.ts";
-import { MemoryEventRepository } from "../../shared/relay/memory_repository.ts";
-import { readDaemonPid } from "./pid_file.ts";
-import { openTestControlPlane } from "../../testing/control_plane.ts";
-import { RawRelaySocket, startTestRelay } from "../../testing/relay_socket.ts";
-import { cliCommand, runCli } from "../../testing/run_cli.ts";
-import { startTestEngine } from "../../testing/test_engine.ts";
+import { OFFER_KIND, readOffer } from "../shared/relay/mod.ts";
+import { MemoryEventRepository } from "../shared/relay/memory_repository.ts";
+import { readDaemonPid } from "../cli/daemon/pid_file.ts";
+import { openTestControlPlane } from "../testing/control_plane.ts";
+import { RawRelaySocket, startTestRelay } from "../testing/relay_socket.ts";
+import { cliCommand, runCli } from "../testing/run_cli.ts";
+import { startTestEngine } from "../testing/test_engine.ts";
 
-Deno.test("relay daemon - offers reach both relays, are deleted on stop and expire after a kill", async () => {
+Deno.test("relay offers - offers reach both relays, are deleted on stop and expire after a kill", async () => {
   let clock = Math.floor(Date.now() / 1000);
   const repos = [
     new MemoryEventRepository({ nowS: () => clock }),
