@@ -92,10 +92,12 @@ export async function runStart(ctx: CommandContext): Promise<void> {
   }
   if (direct) ctx.print(`direct mode: POST /direct on port ${direct.port}, advertised as ${endpoint}`);
   const heartbeatMs = positiveInt("heartbeat-ms", f["heartbeat-ms"]);
+  let draining = false;
   const relayOffers = relays.length === 0 ? null : new RelayOffers({
     relays,
     identity,
-    advert: () => advert,
+    // While draining for an upgrade, no models: the refresh in drain() deletes the offers.
+    advert: () => draining ? { ...advert, models: [] } : advert,
     freeSlots: () => advert.maxConcurrency - daemon.state.inFlight,
     server,
     log: ctx.log,
@@ -124,7 +126,18 @@ export async function runStart(ctx: CommandContext): Promise<void> {
   let upgrader: AutoUpgrader | null = null;
   if (upgrade.auto && ctx.env.INFERNET_LAUNCHER === "1") {
     upgrader = new AutoUpgrader(upgrade, runningEnvironment(home, CLI_VERSION), {
-      node: daemon,
+      node: {
+        drain: async (timeoutMs) => {
+          draining = true;
+          await relayOffers?.refresh();
+          return await daemon.drain(timeoutMs);
+        },
+        resume: async () => {
+          draining = false;
+          await daemon.resume();
+          await relayOffers?.refresh();
+        },
+      },
       log: ctx.log,
       onSwitched: (o) => {
         if (o.status !== "switched") return;
@@ -140,6 +153,8 @@ export async function runStart(ctx: CommandContext): Promise<void> {
   }
   const stop = () => {
     ctx.print("draining: finishing running jobs, taking no new ones…");
+    // Offers go first, so no consumer picks a node that is on its way out.
+    void relayOffers?.stop();
     void daemon.stop();
   };
   // SIGHUP: re-read the prices in config.json (`infernet price set`) and re-register with them.

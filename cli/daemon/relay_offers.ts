@@ -45,6 +45,7 @@ export class RelayOffers {
   /** Models whose offers are live on the relays, for the deletion on stop. */
   #published = new Set<string>();
   #refreshing: Promise<void> = Promise.resolve();
+  #stopping: Promise<void> | null = null;
 
   constructor(opts: RelayOffersOptions) {
     const refreshMs = opts.refreshMs ?? 30_000;
@@ -111,15 +112,23 @@ export class RelayOffers {
     return results;
   }
 
-  /** Stops refreshing and deletes the offers (NIP-09); without `deleteOffers`, they just expire. */
-  async stop(opts: { deleteOffers?: boolean } = {}): Promise<void> {
+  /**
+   * Stops refreshing and deletes the offers (NIP-09); without `deleteOffers`, they just expire.
+   * Calling it again returns the first call's promise.
+   */
+  stop(opts: { deleteOffers?: boolean } = {}): Promise<void> {
+    this.#stopping ??= this.#stop(opts.deleteOffers ?? true);
+    return this.#stopping;
+  }
+
+  async #stop(deleteOffers: boolean): Promise<void> {
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
     await this.#refreshing;
     const pool = this.#pool, curve = this.#curve;
     this.#pool = null;
     if (!pool || !curve) return;
-    if ((opts.deleteOffers ?? true) && this.#published.size > 0) {
+    if (deleteOffers && this.#published.size > 0) {
       const { secretKey, pubkey } = this.#opts.identity;
       await pool.publish(curve.finalizeEvent(offerDeletionTemplate(pubkey, [...this.#published]), secretKey));
     }
