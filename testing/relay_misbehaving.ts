@@ -1,10 +1,16 @@
 // A relay that misbehaves, for the pool's tests: it sends garbage (bad JSON, unknown messages,
-// events for subscriptions never opened, forged copies of real events, malformed events) or never
-// answers at all. It listens on 127.0.0.1 and a free port.
+// events for subscriptions never opened, forged copies of real events, malformed events), floods
+// forged events, or never answers at all. It listens on 127.0.0.1 and a free port.
 import { type WebSocket, WebSocketServer } from "ws";
 
-/** How the relay misbehaves: `garbage` answers everything with junk, `silent` never answers. */
-export type Misbehaviour = "garbage" | "silent";
+/**
+ * How the relay misbehaves: `garbage` answers everything with junk, `silent` never answers,
+ * `flood` answers a REQ with a stream of well-formed events whose signatures are all bad.
+ */
+export type Misbehaviour = "garbage" | "silent" | "flood";
+
+/** How many forged events a `flood` relay sends per REQ. */
+export const FLOOD_EVENTS = 500;
 
 /** A misbehaving relay that is listening. */
 export interface MisbehavingRelay {
@@ -29,6 +35,23 @@ export async function startMisbehavingRelay(mode: Misbehaviour): Promise<Misbeha
         return;
       }
       const subId = typeof m[1] === "string" ? m[1] : "x";
+      if (mode === "flood") {
+        if (m[0] !== "REQ") return;
+        for (let i = 0; i < FLOOD_EVENTS && ws.readyState === ws.OPEN; i++) {
+          const id = crypto.randomUUID().replaceAll("-", "").padEnd(64, "0");
+          const event = {
+            id,
+            pubkey: id,
+            kind: 1,
+            created_at: 1,
+            tags: [],
+            content: "",
+            sig: "0".repeat(128),
+          };
+          ws.send(JSON.stringify(["EVENT", subId, event]));
+        }
+        return;
+      }
       const junk: string[] = [
         "not json at all",
         "{}",

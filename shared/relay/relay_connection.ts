@@ -22,10 +22,18 @@ export interface ConnectionEvents {
   eose(url: string, subId: string): void;
 }
 
+/** Events failing their signature check that one connection may send before it is cut. */
+export const MAX_INVALID_PER_CONNECTION = 50;
+
 /** Counts of what a relay sent that was dropped. */
 export interface ConnectionStats {
   connects: number;
+  /** Messages that were not well-formed or not for us. */
   dropped: number;
+  /** Events whose id or signature did not verify. */
+  invalid: number;
+  /** Times the connection was cut for sending too many invalid events. */
+  penalties: number;
 }
 
 interface PendingOk {
@@ -35,11 +43,13 @@ interface PendingOk {
 /** A reconnecting socket to one relay. */
 export class RelayConnection {
   readonly url: string;
-  readonly stats: ConnectionStats = { connects: 0, dropped: 0 };
+  readonly stats: ConnectionStats = { connects: 0, dropped: 0, invalid: 0, penalties: 0 };
   #ws: WebSocket | null = null;
   #open = false;
   #closed = false;
   #attempt = 0;
+  #invalidSinceOpen = 0;
+  #cut: WebSocket | null = null;
   #timer: ReturnType<typeof setTimeout> | null = null;
   #subs = new Map<string, Filter[]>();
   #pendingOk = new Map<string, PendingOk>();
@@ -116,6 +126,21 @@ export class RelayConnection {
     if (this.#subs.delete(subId) && this.#open) this.#send(["CLOSE", subId]);
   }
 
+  /**
+   * Counts an event that failed verification; past MAX_INVALID_PER_CONNECTION on one connection the
+   * socket is cut and the relay waits the longest backoff, so a forging relay costs a bounded share.
+   */
+  reportInvalid(): void {
+    this.stats.invalid++;
+    if (++this.#invalidSinceOpen < MAX_INVALID_PER_CONNECTION) return;
+    this.#invalidSinceOpen = 0;
+    this.stats.penalties++;
+    this.#attempt = 16;
+    // Frames already buffered on the socket are not read: the cut is immediate.
+    this.#cut = this.#ws;
+    this.#ws?.terminate();
+  }
+
   /** Closes the socket for good. */
   close(): void {
     this.#closed = true;
@@ -145,12 +170,16 @@ export class RelayConnection {
     this.#ws = ws;
     ws.on("open", () => {
       this.#open = true;
-      this.#attempt = 0;
+      // A relay cut for forgeries starts again from the longest wait, not the shortest.
+      this.#attempt = this.stats.penalties > 0 ? 16 : 0;
+      this.#invalidSinceOpen = 0;
       this.stats.connects++;
       for (const [subId, filters] of this.#subs) this.#send(["REQ", subId, ...filters]);
       for (const w of this.#waiters.splice(0)) w();
     });
-    ws.on("message", (data: Buffer, isBinary: boolean) => this.#onMessage(data, isBinary));
+    ws.on("message", (data: Buffer, isBinary: boolean) => {
+      if (this.#cut !== ws) this.#onMessage(data, isBinary);
+    });
     ws.on("close", () => {
       if (this.#ws !== ws) return;
       this.#ws = null;

@@ -149,7 +149,7 @@ export class RelayPool {
   #onEvent(url: string, subId: string, event: NostrEvent): void {
     const state = this.#subs.get(subId);
     if (!state || state.seen.has(event.id)) return;
-    if (!this.#opts.verifyEvent(event)) return;
+    if (!this.#opts.verifyEvent(event)) return this.#relays.find((r) => r.url === url)?.reportInvalid();
     state.seen.add(event.id);
     if (state.seen.size > MAX_SEEN_IDS) state.seen.delete(state.seen.values().next().value!);
     state.handlers.onevent(event, url);

@@ -1,10 +1,11 @@
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { finalizeEvent, generateSecretKey } from "nostr-tools/pure";
 import { RawRelaySocket, startTestRelay } from "../../testing/relay_socket.ts";
-import { startMisbehavingRelay } from "../../testing/relay_misbehaving.ts";
+import { FLOOD_EVENTS, startMisbehavingRelay } from "../../testing/relay_misbehaving.ts";
 import { within } from "../../testing/within.ts";
 import { fastestSecp256k1 } from "../nostr/secp256k1.ts";
 import { startRelay } from "./relay_server.ts";
+import { MAX_INVALID_PER_CONNECTION } from "./relay_connection.ts";
 import { RelayPool, type RelayPoolOptions } from "./relay_pool.ts";
 
 const sk = generateSecretKey();
@@ -170,5 +171,27 @@ Deno.test("relay pool - reconnects to a relay that comes back and resumes its su
   } finally {
     pool.close();
     await second?.close();
+  }
+});
+
+Deno.test("relay pool - a relay flooding forged events is cut off after a bounded number", async () => {
+  const good = await startTestRelay();
+  const flood = await startMisbehavingRelay("flood");
+  const event = note("real");
+  const s = await RawRelaySocket.open(good.url);
+  await s.publish(event);
+  s.close();
+  const pool = new RelayPool([flood.url, good.url], await poolOptions({ maxBackoffMs: 60_000 }));
+  try {
+    const got = await within(pool.query([{ kinds: [1] }]), 10_000, "the query");
+    deepStrictEqual(got.map((e) => e.id), [event.id]);
+    const status = pool.status().find((x) => x.url === flood.url)!;
+    strictEqual(status.penalties, 1);
+    // Verified up to the limit, then the socket was cut: the rest of the flood was never checked.
+    ok(status.invalid >= MAX_INVALID_PER_CONNECTION && status.invalid < FLOOD_EVENTS, JSON.stringify(status));
+    strictEqual(status.connected, false);
+  } finally {
+    pool.close();
+    await Promise.all([good.close(), flood.close()]);
   }
 });
