@@ -41,10 +41,11 @@ const EVENT_PREFIX = '["EVENT",';
 export async function startRelay(opts: RelayServerOptions = {}): Promise<RunningRelay> {
   const hostname = opts.hostname ?? "127.0.0.1";
   const maxEventBytes = opts.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
+  const maxSubs = opts.maxSubscriptionsPerClient ?? 64;
   const repository = opts.repository ?? new MemoryEventRepository();
   const relay = new NostrRelay(repository, {
     logLevel: LogLevel.ERROR,
-    maxSubscriptionsPerClient: opts.maxSubscriptionsPerClient ?? 64,
+    maxSubscriptionsPerClient: maxSubs,
     // The library caches REQ results for 1 s by default: a query right after a publish would miss it.
     filterResultCacheTtl: 0,
     // It also caches each event's verdict by id for 10 minutes: a forged copy sent first would get
@@ -58,7 +59,7 @@ export async function startRelay(opts: RelayServerOptions = {}): Promise<Running
     wss.once("listening", resolve);
     wss.once("error", reject);
   });
-  wss.on("connection", (ws: WebSocket) => serveSocket(ws, relay, validator, maxEventBytes));
+  wss.on("connection", (ws: WebSocket) => serveSocket(ws, relay, validator, { maxEventBytes, maxSubs }));
   const address = wss.address();
   const port = typeof address === "object" && address ? address.port : 0;
   return {
@@ -73,7 +74,16 @@ export async function startRelay(opts: RelayServerOptions = {}): Promise<Running
   };
 }
 
-function serveSocket(ws: WebSocket, relay: NostrRelay, validator: Validator, maxEventBytes: number): void {
+/** Messages of one socket waiting to be handled; past it the client is cut off. */
+const MAX_QUEUED_MESSAGES = 1_000;
+
+function serveSocket(
+  ws: WebSocket,
+  relay: NostrRelay,
+  validator: Validator,
+  limits: { maxEventBytes: number; maxSubs: number },
+): void {
+  const { maxEventBytes, maxSubs } = limits;
   const subs = new Map<string, Filter[]>();
   const client: Client = {
     get readyState() {
@@ -88,8 +98,12 @@ function serveSocket(ws: WebSocket, relay: NostrRelay, validator: Validator, max
   const notice = (text: string) => client.send(JSON.stringify(["NOTICE", text]));
   // Messages are handled in order, one at a time, so a REQ's EOSE precedes later answers.
   let queue = Promise.resolve();
+  let queued = 0;
   ws.on("message", (data: Buffer, isBinary: boolean) => {
-    queue = queue.then(() => handle(data, isBinary)).catch((err) => notice(`error: ${err.message}`));
+    if (++queued > MAX_QUEUED_MESSAGES) return ws.terminate();
+    queue = queue.then(() => handle(data, isBinary))
+      .catch((err) => notice(`error: ${err.message}`))
+      .finally(() => queued--);
   });
   ws.on("close", () => relay.handleDisconnect(client));
   ws.on("error", () => ws.terminate());
@@ -97,7 +111,7 @@ function serveSocket(ws: WebSocket, relay: NostrRelay, validator: Validator, max
   async function handle(data: Buffer, isBinary: boolean): Promise<void> {
     if (isBinary) return notice("invalid: binary frames are not Nostr messages");
     const text = data.toString("utf8");
-    if (text.length > maxEventBytes) {
+    if (data.length > maxEventBytes) {
       const id = /"id"\s*:\s*"([0-9a-f]{64})"/.exec(text)?.[1] ?? "";
       return client.send(
         JSON.stringify(["OK", id, false, `invalid: event larger than ${maxEventBytes} bytes`]),
@@ -110,6 +124,9 @@ function serveSocket(ws: WebSocket, relay: NostrRelay, validator: Validator, max
       return notice(`invalid: ${(err as Error).message}`);
     }
     if (message[0] === "REQ") {
+      // The library keeps at most maxSubs per client (least recently used go); so do we.
+      subs.delete(message[1]);
+      if (subs.size >= maxSubs) subs.delete(subs.keys().next().value!);
       subs.set(message[1], message.slice(2) as Filter[]);
     }
     await relay.handleMessage(client, message);
