@@ -15,6 +15,8 @@ export interface NodeConfig {
   prices?: NodePrices;
   /** Auto-upgrade settings (`upgrade` in config.json; see cli/upgrade/upgrade_config.ts). */
   upgrade?: UpgradeConfig;
+  /** Nostr relays the node publishes its record and offers to (`relays`: ws:// or wss:// URLs). */
+  relays?: string[];
 }
 
 /** A price pair in nano-USD per 1,000 tokens. */
@@ -102,6 +104,12 @@ export async function readNodeConfig(home: string): Promise<NodeConfig> {
   }
   if (raw.prices != null) cfg.prices = parsePricesConfig(raw.prices);
   if (raw.upgrade != null) cfg.upgrade = parseUpgradeConfig(raw.upgrade);
+  if (raw.relays != null) {
+    if (!Array.isArray(raw.relays) || raw.relays.length > 32 || !raw.relays.every(isRelayUrl)) {
+      throw new CliError("config", "config.json: relays must be a list of at most 32 ws:// or wss:// URLs");
+    }
+    cfg.relays = [...new Set(raw.relays as string[])];
+  }
   return cfg;
 }
 
@@ -192,6 +200,7 @@ export async function writeNodeConfig(home: string, cfg: NodeConfig): Promise<vo
   if (prices) out.prices = prices;
   const upgrade = cfg.upgrade ? upgradeConfigJson(cfg.upgrade) : undefined;
   if (upgrade) out.upgrade = upgrade;
+  if (cfg.relays?.length) out.relays = cfg.relays;
   await Deno.writeTextFile(`${home}/config.json`, JSON.stringify(out, null, 2) + "\n", { mode: 0o600 });
 }
 
@@ -199,4 +208,21 @@ export async function writeNodeConfig(home: string, cfg: NodeConfig): Promise<vo
 export function parseUrlFlag(name: string, value: string): string {
   if (!isUrl(value)) throw new CliError("usage", `--${name} must be an http(s) URL, got '${value}'`);
   return value.replace(/\/+$/, "");
+}
+
+function isRelayUrl(x: unknown): x is string {
+  if (typeof x !== "string" || x.length > 512) return false;
+  try {
+    return ["ws:", "wss:"].includes(new URL(x).protocol);
+  } catch {
+    return false;
+  }
+}
+
+/** Checks a `--relay` URL given on the command line. */
+export function parseRelayFlag(value: string): string {
+  if (!isRelayUrl(value)) {
+    throw new CliError("usage", `--relay must be a ws:// or wss:// URL, got '${value}'`);
+  }
+  return value;
 }

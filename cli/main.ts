@@ -33,10 +33,11 @@ usage: infernet <command> [flags]
   register [--server URL] [--engine-url URL]
                                           register the node with a control plane
   start [--server URL] [--engine-url URL] [--max-concurrency N] [--no-auto-upgrade] [--log-file]
-        [--direct-port N [--direct-url URL]]
+        [--direct-port N [--direct-url URL]] [--relay ws(s)://URL ...]
                                           run the node daemon (foreground); it upgrades itself
                                           from npm (drains first) unless told not to; with
-                                          --direct-port it also serves direct mode's POST /direct
+                                          --direct-port it also serves direct mode's POST /direct;
+                                          with --relay it publishes its offers to Nostr relays
   upgrade [--check] [--prerelease] [--json]
                                           check for / install a newer CLI (INFERNET_UPGRADE_REGISTRY)
   status [--json]                         identity, engine and network status

@@ -3,7 +3,8 @@
 import { npubEncode } from "nostr-tools/nip19";
 import { loadIdentity } from "../identity/node_key.ts";
 import { detectHardware } from "../hardware/detect.ts";
-import { writeNodeConfig } from "../config.ts";
+import { parseRelayFlag, writeNodeConfig } from "../config.ts";
+import { RelayOffers } from "../daemon/relay_offers.ts";
 import { buildAdvert } from "../node_advert.ts";
 import { NodeDaemon } from "../daemon/node_daemon.ts";
 import { directEndpoint, isLoopbackUrl } from "../daemon/direct_endpoint.ts";
@@ -29,6 +30,7 @@ export async function runStart(ctx: CommandContext): Promise<void> {
     model: { type: "string" },
     "direct-port": { type: "string" },
     "direct-url": { type: "string" },
+    relay: { type: "string", multiple: true },
   });
   const { home, config } = await loadNodeConfig(ctx);
   const identity = await loadIdentity(home);
@@ -62,7 +64,9 @@ export async function runStart(ctx: CommandContext): Promise<void> {
     address: detectAdvertisedAddress(ctx.env),
     localServer: isLoopbackUrl(server),
   });
-  const advert = { ...buildAdvert(identity, hw, engine, cfg), endpoint };
+  let advert = { ...buildAdvert(identity, hw, engine, cfg), endpoint };
+  // Nostr relays (docs/protocol.md §16): `--relay` (repeatable) replaces config.json's `relays`.
+  const relays = f.relay?.length ? [...new Set(f.relay.map(parseRelayFlag))] : config.relays ?? [];
   const daemon = new NodeDaemon({
     server,
     identity,
@@ -87,6 +91,23 @@ export async function runStart(ctx: CommandContext): Promise<void> {
     throw err;
   }
   if (direct) ctx.print(`direct mode: POST /direct on port ${direct.port}, advertised as ${endpoint}`);
+  const heartbeatMs = positiveInt("heartbeat-ms", f["heartbeat-ms"]);
+  let draining = false;
+  const relayOffers = relays.length === 0 ? null : new RelayOffers({
+    relays,
+    identity,
+    // While draining for an upgrade, no models: the refresh in drain() deletes the offers.
+    advert: () => draining ? { ...advert, models: [] } : advert,
+    freeSlots: () => advert.maxConcurrency - daemon.state.inFlight,
+    server,
+    log: ctx.log,
+    refreshMs: heartbeatMs ?? 30_000,
+  });
+  if (relayOffers) {
+    const results = await relayOffers.start();
+    const took = new Set(results.filter((r) => r.ok).map((r) => r.url));
+    ctx.print(`relays: offers published to ${took.size} of ${relays.length} (${relays.join(", ")})`);
+  }
   if (f.server && f.server !== config.server) await writeNodeConfig(home, { ...config, server });
   const test = engine.kind === "test"
     ? " — TEST ENGINE (deterministic echo, not a real model)"
@@ -105,7 +126,18 @@ export async function runStart(ctx: CommandContext): Promise<void> {
   let upgrader: AutoUpgrader | null = null;
   if (upgrade.auto && ctx.env.INFERNET_LAUNCHER === "1") {
     upgrader = new AutoUpgrader(upgrade, runningEnvironment(home, CLI_VERSION), {
-      node: daemon,
+      node: {
+        drain: async (timeoutMs) => {
+          draining = true;
+          await relayOffers?.refresh();
+          return await daemon.drain(timeoutMs);
+        },
+        resume: async () => {
+          draining = false;
+          await daemon.resume();
+          await relayOffers?.refresh();
+        },
+      },
       log: ctx.log,
       onSwitched: (o) => {
         if (o.status !== "switched") return;
@@ -121,16 +153,17 @@ export async function runStart(ctx: CommandContext): Promise<void> {
   }
   const stop = () => {
     ctx.print("draining: finishing running jobs, taking no new ones…");
+    // Offers go first, so no consumer picks a node that is on its way out.
+    void relayOffers?.stop();
     void daemon.stop();
   };
   // SIGHUP: re-read the prices in config.json (`infernet price set`) and re-register with them.
   const reloadPrices = async () => {
     try {
       const { config: fresh } = await loadNodeConfig(ctx);
-      await daemon.readvertise({
-        ...buildAdvert(identity, hw, engine, { ...cfg, prices: fresh.prices }),
-        endpoint,
-      });
+      advert = { ...buildAdvert(identity, hw, engine, { ...cfg, prices: fresh.prices }), endpoint };
+      await daemon.readvertise(advert);
+      await relayOffers?.refresh();
       ctx.print("prices reloaded from config.json and re-registered");
     } catch (err) {
       ctx.log.warn("prices not reloaded", { err: (err as Error).message });
@@ -142,6 +175,7 @@ export async function runStart(ctx: CommandContext): Promise<void> {
   Deno.addSignalListener("SIGTERM", stop);
   if (canHup) Deno.addSignalListener("SIGHUP", hup);
   await daemon.stopped;
+  await relayOffers?.stop();
   await (direct as DirectServer | null)?.close();
   upgrader?.stop();
   await (builtin as RunningBuiltin | null)?.close();
