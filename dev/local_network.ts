@@ -44,8 +44,9 @@ async function downloadedModel(dir: string): Promise<string | null> {
 /** Starts a node daemon (with the built-in or test engine if no engine runs) against this control plane. */
 export async function startLocalNetwork(
   cp: ControlPlane,
-  opts: { serverUrl: string; dataDir: string },
+  opts: { serverUrl: string; dataDir: string; relays?: string[] },
 ): Promise<LocalNetwork> {
+  const relayArgs = (opts.relays ?? []).flatMap((url) => ["--relay", url]);
   const home = await Deno.realPath(opts.dataDir) + "/node";
   const env = { INFERNET_HOME: home };
   const children: Deno.ChildProcess[] = [];
@@ -72,10 +73,13 @@ export async function startLocalNetwork(
   };
   if (!found || found.kind === "builtin") {
     const model = found?.modelPath ?? await downloadedModel(`${home}/models`) ?? "tiny";
-    const daemon = denoTask(["infernet", "start", "--server", opts.serverUrl, "--model", model], {
-      stdout: "piped",
-      env,
-    });
+    const daemon = denoTask(
+      ["infernet", "start", "--server", opts.serverUrl, "--model", model, ...relayArgs],
+      {
+        stdout: "piped",
+        env,
+      },
+    );
     void daemon.stdout.pipeTo(Deno.stdout.writable, { preventClose: true }).catch(() => {});
     const models = await waitOnline(daemon);
     if (models !== null) {
@@ -110,7 +114,15 @@ export async function startLocalNetwork(
     description =
       `TEST ENGINE at ${engineUrl} — no inference engine runs here (Ollama 11434, vLLM 8000, SGLang 30000, llama.cpp 8080), so the deterministic test engine answers (it echoes; it is not a real model)`;
   }
-  const daemon = denoTask(["infernet", "start", "--server", opts.serverUrl, "--engine-url", engineUrl], {
+  const daemon = denoTask([
+    "infernet",
+    "start",
+    "--server",
+    opts.serverUrl,
+    "--engine-url",
+    engineUrl,
+    ...relayArgs,
+  ], {
     stdout: "piped",
     env,
   });

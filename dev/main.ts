@@ -9,6 +9,19 @@ import { createApiKey } from "../db/mod.ts";
 import { formatUsd } from "../shared/mod.ts";
 import { type FakeCoinPayPortal, startFakeCoinPayPortal } from "../testing/fake_coinpayportal.ts";
 import { startLocalNetwork } from "./local_network.ts";
+import { type RunningRelay, startRelay } from "../shared/relay/relay_server.ts";
+
+/** `deno task relay`'s port when free, else any: nodes publish their offers there. */
+async function localRelay(): Promise<RunningRelay | null> {
+  for (const port of [7447, 0]) {
+    try {
+      return await startRelay({ hostname: "127.0.0.1", port });
+    } catch {
+      // taken (another `npm start` or `deno task relay`): try a free port
+    }
+  }
+  return null;
+}
 
 async function run(): Promise<number> {
   const config = loadWebConfig("infernet-dev");
@@ -31,8 +44,13 @@ async function run(): Promise<number> {
   const { cp, server, close } = await startControlPlane(config, { processor, webhookSecret });
   const url = config.publicUrl ?? server.url;
   fake?.setWebhookUrl(`${server.url}/api/webhooks/coinpay`);
+  const relay = config.localNode ? await localRelay() : null;
   const local = config.localNode
-    ? await startLocalNetwork(cp, { serverUrl: server.url, dataDir: config.dataDir })
+    ? await startLocalNetwork(cp, {
+      serverUrl: server.url,
+      dataDir: config.dataDir,
+      relays: relay ? [relay.url] : [],
+    })
     : null;
   const { key, row } = await createApiKey(cp.db.sql, { label: "printed at start" });
   let credit = "";
@@ -54,6 +72,7 @@ async function run(): Promise<number> {
         config.kv ?? `${config.dataDir}/kv.sqlite3`
       })`,
       local ? `Local node: ${local.description}` : "No local node (--no-local-node).",
+      ...(relay ? [`Nostr relay: ${relay.url}  (the local node publishes its offers there)`] : []),
       "",
       `OpenAI base URL: ${url}/v1`,
       fake
@@ -69,6 +88,7 @@ async function run(): Promise<number> {
   await untilStopSignal();
   console.log("shutting down…");
   await local?.stop();
+  await relay?.close();
   await close();
   await fake?.close();
   return 0;

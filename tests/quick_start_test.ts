@@ -3,6 +3,23 @@
 // prints a working base URL, API key and curl line. It stops cleanly and starts again on the same data.
 import assert from "node:assert/strict";
 import { denoTaskCommand, watchOutput } from "../testing/child_output.ts";
+import { discoverOffers, RelayPool } from "../shared/relay/mod.ts";
+import { fastestSecp256k1, sleep } from "../shared/mod.ts";
+
+/** The offers the local node published on the printed relay, for the model (polled for up to 10 s). */
+async function offersOn(relayUrl: string, model: string): Promise<number> {
+  const pool = new RelayPool([relayUrl], { verifyEvent: (await fastestSecp256k1()).verifyEvent });
+  try {
+    for (let i = 0; i < 50; i++) {
+      const offers = await discoverOffers(pool, { model });
+      if (offers.length > 0) return offers.length;
+      await sleep(200);
+    }
+    return 0;
+  } finally {
+    pool.close();
+  }
+}
 
 async function startOnce(dataDir: string) {
   const child = denoTaskCommand(["start", "--port", "0"], {
@@ -59,6 +76,14 @@ Deno.test("quick start - deno task start serves the printed curl, stops cleanly,
           run.out(),
           /credited 5 USD of test money/,
           "the printed key is funded by the fake processor",
+        );
+        // A local relay runs too, and the node's live offer for the model is on it.
+        const relayUrl = /^Nostr relay: (ws:\/\/\S+)/m.exec(run.out())?.[1];
+        assert.ok(relayUrl, "the banner prints the relay's ws:// URL");
+        assert.equal(
+          await offersOn(relayUrl, JSON.parse(run.curlBody).model),
+          1,
+          "the node's offer is on the relay",
         );
       } finally {
         const status = await run.stop();
