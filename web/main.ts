@@ -128,7 +128,8 @@ async function run(): Promise<number> {
   const url = config.publicUrl ?? server.url;
   console.log(
     [
-      `Infernet control plane: ${url}  (${cp.db.description})`,
+      `Infernet control plane: ${url}  (${cp.db.description}; shared state: ${cp.state.kind})`,
+      `Listening on ${server.url}`,
       `OpenAI base URL: ${url}/v1`,
       config.coinPayPortal
         ? `Payments: CoinPayPortal at ${config.coinPayPortal.url}`
