@@ -17,7 +17,7 @@ create sequence shared_state_version;
 -- Token buckets of the rate limits (per API key, key creation and logins per address): one row per
 -- limit and caller, taken from in one statement on the database's clock. `full_at` is when the
 -- bucket is full again; a row past it holds nothing a fresh bucket would not, and is swept.
-create table rate_buckets (
+create unlogged table rate_buckets (
   limiter   text not null,
   key       text not null,
   tokens    double precision not null,
