@@ -140,7 +140,14 @@ export function createApp(cp: ControlPlane): Hono<AppEnv> {
   app.post("/api/webhooks/coinpay", coinPayWebhook(cp));
   app.post("/api/nodes/register", nip98Auth(cp), registerNode(cp));
   app.post("/api/nodes/heartbeat", nip98Auth(cp), heartbeat(cp));
-  app.get("/api/nodes/ws", nodeSocket(cp));
+  // A draining instance takes no new node sockets either: the node tries its next instance.
+  app.get("/api/nodes/ws", (c, next) => {
+    if (!cp.health.draining) return next();
+    c.header("retry-after", "1");
+    throw new HttpError(503, "This server is shutting down; connect to another instance.", {
+      code: "server_draining",
+    });
+  }, nodeSocket(cp));
   mountPayoutRoutes(app, cp);
   mountLoginApi(app, cp);
   mountOperatorApi(app, cp);
