@@ -194,7 +194,9 @@ function pricesJson(prices: NodePrices): Record<string, unknown> | undefined {
 /** Writes `config.json` (only the fields that are set). */
 export async function writeNodeConfig(home: string, cfg: NodeConfig): Promise<void> {
   const out: Record<string, unknown> = {};
-  if (cfg.servers && cfg.servers.length > 1) out.server = cfg.servers;
+  // A list only while it still starts with `server`: a command that sets one server (init,
+  // register) replaces the list with it.
+  if (cfg.servers && cfg.servers.length > 1 && cfg.servers[0] === cfg.server) out.server = cfg.servers;
   else if (cfg.server) out.server = cfg.server;
   if (cfg.nodeId) out.node_id = cfg.nodeId;
   if (cfg.engineUrl) out.engine_url = cfg.engineUrl;

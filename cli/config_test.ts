@@ -39,6 +39,10 @@ Deno.test("config - config.json's server may be a list; it is written back as on
       "http://b:2",
     ]);
 
+    // A command that sets one server (register --server) replaces the list.
+    await writeNodeConfig(home, { ...cfg, server: "http://z:9" });
+    assert.equal(JSON.parse(await Deno.readTextFile(`${home}/config.json`)).server, "http://z:9");
+
     await Deno.writeTextFile(`${home}/config.json`, JSON.stringify({ server: "http://a:1,http://c:3" }));
     assert.deepEqual((await readNodeConfig(home)).servers, ["http://a:1", "http://c:3"]);
 
