@@ -5,7 +5,13 @@ import { parseUpgradeConfig, type UpgradeConfig, upgradeConfigJson } from "./upg
 
 /** The node's settings as stored in `config.json`. */
 export interface NodeConfig {
+  /** The control plane (the first of `servers` when there are several). */
   server: string | null;
+  /**
+   * Several control-plane instances (`server` in config.json as a list, or comma-separated): the
+   * daemon connects to one and re-homes to the next when it dies. Absent with one server.
+   */
+  servers?: string[];
   nodeId: string | null;
   engineUrl: string | null;
   /** A GGUF file the built-in engine serves when no engine runs (`builtin_model`; "tiny" = the generated test model). */
@@ -75,8 +81,13 @@ export async function readNodeConfig(home: string): Promise<NodeConfig> {
   }
   const cfg = { ...DEFAULTS };
   if (raw.server != null) {
-    if (!isUrl(raw.server)) throw new CliError("config", `config.json: server must be an http(s) URL`);
-    cfg.server = raw.server.replace(/\/+$/, "");
+    const list = Array.isArray(raw.server) ? raw.server : [raw.server];
+    if (list.length === 0 || list.some((s) => typeof s !== "string")) {
+      throw new CliError("config", "config.json: server must be an http(s) URL or a list of them");
+    }
+    const servers = parseServerList(list.join(","), "config.json: server");
+    cfg.server = servers[0];
+    if (servers.length > 1) cfg.servers = servers;
   }
   if (raw.engine_url != null) {
     if (!isUrl(raw.engine_url)) {
@@ -191,7 +202,10 @@ function pricesJson(prices: NodePrices): Record<string, unknown> | undefined {
 /** Writes `config.json` (only the fields that are set). */
 export async function writeNodeConfig(home: string, cfg: NodeConfig): Promise<void> {
   const out: Record<string, unknown> = {};
-  if (cfg.server) out.server = cfg.server;
+  // A list only while it still starts with `server`: a command that sets one server (init,
+  // register) replaces the list with it.
+  if (cfg.servers && cfg.servers.length > 1 && cfg.servers[0] === cfg.server) out.server = cfg.servers;
+  else if (cfg.server) out.server = cfg.server;
   if (cfg.nodeId) out.node_id = cfg.nodeId;
   if (cfg.engineUrl) out.engine_url = cfg.engineUrl;
   if (cfg.builtinModel) out.builtin_model = cfg.builtinModel;
@@ -202,6 +216,37 @@ export async function writeNodeConfig(home: string, cfg: NodeConfig): Promise<vo
   if (upgrade) out.upgrade = upgrade;
   if (cfg.relays?.length) out.relays = cfg.relays;
   await Deno.writeTextFile(`${home}/config.json`, JSON.stringify(out, null, 2) + "\n", { mode: 0o600 });
+}
+
+/**
+ * Control-plane URLs as written (comma-separated; `--server` may also repeat): each an http(s) URL,
+ * trailing slashes dropped, duplicates removed, order kept. `where` names the source in errors.
+ */
+export function parseServerList(text: string, where = "--server"): string[] {
+  const out: string[] = [];
+  for (const part of text.split(",").map((p) => p.trim()).filter(Boolean)) {
+    if (!isUrl(part)) throw new CliError("usage", `${where} must be http(s) URLs, got '${part}'`);
+    const url = part.replace(/\/+$/, "");
+    if (!out.includes(url)) out.push(url);
+  }
+  if (out.length === 0) throw new CliError("usage", `${where} names no control plane`);
+  return out;
+}
+
+/**
+ * The control planes `infernet start` uses: `--server` (repeated or comma-separated), else the
+ * config's, else `INFERNET_SERVER` (comma-separated).
+ */
+export function resolveServers(
+  flags: string[] | undefined,
+  config: NodeConfig,
+  env: Record<string, string | undefined>,
+): string[] {
+  if (flags?.length) return parseServerList(flags.join(","));
+  if (config.servers?.length) return config.servers;
+  if (config.server) return [config.server];
+  if (env.INFERNET_SERVER) return parseServerList(env.INFERNET_SERVER, "INFERNET_SERVER");
+  throw new CliError("config", "no control plane configured: pass --server URL (it is then remembered)");
 }
 
 /** Checks a URL given on the command line. */

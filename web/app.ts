@@ -35,8 +35,11 @@ import { getReputation } from "./reputation/reputation_route.ts";
 
 /** Whether a path belongs to the JSON APIs (their errors stay OpenAI-shaped); else it is a page. */
 function isApiPath(path: string): boolean {
-  return /^\/(v1|api|health|metrics)(\/|$)/.test(path);
+  return /^\/(v1|api|health|healthz|readyz|metrics)(\/|$)/.test(path);
 }
+
+/** The `/v1` requests that start a job (refused while draining). */
+const NEW_JOB_PATHS = new Set(["/v1/chat/completions", "/v1/embeddings", "/v1/route"]);
 
 function isV1Path(path: string): boolean {
   return /^\/v1(\/|$)/.test(path);
@@ -76,7 +79,14 @@ export function createApp(cp: ControlPlane): Hono<AppEnv> {
     metrics.countResponse(c);
   });
 
+  // Alive (the process answers) and ready (web/health.ts): what a load balancer probes.
   app.get("/health", (c) => c.json({ ok: true }));
+  app.get("/healthz", (c) => c.json({ ok: true }));
+  app.get("/readyz", async (c) => {
+    const readiness = await cp.health.readiness();
+    c.header("cache-control", "no-store");
+    return c.json(readiness, readiness.ready ? 200 : 503);
+  });
   app.get("/metrics", metricsEndpoint(cp));
 
   const v1 = new Hono<AppEnv>();
@@ -84,9 +94,20 @@ export function createApp(cp: ControlPlane): Hono<AppEnv> {
     c.set("receivedAt", performance.now());
     return next();
   });
+  // Draining (SIGTERM): no new jobs here; the jobs in flight finish, and the load balancer, which
+  // now sees /readyz fail, sends the retry elsewhere.
+  v1.use("*", (c, next) => {
+    if (cp.health.draining && c.req.method === "POST" && NEW_JOB_PATHS.has(c.req.path)) {
+      c.header("retry-after", "1");
+      throw new HttpError(503, "This server is shutting down; retry the request.", {
+        code: "server_draining",
+      });
+    }
+    return next();
+  });
   v1.use("*", async (c, next) => {
     const caller = await cp.auth.authenticate(c.req.header("authorization") ?? null);
-    const wait = cp.keyLimiter.take(caller.keyHash);
+    const wait = await cp.keyLimiter.take(caller.keyHash);
     if (wait > 0) {
       c.header("retry-after", String(wait));
       throw new HttpError(429, `Rate limit reached for this API key; retry in ${wait} s.`, {
@@ -119,7 +140,14 @@ export function createApp(cp: ControlPlane): Hono<AppEnv> {
   app.post("/api/webhooks/coinpay", coinPayWebhook(cp));
   app.post("/api/nodes/register", nip98Auth(cp), registerNode(cp));
   app.post("/api/nodes/heartbeat", nip98Auth(cp), heartbeat(cp));
-  app.get("/api/nodes/ws", nodeSocket(cp));
+  // A draining instance takes no new node sockets either: the node tries its next instance.
+  app.get("/api/nodes/ws", (c, next) => {
+    if (!cp.health.draining) return next();
+    c.header("retry-after", "1");
+    throw new HttpError(503, "This server is shutting down; connect to another instance.", {
+      code: "server_draining",
+    });
+  }, nodeSocket(cp));
   mountPayoutRoutes(app, cp);
   mountLoginApi(app, cp);
   mountOperatorApi(app, cp);

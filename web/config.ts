@@ -19,6 +19,19 @@ export interface WebConfig {
   /** A KV path or KV Connect URL; null means `<dataDir>/kv.sqlite3`. */
   kv: string | null;
   /**
+   * Where rate limits, the NIP-98 replay window and login state live (`INFERNET_SHARED_STATE`):
+   * `postgres` (the default with DATABASE_URL) shares them between instances on that database;
+   * `local` keeps them in memory and the local KV (the single-machine default).
+   */
+  sharedState: "local" | "postgres";
+  /**
+   * On SIGTERM: how long `/readyz` says 503 before the listener closes, so a load balancer stops
+   * sending (`INFERNET_DRAIN_DELAY_MS`), and the longest in-flight jobs are then waited for
+   * (`INFERNET_DRAIN_TIMEOUT_MS`).
+   */
+  drainDelayMs: number;
+  drainTimeoutMs: number;
+  /**
    * The settlement journal's directory (`INFERNET_JOURNAL_DIR`, default `<dataDir>/journal`); null
    * (`off`): no journal, answers wait for their settlement to commit to the database.
    */
@@ -179,6 +192,17 @@ function sessionSecretFrom(raw: string | undefined): string | null {
   return raw;
 }
 
+function sharedStateFrom(raw: string | undefined, databaseUrl: string | null): "local" | "postgres" {
+  const kind = raw || (databaseUrl ? "postgres" : "local");
+  if (kind !== "local" && kind !== "postgres") {
+    throw new ConfigError(`INFERNET_SHARED_STATE must be local or postgres, got '${raw}'`);
+  }
+  if (kind === "postgres" && !databaseUrl) {
+    throw new ConfigError("INFERNET_SHARED_STATE=postgres needs DATABASE_URL (a PostgreSQL server)");
+  }
+  return kind;
+}
+
 function metricsTokenFrom(raw: string | undefined): string | null {
   if (!raw) return null;
   if (raw.length < 16 || /\s/.test(raw)) {
@@ -224,6 +248,9 @@ export function parseWebConfig(env: Record<string, string | undefined>, args: st
     dataDir,
     databaseUrl,
     kv: env.INFERNET_KV || null,
+    sharedState: sharedStateFrom(env.INFERNET_SHARED_STATE, databaseUrl),
+    drainDelayMs: intFrom("INFERNET_DRAIN_DELAY_MS", env.INFERNET_DRAIN_DELAY_MS, 5_000),
+    drainTimeoutMs: intFrom("INFERNET_DRAIN_TIMEOUT_MS", env.INFERNET_DRAIN_TIMEOUT_MS, 120_000),
     journalDir: journal === "off" ? null : journal,
     platformKeyFile: env.INFERNET_PLATFORM_KEY_FILE || `${dataDir}/platform.key`,
     receiptWaitMs: intFrom("INFERNET_RECEIPT_WAIT_MS", env.INFERNET_RECEIPT_WAIT_MS, 5000, 0),

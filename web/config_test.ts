@@ -84,3 +84,14 @@ Deno.test("config - direct mode: tickets live 60 s and an ack is awaited 30 s by
   assert.equal(set.directAckWaitMs, 500);
   assert.throws(() => parseWebConfig({ INFERNET_TICKET_TTL_S: "0" }, []), /INFERNET_TICKET_TTL_S/);
 });
+
+Deno.test("config - shared state is local on one machine and PostgreSQL with a database URL", () => {
+  const pg = "postgres://db.internal/infernet";
+  assert.equal(parseWebConfig({}, []).sharedState, "local");
+  assert.equal(parseWebConfig({ DATABASE_URL: pg }, []).sharedState, "postgres");
+  assert.equal(parseWebConfig({ DATABASE_URL: pg, INFERNET_SHARED_STATE: "local" }, []).sharedState, "local");
+  assert.throws(() => parseWebConfig({ INFERNET_SHARED_STATE: "postgres" }, []), /needs DATABASE_URL/);
+  assert.throws(() => parseWebConfig({ INFERNET_SHARED_STATE: "nats" }, []), /local or postgres/);
+  const drain = parseWebConfig({ INFERNET_DRAIN_DELAY_MS: "0", INFERNET_DRAIN_TIMEOUT_MS: "500" }, []);
+  assert.deepEqual([drain.drainDelayMs, drain.drainTimeoutMs], [0, 500]);
+});

@@ -5,6 +5,7 @@ import {
   ledgerIdentity,
   migrate,
   openDatabase,
+  readMigrations,
   releaseStaleHolds,
   releaseStaleLeases,
   WorkerPriority,
@@ -20,7 +21,9 @@ import { JobRecorder } from "./jobs/job_recorder.ts";
 import { BalanceLeases } from "./billing/leases.ts";
 import type { JobRun, JobRunDeps } from "./jobs/job_run.ts";
 import { ApiKeyAuth } from "./api/v1/api_key_auth.ts";
-import { RateLimiter } from "./rate_limit.ts";
+import type { Limiter } from "./rate_limit.ts";
+import { localState, postgresState, type SharedState } from "./state/shared_state.ts";
+import { Health } from "./health.ts";
 import { type PaymentProcessor, ProcessorError } from "./payments/processor.ts";
 import { type RateProvider, staticRates } from "./payments/rates.ts";
 import { type PayoutDeps, resumeOpenPayouts, runAutomaticPayouts } from "./payments/payouts.ts";
@@ -36,15 +39,20 @@ export interface ControlPlane {
   config: WebConfig;
   log: Logger;
   db: Database;
+  /** This instance's local KV: the registry's records, and its jobs' state and reaper queue. */
   kv: Deno.Kv;
+  /** What every instance must see alike: rate limits, NIP-98 replay window, login state. */
+  state: SharedState;
+  /** Readiness checks and draining (`/readyz`). */
+  health: Health;
   registry: NodeRegistry;
   jobs: JobStore;
   recorder: JobRecorder;
   /** This instance's balance leases: job holds are reserved against them in memory. */
   leases: BalanceLeases;
   auth: ApiKeyAuth;
-  keyLimiter: RateLimiter;
-  keyCreationLimiter: RateLimiter;
+  keyLimiter: Limiter;
+  keyCreationLimiter: Limiter;
   /** Dependencies of a job run. */
   runDeps: JobRunDeps;
   /** The payment processor (CoinPayPortal, or the local fake in development). */
@@ -85,6 +93,8 @@ export interface OpenControlPlaneOptions {
   rates?: RateProvider;
   /** The platform key to use instead of the configured file. */
   platformKey?: PlatformKey;
+  /** The shared state to use (closed by the caller) instead of the configured one. */
+  state?: SharedState;
 }
 
 /** Opens storage, applies migrations, loads the registry and starts the job reaper. */
@@ -114,6 +124,19 @@ export async function openControlPlane(
     journal = await SettlementJournal.open(config.journalDir, ledger, instance, log);
   }
   const kv = opts.kv ?? await Deno.openKv(config.kv ?? `${config.dataDir}/kv.sqlite3`);
+  if (config.sharedState === "postgres" && db.kind !== "postgres" && !opts.state) {
+    throw new Error("shared state on PostgreSQL needs the database to be PostgreSQL (DATABASE_URL)");
+  }
+  const state = opts.state ??
+    (config.sharedState === "postgres" ? postgresState(db.sql, log) : localState(kv));
+  const health = new Health();
+  // Ready once the database answers and holds every migration this build knows (a newer instance
+  // may have applied more).
+  const latestMigration = (await readMigrations()).at(-1)?.version ?? "";
+  health.addCheck("database", async () => {
+    const [row] = await db.sql`select 1 from schema_migrations where version = ${latestMigration}`;
+    if (!row) throw new Error(`database: migration ${latestMigration} not applied`);
+  });
   const platformKey = opts.platformKey ??
     (config.platformKeyFile ? await loadPlatformKey(config.platformKeyFile) : ephemeralPlatformKey());
   // Receipts are signed and checked inline with native libsecp256k1 (cheaper than a worker's hop);
@@ -286,13 +309,15 @@ export async function openControlPlane(
     log,
     db,
     kv,
+    state,
+    health,
     registry,
     jobs,
     recorder,
     leases,
     auth: new ApiKeyAuth(db.sql),
-    keyLimiter: new RateLimiter({ ratePerSec: rate, burst: rate * 2 }),
-    keyCreationLimiter: new RateLimiter({
+    keyLimiter: state.limiter("api_key", { ratePerSec: rate, burst: rate * 2 }),
+    keyCreationLimiter: state.limiter("key_creation", {
       ratePerSec: config.keyCreationPerMinute / 60,
       burst: config.keyCreationPerMinute,
     }),
@@ -320,6 +345,7 @@ export async function openControlPlane(
       await reputation.close();
       journal?.close();
       await leases.close();
+      if (!opts.state) await state.close();
       if (!opts.kv) {
         kv.close();
         await listening.catch(() => {});

@@ -46,6 +46,7 @@ export type ErrorCode =
   | "node_unavailable"
   | "request_too_large"
   | "permission_denied"
+  | "server_draining"
   | "internal_error";
 
 /** An error with the HTTP status and the stable code a client should see. */

@@ -7,6 +7,7 @@ import { createApp } from "./app.ts";
 import { PING_INTERVAL_MS } from "./api/nodes/socket.ts";
 import { CoinPayPortal } from "./payments/coinpayportal.ts";
 import { createCanaryScheduler } from "./verification/canary_wiring.ts";
+import { sleep } from "../shared/mod.ts";
 
 /** A running control plane server. */
 export interface RunningServer {
@@ -92,6 +93,26 @@ export async function startControlPlane(
   };
 }
 
+/** How often draining looks whether the jobs in flight have finished. */
+const DRAIN_POLL_MS = 100;
+
+/**
+ * Drains before a stop: `/readyz` says 503 and new jobs are refused at once; after `delayMs` (the
+ * load balancer has seen it) the jobs in flight are waited for, at most `timeoutMs`. Resolves with
+ * how many were still running when it gave up (0 when all finished).
+ */
+export async function drainControlPlane(
+  cp: ControlPlane,
+  opts: { delayMs: number; timeoutMs: number },
+): Promise<number> {
+  cp.health.drain();
+  cp.log.info("draining", { inFlight: cp.runDeps.active.size });
+  if (opts.delayMs > 0) await sleep(opts.delayMs);
+  const deadline = Date.now() + opts.timeoutMs;
+  while (cp.runDeps.active.size > 0 && Date.now() < deadline) await sleep(DRAIN_POLL_MS);
+  return cp.runDeps.active.size;
+}
+
 /** Resolves on SIGINT or SIGTERM. */
 export function untilStopSignal(): Promise<void> {
   return new Promise<void>((resolve) => {
@@ -107,7 +128,8 @@ async function run(): Promise<number> {
   const url = config.publicUrl ?? server.url;
   console.log(
     [
-      `Infernet control plane: ${url}  (${cp.db.description})`,
+      `Infernet control plane: ${url}  (${cp.db.description}; shared state: ${cp.state.kind})`,
+      `Listening on ${server.url}`,
       `OpenAI base URL: ${url}/v1`,
       config.coinPayPortal
         ? `Payments: CoinPayPortal at ${config.coinPayPortal.url}`
@@ -115,6 +137,12 @@ async function run(): Promise<number> {
     ].join("\n"),
   );
   await untilStopSignal();
+  console.log("draining: not ready, no new jobs; finishing the jobs in flight…");
+  const left = await drainControlPlane(cp, {
+    delayMs: config.drainDelayMs,
+    timeoutMs: config.drainTimeoutMs,
+  });
+  if (left) console.log(`${left} jobs still running after ${config.drainTimeoutMs} ms; stopping anyway`);
   console.log("shutting down…");
   await close();
   return 0;

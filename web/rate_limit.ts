@@ -1,12 +1,25 @@
-// Token-bucket rate limiting per caller (an API key, an address), in memory.
+// Token-bucket rate limiting per caller (an API key, an address). `RateLimiter` keeps its buckets
+// in memory (one instance); `PgRateLimiter` (web/state/) keeps them in PostgreSQL, shared by every
+// instance. Both answer the same question the same way.
 
-/** A token bucket per key: `ratePerSec` refill, `burst` capacity. */
-export class RateLimiter {
+/** A bucket's shape: `ratePerSec` refill, `burst` capacity; a rate of 0 never limits. */
+export interface RateLimits {
+  ratePerSec: number;
+  burst: number;
+}
+
+/** Takes one token for a caller; resolves to the seconds to wait when none is left, else 0. */
+export interface Limiter {
+  take(key: string): number | Promise<number>;
+}
+
+/** A token bucket per key, in this process's memory. */
+export class RateLimiter implements Limiter {
   #buckets = new Map<string, { tokens: number; at: number }>();
   #rate: number;
   #burst: number;
 
-  constructor(opts: { ratePerSec: number; burst: number }) {
+  constructor(opts: RateLimits) {
     this.#rate = opts.ratePerSec;
     this.#burst = opts.burst;
   }

@@ -3,7 +3,7 @@
 import { npubEncode } from "nostr-tools/nip19";
 import { loadIdentity } from "../identity/node_key.ts";
 import { detectHardware } from "../hardware/detect.ts";
-import { parseRelayFlag, writeNodeConfig } from "../config.ts";
+import { parseRelayFlag, resolveServers, writeNodeConfig } from "../config.ts";
 import { RelayOffers } from "../daemon/relay_offers.ts";
 import { buildAdvert } from "../node_advert.ts";
 import { NodeDaemon } from "../daemon/node_daemon.ts";
@@ -11,7 +11,7 @@ import { directEndpoint, isLoopbackUrl } from "../daemon/direct_endpoint.ts";
 import { type DirectServer, serveDirect } from "../daemon/direct_server.ts";
 import { detectAdvertisedAddress } from "../network/advertised_address.ts";
 import { loadModelSecret } from "../models/model_keys.ts";
-import { type CommandContext, loadNodeConfig, requireEngine, resolveServer } from "./context.ts";
+import { type CommandContext, loadNodeConfig, requireEngine } from "./context.ts";
 import { parseFlags, positiveInt } from "./flags.ts";
 import { AutoUpgrader, RESTART_EXIT_CODE, runningEnvironment } from "../upgrade/auto_upgrade.ts";
 import { resolveUpgradeSettings } from "../upgrade/upgrade_config.ts";
@@ -22,7 +22,8 @@ import { type RunningBuiltin, startBuiltinEngine } from "../engines/builtin/star
 /** Runs `infernet start`; resolves when the daemon has stopped. */
 export async function runStart(ctx: CommandContext): Promise<void> {
   const f = parseFlags("start", ctx.args, {
-    server: { type: "string" },
+    // Repeatable, or comma-separated: several control-plane instances to re-home between.
+    server: { type: "string", multiple: true },
     "engine-url": { type: "string" },
     "max-concurrency": { type: "string" },
     "heartbeat-ms": { type: "string" },
@@ -34,7 +35,8 @@ export async function runStart(ctx: CommandContext): Promise<void> {
   });
   const { home, config } = await loadNodeConfig(ctx);
   const identity = await loadIdentity(home);
-  const server = resolveServer(f.server, config, ctx.env);
+  const servers = resolveServers(f.server, config, ctx.env);
+  const server = servers[0];
   const maxConcurrency = positiveInt("max-concurrency", f["max-concurrency"]) ?? config.maxConcurrency;
   const cfg = { ...config, maxConcurrency };
   // No engine URL given and none found: the built-in engine serves the configured model, if any.
@@ -69,6 +71,7 @@ export async function runStart(ctx: CommandContext): Promise<void> {
   const relays = f.relay?.length ? [...new Set(f.relay.map(parseRelayFlag))] : config.relays ?? [];
   const daemon = new NodeDaemon({
     server,
+    servers,
     identity,
     advert,
     engineBaseUrl: engine.baseUrl,
@@ -108,13 +111,20 @@ export async function runStart(ctx: CommandContext): Promise<void> {
     const took = new Set(results.filter((r) => r.ok).map((r) => r.url));
     ctx.print(`relays: offers published to ${took.size} of ${relays.length} (${relays.join(", ")})`);
   }
-  if (f.server && f.server !== config.server) await writeNodeConfig(home, { ...config, server });
+  const remembered = config.servers ?? (config.server ? [config.server] : []);
+  if (f.server && servers.join(",") !== remembered.join(",")) {
+    await writeNodeConfig(home, { ...config, server, servers: servers.length > 1 ? servers : undefined });
+  }
   const test = engine.kind === "test"
     ? " — TEST ENGINE (deterministic echo, not a real model)"
     : engine.kind === "builtin"
     ? " — built-in engine (llama.cpp on the CPU)"
     : "";
-  ctx.print(`node ${npubEncode(identity.pubkey)} online at ${server}`);
+  ctx.print(
+    `node ${npubEncode(identity.pubkey)} online at ${daemon.server}${
+      servers.length > 1 ? ` (re-homes to ${servers.filter((s) => s !== daemon.server).join(", ")})` : ""
+    }`,
+  );
   ctx.print(
     `engine: ${engine.kind} at ${engine.baseUrl}${test}; models: ${
       advert.models.map((m) => m.id).join(", ")

@@ -1,6 +1,8 @@
 // The node daemon: registers, keeps the outbound job socket open (reconnecting with jittered
 // backoff), sends heartbeats, and proxies jobs to the local engine. On stop it drains: it takes
-// no new jobs and lets the running ones finish, up to a limit.
+// no new jobs and lets the running ones finish, up to a limit. Given several control-plane
+// instances, it re-homes: when its instance's socket closes or stops answering pings, it
+// registers with the next one and connects there at once (within 5 s of the death).
 import {
   createAuthEvent,
   createNip98Header,
@@ -33,6 +35,11 @@ import WebSocket from "ws";
 /** What the daemon needs to run. */
 export interface NodeDaemonOptions {
   server: string;
+  /** Every control-plane instance to re-home between (`server` first); default `[server]`. */
+  servers?: string[];
+  /** With several servers: how often the socket is pinged, and silent this long it is dead. */
+  livenessPingMs?: number;
+  livenessTimeoutMs?: number;
   identity: NodeIdentity;
   advert: NodeAdvert;
   engineBaseUrl: string;
@@ -75,6 +82,9 @@ export interface DaemonState {
 }
 
 const RECEIPT_OUTCOMES = { completed: "success", failed: "failure", cancelled: "cancelled" } as const;
+
+/** With several servers, the first try of each after a failure waits this long (±50 %). */
+const REHOME_WAIT_MS = 200;
 
 /** Backoff before reconnect attempt `n` (0-based): exponential, capped, with ±50 % jitter. */
 export function backoffMs(n: number, maxMs: number, random = Math.random): number {
@@ -141,8 +151,15 @@ export class NodeDaemon {
   #heartbeatTimer: ReturnType<typeof setInterval> | null = null;
   #reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   #attempt = 0;
+  /** The instances to re-home between, and the one in use. */
+  #servers: string[];
+  #home = 0;
+  /** The server the node record was last registered with. */
+  #registeredAt: string | null = null;
   /** Kept-alive connections to the engine, shared by the jobs. */
   #engine: EngineClient;
+  /** Whether the ticket key cache is the daemon's own (fetched from its home), not one given. */
+  #platformKeysOwn: boolean;
   #receipts: ReceiptChain;
   #usedTickets = new UsedTickets();
   #modelSecrets: ModelSecretCache;
@@ -153,8 +170,12 @@ export class NodeDaemon {
   readonly state: DaemonState = { connected: false, inFlight: 0, completed: 0, failed: 0, reconnects: 0 };
 
   constructor(opts: NodeDaemonOptions) {
+    this.#servers = [...new Set([opts.server, ...opts.servers ?? []])];
     this.#opts = {
       ...opts,
+      servers: this.#servers,
+      livenessPingMs: opts.livenessPingMs ?? 1_000,
+      livenessTimeoutMs: opts.livenessTimeoutMs ?? 3_000,
       heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 30_000,
       maxBackoffMs: opts.maxBackoffMs ?? 30_000,
       drainTimeoutMs: opts.drainTimeoutMs ?? 30_000,
@@ -163,6 +184,7 @@ export class NodeDaemon {
       modelSecret: opts.modelSecret ?? (() => Promise.resolve(null)),
       nowS: opts.nowS ?? (() => Math.floor(Date.now() / 1000)),
     };
+    this.#platformKeysOwn = !opts.platformKeys;
     this.#receipts = new ReceiptChain(opts.identity.secretKey);
     this.#modelSecrets = new ModelSecretCache(this.#opts.modelSecret);
     this.#secp = opts.secp;
@@ -171,7 +193,12 @@ export class NodeDaemon {
     this.#stopped = new Promise((r) => (this.#resolveStopped = r));
   }
 
-  /** Registers, then connects the job socket and starts heartbeats. */
+  /** The control-plane instance the daemon is homed on now. */
+  get server(): string {
+    return this.#servers[this.#home];
+  }
+
+  /** Registers (with the first instance that answers), then connects the job socket and starts heartbeats. */
   async start(): Promise<void> {
     // Tickets, ECDH and receipts by libsecp256k1 (native, else wasm), not nostr-tools' pure code.
     if (!this.#secp) {
@@ -179,7 +206,19 @@ export class NodeDaemon {
       this.#receipts.useFinalizer(this.#secp.finalizeEvent);
     }
     this.#opts.log.info("secp256k1 backend", { backend: this.#secp.name });
-    await registerNode(this.#opts.server, this.#opts.identity, this.#opts.advert);
+    for (let i = 0;; i++) {
+      try {
+        await registerNode(this.server, this.#opts.identity, this.#opts.advert);
+        this.#registeredAt = this.server;
+        break;
+      } catch (err) {
+        // An unreachable instance: the next one; a refusal (a bad record) is the same everywhere.
+        const unreachable = err instanceof CliError && err.code === "server_unreachable";
+        if (!unreachable || i + 1 >= this.#servers.length) throw err;
+        this.#opts.log.warn("control plane unreachable; trying the next", { server: this.server });
+        this.#rehome();
+      }
+    }
     // Direct-mode tickets are checked against this key; a failure here is retried on the first one.
     await this.#opts.platformKeys.refresh().catch((err) =>
       this.#opts.log.warn("control plane key not fetched", { err: (err as Error).message })
@@ -191,7 +230,7 @@ export class NodeDaemon {
   /** Registers a new advertisement (e.g. new prices) now and keeps it for later re-registrations. */
   async readvertise(advert: NodeAdvert): Promise<void> {
     await registerNode(
-      this.#opts.server,
+      this.server,
       this.#opts.identity,
       this.#draining ? { ...advert, models: [] } : advert,
     );
@@ -204,14 +243,42 @@ export class NodeDaemon {
   }
 
   #socketUrl(): string {
-    return this.#opts.server.replace(/^http/, "ws") + "/api/nodes/ws";
+    return this.server.replace(/^http/, "ws") + "/api/nodes/ws";
+  }
+
+  /** Moves to the next instance; its ticket key is fetched from there unless one was given. */
+  #rehome(): void {
+    this.#home = (this.#home + 1) % this.#servers.length;
+    if (this.#platformKeysOwn) this.#opts.platformKeys = PlatformKeyCache.forServer(this.server);
   }
 
   #connect(): void {
     if (this.#stopping) return;
+    if (this.#registeredAt !== this.server) {
+      // A new home: the node record goes there first (its registry may not know the node yet).
+      const server = this.server;
+      void registerNode(server, this.#opts.identity, this.#currentAdvert()).then(
+        () => {
+          this.#registeredAt = server;
+          this.#openSocket();
+        },
+        (err) => {
+          this.#opts.log.warn("registration failed", { server, err: (err as Error).message });
+          this.#scheduleReconnect(0, "registration failed", false);
+        },
+      );
+      return;
+    }
+    this.#openSocket();
+  }
+
+  #openSocket(): void {
+    if (this.#stopping) return;
     const url = this.#socketUrl();
-    const ws = new WebSocket(url, { handshakeTimeout: 10_000 });
+    const several = this.#servers.length > 1;
+    const ws = new WebSocket(url, { handshakeTimeout: several ? this.#opts.livenessTimeoutMs : 10_000 });
     this.#socket = ws;
+    if (several) this.#watchLiveness(ws);
     ws.on("message", (data: WebSocket.RawData, isBinary: boolean) => {
       const frame = isBinary ? null : parseServerFrame(data.toString());
       if (frame) this.#onFrame(ws, url, frame);
@@ -223,17 +290,55 @@ export class NodeDaemon {
       // Jobs cannot report back over a dead socket; the control plane has already failed them.
       for (const ctrl of this.#jobs.values()) ctrl.abort();
       if (this.#stopping) return;
-      const wait = backoffMs(this.#attempt++, this.#opts.maxBackoffMs);
-      this.#opts.log.warn("job socket closed; reconnecting", {
-        code,
-        reason: reason.toString(),
-        waitMs: wait,
-        wasConnected,
-      });
-      this.state.reconnects++;
-      this.#reconnectTimer = setTimeout(() => this.#connect(), wait);
+      this.#scheduleReconnect(code, reason.toString(), wasConnected);
     });
     ws.on("error", (err: Error) => this.#opts.log.debug("job socket error", { err: err.message }));
+  }
+
+  /**
+   * After a close: with one server, back off and try it again; with several, move to the next and
+   * try each once after a short wait, then back off across rounds.
+   */
+  #scheduleReconnect(code: number, reason: string, wasConnected: boolean): void {
+    if (this.#stopping) return;
+    const n = this.#servers.length;
+    const attempt = this.#attempt++;
+    if (n > 1) this.#rehome();
+    const wait = n > 1 && attempt < n
+      ? Math.round(REHOME_WAIT_MS * (0.5 + Math.random()))
+      : backoffMs(n > 1 ? attempt - n : attempt, this.#opts.maxBackoffMs);
+    this.#opts.log.warn("job socket closed; reconnecting", {
+      code,
+      reason,
+      waitMs: wait,
+      wasConnected,
+      server: this.server,
+    });
+    this.state.reconnects++;
+    this.#reconnectTimer = setTimeout(() => this.#connect(), wait);
+  }
+
+  /**
+   * With several instances, a socket whose instance died without closing it (power, network) is
+   * found by pinging: nothing heard for `livenessTimeoutMs` and it is dropped, so the node re-homes.
+   */
+  #watchLiveness(ws: WebSocket): void {
+    let heardAt = Date.now();
+    const heard = () => (heardAt = Date.now());
+    ws.on("pong", heard);
+    ws.on("message", heard);
+    ws.on("open", heard);
+    const timer = setInterval(() => {
+      if (ws.readyState === WebSocket.CLOSED) return clearInterval(timer);
+      if (Date.now() - heardAt > this.#opts.livenessTimeoutMs) {
+        clearInterval(timer);
+        this.#opts.log.warn("control plane silent; dropping the socket", { server: this.server });
+        ws.terminate();
+        return;
+      }
+      if (ws.readyState === WebSocket.OPEN) ws.ping();
+    }, this.#opts.livenessPingMs);
+    ws.on("close", () => clearInterval(timer));
   }
 
   #send(ws: WebSocket, frame: NodeFrame): void {
@@ -252,7 +357,7 @@ export class NodeDaemon {
         this.#receipts.reset(frame.receipt_head ?? null);
         this.state.connected = true;
         this.#attempt = 0;
-        this.#opts.log.info("connected to the control plane", { server: this.#opts.server });
+        this.#opts.log.info("connected to the control plane", { server: this.server });
         return;
       case "ping":
         this.#send(ws, { type: "pong", t: frame.t });
@@ -434,7 +539,7 @@ export class NodeDaemon {
     };
     try {
       const res = await signedPost(
-        this.#opts.server,
+        this.server,
         "/api/nodes/heartbeat",
         this.#opts.identity.secretKey,
         body,
@@ -449,7 +554,8 @@ export class NodeDaemon {
 
   async #reregister(): Promise<boolean> {
     try {
-      await registerNode(this.#opts.server, this.#opts.identity, this.#currentAdvert());
+      await registerNode(this.server, this.#opts.identity, this.#currentAdvert());
+      this.#registeredAt = this.server;
       this.#opts.log.info("re-registered with the control plane");
       return true;
     } catch (err) {

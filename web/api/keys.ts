@@ -30,7 +30,7 @@ const checkKeyRequest = compileSchema(KEY_REQUEST_SCHEMA);
 /** The handler that creates an API key. */
 export function createKey(cp: ControlPlane) {
   return async (c: AppContext): Promise<Response> => {
-    const wait = cp.keyCreationLimiter.take(clientAddress(c));
+    const wait = await cp.keyCreationLimiter.take(clientAddress(c));
     if (wait > 0) {
       c.header("retry-after", String(wait));
       throw new HttpError(429, `Too many keys created from this address; retry in ${wait} s.`, {

@@ -64,7 +64,7 @@ function deviceCodeOf(c: AppContext, check = checkPoll): string {
 
 /** The login of `device_code` if the signing node started it; else 404 or 403. */
 async function ownLogin(cp: ControlPlane, c: AppContext, deviceCode: string): Promise<DeviceLogin> {
-  const { value } = await getDeviceLogin(cp.kv, deviceCode);
+  const { value } = await getDeviceLogin(cp.state.kv, deviceCode);
   if (!value) throw new HttpError(404, "Unknown or expired device code.", { code: "not_found" });
   if (value.pubkey !== c.get("nodePubkey")) {
     throw new HttpError(403, "This login was started by another node key.", { code: "nip98_invalid" });
@@ -93,16 +93,16 @@ export function mountLoginApi(app: Hono<AppEnv>, cp: ControlPlane): void {
 
   app.post("/api/login/device", auth, async (c) => {
     const pubkey = c.get("nodePubkey");
-    const byAddress = limits.startPerAddress.take(clientAddress(c));
+    const byAddress = await limits.startPerAddress.take(clientAddress(c));
     if (byAddress > 0) limited(c, byAddress, "from this address");
-    const byKey = limits.startPerKey.take(pubkey);
+    const byKey = await limits.startPerKey.take(pubkey);
     if (byKey > 0) limited(c, byKey, "for this node key");
     if (!await loginRoleOf(cp, pubkey)) {
       throw new HttpError(403, "This node key is not registered here; run 'infernet register' first.", {
         code: "node_not_registered",
       });
     }
-    const login = await startDeviceLogin(cp.kv, pubkey);
+    const login = await startDeviceLogin(cp.state.kv, pubkey);
     const uri = `${publicBase(cp, c.req.raw)}/login/device`;
     const userCode = formatUserCode(login.userCode);
     c.header("cache-control", "no-store");
@@ -132,7 +132,7 @@ export function mountLoginApi(app: Hono<AppEnv>, cp: ControlPlane): void {
       });
     }
     await ownLogin(cp, c, deviceCode);
-    const result = await decideDeviceLogin(cp.kv, deviceCode, c.get("nodePubkey"), approve);
+    const result = await decideDeviceLogin(cp.state.kv, deviceCode, c.get("nodePubkey"), approve);
     if (!result.ok) {
       const [status, message] = {
         unknown: [404, "Unknown or expired device code."],

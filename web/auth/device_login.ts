@@ -1,11 +1,13 @@
 // Device-code login (the shape of RFC 8628, approved by the node key instead of a password):
 // `infernet login` starts a pending login, a browser claims it with the user code, the same node
 // key approves (or denies) that browser, and the browser then exchanges the approval for a
-// session, once. All state is in Deno KV with expireIn, so several instances on one KV agree;
-// every transition is an atomic check-and-set on the record's versionstamp.
+// session, once. All state is in the shared state (web/state/: the local Deno KV on one machine,
+// PostgreSQL for several instances) with an expiry, so every instance agrees; every transition is
+// an atomic check-and-set on the record's versionstamp.
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { randomHex } from "./random_hex.ts";
+import type { StateKv } from "../state/state_kv.ts";
 
 /** How long a started login can be claimed and approved. */
 export const DEVICE_LOGIN_TTL_MS = 10 * 60_000;
@@ -96,7 +98,7 @@ function ttlLeft(login: DeviceLogin, nowMs: number): number {
 
 /** Starts a pending login for a node key. */
 export async function startDeviceLogin(
-  kv: Deno.Kv,
+  kv: StateKv,
   pubkey: string,
   opts: { nowMs?: number; ttlMs?: number } = {},
 ): Promise<DeviceLogin> {
@@ -125,7 +127,7 @@ export async function startDeviceLogin(
 
 /** A login by its device code (the CLI's handle), or null. */
 export async function getDeviceLogin(
-  kv: Deno.Kv,
+  kv: StateKv,
   deviceCode: string,
 ): Promise<Deno.KvEntryMaybe<DeviceLogin>> {
   return await kv.get<DeviceLogin>([DEVICE, deviceCode]);
@@ -138,7 +140,7 @@ export type ClaimResult =
 
 /** Binds a pending login to the browser holding `token` (its first claim wins; the code is then spent). */
 export async function claimDeviceLogin(
-  kv: Deno.Kv,
+  kv: StateKv,
   userCode: string,
   browser: { token: string; address: string; userAgent: string },
   nowMs = Date.now(),
@@ -177,7 +179,7 @@ export type DecideResult =
 
 /** The node key's decision on the claiming browser; only the key that started the login may decide. */
 export async function decideDeviceLogin(
-  kv: Deno.Kv,
+  kv: StateKv,
   deviceCode: string,
   pubkey: string,
   approve: boolean,
@@ -200,7 +202,7 @@ export async function decideDeviceLogin(
 
 /** The login a browser's cookie token is bound to, or null. */
 export async function loginOfBrowser(
-  kv: Deno.Kv,
+  kv: StateKv,
   token: string,
 ): Promise<Deno.KvEntryMaybe<DeviceLogin> | null> {
   const index = await kv.get<string>([BROWSER, browserHash(token)]);
@@ -214,7 +216,7 @@ export async function loginOfBrowser(
  * session for, exactly once; null when it is not (or no longer) approved for this browser.
  */
 export async function completeDeviceLogin(
-  kv: Deno.Kv,
+  kv: StateKv,
   token: string,
   nowMs = Date.now(),
 ): Promise<string | null> {

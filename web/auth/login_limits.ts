@@ -1,19 +1,20 @@
-// Rate limits of the login endpoints (token buckets, in memory per control plane): starting a
+// Rate limits of the login endpoints (token buckets in the shared state, so they hold across
+// instances when it is PostgreSQL; in memory on one machine): starting a
 // device login per address and per node key, typing user codes per address (so the 20^8 code
 // space cannot be walked), Nostr sign-in attempts per address, and consumers' API key sign-ins on
 // the account page per address.
 import { isOperator } from "../../db/mod.ts";
 import type { ControlPlane } from "../control_plane.ts";
 import type { SessionRole } from "./session.ts";
-import { RateLimiter } from "../rate_limit.ts";
+import type { Limiter } from "../rate_limit.ts";
 
 /** The limiters one control plane uses for logins. */
 export interface LoginLimiters {
-  startPerAddress: RateLimiter;
-  startPerKey: RateLimiter;
-  codePerAddress: RateLimiter;
-  nostrPerAddress: RateLimiter;
-  accountPerAddress: RateLimiter;
+  startPerAddress: Limiter;
+  startPerKey: Limiter;
+  codePerAddress: Limiter;
+  nostrPerAddress: Limiter;
+  accountPerAddress: Limiter;
 }
 
 /** Bursts and refill rates; a code attempt is refilled every 30 s after a burst of 10. */
@@ -32,11 +33,11 @@ export function loginLimiters(cp: ControlPlane): LoginLimiters {
   let l = limiters.get(cp);
   if (!l) {
     l = {
-      startPerAddress: new RateLimiter(LOGIN_LIMITS.startPerAddress),
-      startPerKey: new RateLimiter(LOGIN_LIMITS.startPerKey),
-      codePerAddress: new RateLimiter(LOGIN_LIMITS.codePerAddress),
-      nostrPerAddress: new RateLimiter(LOGIN_LIMITS.nostrPerAddress),
-      accountPerAddress: new RateLimiter(LOGIN_LIMITS.accountPerAddress),
+      startPerAddress: cp.state.limiter("login_start_address", LOGIN_LIMITS.startPerAddress),
+      startPerKey: cp.state.limiter("login_start_key", LOGIN_LIMITS.startPerKey),
+      codePerAddress: cp.state.limiter("login_code_address", LOGIN_LIMITS.codePerAddress),
+      nostrPerAddress: cp.state.limiter("login_nostr_address", LOGIN_LIMITS.nostrPerAddress),
+      accountPerAddress: cp.state.limiter("login_account_address", LOGIN_LIMITS.accountPerAddress),
     };
     limiters.set(cp, l);
   }

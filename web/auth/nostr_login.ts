@@ -1,4 +1,4 @@
-// "Sign in with Nostr" (NIP-07): the server hands out a one-time challenge (KV, 5 min); the
+// "Sign in with Nostr" (NIP-07): the server hands out a one-time challenge (shared state, 5 min); the
 // browser's extension signs a kind-27235 event (NIP-98's kind, so extensions already describe it
 // as HTTP auth) with tags `u` (the login URL), `method` POST and `challenge`; the server checks
 // the event as received (fresh object, then signature), its kind, URL, method and time, and
@@ -11,6 +11,7 @@ import {
   tagValue,
 } from "../../shared/mod.ts";
 import { randomHex } from "./random_hex.ts";
+import type { StateKv } from "../state/state_kv.ts";
 
 /** How long a challenge may be used. */
 export const CHALLENGE_TTL_MS = 5 * 60_000;
@@ -21,7 +22,7 @@ export const NOSTR_LOGIN_KIND = NIP98_KIND;
 const CHALLENGE = "login_challenge";
 
 /** Issues a one-time challenge (32 random bytes, hex). */
-export async function issueChallenge(kv: Deno.Kv): Promise<string> {
+export async function issueChallenge(kv: StateKv): Promise<string> {
   const challenge = randomHex(32);
   await kv.set([CHALLENGE, challenge], true, { expireIn: CHALLENGE_TTL_MS });
   return challenge;
@@ -32,7 +33,7 @@ export type NostrLoginResult = { ok: true; pubkey: string } | { ok: false; reaso
 
 /** Verifies a login event against the login URL; a correctly signed event spends its challenge. */
 export async function verifyNostrLogin(
-  kv: Deno.Kv,
+  kv: StateKv,
   raw: unknown,
   expect: { url: string; nowSec?: number },
 ): Promise<NostrLoginResult> {

@@ -1,12 +1,13 @@
 // Operator sessions for the dashboard: a short-lived JWT (HS256, the server's HMAC secret) in an
 // HttpOnly, SameSite=Strict cookie. The secret is INFERNET_SESSION_SECRET when set, else one
-// random secret kept in Deno KV (so a restart, or another instance on the same KV, keeps
-// sessions). Logout revokes the token's id in KV until it would have expired anyway.
+// random secret kept in the shared state (so a restart, or another instance, keeps sessions).
+// Logout revokes the token's id there until it would have expired anyway.
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { sign, verify } from "hono/jwt";
 import type { AppContext, AppMiddleware } from "../app_env.ts";
 import type { ControlPlane } from "../control_plane.ts";
 import { randomHex } from "./random_hex.ts";
+import type { StateKv } from "../state/state_kv.ts";
 
 /** The cookie that carries the operator's session token. */
 export const SESSION_COOKIE = "infernet_session";
@@ -35,24 +36,25 @@ export interface OperatorSession {
   exp: number;
 }
 
-const secrets = new WeakMap<Deno.Kv, Promise<string>>();
+const secrets = new WeakMap<StateKv, Promise<string>>();
 
 /** The HMAC secret: the configured one, else the KV's (created once, shared by instances). */
 export function sessionSecret(cp: ControlPlane): Promise<string> {
   const configured = cp.config?.sessionSecret;
   if (configured) return Promise.resolve(configured);
-  let secret = secrets.get(cp.kv);
+  let secret = secrets.get(cp.state.kv);
   if (!secret) {
     secret = (async () => {
       const fresh = randomHex(32);
       // Only the first writer's secret stands; everyone reads back what is stored.
-      await cp.kv.atomic().check({ key: SECRET_KEY, versionstamp: null }).set(SECRET_KEY, fresh).commit();
-      const stored = await cp.kv.get<string>(SECRET_KEY);
+      await cp.state.kv.atomic().check({ key: SECRET_KEY, versionstamp: null }).set(SECRET_KEY, fresh)
+        .commit();
+      const stored = await cp.state.kv.get<string>(SECRET_KEY);
       if (typeof stored.value !== "string") throw new Error("session secret missing from KV");
       return stored.value;
     })();
-    secrets.set(cp.kv, secret);
-    secret.catch(() => secrets.delete(cp.kv));
+    secrets.set(cp.state.kv, secret);
+    secret.catch(() => secrets.delete(cp.state.kv));
   }
   return secret;
 }
@@ -100,7 +102,7 @@ export async function verifySessionToken(cp: ControlPlane, token: string): Promi
     return null;
   }
   if (role !== undefined && role !== "operator") return null;
-  const revoked = await cp.kv.get([REVOKED, sid]);
+  const revoked = await cp.state.kv.get([REVOKED, sid]);
   if (revoked.versionstamp !== null) return null;
   return { pubkey: sub, role: role ?? "node", sid, exp };
 }
@@ -142,7 +144,7 @@ export async function endSession(cp: ControlPlane, c: AppContext): Promise<void>
   const session = await currentSession(cp, c);
   if (session) {
     const left = Math.max(1, session.exp * 1000 - Date.now());
-    await cp.kv.set([REVOKED, session.sid], true, { expireIn: left + 60_000 });
+    await cp.state.kv.set([REVOKED, session.sid], true, { expireIn: left + 60_000 });
   }
   deleteCookie(c, SESSION_COOKIE, { path: "/", secure: secureCookies(cp, c) });
 }

@@ -14,13 +14,14 @@ import {
   startSession,
   verifySessionToken,
 } from "./session.ts";
+import { localState } from "../state/shared_state.ts";
 
 const PUB = "ab".repeat(32);
 
 async function withKv(fn: (cp: ControlPlane, kv: Deno.Kv) => Promise<void>) {
   const kv = await Deno.openKv(":memory:");
   try {
-    await fn({ kv } as ControlPlane, kv);
+    await fn({ kv, state: localState(kv) } as ControlPlane, kv);
   } finally {
     kv.close();
   }
@@ -53,7 +54,7 @@ Deno.test("session - a token verifies as issued and not when tampered, expired o
 
 Deno.test("session - instances on one KV share the secret; another KV does not accept the token", () =>
   withKv(async (cp, kv) => {
-    const again = { kv } as ControlPlane;
+    const again = { kv, state: localState(kv) } as ControlPlane;
     assert.equal(await sessionSecret(cp), await sessionSecret(again));
     const { token } = await issueSessionToken(cp, PUB);
     assert.ok(await verifySessionToken(again, token));
@@ -100,7 +101,7 @@ Deno.test("session - cookie flags, the guard redirects without a session, logout
 Deno.test("session - the cookie is Secure when the public URL is https, even behind a plain-HTTP proxy hop", () =>
   withKv(async (kv) => {
     for (const [publicUrl, secure] of [["https://infernet.example", true], [undefined, false]] as const) {
-      const cp = { kv: kv.kv, config: { publicUrl } } as unknown as ControlPlane;
+      const cp = { kv: kv.kv, state: kv.state, config: { publicUrl } } as unknown as ControlPlane;
       const app = new Hono<AppEnv>();
       app.post("/login", async (c) => {
         await startSession(cp, c, PUB);

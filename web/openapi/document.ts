@@ -228,6 +228,23 @@ export function openApiDocument(opts: { version: string; serverUrl?: string | nu
         errors: [],
       }),
     },
+    "/healthz": {
+      get: operation({
+        summary: "Liveness (the process answers), for a load balancer",
+        tag: OPERATIONS,
+        ok: [200, "Health", "Alive."],
+        errors: [],
+      }),
+    },
+    "/readyz": {
+      get: operation({
+        summary: "Readiness: database and migrations, NATS when configured, not draining",
+        description: "503 with the same body when not ready: a load balancer sends this instance no traffic.",
+        tag: OPERATIONS,
+        ok: [200, "Readiness", "Ready; each check's outcome."],
+        errors: [],
+      }),
+    },
     "/api/keys": {
       post: operation({
         summary: "Create an API key",

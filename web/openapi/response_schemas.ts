@@ -402,6 +402,15 @@ export const RESPONSE_SCHEMAS: Record<string, Json> = {
     properties: { received: { const: true }, outcome: { type: "string" } },
   },
   Health: { type: "object", properties: { ok: { const: true } } },
+  Readiness: {
+    type: "object",
+    required: ["ready", "draining", "checks"],
+    properties: {
+      ready: { type: "boolean" },
+      draining: { type: "boolean" },
+      checks: { type: "object", additionalProperties: { type: "string" }, description: "`ok` or why not" },
+    },
+  },
   DeviceLogin: {
     type: "object",
     properties: {

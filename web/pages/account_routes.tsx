@@ -176,7 +176,7 @@ export function mountAccountRoutes(app: Hono<AppEnv>, cp: ControlPlane): void {
   });
 
   app.post("/account/login", async (c) => {
-    const wait = limits.accountPerAddress.take(clientAddress(c));
+    const wait = await limits.accountPerAddress.take(clientAddress(c));
     if (wait > 0) {
       c.header("retry-after", String(wait));
       return signInPage(cp, c, `Too many sign-in attempts from this address; retry in ${wait} s.`, 429);

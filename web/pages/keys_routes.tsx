@@ -15,7 +15,7 @@ export function keysPage() {
 /** `POST /keys`: creates a key and shows it once. */
 export function createKeyPage(cp: ControlPlane) {
   return async (c: AppContext): Promise<Response> => {
-    const wait = cp.keyCreationLimiter.take(clientAddress(c));
+    const wait = await cp.keyCreationLimiter.take(clientAddress(c));
     if (wait > 0) {
       c.header("retry-after", String(wait));
       return renderPage(

@@ -94,14 +94,14 @@ export function mountLoginRoutes(app: Hono<AppEnv>, cp: ControlPlane): void {
     const next = safeNext(form.next);
     const typed = typeof form.code === "string" ? form.code.slice(0, 40) : "";
     const address = clientAddress(c);
-    const wait = limits.codePerAddress.take(address);
+    const wait = await limits.codePerAddress.take(address);
     if (wait > 0) return limitedPage(c, wait);
     const code = normalizeUserCode(typed);
     const retry = (error: string, status: number) =>
       renderPage(c, <DeviceCodePage code={typed} next={next} error={error} />, status);
     if (!code) return retry("That is not a login code: it has 8 letters, like BCDF-GHJK.", 400);
     const token = newBrowserToken();
-    const result = await claimDeviceLogin(cp.kv, code, {
+    const result = await claimDeviceLogin(cp.state.kv, code, {
       token,
       address,
       userAgent: c.req.header("user-agent") ?? "",
@@ -128,7 +128,7 @@ export function mountLoginRoutes(app: Hono<AppEnv>, cp: ControlPlane): void {
 
   app.get("/login/device/wait", async (c) => {
     const token = getCookie(c, LOGIN_COOKIE);
-    const entry = token ? await loginOfBrowser(cp.kv, token) : null;
+    const entry = token ? await loginOfBrowser(cp.state.kv, token) : null;
     const end = (kind: "denied" | "expired" | "none" | "used", status: number) => {
       deleteCookie(c, LOGIN_COOKIE, { path: "/login" });
       return renderPage(c, <DeviceEndPage end={kind} />, status);
@@ -137,7 +137,7 @@ export function mountLoginRoutes(app: Hono<AppEnv>, cp: ControlPlane): void {
     const login = entry.value;
     const status = statusAt(login);
     if (status === "approved") {
-      const pubkey = await completeDeviceLogin(cp.kv, token);
+      const pubkey = await completeDeviceLogin(cp.state.kv, token);
       if (!pubkey) return end("used", 410);
       const role = await loginRoleOf(cp, pubkey);
       if (!role) return end("denied", 403);
@@ -155,8 +155,8 @@ export function mountLoginRoutes(app: Hono<AppEnv>, cp: ControlPlane): void {
   });
 
   /** A 429 when this address has used up its Sign in with Nostr attempts (a challenge and a post each). */
-  const nostrLimited = (c: AppContext) => {
-    const wait = limits.nostrPerAddress.take(clientAddress(c));
+  const nostrLimited = async (c: AppContext) => {
+    const wait = await limits.nostrPerAddress.take(clientAddress(c));
     if (wait === 0) return null;
     c.header("retry-after", String(wait));
     return jsonError(
@@ -168,11 +168,11 @@ export function mountLoginRoutes(app: Hono<AppEnv>, cp: ControlPlane): void {
   };
 
   app.get("/login/nostr/challenge", async (c) => {
-    const limited = nostrLimited(c);
+    const limited = await nostrLimited(c);
     if (limited) return limited;
     c.header("cache-control", "no-store");
     return c.json({
-      challenge: await issueChallenge(cp.kv),
+      challenge: await issueChallenge(cp.state.kv),
       url: `${publicBase(cp, c.req.raw)}/login/nostr`,
       kind: NOSTR_LOGIN_KIND,
       expires_in: 300,
@@ -183,14 +183,14 @@ export function mountLoginRoutes(app: Hono<AppEnv>, cp: ControlPlane): void {
     if (!sameOriginJson(cp, c)) {
       return jsonError(c, 403, "Sign in from this site's own login page (same-origin JSON).", "forbidden");
     }
-    const limited = nostrLimited(c);
+    const limited = await nostrLimited(c);
     if (limited) return limited;
     // A signed login event is small: 64 KB is plenty, and bounds what an anonymous POST can send.
     const body = await readJsonBody(c.req.raw, { maxBytes: 65_536 }).catch((err) => {
       if (err instanceof HttpError && err.status === 413) throw err;
       return null;
     }) as { event?: unknown; next?: unknown } | null;
-    const result = await verifyNostrLogin(cp.kv, body?.event, {
+    const result = await verifyNostrLogin(cp.state.kv, body?.event, {
       url: `${publicBase(cp, c.req.raw)}/login/nostr`,
     });
     if (!result.ok) {

@@ -200,8 +200,8 @@ Deno.test("login - a wrong code, an expired code and a code entered twice are re
     // Expiry: the stored deadline moved into the past (the KV entry itself lingers a minute).
     const second = await api(url, "/api/login/device", sk, {});
     const key = ["login_device", second.body.device_code];
-    const entry = await tcp.cp.kv.get<DeviceLogin>(key);
-    await tcp.cp.kv.set(key, { ...entry.value!, expiresAtMs: Date.now() - 1 });
+    const entry = await tcp.cp.state.kv.get<DeviceLogin>(key);
+    await tcp.cp.state.kv.set(key, { ...entry.value!, expiresAtMs: Date.now() - 1 });
     const late = await enterCode(url, second.body.user_code);
     assert.equal(late.res.status, 410);
     assert.match(late.text, /expired/);

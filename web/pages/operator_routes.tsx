@@ -223,11 +223,11 @@ export function mountOperatorRoutes(app: Hono<AppEnv>, cp: ControlPlane): void {
     }
     // The token is taken atomically before any money moves: of two submits, one goes on.
     const key = ["operator_payout_form", pubkey, token];
-    const taken = await cp.kv.atomic().check({ key, versionstamp: null }).set(key, { payoutId: null }, {
+    const taken = await cp.state.kv.atomic().check({ key, versionstamp: null }).set(key, { payoutId: null }, {
       expireIn: TOKEN_TTL_MS,
     }).commit();
     if (!taken.ok) {
-      const seen = (await cp.kv.get<{ payoutId: string | null }>(key)).value?.payoutId;
+      const seen = (await cp.state.kv.get<{ payoutId: string | null }>(key)).value?.payoutId;
       return c.redirect(`/operator?notice=payout_repeated${seen ? `&payout=${seen}` : ""}#payouts`, 303);
     }
     let payout: PayoutRow;
@@ -237,11 +237,11 @@ export function mountOperatorRoutes(app: Hono<AppEnv>, cp: ControlPlane): void {
         : await requestPayout(payoutDepsOf(cp), { nodePubkey: pubkey, coin, automatic: false });
     } catch (err) {
       // Nothing moved: the same form may be sent again (after setting an address, say).
-      await cp.kv.delete(key);
+      await cp.state.kv.delete(key);
       if (err instanceof PayoutRequestError) return operatorPage(cp, c, { payoutError: err.message }, 409);
       throw err;
     }
-    await cp.kv.set(key, { payoutId: String(payout.id) }, { expireIn: TOKEN_TTL_MS });
+    await cp.state.kv.set(key, { payoutId: String(payout.id) }, { expireIn: TOKEN_TTL_MS });
     return c.redirect(`/operator?notice=payout&payout=${payout.id}#payouts`, 303);
   });
 }

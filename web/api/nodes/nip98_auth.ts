@@ -34,9 +34,9 @@ export function nip98Auth(cp: ControlPlane): AppMiddleware {
       cp.log.info("nip98 rejected", { path: c.req.path, reason: result.reason });
       throw new HttpError(401, `NIP-98: ${result.reason}`, { code: "nip98_invalid" });
     }
-    // Replay window: remember the event id for twice the clock tolerance, in KV so that every
-    // instance of the control plane sees it.
-    const seen = await cp.kv.atomic()
+    // Replay window: remember the event id for twice the clock tolerance, in the shared state so
+    // that every instance of the control plane sees it (PostgreSQL with several instances).
+    const seen = await cp.state.kv.atomic()
       .check({ key: ["nip98_seen", result.event.id], versionstamp: null })
       .set(["nip98_seen", result.event.id], 1, { expireIn: 2 * NIP98_TOLERANCE_SEC * 1000 })
       .commit();
