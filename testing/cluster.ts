@@ -124,8 +124,9 @@ export async function attachClusterNode(
   cp: ControlPlane,
   engine: (req: Request) => Promise<Response>,
   advert: Partial<NodeAdvert> = {},
+  /** The node's key (a node reconnecting to another instance keeps its own). */
+  secretKey: Uint8Array = generateSecretKey(),
 ): Promise<ClusterTestNode> {
-  const secretKey = generateSecretKey();
   const pubkey = getPublicKey(secretKey);
   const record = verifyNodeRecord(
     createNodeRecord(secretKey, sampleAdvert({ maxConcurrency: 8, ...advert })),

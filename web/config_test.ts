@@ -84,3 +84,17 @@ Deno.test("config - direct mode: tickets live 60 s and an ack is awaited 30 s by
   assert.equal(set.directAckWaitMs, 500);
   assert.throws(() => parseWebConfig({ INFERNET_TICKET_TTL_S: "0" }, []), /INFERNET_TICKET_TTL_S/);
 });
+
+Deno.test("config - INFERNET_NATS_URL joins instances; unset keeps one instance and no NATS", () => {
+  const alone = parseWebConfig({}, []);
+  assert.equal(alone.natsUrl, null);
+  assert.equal(alone.natsPrefix, "infernet");
+  const c = parseWebConfig({
+    INFERNET_NATS_URL: "nats://10.0.0.1:4222,nats://10.0.0.2:4222",
+    INFERNET_NATS_PREFIX: "prod_eu-1",
+  }, []);
+  assert.equal(c.natsUrl, "nats://10.0.0.1:4222,nats://10.0.0.2:4222");
+  assert.equal(c.natsPrefix, "prod_eu-1");
+  assert.throws(() => parseWebConfig({ INFERNET_NATS_URL: "http://x:4222" }, []), /INFERNET_NATS_URL/);
+  assert.throws(() => parseWebConfig({ INFERNET_NATS_PREFIX: "a.b" }, []), /INFERNET_NATS_PREFIX/);
+});

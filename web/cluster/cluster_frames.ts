@@ -31,6 +31,8 @@ export type InboxFrame =
 export interface BeatFrame {
   i: string;
   load: [string, number][];
+  /** The instance's last beat: it is shutting down. */
+  bye?: true;
 }
 
 /** A node's heartbeat, taken by whichever instance the node posted it to. */
@@ -52,9 +54,13 @@ export interface PresenceValue {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** Bigints (apiKeyId, amountNano) travel as strings. */
+const bigintAsString = (_k: string, v: unknown) => typeof v === "bigint" ? v.toString() : v;
+
+/** One message's bytes; the facts' bigints (apiKeyId, amountNano) travel as strings. */
 export function encodeFrame(frame: InboxFrame | BeatFrame | HeartbeatFrame | PresenceValue): Uint8Array {
-  return encoder.encode(JSON.stringify(frame, (_k, v) => typeof v === "bigint" ? v.toString() : v));
+  // A replacer makes every stringify several times slower: only the facts need one.
+  const ended = "t" in frame && frame.t === "ended";
+  return encoder.encode(ended ? JSON.stringify(frame, bigintAsString) : JSON.stringify(frame));
 }
 
 function parse(data: Uint8Array): Record<string, unknown> | null {
@@ -136,7 +142,7 @@ export function parseBeat(data: Uint8Array): BeatFrame | null {
   const load = v.load.filter((x): x is [string, number] =>
     Array.isArray(x) && str(x[0]) && typeof x[1] === "number"
   );
-  return { i: v.i, load };
+  return v.bye === true ? { i: v.i, load, bye: true } : { i: v.i, load };
 }
 
 /** A relayed heartbeat, or null. */

@@ -64,7 +64,9 @@ export class JobRelay {
   /** The instance that took these requests is gone: their jobs are stopped on the nodes. */
   originGone(instance: string): void {
     for (const [jobId, r] of this.#jobs) {
-      if (r.origin === instance) r.conn.cancelJob(jobId, `instance ${instance} stopped answering`);
+      if (r.origin === instance) {
+        r.conn.cancelJob(jobId, `instance ${instance}, which took the request, is gone`);
+      }
     }
   }
 

@@ -84,7 +84,8 @@ export class ClusterPresence implements RegistryListener {
       o.nc.subscribe(o.beatSubject, {
         callback: (err, msg) => {
           const beat = err ? null : parseBeat(msg.data);
-          if (beat) this.#beat(beat.i, beat.load);
+          if (beat?.bye) this.#gone(beat.i, "shut down");
+          else if (beat) this.#beat(beat.i, beat.load);
         },
       }),
       o.nc.subscribe(o.heartbeatSubject, {
@@ -280,27 +281,38 @@ export class ClusterPresence implements RegistryListener {
       o.log.warn("beat not sent", { err });
     }
     const now = Date.now();
-    for (const [instance, at] of this.#instances) {
-      if (now - at <= o.deadMs) continue;
-      this.#instances.delete(instance);
-      o.log.warn("instance stopped answering; its nodes are dropped", { instance });
-      for (const [pubkey, link] of [...this.#links]) {
-        if (link.instance === instance) this.#dropLink(pubkey, `instance ${instance} stopped answering`);
-      }
-      // Its entries go too, unless the node has been put again since (by another instance).
-      for (const [pubkey, seen] of [...this.#seen]) {
-        if (seen.instance !== instance) continue;
-        this.#seen.delete(pubkey);
-        void o.presence.delete(pubkey, { previousSeq: seen.revision }).catch(() => {});
-      }
-      o.onInstanceGone(instance);
+    for (const [instance, at] of [...this.#instances]) {
+      if (now - at > o.deadMs) this.#gone(instance, "stopped answering");
     }
+  }
+
+  /** An instance is gone: its nodes with it, and the jobs it sent here. */
+  #gone(instance: string, why: string): void {
+    const o = this.#o;
+    if (instance === o.instance) return;
+    this.#instances.delete(instance);
+    o.log.warn(`instance ${why}; its nodes are dropped`, { instance });
+    for (const [pubkey, link] of [...this.#links]) {
+      if (link.instance === instance) this.#dropLink(pubkey, `instance ${instance} ${why}`);
+    }
+    // Its entries go too, unless the node has been put again since (by another instance).
+    for (const [pubkey, seen] of [...this.#seen]) {
+      if (seen.instance !== instance) continue;
+      this.#seen.delete(pubkey);
+      void o.presence.delete(pubkey, { previousSeq: seen.revision }).catch(() => {});
+    }
+    o.onInstanceGone(instance);
   }
 
   /** Stops beating and watching, and withdraws this instance's nodes at once. */
   async close(): Promise<void> {
     if (this.#timer !== null) clearInterval(this.#timer);
     for (const pubkey of this.#local) this.#remove(pubkey);
+    try {
+      this.#o.nc.publish(this.#o.beatSubject, encodeFrame({ i: this.#o.instance, load: [], bye: true }));
+    } catch {
+      // Not connected: the others find out from the silence.
+    }
     this.#closed = true;
     await Promise.allSettled([...this.#writes.values()]);
     for (const w of this.#watchers) w.stop();

@@ -1,0 +1,125 @@
+// Node presence across control-plane instances (real NATS, one fresh PostgreSQL database): every
+// instance's registry holds every node, with its heartbeat and the instance holding its socket.
+import assert from "node:assert/strict";
+import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
+import { createTestEngineHandler } from "../testing/test_engine.ts";
+import { attachClusterNode, NATS_AVAILABLE, NATS_URL, openTestCluster, until } from "../testing/cluster.ts";
+import { POSTGRES_AVAILABLE, POSTGRES_URL, REQUIRE_POSTGRES } from "../testing/databases.ts";
+import { RemoteLink } from "../web/cluster/mod.ts";
+import { NodeConnection } from "../web/dispatch/node_connection.ts";
+import { createNodeRecord, verifyNodeRecord } from "../shared/mod.ts";
+import { sampleAdvert } from "../testing/node_advert.ts";
+
+const missing = !NATS_AVAILABLE
+  ? `NATS at ${NATS_URL} did not answer`
+  : !POSTGRES_AVAILABLE
+  ? `PostgreSQL at ${POSTGRES_URL} did not answer`
+  : null;
+if (missing) console.error(`cluster presence tests skipped: ${missing}`);
+
+function clusterTest(name: string, fn: () => Promise<void>): void {
+  Deno.test({
+    name,
+    ignore: missing !== null && !REQUIRE_POSTGRES,
+    async fn() {
+      if (missing) throw new Error(`cluster tests need both services: ${missing}`);
+      await fn();
+    },
+  });
+}
+
+const engine = () => createTestEngineHandler({ models: ["m"] }).handler;
+
+clusterTest("cluster presence - a registration and a heartbeat taken by one instance reach all", async () => {
+  const c = await openTestCluster(2);
+  try {
+    const [a, b] = c.planes;
+    // Registered on A only (no socket yet): B knows the node, so its socket may land on B.
+    const sk = generateSecretKey();
+    const pubkey = getPublicKey(sk);
+    const record = verifyNodeRecord(createNodeRecord(sk, sampleAdvert({ nodeId: "roamer" })));
+    assert.ok(record.ok);
+    await a.cp.registry.register(record.record);
+    await until(() => b.cp.registry.get(pubkey) !== undefined, 5000, "B to learn the record");
+    assert.equal(b.cp.registry.get(pubkey)!.connection, null);
+    await attachClusterNode(b.cp, engine(), { nodeId: "roamer" }, sk);
+    await until(() => a.cp.registry.get(pubkey)?.connection instanceof RemoteLink, 5000, "A to link to B");
+    // The node posts its heartbeat through the load balancer to A: B's router sees it too.
+    const hb = { node_id: "roamer", load: 0.5, free_slots: 3, in_flight: 4, models: ["m"] };
+    assert.ok(a.cp.registry.heartbeat(pubkey, hb, Date.now()));
+    await until(() => b.cp.registry.get(pubkey)?.heartbeat?.in_flight === 4, 5000, "B to get the heartbeat");
+    assert.equal((a.cp.registry.get(pubkey)!.connection as RemoteLink).instance, b.cp.cluster!.instance);
+  } finally {
+    await c.close();
+  }
+});
+
+clusterTest("cluster presence - a node that moves is linked to its new instance everywhere", async () => {
+  const c = await openTestCluster(3);
+  try {
+    const [a, b, third] = c.planes;
+    const sk = generateSecretKey();
+    const pubkey = getPublicKey(sk);
+    const first = await attachClusterNode(b.cp, engine(), { nodeId: "mover" }, sk);
+    const holderIs = (instance: string) => () =>
+      [a, third].every((p) => {
+        const conn = p.cp.registry.get(pubkey)?.connection;
+        return conn instanceof RemoteLink && conn.open && conn.instance === instance;
+      });
+    await until(holderIs(b.cp.cluster!.instance), 5000, "everyone to link the node to B");
+    // B's socket drops and the node reconnects to A.
+    first.kill();
+    await attachClusterNode(a.cp, engine(), { nodeId: "mover" }, sk);
+    assert.ok(a.cp.registry.get(pubkey)!.connection instanceof NodeConnection);
+    await until(
+      () => {
+        const conn = third.cp.registry.get(pubkey)?.connection;
+        return conn instanceof RemoteLink && conn.open && conn.instance === a.cp.cluster!.instance;
+      },
+      5000,
+      "the third instance to link the node to A",
+    );
+    await until(
+      () => {
+        const conn = b.cp.registry.get(pubkey)?.connection;
+        return conn instanceof RemoteLink && conn.instance === a.cp.cluster!.instance;
+      },
+      5000,
+      "B to link the node to A",
+    );
+    // A's own socket is never replaced by its entry coming back through the bucket.
+    assert.ok(a.cp.registry.get(pubkey)!.connection instanceof NodeConnection);
+  } finally {
+    await c.close();
+  }
+});
+
+clusterTest(
+  "cluster presence - an instance that shuts down withdraws its nodes; load is reported",
+  async () => {
+    const c = await openTestCluster(2);
+    try {
+      const [a, b] = c.planes;
+      const node = await attachClusterNode(
+        b.cp,
+        createTestEngineHandler({ models: ["m"], failure: "hang" }).handler,
+      );
+      await until(() => a.cp.registry.get(node.pubkey)?.connection?.open === true, 5000, "A to see B's node");
+      // A job B runs for itself shows in A's view of the node's load by the next beat.
+      b.cp.registry.get(node.pubkey)!.connection!.startJob("held", "chat", false, {
+        model: "m",
+        messages: [{ role: "user", content: "hi" }],
+      });
+      await until(
+        () => a.cp.registry.get(node.pubkey)!.connection!.inFlight === 1,
+        5000,
+        "A to see the load",
+      );
+      await b.cp.cluster!.close();
+      await until(() => !a.cp.registry.get(node.pubkey)?.connection, 5000, "A to drop the node");
+      assert.deepEqual(a.cp.cluster!.presence.instances(), [a.cp.cluster!.instance]);
+    } finally {
+      await c.close();
+    }
+  },
+);
