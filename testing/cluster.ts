@@ -62,6 +62,8 @@ export async function freshClusterDatabase(): Promise<{ url: string; drop(): Pro
 export interface TestCluster {
   planes: TestControlPlane[];
   prefix: string;
+  /** The shared database (for instances started as processes: testing/cluster_instance_main.ts). */
+  databaseUrl: string;
   close(): Promise<void>;
 }
 
@@ -102,7 +104,7 @@ export async function openTestCluster(n: number, config: Partial<WebConfig> = {}
     await close();
     throw err;
   }
-  return { planes, prefix, close };
+  return { planes, prefix, databaseUrl: database.url, close };
 }
 
 /** A node attached to one control plane of a cluster. */
