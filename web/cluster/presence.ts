@@ -150,6 +150,9 @@ export class ClusterPresence implements RegistryListener {
     if (!(link instanceof NodeConnection)) return;
     this.#local.delete(pubkey);
     this.#remove(pubkey);
+    // Another instance's entry, passed over while the socket was here, may be the node's new home.
+    const seen = this.#seen.get(pubkey);
+    if (seen && this.#instances.has(seen.instance)) this.#linkTo(pubkey, seen.instance, Date.now());
   }
 
   #put(pubkey: string): void {
@@ -238,10 +241,14 @@ export class ClusterPresence implements RegistryListener {
     // A socket here wins over an entry that may be older than it.
     if (current instanceof NodeConnection && current.open) return;
     if (current instanceof RemoteLink && current.open && current.instance === v.instance) return;
-    const link = new RemoteLink(pubkey, v.instance, this.#o.instance, (f) => this.#o.send(v.instance, f));
-    this.#links.get(pubkey)?.close(`the node moved to instance ${v.instance}`);
+    this.#linkTo(pubkey, v.instance, v.heartbeatAt);
+  }
+
+  #linkTo(pubkey: string, instance: string, heartbeatAt: number): void {
+    const link = new RemoteLink(pubkey, instance, this.#o.instance, (f) => this.#o.send(instance, f));
+    this.#links.get(pubkey)?.close(`the node moved to instance ${instance}`);
     this.#links.set(pubkey, link);
-    registry.attach(pubkey, link, v.heartbeatAt);
+    this.#o.registry.attach(pubkey, link, heartbeatAt);
   }
 
   #forgetLink(pubkey: string): void {
