@@ -45,8 +45,9 @@ async function withCluster(
   n: number,
   engineOpts: Parameters<typeof createTestEngineHandler>[0],
   fn: (c: TestCluster, nodes: ClusterTestNode[], engines: TestEngineHandler[]) => Promise<void>,
+  config: Parameters<typeof openTestCluster>[1] = {},
 ): Promise<void> {
-  const c = await openTestCluster(n, { receiptWaitMs: 50 });
+  const c = await openTestCluster(n, { receiptWaitMs: 50, ...config });
   const engines: TestEngineHandler[] = [];
   try {
     const nodes: ClusterTestNode[] = [];
@@ -231,3 +232,23 @@ clusterTest("cluster - an instance that stops answering takes its nodes and jobs
     assert.equal((await findJob(a.cp.db.sql, jobId))?.status, "failed");
   });
 });
+
+clusterTest(
+  "cluster - a remote node past the first-token deadline is cancelled there and skipped",
+  async () => {
+    await withCluster(2, { failure: "hang" }, async (c, nodes) => {
+      const a = c.planes[0];
+      await assert.rejects(
+        () => client(a).chat.completions.create({ model: "m1", messages: ask }),
+        (err: InstanceType<typeof OpenAI.APIError>) => {
+          assert.equal(err.status, 503);
+          assert.match(err.message, /no answer within 300 ms/);
+          return true;
+        },
+      );
+      const jobId = nodes[1].jobs.at(-1)!;
+      await until(() => nodes[1].cancels.includes(jobId), 5000, "the cancel to reach the node on B");
+      await until(() => c.planes[1].cp.cluster!.relay.size === 0, 5000, "B to forget the job");
+    }, { firstTokenTimeoutMs: 300 });
+  },
+);
