@@ -5,7 +5,8 @@ import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
 import { createTestEngineHandler } from "../testing/test_engine.ts";
 import { attachClusterNode, NATS_AVAILABLE, NATS_URL, openTestCluster, until } from "../testing/cluster.ts";
 import { POSTGRES_AVAILABLE, POSTGRES_URL, REQUIRE_POSTGRES } from "../testing/databases.ts";
-import { RemoteLink } from "../web/cluster/mod.ts";
+import { Kvm } from "@nats-io/kv";
+import { clusterNames, RemoteLink } from "../web/cluster/mod.ts";
 import { NodeConnection } from "../web/dispatch/node_connection.ts";
 import { createNodeRecord, verifyNodeRecord } from "../shared/mod.ts";
 import { sampleAdvert } from "../testing/node_advert.ts";
@@ -123,3 +124,20 @@ clusterTest(
     }
   },
 );
+
+clusterTest("cluster presence - after a NATS reconnect an instance puts its nodes again", async () => {
+  const c = await openTestCluster(2);
+  try {
+    const [a, b] = c.planes;
+    const node = await attachClusterNode(b.cp, engine());
+    await until(() => a.cp.registry.get(node.pubkey)?.connection?.open === true, 5000, "A to see B's node");
+    // What the others do to an instance silent past its deadline: its entries are deleted.
+    const kv = await new Kvm(a.cp.cluster!.nc).open(clusterNames(c.prefix).presenceBucket);
+    await kv.delete(node.pubkey);
+    await until(() => !a.cp.registry.get(node.pubkey)?.connection, 5000, "A to drop the node");
+    await b.cp.cluster!.nc.reconnect();
+    await until(() => a.cp.registry.get(node.pubkey)?.connection?.open === true, 5000, "A to see it again");
+  } finally {
+    await c.close();
+  }
+});

@@ -59,6 +59,8 @@ export async function openCluster(opts: ClusterOptions): Promise<Cluster> {
     servers: opts.url.split(",").map((s) => s.trim()),
     name: `infernet-${opts.instance}`,
     maxReconnectAttempts: -1,
+  }).catch((err) => {
+    throw new Error(`NATS at ${opts.url} did not answer (INFERNET_NATS_URL): ${err.message}`, { cause: err });
   });
   try {
     const kvm = new Kvm(nc);

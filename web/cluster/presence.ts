@@ -105,6 +105,18 @@ export class ClusterPresence implements RegistryListener {
     }
     this.#timer = setInterval(() => this.#tick(), o.beatMs);
     this.#tick();
+    void this.#rejoinOnReconnect();
+  }
+
+  // After a break longer than `deadMs`, the others dropped this instance and deleted its entries:
+  // they are put again at once, rather than at each node's next heartbeat.
+  async #rejoinOnReconnect(): Promise<void> {
+    for await (const status of this.#o.nc.status()) {
+      if (this.#closed) return;
+      if (status.type !== "reconnect") continue;
+      this.#o.log.info("NATS reconnected; this instance's nodes are put again");
+      for (const pubkey of this.#local) this.#put(pubkey);
+    }
   }
 
   /** The instance holding a node's socket, when another one does. */
