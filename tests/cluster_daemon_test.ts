@@ -59,12 +59,13 @@ Deno.test({
       // Every job is settled on its origin and receipted, signed by the node, by its holder.
       const sql = c.planes[0].cp.db.sql;
       for (const [holder, node] of nodes.entries()) {
-        let rows: { job_id: string; signed: boolean; pubkey: string; node_seq: string }[] = [];
+        let rows: { job_id: string; signed: boolean; pubkey: string; node_seq: string; event_id: string }[] =
+          [];
         const expected = 4;
         // Bounded: 200 looks, 100 ms apart.
         for (let i = 0; i < 200 && !(rows.length === expected && rows.every((r) => r.signed)); i++) {
           rows = await sql`
-            select job_id, signed, (event::jsonb)->>'pubkey' as pubkey, node_seq::text
+            select job_id, signed, (event::jsonb)->>'pubkey' as pubkey, node_seq::text, event_id
             from receipts where node_pubkey = ${node.pubkey} order by node_seq`;
           await new Promise((r) => setTimeout(r, 100));
         }
@@ -79,6 +80,9 @@ Deno.test({
           const row = await findJob(c.planes[origin].cp.db.sql, r.job_id);
           assert.equal(row?.status, "completed");
           assert.equal(row?.nodePubkey, node.pubkey);
+          // The origin finds the receipt its holder wrote (what a canary's verdict cites).
+          const written = await c.planes[origin].cp.receipts.whenReceipted(r.job_id, node.pubkey);
+          assert.equal(written?.eventId, r.event_id);
         }
       }
     } catch (err) {

@@ -3,8 +3,14 @@
 // of every job on that node, wherever the request came in. The instance that took the request
 // sends it what it knows of the attempt (expect, forget, the facts at its end); the node's receipt
 // frame then meets them there, as on a single instance.
-import type { JobKind } from "../../shared/mod.ts";
-import { type AttemptFacts, ReceiptDesk, type WrittenReceipt } from "../receipts/receipt_desk.ts";
+import { type JobKind, receiptIdOf, sleep } from "../../shared/mod.ts";
+import { receiptsForJob, type Sql } from "../../db/mod.ts";
+import {
+  type AttemptFacts,
+  ReceiptDesk,
+  type ReceiptDeskOptions,
+  type WrittenReceipt,
+} from "../receipts/receipt_desk.ts";
 import type { InboxFrame } from "./cluster_frames.ts";
 
 /** Where a node's receipts are written, when not here. */
@@ -17,6 +23,16 @@ export interface ReceiptRoute {
 /** A ReceiptDesk that hands attempts on other instances' nodes to those instances. */
 export class ClusterReceiptDesk extends ReceiptDesk {
   #route: ReceiptRoute | null = null;
+  #sql: Sql;
+  /** How long a receipt written elsewhere is looked for: the node's wait, and a margin for the batch. */
+  #lookMs: number;
+  #stopped = false;
+
+  constructor(opts: ReceiptDeskOptions) {
+    super(opts);
+    this.#sql = opts.sql;
+    this.#lookMs = (opts.nodeWaitMs ?? 5000) + 30_000;
+  }
 
   /** Starts forwarding (the cluster is opened after the desk). */
   routeThrough(route: ReceiptRoute | null): void {
@@ -45,10 +61,29 @@ export class ClusterReceiptDesk extends ReceiptDesk {
     this.#route!.send(at, { t: "ended", facts });
   }
 
-  /** A receipt written on another instance is not awaited here (canaries go to local nodes). */
+  /** A receipt the node's own instance writes is looked for in the shared database (a canary's verdict cites it). */
   override whenReceipted(jobId: string, node: string): Promise<WrittenReceipt | null> {
-    if (this.#remote(node) !== null) return Promise.resolve(null);
-    return super.whenReceipted(jobId, node);
+    if (this.#remote(node) === null) return super.whenReceipted(jobId, node);
+    return this.#lookUp(jobId, node);
+  }
+
+  async #lookUp(jobId: string, node: string): Promise<WrittenReceipt | null> {
+    const end = Date.now() + this.#lookMs;
+    while (!this.#stopped && Date.now() < end) {
+      for (const r of await receiptsForJob(this.#sql, jobId)) {
+        const event = JSON.parse(r.event) as { id: string; tags: string[][] };
+        if (event.tags.some((t) => t[0] === "p" && t[1] === node)) {
+          return { eventId: event.id, receiptId: receiptIdOf(jobId, node) };
+        }
+      }
+      await sleep(250);
+    }
+    return null;
+  }
+
+  override close(): Promise<void> {
+    this.#stopped = true;
+    return super.close();
   }
 
   /** Applies a desk call another instance forwarded here, never forwarding it again. */
