@@ -141,3 +141,32 @@ clusterTest("cluster presence - after a NATS reconnect an instance puts its node
     await c.close();
   }
 });
+
+clusterTest("cluster presence - an older record arriving late never replaces a newer one", async () => {
+  const c = await openTestCluster(2);
+  try {
+    const [a, b] = c.planes;
+    const sk = generateSecretKey();
+    const pubkey = getPublicKey(sk);
+    const now = Math.floor(Date.now() / 1000);
+    const at = (createdAt: number, name: string) => {
+      const r = verifyNodeRecord(createNodeRecord(sk, sampleAdvert({ nodeId: "n", name }), createdAt));
+      assert.ok(r.ok);
+      return r.record;
+    };
+    await a.cp.registry.register(at(now, "new"));
+    await until(() => b.cp.registry.get(pubkey)?.record.name === "new", 5000, "B to adopt the new record");
+    // An entry put before the re-registration, by an instance that held the node then.
+    const kv = await new Kvm(a.cp.cluster!.nc).open(clusterNames(c.prefix).presenceBucket);
+    const stale = { instance: "cp_gone", event: at(now - 60, "old").event, heartbeat: null, heartbeatAt: 1 };
+    await kv.put(pubkey, JSON.stringify(stale));
+    await until(
+      () => b.cp.registry.get(pubkey)?.connection instanceof RemoteLink,
+      5000,
+      "B to apply the late entry",
+    );
+    assert.equal(b.cp.registry.get(pubkey)!.record.name, "new");
+  } finally {
+    await c.close();
+  }
+});

@@ -232,7 +232,10 @@ export class ClusterPresence implements RegistryListener {
       });
       return false;
     }
-    this.#o.registry.adopt(result.record, heartbeatAt);
+    // The two buckets arrive in no joint order: an older record never replaces a newer one.
+    if (!known || result.record.event.created_at >= known.record.event.created_at) {
+      this.#o.registry.adopt(result.record, heartbeatAt);
+    }
     return true;
   }
 
