@@ -10,6 +10,8 @@ import { clusterNames, RemoteLink } from "../web/cluster/mod.ts";
 import { NodeConnection } from "../web/dispatch/node_connection.ts";
 import { createNodeRecord, verifyNodeRecord } from "../shared/mod.ts";
 import { sampleAdvert } from "../testing/node_advert.ts";
+import { openTestControlPlane } from "../testing/control_plane.ts";
+import { openDatabase } from "../db/mod.ts";
 
 const missing = !NATS_AVAILABLE
   ? `NATS at ${NATS_URL} did not answer`
@@ -170,3 +172,33 @@ clusterTest("cluster presence - an older record arriving late never replaces a n
     await c.close();
   }
 });
+
+clusterTest(
+  "cluster presence - an instance that joins sees the nodes already there when it opens",
+  async () => {
+    const c = await openTestCluster(1);
+    try {
+      const node = await attachClusterNode(c.planes[0].cp, engine());
+      const db = await openDatabase({ url: c.databaseUrl, max: 2 });
+      try {
+        // Its entry is in the bucket before the new instance opens (bounded: 100 looks).
+        const kv = await new Kvm(c.planes[0].cp.cluster!.nc).open(clusterNames(c.prefix).presenceBucket);
+        for (let i = 0; i < 100 && (await kv.get(node.pubkey))?.operation !== "PUT"; i++) {
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        const late = await openTestControlPlane({ db, config: { natsUrl: NATS_URL, natsPrefix: c.prefix } });
+        try {
+          const conn = late.cp.registry.get(node.pubkey)?.connection;
+          assert.ok(conn instanceof RemoteLink && conn.open, "the node is routable from the first request");
+          assert.equal(late.cp.registry.serving("m").length, 1);
+        } finally {
+          await late.close();
+        }
+      } finally {
+        await db.close();
+      }
+    } finally {
+      await c.close();
+    }
+  },
+);

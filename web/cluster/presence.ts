@@ -7,7 +7,7 @@
 // with it, whatever its entries still say (NATS 2.9 expires KV entries without telling watchers).
 import { type HeartbeatBody, type Logger, verifyNodeRecord } from "../../shared/mod.ts";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import type { KV } from "@nats-io/kv";
+import type { KV, KvWatchEntry } from "@nats-io/kv";
 import { NodeConnection } from "../dispatch/node_connection.ts";
 import type { NodeLink } from "../dispatch/node_link.ts";
 import type { NodeRegistry, RegistryListener } from "../registry/node_registry.ts";
@@ -41,6 +41,9 @@ export interface PresenceOptions {
   deadMs: number;
 }
 
+/** The longest a starting instance waits for the buckets' current values before serving. */
+const LOAD_WAIT_MS = 10_000;
+
 interface Seen {
   instance: string;
   revision: number;
@@ -70,16 +73,14 @@ export class ClusterPresence implements RegistryListener {
     this.#o = opts;
   }
 
-  /** Loads what the buckets hold, then follows them, beats, and listens to the registry. */
+  /** Loads what the buckets hold (so the router sees every node from the first request), then follows them. */
   async start(): Promise<void> {
     const o = this.#o;
-    const records = await o.records.watch();
-    const presence = await o.presence.watch();
-    this.#watchers.push(records, presence);
-    void this.#follow(records, (key, value) => {
+    // Records first, so that the nodes present elsewhere come with what they serve.
+    await this.#load(o.records, (key, value) => {
       if (value) this.#adopt(key, parseJson(value));
     });
-    void this.#follow(presence, (key, value, revision) => this.#presence(key, value, revision));
+    await this.#load(o.presence, (key, value, revision) => this.#presence(key, value, revision));
     this.#subs.push(
       o.nc.subscribe(o.beatSubject, {
         callback: (err, msg) => {
@@ -202,9 +203,11 @@ export class ClusterPresence implements RegistryListener {
     });
   }
 
+  /** Applies a bucket's entries as they come; `loaded` is called once what it held at the start is applied. */
   async #follow(
-    watcher: AsyncIterable<{ key: string; operation: string; value: Uint8Array; revision: number }>,
+    watcher: AsyncIterable<KvWatchEntry>,
     apply: (key: string, value: Uint8Array | null, revision: number) => void,
+    loaded: () => void,
   ): Promise<void> {
     try {
       for await (const e of watcher) {
@@ -213,10 +216,31 @@ export class ClusterPresence implements RegistryListener {
         } catch (err) {
           this.#o.log.error("cluster update not applied", { key: e.key, err });
         }
+        // The watch's first entries are the bucket's values, the last with delta 0.
+        if (e.isUpdate || e.delta === 0) loaded();
       }
     } catch (err) {
       if (!this.#closed) this.#o.log.error("cluster watch ended", { err });
+    } finally {
+      loaded();
     }
+  }
+
+  /** Follows a bucket; resolves once its values at the start are applied (at most `LOAD_WAIT_MS`). */
+  async #load(
+    kv: KV,
+    apply: (key: string, value: Uint8Array | null, revision: number) => void,
+  ): Promise<void> {
+    const watcher = await kv.watch();
+    this.#watchers.push(watcher);
+    const { values } = await kv.status();
+    let loaded!: () => void;
+    const done = new Promise<void>((resolve) => (loaded = resolve));
+    if (values === 0) loaded();
+    void this.#follow(watcher, apply, loaded);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([done, new Promise((r) => (timer = setTimeout(r, LOAD_WAIT_MS)))]);
+    clearTimeout(timer);
   }
 
   /** A record from another instance, verified once per new event. */
