@@ -127,22 +127,32 @@ clusterTest(
   },
 );
 
-clusterTest("cluster presence - after a NATS reconnect an instance puts its nodes again", async () => {
-  const c = await openTestCluster(2);
-  try {
-    const [a, b] = c.planes;
-    const node = await attachClusterNode(b.cp, engine());
-    await until(() => a.cp.registry.get(node.pubkey)?.connection?.open === true, 5000, "A to see B's node");
-    // What the others do to an instance silent past its deadline: its entries are deleted.
-    const kv = await new Kvm(a.cp.cluster!.nc).open(clusterNames(c.prefix).presenceBucket);
-    await kv.delete(node.pubkey);
-    await until(() => !a.cp.registry.get(node.pubkey)?.connection, 5000, "A to drop the node");
-    await b.cp.cluster!.nc.reconnect();
-    await until(() => a.cp.registry.get(node.pubkey)?.connection?.open === true, 5000, "A to see it again");
-  } finally {
-    await c.close();
-  }
-});
+clusterTest(
+  "cluster presence - an instance whose entry was deleted while it lives puts it back",
+  async () => {
+    const c = await openTestCluster(2);
+    try {
+      const [a, b] = c.planes;
+      const node = await attachClusterNode(b.cp, engine());
+      await until(() => a.cp.registry.get(node.pubkey)?.connection?.open === true, 5000, "A to see B's node");
+      // What another instance does to one silent past its deadline (a long pause): its entries go.
+      const kv = await new Kvm(a.cp.cluster!.nc).open(clusterNames(c.prefix).presenceBucket);
+      const before = a.cp.registry.get(node.pubkey)!.connection;
+      await kv.delete(node.pubkey);
+      // B, still holding the socket, puts it back: A links to it again without waiting for a heartbeat.
+      await until(
+        () => {
+          const conn = a.cp.registry.get(node.pubkey)?.connection;
+          return conn !== before && conn instanceof RemoteLink && conn.open;
+        },
+        5000,
+        "B to put the entry back",
+      );
+    } finally {
+      await c.close();
+    }
+  },
+);
 
 clusterTest("cluster presence - an older record arriving late never replaces a newer one", async () => {
   const c = await openTestCluster(2);

@@ -268,6 +268,9 @@ export class ClusterPresence implements RegistryListener {
     if (!v) {
       this.#seen.delete(pubkey);
       this.#dropLink(pubkey, "the node left its instance");
+      // Deleted by an instance that took this one for dead (a pause past the deadline): the socket
+      // is still here, so the entry goes back at once.
+      if (this.#local.has(pubkey)) this.#put(pubkey);
       return;
     }
     if (v.instance === this.#o.instance) return;
