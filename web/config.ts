@@ -114,6 +114,13 @@ export interface WebConfig {
   reputationHalfLifeS: number;
   /** How often every node's reputation is recomputed (`INFERNET_REPUTATION_REFRESH_MS`, 0: never). */
   reputationRefreshMs: number;
+  /**
+   * Several instances: the NATS server (with JetStream) they share nodes over (`INFERNET_NATS_URL`,
+   * e.g. `nats://127.0.0.1:4222`); null: one instance, no NATS (web/cluster/).
+   */
+  natsUrl: string | null;
+  /** The prefix of this deployment's NATS subjects and KV buckets (`INFERNET_NATS_PREFIX`). */
+  natsPrefix: string;
 }
 
 /** The real payment processor's settings (all four variables, or none). */
@@ -133,6 +140,27 @@ function feeBpsFrom(raw: string | undefined): number {
   const bps = intFrom("INFERNET_FEE_BPS", raw, DEFAULT_FEE_BPS);
   if (bps > 5000) throw new ConfigError(`INFERNET_FEE_BPS must be at most 5000 (50 %), got ${bps}`);
   return bps;
+}
+
+function natsUrlFrom(raw: string | undefined): string | null {
+  if (!raw) return null;
+  for (const url of raw.split(",")) {
+    if (!/^(nats|tls):\/\/[^\s/]+$/.test(url.trim())) {
+      throw new ConfigError(
+        `INFERNET_NATS_URL must be nats://host:port (comma-separated for several), got ${url}`,
+      );
+    }
+  }
+  return raw;
+}
+
+function natsPrefixFrom(raw: string | undefined): string {
+  const prefix = raw || "infernet";
+  // Used in subject tokens and bucket names: letters, digits, dash and underscore only.
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(prefix)) {
+    throw new ConfigError("INFERNET_NATS_PREFIX must be 1-64 letters, digits, dashes or underscores");
+  }
+  return prefix;
 }
 
 function intFrom(name: string, raw: string | undefined, fallback: number, min = 0): number {
@@ -251,6 +279,8 @@ export function parseWebConfig(env: Record<string, string | undefined>, args: st
     sharedState: sharedStateFrom(env.INFERNET_SHARED_STATE, databaseUrl),
     drainDelayMs: intFrom("INFERNET_DRAIN_DELAY_MS", env.INFERNET_DRAIN_DELAY_MS, 5_000),
     drainTimeoutMs: intFrom("INFERNET_DRAIN_TIMEOUT_MS", env.INFERNET_DRAIN_TIMEOUT_MS, 120_000),
+    natsUrl: natsUrlFrom(env.INFERNET_NATS_URL),
+    natsPrefix: natsPrefixFrom(env.INFERNET_NATS_PREFIX),
     journalDir: journal === "off" ? null : journal,
     platformKeyFile: env.INFERNET_PLATFORM_KEY_FILE || `${dataDir}/platform.key`,
     receiptWaitMs: intFrom("INFERNET_RECEIPT_WAIT_MS", env.INFERNET_RECEIPT_WAIT_MS, 5000, 0),

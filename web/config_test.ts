@@ -95,3 +95,17 @@ Deno.test("config - shared state is local on one machine and PostgreSQL with a d
   const drain = parseWebConfig({ INFERNET_DRAIN_DELAY_MS: "0", INFERNET_DRAIN_TIMEOUT_MS: "500" }, []);
   assert.deepEqual([drain.drainDelayMs, drain.drainTimeoutMs], [0, 500]);
 });
+
+Deno.test("config - INFERNET_NATS_URL joins instances; unset keeps one instance and no NATS", () => {
+  const alone = parseWebConfig({}, []);
+  assert.equal(alone.natsUrl, null);
+  assert.equal(alone.natsPrefix, "infernet");
+  const c = parseWebConfig({
+    INFERNET_NATS_URL: "nats://10.0.0.1:4222,nats://10.0.0.2:4222",
+    INFERNET_NATS_PREFIX: "prod_eu-1",
+  }, []);
+  assert.equal(c.natsUrl, "nats://10.0.0.1:4222,nats://10.0.0.2:4222");
+  assert.equal(c.natsPrefix, "prod_eu-1");
+  assert.throws(() => parseWebConfig({ INFERNET_NATS_URL: "http://x:4222" }, []), /INFERNET_NATS_URL/);
+  assert.throws(() => parseWebConfig({ INFERNET_NATS_PREFIX: "a.b" }, []), /INFERNET_NATS_PREFIX/);
+});

@@ -33,6 +33,7 @@ import { ephemeralPlatformKey, loadPlatformKey, type PlatformKey } from "./recei
 import { ReceiptDesk } from "./receipts/receipt_desk.ts";
 import { inlineSigner, workerSigner } from "./receipts/event_signer.ts";
 import { DirectJobs } from "./direct/direct_jobs.ts";
+import { type Cluster, ClusterReceiptDesk, openCluster } from "./cluster/mod.ts";
 
 /** Everything a handler may use. */
 export interface ControlPlane {
@@ -71,6 +72,8 @@ export interface ControlPlane {
   receipts: ReceiptDesk;
   /** Direct-mode jobs awaiting their settlement (node receipt and consumer ack). */
   direct: DirectJobs;
+  /** This instance's part in a deployment of several (INFERNET_NATS_URL); null: it is alone. */
+  cluster: Cluster | null;
   close(): Promise<void>;
 }
 
@@ -156,7 +159,8 @@ export async function openControlPlane(
       ? await WorkerPriority.start(fresh[0], signer.ping, { onChange })
       : WorkerPriority.off(`the receipt worker's thread not found (${fresh.length} new)`, { onChange });
   }
-  const receipts = new ReceiptDesk({
+  // Among several instances, a node's receipts are written where its socket is (web/cluster/).
+  const receipts = new (config.natsUrl ? ClusterReceiptDesk : ReceiptDesk)({
     sql: db.sql,
     key: platformKey,
     log,
@@ -302,6 +306,17 @@ export async function openControlPlane(
   });
   receipts.onNodeReceipt((node, receipt) => direct.nodeReceipt(node, receipt));
   reputation.start();
+  const cluster = config.natsUrl
+    ? await openCluster({
+      url: config.natsUrl,
+      prefix: config.natsPrefix,
+      instance,
+      registry,
+      log,
+      receipts: receipts as ClusterReceiptDesk,
+      jobTimeoutMs: config.jobTimeoutMs,
+    })
+    : null;
 
   const rate = config.keyRateLimitPerSec;
   return {
@@ -330,7 +345,10 @@ export async function openControlPlane(
     platformKey,
     receipts,
     direct,
+    cluster,
     async close() {
+      // First, so the other instances stop sending jobs to this one's nodes.
+      await cluster?.close();
       clearInterval(holdSweeper);
       clearInterval(payoutSweeper);
       await payoutsRunning;

@@ -2,6 +2,7 @@
 // job that waits on them, and fails every open job if the socket goes away.
 import type { JobKind, Logger, NodeFrame, ServerFrame } from "../../shared/mod.ts";
 import { JobChannel } from "./job_channel.ts";
+import type { NodeLink } from "./node_link.ts";
 
 /** The sending half of a socket, so tests can stand in for a WebSocket. */
 export interface FrameSink {
@@ -10,7 +11,7 @@ export interface FrameSink {
 }
 
 /** A node's live job socket. */
-export class NodeConnection {
+export class NodeConnection implements NodeLink {
   readonly pubkey: string;
   readonly connectedAt = Date.now();
   #sink: FrameSink;

@@ -2,7 +2,7 @@
 // sockets, their track record and reputation. The router reads it from memory, never from
 // storage, and only the nodes serving the requested model (an index kept on every registration).
 import { type HeartbeatBody, type VerifiedNodeRecord, verifyNodeRecord } from "../../shared/mod.ts";
-import type { NodeConnection } from "../dispatch/node_connection.ts";
+import type { NodeLink } from "../dispatch/node_link.ts";
 import { type NodeReputation, priorReputation } from "./node_reputation.ts";
 
 export { LOW_DATA_SAMPLES, type NodeReputation, priorReputation } from "./node_reputation.ts";
@@ -20,10 +20,21 @@ export interface LiveNode {
   record: VerifiedNodeRecord;
   lastHeartbeatAt: number;
   heartbeat: HeartbeatBody | null;
-  connection: NodeConnection | null;
+  connection: NodeLink | null;
   stats: NodeStats;
   /** Computed from receipts and verification (setReputation); the prior until then. */
   reputation: NodeReputation;
+}
+
+/**
+ * What the registry tells a listener about changes made on this instance (the cluster's presence
+ * publishes them to the other instances; web/cluster/presence.ts).
+ */
+export interface RegistryListener {
+  registered(record: VerifiedNodeRecord): void;
+  heartbeat(pubkey: string, body: HeartbeatBody, atMs: number): void;
+  attached(pubkey: string, link: NodeLink): void;
+  detached(pubkey: string, link: NodeLink): void;
 }
 
 const EWMA_WEIGHT = 0.2;
@@ -52,6 +63,7 @@ export class NodeRegistry {
   #reputationVersions = new Map<string, number>();
   #clock = 0;
   #kv: Deno.Kv;
+  #listeners: RegistryListener[] = [];
 
   constructor(kv: Deno.Kv) {
     this.#kv = kv;
@@ -112,9 +124,21 @@ export class NodeRegistry {
     this.#versions.set(model, ++this.#clock);
   }
 
+  /** Tells `listener` of every registration, heartbeat, attach and detach made from now on. */
+  listen(listener: RegistryListener): void {
+    this.#listeners.push(listener);
+  }
+
   /** Stores a newer record for a node (a registration counts as a heartbeat). */
   async register(record: VerifiedNodeRecord, nowMs = Date.now()): Promise<"created" | "updated"> {
     await this.#kv.set(["nodes", record.pubkey], record.event);
+    const status = this.adopt(record, nowMs);
+    for (const l of this.#listeners) l.registered(record);
+    return status;
+  }
+
+  /** Takes a record another instance stored (in memory only, and told to no listener). */
+  adopt(record: VerifiedNodeRecord, nowMs = Date.now()): "created" | "updated" {
     const existing = this.#nodes.get(record.pubkey);
     if (existing) {
       this.#setRecord(existing, record);
@@ -165,17 +189,23 @@ export class NodeRegistry {
     this.#touch(model);
   }
 
-  /** Records a heartbeat; false when the node is not registered. */
-  heartbeat(pubkey: string, body: HeartbeatBody, nowMs = Date.now()): boolean {
+  /** Records a heartbeat; false when the node is not registered. `quiet`: told to no listener. */
+  heartbeat(
+    pubkey: string,
+    body: HeartbeatBody,
+    nowMs = Date.now(),
+    opts: { quiet?: boolean } = {},
+  ): boolean {
     const node = this.#nodes.get(pubkey);
     if (!node) return false;
     node.lastHeartbeatAt = nowMs;
     node.heartbeat = body;
+    if (!opts.quiet) { for (const l of this.#listeners) l.heartbeat(pubkey, body, nowMs); }
     return true;
   }
 
   /** Attaches a node's job socket, closing any older one. */
-  attach(pubkey: string, connection: NodeConnection, nowMs = Date.now()): boolean {
+  attach(pubkey: string, connection: NodeLink, nowMs = Date.now()): boolean {
     const node = this.#nodes.get(pubkey);
     if (!node) return false;
     if (node.connection && node.connection !== connection) {
@@ -183,13 +213,16 @@ export class NodeRegistry {
     }
     node.connection = connection;
     node.lastHeartbeatAt = Math.max(node.lastHeartbeatAt, nowMs);
+    for (const l of this.#listeners) l.attached(pubkey, connection);
     return true;
   }
 
   /** Detaches a socket if it is still the node's current one. */
-  detach(pubkey: string, connection: NodeConnection): void {
+  detach(pubkey: string, connection: NodeLink): void {
     const node = this.#nodes.get(pubkey);
-    if (node?.connection === connection) node.connection = null;
+    if (node?.connection !== connection) return;
+    node.connection = null;
+    for (const l of this.#listeners) l.detached(pubkey, connection);
   }
 
   /** Records a job's outcome on the node's track record. */

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
 import { createNodeRecord, type VerifiedNodeRecord, verifyNodeRecord } from "../../shared/mod.ts";
 import { sampleAdvert } from "../../testing/node_advert.ts";
+import type { NodeLink } from "../dispatch/node_link.ts";
 import { NodeRegistry, priorReputation } from "./node_registry.ts";
 
 function record(sk: Uint8Array, models: string[], createdAt: number): VerifiedNodeRecord {
@@ -88,6 +89,37 @@ Deno.test("registry - a node starts at the prior reputation, which setReputation
     assert.equal(registry.get(pubkey)!.reputation.samples, 42.5);
     assert.deepEqual(registry.get(pubkey)!.stats, { successes: 1, failures: 0, ttftEwmaMs: 100 });
     assert.equal(registry.setReputation("f".repeat(64), priorReputation()), false);
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("registry - a listener hears what happens here, not what another instance adopted", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const registry = new NodeRegistry(kv);
+    const heard: string[] = [];
+    registry.listen({
+      registered: (r) => heard.push(`registered ${r.nodeId}`),
+      heartbeat: (_p, body) => heard.push(`heartbeat ${body.in_flight}`),
+      attached: () => heard.push("attached"),
+      detached: () => heard.push("detached"),
+    });
+    const [ska, skb] = [generateSecretKey(), generateSecretKey()];
+    await registry.register(record(ska, ["x"], 1));
+    // Adopted: served from memory, never stored in this instance's KV, told to nobody.
+    assert.equal(registry.adopt(record(skb, ["x"], 1), 5), "created");
+    assert.equal(registry.serving("x").length, 2);
+    assert.equal((await kv.get(["nodes", getPublicKey(skb)])).value, null);
+    const hb = { node_id: "n1", load: 0, free_slots: 1, in_flight: 1, models: ["x"] };
+    assert.ok(registry.heartbeat(getPublicKey(ska), hb));
+    assert.ok(registry.heartbeat(getPublicKey(skb), hb, 6, { quiet: true }));
+    assert.equal(registry.get(getPublicKey(skb))!.lastHeartbeatAt, 6);
+    const link = { open: true, inFlight: 0 } as unknown as NodeLink;
+    registry.attach(getPublicKey(ska), link);
+    registry.detach(getPublicKey(ska), link);
+    registry.detach(getPublicKey(ska), link); // no longer its link: nothing to tell
+    assert.deepEqual(heard, ["registered n1", "heartbeat 1", "attached", "detached"]);
   } finally {
     kv.close();
   }

@@ -1,0 +1,41 @@
+// One more control plane of a test cluster, in its own process (as instances run in production),
+// with one in-process node serving the test engine's answers for `--model`. Prints one line,
+// `{"pubkey":"…","instance":"…"}`, once joined; closes when its stdin does.
+// Run: deno run --allow-all testing/cluster_instance_main.ts --database-url URL --prefix P --model m
+//        [--token-delay-ms 0]
+import { parseArgs } from "node:util";
+import { openDatabase } from "../db/mod.ts";
+import { openTestControlPlane } from "./control_plane.ts";
+import { attachClusterNode, NATS_URL } from "./cluster.ts";
+import { createTestEngineHandler } from "./test_engine.ts";
+
+const flags = parseArgs({
+  args: Deno.args,
+  options: {
+    "database-url": { type: "string" },
+    prefix: { type: "string" },
+    model: { type: "string", default: "m" },
+    "token-delay-ms": { type: "string", default: "0" },
+  },
+}).values;
+if (!flags["database-url"] || !flags.prefix) throw new Error("--database-url and --prefix are required");
+
+const db = await openDatabase({ url: flags["database-url"], max: 4 });
+const plane = await openTestControlPlane({ db, config: { natsUrl: NATS_URL, natsPrefix: flags.prefix } });
+const node = await attachClusterNode(
+  plane.cp,
+  createTestEngineHandler({
+    models: [flags.model],
+    tokenDelayMs: Number(flags["token-delay-ms"]),
+  }).handler,
+  {
+    nodeId: `node-${flags.model}`,
+    models: [{ id: flags.model, contextLength: 4096, promptPricePer1k: 1000, completionPricePer1k: 1000 }],
+  },
+);
+console.log(JSON.stringify({ pubkey: node.pubkey, instance: plane.cp.cluster!.instance }));
+for await (const _ of Deno.stdin.readable) {
+  // Until the parent closes our stdin (or dies).
+}
+await plane.close();
+await db.close();

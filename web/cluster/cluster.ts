@@ -1,0 +1,138 @@
+// Several control-plane instances as one service: opened when INFERNET_NATS_URL is set. Each
+// instance has an inbox subject for the jobs, cancels and events other instances send it, a
+// presence (presence.ts) that puts every node in every router, and a relay (job_relay.ts) that
+// runs other instances' jobs on the nodes connected here. Subjects and buckets carry the
+// configured prefix, so deployments (and tests) sharing one NATS server stay apart.
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { Kvm } from "@nats-io/kv";
+import type { Logger } from "../../shared/mod.ts";
+import type { NodeRegistry } from "../registry/node_registry.ts";
+import { encodeFrame, type InboxFrame, parseInboxFrame } from "./cluster_frames.ts";
+import type { ClusterReceiptDesk } from "./cluster_receipts.ts";
+import { JobRelay } from "./job_relay.ts";
+import { ClusterPresence } from "./presence.ts";
+
+/** Options of {@link openCluster}. */
+export interface ClusterOptions {
+  /** NATS server URL(s), comma-separated. */
+  url: string;
+  /** Subject and bucket prefix (letters, digits, `-`, `_`). */
+  prefix: string;
+  /** This instance's id (unique among the running instances). */
+  instance: string;
+  registry: NodeRegistry;
+  log: Logger;
+  /** The receipt desk, told where each node's receipts are written; absent: none. */
+  receipts?: ClusterReceiptDesk;
+  /** The longest a relayed job waits for its node's next event. */
+  jobTimeoutMs: number;
+  /** How often an instance says it is alive (default 1,000 ms). */
+  beatMs?: number;
+  /** An instance silent this long is gone, and its nodes with it (default 3,000 ms). */
+  deadMs?: number;
+}
+
+/** The subjects and buckets of a deployment's prefix. */
+export function clusterNames(prefix: string) {
+  return {
+    inbox: (instance: string) => `${prefix}.in.${instance}`,
+    beat: `${prefix}.beat`,
+    heartbeat: `${prefix}.hb`,
+    presenceBucket: `${prefix}_presence`,
+    recordsBucket: `${prefix}_records`,
+  };
+}
+
+/** This instance's membership of the cluster. */
+export interface Cluster {
+  instance: string;
+  nc: NatsConnection;
+  presence: ClusterPresence;
+  relay: JobRelay;
+  close(): Promise<void>;
+}
+
+/** Connects to NATS, opens the buckets, and joins: presence, inbox, relay. */
+export async function openCluster(opts: ClusterOptions): Promise<Cluster> {
+  const names = clusterNames(opts.prefix);
+  const nc = await connect({
+    servers: opts.url.split(",").map((s) => s.trim()),
+    name: `infernet-${opts.instance}`,
+    maxReconnectAttempts: -1,
+  }).catch((err) => {
+    throw new Error(`NATS at ${opts.url} did not answer (INFERNET_NATS_URL): ${err.message}`, { cause: err });
+  });
+  try {
+    const kvm = new Kvm(nc);
+    const [presenceKv, recordsKv] = await Promise.all([
+      kvm.create(names.presenceBucket, { history: 1 }),
+      kvm.create(names.recordsBucket, { history: 1 }),
+    ]);
+    const send = (instance: string, frame: InboxFrame): boolean => {
+      try {
+        nc.publish(names.inbox(instance), encodeFrame(frame));
+        return true;
+      } catch (err) {
+        opts.log.warn("cluster frame not sent", { to: instance, err });
+        return false;
+      }
+    };
+    const relay = new JobRelay({
+      instance: opts.instance,
+      registry: opts.registry,
+      log: opts.log,
+      send,
+      waitMs: opts.jobTimeoutMs,
+    });
+    const presence = new ClusterPresence({
+      instance: opts.instance,
+      registry: opts.registry,
+      log: opts.log,
+      nc,
+      presence: presenceKv,
+      records: recordsKv,
+      beatSubject: names.beat,
+      heartbeatSubject: names.heartbeat,
+      send,
+      onInstanceGone: (instance) => relay.originGone(instance),
+      beatMs: opts.beatMs ?? 1000,
+      deadMs: opts.deadMs ?? 3000,
+    });
+    const inbox = nc.subscribe(names.inbox(opts.instance), {
+      callback(err, msg) {
+        if (err) return opts.log.warn("cluster inbox error", { err });
+        const frame = parseInboxFrame(msg.data);
+        if (!frame) return opts.log.warn("bad cluster frame", { bytes: msg.data.length });
+        switch (frame.t) {
+          case "job":
+            return relay.start(frame);
+          case "cancel":
+            return relay.cancel(frame.job, frame.reason);
+          case "ev":
+            return presence.link(frame.node)?.deliver(frame.job, frame.evs);
+          default:
+            return opts.receipts?.applyForwarded(frame);
+        }
+      },
+    });
+    opts.receipts?.routeThrough({ holderOf: (node) => presence.holderOf(node), send });
+    await presence.start();
+    // The subscriptions are on the server before anyone is told this instance holds a node.
+    await nc.flush();
+    return {
+      instance: opts.instance,
+      nc,
+      presence,
+      relay,
+      async close() {
+        await presence.close();
+        opts.receipts?.routeThrough(null);
+        inbox.unsubscribe();
+        await nc.drain().catch(() => {});
+      },
+    };
+  } catch (err) {
+    await nc.close().catch(() => {});
+    throw err;
+  }
+}
