@@ -12,6 +12,7 @@ import { createNodeRecord, verifyNodeRecord } from "../shared/mod.ts";
 import { sampleAdvert } from "../testing/node_advert.ts";
 import { openTestControlPlane } from "../testing/control_plane.ts";
 import { openDatabase } from "../db/mod.ts";
+import { createApp } from "../web/app.ts";
 
 const missing = !NATS_AVAILABLE
   ? `NATS at ${NATS_URL} did not answer`
@@ -207,6 +208,27 @@ clusterTest(
       } finally {
         await db.close();
       }
+    } finally {
+      await c.close();
+    }
+  },
+);
+
+clusterTest(
+  "cluster presence - /readyz checks NATS: ready while it answers, 503 once it is gone",
+  async () => {
+    const c = await openTestCluster(1);
+    try {
+      const cp = c.planes[0].cp;
+      const app = createApp(cp);
+      const ready = await app.request("/readyz");
+      assert.equal(ready.status, 200, await ready.clone().text());
+      assert.equal((await ready.json()).checks.nats, "ok");
+      await cp.cluster!.nc.close();
+      const gone = await app.request("/readyz");
+      assert.equal(gone.status, 503);
+      const body = await gone.json();
+      assert.notEqual(body.checks?.nats ?? body.error?.message, "ok", JSON.stringify(body));
     } finally {
       await c.close();
     }

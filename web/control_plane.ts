@@ -317,6 +317,8 @@ export async function openControlPlane(
       jobTimeoutMs: config.jobTimeoutMs,
     })
     : null;
+  // Not ready while NATS does not answer: jobs for nodes on other instances would fail.
+  if (cluster) health.addCheck("nats", async () => void await cluster.nc.rtt());
 
   const rate = config.keyRateLimitPerSec;
   return {
