@@ -67,6 +67,8 @@ interface Sample {
   errors: number;
   /** What the serving processes spent per request. */
   cost: ProcStats;
+  /** Full path only: the control plane's share of `cost` (the rest is the daemon's). */
+  cpCost: ProcStats | null;
   /** Full path only: each request's latency with the control plane's split of it. */
   timed: Timed[];
 }
@@ -82,8 +84,13 @@ function readSplit(res: Response): Split | undefined {
 }
 
 /** Sends `RATE` req/s for `SECONDS` (open loop) and measures each latency in ms. */
-async function load(send: () => Promise<Split | undefined>, servers: number[]): Promise<Sample> {
+async function load(
+  send: () => Promise<Split | undefined>,
+  servers: number[],
+  cpPids: number[] = [],
+): Promise<Sample> {
   const before = readProcStats(servers);
+  const cpBefore = readProcStats(cpPids);
   const total = RATE * SECONDS;
   const interval = 1000 / RATE;
   const latencies: number[] = [];
@@ -109,6 +116,7 @@ async function load(send: () => Promise<Split | undefined>, servers: number[]): 
   }
   await Promise.all(inflight);
   const cost = perRequest(before, readProcStats(servers), total);
+  const cpCost = cpPids.length ? perRequest(cpBefore, readProcStats(cpPids), total) : null;
   latencies.sort((a, b) => a - b);
   return {
     p50: percentile(latencies, 50),
@@ -116,6 +124,7 @@ async function load(send: () => Promise<Split | undefined>, servers: number[]): 
     n: latencies.length,
     errors,
     cost,
+    cpCost,
     timed,
   };
 }
@@ -222,8 +231,9 @@ try {
       await sleep(50);
     }
     // The control plane and the daemon (with their threads) serve the full path on top of the engine.
-    const pids = [...processTree(web.child.pid), ...processTree(node.child.pid)];
-    return { url: `${base}/v1/chat/completions`, key, pids };
+    const cpPids = processTree(web.child.pid);
+    const pids = [...cpPids, ...processTree(node.child.pid)];
+    return { url: `${base}/v1/chat/completions`, key, pids, cpPids };
   };
   // The embedded default (what `deno task start` runs), and a real PostgreSQL when one answers:
   // what a production control plane runs on.
@@ -278,15 +288,19 @@ try {
   // The engine serves the direct path; the stack's processes serve the full one on top of it.
   const engineProcs = processTree(engine.child.pid);
   const results: Record<string, Sample[]> = {};
-  const record = async (name: string, send: () => Promise<Split | undefined>, pids: number[]) =>
-    void (results[name] ??= []).push(await load(send, pids));
+  const record = async (
+    name: string,
+    send: () => Promise<Split | undefined>,
+    pids: number[],
+    cpPids: number[] = [],
+  ) => void (results[name] ??= []).push(await load(send, pids, cpPids));
   for (let r = 0; r < ROUNDS; r++) {
     await record("directJson", nonStream(direct), engineProcs);
     if (floor) await record("floorJson", nonStream(floor), floorProcs);
-    for (const s of stacks) await record(`fullJson${s.name}`, nonStream(s.url, s.key), s.pids);
+    for (const s of stacks) await record(`fullJson${s.name}`, nonStream(s.url, s.key), s.pids, s.cpPids);
     await record("directTtft", firstToken(direct), engineProcs);
     if (floor) await record("floorTtft", firstToken(floor), floorProcs);
-    for (const s of stacks) await record(`fullTtft${s.name}`, firstToken(s.url, s.key), s.pids);
+    for (const s of stacks) await record(`fullTtft${s.name}`, firstToken(s.url, s.key), s.pids, s.cpPids);
   }
   const middle = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const median = (xs: Sample[], k: "p50" | "p99") => middle(xs.map((x) => x[k]));
@@ -294,14 +308,22 @@ try {
   console.log(
     `\ninference path latency — ${RATE} req/s open loop, ${SECONDS} s × ${ROUNDS} rounds per path (ms)`,
   );
-  console.log("                          p50       p99   requests  errors   CPU ms/req  switches/req");
+  console.log(
+    "                          p50       p99   requests  errors   CPU ms/req  switches/req  (cp / node)",
+  );
   for (const [name, xs] of Object.entries(results)) {
     console.log(
       `${name.padEnd(18)} ${fmt(median(xs, "p50"))}  ${fmt(median(xs, "p99"))}  ${
         String(xs.reduce((n, x) => n + x.n, 0)).padStart(8)
       }  ${String(xs.reduce((n, x) => n + x.errors, 0)).padStart(6)}  ${
         fmt(middle(xs.map((x) => x.cost.cpuMs)))
-      }  ${middle(xs.map((x) => x.cost.switches)).toFixed(1).padStart(12)}`,
+      }  ${middle(xs.map((x) => x.cost.switches)).toFixed(1).padStart(12)}${
+        xs[0].cpCost
+          ? `  (${middle(xs.map((x) => x.cpCost!.cpuMs)).toFixed(2)} / ${
+            middle(xs.map((x) => x.cost.cpuMs - x.cpCost!.cpuMs)).toFixed(2)
+          })`
+          : ""
+      }`,
     );
   }
   console.log(
