@@ -33,34 +33,47 @@ export interface ReceiptHeads {
   node: { id: string; seq: number } | null;
 }
 
-/** Inserts receipts in one statement; ones already there are skipped. */
+/**
+ * Inserts receipts in one statement; ones already there are skipped. The rows go as one JSON
+ * parameter (json_to_recordset): JSON.stringify is native, where a text[] per column has the client
+ * escape every event string as an array element in JavaScript (a receipt is ~2 KB of JSON).
+ */
 export async function insertReceipts(sql: Sql, rows: readonly ReceiptRow[]): Promise<void> {
   if (rows.length === 0) return;
+  const json = JSON.stringify(rows.map((r) => ({
+    receipt_id: r.receiptId,
+    job_id: r.jobId,
+    node_pubkey: r.nodePubkey,
+    seq: r.seq,
+    event_id: r.eventId,
+    created_at: r.createdAt,
+    outcome: r.outcome,
+    cancelled_by: r.cancelledBy,
+    signed: r.signed,
+    metering_disagrees: r.meteringDisagrees,
+    artifact_mismatch: r.artifactMismatch,
+    ttft_ms: r.ttftMs,
+    duration_ms: r.durationMs,
+    completion_tokens: r.completionTokens,
+    event: r.event,
+    node_seq: r.nodeSeq,
+    node_event_id: r.nodeEventId,
+    node_event: r.nodeEvent,
+  })));
   await sql`
     insert into receipts (
       receipt_id, job_id, node_pubkey, seq, event_id, created_at, outcome, cancelled_by, signed,
       metering_disagrees, artifact_mismatch, ttft_ms, duration_ms, completion_tokens, event, node_seq,
       node_event_id, node_event
     )
-    select * from unnest(
-      ${rows.map((r) => r.receiptId)}::text[],
-      ${rows.map((r) => r.jobId)}::text[],
-      ${rows.map((r) => r.nodePubkey)}::text[],
-      ${rows.map((r) => r.seq)}::bigint[],
-      ${rows.map((r) => r.eventId)}::text[],
-      ${rows.map((r) => r.createdAt)}::bigint[],
-      ${rows.map((r) => r.outcome)}::text[],
-      ${rows.map((r) => r.cancelledBy)}::text[],
-      ${rows.map((r) => (r.signed ? "t" : "f"))}::text[]::boolean[],
-      ${rows.map((r) => (r.meteringDisagrees ? "t" : "f"))}::text[]::boolean[],
-      ${rows.map((r) => (r.artifactMismatch ? "t" : "f"))}::text[]::boolean[],
-      ${rows.map((r) => r.ttftMs)}::int[],
-      ${rows.map((r) => r.durationMs)}::int[],
-      ${rows.map((r) => r.completionTokens)}::int[],
-      ${rows.map((r) => r.event)}::text[],
-      ${rows.map((r) => r.nodeSeq)}::bigint[],
-      ${rows.map((r) => r.nodeEventId)}::text[],
-      ${rows.map((r) => r.nodeEvent)}::text[]
+    select receipt_id, job_id, node_pubkey, seq, event_id, created_at, outcome, cancelled_by, signed,
+      metering_disagrees, artifact_mismatch, ttft_ms, duration_ms, completion_tokens, event, node_seq,
+      node_event_id, node_event
+    from json_to_recordset(${json}::json) as r(
+      receipt_id text, job_id text, node_pubkey text, seq bigint, event_id text, created_at bigint,
+      outcome text, cancelled_by text, signed boolean, metering_disagrees boolean,
+      artifact_mismatch boolean, ttft_ms integer, duration_ms integer, completion_tokens integer,
+      event text, node_seq bigint, node_event_id text, node_event text
     )
     on conflict (receipt_id) do nothing`;
 }
