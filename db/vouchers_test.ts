@@ -158,3 +158,22 @@ testOnEachDatabase("vouchers - the reconciler sees a voucher hold the ledger doe
   assert.ok(found.some((c) => c.includes("voucher holds differ")), found.join("\n"));
   assert.ok(found.some((c) => c.includes("status does not match")), found.join("\n"));
 });
+
+testOnEachDatabase(
+  "vouchers - two redemptions of one voucher at once: one pays, one is refused",
+  async (db) => {
+    const key = await createTestKey(db.sql, 2n * NANO_USD_PER_USD);
+    const [v] = vouchers(1, NANO_USD_PER_USD);
+    await issueVouchers(db.sql, { apiKeyId: key.id, name: "b", vouchers: [v] });
+    const results = await Promise.all([
+      redeemVoucher(db.sql, redemption(v.id, [1000, 0])),
+      redeemVoucher(db.sql, redemption(v.id, [1000, 0], { nodePubkey: "b".repeat(64) })),
+    ]);
+    const codes = results.map((r) => r.ok ? "ok" : r.code).sort();
+    assert.deepEqual(codes, ["ok", "voucher_redeemed"]);
+    const earned = await accountBalance(db.sql, operatorEarnings(NODE)) +
+      await accountBalance(db.sql, operatorEarnings("b".repeat(64)));
+    assert.equal(earned, 900_000n);
+    assert.deepEqual(await reconcile(db.sql), []);
+  },
+);

@@ -190,6 +190,12 @@ testOnEachDatabase("vouchers api - issue, redeem once, refuse the rest, expire; 
       assert.equal(check.voucher.content.max_nano, String(USD));
     }
     assert.deepEqual(await money(env), { balance: 7n * USD, vouchers: 3n * USD, operator: 0n, fees: 0n });
+    // The statement counts the vouchers as held.
+    const statement =
+      await (await fetch(`${env.url}/api/balance`, { headers: { authorization: `Bearer ${env.key}` } }))
+        .json();
+    assert.equal(statement.balance_usd, "7");
+    assert.equal(statement.held_usd, "3");
     // The retry answers the same vouchers and holds nothing more; another body under the key is 409.
     const retry = await take(env, ask, { "idempotency-key": "batch-1" });
     assert.equal(retry.status, 201);
@@ -295,6 +301,7 @@ testOnEachDatabase("vouchers api - issue, redeem once, refuse the rest, expire; 
       price: { prompt_per_1k: 100_000_000_000, completion_per_1k: 0 },
     });
     assert.equal(capped.status, 400, "a price above the registered one is refused even when capped");
+    assert.equal(capped.json.error.code, "price_invalid");
     const huge = await redeem(env, {
       voucher: v2,
       receipt: receiptFor(env.node, id2, [5_000_000, 5_000_000]),
