@@ -3,6 +3,7 @@
 // the control plane checks all three and settles the job as any other (charge capped at the
 // voucher's max, fee split, the rest back to the buyer). A refusal changes nothing.
 import {
+  fastestSecp256k1,
   isRecord,
   jobCost,
   type NostrEvent,
@@ -57,16 +58,17 @@ export function receiptMatchesVoucher(
 }
 
 /** Checks a redemption body from `nodePubkey` against the platform key, the clock and the registry. */
-export function checkRedemption(
+export async function checkRedemption(
   cp: ControlPlane,
   nodePubkey: string,
   raw: unknown,
   nowS: number,
-): CheckedRedemption {
+): Promise<CheckedRedemption> {
   if (!isRecord(raw)) throw new HttpError(400, "the body must be a JSON object", { code: "invalid_request" });
-  const v = verifyVoucher(raw.voucher, { platformPubkey: cp.platformKey.pubkey, nowS });
+  const { verifyEvent } = await fastestSecp256k1();
+  const v = verifyVoucher(raw.voucher, { platformPubkey: cp.platformKey.pubkey, nowS, verifyEvent });
   if (!v.ok) throw new HttpError(v.code === "voucher_expired" ? 410 : 400, v.message, { code: v.code });
-  const r = verifyNodeReceipt(raw.receipt);
+  const r = verifyNodeReceipt(raw.receipt, { verifyEvent });
   if (!r.ok) throw receiptInvalid(`the receipt is not a valid node receipt: ${r.reason}`);
   if (r.value.event.pubkey !== nodePubkey) {
     throw receiptInvalid("the receipt is not signed by the calling node");
@@ -153,7 +155,7 @@ export function redeemVoucherRoute(cp: ControlPlane) {
   return async (c: AppContext): Promise<Response> => {
     const node = c.get("nodePubkey") as string;
     const nowS = nowSeconds();
-    const checked = checkRedemption(cp, node, verifiedJson(c), nowS);
+    const checked = await checkRedemption(cp, node, verifiedJson(c), nowS);
     const { voucher, charge } = await settleRedemption(cp, node, checked, nowS);
     cp.log.info("voucher redeemed", { voucher: voucher.id, node, charged: charge.charged.toString() });
     return c.json({
