@@ -183,7 +183,8 @@ export async function consumerStatement(
 ): Promise<{ balance: bigint; held: bigint; movements: BalanceMovement[] }> {
   const owner = apiKeyId.toString();
   const accounts = await sql<{ kind: string; balance: bigint }[]>`
-    select kind, balance from accounts where owner = ${owner} and kind in ('consumer_balance', 'consumer_holds')`;
+    select kind, balance from accounts
+    where owner = ${owner} and kind in ('consumer_balance', 'consumer_holds', 'consumer_vouchers')`;
   const rows = await sql<
     { kind: string; amount: bigint; job_id: string | null; payment_id: string | null; at: Date }[]
   >`
@@ -195,7 +196,8 @@ export async function consumerStatement(
     order by p.transaction_id desc limit ${limit}`;
   return {
     balance: accounts.find((a) => a.kind === "consumer_balance")?.balance ?? 0n,
-    held: accounts.find((a) => a.kind === "consumer_holds")?.balance ?? 0n,
+    // Set aside: for jobs in flight, and for spending vouchers issued and not yet redeemed.
+    held: accounts.filter((a) => a.kind !== "consumer_balance").reduce((s, a) => s + a.balance, 0n),
     movements: rows.map((r) => ({
       kind: r.kind,
       amount: r.amount,

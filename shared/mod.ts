@@ -215,3 +215,16 @@ export {
 export { loadWasmNostr, type WasmNostr } from "./nostr/wasm.ts";
 export { type NativeCurve, nativeSecp256k1 } from "./nostr/native.ts";
 export { fastestSecp256k1, nativeBackend, PURE_SECP256K1, type Secp256k1Backend } from "./nostr/secp256k1.ts";
+export {
+  createVoucher,
+  newVoucherId,
+  type VerifiedVoucher,
+  verifyVoucher,
+  VOUCHER_KIND,
+  VOUCHER_MAX_NANO,
+  VOUCHER_TAG,
+  type VoucherCheck,
+  type VoucherContent,
+  type VoucherRefusal,
+  type VoucherSigner,
+} from "./vouchers/voucher.ts";

@@ -217,7 +217,7 @@ export function getDeposit(cp: ControlPlane) {
   };
 }
 
-/** `GET /api/balance`: what the key can spend, what is held for jobs in flight, and recent movements. */
+/** `GET /api/balance`: what the key can spend, what is held for jobs in flight and unspent vouchers, and recent movements. */
 export function getBalance(cp: ControlPlane) {
   return async (c: AppContext): Promise<Response> => {
     const caller = await cp.auth.authenticate(c.req.header("authorization") ?? null);

@@ -88,7 +88,7 @@ export function AccountPage(props: AccountView) {
           <span class="num" data-stat="balance">{formatUsd(props.balance)} USD</span> balance
         </div>
         <div class="card">
-          <span class="num">{formatUsd(props.held)} USD</span> held for jobs in flight
+          <span class="num">{formatUsd(props.held)} USD</span> held for jobs in flight and unspent vouchers
         </div>
       </section>
       <p class="muted">
