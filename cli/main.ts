@@ -23,6 +23,7 @@ import { runOperator } from "./commands/operator.ts";
 import { runReceipts } from "./commands/receipts.ts";
 import { runReputation } from "./commands/reputation.ts";
 import { runProxy } from "./commands/proxy.ts";
+import { runVouchers } from "./commands/vouchers.ts";
 import { CLI_VERSION } from "./version.ts";
 
 const USAGE = `infernet ${CLI_VERSION} — earn by serving inference on the Infernet network
@@ -96,6 +97,10 @@ usage: infernet <command> [flags]
   proxy [--port 8788] [--server URL] [--relay-only] [--target node|model]
                                           a local OpenAI-compatible endpoint (127.0.0.1) for
                                           private requests: sealed end to end to the node
+  vouchers take --server URL --key sk-... --count N --max-usd X [--ttl-s S] [--out FILE]
+                                          take spending vouchers for a new consumer key, kept
+                                          with it in a 0600 file (default $INFERNET_HOME/vouchers.json)
+  vouchers list [--file FILE] [--json]    the vouchers kept: max, expiry, usable/spent/expired
 
 node files: $INFERNET_HOME (default ~/.config/infernet): node.key (mode 0600), config.json
 models: $INFERNET_HOME/models; HF_ENDPOINT, HF_TOKEN for the Hugging Face Hub
@@ -125,6 +130,7 @@ const COMMANDS: Record<string, (ctx: CommandContext) => Promise<void>> = {
   receipts: runReceipts,
   reputation: runReputation,
   proxy: runProxy,
+  vouchers: runVouchers,
 };
 
 /** Runs the CLI; returns the process exit code. */

@@ -12,6 +12,7 @@ export type Tx = postgres.TransactionSql<{ bigint: bigint }>;
 export type AccountKind =
   | "consumer_balance"
   | "consumer_holds"
+  | "consumer_vouchers"
   | "operator_earnings"
   | "platform_fees"
   | "processor_clearing"
@@ -27,7 +28,9 @@ export type LedgerTxKind =
   | "payout"
   | "payout_sent"
   | "payout_reversed"
-  | "canary_funding";
+  | "canary_funding"
+  | "voucher_hold"
+  | "voucher_release";
 
 /** An account by kind and owner (an API key id, a node pubkey, or "" for the platform's own). */
 export interface AccountRef {
@@ -79,6 +82,11 @@ export function consumerBalance(apiKeyId: bigint): AccountRef {
 /** A consumer's money held for jobs in flight. */
 export function consumerHolds(apiKeyId: bigint): AccountRef {
   return { kind: "consumer_holds", owner: apiKeyId.toString() };
+}
+
+/** A consumer's money held for spending vouchers issued and not yet redeemed or expired. */
+export function consumerVouchers(apiKeyId: bigint): AccountRef {
+  return { kind: "consumer_vouchers", owner: apiKeyId.toString() };
 }
 
 /** What an operator (node pubkey, hex) has earned and not yet been paid. */

@@ -35,6 +35,7 @@ export {
   type AccountRef,
   consumerBalance,
   consumerHolds,
+  consumerVouchers,
   type LedgerEntry,
   LedgerError,
   type LedgerErrorCode,
@@ -48,6 +49,19 @@ export {
   PROCESSOR_CLEARING,
   type Tx,
 } from "./ledger.ts";
+export {
+  findVoucher,
+  issueVouchers,
+  listVouchers,
+  type NewVoucher,
+  type RedeemRefusal,
+  type RedeemResult,
+  redeemVoucher,
+  releaseExpiredVouchers,
+  voucherHoldKey,
+  type VoucherRedemption,
+  type VoucherRow,
+} from "./vouchers.ts";
 export {
   findJobCharge,
   releaseStaleHolds,

@@ -228,9 +228,81 @@ export async function reconcile(sql: Sql, opts: ReconcileOptions = {}): Promise<
              a.owner in (select id::text from api_keys where platform)))`,
     ],
   ];
+  checks.push(...voucherChecks(sql, stuckSec));
   const out: Discrepancy[] = [];
   for (const [check, query] of checks) {
     for (const row of await query) out.push({ check, detail: describe(row) });
   }
   return out;
+}
+
+/**
+ * The vouchers' invariants (migration 0018): each key's voucher account holds exactly its issued
+ * vouchers; each batch's hold is its vouchers' total; a redeemed voucher was reserved and settled
+ * as its job (so the settlement checks above cover its charge); an expired one went back whole;
+ * none outlives its expiry unreleased for long.
+ */
+function voucherChecks(sql: Sql, stuckSec: number): [string, Promise<Row[]>][] {
+  return [
+    [
+      "a consumer's voucher holds differ from the maxima of their issued vouchers",
+      sql`select a.owner as api_key_id, a.balance::text as held, coalesce(v.open, 0)::text as issued
+          from accounts a
+          left join (select api_key_id::text as owner, sum(max_nano) as open from vouchers
+                     where status = 'issued' group by api_key_id) v on v.owner = a.owner
+          where a.kind = 'consumer_vouchers' and a.balance <> coalesce(v.open, 0)
+          union all
+          select v.api_key_id::text, '0', sum(v.max_nano)::text from vouchers v
+          where v.status = 'issued' and not exists (
+            select 1 from accounts a where a.kind = 'consumer_vouchers' and a.owner = v.api_key_id::text)
+          group by v.api_key_id`,
+    ],
+    [
+      "a voucher batch's hold is not the sum of its vouchers' maxima",
+      sql`select b.api_key_id::text, b.batch, b.total::text, coalesce(p.amount, 0)::text as held
+          from (select api_key_id, batch, sum(max_nano) as total from vouchers group by 1, 2) b
+          left join ledger_transactions t
+            on t.idempotency_key = 'voucher_hold:' || b.api_key_id || ':' || b.batch and t.kind = 'voucher_hold'
+          left join postings p on p.transaction_id = t.id
+            and p.account_id = (select id from accounts where kind = 'consumer_vouchers'
+                                and owner = b.api_key_id::text)
+          where p.amount is distinct from b.total`,
+    ],
+    [
+      "a voucher hold or release moved money no voucher accounts for",
+      sql`select t.idempotency_key, t.kind from ledger_transactions t
+          where (t.kind = 'voucher_hold' and not exists (
+                   select 1 from vouchers v where t.idempotency_key = 'voucher_hold:' || v.api_key_id || ':' || v.batch))
+             or (t.kind = 'voucher_release' and not exists (
+                   select 1 from vouchers v where t.idempotency_key = 'voucher_release:' || v.id
+                   and v.status = 'expired'))`,
+    ],
+    [
+      "a voucher's status does not match its ledger movements",
+      // Redeemed: reserved at its max and settled as its job, charging what it says. Expired:
+      // released whole, never reserved. Issued: neither.
+      sql`select v.id, v.status, v.max_nano::text, v.redeemed_nano::text, jc.reserved::text, jc.charged::text,
+            r.id as reserve_tx, rel.amount::text as released
+          from vouchers v
+          left join job_charges jc on jc.job_id = v.id
+          left join ledger_transactions r on r.idempotency_key = 'reserve:' || v.id
+          left join (select t.idempotency_key, p.amount from ledger_transactions t
+                     join postings p on p.transaction_id = t.id
+                     join accounts a on a.id = p.account_id and a.kind = 'consumer_balance'
+                     where t.kind = 'voucher_release') rel on rel.idempotency_key = 'voucher_release:' || v.id
+          where case v.status
+            when 'redeemed' then not (jc.settled_at is not null and jc.reserved = v.max_nano
+              and jc.charged = v.redeemed_nano and jc.node_pubkey = v.node_pubkey and r.id is not null
+              and rel.amount is null)
+            when 'expired' then not (rel.amount is not distinct from v.max_nano and jc.job_id is null
+              and r.id is null)
+            else jc.job_id is not null or r.id is not null or rel.amount is not null
+          end`,
+    ],
+    [
+      "a voucher has stayed issued long past its expiry (its hold was never released)",
+      sql`select id, max_nano::text, expires_at from vouchers
+          where status = 'issued' and expires_at < now() - ${stuckSec} * interval '1 second'`,
+    ],
+  ];
 }

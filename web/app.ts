@@ -12,6 +12,8 @@ import { listModels } from "./api/v1/models.ts";
 import { routeDirect } from "./api/v1/route.ts";
 import { routeUsage } from "./api/v1/route_usage.ts";
 import { relayDirect } from "./api/v1/relay.ts";
+import { createVouchers } from "./api/v1/vouchers.ts";
+import { redeemVoucherRoute } from "./vouchers/redeem.ts";
 import { readJsonBody } from "./http_body.ts";
 import { createKey } from "./api/keys.ts";
 import { nip98Auth } from "./api/nodes/nip98_auth.ts";
@@ -127,6 +129,7 @@ export function createApp(cp: ControlPlane): Hono<AppEnv> {
   v1.post("/route", routeDirect(cp));
   v1.post("/route/:job_id/usage", routeUsage(cp));
   v1.post("/relay/:job_id", relayDirect(cp));
+  v1.post("/vouchers", createVouchers(cp));
   app.route("/v1", v1);
 
   app.post("/api/keys", createKey(cp));
@@ -140,6 +143,7 @@ export function createApp(cp: ControlPlane): Hono<AppEnv> {
   app.post("/api/webhooks/coinpay", coinPayWebhook(cp));
   app.post("/api/nodes/register", nip98Auth(cp), registerNode(cp));
   app.post("/api/nodes/heartbeat", nip98Auth(cp), heartbeat(cp));
+  app.post("/api/vouchers/redeem", nip98Auth(cp), redeemVoucherRoute(cp));
   // A draining instance takes no new node sockets either: the node tries its next instance.
   app.get("/api/nodes/ws", (c, next) => {
     if (!cp.health.draining) return next();

@@ -6,6 +6,7 @@ import {
   migrate,
   openDatabase,
   readMigrations,
+  releaseExpiredVouchers,
   releaseStaleHolds,
   releaseStaleLeases,
   WorkerPriority,
@@ -261,6 +262,9 @@ export async function openControlPlane(
         .then((n) => n && log.warn("released holds of jobs that never settled", { holds: n })),
       releaseStaleLeases(db.sql, config.jobTimeoutMs + 60_000)
         .then((n) => n && log.warn("released balance leases of a stopped instance", { leases: n })),
+      // Vouchers past their expiry, never redeemed: their holds go back to the buyers.
+      releaseExpiredVouchers(db.sql, Math.floor(Date.now() / 1000))
+        .then((n) => n && log.info("released expired vouchers", { vouchers: n })),
     ]).catch((err) => log.error("stale hold sweep failed", { err }));
   await sweepHolds();
   const holdSweeper = setInterval(sweepHolds, 60_000);

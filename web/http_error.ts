@@ -47,6 +47,11 @@ export type ErrorCode =
   | "request_too_large"
   | "permission_denied"
   | "server_draining"
+  | "voucher_forged"
+  | "voucher_expired"
+  | "voucher_redeemed"
+  | "receipt_invalid"
+  | "price_invalid"
   | "internal_error";
 
 /** An error with the HTTP status and the stable code a client should see. */

@@ -22,16 +22,18 @@ async function run(): Promise<number> {
     await migrate(db.sql);
     const found = await reconcile(db.sql, { stuckHoldMs: config.jobTimeoutMs + 120_000 });
     const [counts] = await db.sql<
-      { transactions: bigint; jobs: bigint; deposits: bigint; payouts: bigint }[]
+      { transactions: bigint; jobs: bigint; deposits: bigint; payouts: bigint; vouchers: bigint }[]
     >`
       select (select count(*) from ledger_transactions) as transactions,
              (select count(*) from job_charges) as jobs,
              (select count(*) from payments) as deposits,
-             (select count(*) from payouts) as payouts`;
+             (select count(*) from payouts) as payouts,
+             (select count(*) from vouchers) as vouchers`;
     for (const d of found) console.log(`DISCREPANCY: ${d.check}: ${d.detail}`);
     console.log(
       `reconcile: ${db.description}: ${counts.transactions} ledger transactions, ${counts.jobs} job charges, ` +
-        `${counts.deposits} deposits, ${counts.payouts} payouts; ${found.length} discrepancies`,
+        `${counts.deposits} deposits, ${counts.payouts} payouts, ${counts.vouchers} vouchers; ` +
+        `${found.length} discrepancies`,
     );
     return found.length === 0 ? 0 : 1;
   } finally {

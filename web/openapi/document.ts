@@ -22,6 +22,11 @@ import {
 import { COINPAY_EVENT_SCHEMA } from "../payments/webhook.ts";
 import { ROUTE_REQUEST_SCHEMA } from "../direct/route_request.ts";
 import { ref, RESPONSE_SCHEMAS } from "./response_schemas.ts";
+import {
+  VOUCHER_REDEEM_SCHEMA,
+  VOUCHER_REQUEST_SCHEMA,
+  VOUCHER_RESPONSE_SCHEMAS,
+} from "../vouchers/schemas.ts";
 
 type Json = Record<string, unknown>;
 
@@ -41,6 +46,8 @@ const REQUEST_SCHEMAS: Record<string, JsonSchema> = {
   OperatorCountersignRequest: COUNTERSIGN_REQUEST_SCHEMA,
   OperatorRevokeRequest: REVOKE_REQUEST_SCHEMA,
   RouteRequest: ROUTE_REQUEST_SCHEMA,
+  VoucherRequest: VOUCHER_REQUEST_SCHEMA,
+  VoucherRedemptionRequest: VOUCHER_REDEEM_SCHEMA,
 };
 
 const json = (schema: Json) => ({ "application/json": { schema } });
@@ -89,7 +96,7 @@ const OPERATIONS = "Operations";
 export function openApiDocument(opts: { version: string; serverUrl?: string | null }): Json {
   const schemas: Json = {};
   for (const [name, s] of Object.entries(REQUEST_SCHEMAS)) schemas[name] = publishedSchema(s);
-  Object.assign(schemas, RESPONSE_SCHEMAS);
+  Object.assign(schemas, RESPONSE_SCHEMAS, VOUCHER_RESPONSE_SCHEMAS);
 
   const chat = operation({
     summary: "Create a chat completion",
@@ -330,6 +337,34 @@ export function openApiDocument(opts: { version: string; serverUrl?: string | nu
         errors: [400],
         description: "Anyone can recompute it from the node's receipts and verifications " +
           "(docs/protocol.md §12; `infernet reputation`). A key with no history gets the prior.",
+      }),
+    },
+    "/v1/vouchers": {
+      post: operation({
+        summary: "Take spending vouchers for a consumer key",
+        tag: V1,
+        security: "apiKey",
+        body: "VoucherRequest",
+        params: [{
+          name: "Idempotency-Key",
+          in: "header",
+          required: false,
+          schema: { type: "string" },
+          description: "Makes a retried request answer the same vouchers and hold nothing more.",
+        }],
+        ok: [201, "VoucherBatch", "The signed vouchers (kind 7482); count × max_usd is held."],
+        errors: [400, 401, 402, 409, 429],
+        description: 'Payment without a live control plane (docs/protocol.md, "Vouchers").',
+      }),
+    },
+    "/api/vouchers/redeem": {
+      post: operation({
+        summary: "Redeem a voucher with the node's receipt for the job",
+        tag: NODE,
+        security: "nip98",
+        body: "VoucherRedemptionRequest",
+        ok: [200, "VoucherRedemption", "Charged min(max, usage × price); the rest released."],
+        errors: [400, 401, 403, 409, 410, 413],
       }),
     },
     "/api/deposits": {
