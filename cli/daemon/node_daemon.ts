@@ -505,6 +505,11 @@ export class NodeDaemon {
     };
   }
 
+  /** The control plane's key as cached for tickets (vouchers are checked against it too). */
+  get platformKeys(): PlatformKeyCache {
+    return this.#opts.platformKeys;
+  }
+
   /** The advertisement in force (no models while draining). */
   advert(): NodeAdvert {
     return this.#currentAdvert();

@@ -3,7 +3,7 @@
 // the model, the price, the voucher: signed by the control plane's key, for this signer, unexpired,
 // never used, large enough), answers `processing` or an `error` with a code (kind 7000), streams the
 // sealed answer as ephemeral chunk events and ends with a sealed result (kind 6050). The voucher and
-// the job's signed receipt are appended to `<home>/vouchers/pending.jsonl`, for redemption when the
+// the job's signed receipt are kept in `<home>/vouchers/pending/<voucher id>.json`, for redemption when the
 // control plane is reachable. A relay that sends garbage or forgeries costs nothing: the pool
 // verifies every event, and every refusal happens before the engine is asked anything.
 import {
@@ -58,7 +58,7 @@ export interface RelayJobsOptions {
   identity: NodeIdentity;
   host: RelayJobHost;
   platformKeys: PlatformKeyCache;
-  /** `$INFERNET_HOME`: the vouchers to redeem go to `vouchers/pending.jsonl` under it. */
+  /** `$INFERNET_HOME`: the vouchers to redeem are kept under `vouchers/pending/`. */
   home: string;
   log: Logger;
   nowS?: () => number;
@@ -70,6 +70,8 @@ export interface RelayJobsOptions {
 /** A request that passed every check, ready to run. */
 interface AdmittedJob {
   job: JobFrame;
+  /** The node's prices the job is charged at, nano-USD per 1,000 tokens. */
+  price: { prompt_per_1k: number; completion_per_1k: number };
   key: Uint8Array;
   voucherEvent: NostrEvent;
   voucher: VoucherContent;
@@ -102,7 +104,7 @@ export class RelayJobs {
       nowS: opts.nowS ?? (() => Math.floor(Date.now() / 1000)),
       defaultMaxTokens: opts.defaultMaxTokens ?? 4_096,
     };
-    this.#pending = new PendingVouchers(opts.home);
+    this.#pending = new PendingVouchers(opts.home, opts.identity.secretKey);
     // A chain of its own: these receipts reach the control plane only when their vouchers are redeemed.
     this.#receipts = new ReceiptChain(opts.identity.secretKey);
   }
@@ -248,7 +250,8 @@ export class RelayJobs {
       };
     }
     const job: JobFrame = { type: "job", job_id: jobId, kind: "chat", stream, body };
-    return { job, key, voucherEvent: params.voucher, voucher };
+    const price = { prompt_per_1k: pp, completion_per_1k: cp };
+    return { job, price, key, voucherEvent: params.voucher, voucher };
   }
 
   async #checkVoucher(raw: unknown, signer: string, nowS: number): Promise<VoucherContent> {
@@ -299,7 +302,8 @@ export class RelayJobs {
       : outcome === "failed"
       ? "failure"
       : "cancelled";
-    const receipt = this.#receipts.sign(a.job, summary, receiptOutcome);
+    // The receipt's task is the voucher: redemption binds the two (docs/protocol.md §17).
+    const receipt = this.#receipts.sign({ ...a.job, job_id: a.voucher.voucher_id }, summary, receiptOutcome);
     if (outcome === "completed") this.stats.completed++;
     else this.stats.failed++;
     send(resultTemplate(request, a.key, {
@@ -308,16 +312,7 @@ export class RelayJobs {
       artifact_hash: summary.artifactHash,
       receipt: receipt.id,
     }, this.#opts.nowS()));
-    await this.#pending.append({
-      voucher: a.voucherEvent,
-      receipt,
-      request_id: request.id,
-      job_id: a.job.job_id,
-      consumer: request.pubkey,
-      model: String(a.job.body.model),
-      usage: summary.usage,
-      created_at: this.#opts.nowS(),
-    });
+    await this.#pending.keep({ voucher: a.voucherEvent, receipt, price: a.price });
     await Promise.allSettled(sent);
   }
 

@@ -1,49 +1,37 @@
-// The vouchers a node took for relay jobs (docs/protocol.md §17), kept for redemption: one JSON
-// line per job in `<home>/vouchers/pending.jsonl` (the voucher event, the node's signed receipt,
-// the request and usage). Appended once per job, never rewritten here; the ids already in it are
-// spent, so a voucher replayed after a restart is still refused.
-import type { NostrEvent } from "../../shared/mod.ts";
-import { isRecord } from "../../shared/mod.ts";
+// The vouchers a node took for relay jobs (docs/protocol.md §18), in the redeemer's own layout
+// (cli/daemon/voucher_redeemer.ts): one claim per voucher, `<home>/vouchers/pending/<id>.json`,
+// with the node's receipt and the prices charged, moved to `redeemed/` or `refused/` once the
+// control plane answers. Every id in any of the three is spent, so a voucher replayed after a
+// restart is still refused.
+import { type VoucherClaim, VoucherRedeemer } from "./voucher_redeemer.ts";
 
-/** One job's voucher and receipt, as a line of pending.jsonl. */
-export interface PendingVoucher {
-  voucher: NostrEvent;
-  receipt: NostrEvent;
-  request_id: string;
-  job_id: string;
-  consumer: string;
-  model: string;
-  usage: { prompt_tokens: number; completion_tokens: number } | null;
-  created_at: number;
-}
+const STATES = ["pending", "redeemed", "refused"] as const;
+const FILE = /^(vch_[0-9a-f]{32})\.json$/;
 
-/** The pending file and the voucher ids spent on this node. */
+/** The voucher ids spent on this node, and the claims waiting for redemption. */
 export class PendingVouchers {
-  readonly path: string;
+  readonly #home: string;
+  readonly #redeemer: VoucherRedeemer;
   #spent = new Set<string>();
 
-  constructor(home: string) {
-    this.path = `${home}/vouchers/pending.jsonl`;
+  constructor(home: string, secretKey: Uint8Array) {
+    this.#home = home;
+    // Only `keep` is used here: the daemon's redeemer (with the server) sends them.
+    this.#redeemer = new VoucherRedeemer({ home, secretKey, server: "" });
   }
 
-  /** Reads the ids already spent (a missing file is none; a torn last line is skipped). */
+  /** Reads the ids already spent (missing folders are none). */
   async load(): Promise<void> {
-    let text = "";
-    try {
-      text = await Deno.readTextFile(this.path);
-    } catch (err) {
-      if (!(err instanceof Deno.errors.NotFound)) throw err;
-    }
-    for (const line of this.#lines(text)) {
+    for (const state of STATES) {
       try {
-        const id = JSON.parse(JSON.parse(line).voucher.content).voucher_id;
-        if (typeof id === "string") this.#spent.add(id);
-      } catch { /* a torn line from a crash: that job's voucher was not recorded */ }
+        for await (const e of Deno.readDir(`${this.#home}/vouchers/${state}`)) {
+          const id = e.isFile ? FILE.exec(e.name)?.[1] : undefined;
+          if (id) this.#spent.add(id);
+        }
+      } catch (err) {
+        if (!(err instanceof Deno.errors.NotFound)) throw err;
+      }
     }
-  }
-
-  *#lines(text: string): Generator<string> {
-    for (const line of text.split("\n")) if (line.trim()) yield line;
   }
 
   /** Takes a voucher id; false when it is already spent. */
@@ -58,26 +46,16 @@ export class PendingVouchers {
     this.#spent.delete(voucherId);
   }
 
-  /** Appends a job's line (the directory is made 0700 on first use). */
-  async append(entry: PendingVoucher): Promise<void> {
-    await Deno.mkdir(this.path.slice(0, this.path.lastIndexOf("/")), { recursive: true, mode: 0o700 });
-    await Deno.writeTextFile(this.path, JSON.stringify(entry) + "\n", { append: true, mode: 0o600 });
+  /** Keeps a job's claim until it is redeemed (mode 0600; a voucher's first claim stands). */
+  async keep(claim: VoucherClaim): Promise<void> {
+    await this.#redeemer.keep(claim);
   }
 
-  /** Every line of the file, parsed (for tests and the redeemer). */
-  async read(): Promise<PendingVoucher[]> {
-    let text = "";
-    try {
-      text = await Deno.readTextFile(this.path);
-    } catch (err) {
-      if (!(err instanceof Deno.errors.NotFound)) throw err;
-    }
-    const out: PendingVoucher[] = [];
-    for (const line of this.#lines(text)) {
-      try {
-        const v = JSON.parse(line);
-        if (isRecord(v)) out.push(v as unknown as PendingVoucher);
-      } catch { /* torn line */ }
+  /** The claims waiting for redemption (for tests and `infernet status`). */
+  async read(): Promise<VoucherClaim[]> {
+    const out: VoucherClaim[] = [];
+    for (const id of await this.#redeemer.pending()) {
+      out.push(JSON.parse(await Deno.readTextFile(`${this.#home}/vouchers/pending/${id}.json`)));
     }
     return out;
   }

@@ -184,7 +184,14 @@ Deno.test("relay jobs - a completion streams in order, and a whole one arrives, 
     assert.equal(pending.length, 2, "both vouchers wait for redemption");
     for (const p of pending) {
       assert.equal(p.receipt.pubkey, getPublicKey(w.nodeKey));
-      assert.ok(p.usage && p.usage.completion_tokens > 0);
+      const receipt = JSON.parse(p.receipt.content);
+      assert.equal(
+        receipt.task_id,
+        JSON.parse(p.voucher.content).voucher_id,
+        "the receipt names the voucher",
+      );
+      assert.ok(receipt.usage.completion_tokens > 0);
+      assert.deepEqual(p.price, { prompt_per_1k: PRICE, completion_per_1k: PRICE });
     }
     assert.equal(w.jobs.stats.completed, 2);
   } finally {
