@@ -108,7 +108,7 @@ export async function runStart(ctx: CommandContext): Promise<void> {
     log: ctx.log,
     refreshMs: heartbeatMs ?? 30_000,
   });
-  // Jobs over the same relays (docs/protocol.md §17), paid by vouchers, checked offline.
+  // Jobs over the same relays (docs/protocol.md §18), paid by vouchers, checked offline.
   const relayJobs = relays.length === 0 ? null : new RelayJobs({
     relays,
     identity,

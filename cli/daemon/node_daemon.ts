@@ -516,7 +516,7 @@ export class NodeDaemon {
   }
 
   /**
-   * Runs a job that reached the node without the control plane (Nostr relays, docs/protocol.md §17)
+   * Runs a job that reached the node without the control plane (Nostr relays, docs/protocol.md §18)
    * in one of its slots, emitting sealed frames; null when the node is draining or at capacity.
    */
   runSealed(job: JobFrame, sealer: FrameSealer, emit: (payload: string) => void): Promise<DirectRun> | null {

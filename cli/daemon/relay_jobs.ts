@@ -1,4 +1,4 @@
-// The node's side of jobs over relays (docs/protocol.md §17): it subscribes to kind-5050 requests
+// The node's side of jobs over relays (docs/protocol.md §18): it subscribes to kind-5050 requests
 // that name it (`#p`), checks each one before any work (expiry, replay, size, the sealed frames,
 // the model, the price, the voucher: signed by the control plane's key, for this signer, unexpired,
 // never used, large enough), answers `processing` or an `error` with a code (kind 7000), streams the

@@ -1,4 +1,4 @@
-// The consumer's side of jobs over relays (docs/protocol.md §17): find the model's offers on the
+// The consumer's side of jobs over relays (docs/protocol.md §18): find the model's offers on the
 // relays, cheapest first, seal the chat request and a voucher to the chosen node (kind 5050), and
 // read its answer from the sealed chunk events in order, with no control plane in the path. A node
 // that refuses, stays silent or breaks its stream before the first message is replaced by the next

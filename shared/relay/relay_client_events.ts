@@ -1,4 +1,4 @@
-// Jobs over Nostr relays (docs/protocol.md §17), NIP-90 style: the consumer's job request (kind
+// Jobs over Nostr relays (docs/protocol.md §18), NIP-90 style: the consumer's job request (kind
 // 5050, its parameters NIP-44 sealed to the node with direct mode's framing), the node's feedback
 // (kind 7000: `processing` or `error`), its answer as ephemeral chunk events (one sealed frame
 // each), and its result (kind 6050: usage and artifact hash, sealed). Both sides build and read the
