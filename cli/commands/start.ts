@@ -81,10 +81,23 @@ export async function runStart(ctx: CommandContext): Promise<void> {
     heartbeatIntervalMs: positiveInt("heartbeat-ms", f["heartbeat-ms"]),
     modelSecret: (pubkey) => loadModelSecret(home, pubkey),
   });
+  // Jobs over the same relays (docs/protocol.md §18), paid by vouchers, checked offline.
+  const relayJobs = relays.length === 0 ? null : new RelayJobs({
+    relays,
+    identity,
+    host: { advert: () => daemon.advert(), run: (job, sealer, emit) => daemon.runSealed(job, sealer, emit) },
+    platformKeys: daemon.platformKeys,
+    home,
+    log: ctx.log,
+  });
   let direct: DirectServer | null = null;
   if (directPort !== null) {
     try {
-      direct = serveDirect(daemon, { port: directPort });
+      // POST /direct (tickets), and POST /job: a relay job straight to the node (§18).
+      direct = serveDirect({
+        openDirect: (header, next) => daemon.openDirect(header, next),
+        answerJob: relayJobs ? (event) => relayJobs.answerHttp(event) : undefined,
+      }, { port: directPort });
     } catch (err) {
       throw new CliError("usage", `--direct-port ${directPort}: ${(err as Error).message}`, { cause: err });
     }
@@ -107,15 +120,6 @@ export async function runStart(ctx: CommandContext): Promise<void> {
     server,
     log: ctx.log,
     refreshMs: heartbeatMs ?? 30_000,
-  });
-  // Jobs over the same relays (docs/protocol.md §18), paid by vouchers, checked offline.
-  const relayJobs = relays.length === 0 ? null : new RelayJobs({
-    relays,
-    identity,
-    host: { advert: () => daemon.advert(), run: (job, sealer, emit) => daemon.runSealed(job, sealer, emit) },
-    platformKeys: daemon.platformKeys,
-    home,
-    log: ctx.log,
   });
   await relayJobs?.start();
   // Vouchers taken for relay jobs are redeemed whenever the control plane answers (one pass at a time).

@@ -19,6 +19,7 @@ import {
   type Logger,
   type NodeAdvert,
   type NostrEvent,
+  parseEvent,
   type Secp256k1Backend,
   tagValue,
   verifyVoucher,
@@ -66,6 +67,9 @@ export interface RelayJobsOptions {
   /** Most completion tokens a request without `max_tokens` gets (default 4,096). */
   defaultMaxTokens?: number;
 }
+
+/** Where a job's events go: every relay, or an HTTP answer's lines. */
+type Send = (template: EventTemplate) => Promise<void>;
 
 /** A request that passed every check, ready to run. */
 interface AdmittedJob {
@@ -124,7 +128,7 @@ export class RelayJobs {
     await new Promise<void>((resolve) => {
       this.#sub = this.#pool!.subscribe(
         [{ kinds: [JOB_REQUEST_KIND], "#p": [this.#opts.identity.pubkey], since }],
-        { onevent: (e) => this.#track(this.#onRequest(e)), oneose: resolve },
+        { onevent: (e) => this.#track(this.#onRequest(e, (t) => this.#publish(t))), oneose: resolve },
       );
     });
   }
@@ -152,12 +156,46 @@ export class RelayJobs {
     }
   }
 
-  async #onRequest(request: NostrEvent): Promise<void> {
+  /**
+   * A request posted to the node's direct endpoint (`POST <endpoint>/job`, docs/protocol.md §18):
+   * the same checks and events, as NDJSON lines of the response instead of relay publishes.
+   */
+  answerHttp(raw: unknown): Response {
+    const secp = this.#secp;
+    const event = parseEvent(raw);
+    if (!secp || !event || !secp.verifyEvent(event)) {
+      const message = "the body is not a signed job request";
+      return Response.json({ error: { code: "request_invalid", message } }, { status: 400 });
+    }
+    const encoder = new TextEncoder();
+    const body = new ReadableStream<Uint8Array>({
+      start: (out) => {
+        let open = true;
+        const send = (t: EventTemplate) => {
+          if (!open) return Promise.resolve();
+          const signed = secp.finalizeEvent(t, this.#opts.identity.secretKey);
+          out.enqueue(encoder.encode(JSON.stringify(signed) + "\n"));
+          return Promise.resolve();
+        };
+        this.#track(
+          this.#onRequest(event, send).finally(() => {
+            open = false;
+            out.close();
+          }),
+        );
+      },
+    });
+    return new Response(body, {
+      headers: { "content-type": "application/x-ndjson", "cache-control": "no-store" },
+    });
+  }
+
+  async #onRequest(request: NostrEvent, send: Send): Promise<void> {
     this.stats.requests++;
     const nowS = this.#opts.nowS();
     try {
       const admitted = await this.#admit(request, nowS);
-      await this.#run(request, admitted);
+      await this.#run(request, admitted, send);
     } catch (err) {
       const refusal = err instanceof Refusal
         ? err
@@ -166,7 +204,7 @@ export class RelayJobs {
         this.#opts.log.error("relay job failed", { id: request.id, err: (err as Error).message });
       }
       this.stats.refused++;
-      await this.#publish(
+      await send(
         feedbackTemplate(request, "error", { code: refusal.code, message: refusal.message, createdAt: nowS }),
       ).catch(() => {});
     }
@@ -278,12 +316,12 @@ export class RelayJobs {
     return check.voucher.content;
   }
 
-  async #run(request: NostrEvent, a: AdmittedJob): Promise<void> {
+  async #run(request: NostrEvent, a: AdmittedJob, publish: Send): Promise<void> {
     const sealer = new FrameSealer(a.key, a.job.job_id, "n2c");
     // Each event is handed to every socket at once, in order; nothing waits for a relay's OK, so a
     // down or slow relay delays no chunk (its own copies time out on their own).
     const sent: Promise<void>[] = [];
-    const send = (template: EventTemplate) => sent.push(this.#publish(template));
+    const send = (template: EventTemplate) => sent.push(publish(template));
     const running = this.#opts.host.run(
       a.job,
       sealer,
@@ -294,7 +332,7 @@ export class RelayJobs {
       throw new Refusal("node_busy", "the node is at capacity");
     }
     // Synchronous up to its publish: the feedback goes out before the first chunk.
-    sent.unshift(this.#publish(feedbackTemplate(request, "processing", { createdAt: this.#opts.nowS() })));
+    sent.unshift(publish(feedbackTemplate(request, "processing", { createdAt: this.#opts.nowS() })));
     const { outcome, output } = await running;
     const summary = output.summary("chat");
     const receiptOutcome = outcome === "completed"

@@ -28,6 +28,8 @@ import { NodeDaemon } from "./node_daemon.ts";
 import { PlatformKeyCache } from "./platform_key_cache.ts";
 import { RelayJobs } from "./relay_jobs.ts";
 import { RelayOffers } from "./relay_offers.ts";
+import { createDirectHandler } from "./direct_server.ts";
+import { JOB_REQUEST_KIND } from "../../shared/relay/relay_client_events.ts";
 
 const MODEL = "infernet-test-echo";
 const PRICE = 2_000;
@@ -46,7 +48,9 @@ interface World {
   close(): Promise<void>;
 }
 
-async function world(opts: { downRelay?: boolean; nodeSkewS?: number } = {}): Promise<World> {
+async function world(
+  opts: { downRelay?: boolean; nodeSkewS?: number; direct?: boolean } = {},
+): Promise<World> {
   const relays = [await startTestRelay()];
   const urls = [relays[0].url];
   if (opts.downRelay) urls.push("ws://127.0.0.1:9"); // nothing listens there
@@ -57,9 +61,21 @@ async function world(opts: { downRelay?: boolean; nodeSkewS?: number } = {}): Pr
   const identity = { secretKey: nodeKey, pubkey, npub: npubEncode(pubkey) };
   const home = await Deno.makeTempDir({ prefix: "infernet-relay-jobs-" });
   const log = createLogger({ level: "silent" });
+  // With `direct`, the node's endpoint serves POST /job (and /direct), and its offers name it.
+  let answerJob: (event: unknown) => Response = () => new Response(null, { status: 503 });
+  const http = opts.direct
+    ? Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      createDirectHandler({
+        openDirect: () => Promise.reject(new Error("no tickets here")),
+        answerJob: (e) => answerJob(e),
+      }),
+    )
+    : null;
   const advert = sampleAdvert({
     maxConcurrency: 4,
     models: [{ id: MODEL, contextLength: 4096, promptPricePer1k: PRICE, completionPricePer1k: PRICE }],
+    endpoint: http ? `http://127.0.0.1:${http.addr.port}` : null,
   });
   const platformKeys = new PlatformKeyCache(() => Promise.resolve(getPublicKey(platformKey)));
   const daemon = new NodeDaemon({
@@ -91,6 +107,7 @@ async function world(opts: { downRelay?: boolean; nodeSkewS?: number } = {}): Pr
     publishTimeoutMs: 500,
   });
   await jobs.start();
+  answerJob = (e) => jobs.answerHttp(e);
   await offers.start();
   const pool = new RelayPool(urls, {
     verifyEvent: PURE_SECP256K1.verifyEvent,
@@ -123,6 +140,7 @@ async function world(opts: { downRelay?: boolean; nodeSkewS?: number } = {}): Pr
       return { event, secretKey };
     },
     close: async () => {
+      await http?.shutdown();
       pool.close();
       await offers.stop();
       await jobs.stop();
@@ -329,6 +347,60 @@ Deno.test("relay jobs - with one of two relays down, jobs still run", async () =
       const m of relayChat({ pool: w.pool, body: chat(true), takeVoucher: () => v, secp: PURE_SECP256K1 })
     ) answer.push(m);
     assert.ok(answer.length > 1);
+  } finally {
+    await w.close();
+  }
+});
+
+Deno.test("relay jobs - an offer with a direct endpoint: found on the relay, run over HTTP", async () => {
+  const w = await world({ direct: true });
+  try {
+    const vouchers = [w.voucher(), w.voucher(), w.voucher()];
+    const take = () => vouchers.shift() ?? null;
+    const direct: unknown[] = [];
+    for await (
+      const m of relayChat({ pool: w.pool, body: chat(true), takeVoucher: take, secp: PURE_SECP256K1 })
+    ) {
+      direct.push(m);
+    }
+    assert.ok(direct.length > 1);
+    const repo = w.relays[0].repository;
+    assert.equal(repo.find({ kinds: [JOB_REQUEST_KIND] }).length, 0, "the request never touched the relay");
+    // The same node over the relays when asked to.
+    const relayed: unknown[] = [];
+    for await (
+      const m of relayChat({
+        pool: w.pool,
+        body: chat(true),
+        takeVoucher: take,
+        secp: PURE_SECP256K1,
+        relayOnly: true,
+      })
+    ) relayed.push(m);
+    assert.equal(textOf(relayed), textOf(direct));
+    assert.equal(repo.find({ kinds: [JOB_REQUEST_KIND] }).length, 1);
+    // A refusal comes back as the same kind-7000 error, over HTTP.
+    const spent = w.voucher();
+    for await (
+      const _ of relayChat({
+        pool: w.pool,
+        body: chat(false),
+        takeVoucher: () => spent,
+      })
+    ) { /* paid */ }
+    const err = await (async () => {
+      for await (
+        const _ of relayChat({
+          pool: w.pool,
+          body: chat(false),
+          takeVoucher: () => spent,
+          maxAttempts: 1,
+        })
+      ) {
+        /* nothing */
+      }
+    })().then(() => null, (e) => e);
+    assert.equal(err?.code, "voucher_reused");
   } finally {
     await w.close();
   }

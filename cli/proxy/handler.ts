@@ -76,6 +76,7 @@ export function createProxyHandler(opts: ProxyOptions): (req: Request) => Promis
         signal: abort.signal,
         secp,
         onAttempt: (_offer, id) => jobId = id,
+        relayOnly: opts.relayOnly,
         onFallback,
       })
       : privateChat({

@@ -3,7 +3,9 @@
 // read its answer from the sealed chunk events in order, with no control plane in the path. A node
 // that refuses, stays silent or breaks its stream before the first message is replaced by the next
 // offer, with a fresh voucher (a voucher is never shown to two nodes).
-import { type EventTemplate, finalizeEvent, type NostrEvent } from "nostr-tools/pure";
+import { type EventTemplate, finalizeEvent, type NostrEvent, verifyEvent } from "nostr-tools/pure";
+import { parseEvent } from "../nostr/event.ts";
+import { readLines } from "../direct/ndjson.ts";
 import { conversationKey, type SharedXBackend } from "../direct/conversation_key.ts";
 import { FrameOpener, FramingError } from "../direct/framing.ts";
 import { type ChatRequest, DirectError } from "../direct/client.ts";
@@ -45,7 +47,13 @@ export interface RelayChatOptions {
   ttlS?: number;
   signal?: AbortSignal;
   /** secp256k1 work (a backend of shared/nostr/secp256k1.ts; default nostr-tools' pure code). */
-  secp?: SharedXBackend & { finalizeEvent(t: EventTemplate, sk: Uint8Array): NostrEvent };
+  secp?: SharedXBackend & {
+    finalizeEvent(t: EventTemplate, sk: Uint8Array): NostrEvent;
+    verifyEvent?(e: NostrEvent): boolean;
+  };
+  /** Always through the relays, even to a node whose offer names a direct endpoint. */
+  relayOnly?: boolean;
+  fetch?: typeof fetch;
   /** Called with each node tried, before its request goes out. */
   onAttempt?: (offer: Offer, jobId: string) => void;
   /** Called for each node that failed before its first message. */
@@ -157,6 +165,22 @@ async function* attempt(opts: RelayChatOptions, offer: Offer): AsyncGenerator<un
   const request = (opts.secp?.finalizeEvent ?? finalizeEvent)(template, voucher.secretKey);
   opts.onAttempt?.(offer, jobId);
   const inbox = new Inbox();
+  if (offer.endpoint && !opts.relayOnly) {
+    // The node has a direct endpoint: the relays only found it; the same events go over HTTP.
+    const stop = new AbortController();
+    const onAbort = () => stop.abort();
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    const posting = postJob(opts, offer, request, inbox, stop.signal);
+    try {
+      yield* answer(opts, inbox, key, jobId);
+    } finally {
+      // Leaving early (an error, the consumer gone) hangs up, so the node stops the job.
+      stop.abort();
+      opts.signal?.removeEventListener("abort", onAbort);
+      await posting;
+    }
+    return;
+  }
   let subscribed!: () => void;
   const ready = new Promise<void>((r) => (subscribed = r));
   // Subscribed before the request goes out: chunks are ephemeral, a relay keeps none for later.
@@ -176,56 +200,114 @@ async function* attempt(opts: RelayChatOptions, offer: Offer): AsyncGenerator<un
       const why = published.map((r) => `${r.url}: ${r.reason}`).join("; ");
       inbox.fail(new DirectError(502, "relay_refused", `no relay took the request (${why})`));
     });
-    const opener = new FrameOpener(key, jobId, "n2c");
-    let deadline = Date.now() + (opts.firstTokenTimeoutMs ?? 30_000);
-    let summary: RelayJobSummary | null = null;
-    let first = true;
-    while (!(opener.ended && summary)) {
-      const e = await inbox.next(deadline, opts.signal);
-      if (e === null) {
-        if (opener.ended) return; // The answer is whole; only its sealed summary is late.
-        throw new DirectError(
-          504,
-          "node_timeout",
-          first ? "the node sent nothing in time" : "the node went silent",
-        );
-      }
-      if (e.kind === JOB_FEEDBACK_KIND) {
-        const f = readFeedback(e);
-        if (f.status !== "error") continue;
-        const code = f.code ?? "node_error";
-        throw new DirectError(STATUS[code] ?? (code.startsWith("request_") ? 400 : 502), code, f.message);
-      }
-      if (e.kind === JOB_RESULT_KIND) {
-        summary = openResult(e, key);
-        if (summary) opts.onResult?.(summary);
-        continue;
-      }
-      let opened;
-      try {
-        opened = opener.open(e.content);
-      } catch (err) {
-        if (err instanceof FramingError) throw new DirectError(502, err.code, err.message, { cause: err });
-        throw err;
-      }
-      if (opened.type === "error") throw new DirectError(502, opened.code, opened.message);
-      if (opened.type === "end") {
-        deadline = Date.now() + (opts.resultTimeoutMs ?? 5_000);
-        continue;
-      }
-      if (opened.type !== "message") continue;
-      let msg: unknown;
-      try {
-        msg = JSON.parse(opened.text);
-      } catch {
-        throw new DirectError(502, "frame_invalid", "the node's answer is not JSON");
-      }
-      first = false;
-      // Between messages, the node has as long again as it had for the first.
-      deadline = Date.now() + (opts.firstTokenTimeoutMs ?? 30_000);
-      yield msg;
-    }
+    yield* answer(opts, inbox, key, jobId);
   } finally {
     sub.close();
+  }
+}
+
+/** Reads one job's events from `inbox`: feedback, chunks in order, the result. */
+async function* answer(
+  opts: RelayChatOptions,
+  inbox: Inbox,
+  key: Uint8Array,
+  jobId: string,
+): AsyncGenerator<unknown, void, undefined> {
+  const opener = new FrameOpener(key, jobId, "n2c");
+  let deadline = Date.now() + (opts.firstTokenTimeoutMs ?? 30_000);
+  let summary: RelayJobSummary | null = null;
+  let first = true;
+  while (!(opener.ended && summary)) {
+    const e = await inbox.next(deadline, opts.signal);
+    if (e === null) {
+      if (opener.ended) return; // The answer is whole; only its sealed summary is late.
+      throw new DirectError(
+        504,
+        "node_timeout",
+        first ? "the node sent nothing in time" : "the node went silent",
+      );
+    }
+    if (e.kind === JOB_FEEDBACK_KIND) {
+      const f = readFeedback(e);
+      if (f.status !== "error") continue;
+      const code = f.code ?? "node_error";
+      throw new DirectError(STATUS[code] ?? (code.startsWith("request_") ? 400 : 502), code, f.message);
+    }
+    if (e.kind === JOB_RESULT_KIND) {
+      summary = openResult(e, key);
+      if (summary) opts.onResult?.(summary);
+      continue;
+    }
+    let opened;
+    try {
+      opened = opener.open(e.content);
+    } catch (err) {
+      if (err instanceof FramingError) throw new DirectError(502, err.code, err.message, { cause: err });
+      throw err;
+    }
+    if (opened.type === "error") throw new DirectError(502, opened.code, opened.message);
+    if (opened.type === "end") {
+      deadline = Date.now() + (opts.resultTimeoutMs ?? 5_000);
+      continue;
+    }
+    if (opened.type !== "message") continue;
+    let msg: unknown;
+    try {
+      msg = JSON.parse(opened.text);
+    } catch {
+      throw new DirectError(502, "frame_invalid", "the node's answer is not JSON");
+    }
+    first = false;
+    // Between messages, the node has as long again as it had for the first.
+    deadline = Date.now() + (opts.firstTokenTimeoutMs ?? 30_000);
+    yield msg;
+  }
+}
+
+/** POSTs the request to the node's `/job` and feeds the events of its NDJSON answer into `inbox`. */
+async function postJob(
+  opts: RelayChatOptions,
+  offer: Offer,
+  request: NostrEvent,
+  inbox: Inbox,
+  signal: AbortSignal,
+): Promise<void> {
+  const verify = opts.secp?.verifyEvent ?? verifyEvent;
+  try {
+    const res = await (opts.fetch ?? fetch)(`${offer.endpoint!.replace(/\/+$/, "")}/job`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(request),
+      signal,
+    });
+    if (!res.ok || !res.body) {
+      const e = await res.json().catch(() => null);
+      const code = typeof e?.error?.code === "string" ? e.error.code : "node_refused";
+      return inbox.fail(
+        new DirectError(
+          res.status >= 400 ? res.status : 502,
+          code,
+          e?.error?.message ?? `HTTP ${res.status}`,
+        ),
+      );
+    }
+    for await (const line of readLines(res.body)) {
+      let raw: unknown;
+      try {
+        raw = JSON.parse(line);
+      } catch {
+        continue;
+      }
+      // Checked like a relay's events: well formed, signed, by the node.
+      const event = parseEvent(raw);
+      if (event && event.pubkey === offer.pubkey && verify(event)) inbox.push(event);
+    }
+    // Read after everything above: an answer already whole never sees it.
+    inbox.fail(new DirectError(502, "stream_truncated", "the node's answer ended early"));
+  } catch (err) {
+    if (signal.aborted) return;
+    inbox.fail(
+      new DirectError(502, "node_unreachable", `could not reach the node: ${(err as Error).message}`),
+    );
   }
 }
