@@ -23,7 +23,7 @@ import { createTestKey } from "../testing/funding.ts";
 import { startTestRelay } from "../testing/relay_socket.ts";
 import { startTestEngine } from "../testing/test_engine.ts";
 import { startNode, stopNode } from "../testing/network.ts";
-import { cliCommand } from "../testing/run_cli.ts";
+import { cliCommand, runCli } from "../testing/run_cli.ts";
 import { watchOutput } from "../testing/child_output.ts";
 import { serveControlPlane } from "../web/main.ts";
 
@@ -203,3 +203,23 @@ testOnEachDatabase(
     }
   },
 );
+
+Deno.test("relay jobs e2e - proxy --relay: bad flags and a missing voucher file are one line, non-zero", async () => {
+  const home = await Deno.makeTempDir({ prefix: "infernet-relay-cli-" });
+  try {
+    const env = { INFERNET_HOME: home };
+    const cases: [string[], RegExp][] = [
+      [["proxy", "--vouchers", `${home}/v.json`], /--vouchers goes with --relay/],
+      [["proxy", "--relay", "http://127.0.0.1:9"], /--relay must be a ws:\/\/ or wss:\/\/ URL/],
+      [["proxy", "--relay", "ws://127.0.0.1:9", "--vouchers", `${home}/none.json`], /infernet vouchers take/],
+    ];
+    for (const [args, message] of cases) {
+      const run = await runCli(args, env);
+      assert.notEqual(run.code, 0, args.join(" "));
+      assert.match(run.stderr, message);
+      assert.equal(run.stderr.trim().split("\n").length, 1, run.stderr);
+    }
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+});
