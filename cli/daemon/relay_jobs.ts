@@ -124,9 +124,10 @@ export class RelayJobs {
     this.#secp = this.#opts.secp ?? await fastestSecp256k1();
     this.#receipts.useFinalizer(this.#secp.finalizeEvent);
     this.#pool = new RelayPool(this.#opts.relays, { verifyEvent: this.#secp.verifyEvent });
-    // Live requests only: one stored while the node was away has had its consumer move on to
-    // another node (a fresh voucher), so running it now would charge a job nobody waits for.
-    const since = this.#opts.nowS();
+    // Live requests only (by the wall clock, with 30 s for clock skew): one stored while the node was
+    // away has had its consumer move on to another node with a fresh voucher, so running it now
+    // would charge a job nobody waits for.
+    const since = Math.floor(Date.now() / 1000) - 30;
     await new Promise<void>((resolve) => {
       this.#sub = this.#pool!.subscribe(
         [{ kinds: [JOB_REQUEST_KIND], "#p": [this.#opts.identity.pubkey], since }],
