@@ -97,6 +97,9 @@ usage: infernet <command> [flags]
   proxy [--port 8788] [--server URL] [--relay-only] [--target node|model]
                                           a local OpenAI-compatible endpoint (127.0.0.1) for
                                           private requests: sealed end to end to the node
+  proxy --relay URL [--relay URL] [--vouchers FILE] [--port 8788]
+                                          the same endpoint served from Nostr relays, paid by
+                                          vouchers: no control plane at request time
   vouchers take --server URL --key sk-... --count N --max-usd X [--ttl-s S] [--out FILE]
                                           take spending vouchers for a new consumer key, kept
                                           with it in a 0600 file (default $INFERNET_HOME/vouchers.json)

@@ -4,6 +4,11 @@
 import { CliError } from "../cli_error.ts";
 import { createProxyHandler } from "../proxy/handler.ts";
 import { type CommandContext, loadNodeConfig, resolveServer } from "./context.ts";
+import { parseRelayFlag } from "../config.ts";
+import { defaultWalletPath } from "./vouchers.ts";
+import { RelayWallet } from "../proxy/relay_wallet.ts";
+import { fastestSecp256k1 } from "../../shared/mod.ts";
+import { RelayPool } from "../../shared/relay/mod.ts";
 import { parseFlags } from "./flags.ts";
 
 /** The proxy's default port. */
@@ -30,16 +35,30 @@ export async function runProxy(ctx: CommandContext): Promise<void> {
     server: { type: "string" },
     "relay-only": { type: "boolean" },
     target: { type: "string" },
+    relay: { type: "string", multiple: true },
+    vouchers: { type: "string" },
   });
   const port = parsePort(flags.port);
   const target = parseTarget(flags.target);
   const { config } = await loadNodeConfig(ctx);
-  const server = resolveServer(flags.server, config, ctx.env);
+  // Relay mode (docs/protocol.md §18): jobs over Nostr relays, paid by vouchers, no control plane.
+  const relays = [...new Set((flags.relay ?? []).map(parseRelayFlag))];
+  if (relays.length === 0 && flags.vouchers !== undefined) {
+    throw new CliError("usage", "proxy: --vouchers goes with --relay URL (jobs over relays)");
+  }
+  const wallet = relays.length === 0
+    ? null
+    : await RelayWallet.open(flags.vouchers ?? defaultWalletPath(ctx.env));
+  const pool = relays.length === 0
+    ? null
+    : new RelayPool(relays, { verifyEvent: (await fastestSecp256k1()).verifyEvent });
+  const server = pool ? flags.server ?? "" : resolveServer(flags.server, config, ctx.env);
   const handler = createProxyHandler({
     server,
     relayOnly: flags["relay-only"] === true,
     target,
     log: ctx.log,
+    relay: pool && wallet ? { pool, takeVoucher: () => wallet.take() } : undefined,
   });
   let http: Deno.HttpServer<Deno.NetAddr>;
   try {
@@ -52,13 +71,19 @@ export async function runProxy(ctx: CommandContext): Promise<void> {
   }
   const mode = (flags["relay-only"] ? " (relay only)" : "") +
     (target === "model" ? " (sealed to model keys)" : "");
-  ctx.print(`infernet proxy: http://127.0.0.1:${http.addr.port}/v1 → ${server}${mode}`);
+  ctx.print(
+    pool && wallet
+      ? `infernet proxy: http://127.0.0.1:${http.addr.port}/v1 → relays ${relays.join(", ")} ` +
+        `(${wallet.usable} vouchers in ${wallet.path})`
+      : `infernet proxy: http://127.0.0.1:${http.addr.port}/v1 → ${server}${mode}`,
+  );
   const stop = () => http.shutdown();
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
   try {
     await http.finished;
   } finally {
+    pool?.close();
     Deno.removeSignalListener("SIGINT", stop);
     Deno.removeSignalListener("SIGTERM", stop);
   }

@@ -5,6 +5,8 @@ import { loadIdentity } from "../identity/node_key.ts";
 import { detectHardware } from "../hardware/detect.ts";
 import { parseRelayFlag, resolveServers, writeNodeConfig } from "../config.ts";
 import { RelayOffers } from "../daemon/relay_offers.ts";
+import { RelayJobs } from "../daemon/relay_jobs.ts";
+import { VoucherRedeemer } from "../daemon/voucher_redeemer.ts";
 import { buildAdvert } from "../node_advert.ts";
 import { NodeDaemon } from "../daemon/node_daemon.ts";
 import { directEndpoint, isLoopbackUrl } from "../daemon/direct_endpoint.ts";
@@ -79,10 +81,23 @@ export async function runStart(ctx: CommandContext): Promise<void> {
     heartbeatIntervalMs: positiveInt("heartbeat-ms", f["heartbeat-ms"]),
     modelSecret: (pubkey) => loadModelSecret(home, pubkey),
   });
+  // Jobs over the same relays (docs/protocol.md §18), paid by vouchers, checked offline.
+  const relayJobs = relays.length === 0 ? null : new RelayJobs({
+    relays,
+    identity,
+    host: { advert: () => daemon.advert(), run: (job, sealer, emit) => daemon.runSealed(job, sealer, emit) },
+    platformKeys: daemon.platformKeys,
+    home,
+    log: ctx.log,
+  });
   let direct: DirectServer | null = null;
   if (directPort !== null) {
     try {
-      direct = serveDirect(daemon, { port: directPort });
+      // POST /direct (tickets), and POST /job: a relay job straight to the node (§18).
+      direct = serveDirect({
+        openDirect: (header, next) => daemon.openDirect(header, next),
+        answerJob: relayJobs ? (event) => relayJobs.answerHttp(event) : undefined,
+      }, { port: directPort });
     } catch (err) {
       throw new CliError("usage", `--direct-port ${directPort}: ${(err as Error).message}`, { cause: err });
     }
@@ -106,6 +121,18 @@ export async function runStart(ctx: CommandContext): Promise<void> {
     log: ctx.log,
     refreshMs: heartbeatMs ?? 30_000,
   });
+  await relayJobs?.start();
+  // Vouchers taken for relay jobs are redeemed whenever the control plane answers (one pass at a time).
+  const redeemer = new VoucherRedeemer({ home, secretKey: identity.secretKey, server, log: ctx.log });
+  let redeeming = false;
+  const redeemTimer = relayJobs === null ? null : setInterval(() => {
+    if (redeeming) return;
+    redeeming = true;
+    redeemer.redeemPending().catch((err) =>
+      ctx.log.warn("vouchers not redeemed", { err: (err as Error).message })
+    )
+      .finally(() => redeeming = false);
+  }, positiveInt("heartbeat-ms", f["heartbeat-ms"]) ?? 30_000);
   if (relayOffers) {
     const results = await relayOffers.start();
     const took = new Set(results.filter((r) => r.ok).map((r) => r.url));
@@ -185,6 +212,8 @@ export async function runStart(ctx: CommandContext): Promise<void> {
   Deno.addSignalListener("SIGTERM", stop);
   if (canHup) Deno.addSignalListener("SIGHUP", hup);
   await daemon.stopped;
+  if (redeemTimer !== null) clearInterval(redeemTimer);
+  await relayJobs?.stop();
   await relayOffers?.stop();
   await (direct as DirectServer | null)?.close();
   upgrader?.stop();

@@ -16,7 +16,7 @@ export interface DirectRun {
 
 /** Runs `admitted` against the engine; `emit` gets each sealed frame (a NIP-44 payload), in order. */
 export async function runDirect(
-  admitted: AdmittedDirect,
+  admitted: Pick<AdmittedDirect, "job" | "sealer">,
   engine: EngineClient,
   emit: (payload: string) => void,
   signal: AbortSignal,

@@ -9,7 +9,12 @@ import type { NextFrame } from "./direct_admission.ts";
 /** What the handler needs from the daemon. */
 export interface DirectDesk {
   openDirect(header: unknown, next: NextFrame): Promise<DirectStart>;
+  /** A relay job posted straight to the node (`POST /job`, docs/protocol.md §18), when it takes them. */
+  answerJob?(event: unknown): Response;
 }
+
+/** Largest `POST /job` body: a relay's event limit (docs/protocol.md §16). */
+const MAX_JOB_BYTES = 128 * 1024;
 
 /** Longest line accepted (a frame of NIP-44's largest plaintext is ~88 KB of base64). */
 export const MAX_LINE_BYTES = 256 * 1024;
@@ -68,10 +73,37 @@ function pathOf(url: string): string {
   return end < 0 ? url.slice(start) : url.slice(start, start + end);
 }
 
+/** `POST /job`: one kind-5050 event as the body; the node's events come back as NDJSON lines. */
+async function job(req: Request, answer: (event: unknown) => Response): Promise<Response> {
+  // Read at most MAX_JOB_BYTES + 1 bytes: a larger body is refused without reading the rest.
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = req.body?.getReader();
+  while (reader && size <= MAX_JOB_BYTES) {
+    const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }));
+    if (done || !value) break;
+    chunks.push(value);
+    size += value.length;
+  }
+  if (size > MAX_JOB_BYTES) {
+    await reader?.cancel().catch(() => {});
+    return errorResponse(413, "request_too_large", `the body is over ${MAX_JOB_BYTES} bytes`);
+  }
+  const bytes = new Uint8Array(size);
+  chunks.reduce((at, c) => (bytes.set(c, at), at + c.length), 0);
+  const text = new TextDecoder().decode(bytes);
+  try {
+    return answer(JSON.parse(text));
+  } catch {
+    return errorResponse(400, "request_invalid", "the body is not a JSON event");
+  }
+}
+
 /** The `POST /direct` handler (Request → Response); any other path is a 404. */
 export function createDirectHandler(desk: DirectDesk): (req: Request) => Promise<Response> {
   return async (req) => {
     const path = pathOf(req.url);
+    if (path === "/job" && req.method === "POST" && desk.answerJob) return await job(req, desk.answerJob);
     if (path !== "/direct") return errorResponse(404, "not_found", `no route ${path}`);
     if (req.method !== "POST") return errorResponse(405, "method_not_allowed", "POST /direct only");
     if (!req.body) return errorResponse(400, "ticket_invalid", "the body has no header line");

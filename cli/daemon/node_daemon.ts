@@ -23,7 +23,9 @@ import { proxyJob } from "./engine_proxy.ts";
 import { EngineClient } from "./engine_http.ts";
 import { JobOutput, ReceiptChain } from "./job_receipt.ts";
 import { admitDirect, type DirectRefusal, type NextFrame } from "./direct_admission.ts";
-import { runDirect } from "./direct_run.ts";
+import { type DirectRun, runDirect } from "./direct_run.ts";
+import type { JobFrame } from "./engine_proxy.ts";
+import type { FrameSealer } from "../../shared/direct/mod.ts";
 import { RelayInbox } from "./relay_inbox.ts";
 import { PlatformKeyCache } from "./platform_key_cache.ts";
 import { UsedTickets } from "./used_tickets.ts";
@@ -167,6 +169,8 @@ export class NodeDaemon {
   #secp: Secp256k1Backend | undefined;
   /** Relayed direct requests whose frames are still arriving, by job id. */
   #relays = new Map<string, RelayInbox>();
+  /** Jobs that came over Nostr relays: they need no control plane, so its socket closing spares them. */
+  #sealed = new Map<string, AbortController>();
   readonly state: DaemonState = { connected: false, inFlight: 0, completed: 0, failed: 0, reconnects: 0 };
 
   constructor(opts: NodeDaemonOptions) {
@@ -501,6 +505,39 @@ export class NodeDaemon {
     };
   }
 
+  /** The control plane's key as cached for tickets (vouchers are checked against it too). */
+  get platformKeys(): PlatformKeyCache {
+    return this.#opts.platformKeys;
+  }
+
+  /** The advertisement in force (no models while draining). */
+  advert(): NodeAdvert {
+    return this.#currentAdvert();
+  }
+
+  /**
+   * Runs a job that reached the node without the control plane (Nostr relays, docs/protocol.md §18)
+   * in one of its slots, emitting sealed frames; null when the node is draining or at capacity.
+   */
+  runSealed(job: JobFrame, sealer: FrameSealer, emit: (payload: string) => void): Promise<DirectRun> | null {
+    const busy = this.#jobs.size + this.#sealed.size >= this.#opts.advert.maxConcurrency;
+    if (this.#stopping || this.#draining || busy || this.#sealed.has(job.job_id)) return null;
+    const ctrl = new AbortController();
+    this.#sealed.set(job.job_id, ctrl);
+    this.state.inFlight = this.#jobs.size + this.#sealed.size;
+    return (async () => {
+      try {
+        const run = await runDirect({ job, sealer }, this.#engine, emit, ctrl.signal);
+        if (run.outcome === "completed") this.state.completed++;
+        else if (run.outcome === "failed") this.state.failed++;
+        return run;
+      } finally {
+        this.#sealed.delete(job.job_id);
+        this.state.inFlight = this.#jobs.size + this.#sealed.size;
+      }
+    })();
+  }
+
   /** A direct-mode request relayed by the control plane: the same admission and run, over the socket. */
   async #relay(ws: WebSocket, jobId: string, header: Record<string, unknown>): Promise<void> {
     if (this.#relays.has(jobId)) return;
@@ -592,8 +629,8 @@ export class NodeDaemon {
     this.#draining = true;
     await this.#reregister();
     const deadline = Date.now() + timeoutMs;
-    while (this.#jobs.size > 0 && Date.now() < deadline) await sleep(50);
-    return this.#jobs.size === 0;
+    while (this.#jobs.size + this.#sealed.size > 0 && Date.now() < deadline) await sleep(50);
+    return this.#jobs.size + this.#sealed.size === 0;
   }
 
   /** Ends a drain: advertises the models again and takes jobs. */
@@ -610,8 +647,8 @@ export class NodeDaemon {
     if (this.#heartbeatTimer !== null) clearInterval(this.#heartbeatTimer);
     if (this.#reconnectTimer !== null) clearTimeout(this.#reconnectTimer);
     const deadline = Date.now() + this.#opts.drainTimeoutMs;
-    while (this.#jobs.size > 0 && Date.now() < deadline) await sleep(50);
-    for (const ctrl of this.#jobs.values()) ctrl.abort();
+    while (this.#jobs.size + this.#sealed.size > 0 && Date.now() < deadline) await sleep(50);
+    for (const ctrl of [...this.#jobs.values(), ...this.#sealed.values()]) ctrl.abort();
     this.#socket?.close(1000, "node stopping");
     this.#socket = null;
     await this.#engine.close();

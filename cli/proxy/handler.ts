@@ -3,7 +3,9 @@
 // unchanged with a base URL of http://127.0.0.1:8788/v1. The API key comes from the SDK's own
 // Authorization header and goes to the control plane only to route, relay and acknowledge.
 import { fastestSecp256k1, isRecord, type Logger, openAiErrorBody } from "../../shared/mod.ts";
-import { DirectError, privateChat } from "../../shared/direct/mod.ts";
+import { type ChatRequest, DirectError, privateChat } from "../../shared/direct/mod.ts";
+import { discoverOffers, type RelayPool } from "../../shared/relay/mod.ts";
+import { relayChat, type RelayVoucher } from "../../shared/relay/relay_client.ts";
 
 /** Options of {@link createProxyHandler}. */
 export interface ProxyOptions {
@@ -15,6 +17,11 @@ export interface ProxyOptions {
   target?: "node" | "model";
   log: Logger;
   fetch?: typeof fetch;
+  /**
+   * Serve from Nostr relays, paid by vouchers (docs/protocol.md §18): no control plane at request
+   * time, and no API key asked.
+   */
+  relay?: { pool: RelayPool; takeVoucher: () => Promise<RelayVoucher | null> };
 }
 
 const encoder = new TextEncoder();
@@ -58,20 +65,34 @@ export function createProxyHandler(opts: ProxyOptions): (req: Request) => Promis
     const abort = new AbortController();
     const onGone = () => abort.abort(new DOMException("the client went away", "AbortError"));
     req.signal.addEventListener("abort", onGone, { once: true });
-    const answer = privateChat({
-      server,
-      apiKey,
-      body: body as { model: string; messages: unknown[] },
-      signal: abort.signal,
-      fetch: doFetch,
-      relayOnly: opts.relayOnly,
-      target: opts.target,
-      // libsecp256k1 (native, else wasm) for the one-off key, the ECDH and the usage ack.
-      secp: await fastestSecp256k1(),
-      onRoute: (route) => jobId = route.job_id,
-      onFallback: (node, err) => log.info("falling back to the next node", { node, code: err.code }),
-      onAckError: (err) => log.warn("the usage ack was not posted", { msg: (err as Error).message }),
-    });
+    const secp = await fastestSecp256k1();
+    const onFallback = (node: string, err: DirectError) =>
+      log.info("falling back to the next node", { node, code: err.code });
+    const answer = opts.relay
+      ? relayChat({
+        pool: opts.relay.pool,
+        body: body as ChatRequest,
+        takeVoucher: opts.relay.takeVoucher,
+        signal: abort.signal,
+        secp,
+        onAttempt: (_offer, id) => jobId = id,
+        relayOnly: opts.relayOnly,
+        onFallback,
+      })
+      : privateChat({
+        server,
+        apiKey,
+        body: body as { model: string; messages: unknown[] },
+        signal: abort.signal,
+        fetch: doFetch,
+        relayOnly: opts.relayOnly,
+        target: opts.target,
+        // libsecp256k1 (native, else wasm) for the one-off key, the ECDH and the usage ack.
+        secp,
+        onRoute: (route) => jobId = route.job_id,
+        onFallback,
+        onAckError: (err) => log.warn("the usage ack was not posted", { msg: (err as Error).message }),
+      });
     let first: IteratorResult<unknown>;
     try {
       first = await answer.next();
@@ -126,6 +147,14 @@ export function createProxyHandler(opts: ProxyOptions): (req: Request) => Promis
   }
 
   async function models(req: Request): Promise<Response> {
+    if (opts.relay) {
+      // The models with a live offer on the relays, as OpenAI lists models.
+      const ids = [...new Set((await discoverOffers(opts.relay.pool)).map((o) => o.model))].sort();
+      return Response.json({
+        object: "list",
+        data: ids.map((id) => ({ id, object: "model", created: 0, owned_by: "infernet" })),
+      });
+    }
     const auth = req.headers.get("authorization");
     const res = await doFetch(`${server}/v1/models`, { headers: auth ? { authorization: auth } : {} });
     return new Response(res.body, {
@@ -139,8 +168,8 @@ export function createProxyHandler(opts: ProxyOptions): (req: Request) => Promis
     try {
       if (req.method === "GET" && path === "/v1/models") return await models(req);
       if (req.method === "POST" && path === "/v1/chat/completions") {
-        const apiKey = req.headers.get("authorization")?.match(/^Bearer\s+(\S+)$/i)?.[1];
-        if (!apiKey) {
+        const apiKey = req.headers.get("authorization")?.match(/^Bearer\s+(\S+)$/i)?.[1] ?? "";
+        if (!apiKey && !opts.relay) {
           return openAiError(401, "missing API key: send Authorization: Bearer <key>", "invalid_api_key");
         }
         return await chat(req, apiKey);
