@@ -35,8 +35,8 @@ const INSTANCES = 3;
 /** Streams per (origin instance, node) pair: 3 × 3 × 3 = 27 in the burst. */
 const STREAMS_PER_PAIR = 3;
 /** Words in each prompt; the test engine echoes them one token at a time, TOKEN_DELAY_MS apart. */
-const WORDS = 40;
-const TOKEN_DELAY_MS = 60;
+const WORDS = 60;
+const TOKEN_DELAY_MS = 80;
 /** The longest a stream may take from its request to its end, completed or failed. */
 const STREAM_BOUND_MS = 45_000;
 /** The instance killed (its node re-homes to the next in its list). */
@@ -228,14 +228,24 @@ Deno.test({
         }
       }
       for (let node = 0; node < INSTANCES; node++) pairs.push(["short", KILLED, node]);
-      for (const [kind, origin, node] of pairs) {
-        const key = await createTestKey(db.sql, NANO_USD_PER_USD);
-        const s: Stream = { kind, origin, node, apiKeyId: key.id, chunks: 0, text: "", outcome: "running" };
+      // The keys first, so the streams start together.
+      const keys = [];
+      for (const _ of pairs) keys.push(await createTestKey(db.sql, NANO_USD_PER_USD));
+      for (const [i, [kind, origin, node]] of pairs.entries()) {
+        const s: Stream = {
+          kind,
+          origin,
+          node,
+          apiKeyId: keys[i].id,
+          chunks: 0,
+          text: "",
+          outcome: "running",
+        };
         streams.push(s);
-        running.push(runStream(s, planes[origin], key.key, prompts[kind]));
+        running.push(runStream(s, planes[origin], keys[i].key, prompts[kind]));
       }
-      // Mid-burst: once every long stream has its first tokens (none can be done: 41 tokens take
-      // 2.4 s) and the short ones are done.
+      // Mid-burst: once every long stream has its first tokens (none can be done: 61 tokens take
+      // 4.9 s) and the short ones are done.
       const long = streams.filter((s) => s.kind === "long");
       const short = streams.filter((s) => s.kind === "short");
       await waitFor(
