@@ -58,6 +58,25 @@ export async function freshClusterDatabase(): Promise<{ url: string; drop(): Pro
   };
 }
 
+/** A unique NATS prefix for one test's deployment (its subjects and KV buckets). */
+export function freshClusterPrefix(): string {
+  return `t${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
+}
+
+/** Deletes the KV buckets a deployment under `prefix` created on the test NATS server. */
+export async function destroyClusterBuckets(prefix: string): Promise<void> {
+  const nc = await connect({ servers: NATS_URL });
+  try {
+    const kvm = new Kvm(nc);
+    const names = clusterNames(prefix);
+    for (const bucket of [names.presenceBucket, names.recordsBucket]) {
+      await (await kvm.open(bucket)).destroy().catch(() => {});
+    }
+  } finally {
+    await nc.close();
+  }
+}
+
 /** Control planes served on free ports, all in one deployment. */
 export interface TestCluster {
   planes: TestControlPlane[];
@@ -70,22 +89,13 @@ export interface TestCluster {
 /** Opens `n` served control planes sharing a fresh database and a fresh NATS prefix. */
 export async function openTestCluster(n: number, config: Partial<WebConfig> = {}): Promise<TestCluster> {
   const database = await freshClusterDatabase();
-  const prefix = `t${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
+  const prefix = freshClusterPrefix();
   const planes: TestControlPlane[] = [];
   const dbs: { close(): Promise<void> }[] = [];
   const close = async () => {
     for (const p of planes) await p.close().catch((err) => console.error("control plane close failed", err));
     for (const db of dbs) await db.close().catch(() => {});
-    const nc = await connect({ servers: NATS_URL });
-    try {
-      const kvm = new Kvm(nc);
-      const names = clusterNames(prefix);
-      for (const bucket of [names.presenceBucket, names.recordsBucket]) {
-        await (await kvm.open(bucket)).destroy().catch(() => {});
-      }
-    } finally {
-      await nc.close();
-    }
+    await destroyClusterBuckets(prefix);
     await database.drop();
   };
   try {

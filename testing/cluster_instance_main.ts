@@ -1,8 +1,10 @@
 // One more control plane of a test cluster, in its own process (as instances run in production),
-// with one in-process node serving the test engine's answers for `--model`. Prints one line,
-// `{"pubkey":"…","instance":"…"}`, once joined; closes when its stdin does.
+// with one in-process node serving the test engine's answers for `--model` (a comma-separated list
+// for several); with `--serve`, on a
+// free loopback port too. Prints one line, `{"pubkey":"…","instance":"…","url":…,"apiKey":"…"}`
+// (url null unless served; apiKey a funded key), once joined; closes when its stdin does.
 // Run: deno run --allow-all testing/cluster_instance_main.ts --database-url URL --prefix P --model m
-//        [--token-delay-ms 0]
+//        [--token-delay-ms 0] [--serve]
 import { parseArgs } from "node:util";
 import { openDatabase } from "../db/mod.ts";
 import { openTestControlPlane } from "./control_plane.ts";
@@ -16,24 +18,37 @@ const flags = parseArgs({
     prefix: { type: "string" },
     model: { type: "string", default: "m" },
     "token-delay-ms": { type: "string", default: "0" },
+    serve: { type: "boolean", default: false },
   },
 }).values;
 if (!flags["database-url"] || !flags.prefix) throw new Error("--database-url and --prefix are required");
 
 const db = await openDatabase({ url: flags["database-url"], max: 4 });
-const plane = await openTestControlPlane({ db, config: { natsUrl: NATS_URL, natsPrefix: flags.prefix } });
+const plane = await openTestControlPlane({
+  db,
+  serve: flags.serve,
+  config: { natsUrl: NATS_URL, natsPrefix: flags.prefix },
+});
+const models = flags.model.split(",");
 const node = await attachClusterNode(
   plane.cp,
-  createTestEngineHandler({
-    models: [flags.model],
-    tokenDelayMs: Number(flags["token-delay-ms"]),
-  }).handler,
+  createTestEngineHandler({ models, tokenDelayMs: Number(flags["token-delay-ms"]) }).handler,
   {
-    nodeId: `node-${flags.model}`,
-    models: [{ id: flags.model, contextLength: 4096, promptPricePer1k: 1000, completionPricePer1k: 1000 }],
+    nodeId: `node-${models[0]}`,
+    models: models.map((id) => ({
+      id,
+      contextLength: 4096,
+      promptPricePer1k: 1000,
+      completionPricePer1k: 1000,
+    })),
   },
 );
-console.log(JSON.stringify({ pubkey: node.pubkey, instance: plane.cp.cluster!.instance }));
+console.log(JSON.stringify({
+  pubkey: node.pubkey,
+  instance: plane.cp.cluster!.instance,
+  url: plane.server?.url ?? null,
+  apiKey: plane.apiKey,
+}));
 for await (const _ of Deno.stdin.readable) {
   // Until the parent closes our stdin (or dies).
 }

@@ -1,5 +1,8 @@
 // The holder's side of a cross-instance job: runs it on the node's socket here and sends the
-// node's events back to the instance that took the request, batched as they queue up. That
+// node's events back to the instance that took the request. The first message goes as soon as
+// the node's first event is here; after it, a chunk waits two turns of the event loop for the
+// ones right behind it, so a burst crosses as one message (one publish here, one parse and one
+// write to the consumer there) while chunks that come one by one still go one by one. That
 // instance meters, bills and answers the consumer; this one only carries frames (and writes the
 // node's receipt, since the node's receipt chain arrives on this socket).
 import type { Logger } from "../../shared/mod.ts";
@@ -18,6 +21,11 @@ export interface JobRelayOptions {
   send: (instance: string, frame: InboxFrame) => boolean;
   /** The longest one wait for the node's next event lasts (the job timeout). */
   waitMs: number;
+}
+
+/** Resolves after two turns of the event loop: what the node already sent has arrived by then. */
+function twoLoopTurns(): Promise<void> {
+  return new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
 }
 
 interface Relayed {
@@ -72,7 +80,7 @@ export class JobRelay {
 
   async #pump(jobId: string, node: string, origin: string, channel: JobChannel, conn: NodeConnection) {
     try {
-      for (;;) {
+      for (let sent = 0;; sent++) {
         const first = channel.poll() ?? await channel.next(this.#opts.waitMs);
         if (first === TIMED_OUT) {
           conn.cancelJob(jobId, "no event within the job timeout");
@@ -84,6 +92,8 @@ export class JobRelay {
           });
           return;
         }
+        // Not the first message: the chunks right behind this one join it.
+        if (sent > 0 && first.type === "chunks") await twoLoopTurns();
         // Everything already queued goes in one message: chunks merged, and the end if it came.
         const evs: JobEvent[] = [];
         let data: string[] | null = null;

@@ -74,6 +74,35 @@ Deno.test("job relay - runs the job on the socket here and sends what queued in 
   });
 });
 
+Deno.test("job relay - the first chunk goes at once; the chunks right behind a later one join it", async () => {
+  await withRelay(async ({ conn, sent, relay, job, pubkey }) => {
+    relay.start(job("j1"));
+    conn.handleFrame({ type: "chunks", job_id: "j1", data: ["a"] });
+    // Nothing else is waited for: the first chunk is on its way within microtasks.
+    for (let i = 0; i < 5; i++) await Promise.resolve();
+    assert.deepEqual(sent.map((s) => s.frame), [{
+      t: "ev",
+      job: "j1",
+      node: pubkey,
+      evs: [{ type: "chunks", data: ["a"] }],
+    }]);
+    // A burst arriving a microtask apart, as frames read off one socket buffer do, crosses as one.
+    conn.handleFrame({ type: "chunks", job_id: "j1", data: ["b"] });
+    await Promise.resolve();
+    conn.handleFrame({ type: "chunks", job_id: "j1", data: ["c"] });
+    await Promise.resolve();
+    conn.handleFrame({ type: "end", job_id: "j1" });
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(sent.slice(1).map((s) => s.frame), [{
+      t: "ev",
+      job: "j1",
+      node: pubkey,
+      evs: [{ type: "chunks", data: ["b", "c"] }, { type: "end" }],
+    }]);
+    assert.equal(relay.size, 0);
+  });
+});
+
 Deno.test("job relay - a cancel from the origin, or the origin's death, stops the job on the node", async () => {
   await withRelay(async ({ toNode, sent, relay, job, settle }) => {
     relay.start(job("j1", "cp_a"));
