@@ -69,7 +69,7 @@ export async function insertReceipts(sql: Sql, rows: readonly ReceiptRow[]): Pro
     select receipt_id, job_id, node_pubkey, seq, event_id, created_at, outcome, cancelled_by, signed,
       metering_disagrees, artifact_mismatch, ttft_ms, duration_ms, completion_tokens, event, node_seq,
       node_event_id, node_event
-    from json_to_recordset(${json}::json) as r(
+    from json_to_recordset(${json}::text::json) as r(
       receipt_id text, job_id text, node_pubkey text, seq bigint, event_id text, created_at bigint,
       outcome text, cancelled_by text, signed boolean, metering_disagrees boolean,
       artifact_mismatch boolean, ttft_ms integer, duration_ms integer, completion_tokens integer,
