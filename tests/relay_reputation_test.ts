@@ -58,3 +58,29 @@ Deno.test("relay reputation e2e - the score from the relay alone equals the cont
     await relay.close();
   }
 });
+
+Deno.test("relay reputation e2e - bad flags are one-line usage errors", async () => {
+  const home = await Deno.makeTempDir({ prefix: "infernet-relay-rep-" });
+  try {
+    const node = "a".repeat(64);
+    const cases: [string[], RegExp][] = [
+      [["--relay", "ws://127.0.0.1:1"], /--relay needs --platform-key/],
+      [["--relay", "http://x", "--platform-key", node], /--relay must be a ws:\/\/ or wss:\/\/ URL/],
+      [
+        ["--relay", "ws://127.0.0.1:1", "--platform-key", "nope"],
+        /--platform-key must be an npub or hex key/,
+      ],
+      [["--platform-key", node], /go with --relay URL/],
+      [["--relay", "ws://127.0.0.1:1", "--server", "http://127.0.0.1:1"], /exclude each other/],
+      [["--relay", "ws://127.0.0.1:1", "--platform-key", node, "--at", "soon"], /--at must be an integer/],
+    ];
+    for (const [flags, message] of cases) {
+      const run = await runCli(["reputation", node, ...flags], { INFERNET_HOME: home });
+      assert.equal(run.code, 2, `${flags.join(" ")}: ${run.code} ${run.stderr}`);
+      assert.match(run.stderr, message);
+      assert.equal(run.stderr.trim().split("\n").length, 1, run.stderr);
+    }
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+});

@@ -47,6 +47,11 @@ export async function runProxy(ctx: CommandContext): Promise<void> {
   if (relays.length === 0 && flags.vouchers !== undefined) {
     throw new CliError("usage", "proxy: --vouchers goes with --relay URL (jobs over relays)");
   }
+  if (relays.length === 0 && flags["platform-key"] !== undefined) {
+    throw new CliError("usage", "proxy: --platform-key goes with --relay URL (jobs over relays)");
+  }
+  const trusted = flags["platform-key"] === undefined ? undefined : parseOperatorKey(flags["platform-key"]);
+  if (trusted === null) throw new CliError("usage", "proxy: --platform-key must be an npub or hex key");
   const wallet = relays.length === 0
     ? null
     : await RelayWallet.open(flags.vouchers ?? defaultWalletPath(ctx.env));
@@ -54,10 +59,7 @@ export async function runProxy(ctx: CommandContext): Promise<void> {
     ? null
     : new RelayPool(relays, { verifyEvent: (await fastestSecp256k1()).verifyEvent });
   // Nodes are ranked by the receipts of the control plane that issued the vouchers (§18).
-  const platformKey = flags["platform-key"] === undefined
-    ? wallet?.platformPubkey
-    : parseOperatorKey(flags["platform-key"]);
-  if (platformKey === null) throw new CliError("usage", "proxy: --platform-key must be an npub or hex key");
+  const platformKey = trusted ?? wallet?.platformPubkey;
   const reputations = pool && platformKey ? new RelayReputations({ pool, platformKey }) : undefined;
   const server = pool ? flags.server ?? "" : resolveServer(flags.server, config, ctx.env);
   const handler = createProxyHandler({
