@@ -73,7 +73,12 @@ export class RelayMirror {
   publishJson(events: readonly string[]): void {
     const parsed: NostrEvent[] = [];
     for (const text of events) {
-      const event = parseEvent(JSON.parse(text));
+      let event: NostrEvent | null = null;
+      try {
+        event = parseEvent(JSON.parse(text));
+      } catch {
+        // Logged below, like any other malformed event.
+      }
       if (event) parsed.push(event);
       else this.#log.error("relay mirror: a stored event is malformed", { text: text.slice(0, 200) });
     }

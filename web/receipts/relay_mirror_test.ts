@@ -80,3 +80,22 @@ Deno.test("relay mirror - a full lane drops its oldest events and counts them", 
     mirror.close();
   }
 });
+
+Deno.test("relay mirror - a malformed stored event is skipped, the others go out", () => {
+  const lines: string[] = [];
+  const mirror = new RelayMirror({
+    urls: [deadRelayUrl()],
+    log: createLogger({ level: "error", write: (l) => lines.push(l) }),
+    verifyEvent,
+    inFlight: 1,
+    publishTimeoutMs: 10_000,
+  });
+  try {
+    const [item] = receiptChain({ nodeKey: generateSecretKey(), platformKey: generateSecretKey(), count: 1 });
+    mirror.publishJson(["{not json", JSON.stringify({ kind: 1 }), JSON.stringify(item.receipt)]);
+    assert.equal(mirror.stats()[0].queued, 1);
+    assert.equal(lines.filter((l) => l.includes("malformed")).length, 2);
+  } finally {
+    mirror.close();
+  }
+});
