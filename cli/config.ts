@@ -1,6 +1,7 @@
 // The operator's configuration: `$INFERNET_HOME/config.json`, environment and flags, merged once.
 import { formatUsd, isRecord, parseDecimal } from "../shared/mod.ts";
 import { CliError } from "./cli_error.ts";
+import { isRelayUrl } from "../shared/relay/mod.ts";
 import { parseUpgradeConfig, type UpgradeConfig, upgradeConfigJson } from "./upgrade/upgrade_config.ts";
 
 /** The node's settings as stored in `config.json`. */
@@ -253,15 +254,6 @@ export function resolveServers(
 export function parseUrlFlag(name: string, value: string): string {
   if (!isUrl(value)) throw new CliError("usage", `--${name} must be an http(s) URL, got '${value}'`);
   return value.replace(/\/+$/, "");
-}
-
-function isRelayUrl(x: unknown): x is string {
-  if (typeof x !== "string" || x.length > 512) return false;
-  try {
-    return ["ws:", "wss:"].includes(new URL(x).protocol);
-  } catch {
-    return false;
-  }
 }
 
 /** Checks a `--relay` URL given on the command line. */

@@ -94,12 +94,15 @@ usage: infernet <command> [flags]
   reputation <npub|hex> [--server URL] [--json]
                                           a node's published score, recomputed from its signed
                                           receipts and verifications (exit 1 if they disagree)
+  reputation <npub|hex> --relay URL [--relay URL] --platform-key KEY [--at UNIX_S] [--json]
+                                          the same score from the relays alone
   proxy [--port 8788] [--server URL] [--relay-only] [--target node|model]
                                           a local OpenAI-compatible endpoint (127.0.0.1) for
                                           private requests: sealed end to end to the node
-  proxy --relay URL [--relay URL] [--vouchers FILE] [--port 8788]
+  proxy --relay URL [--relay URL] [--vouchers FILE] [--platform-key KEY] [--port 8788]
                                           the same endpoint served from Nostr relays, paid by
-                                          vouchers: no control plane at request time
+                                          vouchers: no control plane at request time; nodes
+                                          ranked by reputation from receipts on the relays
   vouchers take --server URL --key sk-... --count N --max-usd X [--ttl-s S] [--out FILE]
                                           take spending vouchers for a new consumer key, kept
                                           with it in a 0600 file (default $INFERNET_HOME/vouchers.json)

@@ -7,6 +7,7 @@ import {
   type LogLevel,
   parseDecimal,
 } from "../shared/mod.ts";
+import { isRelayUrl } from "../shared/relay/mod.ts";
 
 /** Everything the control plane needs to know to start. */
 export interface WebConfig {
@@ -121,6 +122,8 @@ export interface WebConfig {
   natsUrl: string | null;
   /** The prefix of this deployment's NATS subjects and KV buckets (`INFERNET_NATS_PREFIX`). */
   natsPrefix: string;
+  /** Nostr relays every receipt and verification is published to (`INFERNET_RELAYS`, comma-separated). */
+  relays: string[];
 }
 
 /** The real payment processor's settings (all four variables, or none). */
@@ -152,6 +155,14 @@ function natsUrlFrom(raw: string | undefined): string | null {
     }
   }
   return raw;
+}
+
+function relaysFrom(raw: string | undefined): string[] {
+  const urls = (raw ?? "").split(",").map((u) => u.trim()).filter(Boolean);
+  for (const url of urls) {
+    if (!isRelayUrl(url)) throw new ConfigError(`INFERNET_RELAYS must be ws:// or wss:// URLs, got ${url}`);
+  }
+  return [...new Set(urls)];
 }
 
 function natsPrefixFrom(raw: string | undefined): string {
@@ -281,6 +292,7 @@ export function parseWebConfig(env: Record<string, string | undefined>, args: st
     drainTimeoutMs: intFrom("INFERNET_DRAIN_TIMEOUT_MS", env.INFERNET_DRAIN_TIMEOUT_MS, 120_000),
     natsUrl: natsUrlFrom(env.INFERNET_NATS_URL),
     natsPrefix: natsPrefixFrom(env.INFERNET_NATS_PREFIX),
+    relays: relaysFrom(env.INFERNET_RELAYS),
     journalDir: journal === "off" ? null : journal,
     platformKeyFile: env.INFERNET_PLATFORM_KEY_FILE || `${dataDir}/platform.key`,
     receiptWaitMs: intFrom("INFERNET_RECEIPT_WAIT_MS", env.INFERNET_RECEIPT_WAIT_MS, 5000, 0),

@@ -32,6 +32,7 @@ import { Metrics } from "./metrics/metrics.ts";
 import { ReputationService } from "./reputation/reputation_service.ts";
 import { ephemeralPlatformKey, loadPlatformKey, type PlatformKey } from "./receipts/platform_key.ts";
 import { ReceiptDesk } from "./receipts/receipt_desk.ts";
+import { RelayMirror } from "./receipts/relay_mirror.ts";
 import { inlineSigner, workerSigner } from "./receipts/event_signer.ts";
 import { DirectJobs } from "./direct/direct_jobs.ts";
 import { type Cluster, ClusterReceiptDesk, openCluster } from "./cluster/mod.ts";
@@ -75,6 +76,8 @@ export interface ControlPlane {
   direct: DirectJobs;
   /** This instance's part in a deployment of several (INFERNET_NATS_URL); null: it is alone. */
   cluster: Cluster | null;
+  /** Publishes receipts and verifications to `INFERNET_RELAYS`; null when none is configured. */
+  relayMirror: RelayMirror | null;
   close(): Promise<void>;
 }
 
@@ -301,6 +304,10 @@ export async function openControlPlane(
     refreshMs: config.reputationRefreshMs,
   });
   receipts.onReceipt(reputation.onReceipt);
+  const relayMirror = config.relays.length === 0
+    ? null
+    : new RelayMirror({ urls: config.relays, log, verifyEvent: curve.verifyEvent });
+  if (relayMirror) receipts.onReceipt(relayMirror.onReceipt);
   const direct = new DirectJobs({
     registry,
     receipts,
@@ -352,6 +359,7 @@ export async function openControlPlane(
     receipts,
     direct,
     cluster,
+    relayMirror,
     async close() {
       // First, so the other instances stop sending jobs to this one's nodes.
       await cluster?.close();
@@ -365,6 +373,9 @@ export async function openControlPlane(
       await recorder.close();
       await signerPriority?.stop();
       await receipts.close();
+      // After the desk: its last receipts are still sent, for as long as a publish may take.
+      await relayMirror?.flush(5_000);
+      relayMirror?.close();
       // After the desk: the refreshes its last receipts asked for are awaited.
       await reputation.close();
       journal?.close();

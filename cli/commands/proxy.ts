@@ -7,8 +7,8 @@ import { type CommandContext, loadNodeConfig, resolveServer } from "./context.ts
 import { parseRelayFlag } from "../config.ts";
 import { defaultWalletPath } from "./vouchers.ts";
 import { RelayWallet } from "../proxy/relay_wallet.ts";
-import { fastestSecp256k1 } from "../../shared/mod.ts";
-import { RelayPool } from "../../shared/relay/mod.ts";
+import { fastestSecp256k1, parseOperatorKey } from "../../shared/mod.ts";
+import { RelayPool, RelayReputations } from "../../shared/relay/mod.ts";
 import { parseFlags } from "./flags.ts";
 
 /** The proxy's default port. */
@@ -37,6 +37,7 @@ export async function runProxy(ctx: CommandContext): Promise<void> {
     target: { type: "string" },
     relay: { type: "string", multiple: true },
     vouchers: { type: "string" },
+    "platform-key": { type: "string" },
   });
   const port = parsePort(flags.port);
   const target = parseTarget(flags.target);
@@ -46,19 +47,27 @@ export async function runProxy(ctx: CommandContext): Promise<void> {
   if (relays.length === 0 && flags.vouchers !== undefined) {
     throw new CliError("usage", "proxy: --vouchers goes with --relay URL (jobs over relays)");
   }
+  if (relays.length === 0 && flags["platform-key"] !== undefined) {
+    throw new CliError("usage", "proxy: --platform-key goes with --relay URL (jobs over relays)");
+  }
+  const trusted = flags["platform-key"] === undefined ? undefined : parseOperatorKey(flags["platform-key"]);
+  if (trusted === null) throw new CliError("usage", "proxy: --platform-key must be an npub or hex key");
   const wallet = relays.length === 0
     ? null
     : await RelayWallet.open(flags.vouchers ?? defaultWalletPath(ctx.env));
   const pool = relays.length === 0
     ? null
     : new RelayPool(relays, { verifyEvent: (await fastestSecp256k1()).verifyEvent });
+  // Nodes are ranked by the receipts of the control plane that issued the vouchers (§18).
+  const platformKey = trusted ?? wallet?.platformPubkey;
+  const reputations = pool && platformKey ? new RelayReputations({ pool, platformKey }) : undefined;
   const server = pool ? flags.server ?? "" : resolveServer(flags.server, config, ctx.env);
   const handler = createProxyHandler({
     server,
     relayOnly: flags["relay-only"] === true,
     target,
     log: ctx.log,
-    relay: pool && wallet ? { pool, takeVoucher: () => wallet.take() } : undefined,
+    relay: pool && wallet ? { pool, takeVoucher: () => wallet.take(), reputations } : undefined,
   });
   let http: Deno.HttpServer<Deno.NetAddr>;
   try {

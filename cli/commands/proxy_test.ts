@@ -44,6 +44,17 @@ Deno.test("proxy command - a bad port or target is one usage line and exit 2", a
     });
     assert.equal(target.code, 2);
     assert.equal(target.stderr.trim(), "infernet: proxy: --target must be node or model, not nodes");
+    const key = await runCli(["proxy", "--relay", "ws://127.0.0.1:9", "--platform-key", "nope"], {
+      INFERNET_HOME: home,
+    });
+    assert.equal(key.code, 2);
+    assert.equal(key.stderr.trim(), "infernet: proxy: --platform-key must be an npub or hex key");
+    const alone = await runCli(["proxy", "--platform-key", "a".repeat(64)], { INFERNET_HOME: home });
+    assert.equal(alone.code, 2);
+    assert.equal(
+      alone.stderr.trim(),
+      "infernet: proxy: --platform-key goes with --relay URL (jobs over relays)",
+    );
   } finally {
     await Deno.remove(home, { recursive: true });
   }

@@ -14,15 +14,24 @@ import { CliError } from "../cli_error.ts";
 import { type CommandContext, loadNodeConfig, resolveServer } from "./context.ts";
 import { fetchPlatformKey, fetchServerReputation, fetchVerifiedHistory } from "./reputation_history.ts";
 import { formatTable } from "./table.ts";
+import { runRelayReputation } from "./reputation_relay.ts";
 
-const USAGE = "usage: infernet reputation <npub|hex> [--server URL] [--json]";
+const USAGE = "usage: infernet reputation <npub|hex> [--server URL | --relay URL... --platform-key KEY " +
+  "[--at UNIX_S] [--half-life-s S]] [--json]";
 
 function parse(args: string[]) {
   let parsed;
   try {
     parsed = parseArgs({
       args,
-      options: { server: { type: "string" }, json: { type: "boolean" } },
+      options: {
+        server: { type: "string" },
+        json: { type: "boolean" },
+        relay: { type: "string", multiple: true },
+        "platform-key": { type: "string" },
+        at: { type: "string" },
+        "half-life-s": { type: "string" },
+      },
       strict: true,
       allowPositionals: true,
     });
@@ -40,6 +49,15 @@ const fmt = (x: number | null) => x === null ? "-" : Number(x.toPrecision(10)).t
 /** Runs `infernet reputation`. */
 export async function runReputation(ctx: CommandContext): Promise<void> {
   const { node, flags } = parse(ctx.args);
+  if (flags.relay?.length) {
+    if (flags.server !== undefined) {
+      throw new CliError("usage", "reputation: --server and --relay exclude each other");
+    }
+    return await runRelayReputation(ctx, node, { ...flags, relay: flags.relay });
+  }
+  if (flags["platform-key"] !== undefined || flags.at !== undefined || flags["half-life-s"] !== undefined) {
+    throw new CliError("usage", "reputation: --platform-key, --at and --half-life-s go with --relay URL");
+  }
   const { config } = await loadNodeConfig(ctx);
   const server = resolveServer(flags.server, config, ctx.env);
   const platformKey = await fetchPlatformKey(server);

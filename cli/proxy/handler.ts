@@ -4,7 +4,7 @@
 // Authorization header and goes to the control plane only to route, relay and acknowledge.
 import { fastestSecp256k1, isRecord, type Logger, openAiErrorBody } from "../../shared/mod.ts";
 import { type ChatRequest, DirectError, privateChat } from "../../shared/direct/mod.ts";
-import { discoverOffers, type RelayPool } from "../../shared/relay/mod.ts";
+import { discoverOffers, type RelayPool, type RelayReputations } from "../../shared/relay/mod.ts";
 import { relayChat, type RelayVoucher } from "../../shared/relay/relay_client.ts";
 
 /** Options of {@link createProxyHandler}. */
@@ -21,7 +21,12 @@ export interface ProxyOptions {
    * Serve from Nostr relays, paid by vouchers (docs/protocol.md §18): no control plane at request
    * time, and no API key asked.
    */
-  relay?: { pool: RelayPool; takeVoucher: () => Promise<RelayVoucher | null> };
+  relay?: {
+    pool: RelayPool;
+    takeVoucher: () => Promise<RelayVoucher | null>;
+    /** Ranks offers by reputation from the receipts on the relays (default: cheapest first). */
+    reputations?: RelayReputations;
+  };
 }
 
 const encoder = new TextEncoder();
@@ -73,6 +78,7 @@ export function createProxyHandler(opts: ProxyOptions): (req: Request) => Promis
         pool: opts.relay.pool,
         body: body as ChatRequest,
         takeVoucher: opts.relay.takeVoucher,
+        reputations: opts.relay.reputations,
         signal: abort.signal,
         secp,
         onAttempt: (_offer, id) => jobId = id,

@@ -29,6 +29,11 @@ export class RelayWallet {
     return new RelayWallet(path, wallet, opts.nowS ?? (() => Math.floor(Date.now() / 1000)));
   }
 
+  /** The key of the control plane that signed the vouchers (hex): whose receipts rank nodes. */
+  get platformPubkey(): string {
+    return this.#wallet.platform_pubkey;
+  }
+
   /** How many vouchers are still usable. */
   get usable(): number {
     return this.#usable().length;

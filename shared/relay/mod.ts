@@ -2,6 +2,7 @@
 // live offers and their discovery, and the local relay server. cli/ and web/ import through here.
 export {
   type Filter,
+  isRelayUrl,
   type PoolSubscription,
   type PublishResult,
   RelayPool,
@@ -23,3 +24,13 @@ export {
   readOffer,
 } from "./offer.ts";
 export { discoverOffers, type DiscoverOptions, offerFilter } from "./discovery.ts";
+export {
+  fetchRelayEvidence,
+  rankOffers,
+  type RelayEvidence,
+  type RelayEvidenceOptions,
+  relayReputation,
+  RelayReputations,
+  type RelayReputationsOptions,
+  reputationBucketOf,
+} from "./relay_reputation.ts";

@@ -12,6 +12,7 @@ import { type ChatRequest, DirectError } from "../direct/client.ts";
 import { discoverOffers } from "./discovery.ts";
 import type { Offer } from "./offer.ts";
 import type { RelayPool } from "./relay_pool.ts";
+import type { RelayReputations } from "./relay_reputation.ts";
 import {
   JOB_CHUNK_KIND,
   JOB_FEEDBACK_KIND,
@@ -35,8 +36,13 @@ export interface RelayChatOptions {
   body: ChatRequest;
   /** The next unspent voucher (each attempt takes one), or null when none is left. */
   takeVoucher: () => RelayVoucher | null | Promise<RelayVoucher | null>;
-  /** Offers to try, in order (default: the model's offers on the pool's relays, cheapest first). */
+  /**
+   * Offers to try, in order (default: the model's offers on the pool's relays, cheapest first, or
+   * ranked by `reputations` when given).
+   */
   offers?: Offer[];
+  /** Ranks discovered offers by reputation bucket, then price, from receipts on the relays (§18). */
+  reputations?: RelayReputations;
   /** At most this many nodes are tried (default 3). */
   maxAttempts?: number;
   /** How long a node has to send its first message (default 30 s). */
@@ -116,7 +122,8 @@ class Inbox {
  */
 export async function* relayChat(opts: RelayChatOptions): AsyncGenerator<unknown, void, undefined> {
   const { pool, body } = opts;
-  const offers = opts.offers ?? await discoverOffers(pool, { model: body.model });
+  let offers = opts.offers ?? await discoverOffers(pool, { model: body.model });
+  if (!opts.offers && opts.reputations) offers = await opts.reputations.rank(offers);
   if (offers.length === 0) {
     throw new DirectError(503, "no_node_available", `no live offer of ${body.model} on the relays`);
   }

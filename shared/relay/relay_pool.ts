@@ -13,6 +13,16 @@ export type { Filter };
 /** Checks an event's id and signature; never throws (a Secp256k1Backend's `verifyEvent`). */
 export type VerifyEvent = (event: NostrEvent) => boolean;
 
+/** Whether `x` is a relay's URL: ws:// or wss://, at most 512 characters. */
+export function isRelayUrl(x: unknown): x is string {
+  if (typeof x !== "string" || x.length > 512) return false;
+  try {
+    return ["ws:", "wss:"].includes(new URL(x).protocol);
+  } catch {
+    return false;
+  }
+}
+
 /** A pool's settings. */
 export interface RelayPoolOptions {
   /** Signature check for every event received (pass `(await fastestSecp256k1()).verifyEvent`). */

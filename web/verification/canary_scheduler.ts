@@ -38,8 +38,8 @@ export interface CanaryDeps {
   suspicionOf(pubkey: string): number;
   /** The node's reported and our counted completion tokens of a finished job (its stored row). */
   jobUsage(jobId: string): Promise<{ reported: number | null; counted: number | null } | null>;
-  /** Called after a node's verifications are stored (reputation refreshes it). */
-  onVerification?(pubkey: string): void | Promise<void>;
+  /** Called after a node's verifications are stored, with their events as JSON (reputation, relays). */
+  onVerification?(pubkey: string, events: string[]): void | Promise<void>;
 }
 
 /** Tuning; every field has a default. */
@@ -276,7 +276,7 @@ export class CanaryScheduler {
         failed: failed.map((v) => v.detail),
       });
     }
-    await this.#deps.onVerification?.(node);
+    await this.#deps.onVerification?.(node, rows.map((r) => r.event));
   }
 
   async #ensureFunded(): Promise<{ key: string } | null> {

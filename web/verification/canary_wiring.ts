@@ -6,7 +6,7 @@ import { type CanaryDeps, type CanaryOptions, CanaryScheduler } from "./canary_s
 /**
  * What the control plane's key, receipts and reputation provide; each defaults to the control
  * plane's own: `cp.platformKey`, `cp.receipts`, the registry's reputation (suspicion) and
- * `cp.reputation.refresh` after each node's verifications.
+ * `cp.reputation.refresh` after each node's verifications (published to the relays first).
  */
 export interface CanaryServices {
   platformKey?: CanaryDeps["platformKey"];
@@ -28,7 +28,10 @@ export function canaryDepsOf(
     platformKey: services.platformKey ?? cp.platformKey,
     whenReceipted: services.whenReceipted ?? ((jobId, node) => cp.receipts.whenReceipted(jobId, node)),
     suspicionOf: services.suspicionOf ?? ((pubkey) => cp.registry.get(pubkey)?.reputation.suspicion ?? 0),
-    onVerification: services.onVerification ?? (async (pubkey) => void await cp.reputation.refresh(pubkey)),
+    onVerification: services.onVerification ?? (async (pubkey, events) => {
+      cp.relayMirror?.publishJson(events);
+      await cp.reputation.refresh(pubkey);
+    }),
     *nodes() {
       const now = Date.now();
       for (const node of cp.registry.all()) {
