@@ -30,6 +30,8 @@ export interface ReceiptChainOptions {
   unsigned?: readonly number[];
   createdAt?: number;
   jobPrefix?: string;
+  /** Every job's time to first token, ms (default 40). */
+  ttftMs?: number;
 }
 
 /**
@@ -60,7 +62,7 @@ export function receiptChain(opts: ReceiptChainOptions): ReceiptItem[] {
         outcome: "success",
         artifact_hash: hash,
         usage,
-        ttft_ms: 40,
+        ttft_ms: opts.ttftMs ?? 40,
         duration_ms: 300,
         seq: nodeSeq++,
         prev: nodePrev,
@@ -82,7 +84,7 @@ export function receiptChain(opts: ReceiptChainOptions): ReceiptItem[] {
       error_code: null,
       artifact_hash: hash,
       usage: { reported: nodeReceipt ? usage : null, counted: usage, billed: usage },
-      ttft_ms: 40,
+      ttft_ms: opts.ttftMs ?? 40,
       duration_ms: 300,
       signed: nodeReceipt !== null,
       node_receipt: nodeReceipt?.id ?? null,

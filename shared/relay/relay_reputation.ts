@@ -109,15 +109,26 @@ export function reputationBucketOf(score: number): number {
 }
 
 /**
- * Offers best first: by reputation bucket, then completion price, then prompt price, then newest,
- * as the router ranks nodes. `scoreOf` gives a node's score (the prior for one without receipts).
+ * Offers best first: by reputation bucket, then completion price, then prompt price, then latency
+ * (the node's decayed mean time to first token from its receipts; unknown after known), then
+ * newest. `scoreOf` gives a node's score (the prior for one without receipts).
  */
-export function rankOffers(offers: readonly Offer[], scoreOf: (pubkey: string) => number): Offer[] {
+export function rankOffers(
+  offers: readonly Offer[],
+  scoreOf: (pubkey: string) => number,
+  ttftOf: (pubkey: string) => number | null = () => null,
+): Offer[] {
   const bucket = new Map(offers.map((o) => [o.pubkey, reputationBucketOf(scoreOf(o.pubkey))]));
+  const ttft = new Map(offers.map((o) => [o.pubkey, ttftOf(o.pubkey) ?? Infinity]));
   return [...offers].sort((a, b) =>
     bucket.get(a.pubkey)! - bucket.get(b.pubkey)! || a.completionPer1k - b.completionPer1k ||
-    a.promptPer1k - b.promptPer1k || b.createdAt - a.createdAt
+    a.promptPer1k - b.promptPer1k || compareMs(ttft.get(a.pubkey)!, ttft.get(b.pubkey)!) ||
+    b.createdAt - a.createdAt
   );
+}
+
+function compareMs(a: number, b: number): number {
+  return a === b ? 0 : a < b ? -1 : 1;
 }
 
 /** Settings of {@link RelayReputations}. */
@@ -137,30 +148,37 @@ export interface RelayReputationsOptions {
 /** Scores of nodes from relays, computed on demand and cached per node for `ttlMs`. */
 export class RelayReputations {
   #opts: Required<RelayReputationsOptions>;
-  #cache = new Map<string, { at: number; score: Promise<number> }>();
+  #cache = new Map<string, { at: number; standing: Promise<{ score: number; ttftMs: number | null }> }>();
 
   constructor(opts: RelayReputationsOptions) {
     this.#opts = { perNode: 200, ttlMs: 60_000, halfLifeS: 604_800, now: Date.now, ...opts };
   }
 
   /** A node's score: from its newest receipts on the relays, or the prior when it has none. */
-  score(node: string): Promise<number> {
+  async score(node: string): Promise<number> {
+    return (await this.#standing(node)).score;
+  }
+
+  /** A node's score and decayed mean time to first token (null without timed receipts), cached. */
+  #standing(node: string): Promise<{ score: number; ttftMs: number | null }> {
     const now = this.#opts.now();
     const held = this.#cache.get(node);
-    if (held && now - held.at < this.#opts.ttlMs) return held.score;
+    if (held && now - held.at < this.#opts.ttlMs) return held.standing;
     const time = { at: Math.floor(now / 1000), halfLifeS: this.#opts.halfLifeS };
-    const score = relayReputation(this.#opts.pool, node, this.#opts.platformKey, time, {
+    const standing = relayReputation(this.#opts.pool, node, this.#opts.platformKey, time, {
       limit: this.#opts.perNode,
-    }).then((r) => r.score);
-    this.#cache.set(node, { at: now, score });
+    }).then((r) => ({ score: r.score, ttftMs: r.components.ttftMs }));
+    this.#cache.set(node, { at: now, standing });
     if (this.#cache.size > 10_000) this.#cache.delete(this.#cache.keys().next().value!);
-    return score;
+    return standing;
   }
 
   /** The offers ranked by {@link rankOffers} with the nodes' scores. */
   async rank(offers: readonly Offer[]): Promise<Offer[]> {
     const nodes = [...new Set(offers.map((o) => o.pubkey))];
-    const scores = new Map(await Promise.all(nodes.map(async (n) => [n, await this.score(n)] as const)));
-    return rankOffers(offers, (n) => scores.get(n)!);
+    const standings = new Map(
+      await Promise.all(nodes.map(async (n) => [n, await this.#standing(n)] as const)),
+    );
+    return rankOffers(offers, (n) => standings.get(n)!.score, (n) => standings.get(n)!.ttftMs);
   }
 }

@@ -120,6 +120,39 @@ Deno.test("relay reputation - a node without receipts has the prior, and ranks b
   );
 });
 
+Deno.test("relay reputation - same bucket and price: the node with the shorter time to first token first", async () => {
+  const a = offerOf(generateSecretKey(), 1000);
+  const b = offerOf(generateSecretKey(), 1000);
+  const ttft = (n: string) => n === a.pubkey ? 900 : n === b.pubkey ? 120 : null;
+  assert.deepEqual(rankOffers([a, b], () => 0.9, ttft).map((o) => o.pubkey), [b.pubkey, a.pubkey]);
+  // Unknown latency ranks after known; price still comes before latency.
+  assert.deepEqual(rankOffers([a, b], () => 0.9, (n) => n === a.pubkey ? 900 : null)[0].pubkey, a.pubkey);
+  const dear = offerOf(generateSecretKey(), 3000);
+  assert.equal(rankOffers([dear, a], () => 0.9, (n) => n === dear.pubkey ? 10 : 900)[0].pubkey, a.pubkey);
+
+  // From the relays: two nodes with good receipts, one slow and one fast.
+  const relay = await startTestRelay();
+  const pool = new RelayPool([relay.url], { verifyEvent });
+  try {
+    const platformKey = generateSecretKey();
+    const [slowKey, fastKey] = [generateSecretKey(), generateSecretKey()];
+    const now = Math.floor(Date.now() / 1000);
+    for (const [nodeKey, ttftMs] of [[slowKey, 900], [fastKey, 120]] as const) {
+      const items = receiptChain({ nodeKey, platformKey, count: 6, createdAt: now - 600, ttftMs });
+      await publishAll(
+        pool,
+        items.flatMap((i) => i.node_receipt ? [i.node_receipt, i.receipt] : [i.receipt]),
+      );
+    }
+    const reputations = new RelayReputations({ pool, platformKey: getPublicKey(platformKey) });
+    const [slow, fast] = [offerOf(slowKey, 1000), offerOf(fastKey, 1000)];
+    assert.deepEqual((await reputations.rank([slow, fast])).map((o) => o.pubkey), [fast.pubkey, slow.pubkey]);
+  } finally {
+    pool.close();
+    await relay.close();
+  }
+});
+
 /** The node relayChat sends its first request to (the scripted nodes never answer). */
 async function firstChoice(pool: RelayPool, reputations: RelayReputations, offers: Offer[]) {
   const tried: string[] = [];
