@@ -13,7 +13,7 @@ import type { ControlPlane } from "../web/control_plane.ts";
 import type { WebConfig } from "../web/config.ts";
 import { clusterNames } from "../web/cluster/mod.ts";
 import { NodeConnection } from "../web/dispatch/node_connection.ts";
-import { POSTGRES_URL } from "./databases.ts";
+import { POSTGRES_AVAILABLE, POSTGRES_URL, REQUIRE_POSTGRES } from "./databases.ts";
 import { openTestControlPlane, type TestControlPlane } from "./control_plane.ts";
 import { sampleAdvert } from "./node_advert.ts";
 
@@ -32,6 +32,31 @@ async function natsAnswers(url: string): Promise<boolean> {
 
 /** Whether NATS answered when the tests started. */
 export const NATS_AVAILABLE = await natsAnswers(NATS_URL);
+
+/** Why the cluster tests cannot run here (NATS or PostgreSQL silent), or null when both answered. */
+export const CLUSTER_SERVICES_MISSING = !NATS_AVAILABLE
+  ? `NATS at ${NATS_URL} did not answer`
+  : !POSTGRES_AVAILABLE
+  ? `PostgreSQL at ${POSTGRES_URL} did not answer`
+  : null;
+
+/**
+ * A test that needs NATS and PostgreSQL: skipped (and said once per file) where either is silent,
+ * failed instead where PostgreSQL is required (CI).
+ */
+export function clusterTest(name: string, fn: () => Promise<void>): void {
+  Deno.test({
+    name,
+    ignore: CLUSTER_SERVICES_MISSING !== null && !REQUIRE_POSTGRES,
+    async fn() {
+      if (CLUSTER_SERVICES_MISSING) {
+        throw new Error(`cluster tests need NATS and PostgreSQL: ${CLUSTER_SERVICES_MISSING}`);
+      }
+      await fn();
+    },
+  });
+}
+if (CLUSTER_SERVICES_MISSING) console.error(`cluster tests skipped: ${CLUSTER_SERVICES_MISSING}`);
 
 /** A new, migrated PostgreSQL database beside POSTGRES_URL's; `drop()` removes it. */
 export async function freshClusterDatabase(): Promise<{ url: string; drop(): Promise<void> }> {

@@ -11,25 +11,17 @@ import OpenAI from "openai";
 import { openDatabase } from "../db/mod.ts";
 import { NANO_USD_PER_USD, sleep } from "../shared/mod.ts";
 import {
+  clusterTest,
   destroyClusterBuckets,
   freshClusterDatabase,
   freshClusterPrefix,
-  NATS_AVAILABLE,
   NATS_URL,
 } from "../testing/cluster.ts";
 import { denoTaskCommand, type WatchedOutput, watchOutput } from "../testing/child_output.ts";
 import { type ControlPlaneProcess, startControlPlaneProcess } from "../testing/control_plane_process.ts";
-import { POSTGRES_AVAILABLE, POSTGRES_URL, REQUIRE_POSTGRES } from "../testing/databases.ts";
 import { createTestKey } from "../testing/funding.ts";
 import { cliCommand, runCli } from "../testing/run_cli.ts";
 import { startTestEngine, type TestEngine } from "../testing/test_engine.ts";
-
-const missing = !NATS_AVAILABLE
-  ? `NATS at ${NATS_URL} did not answer`
-  : !POSTGRES_AVAILABLE
-  ? `PostgreSQL at ${POSTGRES_URL} did not answer`
-  : null;
-if (missing) console.error(`cluster burst kill test skipped: ${missing}`);
 
 const INSTANCES = 3;
 /** Streams per (origin instance, node) pair: 3 × 3 × 3 = 27 in the burst. */
@@ -158,11 +150,9 @@ function runStream(
   return Promise.race([read, bound]).finally(() => clearTimeout(timer));
 }
 
-Deno.test({
-  name: "cluster burst kill - kill -9 mid-burst: nodes re-home, streams end cleanly, nothing charged twice",
-  ignore: missing !== null && !REQUIRE_POSTGRES,
-  async fn() {
-    if (missing) throw new Error(`cluster tests need both services: ${missing}`);
+clusterTest(
+  "cluster burst kill - kill -9 mid-burst: nodes re-home, streams end cleanly, nothing charged twice",
+  async () => {
     const database = await freshClusterDatabase();
     const prefix = freshClusterPrefix();
     const root = await Deno.makeTempDir({ prefix: "infernet-burst-" });
@@ -408,4 +398,4 @@ Deno.test({
       await Deno.remove(root, { recursive: true }).catch(() => {});
     }
   },
-});
+);

@@ -6,27 +6,16 @@ import assert from "node:assert/strict";
 import OpenAI from "openai";
 import { findJob } from "../db/mod.ts";
 import { startTestEngine, type TestEngine } from "../testing/test_engine.ts";
-import { NATS_AVAILABLE, NATS_URL, openTestCluster, until } from "../testing/cluster.ts";
+import { clusterTest, openTestCluster, until } from "../testing/cluster.ts";
 import { type NodeProcess, startNode, stopNode } from "../testing/network.ts";
-import { POSTGRES_AVAILABLE, POSTGRES_URL, REQUIRE_POSTGRES } from "../testing/databases.ts";
 import type { TestControlPlane } from "../testing/control_plane.ts";
-
-const missing = !NATS_AVAILABLE
-  ? `NATS at ${NATS_URL} did not answer`
-  : !POSTGRES_AVAILABLE
-  ? `PostgreSQL at ${POSTGRES_URL} did not answer`
-  : null;
-if (missing) console.error(`cluster daemon test skipped: ${missing}`);
 
 const client = (p: TestControlPlane) =>
   new OpenAI({ baseURL: `${p.server!.url}/v1`, apiKey: p.apiKey, maxRetries: 0, timeout: 20_000 });
 
-Deno.test({
-  name:
-    "cluster daemons - each instance's daemon serves the other's requests; receipts signed once, by its holder",
-  ignore: missing !== null && !REQUIRE_POSTGRES,
-  async fn() {
-    if (missing) throw new Error(`cluster tests need both services: ${missing}`);
+clusterTest(
+  "cluster daemons - each instance's daemon serves the other's requests; receipts signed once, by its holder",
+  async () => {
     const c = await openTestCluster(2);
     const engines: TestEngine[] = [];
     const nodes: NodeProcess[] = [];
@@ -94,4 +83,4 @@ Deno.test({
       await c.close();
     }
   },
-});
+);

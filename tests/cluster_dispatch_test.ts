@@ -7,34 +7,14 @@ import { findJob } from "../db/mod.ts";
 import { createTestEngineHandler, type TestEngineHandler } from "../testing/test_engine.ts";
 import {
   attachClusterNode,
+  clusterTest,
   type ClusterTestNode,
-  NATS_AVAILABLE,
-  NATS_URL,
   openTestCluster,
   type TestCluster,
   until,
 } from "../testing/cluster.ts";
-import { POSTGRES_AVAILABLE, POSTGRES_URL, REQUIRE_POSTGRES } from "../testing/databases.ts";
 import { RemoteLink } from "../web/cluster/mod.ts";
 import type { TestControlPlane } from "../testing/control_plane.ts";
-
-const missing = !NATS_AVAILABLE
-  ? `NATS at ${NATS_URL} did not answer`
-  : !POSTGRES_AVAILABLE
-  ? `PostgreSQL at ${POSTGRES_URL} did not answer`
-  : null;
-if (missing) console.error(`cluster tests skipped: ${missing}`);
-
-function clusterTest(name: string, fn: () => Promise<void>): void {
-  Deno.test({
-    name,
-    ignore: missing !== null && !REQUIRE_POSTGRES,
-    async fn() {
-      if (missing) throw new Error(`cluster tests need both services: ${missing}`);
-      await fn();
-    },
-  });
-}
 
 function client(p: TestControlPlane): OpenAI {
   return new OpenAI({ baseURL: `${p.server!.url}/v1`, apiKey: p.apiKey, maxRetries: 0, timeout: 20_000 });

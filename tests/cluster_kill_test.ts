@@ -4,22 +4,12 @@
 import assert from "node:assert/strict";
 import OpenAI from "openai";
 import { findJob } from "../db/mod.ts";
-import { NATS_AVAILABLE, NATS_URL, openTestCluster, until } from "../testing/cluster.ts";
+import { clusterTest, openTestCluster, until } from "../testing/cluster.ts";
 import { watchOutput } from "../testing/child_output.ts";
-import { POSTGRES_AVAILABLE, POSTGRES_URL, REQUIRE_POSTGRES } from "../testing/databases.ts";
 
-const missing = !NATS_AVAILABLE
-  ? `NATS at ${NATS_URL} did not answer`
-  : !POSTGRES_AVAILABLE
-  ? `PostgreSQL at ${POSTGRES_URL} did not answer`
-  : null;
-if (missing) console.error(`cluster kill test skipped: ${missing}`);
-
-Deno.test({
-  name: "cluster kill - a stream relayed by a killed instance ends cleanly, billed for what was delivered",
-  ignore: missing !== null && !REQUIRE_POSTGRES,
-  async fn() {
-    if (missing) throw new Error(`cluster tests need both services: ${missing}`);
+clusterTest(
+  "cluster kill - a stream relayed by a killed instance ends cleanly, billed for what was delivered",
+  async () => {
     const c = await openTestCluster(1);
     const b = new Deno.Command(Deno.execPath(), {
       args: [
@@ -77,4 +67,4 @@ Deno.test({
       await c.close();
     }
   },
-});
+);

@@ -3,8 +3,7 @@
 import assert from "node:assert/strict";
 import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
 import { createTestEngineHandler } from "../testing/test_engine.ts";
-import { attachClusterNode, NATS_AVAILABLE, NATS_URL, openTestCluster, until } from "../testing/cluster.ts";
-import { POSTGRES_AVAILABLE, POSTGRES_URL, REQUIRE_POSTGRES } from "../testing/databases.ts";
+import { attachClusterNode, clusterTest, NATS_URL, openTestCluster, until } from "../testing/cluster.ts";
 import { Kvm } from "@nats-io/kv";
 import { clusterNames, RemoteLink } from "../web/cluster/mod.ts";
 import { NodeConnection } from "../web/dispatch/node_connection.ts";
@@ -13,24 +12,6 @@ import { sampleAdvert } from "../testing/node_advert.ts";
 import { openTestControlPlane } from "../testing/control_plane.ts";
 import { openDatabase } from "../db/mod.ts";
 import { createApp } from "../web/app.ts";
-
-const missing = !NATS_AVAILABLE
-  ? `NATS at ${NATS_URL} did not answer`
-  : !POSTGRES_AVAILABLE
-  ? `PostgreSQL at ${POSTGRES_URL} did not answer`
-  : null;
-if (missing) console.error(`cluster presence tests skipped: ${missing}`);
-
-function clusterTest(name: string, fn: () => Promise<void>): void {
-  Deno.test({
-    name,
-    ignore: missing !== null && !REQUIRE_POSTGRES,
-    async fn() {
-      if (missing) throw new Error(`cluster tests need both services: ${missing}`);
-      await fn();
-    },
-  });
-}
 
 const engine = () => createTestEngineHandler({ models: ["m"] }).handler;
 

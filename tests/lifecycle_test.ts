@@ -36,8 +36,9 @@ Deno.test("lifecycle - start writes a locked pid file and a log; stop drains it;
     await Deno.writeTextFile(`${home}/config.json`, JSON.stringify({ server, engine_url: engine.url }));
 
     const child = cliCommand(["start", "--log-file"], env).spawn();
-    void child.stdout.cancel();
-    void child.stderr.cancel();
+    // Drained, not cancelled: printing into a closed pipe on the way out would end it with SIGPIPE.
+    void child.stdout.pipeTo(new WritableStream()).catch(() => {});
+    void child.stderr.pipeTo(new WritableStream()).catch(() => {});
     await until("pid file", async () => (await readDaemonPid(home))?.running === true);
     const { pid } = (await readDaemonPid(home))!;
     await until("log line", async () => /online at/.test(await Deno.readTextFile(`${home}/logs/daemon.log`)));
