@@ -1,7 +1,7 @@
 // Rows for reputation tests, written straight into `receipts` and `verifications` (placeholder
 // events: the reputation query reads the columns only). `ensureVerificationsTable` stands in for
 // the verifications migration (0014) until it lands; it creates nothing when the table exists.
-import type { Sql } from "../db/mod.ts";
+import { insertReceipts, type ReceiptRow, type Sql } from "../db/mod.ts";
 import type { ReputationReceipt, ReputationVerification } from "../shared/mod.ts";
 
 /** Creates `verifications` in the shape migration 0014 gives it, when it is not there yet. */
@@ -30,27 +30,22 @@ export async function insertReceiptRows(
   receipts: readonly ReputationReceipt[],
   firstSeq = 1,
 ): Promise<void> {
-  const rows = receipts.map((r, i) => {
+  const rows: ReceiptRow[] = receipts.map((r, i) => {
     const id = nextId();
     return {
-      receipt_id: `rcpt_${id}`,
-      job_id: `job_${id}`,
-      node_pubkey: node,
+      ...r,
+      receiptId: `rcpt_${id}`,
+      jobId: `job_${id}`,
+      nodePubkey: node,
       seq: firstSeq + i,
-      event_id: `ev_${id}`,
-      created_at: r.createdAt,
-      outcome: r.outcome,
-      cancelled_by: r.cancelledBy,
-      signed: r.signed,
-      metering_disagrees: r.meteringDisagrees,
-      artifact_mismatch: r.artifactMismatch,
-      ttft_ms: r.ttftMs,
-      duration_ms: r.durationMs,
-      completion_tokens: r.completionTokens,
+      eventId: `ev_${id}`,
       event: "{}",
+      nodeSeq: null,
+      nodeEventId: null,
+      nodeEvent: null,
     };
   });
-  for (let i = 0; i < rows.length; i += 1000) await sql`insert into receipts ${sql(rows.slice(i, i + 1000))}`;
+  for (let i = 0; i < rows.length; i += 1000) await insertReceipts(sql, rows.slice(i, i + 1000));
 }
 
 /** Inserts verification rows for `node`. */
