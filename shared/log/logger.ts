@@ -30,10 +30,22 @@ export function isLogLevel(x: unknown): x is LogLevel {
 
 const encoder = new TextEncoder();
 
+/**
+ * Writes a line to stderr; a line that cannot be written (the reader closed the pipe) is dropped:
+ * a daemon whose terminal or log reader went away keeps serving.
+ */
+function writeStderr(line: string): void {
+  try {
+    Deno.stderr.writeSync(encoder.encode(line + "\n"));
+  } catch {
+    // Nowhere to report it.
+  }
+}
+
 /** Creates a structured logger, quiet (warn and above) by default. */
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const min = LOG_LEVELS.indexOf(opts.level ?? "warn");
-  const write = opts.write ?? ((line: string) => Deno.stderr.writeSync(encoder.encode(line + "\n")));
+  const write = opts.write ?? writeStderr;
   const base = opts.fields ?? {};
   const emit = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => {
     if (LOG_LEVELS.indexOf(level) < min) return;
