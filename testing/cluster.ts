@@ -94,7 +94,7 @@ export async function destroyClusterBuckets(prefix: string): Promise<void> {
   try {
     const kvm = new Kvm(nc);
     const names = clusterNames(prefix);
-    for (const bucket of [names.presenceBucket, names.recordsBucket]) {
+    for (const bucket of [names.presenceBucket, names.recordsBucket, names.leaseBucket]) {
       await (await kvm.open(bucket)).destroy().catch(() => {});
     }
   } finally {

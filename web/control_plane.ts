@@ -315,9 +315,15 @@ export async function openControlPlane(
     ackWaitMs: config.directAckWaitMs,
     jobTimeoutMs: config.jobTimeoutMs,
   });
-  receipts.onNodeReceipt((node, receipt) => direct.nodeReceipt(node, receipt));
+  // Among several instances, a direct job's receipt reaches the node's instance: its owner settles it.
+  let cluster: Cluster | null = null;
+  receipts.onNodeReceipt((node, receipt) => {
+    const owner = cluster?.direct?.remoteOwner(receipt.content.task_id) ?? null;
+    if (owner === null) direct.nodeReceipt(node, receipt);
+    else cluster!.direct!.forwardReceipt(owner, node, receipt);
+  });
   reputation.start();
-  const cluster = config.natsUrl
+  cluster = config.natsUrl
     ? await openCluster({
       url: config.natsUrl,
       prefix: config.natsPrefix,
@@ -325,11 +331,13 @@ export async function openControlPlane(
       registry,
       log,
       receipts: receipts as ClusterReceiptDesk,
+      direct,
       jobTimeoutMs: config.jobTimeoutMs,
     })
     : null;
   // Not ready while NATS does not answer: jobs for nodes on other instances would fail.
-  if (cluster) health.addCheck("nats", async () => void await cluster.nc.rtt());
+  const nc = cluster?.nc;
+  if (nc) health.addCheck("nats", async () => void await nc.rtt());
 
   const rate = config.keyRateLimitPerSec;
   return {

@@ -7,26 +7,34 @@ import { createApp } from "./app.ts";
 import { PING_INTERVAL_MS } from "./api/nodes/socket.ts";
 import { CoinPayPortal } from "./payments/coinpayportal.ts";
 import { createCanaryScheduler } from "./verification/canary_wiring.ts";
+import type { CanaryScheduler } from "./verification/canary_scheduler.ts";
 import { sleep } from "../shared/mod.ts";
 
 /** A running control plane server. */
 export interface RunningServer {
   url: string;
   port: number;
+  /** Its canary scheduler, when canaries were asked for (among several instances it runs on one). */
+  canaries: CanaryScheduler | null;
   shutdown(): Promise<void>;
 }
 
 /**
  * Serves the control plane (port 0 picks a free port) and keeps node sockets alive; with
- * `canaries`, sends nodes canary jobs through this very app at the configured rate.
+ * `canaries`, sends nodes canary jobs through this very app at the configured rate: among several
+ * instances, only on the one holding the cluster's `canaries` lease (every router sees every
+ * node, so each instance running its own would send each node N times the canaries).
  */
-export function serveControlPlane(
+export async function serveControlPlane(
   cp: ControlPlane,
   opts: { hostname: string; port: number; canaries?: boolean },
 ): Promise<RunningServer> {
   const app = createApp(cp);
   const canaries = opts.canaries ? createCanaryScheduler(cp, (req) => app.fetch(req)) : null;
-  canaries?.start();
+  const lease = canaries && cp.cluster
+    ? await cp.cluster.lease("canaries", (held) => held ? canaries.start() : void canaries.stop())
+    : null;
+  if (!lease) canaries?.start();
   const keepalive = setInterval(() => {
     for (const node of cp.registry.all()) {
       const conn = node.connection;
@@ -43,8 +51,10 @@ export function serveControlPlane(
         resolve({
           url: `http://${addr.hostname}:${addr.port}`,
           port: addr.port,
+          canaries,
           async shutdown() {
             clearInterval(keepalive);
+            await lease?.close();
             await canaries?.stop();
             for (const node of cp.registry.all()) node.connection?.close("server shutting down");
             await server.shutdown();

@@ -7,7 +7,10 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Kvm } from "@nats-io/kv";
 import type { Logger } from "../../shared/mod.ts";
 import type { NodeRegistry } from "../registry/node_registry.ts";
+import type { DirectJobs } from "../direct/direct_jobs.ts";
 import { encodeFrame, type InboxFrame, parseInboxFrame } from "./cluster_frames.ts";
+import { ClusterLease } from "./cluster_lease.ts";
+import { DirectPeers } from "./direct_peers.ts";
 import type { ClusterReceiptDesk } from "./cluster_receipts.ts";
 import { JobRelay } from "./job_relay.ts";
 import { ClusterPresence } from "./presence.ts";
@@ -26,6 +29,10 @@ export interface ClusterOptions {
   receipts?: ClusterReceiptDesk;
   /** The longest a relayed job waits for its node's next event. */
   jobTimeoutMs: number;
+  /** This instance's direct-mode jobs: the others ask it about them (absent: none answered). */
+  direct?: DirectJobs;
+  /** How long a lease outlives its holder's last renewal (default 3,000 ms). */
+  leaseTtlMs?: number;
   /** How often an instance says it is alive (default 1,000 ms). */
   beatMs?: number;
   /** An instance silent this long is gone, and its nodes with it (default 3,000 ms). */
@@ -40,6 +47,7 @@ export function clusterNames(prefix: string) {
     heartbeat: `${prefix}.hb`,
     presenceBucket: `${prefix}_presence`,
     recordsBucket: `${prefix}_records`,
+    leaseBucket: `${prefix}_leases`,
   };
 }
 
@@ -49,6 +57,10 @@ export interface Cluster {
   nc: NatsConnection;
   presence: ClusterPresence;
   relay: JobRelay;
+  /** Direct-mode jobs across instances; null when no DirectJobs was given. */
+  direct: DirectPeers | null;
+  /** Starts trying for the lease `name`: `onChange` says when this instance holds it (or no longer). */
+  lease(name: string, onChange: (held: boolean) => void): Promise<ClusterLease>;
   close(): Promise<void>;
 }
 
@@ -64,10 +76,13 @@ export async function openCluster(opts: ClusterOptions): Promise<Cluster> {
   });
   try {
     const kvm = new Kvm(nc);
-    const [presenceKv, recordsKv] = await Promise.all([
+    const leaseTtlMs = opts.leaseTtlMs ?? 3000;
+    const [presenceKv, recordsKv, leaseKv] = await Promise.all([
       kvm.create(names.presenceBucket, { history: 1 }),
       kvm.create(names.recordsBucket, { history: 1 }),
+      kvm.create(names.leaseBucket, { history: 1, ttl: leaseTtlMs }),
     ]);
+    const leases = new Set<ClusterLease>();
     const send = (instance: string, frame: InboxFrame): boolean => {
       try {
         nc.publish(names.inbox(instance), encodeFrame(frame));
@@ -106,6 +121,10 @@ export async function openCluster(opts: ClusterOptions): Promise<Cluster> {
         switch (frame.t) {
           case "job":
             return relay.start(frame);
+          case "relay":
+            return relay.openRelay(frame);
+          case "rf":
+            return relay.relayLines(frame.job, frame.lines);
           case "cancel":
             return relay.cancel(frame.job, frame.reason);
           case "ev":
@@ -116,6 +135,10 @@ export async function openCluster(opts: ClusterOptions): Promise<Cluster> {
       },
     });
     opts.receipts?.routeThrough({ holderOf: (node) => presence.holderOf(node), send });
+    const direct = opts.direct
+      ? new DirectPeers({ nc, prefix: opts.prefix, instance: opts.instance, direct: opts.direct, log: opts.log })
+      : null;
+    direct?.start();
     await presence.start();
     // The subscriptions are on the server before anyone is told this instance holds a node.
     await nc.flush();
@@ -124,7 +147,16 @@ export async function openCluster(opts: ClusterOptions): Promise<Cluster> {
       nc,
       presence,
       relay,
+      direct,
+      async lease(name, onChange) {
+        const lease = new ClusterLease({ kv: leaseKv, name, instance: opts.instance, ttlMs: leaseTtlMs, log: opts.log, onChange });
+        leases.add(lease);
+        await lease.start();
+        return lease;
+      },
       async close() {
+        await Promise.all([...leases].map((l) => l.close()));
+        direct?.close();
         await presence.close();
         opts.receipts?.routeThrough(null);
         inbox.unsubscribe();

@@ -18,6 +18,10 @@ export type InboxFrame =
     stream: boolean;
     body: Record<string, unknown>;
   }
+  /** Open a relayed direct request (docs/protocol.md §14) on your node `node`; its lines go to `from`. */
+  | { t: "relay"; from: string; job: string; node: string; header: Record<string, unknown> }
+  /** Opaque request lines of an open relay, in order. */
+  | { t: "rf"; job: string; lines: string[] }
   /** Stop this job (the consumer went away, or the job's bound passed). */
   | { t: "cancel"; job: string; reason: string }
   /** Events of a job sent to `node`, in the order the node sent them. */
@@ -115,6 +119,10 @@ export function parseInboxFrame(data: Uint8Array): InboxFrame | null {
           typeof v.stream === "boolean" && isRecord(v.body)
         ? v as InboxFrame
         : null;
+    case "relay":
+      return str(v.from) && str(v.job) && str(v.node) && isRecord(v.header) ? v as InboxFrame : null;
+    case "rf":
+      return str(v.job) && Array.isArray(v.lines) && v.lines.every(str) ? v as InboxFrame : null;
     case "cancel":
       return str(v.job) && str(v.reason) ? v as InboxFrame : null;
     case "ev":

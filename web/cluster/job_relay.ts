@@ -64,6 +64,34 @@ export class JobRelay {
     void this.#pump(frame.job, frame.node, frame.from, channel, conn);
   }
 
+  /** Opens a relayed direct request on the local node (its lines are opaque here as there). */
+  openRelay(frame: Extract<InboxFrame, { t: "relay" }>): void {
+    const conn = this.#local(frame.from, frame.job, frame.node);
+    if (!conn) return;
+    const channel = conn.openRelay(frame.job, frame.header);
+    this.#jobs.set(frame.job, { origin: frame.from, conn });
+    void this.#pump(frame.job, frame.node, frame.from, channel, conn);
+  }
+
+  /** Passes an open relay's request lines to its node. */
+  relayLines(jobId: string, lines: readonly string[]): void {
+    const conn = this.#jobs.get(jobId)?.conn;
+    for (const line of lines) if (!conn?.relayFrame(jobId, line)) return;
+  }
+
+  /** The node's socket here, or null after telling the origin that the node is not here. */
+  #local(origin: string, jobId: string, node: string): NodeConnection | null {
+    const conn = this.#opts.registry.get(node)?.connection;
+    if (conn instanceof NodeConnection && conn.open) return conn;
+    this.#opts.send(origin, {
+      t: "ev",
+      job: jobId,
+      node,
+      evs: [{ type: "lost", reason: `the node is no longer connected to instance ${this.#opts.instance}` }],
+    });
+    return null;
+  }
+
   /** The origin cancelled: the node is told to stop. */
   cancel(jobId: string, reason: string): void {
     this.#jobs.get(jobId)?.conn.cancelJob(jobId, reason);

@@ -61,15 +61,20 @@ export class RemoteLink implements NodeLink {
     return channel;
   }
 
-  /** Direct-mode relays need the node's own instance (docs/architecture.md, "Several instances"). */
-  openRelay(_jobId: string, _header: Record<string, unknown>): JobChannel {
+  /** A relayed direct request goes to the holder, which opens it on the node's socket. */
+  openRelay(jobId: string, header: Record<string, unknown>): JobChannel {
     const channel = new JobChannel();
-    channel.push({ type: "lost", reason: `the node's socket is on instance ${this.instance}` });
+    this.#jobs.set(jobId, channel);
+    const frame: InboxFrame = { t: "relay", from: this.#from, job: jobId, node: this.pubkey, header };
+    if (this.#closed || !this.#send(frame)) {
+      this.#jobs.delete(jobId);
+      channel.push({ type: "lost", reason: `instance ${this.instance} cannot be reached` });
+    }
     return channel;
   }
 
-  relayFrame(_jobId: string, _frame: string): boolean {
-    return false;
+  relayFrame(jobId: string, frame: string): boolean {
+    return this.#jobs.has(jobId) && this.#send({ t: "rf", job: jobId, lines: [frame] });
   }
 
   cancelJob(jobId: string, reason: string): void {

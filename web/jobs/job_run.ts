@@ -66,6 +66,11 @@ export interface JobMeta {
   countPrompt: (limit: number) => Promise<number>;
 }
 
+/** A fresh job id: `job_` and 32 hex digits. */
+export function newJobId(): string {
+  return "job_" + crypto.randomUUID().replaceAll("-", "");
+}
+
 /**
  * A job in progress.
  *
@@ -75,7 +80,7 @@ export interface JobMeta {
  * the run drops the prompt counter and the abort hook once they have served.
  */
 export class JobRun {
-  readonly id = "job_" + crypto.randomUUID().replaceAll("-", "");
+  readonly id: string;
   readonly meta: Readonly<Omit<JobMeta, "countPrompt">>;
   #countPrompt: ((limit: number) => Promise<number>) | null;
   /** Our count of the prompt ({@link countPrompt}, before the hold); null until counted. */
@@ -119,7 +124,9 @@ export class JobRun {
   /** Called when the job is reaped or must stop from outside (set by the handler). */
   onAbort: ((reason: string) => void) | null = null;
 
-  constructor(deps: JobRunDeps, meta: JobMeta) {
+  /** `opts.id`: the job's id when the caller names it (a direct job names its instance). */
+  constructor(deps: JobRunDeps, meta: JobMeta, opts: { id?: string } = {}) {
+    this.id = opts.id ?? newJobId();
     this.#deps = deps;
     const { countPrompt, ...fixed } = meta;
     this.meta = fixed;

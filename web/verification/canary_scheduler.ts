@@ -127,6 +127,11 @@ export class CanaryScheduler {
     return this.#paused;
   }
 
+  /** Whether the timer runs (between `start` and `stop`). */
+  get running(): boolean {
+    return this.#timer !== null;
+  }
+
   /** Looks for due nodes every `tickMs` until `stop`. */
   start(): void {
     if (this.#timer !== null || this.#opts.rate <= 0) return;

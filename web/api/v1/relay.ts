@@ -2,7 +2,9 @@
 // reachable endpoint, carried over the node's job socket. The body's lines (the header, then
 // encrypted frames) go to the node as opaque strings, and the node's answer lines come back the
 // same way, as NDJSON: this server checks that each is a string of bounded size, nothing more —
-// it holds no key that opens them (testing/import_directions.ts keeps it so).
+// it holds no key that opens them (testing/import_directions.ts keeps it so). Among several
+// instances the job may have been routed elsewhere (its terms are asked there) and the node's
+// socket may be held elsewhere (its RemoteLink carries the lines over NATS, as opaque).
 import type { AppContext } from "../../app_env.ts";
 import { isRecord } from "../../../shared/json/is_record.ts";
 import type { ControlPlane } from "../../control_plane.ts";
@@ -10,6 +12,7 @@ import { type JobEvent, TIMED_OUT } from "../../dispatch/job_channel.ts";
 import { HttpError } from "../../http_error.ts";
 import { LineLimitError, ndjsonLines } from "../../direct/ndjson_lines.ts";
 import type { ApiCaller } from "./api_key_auth.ts";
+import type { RemoteTerms } from "../../cluster/direct_peers.ts";
 
 const encoder = new TextEncoder();
 const NDJSON_HEADERS = { "content-type": "application/x-ndjson", "cache-control": "no-store" };
@@ -39,14 +42,27 @@ function tooLarge(err: LineLimitError): HttpError {
   });
 }
 
+/** A job's terms, here or from the instance that routed it (web/cluster/direct_peers.ts). */
+async function jobTerms(cp: ControlPlane, jobId: string): Promise<RemoteTerms> {
+  const peers = cp.cluster?.direct;
+  const owner = peers?.remoteOwner(jobId) ?? null;
+  const terms = owner === null ? cp.direct.terms(jobId) : await peers!.terms(owner, jobId);
+  if (terms && "gone" in terms) {
+    throw new HttpError(404, `No direct job ${jobId} is open: ${terms.gone}, which routed it.`, {
+      code: "job_not_found",
+    });
+  }
+  if (!terms) throw new HttpError(404, `No direct job ${jobId} is open.`, { code: "job_not_found" });
+  return terms;
+}
+
 /** The handler for relayed direct requests. */
 export function relayDirect(cp: ControlPlane) {
   return async (c: AppContext): Promise<Response> => {
     const caller = c.get("caller") as ApiCaller;
     const jobId = c.req.param("job_id") ?? "";
     const node = c.req.query("node") ?? "";
-    const terms = cp.direct.terms(jobId);
-    if (!terms) throw new HttpError(404, `No direct job ${jobId} is open here.`, { code: "job_not_found" });
+    const terms = await jobTerms(cp, jobId);
     c.set("jobId", jobId);
     if (terms.apiKeyId !== caller.apiKeyId) {
       throw new HttpError(403, "This job was routed for another API key.", { code: "permission_denied" });

@@ -1,7 +1,8 @@
 // POST /v1/route (docs/protocol.md §14, direct mode): routes and holds as a gateway job does, then
 // answers with the candidate nodes and one ticket per node, signed with the platform key, instead
 // of sending the job. The consumer calls a node itself (or through /v1/relay); the job settles on
-// the node's receipt and the consumer's usage ack (web/direct/direct_jobs.ts).
+// the node's receipt and the consumer's usage ack (web/direct/direct_jobs.ts). Among several
+// instances the job's id names this one, which keeps it (web/cluster/direct_peers.ts).
 import type { AppContext } from "../../app_env.ts";
 import { buyerDidOf, fastestSecp256k1 } from "../../../shared/mod.ts";
 import { createTicket, type TicketContent } from "../../../shared/direct/ticket.ts";
@@ -54,7 +55,7 @@ export function routeDirect(cp: ControlPlane) {
       stream: req.stream,
       apiKeyId: caller.apiKeyId,
       countPrompt: () => Promise.resolve(req.promptTokens),
-    });
+    }, { id: cp.cluster?.direct?.newJobId() });
     c.set("jobId", run.id);
     const counted = await countJobPrompt(
       run,

@@ -1,11 +1,24 @@
 // POST /v1/route/:job_id/usage (docs/protocol.md §14): the consumer's signed usage ack (kind
-// 7479) of a direct job, from its one-off key. Checked here; settled in web/direct/direct_jobs.ts.
+// 7479) of a direct job, from its one-off key. Checked here; settled in web/direct/direct_jobs.ts,
+// on the instance that routed the job (web/cluster/direct_peers.ts hands it there).
 import type { AppContext } from "../../app_env.ts";
 import { fastestSecp256k1 } from "../../../shared/mod.ts";
 import { verifyUsageAck } from "../../../shared/direct/acks.ts";
 import type { ControlPlane } from "../../control_plane.ts";
 import { HttpError } from "../../http_error.ts";
 import type { ApiCaller } from "./api_key_auth.ts";
+import type { AckRefusal } from "../../direct/direct_jobs.ts";
+import type { OwnerGone } from "../../cluster/direct_peers.ts";
+
+/** The owner's verdict; an owner that is gone took its job with it (its hold returns with its lease). */
+function ownerAnswer(jobId: string, a: AckRefusal | null | OwnerGone): AckRefusal | null {
+  if (a === null || !("gone" in a)) return a;
+  return {
+    status: 404,
+    code: "job_not_found",
+    message: `No direct job ${jobId} awaits a usage ack: ${a.gone}, which routed it.`,
+  };
+}
 
 /** The handler for a direct job's usage ack. */
 export function routeUsage(cp: ControlPlane) {
@@ -18,7 +31,11 @@ export function routeUsage(cp: ControlPlane) {
       const status = checked.code === "ack_forged" ? 403 : 400;
       throw new HttpError(status, `The usage ack was refused: ${checked.reason}.`, { code: checked.code });
     }
-    const refused = cp.direct.ack(jobId, caller.apiKeyId, checked.ack);
+    const peers = cp.cluster?.direct;
+    const owner = peers?.remoteOwner(jobId) ?? null;
+    const refused = owner === null
+      ? cp.direct.ack(jobId, caller.apiKeyId, checked.ack)
+      : ownerAnswer(jobId, await peers!.ack(owner, jobId, caller.apiKeyId, c.get("body")));
     if (refused) throw new HttpError(refused.status, refused.message, { code: refused.code });
     return c.json({ job_id: jobId, accepted: true });
   };
