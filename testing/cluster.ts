@@ -112,7 +112,11 @@ export interface TestCluster {
 }
 
 /** Opens `n` served control planes sharing a fresh database and a fresh NATS prefix. */
-export async function openTestCluster(n: number, config: Partial<WebConfig> = {}): Promise<TestCluster> {
+export async function openTestCluster(
+  n: number,
+  config: Partial<WebConfig> = {},
+  opts: { canaries?: boolean } = {},
+): Promise<TestCluster> {
   const database = await freshClusterDatabase();
   const prefix = freshClusterPrefix();
   const planes: TestControlPlane[] = [];
@@ -131,6 +135,7 @@ export async function openTestCluster(n: number, config: Partial<WebConfig> = {}
         await openTestControlPlane({
           serve: true,
           db,
+          canaries: opts.canaries,
           config: { natsUrl: NATS_URL, natsPrefix: prefix, ...config },
         }),
       );

@@ -31,6 +31,8 @@ export async function openTestControlPlane(
     fundNanoUsd?: bigint;
     /** The control plane's logger (default: at the config's level, on stderr). */
     log?: Logger;
+    /** Served with its canary scheduler (among several instances, on the lease's holder). */
+    canaries?: boolean;
   } = {},
 ): Promise<TestControlPlane> {
   const config: WebConfig = {
@@ -52,7 +54,9 @@ export async function openTestControlPlane(
     processor: opts.processor,
     webhookSecret: opts.webhookSecret,
   });
-  const server = opts.serve ? await serveControlPlane(cp, { hostname: "127.0.0.1", port: 0 }) : null;
+  const server = opts.serve
+    ? await serveControlPlane(cp, { hostname: "127.0.0.1", port: 0, canaries: opts.canaries })
+    : null;
   const { key } = await createTestKey(db.sql, opts.fundNanoUsd ?? 100n * NANO_USD_PER_USD);
   return {
     cp,
