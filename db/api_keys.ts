@@ -66,3 +66,12 @@ export async function findApiKeyByHash(sql: Sql, keyHash: string): Promise<ApiKe
     }
     : null;
 }
+
+/** Revokes a live key; its hash (every instance's auth cache forgets it), or null when it was not live. */
+export async function revokeApiKey(sql: Sql, id: bigint): Promise<string | null> {
+  const [row] = await sql<{ key_hash: string }[]>`
+    update api_keys set revoked_at = now()
+    where id = ${id} and revoked_at is null and not platform
+    returning key_hash`;
+  return row?.key_hash ?? null;
+}

@@ -15,7 +15,7 @@ import { relayDirect } from "./api/v1/relay.ts";
 import { createVouchers } from "./api/v1/vouchers.ts";
 import { redeemVoucherRoute } from "./vouchers/redeem.ts";
 import { readJsonBody } from "./http_body.ts";
-import { createKey } from "./api/keys.ts";
+import { createKey, revokeKey } from "./api/keys.ts";
 import { nip98Auth } from "./api/nodes/nip98_auth.ts";
 import { registerNode } from "./api/nodes/register.ts";
 import { heartbeat } from "./api/nodes/heartbeat.ts";
@@ -133,6 +133,7 @@ export function createApp(cp: ControlPlane): Hono<AppEnv> {
   app.route("/v1", v1);
 
   app.post("/api/keys", createKey(cp));
+  app.post("/api/keys/revoke", revokeKey(cp));
   app.get("/api/pricing", getPricing(cp));
   app.get("/api/reputation/:key", getReputation(cp));
   mountReceiptRoutes(app, cp);

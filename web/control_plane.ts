@@ -315,6 +315,7 @@ export async function openControlPlane(
     ackWaitMs: config.directAckWaitMs,
     jobTimeoutMs: config.jobTimeoutMs,
   });
+  const auth = new ApiKeyAuth(db.sql);
   // Among several instances, a direct job's receipt reaches the node's instance: its owner settles it.
   let cluster: Cluster | null = null;
   receipts.onNodeReceipt((node, receipt) => {
@@ -332,6 +333,7 @@ export async function openControlPlane(
       log,
       receipts: receipts as ClusterReceiptDesk,
       direct,
+      onInvalidate: (inv) => auth.forget(inv.key),
       jobTimeoutMs: config.jobTimeoutMs,
     })
     : null;
@@ -351,7 +353,7 @@ export async function openControlPlane(
     jobs,
     recorder,
     leases,
-    auth: new ApiKeyAuth(db.sql),
+    auth,
     keyLimiter: state.limiter("api_key", { ratePerSec: rate, burst: rate * 2 }),
     keyCreationLimiter: state.limiter("key_creation", {
       ratePerSec: config.keyCreationPerMinute / 60,

@@ -1,7 +1,8 @@
 // POST /api/keys: an API key with no account. Random, shown once, stored hashed; rate limited
-// per address so the endpoint cannot be used to fill the database.
+// per address so the endpoint cannot be used to fill the database. POST /api/keys/revoke: the
+// key in the Authorization header stops working, on every instance at once.
 import type { AppContext } from "../app_env.ts";
-import { createApiKey } from "../../db/mod.ts";
+import { createApiKey, revokeApiKey } from "../../db/mod.ts";
 import { compileSchema, type JsonSchema } from "../../shared/mod.ts";
 import type { ControlPlane } from "../control_plane.ts";
 import { HttpError } from "../http_error.ts";
@@ -55,5 +56,20 @@ export function createKey(cp: ControlPlane) {
       created_at: row.createdAt.toISOString(),
       note: "Store this key now: it is shown only once.",
     }, 201);
+  };
+}
+
+/** The handler that revokes the caller's own key (a leaked one, say). */
+export function revokeKey(cp: ControlPlane) {
+  return async (c: AppContext): Promise<Response> => {
+    const caller = await cp.auth.authenticate(c.req.header("authorization") ?? null);
+    if (caller.platform) {
+      throw new HttpError(403, "The platform's canary key cannot be revoked.", { code: "permission_denied" });
+    }
+    const hash = await revokeApiKey(cp.db.sql, caller.apiKeyId);
+    // Cached lookups go at once, here and (over NATS) on every other instance.
+    cp.auth.forget(caller.keyHash);
+    await cp.cluster?.invalidate({ kind: "api_key", key: caller.keyHash });
+    return c.json({ id: caller.apiKeyId.toString(), revoked: hash !== null });
   };
 }

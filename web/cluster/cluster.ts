@@ -11,6 +11,7 @@ import type { DirectJobs } from "../direct/direct_jobs.ts";
 import { encodeFrame, type InboxFrame, parseInboxFrame } from "./cluster_frames.ts";
 import { ClusterLease } from "./cluster_lease.ts";
 import { DirectPeers } from "./direct_peers.ts";
+import { type Invalidation, InvalidationBus } from "./invalidation.ts";
 import type { ClusterReceiptDesk } from "./cluster_receipts.ts";
 import { JobRelay } from "./job_relay.ts";
 import { ClusterPresence } from "./presence.ts";
@@ -31,6 +32,8 @@ export interface ClusterOptions {
   jobTimeoutMs: number;
   /** This instance's direct-mode jobs: the others ask it about them (absent: none answered). */
   direct?: DirectJobs;
+  /** Drops what this instance caches of a thing another instance (or this one) changed. */
+  onInvalidate?: (inv: Invalidation) => void;
   /** How long a lease outlives its holder's last renewal (default 3,000 ms). */
   leaseTtlMs?: number;
   /** How often an instance says it is alive (default 1,000 ms). */
@@ -45,6 +48,7 @@ export function clusterNames(prefix: string) {
     inbox: (instance: string) => `${prefix}.in.${instance}`,
     beat: `${prefix}.beat`,
     heartbeat: `${prefix}.hb`,
+    invalidate: `${prefix}.invalidate`,
     presenceBucket: `${prefix}_presence`,
     recordsBucket: `${prefix}_records`,
     leaseBucket: `${prefix}_leases`,
@@ -61,6 +65,8 @@ export interface Cluster {
   direct: DirectPeers | null;
   /** Starts trying for the lease `name`: `onChange` says when this instance holds it (or no longer). */
   lease(name: string, onChange: (held: boolean) => void): Promise<ClusterLease>;
+  /** Tells every instance (this one too) to drop its cached copy of a changed thing. */
+  invalidate(inv: Invalidation): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -139,6 +145,7 @@ export async function openCluster(opts: ClusterOptions): Promise<Cluster> {
       ? new DirectPeers({ nc, prefix: opts.prefix, instance: opts.instance, direct: opts.direct, log: opts.log })
       : null;
     direct?.start();
+    const invalidations = new InvalidationBus(nc, names.invalidate, opts.log, (inv) => opts.onInvalidate?.(inv));
     await presence.start();
     // The subscriptions are on the server before anyone is told this instance holds a node.
     await nc.flush();
@@ -148,6 +155,7 @@ export async function openCluster(opts: ClusterOptions): Promise<Cluster> {
       presence,
       relay,
       direct,
+      invalidate: (inv) => invalidations.publish(inv),
       async lease(name, onChange) {
         const lease = new ClusterLease({ kv: leaseKv, name, instance: opts.instance, ttlMs: leaseTtlMs, log: opts.log, onChange });
         leases.add(lease);
@@ -157,6 +165,7 @@ export async function openCluster(opts: ClusterOptions): Promise<Cluster> {
       async close() {
         await Promise.all([...leases].map((l) => l.close()));
         direct?.close();
+        invalidations.close();
         await presence.close();
         opts.receipts?.routeThrough(null);
         inbox.unsubscribe();

@@ -262,6 +262,15 @@ export function openApiDocument(opts: { version: string; serverUrl?: string | nu
         errors: [400, 429],
       }),
     },
+    "/api/keys/revoke": {
+      post: operation({
+        summary: "Revoke the API key that calls it",
+        tag: CONSUMER,
+        security: "apiKey",
+        ok: [200, "KeyRevoked", "The key no longer works, on any instance."],
+        errors: [401, 403],
+      }),
+    },
     "/api/pricing": {
       get: operation({
         summary: "The published fee, price bounds and limits",

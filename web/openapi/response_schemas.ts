@@ -91,6 +91,14 @@ export const RESPONSE_SCHEMAS: Record<string, Json> = {
       note: { type: "string" },
     },
   },
+  KeyRevoked: {
+    type: "object",
+    required: ["id", "revoked"],
+    properties: {
+      id: { type: "string" },
+      revoked: { type: "boolean", description: "False when it was already revoked." },
+    },
+  },
   Deposit: {
     type: "object",
     properties: {

@@ -1,5 +1,7 @@
 // `/v1` authentication: `Authorization: Bearer <api key>`, looked up by hash with a short cache so
-// the request path does not touch the database on every call.
+// the request path does not touch the database on every call. A revoked key is forgotten at once
+// by every instance (`forget`, called on each through web/cluster/invalidation.ts); the TTL bounds
+// how long a missed message could leave it usable.
 import { findApiKeyByHash, hashApiKey, type Sql } from "../../../db/mod.ts";
 import { HttpError } from "../../http_error.ts";
 
@@ -24,6 +26,11 @@ export class ApiKeyAuth {
 
   constructor(sql: Sql) {
     this.#sql = sql;
+  }
+
+  /** Drops a key's cached lookup: its next request reads the database. */
+  forget(keyHash: string): void {
+    this.#cache.delete(keyHash);
   }
 
   /** The caller for an Authorization header, or a 401 HttpError. */
