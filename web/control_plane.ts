@@ -17,6 +17,7 @@ import { SettlementJournal } from "./jobs/settlement_journal.ts";
 import { createLogger, fastestSecp256k1, type Logger } from "../shared/mod.ts";
 import type { WebConfig } from "./config.ts";
 import { NodeRegistry } from "./registry/node_registry.ts";
+import { NodeConnection } from "./dispatch/node_connection.ts";
 import { JobStore } from "./jobs/job_store.ts";
 import { JobRecorder } from "./jobs/job_recorder.ts";
 import { BalanceLeases } from "./billing/leases.ts";
@@ -195,18 +196,22 @@ export async function openControlPlane(
     metrics,
     receipts,
   };
+  // Live nodes by tier: those whose socket is here (`ownOnly`), or all the router sees.
+  const liveByTier = (ownOnly: boolean) => {
+    const now = Date.now();
+    const byTier = new Map<string, number>();
+    for (const node of registry.all()) {
+      if (!node.connection?.open || now - node.lastHeartbeatAt > config.nodeStaleMs) continue;
+      if (ownOnly && !(node.connection instanceof NodeConnection)) continue;
+      const tier = node.record.vramTier;
+      byTier.set(tier, (byTier.get(tier) ?? 0) + 1);
+    }
+    return byTier;
+  };
   metrics.watch({
     jobsInFlight: () => active.size,
-    liveNodesByTier() {
-      const now = Date.now();
-      const byTier = new Map<string, number>();
-      for (const node of registry.all()) {
-        if (!node.connection?.open || now - node.lastHeartbeatAt > config.nodeStaleMs) continue;
-        const tier = node.record.vramTier;
-        byTier.set(tier, (byTier.get(tier) ?? 0) + 1);
-      }
-      return byTier;
-    },
+    liveNodesByTier: () => liveByTier(true),
+    routableNodesByTier: () => liveByTier(false),
     nodesRegistered: () => registry.all().length,
     recorderQueued: () => recorder.queued,
     journal: () => journal && { pending: journal.pendingJobs, segments: journal.segments.length },

@@ -12,8 +12,10 @@ import { type CounterSeries, Family, HistogramSeries, talliedCounter, TalliedHis
 export interface MetricsState {
   /** Jobs running on this instance now. */
   jobsInFlight(): number;
-  /** Nodes that would get a job now (socket open, heartbeat fresh), by VRAM tier. */
+  /** Nodes whose socket this instance holds that would get a job now (heartbeat fresh), by VRAM tier. */
   liveNodesByTier(): Map<string, number>;
+  /** Nodes this instance's router would send a job to now, wherever their socket is, by VRAM tier. */
+  routableNodesByTier(): Map<string, number>;
   /** Nodes registered, live or not. */
   nodesRegistered(): number;
   /** Jobs handed to the recorder and not yet committed to the database. */
@@ -172,13 +174,27 @@ export class Metrics {
         this.set(state()?.jobsInFlight() ?? 0);
       },
     });
+    // Among several instances, each node's socket is on one: the sum of infernet_nodes_live over
+    // the instances is the deployment's; infernet_nodes_routable is the deployment's on each one.
     new Gauge({
       name: "infernet_nodes_live",
-      help: "Nodes that would get a job now (socket open, heartbeat fresh), by VRAM tier.",
+      help: "Nodes whose job socket this instance holds that would get a job now (heartbeat fresh), " +
+        "by VRAM tier. Sum over instances for the deployment.",
       labelNames: ["tier"] as const,
       registers,
       collect() {
         const live = state()?.liveNodesByTier();
+        for (const tier of VRAM_TIERS) this.set({ tier }, live?.get(tier) ?? 0);
+      },
+    });
+    new Gauge({
+      name: "infernet_nodes_routable",
+      help: "Nodes this instance's router would send a job to now, wherever their socket is, by VRAM " +
+        "tier. The same deployment-wide count on every instance: do not sum.",
+      labelNames: ["tier"] as const,
+      registers,
+      collect() {
+        const live = state()?.routableNodesByTier();
         for (const tier of VRAM_TIERS) this.set({ tier }, live?.get(tier) ?? 0);
       },
     });
