@@ -45,7 +45,9 @@ function balancedFetch(routeTo: string, restTo: string, sent: Sent[]): typeof fe
   return async (input, init) => {
     const u = new URL(typeof input === "string" ? input : input instanceof URL ? input.href : input.url);
     let target = u.href;
-    if (u.host === "cluster.test") target = (u.pathname === "/v1/route" ? routeTo : restTo) + u.pathname + u.search;
+    if (u.host === "cluster.test") {
+      target = (u.pathname === "/v1/route" ? routeTo : restTo) + u.pathname + u.search;
+    }
     const body = typeof init?.body === "string" ? init.body : "";
     const res = await fetch(target, init);
     if (u.pathname.startsWith("/v1/relay/") || u.pathname.endsWith("/direct")) {
@@ -173,7 +175,9 @@ clusterTest(
       assert.equal(text, "Echo: relay me across");
       assert.equal(ownerOfJob(jobId), net.c.planes[0].cp.cluster!.instance, "the job id names A");
       assert.deepEqual(
-        sent.map((s) => [new URL(s.url).origin, new URL(s.url).pathname.split("/").slice(0, 3).join("/"), s.status]),
+        sent.map((
+          s,
+        ) => [new URL(s.url).origin, new URL(s.url).pathname.split("/").slice(0, 3).join("/"), s.status]),
         [[a, "/v1/route", 200], [b, "/v1/relay", 200], [b, "/v1/route", 200]],
       );
       await assertSettled(net, jobId, net.relayNode, "relay-m");

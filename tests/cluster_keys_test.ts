@@ -10,7 +10,8 @@ clusterTest("cluster keys - a key revoked on A is refused on B and C within a se
     const created = await fetch(`${a}/api/keys`, { method: "POST" });
     assert.equal(created.status, 201);
     const { key } = await created.json();
-    const balanceOn = (url: string) => fetch(`${url}/api/balance`, { headers: { authorization: `Bearer ${key}` } });
+    const balanceOn = (url: string) =>
+      fetch(`${url}/api/balance`, { headers: { authorization: `Bearer ${key}` } });
     // B and C have it in their caches now.
     for (const url of [b, cc]) {
       const res = await balanceOn(url);
@@ -39,7 +40,10 @@ clusterTest("cluster keys - a key revoked on A is refused on B and C within a se
       assert.equal(status, 401, `refused on ${url}`);
     }
     // Revoking again says so.
-    const again = await fetch(`${b}/api/keys/revoke`, { method: "POST", headers: { authorization: `Bearer ${key}` } });
+    const again = await fetch(`${b}/api/keys/revoke`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}` },
+    });
     assert.equal(again.status, 401);
     await again.body?.cancel();
   } finally {

@@ -142,10 +142,21 @@ export async function openCluster(opts: ClusterOptions): Promise<Cluster> {
     });
     opts.receipts?.routeThrough({ holderOf: (node) => presence.holderOf(node), send });
     const direct = opts.direct
-      ? new DirectPeers({ nc, prefix: opts.prefix, instance: opts.instance, direct: opts.direct, log: opts.log })
+      ? new DirectPeers({
+        nc,
+        prefix: opts.prefix,
+        instance: opts.instance,
+        direct: opts.direct,
+        log: opts.log,
+      })
       : null;
     direct?.start();
-    const invalidations = new InvalidationBus(nc, names.invalidate, opts.log, (inv) => opts.onInvalidate?.(inv));
+    const invalidations = new InvalidationBus(
+      nc,
+      names.invalidate,
+      opts.log,
+      (inv) => opts.onInvalidate?.(inv),
+    );
     await presence.start();
     // The subscriptions are on the server before anyone is told this instance holds a node.
     await nc.flush();
@@ -157,7 +168,14 @@ export async function openCluster(opts: ClusterOptions): Promise<Cluster> {
       direct,
       invalidate: (inv) => invalidations.publish(inv),
       async lease(name, onChange) {
-        const lease = new ClusterLease({ kv: leaseKv, name, instance: opts.instance, ttlMs: leaseTtlMs, log: opts.log, onChange });
+        const lease = new ClusterLease({
+          kv: leaseKv,
+          name,
+          instance: opts.instance,
+          ttlMs: leaseTtlMs,
+          log: opts.log,
+          onChange,
+        });
         leases.add(lease);
         await lease.start();
         return lease;

@@ -32,6 +32,8 @@ Deno.test("cluster frames - every inbox frame survives the wire, the facts' bigi
   const frames: InboxFrame[] = [
     { t: "job", from: "cp_a", job: "job_1", node: "n", kind: "chat", stream: true, body: { model: "m" } },
     { t: "cancel", job: "job_1", reason: "client disconnected" },
+    { t: "relay", from: "cp_a", job: "job_1", node: "n", header: { ticket: {}, consumer: "c" } },
+    { t: "rf", job: "job_1", lines: ["sealed"] },
     {
       t: "ev",
       job: "job_1",

@@ -30,43 +30,46 @@ async function contender(bucket: string, instance: string): Promise<Contender> {
   return { nc, lease, changes };
 }
 
-clusterTest("cluster lease - one holder of three; a dead holder's lease is taken over within its TTL", async () => {
-  const bucket = `${freshClusterPrefix()}_leases`;
-  const all: Contender[] = [];
-  try {
-    for (const i of [0, 1, 2]) all.push(await contender(bucket, `i${i}`));
-    await until(() => all.filter((c) => c.lease.held).length === 1, 5000, "one holder");
-    // It stays one over several renewals.
-    for (let i = 0; i < 10; i++) {
-      await new Promise((r) => setTimeout(r, TTL_MS / 5));
-      assert.equal(all.filter((c) => c.lease.held).length, 1);
-    }
-    const holder = all.find((c) => c.lease.held)!;
-    // Killed: its connection is gone, nothing is released; the key expires.
-    await holder.nc.close();
-    const killedAt = Date.now();
-    const rest = all.filter((c) => c !== holder);
-    // The bound: the TTL, two turns of the others (a third of it each), and the server's expiry sweep.
-    await until(() => rest.some((c) => c.lease.held), TTL_MS * 5, "another instance to take the lease");
-    console.log(`lease taken over ${Date.now() - killedAt} ms after its holder died (TTL ${TTL_MS} ms)`);
-    assert.equal(rest.filter((c) => c.lease.held).length, 1);
-    // The dead one learns it lost the lease at its next renewal.
-    await until(() => !holder.lease.held, 5000, "the dead holder to drop the lease");
-    assert.deepEqual(holder.changes, [true, false]);
+clusterTest(
+  "cluster lease - one holder of three; a dead holder's lease is taken over within its TTL",
+  async () => {
+    const bucket = `${freshClusterPrefix()}_leases`;
+    const all: Contender[] = [];
+    try {
+      for (const i of [0, 1, 2]) all.push(await contender(bucket, `i${i}`));
+      await until(() => all.filter((c) => c.lease.held).length === 1, 5000, "one holder");
+      // It stays one over several renewals.
+      for (let i = 0; i < 10; i++) {
+        await new Promise((r) => setTimeout(r, TTL_MS / 5));
+        assert.equal(all.filter((c) => c.lease.held).length, 1);
+      }
+      const holder = all.find((c) => c.lease.held)!;
+      // Killed: its connection is gone, nothing is released; the key expires.
+      await holder.nc.close();
+      const killedAt = Date.now();
+      const rest = all.filter((c) => c !== holder);
+      // The bound: the TTL, two turns of the others (a third of it each), and the server's expiry sweep.
+      await until(() => rest.some((c) => c.lease.held), TTL_MS * 5, "another instance to take the lease");
+      console.log(`lease taken over ${Date.now() - killedAt} ms after its holder died (TTL ${TTL_MS} ms)`);
+      assert.equal(rest.filter((c) => c.lease.held).length, 1);
+      // The dead one learns it lost the lease at its next renewal.
+      await until(() => !holder.lease.held, 5000, "the dead holder to drop the lease");
+      assert.deepEqual(holder.changes, [true, false]);
 
-    // A graceful close releases at once: the last one takes it at its next turn.
-    const second = rest.find((c) => c.lease.held)!;
-    const last = rest.find((c) => c !== second)!;
-    await second.lease.close();
-    assert.deepEqual(second.changes, [true, false]);
-    await until(() => last.lease.held, TTL_MS * 5, "the last instance to take the released lease");
-  } finally {
-    for (const c of all) {
-      await c.lease.close();
-      if (!c.nc.isClosed()) await c.nc.close();
+      // A graceful close releases at once: the last one takes it at its next turn.
+      const second = rest.find((c) => c.lease.held)!;
+      const last = rest.find((c) => c !== second)!;
+      await second.lease.close();
+      assert.deepEqual(second.changes, [true, false]);
+      await until(() => last.lease.held, TTL_MS * 5, "the last instance to take the released lease");
+    } finally {
+      for (const c of all) {
+        await c.lease.close();
+        if (!c.nc.isClosed()) await c.nc.close();
+      }
+      const nc = await connect({ servers: NATS_URL });
+      await (await new Kvm(nc).open(bucket)).destroy().catch(() => {});
+      await nc.close();
     }
-    const nc = await connect({ servers: NATS_URL });
-    await (await new Kvm(nc).open(bucket)).destroy().catch(() => {});
-    await nc.close();
-  }
-});
+  },
+);

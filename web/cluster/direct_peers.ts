@@ -120,7 +120,12 @@ export class DirectPeers {
   }
 
   /** Hands a usage ack (as received) to the job's owner: its refusal, null when accepted. */
-  async ack(owner: string, jobId: string, apiKeyId: bigint, ack: unknown): Promise<AckRefusal | null | OwnerGone> {
+  async ack(
+    owner: string,
+    jobId: string,
+    apiKeyId: bigint,
+    ack: unknown,
+  ): Promise<AckRefusal | null | OwnerGone> {
     const r = await this.#ask(owner, { op: "ack", job: jobId, key: apiKeyId.toString(), ack });
     if ("gone" in r) return r;
     return isRecord(r.answer.refusal) ? r.answer.refusal as AckRefusal : null;
@@ -131,7 +136,9 @@ export class DirectPeers {
     const jobId = receipt.content.task_id;
     void this.#ask(owner, { op: "receipt", node, event: receipt.event }).then(
       (r) => {
-        if ("gone" in r) this.#o.log.warn("direct job's owner gone; its receipt is not settled", { jobId, owner });
+        if ("gone" in r) {
+          this.#o.log.warn("direct job's owner gone; its receipt is not settled", { jobId, owner });
+        }
       },
       (err) => this.#o.log.error("direct job's receipt not forwarded", { jobId, owner, err }),
     );
@@ -169,7 +176,11 @@ export class DirectPeers {
         const { verifyEvent } = await fastestSecp256k1();
         const checked = verifyUsageAck(ask.ack, { verify: verifyEvent });
         if (!checked.ok) {
-          const refusal = { status: 400, code: "ack_invalid", message: `The usage ack was refused: ${checked.reason}.` };
+          const refusal = {
+            status: 400,
+            code: "ack_invalid",
+            message: `The usage ack was refused: ${checked.reason}.`,
+          };
           return { refusal };
         }
         return { refusal: direct.ack(ask.job, BigInt(ask.key), checked.ack) };

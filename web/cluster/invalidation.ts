@@ -18,7 +18,9 @@ const decoder = new TextDecoder();
 function parseInvalidation(data: Uint8Array): Invalidation | null {
   try {
     const v = JSON.parse(decoder.decode(data));
-    return isRecord(v) && v.kind === "api_key" && typeof v.key === "string" ? { kind: v.kind, key: v.key } : null;
+    return isRecord(v) && v.kind === "api_key" && typeof v.key === "string"
+      ? { kind: v.kind, key: v.key }
+      : null;
   } catch {
     return null;
   }

@@ -54,5 +54,24 @@ Deno.test("remote link - the holder gone, or unreachable, is a lost job, never a
   assert.equal((await l.startJob("c", "chat", false, {}).next(10) as { type: string }).type, "lost");
   const down = link(false).l.startJob("d", "chat", false, {});
   assert.deepEqual(await down.next(10), { type: "lost", reason: "instance cp_b cannot be reached" });
-  assert.equal((await link().l.openRelay("r", {}).next(10) as { type: string }).type, "lost");
+  assert.equal((await l.openRelay("r", {}).next(10) as { type: string }).type, "lost");
+  assert.equal(l.relayFrame("r", "line"), false);
+});
+
+Deno.test("remote link - a relayed direct request's lines go to the holder, its answer lines come back", async () => {
+  const { l, sent } = link();
+  const ch = l.openRelay("r1", { ticket: {}, consumer: "c" });
+  assert.equal(l.relayFrame("r1", "sealed-1"), true);
+  assert.equal(l.relayFrame("r1", "sealed-2"), true);
+  assert.deepEqual(sent, [
+    { t: "relay", from: "cp_a", job: "r1", node: "node", header: { ticket: {}, consumer: "c" } },
+    { t: "rf", job: "r1", lines: ["sealed-1"] },
+    { t: "rf", job: "r1", lines: ["sealed-2"] },
+  ]);
+  l.deliver("r1", [{ type: "chunks", data: ["answer-1", "answer-2"] }, { type: "end" }]);
+  assert.deepEqual(await ch.next(10), { type: "chunks", data: ["answer-1", "answer-2"] });
+  assert.deepEqual(await ch.next(10), { type: "end" });
+  // Ended: no more lines go.
+  assert.equal(l.relayFrame("r1", "late"), false);
+  assert.equal(sent.length, 3);
 });
