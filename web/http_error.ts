@@ -35,6 +35,7 @@ export type ErrorCode =
   | "claim_not_pending"
   | "receipt_not_found"
   | "job_not_found"
+  | "job_owner_unavailable"
   | "model_key_not_found"
   | "model_key_invalid"
   | "model_key_forged"

@@ -11,6 +11,7 @@ import type { VerifiedNodeReceipt } from "../../shared/mod.ts";
 import { verifyUsageAck } from "../../shared/direct/acks.ts";
 import type { AckRefusal, DirectJobs, DirectJobTerms } from "../direct/direct_jobs.ts";
 import { newJobId } from "../jobs/job_run.ts";
+import { HttpError } from "../http_error.ts";
 
 /** Options of {@link DirectPeers}. */
 export interface DirectPeersOptions {
@@ -27,8 +28,19 @@ export interface DirectPeersOptions {
 /** What a relay request learns of a job from its owner. */
 export type RemoteTerms = Pick<DirectJobTerms, "apiKeyId" | "candidates">;
 
-/** The owner's answer when it cannot be asked. */
-export type OwnerGone = { gone: string };
+/** Why an owner could not be asked: it is gone (no responder), or it did not answer in time. */
+export type OwnerUnreachable = { unreachable: string; gone: boolean };
+
+/** The consumer's error for an owner that could not be asked (docs/protocol.md §14). */
+export function ownerError(jobId: string, u: OwnerUnreachable): HttpError {
+  return u.gone
+    ? new HttpError(404, `No direct job ${jobId} is open: ${u.unreachable}, and the job with it.`, {
+      code: "job_not_found",
+    })
+    : new HttpError(503, `Job ${jobId} could not be reached: ${u.unreachable}; try again.`, {
+      code: "job_owner_unavailable",
+    });
+}
 
 type Ask =
   | { op: "terms"; job: string }
@@ -108,15 +120,15 @@ export class DirectPeers {
     return owner === null || owner === this.#o.instance ? null : owner;
   }
 
-  /** A job's terms from its owner: null when it knows no such job, OwnerGone when it cannot be asked. */
-  async terms(owner: string, jobId: string): Promise<RemoteTerms | null | OwnerGone> {
+  /** A job's terms from its owner: null when it knows no such job, OwnerUnreachable when it cannot be asked. */
+  async terms(owner: string, jobId: string): Promise<RemoteTerms | null | OwnerUnreachable> {
     const r = await this.#ask(owner, { op: "terms", job: jobId });
-    if ("gone" in r) return r;
+    if ("unreachable" in r) return r;
     const a = r.answer;
-    if (!isRecord(a.terms) || typeof a.terms.apiKeyId !== "string" || !Array.isArray(a.terms.candidates)) {
-      return null;
-    }
-    return { apiKeyId: BigInt(a.terms.apiKeyId), candidates: a.terms.candidates as string[] };
+    const t = a.terms;
+    if (!isRecord(t) || typeof t.apiKeyId !== "string" || !Array.isArray(t.candidates)) return null;
+    if (!t.candidates.every((c) => typeof c === "string")) return null;
+    return { apiKeyId: BigInt(t.apiKeyId), candidates: t.candidates as string[] };
   }
 
   /** Hands a usage ack (as received) to the job's owner: its refusal, null when accepted. */
@@ -125,9 +137,9 @@ export class DirectPeers {
     jobId: string,
     apiKeyId: bigint,
     ack: unknown,
-  ): Promise<AckRefusal | null | OwnerGone> {
+  ): Promise<AckRefusal | null | OwnerUnreachable> {
     const r = await this.#ask(owner, { op: "ack", job: jobId, key: apiKeyId.toString(), ack });
-    if ("gone" in r) return r;
+    if ("unreachable" in r) return r;
     return isRecord(r.answer.refusal) ? r.answer.refusal as AckRefusal : null;
   }
 
@@ -136,7 +148,7 @@ export class DirectPeers {
     const jobId = receipt.content.task_id;
     void this.#ask(owner, { op: "receipt", node, event: receipt.event }).then(
       (r) => {
-        if ("gone" in r) {
+        if ("unreachable" in r) {
           this.#o.log.warn("direct job's owner gone; its receipt is not settled", { jobId, owner });
         }
       },
@@ -144,7 +156,7 @@ export class DirectPeers {
     );
   }
 
-  async #ask(owner: string, ask: Ask): Promise<{ answer: Record<string, unknown> } | OwnerGone> {
+  async #ask(owner: string, ask: Ask): Promise<{ answer: Record<string, unknown> } | OwnerUnreachable> {
     const { nc, prefix, timeoutMs } = this.#o;
     try {
       const msg = await nc.request(directSubject(prefix, owner), encoder.encode(JSON.stringify(ask)), {
@@ -156,9 +168,14 @@ export class DirectPeers {
       }
       return { answer: v };
     } catch (err) {
-      if (err instanceof RequestError && err.isNoResponders()) return { gone: `instance ${owner} is gone` };
+      if (err instanceof RequestError && err.isNoResponders()) {
+        return { unreachable: `instance ${owner}, which routed it, is gone`, gone: true };
+      }
       if (err instanceof Error && err.name === "TimeoutError") {
-        return { gone: `instance ${owner} did not answer within ${timeoutMs} ms` };
+        return {
+          unreachable: `instance ${owner}, which routed it, did not answer within ${timeoutMs} ms`,
+          gone: false,
+        };
       }
       throw err;
     }

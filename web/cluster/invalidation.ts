@@ -12,6 +12,9 @@ export interface Invalidation {
   key: string;
 }
 
+/** The longest a revocation waits for the server to have its announcement. */
+const FLUSH_WAIT_MS = 1000;
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -50,13 +53,22 @@ export class InvalidationBus {
     });
   }
 
-  /** Tells every instance; the server has it once this resolves (a flush), so a next request anywhere is refused. */
+  /**
+   * Tells every instance. Resolves once the server has it (a flush), so a next request anywhere is
+   * refused; or after a second when NATS is away (the caches' TTL is then the bound).
+   */
   async publish(inv: Invalidation): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       this.#nc.publish(this.#subject, encoder.encode(JSON.stringify(inv)));
-      await this.#nc.flush();
+      await Promise.race([
+        this.#nc.flush(),
+        new Promise((resolve) => timer = setTimeout(resolve, FLUSH_WAIT_MS)),
+      ]);
     } catch (err) {
       this.#log.warn("invalidation not sent; the other instances' caches expire instead", { err });
+    } finally {
+      clearTimeout(timer);
     }
   }
 

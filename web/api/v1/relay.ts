@@ -12,7 +12,7 @@ import { type JobEvent, TIMED_OUT } from "../../dispatch/job_channel.ts";
 import { HttpError } from "../../http_error.ts";
 import { LineLimitError, ndjsonLines } from "../../direct/ndjson_lines.ts";
 import type { ApiCaller } from "./api_key_auth.ts";
-import type { RemoteTerms } from "../../cluster/direct_peers.ts";
+import { ownerError, type RemoteTerms } from "../../cluster/direct_peers.ts";
 
 const encoder = new TextEncoder();
 const NDJSON_HEADERS = { "content-type": "application/x-ndjson", "cache-control": "no-store" };
@@ -47,11 +47,7 @@ async function jobTerms(cp: ControlPlane, jobId: string): Promise<RemoteTerms> {
   const peers = cp.cluster?.direct;
   const owner = peers?.remoteOwner(jobId) ?? null;
   const terms = owner === null ? cp.direct.terms(jobId) : await peers!.terms(owner, jobId);
-  if (terms && "gone" in terms) {
-    throw new HttpError(404, `No direct job ${jobId} is open: ${terms.gone}, which routed it.`, {
-      code: "job_not_found",
-    });
-  }
+  if (terms && "unreachable" in terms) throw ownerError(jobId, terms);
   if (!terms) throw new HttpError(404, `No direct job ${jobId} is open.`, { code: "job_not_found" });
   return terms;
 }

@@ -7,18 +7,7 @@ import { verifyUsageAck } from "../../../shared/direct/acks.ts";
 import type { ControlPlane } from "../../control_plane.ts";
 import { HttpError } from "../../http_error.ts";
 import type { ApiCaller } from "./api_key_auth.ts";
-import type { AckRefusal } from "../../direct/direct_jobs.ts";
-import type { OwnerGone } from "../../cluster/direct_peers.ts";
-
-/** The owner's verdict; an owner that is gone took its job with it (its hold returns with its lease). */
-function ownerAnswer(jobId: string, a: AckRefusal | null | OwnerGone): AckRefusal | null {
-  if (a === null || !("gone" in a)) return a;
-  return {
-    status: 404,
-    code: "job_not_found",
-    message: `No direct job ${jobId} awaits a usage ack: ${a.gone}, which routed it.`,
-  };
-}
+import { ownerError } from "../../cluster/direct_peers.ts";
 
 /** The handler for a direct job's usage ack. */
 export function routeUsage(cp: ControlPlane) {
@@ -35,7 +24,8 @@ export function routeUsage(cp: ControlPlane) {
     const owner = peers?.remoteOwner(jobId) ?? null;
     const refused = owner === null
       ? cp.direct.ack(jobId, caller.apiKeyId, checked.ack)
-      : ownerAnswer(jobId, await peers!.ack(owner, jobId, caller.apiKeyId, c.get("body")));
+      : await peers!.ack(owner, jobId, caller.apiKeyId, c.get("body"));
+    if (refused && "unreachable" in refused) throw ownerError(jobId, refused);
     if (refused) throw new HttpError(refused.status, refused.message, { code: refused.code });
     return c.json({ job_id: jobId, accepted: true });
   };
