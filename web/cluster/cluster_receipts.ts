@@ -7,6 +7,7 @@ import { type JobKind, receiptIdOf, sleep } from "../../shared/mod.ts";
 import { receiptsForJob, type Sql } from "../../db/mod.ts";
 import {
   type AttemptFacts,
+  type ChainHead,
   ReceiptDesk,
   type ReceiptDeskOptions,
   type WrittenReceipt,
@@ -41,6 +42,12 @@ export class ClusterReceiptDesk extends ReceiptDesk {
 
   #remote(node: string): string | null {
     return this.#route?.holderOf(node) ?? null;
+  }
+
+  /** A node (re)connecting here may have left receipts on another instance meanwhile: they are read first. */
+  override async head(node: string): Promise<ChainHead | null> {
+    await this.refreshHeads(node);
+    return super.head(node);
   }
 
   override expect(jobId: string, node: string, job: { kind: JobKind; model: string }): void {

@@ -176,6 +176,22 @@ export class ReceiptDesk {
     return h && { id: h.id, seq: h.seq };
   }
 
+  /**
+   * Reads the node's chain heads again and takes each stored one that is further along than this
+   * desk's: among several instances another may have written the node's receipts while its
+   * socket was there. What this desk accepted and has not written yet stays ahead.
+   */
+  async refreshHeads(node: string): Promise<void> {
+    if (!this.#platformHeads.has(node)) return this.#loadHeads(node);
+    const stored = await receiptHeads(this.#sql, node);
+    const newer = (mine: Head | null | undefined, theirs: ChainHead | null) =>
+      theirs && (!mine || theirs.seq > mine.seq) ? { ...theirs, createdAt: 0 } : null;
+    const n = newer(this.#nodeHeads.get(node), stored.node);
+    if (n) this.#nodeHeads.set(node, n);
+    const p = newer(this.#platformHeads.get(node), stored.platform);
+    if (p) this.#platformHeads.set(node, p);
+  }
+
   #loadHeads(node: string): Promise<void> {
     if (this.#platformHeads.has(node)) return Promise.resolve();
     let loading = this.#loading.get(node);
