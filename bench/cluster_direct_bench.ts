@@ -5,7 +5,7 @@
 //   cross  — everything to instance 0 (the relay crosses to 1 over NATS; 0 owns the job)
 //   split  — the route to 1, the relay and the ack to 0 (0 asks 1 for the terms and hands it the ack)
 // Real PostgreSQL and NATS, a real daemon and test engine; every instance in this process.
-// Run: flock /tmp/bench.lock deno run --allow-all bench/cluster_direct_bench.ts [rounds]
+// Run: deno run --allow-all bench/cluster_direct_bench.ts [rounds]
 import { privateChat } from "../shared/direct/mod.ts";
 import { openTestCluster, until } from "../testing/cluster.ts";
 import { startNode, stopNode } from "../testing/network.ts";
