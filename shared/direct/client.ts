@@ -9,6 +9,7 @@ import { createUsageAck } from "./acks.ts";
 import { countPromptTokens, countTextTokens } from "./count.ts";
 import { conversationKey, type SharedXBackend } from "./conversation_key.ts";
 import { FrameOpener, FrameSealer, FramingError, type Opened } from "./framing.ts";
+import type { Nip44Cipher } from "./nip44_cipher.ts";
 import { readLines } from "./ndjson.ts";
 
 /** An OpenAI chat completion request (the fields direct mode reads; the rest travels sealed). */
@@ -54,6 +55,8 @@ export interface PrivateChatOptions {
   onAckError?: (err: unknown) => void;
   /** The secp256k1 backend for the key, the ECDH and the ack (default nostr-tools' pure one). */
   secp?: ConsumerSecp;
+  /** The NIP-44 implementation for the frames (default nostr-tools'; `fastestNip44()` is cheaper). */
+  cipher?: Nip44Cipher;
 }
 
 /** A failed private request: an HTTP status to answer with and a stable code. */
@@ -241,7 +244,7 @@ export async function* privateChat(opts: PrivateChatOptions): AsyncGenerator<unk
     const silent = new DirectError(504, "node_timeout", `the node sent nothing within ${timeoutMs} ms`);
     const timer = setTimeout(() => attempt.abort(silent), timeoutMs);
     try {
-      const sealer = new FrameSealer(key, route.job_id, "c2n");
+      const sealer = new FrameSealer(key, route.job_id, "c2n", { cipher: opts.cipher });
       const lines = [
         JSON.stringify({ ticket: cand.ticket, consumer }),
         ...sealer.message(request),
@@ -270,7 +273,7 @@ export async function* privateChat(opts: PrivateChatOptions): AsyncGenerator<unk
       }
       if (!res.ok || !res.body) throw await errorOf(res, "node_refused");
       answered = true;
-      const opener = new FrameOpener(key, route.job_id, "n2c");
+      const opener = new FrameOpener(key, route.job_id, "n2c", { cipher: opts.cipher });
       for await (const line of readLines(res.body)) {
         let opened: Opened;
         try {
