@@ -156,7 +156,7 @@ export async function admitDirect(
   if (claim === "full") return refuse(503, "node_busy", "the node has too many live tickets");
   let key: Uint8Array;
   try {
-    key = conversationKey(secret, t.consumer, { secp: deps.secp });
+    key = conversationKey(secret, t.consumer, { secp: deps.secp, cipher: deps.cipher });
   } catch {
     return refuse(400, "ticket_invalid", "the ticket's consumer key is not a secp256k1 point");
   }

@@ -236,7 +236,7 @@ export async function* privateChat(opts: PrivateChatOptions): AsyncGenerator<unk
     const onAbort = () => attempt.abort(opts.signal?.reason);
     opts.signal?.addEventListener("abort", onAbort);
     const recipient = recipientOf(cand);
-    const key = conversationKey(oneOff, recipient, { secp: opts.secp });
+    const key = conversationKey(oneOff, recipient, { secp: opts.secp, cipher: opts.cipher });
     const received = new Received();
     let answered = false;
     let openedAny = false;

@@ -6,7 +6,7 @@
 // `INFERNET_LIBSODIUM=/path/to/lib`) and `--allow-ffi`; without either, `nativeNip44()` is null.
 import { base64 } from "@scure/base";
 import { openLibrary } from "../ffi/open_library.ts";
-import type { Nip44Cipher } from "./nip44_cipher.ts";
+import { NIP44_SALT, type Nip44Cipher } from "./nip44_cipher.ts";
 
 const SYMBOLS = {
   sodium_init: { parameters: [], result: "i32" },
@@ -56,8 +56,19 @@ function bind(lib: Deno.DynamicLibrary<typeof SYMBOLS>): Nip44Cipher | null {
     return okm;
   }
 
+  // HKDF-extract is HMAC(salt, x); HMAC pads a short key with zeros to its block (RFC 2104), so
+  // the 8-byte salt zero-padded to the 32 bytes this call takes is the same key.
+  const salt = new Uint8Array(32);
+  salt.set(NIP44_SALT);
+
   return {
     name: "native",
+    keyFromSharedX(sharedX) {
+      if (sharedX.length !== 32) throw new Error("the shared x is not 32 bytes");
+      const key = new Uint8Array(32);
+      s.crypto_auth_hmacsha256(key, sharedX, 32n, salt);
+      return key;
+    },
     encrypt(plaintext, conversationKey, nonce = crypto.getRandomValues(new Uint8Array(32))) {
       if (nonce.length !== 32) throw new Error("invalid nonce length");
       const unpadded = encoder.encode(plaintext);
