@@ -10,7 +10,7 @@ import { countPromptTokens, countTextTokens } from "./count.ts";
 import { conversationKey, type SharedXBackend } from "./conversation_key.ts";
 import { FrameOpener, FrameSealer, FramingError, type Opened } from "./framing.ts";
 import type { Nip44Cipher } from "./nip44_cipher.ts";
-import { readLines } from "./ndjson.ts";
+import { responseLines } from "./ndjson.ts";
 
 /** An OpenAI chat completion request (the fields direct mode reads; the rest travels sealed). */
 export interface ChatRequest {
@@ -274,7 +274,7 @@ export async function* privateChat(opts: PrivateChatOptions): AsyncGenerator<unk
       if (!res.ok || !res.body) throw await errorOf(res, "node_refused");
       answered = true;
       const opener = new FrameOpener(key, route.job_id, "n2c", { cipher: opts.cipher });
-      for await (const line of readLines(res.body)) {
+      for await (const line of responseLines(res)) {
         let opened: Opened;
         try {
           opened = opener.open(line);
