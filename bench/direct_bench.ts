@@ -1,5 +1,6 @@
 // Direct mode's encryption cost on one core (issue 28): NIP-44 v2 frames (shared/direct/framing.ts)
-// sealed and opened, for 1 KB stream chunks and for a 512 KB prompt (cut into 64 KB frames), and
+// sealed and opened, for 1 KB stream chunks and for a 512 KB prompt (cut into 64 KB frames), by
+// nostr-tools' nip44 and by libsodium's primitives (shared/direct/nip44_native.ts, --allow-ffi), and
 // raw nostr-tools nip44 encrypt/decrypt of 1 KB beside them; then what each request costs once:
 // the conversation key (ECDH + HKDF) and the ticket's signature check, by nostr-tools' pure
 // JavaScript and by the fastest secp256k1 backend that loads here (native libsecp256k1 through FFI
@@ -12,8 +13,11 @@ import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
 import {
   conversationKey,
   createTicket,
+  fastestNip44,
   FrameOpener,
   FrameSealer,
+  nativeNip44,
+  NOSTR_TOOLS_NIP44,
   verifyTicket,
 } from "../shared/direct/mod.ts";
 import { fastestSecp256k1 } from "../shared/mod.ts";
@@ -61,29 +65,33 @@ run("nip44 encrypt 1 KB (raw)", KB, () => nip44.encrypt(chunk, key));
 const sealedRaw = nip44.encrypt(chunk, key);
 run("nip44 decrypt 1 KB (raw)", KB, () => nip44.decrypt(sealedRaw, key));
 
-// One long stream of 1 KB messages: seal each, then open each in order.
-{
-  const sealer = new FrameSealer(key, "job_bench", "n2c");
-  run("frame seal 1 KB chunk", KB, () => sealer.message(chunk));
-  const frames = new FrameSealer(key, "job_bench", "n2c");
+// Each NIP-44 implementation: nostr-tools' (the reference), and libsodium's where it loads.
+for (const cipher of [NOSTR_TOOLS_NIP44, ...(nativeNip44() ? [nativeNip44()!] : [])]) {
+  const c = cipher.name;
+  // One long stream of 1 KB messages: seal each, then open each in order.
+  const sealer = new FrameSealer(key, "job_bench", "n2c", { cipher });
+  run(`frame seal 1 KB chunk, ${c}`, KB, () => sealer.message(chunk));
+  const frames = new FrameSealer(key, "job_bench", "n2c", { cipher });
   const pool: string[] = [];
   for (let i = 0; i < 2000; i++) pool.push(frames.message(chunk)[0]);
-  let opener = new FrameOpener(key, "job_bench", "n2c");
+  let opener = new FrameOpener(key, "job_bench", "n2c", { cipher });
   let i = 0;
-  run("frame open 1 KB chunk", KB, () => {
-    if (i === pool.length) [opener, i] = [new FrameOpener(key, "job_bench", "n2c"), 0];
+  run(`frame open 1 KB chunk, ${c}`, KB, () => {
+    if (i === pool.length) [opener, i] = [new FrameOpener(key, "job_bench", "n2c", { cipher }), 0];
     opener.open(pool[i++]);
   });
-}
 
-// A 512 KB prompt: cut into frames, sealed, then opened and joined.
-{
+  // A 512 KB prompt: cut into frames, sealed, then opened and joined.
   const prompt = text(512 * KB);
-  const sealed = new FrameSealer(key, "job_bench", "c2n").message(prompt);
-  console.log(`direct: a 512 KB prompt travels as ${sealed.length} frames`);
-  run("frame seal 512 KB prompt", 512 * KB, () => new FrameSealer(key, "job_bench", "c2n").message(prompt));
-  run("frame open 512 KB prompt", 512 * KB, () => {
-    const opener = new FrameOpener(key, "job_bench", "c2n");
+  const sealed = new FrameSealer(key, "job_bench", "c2n", { cipher }).message(prompt);
+  if (cipher === NOSTR_TOOLS_NIP44) console.log(`direct: a 512 KB prompt travels as ${sealed.length} frames`);
+  run(
+    `frame seal 512 KB prompt, ${c}`,
+    512 * KB,
+    () => new FrameSealer(key, "job_bench", "c2n", { cipher }).message(prompt),
+  );
+  run(`frame open 512 KB prompt, ${c}`, 512 * KB, () => {
+    const opener = new FrameOpener(key, "job_bench", "c2n", { cipher });
     for (const f of sealed) opener.open(f);
   });
 }
@@ -112,6 +120,12 @@ run("nip44 decrypt 1 KB (raw)", KB, () => nip44.decrypt(sealedRaw, key));
   const raw = JSON.parse(JSON.stringify(ticket));
   run("conversation key, pure JS", 0, () => conversationKey(nodeSk, consumer));
   run(`conversation key, ${secp.name}`, 0, () => conversationKey(nodeSk, consumer, { secp }));
+  const cipher = fastestNip44();
+  run(
+    `conversation key, ${secp.name} + ${cipher.name} HKDF`,
+    0,
+    () => conversationKey(nodeSk, consumer, { secp, cipher }),
+  );
   run("ticket check, pure JS", 0, () => verifyTicket(raw, { platformPubkey, node, nowS }));
   run(
     `ticket check, ${secp.name}`,

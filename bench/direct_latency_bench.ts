@@ -1,14 +1,19 @@
 // Direct mode's latency and CPU (issue 28), open loop at a fixed rate (200 req/s by default), one run:
 //   engine alone      — POST the test engine's /v1/chat/completions;
+//   hop alone         — the same through a bare Deno server that passes it on to the engine
+//                       (bench/minimal_path.ts hop, its own process): direct mode's floor, the
+//                       extra hop with no ticket, keys or frames;
 //   direct            — seal (NIP-44) + POST the daemon's /direct + open: what direct mode adds
 //                       over the engine (target p50 < 0.4 ms, p99 < 2 ms), tickets routed beforehand;
 //   gateway           — POST the control plane's /v1/chat/completions (today's path);
 //   relayed           — seal + POST the control plane's /v1/relay (socket to the same daemon) + open;
 //   private, whole    — privateChat: route, direct call, open, usage ack (what `infernet proxy` does);
 //   relayed, whole    — the same through the relay (`infernet proxy --relay-only`).
-// CPU per request: the node daemon's (process tree), and this process's (the consumer, the control
-// plane and the engine; "engine alone" is its floor). The consumer and the daemon use the fastest
-// secp256k1 backend they can load (native libsecp256k1 needs --allow-ffi). The control plane and
+// CPU per request: the node daemon's (process tree; the hop's in "hop alone"), and this process's
+// (the consumer, the control plane and the engine; "engine alone" is its floor). The consumer and
+// the daemon use the fastest secp256k1 and NIP-44 backends they can load (native libsecp256k1 and
+// libsodium need --allow-ffi; INFERNET_LIBSODIUM=/none in the environment, which the daemon
+// inherits, keeps both sides on nostr-tools' nip44 for an A/B). The control plane and
 // the engine run in this process, the daemon (`deno task infernet start --direct-port`) in its own;
 // on a shared 2-core VM the figures swing from run to run.
 // Run: deno run --allow-all bench/direct_latency_bench.ts [--rate 200] [--seconds 4]
@@ -18,11 +23,13 @@ import {
   conversationKey,
   countTextTokens,
   createUsageAck,
+  fastestNip44,
   FrameOpener,
   FrameSealer,
   privateChat,
 } from "../shared/direct/mod.ts";
-import { readLines } from "../shared/direct/ndjson.ts";
+import { denoCommand, watchOutput } from "../testing/child_output.ts";
+import { responseLines } from "../shared/direct/ndjson.ts";
 import { artifactHash, fastestSecp256k1, sleep } from "../shared/mod.ts";
 import { openTestControlPlane } from "../testing/control_plane.ts";
 import { startNode, stopNode } from "../testing/network.ts";
@@ -42,6 +49,7 @@ const MODEL = "infernet-test-echo";
 const messages = [{ role: "user", content: "benchmark prompt of a few words" }];
 const chatBody = JSON.stringify({ model: MODEL, messages, max_tokens: 16 });
 const secp = await fastestSecp256k1();
+const cipher = fastestNip44();
 
 /** A phase's latencies (ms) and CPU per request (ms): the node daemon's, and this process's. */
 interface PhaseResult {
@@ -53,8 +61,8 @@ interface PhaseResult {
 }
 
 /** Sends at RATE for SECONDS (open loop); latencies in ms, and what the processes spent. */
-async function load(send: (i: number) => Promise<void>): Promise<PhaseResult> {
-  const nodePids = processTree(node.child.pid);
+async function load(send: (i: number) => Promise<void>, nodePid: number): Promise<PhaseResult> {
+  const nodePids = processTree(nodePid);
   const [node0, here0] = [readProcStats(nodePids), readProcStats([Deno.pid])];
   const latencies: number[] = [];
   let errors = 0;
@@ -104,6 +112,16 @@ const node = await startNode({ cp: t.cp, url }, engine.url, {
   maxConcurrency: 256,
   args: ["--direct-port", String(port), "--direct-url", `http://127.0.0.1:${port}`],
 });
+// The floor: a bare Deno server in front of the engine, its own process as the daemon is.
+const hop = denoCommand([
+  "run",
+  "--allow-net",
+  "--allow-env=WS_NO_BUFFER_UTIL,WS_NO_UTF_8_VALIDATE",
+  new URL("./minimal_path.ts", import.meta.url).pathname,
+  "hop",
+  engine.url,
+]).spawn();
+const hopUrl = JSON.parse(await watchOutput(hop.stdout).firstLine(60_000)).url as string;
 const auth = { authorization: `Bearer ${t.apiKey}`, "content-type": "application/json" };
 
 interface Routed {
@@ -135,7 +153,7 @@ async function routeMany(n: number): Promise<Routed[]> {
           jobId: r.job_id,
           node: c.node,
           sk,
-          key: conversationKey(sk, c.node, { secp }),
+          key: conversationKey(sk, c.node, { secp, cipher }),
           header: JSON.stringify({ ticket: c.ticket, consumer }),
           relay: `${url}${c.relay}`,
         };
@@ -175,13 +193,13 @@ async function postAcks(): Promise<void> {
 
 /** One sealed call: the request's frames out, the answer's frames opened; the answer's text. */
 async function sealedCall(target: string, r: Routed, headers: Record<string, string>): Promise<string> {
-  const sealer = new FrameSealer(r.key, r.jobId, "c2n");
+  const sealer = new FrameSealer(r.key, r.jobId, "c2n", { cipher });
   const lines = [r.header, ...sealer.message(chatBody), sealer.end()];
   const res = await fetch(target, { method: "POST", headers, body: lines.join("\n") + "\n" });
   if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
-  const opener = new FrameOpener(r.key, r.jobId, "n2c");
+  const opener = new FrameOpener(r.key, r.jobId, "n2c", { cipher });
   let text = "";
-  for await (const line of readLines(res.body)) {
+  for await (const line of responseLines(res)) {
     const o = opener.open(line);
     if (o.type === "error") throw new Error(`${o.code}: ${o.message}`);
     if (o.type === "message") text += JSON.parse(o.text).choices?.[0]?.message?.content ?? "";
@@ -192,9 +210,9 @@ async function sealedCall(target: string, r: Routed, headers: Record<string, str
 
 const fmt = (x: number) => x.toFixed(2).padStart(7);
 const results: Record<string, PhaseResult> = {};
-async function phase(name: string, send: (i: number) => Promise<void>) {
+async function phase(name: string, send: (i: number) => Promise<void>, nodePid = node.child.pid) {
   for (let i = 0; i < 20; i++) await send(-1 - i).catch(() => {}); // warm up, untimed
-  const r = await load(send);
+  const r = await load(send, nodePid);
   results[name] = r;
   console.log(
     `direct: ${name.padEnd(16)} p50 ${fmt(r.p50)} ms  p99 ${fmt(r.p99)} ms  CPU/req: node ${
@@ -206,7 +224,7 @@ async function phase(name: string, send: (i: number) => Promise<void>) {
 try {
   console.log(
     `direct: ${RATE} req/s for ${SECONDS} s per phase (${TOTAL} requests), non-streamed, ` +
-      `secp256k1 ${secp.name} here; ` +
+      `secp256k1 ${secp.name}, nip44 ${cipher.name} here; ` +
       `load average ${
         Deno.loadavg().map((x) => x.toFixed(1)).join(" ")
       } on ${navigator.hardwareConcurrency} cores`,
@@ -217,6 +235,12 @@ try {
       headers: { "content-type": "application/json" },
       body: chatBody,
     }).then(ok));
+  await phase("hop alone", () =>
+    fetch(`${hopUrl}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: chatBody,
+    }).then(ok), hop.pid);
   let routed = await routeMany(TOTAL + 20);
   const pick = (i: number) => routed[i < 0 ? TOTAL - 1 - i : i];
   await phase(
@@ -238,7 +262,7 @@ try {
   for (const relayOnly of [false, true]) {
     await phase(relayOnly ? "relayed, whole" : "private, whole", async () => {
       const body = { model: MODEL, messages, max_tokens: 16 };
-      for await (const _ of privateChat({ server: url, apiKey: t.apiKey, body, relayOnly, secp }));
+      for await (const _ of privateChat({ server: url, apiKey: t.apiKey, body, relayOnly, secp, cipher }));
     });
   }
   const d = (a: string, b: string, p: "p50" | "p99") => results[a][p] - results[b][p];
@@ -247,10 +271,18 @@ try {
       `p99 ${fmt(d("direct", "engine alone", "p99"))} ms (targets 0.4 / 2)`,
   );
   console.log(
+    `direct: added by the hop alone (the floor): p50 ${fmt(d("hop alone", "engine alone", "p50"))} ms, ` +
+      `p99 ${fmt(d("hop alone", "engine alone", "p99"))} ms; direct over its floor: p50 ${
+        fmt(d("direct", "hop alone", "p50"))
+      } ms, p99 ${fmt(d("direct", "hop alone", "p99"))} ms`,
+  );
+  console.log(
     `direct: relayed minus gateway: p50 ${fmt(d("relayed", "gateway", "p50"))} ms, ` +
       `p99 ${fmt(d("relayed", "gateway", "p99"))} ms (target ≤ 0)`,
   );
 } finally {
+  hop.kill();
+  await hop.status;
   await stopNode(node);
   await engine.close();
   await t.close();

@@ -7,6 +7,10 @@
 //
 //   deno run --allow-net --allow-env=WS_NO_BUFFER_UTIL,WS_NO_UTF_8_VALIDATE bench/minimal_path.ts cp
 //     prints {"url": …}; with `node <cp URL> <engine URL>` instead of `cp`, {"connected": true}
+//
+// `hop <engine URL>` is direct mode's floor (bench/direct_latency_bench.ts): one Deno server that
+// POSTs each request's body on to the engine with the daemon's engine client and answers with the
+// engine's answer (non-streamed), no ticket, keys or frames; it prints {"url": …}.
 import WebSocket from "ws";
 import { EngineClient } from "../cli/daemon/engine_http.ts";
 
@@ -103,12 +107,30 @@ function runNode(cpUrl: string, engineUrl: string): void {
   ws.on("open", () => console.log(JSON.stringify({ connected: true })));
 }
 
+function serveHop(engineUrl: string): void {
+  const engine = new EngineClient(engineUrl);
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+    const res = await engine.post(
+      "/v1/chat/completions",
+      await req.text(),
+      { "content-type": "application/json" },
+      req.signal,
+    );
+    return new Response(await res.text(), {
+      status: res.status,
+      headers: { "content-type": "application/json" },
+    });
+  });
+  console.log(JSON.stringify({ url: `http://127.0.0.1:${server.addr.port}` }));
+}
+
 if (import.meta.main) {
   const [role, ...rest] = Deno.args;
   if (role === "cp") serveControlPlane();
+  else if (role === "hop" && rest.length === 1) serveHop(rest[0]);
   else if (role === "node" && rest.length === 2) runNode(rest[0], rest[1]);
   else {
-    console.error("usage: minimal_path.ts cp | node <control plane URL> <engine URL>");
+    console.error("usage: minimal_path.ts cp | node <control plane URL> <engine URL> | hop <engine URL>");
     Deno.exit(2);
   }
 }

@@ -46,3 +46,22 @@ Deno.test("minimal path - a control plane and a node with no work in them serve 
     await engine.close();
   }
 });
+
+Deno.test("minimal path - the direct-mode hop passes a request to the engine and its answer back", async () => {
+  const engine = await startTestEngine();
+  const hop = spawn(["hop", engine.url]);
+  try {
+    const url = JSON.parse(await watchOutput(hop.stdout).firstLine()).url as string;
+    const res = await fetch(`${url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "infernet-test-echo", messages: [{ role: "user", content: "a b" }] }),
+    });
+    assert.equal(res.status, 200);
+    assert.equal((await res.json()).choices[0].message.content, "Echo: a b");
+  } finally {
+    hop.kill();
+    await hop.status;
+    await engine.close();
+  }
+});

@@ -9,6 +9,7 @@ import {
   FrameOpener,
   FrameSealer,
   FramingError,
+  type Nip44Cipher,
   type SharedXBackend,
   type TicketContent,
   verifyTicket,
@@ -51,6 +52,8 @@ export interface DirectAdmissionDeps {
   nowS?: () => number;
   /** The secp256k1 backend for the ticket's signature and the ECDH (default nostr-tools' pure one). */
   secp?: SharedXBackend & { verifyEvent(event: NostrEvent): boolean };
+  /** The NIP-44 implementation for the frames (default nostr-tools'). */
+  cipher?: Nip44Cipher;
   /** Largest encrypted request, in bytes of frames (default 8 MiB). */
   maxRequestBytes?: number;
   /** The job id the transport announced (a relay's `job_id`); the ticket must be for it. */
@@ -153,14 +156,14 @@ export async function admitDirect(
   if (claim === "full") return refuse(503, "node_busy", "the node has too many live tickets");
   let key: Uint8Array;
   try {
-    key = conversationKey(secret, t.consumer, { secp: deps.secp });
+    key = conversationKey(secret, t.consumer, { secp: deps.secp, cipher: deps.cipher });
   } catch {
     return refuse(400, "ticket_invalid", "the ticket's consumer key is not a secp256k1 point");
   }
   let text: string;
   try {
     text = await openRequest(
-      new FrameOpener(key, t.job_id, "c2n"),
+      new FrameOpener(key, t.job_id, "c2n", { cipher: deps.cipher }),
       next,
       deps.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES,
     );
@@ -207,7 +210,7 @@ export async function admitDirect(
     admitted: {
       ticket: t,
       job: { type: "job", job_id: t.job_id, kind: "chat", stream, body: jobBody },
-      sealer: new FrameSealer(key, t.job_id, "n2c"),
+      sealer: new FrameSealer(key, t.job_id, "n2c", { cipher: deps.cipher }),
     },
   };
 }

@@ -29,8 +29,12 @@ export async function runDirect(
     closed = true;
     emit(frame);
   };
+  // The frame goes out first: what the receipt needs is read from it after.
   const send = (f: NodeFrame) => {
+    deliver(f);
     output.observe(f);
+  };
+  const deliver = (f: NodeFrame) => {
     if (closed) return;
     switch (f.type) {
       case "chunks":

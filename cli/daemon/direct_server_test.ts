@@ -14,7 +14,7 @@ import { createLogger, nativeBackend, PURE_SECP256K1, type Secp256k1Backend } fr
 import { nativeSecp256k1 } from "../../shared/nostr/native.ts";
 import { sampleAdvert, startTestEngine, type TestEngine, within } from "../../testing/mod.ts";
 import { NodeDaemon } from "./node_daemon.ts";
-import { createDirectHandler } from "./direct_server.ts";
+import { createDirectHandler, serveDirect } from "./direct_server.ts";
 import { PlatformKeyCache } from "./platform_key_cache.ts";
 
 const MODEL = "infernet-test-echo";
@@ -144,6 +144,46 @@ Deno.test("direct - a non-streamed answer decrypts to the engine's response", as
     assert.equal(w.daemon.state.completed, 1);
     assert.equal(w.daemon.state.inFlight, 0);
   } finally {
+    await w.close();
+  }
+});
+
+Deno.test("direct - a body of known length is read whole, a chunked one as it comes: same answers and refusals", async () => {
+  const w = await world();
+  const server = serveDirect(w.daemon, { port: 0, hostname: "127.0.0.1" });
+  const url = `http://127.0.0.1:${server.port}/direct`;
+  const enc = new TextEncoder();
+  // A string body carries a Content-Length; a stream's goes chunked, in pieces of 100 bytes.
+  const whole = (body: string) => fetch(url, { method: "POST", body });
+  const chunked = (body: string) =>
+    fetch(url, {
+      method: "POST",
+      body: ReadableStream.from(body.match(/[^]{1,100}/g)!.map((piece) => enc.encode(piece))),
+    });
+  try {
+    for (const send of [whole, chunked]) {
+      const t = ticketFor(w);
+      const res = await send(requestBody(w, t, chat()));
+      assert.equal(res.status, 200);
+      const { messages, ending } = await readAnswer(w, t, res);
+      assert.equal(ending, "end");
+      assert.equal(JSON.parse(messages[0]).choices[0].message.content, "Echo: hi there");
+      const long = await send(requestBody(w, ticketFor(w), null, ["A".repeat(300_000)]));
+      assert.equal(long.status, 400);
+      assert.equal((await long.json()).error.code, "frame_invalid");
+      const noEnd = ticketFor(w);
+      const sealer = new FrameSealer(
+        conversationKey(noEnd.consumerKey, getPublicKey(w.nodeKey)),
+        noEnd.content.job_id,
+        "c2n",
+      );
+      const cut = await send(requestBody(w, noEnd, null, sealer.message(JSON.stringify(chat()))));
+      assert.equal(cut.status, 400);
+      assert.equal((await cut.json()).error.code, "frame_invalid");
+    }
+    assert.equal(w.daemon.state.completed, 2);
+  } finally {
+    await server.close();
     await w.close();
   }
 });

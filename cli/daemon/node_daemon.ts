@@ -25,7 +25,7 @@ import { JobOutput, ReceiptChain } from "./job_receipt.ts";
 import { admitDirect, type DirectRefusal, type NextFrame } from "./direct_admission.ts";
 import { type DirectRun, runDirect } from "./direct_run.ts";
 import type { JobFrame } from "./engine_proxy.ts";
-import type { FrameSealer } from "../../shared/direct/mod.ts";
+import { fastestNip44, type FrameSealer, type Nip44Cipher } from "../../shared/direct/mod.ts";
 import { RelayInbox } from "./relay_inbox.ts";
 import { PlatformKeyCache } from "./platform_key_cache.ts";
 import { UsedTickets } from "./used_tickets.ts";
@@ -61,6 +61,8 @@ export interface NodeDaemonOptions {
   nowS?: () => number;
   /** The secp256k1 backend for tickets, ECDH and receipts (default: the fastest, loaded at start). */
   secp?: Secp256k1Backend;
+  /** The NIP-44 implementation for direct-mode frames (default: the fastest, loaded at start). */
+  cipher?: Nip44Cipher;
 }
 
 /** A direct-mode request's start: refused before any work, or admitted and ready to run. */
@@ -142,7 +144,7 @@ export async function registerNode(
 
 /** A running node daemon. */
 export class NodeDaemon {
-  #opts: Required<Omit<NodeDaemonOptions, "secp">>;
+  #opts: Required<Omit<NodeDaemonOptions, "secp" | "cipher">>;
   #socket: WebSocket | null = null;
   #jobs = new Map<string, AbortController>();
   #stopping = false;
@@ -167,6 +169,8 @@ export class NodeDaemon {
   #modelSecrets: ModelSecretCache;
   /** Tickets, ECDH and receipts: the backend given, else the fastest once start() loaded it. */
   #secp: Secp256k1Backend | undefined;
+  /** Direct-mode frames: the implementation given, else the fastest once start() loaded it. */
+  #cipher: Nip44Cipher | undefined;
   /** Relayed direct requests whose frames are still arriving, by job id. */
   #relays = new Map<string, RelayInbox>();
   /** Jobs that came over Nostr relays: they need no control plane, so its socket closing spares them. */
@@ -192,6 +196,7 @@ export class NodeDaemon {
     this.#receipts = new ReceiptChain(opts.identity.secretKey);
     this.#modelSecrets = new ModelSecretCache(this.#opts.modelSecret);
     this.#secp = opts.secp;
+    this.#cipher = opts.cipher;
     if (opts.secp) this.#receipts.useFinalizer(opts.secp.finalizeEvent);
     this.#engine = new EngineClient(opts.engineBaseUrl);
     this.#stopped = new Promise((r) => (this.#resolveStopped = r));
@@ -209,7 +214,9 @@ export class NodeDaemon {
       this.#secp = await fastestSecp256k1();
       this.#receipts.useFinalizer(this.#secp.finalizeEvent);
     }
-    this.#opts.log.info("secp256k1 backend", { backend: this.#secp.name });
+    // Frames by libsodium's HMAC-SHA256 and ChaCha20 where it loads, else nostr-tools' nip44.
+    this.#cipher ??= fastestNip44();
+    this.#opts.log.info("crypto backends", { secp256k1: this.#secp.name, nip44: this.#cipher.name });
     for (let i = 0;; i++) {
       try {
         await registerNode(this.server, this.#opts.identity, this.#opts.advert);
@@ -457,6 +464,7 @@ export class NodeDaemon {
       modelSecret: (pubkey) => this.#modelSecrets.get(pubkey),
       nowS: this.#opts.nowS,
       secp: this.#secp,
+      cipher: this.#cipher,
       jobId: opts.jobId,
     });
     if (!admission.ok) return admission;

@@ -1,7 +1,8 @@
 // The node's count of a direct request's prompt (docs/protocol.md §14): gpt-tokenizer's o200k count
 // of the messages' text. The consumer's count for its ticket also adds the roles and the chat
-// format's tokens, so this one is never above it for an honest prompt. Loaded on first use, so commands
-// that never take a direct request do not load the vocabulary.
+// format's tokens, so this one is never above it for an honest prompt. Loaded on first use (a daemon
+// serving POST /direct loads it at start), so commands that never take a direct request do not load
+// the vocabulary.
 import { isRecord } from "../../shared/mod.ts";
 
 type Counter = (text: string) => number;

@@ -3,7 +3,7 @@
 // unchanged with a base URL of http://127.0.0.1:8788/v1. The API key comes from the SDK's own
 // Authorization header and goes to the control plane only to route, relay and acknowledge.
 import { fastestSecp256k1, isRecord, type Logger, openAiErrorBody } from "../../shared/mod.ts";
-import { type ChatRequest, DirectError, privateChat } from "../../shared/direct/mod.ts";
+import { type ChatRequest, DirectError, fastestNip44, privateChat } from "../../shared/direct/mod.ts";
 import { discoverOffers, type RelayPool, type RelayReputations } from "../../shared/relay/mod.ts";
 import { relayChat, type RelayVoucher } from "../../shared/relay/relay_client.ts";
 
@@ -93,8 +93,10 @@ export function createProxyHandler(opts: ProxyOptions): (req: Request) => Promis
         fetch: doFetch,
         relayOnly: opts.relayOnly,
         target: opts.target,
-        // libsecp256k1 (native, else wasm) for the one-off key, the ECDH and the usage ack.
+        // libsecp256k1 (native, else wasm) for the one-off key, the ECDH and the usage ack; the
+        // frames by libsodium where it loads.
         secp,
+        cipher: fastestNip44(),
         onRoute: (route) => jobId = route.job_id,
         onFallback,
         onAckError: (err) => log.warn("the usage ack was not posted", { msg: (err as Error).message }),

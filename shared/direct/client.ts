@@ -9,7 +9,8 @@ import { createUsageAck } from "./acks.ts";
 import { countPromptTokens, countTextTokens } from "./count.ts";
 import { conversationKey, type SharedXBackend } from "./conversation_key.ts";
 import { FrameOpener, FrameSealer, FramingError, type Opened } from "./framing.ts";
-import { readLines } from "./ndjson.ts";
+import type { Nip44Cipher } from "./nip44_cipher.ts";
+import { responseLines } from "./ndjson.ts";
 
 /** An OpenAI chat completion request (the fields direct mode reads; the rest travels sealed). */
 export interface ChatRequest {
@@ -54,6 +55,8 @@ export interface PrivateChatOptions {
   onAckError?: (err: unknown) => void;
   /** The secp256k1 backend for the key, the ECDH and the ack (default nostr-tools' pure one). */
   secp?: ConsumerSecp;
+  /** The NIP-44 implementation for the frames (default nostr-tools'; `fastestNip44()` is cheaper). */
+  cipher?: Nip44Cipher;
 }
 
 /** A failed private request: an HTTP status to answer with and a stable code. */
@@ -233,7 +236,7 @@ export async function* privateChat(opts: PrivateChatOptions): AsyncGenerator<unk
     const onAbort = () => attempt.abort(opts.signal?.reason);
     opts.signal?.addEventListener("abort", onAbort);
     const recipient = recipientOf(cand);
-    const key = conversationKey(oneOff, recipient, { secp: opts.secp });
+    const key = conversationKey(oneOff, recipient, { secp: opts.secp, cipher: opts.cipher });
     const received = new Received();
     let answered = false;
     let openedAny = false;
@@ -241,7 +244,7 @@ export async function* privateChat(opts: PrivateChatOptions): AsyncGenerator<unk
     const silent = new DirectError(504, "node_timeout", `the node sent nothing within ${timeoutMs} ms`);
     const timer = setTimeout(() => attempt.abort(silent), timeoutMs);
     try {
-      const sealer = new FrameSealer(key, route.job_id, "c2n");
+      const sealer = new FrameSealer(key, route.job_id, "c2n", { cipher: opts.cipher });
       const lines = [
         JSON.stringify({ ticket: cand.ticket, consumer }),
         ...sealer.message(request),
@@ -270,8 +273,8 @@ export async function* privateChat(opts: PrivateChatOptions): AsyncGenerator<unk
       }
       if (!res.ok || !res.body) throw await errorOf(res, "node_refused");
       answered = true;
-      const opener = new FrameOpener(key, route.job_id, "n2c");
-      for await (const line of readLines(res.body)) {
+      const opener = new FrameOpener(key, route.job_id, "n2c", { cipher: opts.cipher });
+      for await (const line of responseLines(res)) {
         let opened: Opened;
         try {
           opened = opener.open(line);

@@ -7,6 +7,7 @@ import { v2 as nip44 } from "nostr-tools/nip44";
 import { fastestSecp256k1, nativeBackend, PURE_SECP256K1, type Secp256k1Backend } from "../mod.ts";
 import { nativeSecp256k1 } from "../nostr/native.ts";
 import { conversationKey } from "./conversation_key.ts";
+import { nativeNip44 } from "./nip44_native.ts";
 
 const vectors = JSON.parse(
   await Deno.readTextFile(new URL("./testdata/nip44.vectors.json", import.meta.url)),
@@ -33,6 +34,14 @@ for (const [name, secp] of Object.entries(backends)) {
       const key = conversationKey(hexToBytes(v.sec1), v.pub2, { secp });
       assert.equal(bytesToHex(key), v.conversation_key, `sec1 ${v.sec1}`);
       assert.deepEqual(key, nip44.utils.getConversationKey(hexToBytes(v.sec1), v.pub2));
+      // libsodium's HMAC for the HKDF-extract, where it loads: the same key.
+      const cipher = nativeNip44();
+      if (cipher) {
+        assert.equal(
+          bytesToHex(conversationKey(hexToBytes(v.sec1), v.pub2, { secp, cipher })),
+          v.conversation_key,
+        );
+      }
     }
   });
 

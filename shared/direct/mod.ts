@@ -23,6 +23,8 @@ export {
   MAX_FRAME_PLAINTEXT,
   type Opened,
 } from "./framing.ts";
+export { fastestNip44, type Nip44Cipher, NOSTR_TOOLS_NIP44 } from "./nip44_cipher.ts";
+export { nativeNip44 } from "./nip44_native.ts";
 export {
   createTicket,
   TICKET_KIND,

@@ -28,3 +28,18 @@ export async function* readLines(body: ReadableStream<Uint8Array>): AsyncGenerat
     await reader.cancel().catch(() => {});
   }
 }
+
+/**
+ * Yields the non-empty lines of a response's body: read whole when its Content-Length is at most
+ * MAX_LINE_CHARS bytes (a non-streamed answer: one body, less work than a stream's reads), else as
+ * they arrive. Throws on an overlong line.
+ */
+export async function* responseLines(res: Response): AsyncGenerator<string> {
+  if (!res.body) return;
+  const length = Number(res.headers.get("content-length") ?? NaN);
+  if (!(length <= MAX_LINE_CHARS)) return yield* readLines(res.body);
+  for (const line of (await res.text()).split("\n")) {
+    const trimmed = line.trim();
+    if (trimmed) yield trimmed;
+  }
+}

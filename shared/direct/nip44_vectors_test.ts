@@ -1,5 +1,6 @@
 // NIP-44 v2's published vectors (paulmillr/nip44, nip44.vectors.json, copied unedited into
-// testdata/) run against nostr-tools' implementation, the one framing.ts encrypts with.
+// testdata/) run against nostr-tools' implementation (the reference, framing.ts' default) and against
+// nip44_native.ts (libsodium), which direct mode uses where it loads.
 import assert from "node:assert/strict";
 import { v2 as nip44 } from "nostr-tools/nip44";
 import { expand } from "@noble/hashes/hkdf.js";
@@ -8,6 +9,7 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex, concatBytes, hexToBytes } from "@noble/hashes/utils.js";
 import { getPublicKey } from "nostr-tools/pure";
 import { FrameOpener, FramingError } from "./framing.ts";
+import { nativeNip44 } from "./nip44_native.ts";
 
 interface Vectors {
   v2: {
@@ -149,4 +151,92 @@ Deno.test("nip44 vectors - message lengths outside 1..65,535: the library depart
       `length ${len}`,
     );
   }
+});
+
+// The native implementation (libsodium, nip44_native.ts) against the same vectors, and against
+// nostr-tools' output where the vectors give only hashes; skipped where libsodium or --allow-ffi is absent.
+const native = nativeNip44();
+
+Deno.test({
+  name: "nip44 vectors - native: encrypts every vector byte for byte and decrypts it",
+  ignore: native === null,
+  fn() {
+    for (const v of valid.encrypt_decrypt) {
+      const ck = hexToBytes(v.conversation_key);
+      assert.equal(native!.encrypt(v.plaintext, ck, hexToBytes(v.nonce)), v.payload);
+      assert.equal(native!.decrypt(v.payload, ck), v.plaintext);
+    }
+    for (const v of valid.encrypt_decrypt_long_msg) {
+      const plaintext = v.pattern.repeat(v.repeat);
+      const ck = hexToBytes(v.conversation_key);
+      const payload = native!.encrypt(plaintext, ck, hexToBytes(v.nonce));
+      assert.equal(hexSha256(payload), v.payload_sha256, `pattern ${v.pattern}`);
+      assert.equal(native!.decrypt(payload, ck), plaintext);
+    }
+    // Each message-key vector: the same payload as nostr-tools for the nonce (keys, cipher and MAC).
+    const ck = hexToBytes(valid.get_message_keys.conversation_key);
+    for (const k of valid.get_message_keys.keys) {
+      assert.equal(
+        native!.encrypt("a", ck, hexToBytes(k.nonce)),
+        nip44.encrypt("a", ck, hexToBytes(k.nonce)),
+      );
+    }
+  },
+});
+
+Deno.test({
+  name: "nip44 vectors - native: every padded length, and random texts both ways with nostr-tools",
+  ignore: native === null,
+  fn() {
+    const ck = hexToBytes(valid.encrypt_decrypt[0].conversation_key);
+    for (const [len, padded] of valid.calc_padded_len) {
+      if (len > 65_535) continue;
+      const payload = native!.encrypt("x".repeat(len), ck);
+      // version, nonce, length prefix, padded text, MAC: base64 of 1 + 32 + 2 + padded + 32 bytes.
+      assert.equal(payload.length, Math.ceil((67 + padded) / 3) * 4, `length ${len}`);
+      assert.equal(nip44.decrypt(payload, ck), "x".repeat(len));
+    }
+    for (let i = 0; i < 200; i++) {
+      const text = String.fromCodePoint(
+        ...crypto.getRandomValues(new Uint16Array(1 + (i * 37) % 700)).map((c) => c % 0xd000 + 1),
+      );
+      const nonce = crypto.getRandomValues(new Uint8Array(32));
+      const payload = native!.encrypt(text, ck, nonce);
+      assert.equal(payload, nip44.encrypt(text, ck, nonce));
+      assert.equal(nip44.decrypt(payload, ck), text);
+      assert.equal(native!.decrypt(nip44.encrypt(text, ck), ck), text);
+    }
+  },
+});
+
+Deno.test({
+  name: "nip44 vectors - native: invalid payloads and lengths are refused",
+  ignore: native === null,
+  fn() {
+    for (const v of invalid.decrypt) {
+      assert.throws(() => native!.decrypt(v.payload, hexToBytes(v.conversation_key)), Error, v.note);
+      const opener = new FrameOpener(hexToBytes(v.conversation_key), "job_1", "c2n", { cipher: native! });
+      assert.throws(
+        () => opener.open(v.payload),
+        (err) => err instanceof FramingError && err.code === "frame_undecryptable",
+        v.note,
+      );
+    }
+    const ck = hexToBytes(valid.encrypt_decrypt[0].conversation_key);
+    // NIP-44 v2's limits, without nostr-tools' longer extension.
+    for (const len of invalid.encrypt_msg_lengths.filter((n) => n <= 100_000)) {
+      assert.throws(() => native!.encrypt("x".repeat(len), ck), Error, `length ${len}`);
+    }
+    const longer = nip44.encrypt("x".repeat(65_536), ck);
+    assert.throws(() => native!.decrypt(longer, ck), /invalid padding/);
+    // A flipped bit anywhere after the version byte fails the MAC.
+    const payload = native!.encrypt("hello", ck);
+    const bytes = Uint8Array.from(atob(payload), (c) => c.charCodeAt(0));
+    for (const at of [1, 40, bytes.length - 1]) {
+      const bad = bytes.slice();
+      bad[at] ^= 1;
+      assert.throws(() => native!.decrypt(btoa(String.fromCharCode(...bad)), ck), /invalid MAC/);
+    }
+    assert.throws(() => native!.decrypt(payload, crypto.getRandomValues(new Uint8Array(32))), /invalid MAC/);
+  },
 });

@@ -4,6 +4,8 @@
 // Homebrew `secp256k1`; or `INFERNET_LIBSECP256K1=/path/to/lib`) and `--allow-ffi`; without either,
 // `nativeSecp256k1()` is null and callers keep the wasm or pure backends.
 
+import { openLibrary } from "../ffi/open_library.ts";
+
 /** What the native library offers, on raw bytes. Every call throws on an invalid key or input. */
 export interface NativeCurve {
   /** The 64-byte BIP-340 signature of a 32-byte message hash. */
@@ -44,46 +46,8 @@ const SYMBOLS = {
 // SECP256K1_EC_COMPRESSED.
 const CONTEXT_SIGN_VERIFY = 0x301;
 const EC_COMPRESSED = 0x102;
-// Where distributions put it; absolute, so that a path-scoped `--allow-ffi=/usr/lib,...` covers them.
-const LIBRARY_DIRS = [
-  "/usr/lib/x86_64-linux-gnu",
-  "/usr/lib/aarch64-linux-gnu",
-  "/usr/lib64",
-  "/usr/lib",
-  "/usr/local/lib",
-  "/opt/homebrew/lib",
-];
 const LIBRARY_NAMES = ["libsecp256k1.so.2", "libsecp256k1.so.1", "libsecp256k1.so", "libsecp256k1.dylib"];
 const KEYPAIR_CACHE = 32;
-
-function granted(descriptor: Deno.PermissionDescriptor): boolean {
-  try {
-    return Deno.permissions.querySync(descriptor).state === "granted";
-  } catch {
-    return false;
-  }
-}
-
-function candidates(): string[] {
-  const configured = granted({ name: "env", variable: "INFERNET_LIBSECP256K1" })
-    ? Deno.env.get("INFERNET_LIBSECP256K1")
-    : undefined;
-  if (configured) return [configured];
-  return LIBRARY_DIRS.flatMap((dir) => LIBRARY_NAMES.map((name) => `${dir}/${name}`));
-}
-
-function open(): Deno.DynamicLibrary<typeof SYMBOLS> | null {
-  for (const path of candidates()) {
-    // Asked first, so that a run without the permission never prompts.
-    if (!granted({ name: "ffi", path })) continue;
-    try {
-      return Deno.dlopen(path, SYMBOLS);
-    } catch {
-      // not here, or too old (no sign32): try the next one
-    }
-  }
-  return null;
-}
 
 function bind(lib: Deno.DynamicLibrary<typeof SYMBOLS>): NativeCurve | null {
   const s = lib.symbols;
@@ -154,7 +118,7 @@ let native: NativeCurve | null | undefined;
 /** libsecp256k1 through FFI, opened once; null without the library or `--allow-ffi`. */
 export function nativeSecp256k1(): NativeCurve | null {
   if (native === undefined) {
-    const lib = open();
+    const lib = openLibrary(LIBRARY_NAMES, SYMBOLS, "INFERNET_LIBSECP256K1");
     native = lib ? bind(lib) : null;
   }
   return native;
