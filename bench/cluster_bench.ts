@@ -6,9 +6,11 @@
 // node on B, over NATS), so both see the same machine; the baseline is "same", in this run. Rows:
 // "dispatch" (a job on the node's link to its answer, no HTTP), "non-stream" and "stream" (HTTP,
 // whole answer; each of a stream's chunks crosses on its own), "stream first byte" (to its headers).
-// Target: cross − same at p50 < 1 ms. Also shown: a bare NATS round trip (two connections in this
-// process, 300 bytes there and back), the floor of any cross-instance answer. On a shared 2-core
-// VM the figures swing from run to run: every cross answer needs B's process to be scheduled.
+// Target: cross − same at p50 < 1 ms. Also shown: bare NATS round trips of 300 bytes there and
+// back, between two connections in this process and to B's process (which echoes them): the
+// latter is the floor of any cross-instance answer, two passes through the server and a wake-up of
+// each process. On a shared 2-core VM the figures swing from run to run: every cross answer needs
+// B's process and the NATS server to be scheduled.
 // Throughput with 1, 2 and 3 instances: three more instances in processes of their own (T1..T3,
 // each serving HTTP with a node of its own); `--consumers` consumers in this process send
 // non-stream requests round robin over the n instances in use (as a load balancer would), for a
@@ -74,7 +76,7 @@ async function spawnInstance(model: string, serve: boolean) {
     stderr: "inherit",
   }).spawn();
   instances.push(child);
-  const joined: { url: string | null; apiKey: string } = JSON.parse(
+  const joined: { url: string | null; apiKey: string; instance: string } = JSON.parse(
     await watchOutput(child.stdout).firstLine(30_000),
   );
   return joined;
@@ -82,7 +84,7 @@ async function spawnInstance(model: string, serve: boolean) {
 const instances: Deno.ChildProcess[] = [];
 try {
   const [a] = cluster.planes;
-  await spawnInstance("m1", false);
+  const b = await spawnInstance("m1", false);
   await attachClusterNode(a.cp, createTestEngineHandler({ models: ["m0"] }).handler, {
     nodeId: "node0",
     models: [{ id: "m0", contextLength: 4096, promptPricePer1k: 1000, completionPricePer1k: 1000 }],
@@ -142,9 +144,11 @@ try {
     results[`${kind} cross`] = cross.sort((x, y) => x - y);
   }
 
-  // The floor of any cross-instance answer: one message there and one back through the server.
+  // One message there and one back through the server: to a second connection in this process,
+  // and to B's process (the floor of any cross-instance answer), alternating.
   const [ping, pong] = [await connect({ servers: NATS_URL }), await connect({ servers: NATS_URL })];
   const rtt: number[] = [];
+  const rttB: number[] = [];
   try {
     pong.subscribe(`${cluster.prefix}.bench.ping`, {
       callback: (_e, msg) => pong.publish(`${cluster.prefix}.bench.pong`, msg.data),
@@ -152,18 +156,24 @@ try {
     let arrived: (() => void) | null = null;
     ping.subscribe(`${cluster.prefix}.bench.pong`, { callback: () => arrived?.() });
     await Promise.all([ping.flush(), pong.flush()]);
-    for (let i = 0; i < REQUESTS + 100; i++) {
+    const roundTrip = async (subject: string) => {
       const start = performance.now();
       await new Promise<void>((r) => {
         arrived = r;
-        ping.publish(`${cluster.prefix}.bench.ping`, new Uint8Array(300));
+        ping.publish(subject, new Uint8Array(300), { reply: `${cluster.prefix}.bench.pong` });
       });
-      if (i >= 100) rtt.push(performance.now() - start);
+      return performance.now() - start;
+    };
+    for (let i = 0; i < REQUESTS + 100; i++) {
+      const here = await roundTrip(`${cluster.prefix}.bench.ping`);
+      const there = await roundTrip(`${cluster.prefix}.echo.${b.instance}`);
+      if (i >= 100) rtt.push(here), rttB.push(there);
     }
   } finally {
     await Promise.all([ping.close(), pong.close()]);
   }
   results["NATS round trip"] = rtt.sort((x, y) => x - y);
+  results["NATS round trip to B"] = rttB.sort((x, y) => x - y);
 
   // Throughput with 1, 2 and 3 instances. T1, T2 and T3 join at once, T1's node serving d1, d2
   // and d3, T2's d2 and d3, T3's d3: a run with n instances sends dn round robin over T1..Tn, so

@@ -2,7 +2,8 @@
 // with one in-process node serving the test engine's answers for `--model` (a comma-separated list
 // for several); with `--serve`, on a
 // free loopback port too. Prints one line, `{"pubkey":"…","instance":"…","url":…,"apiKey":"…"}`
-// (url null unless served; apiKey a funded key), once joined; closes when its stdin does.
+// (url null unless served; apiKey a funded key), once joined; closes when its stdin does. It also
+// answers on `<prefix>.echo.<instance>` with the message it got (a round trip's floor for benches).
 // Run: deno run --allow-all testing/cluster_instance_main.ts --database-url URL --prefix P --model m
 //        [--token-delay-ms 0] [--serve]
 import { parseArgs } from "node:util";
@@ -43,9 +44,14 @@ const node = await attachClusterNode(
     })),
   },
 );
+const cluster = plane.cp.cluster!;
+cluster.nc.subscribe(`${flags.prefix}.echo.${cluster.instance}`, {
+  callback: (_err, msg) => void msg.respond(msg.data),
+});
+await cluster.nc.flush();
 console.log(JSON.stringify({
   pubkey: node.pubkey,
-  instance: plane.cp.cluster!.instance,
+  instance: cluster.instance,
   url: plane.server?.url ?? null,
   apiKey: plane.apiKey,
 }));

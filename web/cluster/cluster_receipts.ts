@@ -2,7 +2,9 @@
 // arrive on the node's socket: so the instance that holds the socket writes the platform receipt
 // of every job on that node, wherever the request came in. The instance that took the request
 // sends it what it knows of the attempt (expect, forget, the facts at its end); the node's receipt
-// frame then meets them there, as on a single instance.
+// frame then meets them there, as on a single instance. The facts at the end wait a few
+// milliseconds: the consumer's answer goes out first, and the facts of the jobs that end meanwhile
+// leave in one write (the holder waits for them anyway, up to its node wait).
 import { type JobKind, receiptIdOf, sleep } from "../../shared/mod.ts";
 import { receiptsForJob, type Sql } from "../../db/mod.ts";
 import {
@@ -21,9 +23,15 @@ export interface ReceiptRoute {
   send(instance: string, frame: InboxFrame): boolean;
 }
 
+/** How long the facts of an ended attempt wait before they go to the node's instance. */
+const ENDED_LINGER_MS = 5;
+
 /** A ReceiptDesk that hands attempts on other instances' nodes to those instances. */
 export class ClusterReceiptDesk extends ReceiptDesk {
   #route: ReceiptRoute | null = null;
+  /** Facts of ended attempts not yet sent, with the instance each goes to. */
+  #ended: { at: string; facts: AttemptFacts }[] = [];
+  #endedTimer: ReturnType<typeof setTimeout> | null = null;
   #sql: Sql;
   /** How long a receipt written elsewhere is looked for: the node's wait, and a margin for the batch. */
   #lookMs: number;
@@ -35,8 +43,9 @@ export class ClusterReceiptDesk extends ReceiptDesk {
     this.#lookMs = (opts.nodeWaitMs ?? 5000) + 30_000;
   }
 
-  /** Starts forwarding (the cluster is opened after the desk). */
+  /** Starts forwarding (the cluster is opened after the desk); facts still waiting leave first. */
   routeThrough(route: ReceiptRoute | null): void {
+    this.#sendEnded();
     this.#route = route;
   }
 
@@ -65,7 +74,16 @@ export class ClusterReceiptDesk extends ReceiptDesk {
   override attemptEnded(facts: AttemptFacts): void {
     const at = this.#remote(facts.nodePubkey);
     if (at === null) return super.attemptEnded(facts);
-    this.#route!.send(at, { t: "ended", facts });
+    this.#ended.push({ at, facts });
+    this.#endedTimer ??= setTimeout(() => this.#sendEnded(), ENDED_LINGER_MS);
+  }
+
+  #sendEnded(): void {
+    if (this.#endedTimer) clearTimeout(this.#endedTimer);
+    this.#endedTimer = null;
+    const ended = this.#ended;
+    this.#ended = [];
+    for (const { at, facts } of ended) this.#route?.send(at, { t: "ended", facts });
   }
 
   /** A receipt the node's own instance writes is looked for in the shared database (a canary's verdict cites it). */
@@ -89,6 +107,7 @@ export class ClusterReceiptDesk extends ReceiptDesk {
   }
 
   override close(): Promise<void> {
+    this.#sendEnded();
     this.#stopped = true;
     return super.close();
   }
