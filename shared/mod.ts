@@ -16,10 +16,12 @@ export {
   HEARTBEAT_SCHEMA,
   type HeartbeatBody,
   type JobKind,
+  MAX_RECEIPTS_PER_FRAME,
   type NodeFrame,
   parseHeartbeat,
   parseNodeFrame,
   parseServerFrame,
+  type ReceiptAnswer,
   type ReceiptHead,
   type ServerFrame,
 } from "./protocol/messages.ts";

@@ -157,3 +157,39 @@ Deno.test("e2e receipts - chat (streamed and not) and embeddings are receipted b
     assert.equal((await missing.json()).error.code, "receipt_not_found");
   });
 });
+
+Deno.test("e2e receipts - jobs that end together are all countersigned as signed, in chain order", async () => {
+  await withNetwork(async (net) => {
+    const wellKnown = await (await fetch(`${net.url}/.well-known/infernet.json`)).json();
+    const openai = new OpenAI({ baseURL: `${net.url}/v1`, apiKey: net.apiKey, maxRetries: 0 });
+    // Ending within the daemon's linger, their receipts share `receipts` frames.
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        openai.chat.completions.create({
+          model: "infernet-test-echo",
+          messages: [{ role: "user", content: `together ${i}` }],
+        }).withResponse()),
+    );
+    const served = [];
+    for (const { data, response } of answers) {
+      const r = await receiptOf(net, response.headers.get("x-infernet-job-id")!, wellKnown.platform_pubkey);
+      assert.equal(r.receipt.content.signed, true);
+      assert.equal(r.node!.content.artifact_hash, artifactHash([data.choices[0].message.content!]));
+      served.push(r);
+    }
+    const link = (r: VerifiedNodeReceipt | VerifiedPlatformReceipt) => ({
+      id: r.event.id,
+      seq: r.content.seq,
+      prev: r.content.prev,
+      createdAt: r.content.created_at,
+    });
+    const bySeq = <T extends VerifiedNodeReceipt | VerifiedPlatformReceipt>(xs: T[]) =>
+      [...xs].sort((a, b) => a.content.seq - b.content.seq);
+    assert.deepEqual(checkChain(bySeq(served.map((s) => s.node!)).map(link)), []);
+    assert.deepEqual(checkChain(bySeq(served.map((s) => s.receipt)).map(link)), []);
+    assert.deepEqual(
+      bySeq(served.map((s) => s.node!)).map((n) => n.content.seq),
+      [...Array(12).keys()].map((i) => i + 1),
+    );
+  });
+});

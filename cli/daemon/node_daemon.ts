@@ -13,6 +13,8 @@ import {
   type NodeAdvert,
   type NodeFrame,
   parseServerFrame,
+  type ReceiptAnswer,
+  type ReceiptOutcome,
   type Secp256k1Backend,
   type ServerFrame,
   sleep,
@@ -21,7 +23,7 @@ import type { NodeIdentity } from "../identity/node_key.ts";
 import { CliError } from "../cli_error.ts";
 import { proxyJob } from "./engine_proxy.ts";
 import { EngineClient } from "./engine_http.ts";
-import { JobOutput, ReceiptChain } from "./job_receipt.ts";
+import { JobOutput, type OutputSummary, ReceiptChain } from "./job_receipt.ts";
 import { admitDirect, type DirectRefusal, type NextFrame } from "./direct_admission.ts";
 import { type DirectRun, runDirect } from "./direct_run.ts";
 import type { JobFrame } from "./engine_proxy.ts";
@@ -86,6 +88,15 @@ export interface DaemonState {
 }
 
 const RECEIPT_OUTCOMES = { completed: "success", failed: "failure", cancelled: "cancelled" } as const;
+
+/**
+ * How long ended jobs' receipts wait to share one `receipts` frame (when the server takes them):
+ * one socket write and one answer per batch instead of per job, off the jobs' own frames.
+ */
+const RECEIPT_LINGER_MS = 20;
+
+/** A batch this big goes at once: signing it holds the daemon's thread ~40 µs a receipt. */
+const RECEIPTS_PER_FLUSH = 16;
 
 /** With several servers, the first try of each after a failure waits this long (±50 %). */
 const REHOME_WAIT_MS = 200;
@@ -165,6 +176,11 @@ export class NodeDaemon {
   /** Whether the ticket key cache is the daemon's own (fetched from its home), not one given. */
   #platformKeysOwn: boolean;
   #receipts: ReceiptChain;
+  /** Ended jobs whose receipts are signed and sent at the next flush, in the order they ended. */
+  #unsent: { job: JobFrame; summary: OutputSummary; outcome: ReceiptOutcome }[] = [];
+  #receiptTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Whether the server said (in `welcome`) that it takes `receipts` frames. */
+  #receiptBatches = false;
   #usedTickets = new UsedTickets();
   #modelSecrets: ModelSecretCache;
   /** Tickets, ECDH and receipts: the backend given, else the fastest once start() loaded it. */
@@ -366,6 +382,7 @@ export class NodeDaemon {
         return;
       case "welcome":
         this.#receipts.reset(frame.receipt_head ?? null);
+        this.#receiptBatches = frame.receipt_batches === true;
         this.state.connected = true;
         this.#attempt = 0;
         this.#opts.log.info("connected to the control plane", { server: this.server });
@@ -387,20 +404,53 @@ export class NodeDaemon {
         this.#relays.get(frame.job_id)?.push(frame.frame);
         return;
       case "receipt_ok":
-        return;
       case "receipt_refused":
-        this.#opts.log.warn("receipt refused", {
-          jobId: frame.job_id,
-          code: frame.code,
-          reason: frame.message,
-        });
-        this.#receipts.reset(frame.head);
+        return this.#onReceiptAnswer(frame);
+      case "receipt_answers":
+        for (const answer of frame.answers) this.#onReceiptAnswer(answer);
         return;
       case "error":
         this.#opts.log.warn("control plane error", { message: frame.message });
         if (frame.message.includes("not registered")) void this.#reregisterAndReconnect();
         return;
     }
+  }
+
+  #onReceiptAnswer(answer: ReceiptAnswer): void {
+    if (answer.type === "receipt_ok") return;
+    this.#opts.log.warn("receipt refused", {
+      jobId: answer.job_id,
+      code: answer.code,
+      reason: answer.message,
+    });
+    this.#receipts.reset(answer.head);
+  }
+
+  /** Queues the receipt of a job that ended; it is signed and sent at the next flush, in order. */
+  #queueReceipt(job: JobFrame, output: JobOutput | OutputSummary, outcome: ReceiptOutcome): void {
+    // Measured now (the job's duration), signed later.
+    const summary = output instanceof JobOutput ? output.summary(job.kind) : output;
+    this.#unsent.push({ job, summary, outcome });
+    if (this.#receiptBatches && this.#unsent.length >= RECEIPTS_PER_FLUSH) return this.#flushReceipts();
+    // A server that takes one receipt per frame gets it on the next turn, after frames of other
+    // jobs already waiting; one that takes batches gets what ended within the linger.
+    this.#receiptTimer ??= setTimeout(
+      () => this.#flushReceipts(),
+      this.#receiptBatches ? RECEIPT_LINGER_MS : 0,
+    );
+  }
+
+  /** Signs the queued receipts after the chain's head and sends them (dropped with no socket open). */
+  #flushReceipts(): void {
+    if (this.#receiptTimer !== null) clearTimeout(this.#receiptTimer);
+    this.#receiptTimer = null;
+    const unsent = this.#unsent.splice(0);
+    const ws = this.#socket;
+    if (unsent.length === 0 || ws?.readyState !== WebSocket.OPEN) return;
+    const events = unsent.map(({ job, summary, outcome }) => this.#receipts.sign(job, summary, outcome));
+    if (!this.#receiptBatches) { for (const event of events) this.#send(ws, { type: "receipt", event }); }
+    else if (events.length === 1) this.#send(ws, { type: "receipt", event: events[0] });
+    else this.#send(ws, { type: "receipts", events });
   }
 
   async #runJob(ws: WebSocket, job: Extract<ServerFrame, { type: "job" }>): Promise<void> {
@@ -427,17 +477,7 @@ export class NodeDaemon {
       }, ctrl.signal);
       if (outcome === "completed") this.state.completed++;
       else if (outcome === "failed") this.state.failed++;
-      if (this.#opts.signReceipts) {
-        const summary = output.summary(job.kind);
-        // Signed on a later turn, so frames of other jobs already waiting go out first; turns
-        // run in order, so receipts keep the order their jobs ended in.
-        setTimeout(() => {
-          this.#send(ws, {
-            type: "receipt",
-            event: this.#receipts.sign(job, summary, RECEIPT_OUTCOMES[outcome]),
-          });
-        }, 0);
-      }
+      if (this.#opts.signReceipts) this.#queueReceipt(job, output, RECEIPT_OUTCOMES[outcome]);
     } finally {
       this.#jobs.delete(job.job_id);
       this.state.inFlight = this.#jobs.size;
@@ -492,18 +532,8 @@ export class NodeDaemon {
           const { outcome, output } = await runDirect(admission.admitted, this.#engine, emit, ctrl.signal);
           if (outcome === "completed") this.state.completed++;
           else if (outcome === "failed") this.state.failed++;
-          if (this.#opts.signReceipts) {
-            // Signed on a later turn, after the answer's last frame has gone out (as for gateway jobs).
-            setTimeout(() => {
-              const ws = this.#socket;
-              if (ws) {
-                this.#send(ws, {
-                  type: "receipt",
-                  event: this.#receipts.sign(job, output, RECEIPT_OUTCOMES[outcome]),
-                });
-              }
-            }, 0);
-          }
+          // Signed after the answer's last frame has gone out (as for gateway jobs).
+          if (this.#opts.signReceipts) this.#queueReceipt(job, output, RECEIPT_OUTCOMES[outcome]);
         } finally {
           signal.removeEventListener("abort", onAbort);
           this.#jobs.delete(job.job_id);
@@ -657,6 +687,7 @@ export class NodeDaemon {
     const deadline = Date.now() + this.#opts.drainTimeoutMs;
     while (this.#jobs.size + this.#sealed.size > 0 && Date.now() < deadline) await sleep(50);
     for (const ctrl of [...this.#jobs.values(), ...this.#sealed.values()]) ctrl.abort();
+    this.#flushReceipts();
     this.#socket?.close(1000, "node stopping");
     this.#socket = null;
     await this.#engine.close();

@@ -57,8 +57,13 @@ function bind(lib: Deno.DynamicLibrary<typeof SYMBOLS>): NativeCurve | null {
   if (s.secp256k1_context_randomize(ctx, crypto.getRandomValues(new Uint8Array(32))) !== 1) return null;
 
   const keypairs = new Map<string, Uint8Array>();
+  // The last key used, compared byte by byte: a process signs with one key almost always, and
+  // this skips building the map's string key per signature.
+  const lastKey = new Uint8Array(32);
+  let lastPair: Uint8Array | null = null;
   function keypair(secretKey: Uint8Array): Uint8Array {
     if (secretKey.length !== 32) throw new Error("secret key must be 32 bytes");
+    if (lastPair && sameBytes(lastKey, secretKey)) return lastPair;
     const id = String.fromCharCode(...secretKey);
     let pair = keypairs.get(id);
     if (!pair) {
@@ -67,8 +72,11 @@ function bind(lib: Deno.DynamicLibrary<typeof SYMBOLS>): NativeCurve | null {
       if (keypairs.size >= KEYPAIR_CACHE) keypairs.delete(keypairs.keys().next().value!);
       keypairs.set(id, pair);
     }
+    lastKey.set(secretKey);
+    lastPair = pair;
     return pair;
   }
+  let lastPublic: { pair: Uint8Array; key: Uint8Array } | null = null;
   const xonly = new Uint8Array(64);
   const point = new Uint8Array(64);
   const lifted = new Uint8Array(33);
@@ -91,11 +99,14 @@ function bind(lib: Deno.DynamicLibrary<typeof SYMBOLS>): NativeCurve | null {
       return s.secp256k1_schnorrsig_verify(ctx, sig, hash, 32n, xonly) === 1;
     },
     publicKey(secretKey) {
+      const pair = keypair(secretKey);
+      if (pair === lastPublic?.pair) return lastPublic.key.slice();
       const out = new Uint8Array(32);
-      if (s.secp256k1_keypair_xonly_pub(ctx, xonly, null, keypair(secretKey)) !== 1) {
+      if (s.secp256k1_keypair_xonly_pub(ctx, xonly, null, pair) !== 1) {
         throw new Error("invalid secret key");
       }
       s.secp256k1_xonly_pubkey_serialize(ctx, out, xonly);
+      lastPublic = { pair, key: out.slice() };
       return out;
     },
     sharedX(secretKey, pubkey) {
@@ -111,6 +122,11 @@ function bind(lib: Deno.DynamicLibrary<typeof SYMBOLS>): NativeCurve | null {
       return compressed.slice(1);
     },
   };
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 let native: NativeCurve | null | undefined;

@@ -10,17 +10,20 @@ export type JobKind = "chat" | "embeddings";
 /** Control plane → node frames. */
 export type ServerFrame =
   | { type: "challenge"; challenge: string }
-  /** `receipt_head`: the node's last receipt the server holds; the next one follows it. */
-  | { type: "welcome"; pubkey: string; ping_interval_ms: number; receipt_head?: ReceiptHead | null }
-  | { type: "receipt_ok"; job_id: string; receipt_id: string }
-  /** `head`: where the node's chain stands on the server; the next receipt follows it. */
+  /**
+   * `receipt_head`: the node's last receipt the server holds; the next one follows it.
+   * `receipt_batches`: the server takes several receipts in one `receipts` frame.
+   */
   | {
-    type: "receipt_refused";
-    job_id: string | null;
-    code: string;
-    message: string;
-    head: ReceiptHead | null;
+    type: "welcome";
+    pubkey: string;
+    ping_interval_ms: number;
+    receipt_head?: ReceiptHead | null;
+    receipt_batches?: boolean;
   }
+  | ReceiptAnswer
+  /** The answers to one `receipts` frame, in its order. */
+  | { type: "receipt_answers"; answers: ReceiptAnswer[] }
   | { type: "job"; job_id: string; kind: JobKind; stream: boolean; body: Record<string, unknown> }
   | { type: "cancel"; job_id: string; reason: string }
   /** Direct mode, relayed (docs/protocol.md §14): a consumer's request for this node; `header` is its line 1. */
@@ -44,10 +47,27 @@ export type NodeFrame =
   | { type: "fail"; job_id: string; message: string; code: string; started: boolean }
   /** The node's signed receipt (kind 7475) of a job it ended, sent after the job's last frame. */
   | { type: "receipt"; event: NostrEvent }
+  /** Several receipts in their chain's order (when `welcome` said `receipt_batches`). */
+  | { type: "receipts"; events: NostrEvent[] }
   /** One opaque line of a relayed answer, in order. */
   | { type: "relay_frame"; job_id: string; frame: string }
   /** The relayed answer ended: normally (`error` null) or refused/failed with the node's error. */
   | { type: "relay_close"; job_id: string; error: { code: string; message: string } | null };
+
+/** The control plane's answer to one node receipt. */
+export type ReceiptAnswer =
+  | { type: "receipt_ok"; job_id: string; receipt_id: string }
+  /** `head`: where the node's chain stands on the server; the next receipt follows it. */
+  | {
+    type: "receipt_refused";
+    job_id: string | null;
+    code: string;
+    message: string;
+    head: ReceiptHead | null;
+  };
+
+/** At most this many receipts share one `receipts` frame. */
+export const MAX_RECEIPTS_PER_FRAME = 64;
 
 /** The last receipt of a node's chain: its event id and seq. */
 export interface ReceiptHead {
@@ -95,6 +115,11 @@ export function parseNodeFrame(text: string): NodeFrame | null {
         : null;
     case "receipt":
       return isRecord(f.event) ? f as unknown as NodeFrame : null;
+    case "receipts":
+      return Array.isArray(f.events) && f.events.length > 0 && f.events.length <= MAX_RECEIPTS_PER_FRAME &&
+          f.events.every(isRecord)
+        ? f as unknown as NodeFrame
+        : null;
     case "relay_frame":
       return isStr(f.job_id) && isStr(f.frame) ? f as unknown as NodeFrame : null;
     case "relay_close":
@@ -133,14 +158,22 @@ export function parseServerFrame(text: string): ServerFrame | null {
     case "error":
       return isStr(f.message) ? f as unknown as ServerFrame : null;
     case "receipt_ok":
-      return isStr(f.job_id) && isStr(f.receipt_id) ? f as unknown as ServerFrame : null;
     case "receipt_refused":
-      return isStr(f.code) && isStr(f.message) && (f.head === null || isHead(f.head))
+      return isReceiptAnswer(f) ? f as unknown as ServerFrame : null;
+    case "receipt_answers":
+      return Array.isArray(f.answers) && f.answers.every(isReceiptAnswer)
         ? f as unknown as ServerFrame
         : null;
     default:
       return null;
   }
+}
+
+function isReceiptAnswer(f: unknown): boolean {
+  if (!isRecord(f)) return false;
+  if (f.type === "receipt_ok") return isStr(f.job_id) && isStr(f.receipt_id);
+  return f.type === "receipt_refused" && isStr(f.code) && isStr(f.message) &&
+    (f.head === null || isHead(f.head));
 }
 
 /** Heartbeat body (`POST /api/nodes/heartbeat`, NIP-98 signed), wire shape. */

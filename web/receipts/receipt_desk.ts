@@ -98,7 +98,8 @@ interface Attempt {
   facts: AttemptFacts | null;
   endedAt: number;
   nodeReceipt: VerifiedNodeReceipt | null;
-  timer: ReturnType<typeof setTimeout> | null;
+  /** When the wait for the node's receipt ends (ms epoch); 0 while the attempt runs. */
+  waitUntil: number;
 }
 
 interface Head extends ChainHead {
@@ -131,6 +132,12 @@ export class ReceiptDesk {
   #nodeHeads = new Map<string, Head | null>();
   #platformHeads = new Map<string, Head | null>();
   #loading = new Map<string, Promise<void>>();
+  /**
+   * Ended attempts waiting for their node's receipt, in the order they ended: every wait is as
+   * long, so one timer for the oldest serves them all instead of one timer per job.
+   */
+  #waiting: Attempt[] = [];
+  #waitTimer: ReturnType<typeof setTimeout> | null = null;
   #ready: Attempt[] = [];
   #signTimer: ReturnType<typeof setTimeout> | null = null;
   #unwritten: ReceiptRow[] = [];
@@ -225,7 +232,7 @@ export class ReceiptDesk {
       facts: null,
       endedAt: 0,
       nodeReceipt: null,
-      timer: null,
+      waitUntil: 0,
     });
   }
 
@@ -233,7 +240,6 @@ export class ReceiptDesk {
   forget(jobId: string, node: string): void {
     const a = this.#open.get(attemptKey(jobId, node));
     if (!a) return;
-    if (a.timer) clearTimeout(a.timer);
     this.#open.delete(a.key);
   }
 
@@ -246,10 +252,25 @@ export class ReceiptDesk {
     a.facts = facts;
     a.endedAt = Math.floor(Date.now() / 1000);
     if (a.nodeReceipt) return this.#queue(a);
-    a.timer = setTimeout(() => {
-      a.timer = null;
-      this.#queue(a);
-    }, this.#nodeWaitMs);
+    a.waitUntil = Date.now() + this.#nodeWaitMs;
+    this.#waiting.push(a);
+    this.#armWait();
+  }
+
+  #armWait(): void {
+    if (this.#waitTimer || this.#waiting.length === 0) return;
+    this.#waitTimer = setTimeout(() => {
+      this.#waitTimer = null;
+      const now = Date.now();
+      let n = 0;
+      while (n < this.#waiting.length && this.#waiting[n].waitUntil <= now) {
+        const a = this.#waiting[n++];
+        // Still open: its receipt never came (else it was queued, or forgotten, already).
+        if (this.#open.get(a.key) === a) this.#queue(a);
+      }
+      this.#waiting.splice(0, n);
+      this.#armWait();
+    }, Math.max(0, this.#waiting[0].waitUntil - Date.now()));
   }
 
   /** Checks a node's receipt frame from the node `node`; accepts it or says why not. */
@@ -327,11 +348,7 @@ export class ReceiptDesk {
     }
     this.#nodeHeads.set(node, { id: r.event.id, seq, createdAt });
     a.nodeReceipt = r;
-    if (a.facts) {
-      clearTimeout(a.timer!);
-      a.timer = null;
-      this.#queue(a);
-    }
+    if (a.facts) this.#queue(a);
     for (const fn of this.#nodeReceiptListeners) fn(node, r);
     return { ok: true, jobId, receiptId: receiptIdOf(jobId, node) };
   }
@@ -517,13 +534,11 @@ export class ReceiptDesk {
 
   /** Signs and writes everything waiting (node receipts still missing count as unsigned). */
   async flush(): Promise<void> {
-    for (const a of [...this.#open.values()]) {
-      if (a.facts && a.timer) {
-        clearTimeout(a.timer);
-        a.timer = null;
-        this.#queue(a);
-      }
+    for (const a of this.#waiting.splice(0)) {
+      if (this.#open.get(a.key) === a) this.#queue(a);
     }
+    if (this.#waitTimer) clearTimeout(this.#waitTimer);
+    this.#waitTimer = null;
     if (this.#signTimer) {
       clearTimeout(this.#signTimer);
       this.#signTimer = null;
@@ -543,7 +558,7 @@ export class ReceiptDesk {
     clearInterval(this.#sweeper);
     this.#signer.close();
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
-    for (const a of this.#open.values()) if (a.timer) clearTimeout(a.timer);
+    if (this.#waitTimer) clearTimeout(this.#waitTimer);
     for (const key of [...this.#waiters.keys()]) this.#settle(key, null);
   }
 }

@@ -1,13 +1,23 @@
 // GET /api/nodes/ws: the node's outbound job socket (works behind NAT). The server sends a
 // challenge; the node answers with a signed kind-22242 event; only a registered key gets jobs.
 import type { AppContext } from "../../app_env.ts";
-import { createChallenge, parseNodeFrame, type ServerFrame, verifyAuthEvent } from "../../../shared/mod.ts";
+import {
+  createChallenge,
+  parseNodeFrame,
+  type ReceiptAnswer,
+  type ServerFrame,
+  sleep,
+  verifyAuthEvent,
+} from "../../../shared/mod.ts";
 import type { ControlPlane } from "../../control_plane.ts";
 import { NodeConnection } from "../../dispatch/node_connection.ts";
 import { HttpError } from "../../http_error.ts";
 
 /** How long a node has to answer the challenge. */
 const AUTH_TIMEOUT_MS = 10_000;
+
+/** Node receipts of one `receipts` frame checked per event-loop turn (~0.1 ms each). */
+const RECEIPTS_PER_TURN = 4;
 
 /** How often the server pings each node socket. */
 export const PING_INTERVAL_MS = 20_000;
@@ -29,28 +39,36 @@ export function nodeSocket(cp: ControlPlane) {
     };
     const timer = setTimeout(() => refuse(4001, "no auth answer in time"), AUTH_TIMEOUT_MS);
 
+    const receiptAnswer = async (pubkey: string, event: unknown): Promise<ReceiptAnswer> => {
+      const answer = await cp.receipts.nodeReceipt(pubkey, event);
+      if (answer.ok) return { type: "receipt_ok", job_id: answer.jobId, receipt_id: answer.receiptId };
+      cp.log.info("node receipt refused", { pubkey, code: answer.code, reason: answer.message });
+      return {
+        type: "receipt_refused",
+        job_id: answer.jobId,
+        code: answer.code,
+        message: answer.message,
+        head: answer.head,
+      };
+    };
+
     socket.onopen = () => send({ type: "challenge", challenge });
     let authing = false;
     socket.onmessage = async (e) => {
       const frame = typeof e.data === "string" ? parseNodeFrame(e.data) : null;
       if (conn) {
-        if (frame?.type === "receipt") {
-          const answer = await cp.receipts.nodeReceipt(conn.pubkey, frame.event);
-          if (answer.ok) send({ type: "receipt_ok", job_id: answer.jobId, receipt_id: answer.receiptId });
-          else {
-            cp.log.info("node receipt refused", {
-              pubkey: conn.pubkey,
-              code: answer.code,
-              reason: answer.message,
-            });
-            send({
-              type: "receipt_refused",
-              job_id: answer.jobId,
-              code: answer.code,
-              message: answer.message,
-              head: answer.head,
-            });
+        if (frame?.type === "receipt") send(await receiptAnswer(conn.pubkey, frame.event));
+        else if (frame?.type === "receipts") {
+          // Checked in their order (the desk keeps a node's receipts in sequence), a few per turn so
+          // requests arriving meanwhile never wait behind a whole batch; one answer frame.
+          const pubkey = conn.pubkey;
+          const answers: ReceiptAnswer[] = [];
+          for (let i = 0; i < frame.events.length; i += RECEIPTS_PER_TURN) {
+            if (i > 0) await sleep(0);
+            const slice = frame.events.slice(i, i + RECEIPTS_PER_TURN);
+            answers.push(...await Promise.all(slice.map((event) => receiptAnswer(pubkey, event))));
           }
+          send({ type: "receipt_answers", answers });
         } else if (frame) conn.handleFrame(frame);
         else cp.log.warn("bad frame from node", { pubkey: conn.pubkey });
         return;
@@ -73,7 +91,13 @@ export function nodeSocket(cp: ControlPlane) {
       if (socket.readyState !== WebSocket.OPEN) return;
       conn = new NodeConnection(auth.pubkey, socket, cp.log);
       cp.registry.attach(auth.pubkey, conn);
-      send({ type: "welcome", pubkey: auth.pubkey, ping_interval_ms: PING_INTERVAL_MS, receipt_head: head });
+      send({
+        type: "welcome",
+        pubkey: auth.pubkey,
+        ping_interval_ms: PING_INTERVAL_MS,
+        receipt_head: head,
+        receipt_batches: true,
+      });
       cp.log.info("node connected", { pubkey: auth.pubkey });
     };
     socket.onclose = () => {
