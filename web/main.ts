@@ -134,7 +134,15 @@ export function untilStopSignal(): Promise<void> {
 async function run(): Promise<number> {
   const config = loadWebConfig("infernet-web");
   if (!config) return 2;
-  const { cp, server, close } = await startControlPlane(config);
+  let started: Awaited<ReturnType<typeof startControlPlane>>;
+  try {
+    started = await startControlPlane(config);
+  } catch (err) {
+    // One line a self-hoster can act on (an unreachable DATABASE_URL, a port in use), no stack.
+    console.error(`infernet-web: could not start: ${(err as Error).message ?? err}`);
+    return 1;
+  }
+  const { cp, server, close } = started;
   const url = config.publicUrl ?? server.url;
   console.log(
     [

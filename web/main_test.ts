@@ -33,3 +33,20 @@ Deno.test("main - deno task serve runs without fakes and refuses deposits it can
     assert.equal(status.code, 0, out());
   }
 });
+
+Deno.test("main - an unreachable database is one line on stderr and exit 1", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "infernet-serve-" });
+  try {
+    const out = await denoTaskCommand(["serve", "--port", "0"], {
+      env: { INFERNET_DATA_DIR: dataDir, DATABASE_URL: "postgres://nobody@127.0.0.1:1/none" },
+      stderr: "piped",
+    }).output();
+    // `deno task` names the task on stderr first; the rest is the server's.
+    const stderr = new TextDecoder().decode(out.stderr).replace(/^Task .*\n/, "").trim();
+    assert.equal(out.code, 1, stderr);
+    assert.match(stderr, /^infernet-web: could not start: .*ECONNREFUSED/);
+    assert.equal(stderr.split("\n").length, 1, stderr);
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
