@@ -4,7 +4,7 @@
 import { type NodeModel, type ProviderPrefs, tierAtLeast } from "../../shared/mod.ts";
 import type { LiveNode } from "../registry/node_registry.ts";
 import { buildNodeSource, type NodeList, type NodeSource } from "./node_source.ts";
-import { refIndex, refKeys } from "./node_refs.ts";
+import { lookUp, type Named } from "./node_refs.ts";
 import { rankCandidates, TOP_RANKED } from "./rank_nodes.ts";
 
 /** The share of jobs whose first place goes to a low-data node, unless configured otherwise. */
@@ -64,12 +64,10 @@ interface Rules {
   standing(n: LiveNode, m: NodeModel): Standing;
 }
 
-function rulesFor(req: RouteRequest): Rules {
+function rulesFor(req: RouteRequest, only: Named | null, ignore: Named | null): Rules {
   const p = req.provider;
   const max = p.maxPrice;
   const priced = max.promptPer1k !== null || max.completionPer1k !== null;
-  const only = p.only.length > 0 ? refKeys(p.only) : null;
-  const ignore = p.ignore.length > 0 ? refKeys(p.ignore) : null;
   const threshold = req.includeSuspected ? Infinity : req.suspicionThreshold ?? DEFAULT_SUSPICION_THRESHOLD;
   const parameters = req.parameters ?? [];
   const live = (n: LiveNode) => n.connection?.open === true && req.nowMs - n.lastHeartbeatAt <= req.staleMs;
@@ -81,8 +79,8 @@ function rulesFor(req: RouteRequest): Rules {
     (!p.requireParameters || declaresAll(m, parameters)) &&
     n.reputation.suspicion < threshold &&
     (p.minReputation === null || n.reputation.score >= p.minReputation) &&
-    (only === null || refIndex(n, only) !== -1) &&
-    (ignore === null || refIndex(n, ignore) === -1) &&
+    (only === null || only.rank.has(n)) &&
+    (ignore === null || !ignore.rank.has(n)) &&
     (!p.minVramTier || tierAtLeast(n.record.vramTier, p.minVramTier)) &&
     (n.connection?.inFlight ?? 0) < n.record.maxConcurrency &&
     // A node whose last heartbeat lists its models takes jobs for those only (a draining one lists none).
@@ -101,7 +99,9 @@ function rulesFor(req: RouteRequest): Rules {
 export function selectNodes(nodes: Iterable<LiveNode> | NodeSource, req: RouteRequest): RouteResult {
   const source = "view" in nodes ? nodes : buildNodeSource(nodes, req.model);
   const p = req.provider;
-  const rules = rulesFor(req);
+  const only = p.only.length > 0 ? lookUp(source, p.only) : null;
+  const order = p.order.length > 0 ? lookUp(source, p.order) : null;
+  const rules = rulesFor(req, only, p.ignore.length > 0 ? lookUp(source, p.ignore) : null);
   const found: LiveNode[] = [];
   const models: NodeModel[] = [];
   const taken = new Set<LiveNode>();
@@ -114,11 +114,8 @@ export function selectNodes(nodes: Iterable<LiveNode> | NodeSource, req: RouteRe
     models.push(m);
   };
   // `only` and `order` name nodes wherever they rank: they are looked up, not walked to.
-  const named = p.only.length > 0 ? p.only : p.order;
-  for (const key of named.length > 0 ? refKeys(named).keys() : []) {
-    const list = source.named(key);
-    list.nodes.forEach((n, i) => consider(n, list.models[i], rules.standing(n, list.models[i])));
-  }
+  const named = only ?? order;
+  named?.nodes.forEach((n, i) => consider(n, named.models[i], rules.standing(n, named.models[i])));
   const view = source.view(p.sort);
   if (p.only.length > 0) {
     // None of the named may serve: a walk says why (the model unknown, too dear, or all busy).
@@ -146,8 +143,8 @@ export function selectNodes(nodes: Iterable<LiveNode> | NodeSource, req: RouteRe
   if (p.sort === null) {
     explore(ranked, source.lowData(), rules, req.explorationShare ?? DEFAULT_EXPLORATION_SHARE, req.random);
   }
-  if (p.order.length === 0) return { ok: true, nodes: ranked };
-  return putOrderFirst(ranked, p.order, p.allowFallbacks);
+  if (order === null) return { ok: true, nodes: ranked };
+  return putOrderFirst(ranked, order.rank, p.allowFallbacks);
 }
 
 // A walk that stopped early may have left out the nodes with the largest context windows, and a
@@ -194,13 +191,16 @@ function explore(
 
 // The nodes `order` names come first, in its order (ties keep the ranking); the others follow
 // unless fallbacks are off.
-function putOrderFirst(ranked: LiveNode[], order: readonly string[], allowFallbacks: boolean): RouteResult {
-  const keys = refKeys(order);
+function putOrderFirst(
+  ranked: LiveNode[],
+  order: ReadonlyMap<LiveNode, number>,
+  allowFallbacks: boolean,
+): RouteResult {
   const listed: { node: LiveNode; rank: number }[] = [];
   const others: LiveNode[] = [];
   for (const node of ranked) {
-    const rank = refIndex(node, keys);
-    if (rank === -1) others.push(node);
+    const rank = order.get(node);
+    if (rank === undefined) others.push(node);
     else listed.push({ node, rank });
   }
   listed.sort((a, b) => a.rank - b.rank);
