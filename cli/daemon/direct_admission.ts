@@ -18,7 +18,7 @@ import { isRecord, type NostrEvent, nowSeconds } from "../../shared/mod.ts";
 import type { JobFrame } from "./engine_proxy.ts";
 import type { PlatformKeyCache } from "./platform_key_cache.ts";
 import type { UsedTickets } from "./used_tickets.ts";
-import { countPromptTokens } from "./prompt_tokens.ts";
+import { promptTokensOver } from "./prompt_tokens.ts";
 
 /** A refusal: the HTTP status and the error's code and reason. */
 export interface DirectRefusal {
@@ -184,8 +184,8 @@ export async function admitDirect(
     return refuse(400, "request_invalid", `the request names ${String(body.model)}, the ticket ${t.model}`);
   }
   const limit = promptTokenLimit(t.prompt_tokens);
-  const counted = await countPromptTokens(body.messages);
-  if (counted > limit) {
+  const counted = await promptTokensOver(body.messages, limit);
+  if (counted !== null) {
     return refuse(400, "prompt_too_long", `the prompt has ${counted} tokens; the ticket allows ${limit}`);
   }
   const asked = body.max_tokens ?? body.max_completion_tokens;
