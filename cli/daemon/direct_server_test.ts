@@ -462,3 +462,33 @@ Deno.test("direct - another path is a 404 and another method a 405, before any w
     await w.close();
   }
 });
+
+Deno.test("direct - the answer goes out at its last frame, before the run's bookkeeping ends", async () => {
+  for (const stream of [false, true]) {
+    const bookkeeping = Promise.withResolvers<void>();
+    let ran = false;
+    const handler = createDirectHandler({
+      openDirect: async (_header, next) => {
+        while (await next() !== null) { /* the request's lines */ }
+        return {
+          ok: true,
+          stream,
+          run: async (emit) => {
+            emit("frame-0", false);
+            emit("frame-1", true);
+            await bookkeeping.promise;
+            ran = true;
+          },
+        };
+      },
+    });
+    const res = await handler(
+      new Request("http://node/direct", { method: "POST", body: '{"ticket":1}\nx\n' }),
+    );
+    assert.equal(await res.text(), "frame-0\nframe-1\n");
+    assert.equal(ran, false, `stream ${stream}: answered while the run goes on`);
+    bookkeeping.resolve();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    assert.equal(ran, true);
+  }
+});
