@@ -20,7 +20,7 @@ export interface DirectRun {
  * needs is only noted here (JobOutput reads the frames when the receipt is made).
  */
 export async function runDirect(
-  admitted: Pick<AdmittedDirect, "job" | "sealer">,
+  admitted: Pick<AdmittedDirect, "job" | "sealer"> & { foldEnd?: boolean },
   engine: EngineClient,
   emit: (payload: string, last: boolean) => void,
   signal: AbortSignal,
@@ -46,7 +46,13 @@ export async function runDirect(
         for (const data of f.data) for (const p of sealer.message(data)) emit(p, false);
         return;
       case "response":
-        if (f.status < 400) {
+        if (f.status < 400 && admitted.foldEnd) {
+          // One message and the end, folded into its last frame.
+          const frames = sealer.message(f.body, { end: true });
+          const last = frames.pop()!;
+          for (const p of frames) emit(p, false);
+          close(last);
+        } else if (f.status < 400) {
           for (const p of sealer.message(f.body)) emit(p, false);
           close(sealer.end());
         } else {

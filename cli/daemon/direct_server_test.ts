@@ -492,3 +492,33 @@ Deno.test("direct - the answer goes out at its last frame, before the run's book
     assert.equal(ran, true);
   }
 });
+
+Deno.test("direct - a folded request is taken; a whole answer is folded only for a header with fold_end", async () => {
+  const w = await world();
+  try {
+    for (const foldEnd of [false, true]) {
+      const t = ticketFor(w);
+      const key = conversationKey(t.consumerKey, recipient(w, t.content));
+      const sealer = new FrameSealer(key, t.content.job_id, "c2n");
+      const header = {
+        ticket: t.ticket,
+        consumer: t.content.consumer,
+        ...(foldEnd ? { fold_end: true } : {}),
+      };
+      const body = [JSON.stringify(header), ...sealer.message(JSON.stringify(chat()), { end: true })];
+      const res = await post(w, body.join("\n") + "\n");
+      assert.equal(res.status, 200);
+      const lines = (await res.text()).split("\n").filter(Boolean);
+      assert.equal(lines.length, foldEnd ? 1 : 2);
+      const opener = new FrameOpener(key, t.content.job_id, "n2c");
+      const first = opener.open(lines[0]);
+      assert.equal(first.type, "message");
+      assert.equal(JSON.parse((first as { text: string }).text).choices[0].message.content, "Echo: hi there");
+      assert.equal((first as { end?: true }).end, foldEnd ? true : undefined);
+      if (!foldEnd) assert.deepEqual(opener.open(lines[1]), { type: "end" });
+      assert.ok(opener.ended);
+    }
+  } finally {
+    await w.close();
+  }
+});
