@@ -16,7 +16,7 @@
 // inherits, keeps both sides on nostr-tools' nip44 for an A/B). The control plane and
 // the engine run in this process, the daemon (`deno task infernet start --direct-port`) in its own;
 // on a shared 2-core VM the figures swing from run to run.
-// Run: deno run --allow-all bench/direct_latency_bench.ts [--rate 200] [--seconds 4]
+// Run: deno run --allow-all bench/direct_latency_bench.ts [--rate 200] [--seconds 4] [--direct-only]
 import { parseArgs } from "node:util";
 import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
 import {
@@ -39,7 +39,12 @@ import { perRequest, processTree, readProcStats } from "./proc_stats.ts";
 
 const flags = parseArgs({
   args: Deno.args,
-  options: { rate: { type: "string", default: "200" }, seconds: { type: "string", default: "4" } },
+  options: {
+    rate: { type: "string", default: "200" },
+    seconds: { type: "string", default: "4" },
+    // Only the phases up to direct (engine, hop, direct): for profiles and A/B runs of direct mode.
+    "direct-only": { type: "boolean", default: false },
+  },
 }).values;
 const RATE = Number(flags.rate);
 const SECONDS = Number(flags.seconds);
@@ -154,7 +159,7 @@ async function routeMany(n: number): Promise<Routed[]> {
           node: c.node,
           sk,
           key: conversationKey(sk, c.node, { secp, cipher }),
-          header: JSON.stringify({ ticket: c.ticket, consumer }),
+          header: JSON.stringify({ ticket: c.ticket, consumer, fold_end: true }),
           relay: `${url}${c.relay}`,
         };
       })),
@@ -191,11 +196,19 @@ async function postAcks(): Promise<void> {
   }
 }
 
-/** One sealed call: the request's frames out, the answer's frames opened; the answer's text. */
+/** Whether the node folds an answer's end into its last frame: then it opens requests folded too. */
+let nodeFolds = false;
+
+/**
+ * One sealed call: the request's frames out, the answer's frames opened; the answer's text. As
+ * privateChat does, the request is folded (its end in its frame) once the node was seen to fold.
+ */
 async function sealedCall(target: string, r: Routed, headers: Record<string, string>): Promise<string> {
   const sealer = new FrameSealer(r.key, r.jobId, "c2n", { cipher });
-  const lines = [r.header, ...sealer.message(chatBody), sealer.end()];
-  const res = await fetch(target, { method: "POST", headers, body: lines.join("\n") + "\n" });
+  const frames = nodeFolds
+    ? sealer.message(chatBody, { end: true })
+    : [...sealer.message(chatBody), sealer.end()];
+  const res = await fetch(target, { method: "POST", headers, body: [r.header, ...frames].join("\n") + "\n" });
   if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
   const opener = new FrameOpener(r.key, r.jobId, "n2c", { cipher });
   let text = "";
@@ -203,7 +216,8 @@ async function sealedCall(target: string, r: Routed, headers: Record<string, str
     const o = opener.open(line);
     if (o.type === "error") throw new Error(`${o.code}: ${o.message}`);
     if (o.type === "message") text += JSON.parse(o.text).choices?.[0]?.message?.content ?? "";
-    if (o.type === "end") return text;
+    if (o.type === "message" && o.end) nodeFolds = true;
+    if (opener.ended) return text;
   }
   throw new Error("the answer ended early");
 }
@@ -249,21 +263,23 @@ try {
       void answered.push([pick(i), await sealedCall(`http://127.0.0.1:${port}/direct`, pick(i), {})]),
   );
   await postAcks();
-  await phase(
-    "gateway",
-    () => fetch(`${url}/v1/chat/completions`, { method: "POST", headers: auth, body: chatBody }).then(ok),
-  );
-  routed = await routeMany(TOTAL + 20);
-  await phase(
-    "relayed",
-    async (i) => void answered.push([pick(i), await sealedCall(pick(i).relay, pick(i), auth)]),
-  );
-  await postAcks();
-  for (const relayOnly of [false, true]) {
-    await phase(relayOnly ? "relayed, whole" : "private, whole", async () => {
-      const body = { model: MODEL, messages, max_tokens: 16 };
-      for await (const _ of privateChat({ server: url, apiKey: t.apiKey, body, relayOnly, secp, cipher }));
-    });
+  if (!flags["direct-only"]) {
+    await phase(
+      "gateway",
+      () => fetch(`${url}/v1/chat/completions`, { method: "POST", headers: auth, body: chatBody }).then(ok),
+    );
+    routed = await routeMany(TOTAL + 20);
+    await phase(
+      "relayed",
+      async (i) => void answered.push([pick(i), await sealedCall(pick(i).relay, pick(i), auth)]),
+    );
+    await postAcks();
+    for (const relayOnly of [false, true]) {
+      await phase(relayOnly ? "relayed, whole" : "private, whole", async () => {
+        const body = { model: MODEL, messages, max_tokens: 16 };
+        for await (const _ of privateChat({ server: url, apiKey: t.apiKey, body, relayOnly, secp, cipher }));
+      });
+    }
   }
   const d = (a: string, b: string, p: "p50" | "p99") => results[a][p] - results[b][p];
   console.log(
@@ -276,10 +292,12 @@ try {
         fmt(d("direct", "hop alone", "p50"))
       } ms, p99 ${fmt(d("direct", "hop alone", "p99"))} ms`,
   );
-  console.log(
-    `direct: relayed minus gateway: p50 ${fmt(d("relayed", "gateway", "p50"))} ms, ` +
-      `p99 ${fmt(d("relayed", "gateway", "p99"))} ms (target ≤ 0)`,
-  );
+  if (results.relayed) {
+    console.log(
+      `direct: relayed minus gateway: p50 ${fmt(d("relayed", "gateway", "p50"))} ms, ` +
+        `p99 ${fmt(d("relayed", "gateway", "p99"))} ms (target ≤ 0)`,
+    );
+  }
 } finally {
   hop.kill();
   await hop.status;

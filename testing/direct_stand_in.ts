@@ -27,6 +27,8 @@ export interface StandInNode {
   behaviour: StandInBehaviour;
   /** With no direct endpoint the route sends the consumer to the relay. */
   direct: boolean;
+  /** Folds a whole answer's end into its frame when the header asks (`fold_end`), as new nodes do. */
+  foldsEnd?: boolean;
 }
 
 /** What the stand-in saw. */
@@ -43,6 +45,8 @@ export interface StandIn {
   cancelled: number[];
   /** How many requests came through the relay. */
   relayed: number;
+  /** Per node index, how many requests came with their end folded into their frame. */
+  foldedRequests: number[];
   close(): Promise<void>;
 }
 
@@ -60,6 +64,7 @@ export function startDirectStandIn(nodes: StandInNode[], opts: { modelKey?: Uint
     acks: [],
     cancelled: [],
     relayed: 0,
+    foldedRequests: nodes.map(() => 0),
   };
   let url = "";
   let jobs = 0;
@@ -83,7 +88,8 @@ export function startDirectStandIn(nodes: StandInNode[], opts: { modelKey?: Uint
     for await (const line of lines) {
       const o = opener.open(line);
       if (o.type === "message") request = o.text;
-      if (o.type === "end") break;
+      if (o.type === "message" && o.end) state.foldedRequests[i]++;
+      if (opener.ended) break;
     }
     const body = JSON.parse(request);
     state.requests[i].push(body);
@@ -134,17 +140,22 @@ export function startDirectStandIn(nodes: StandInNode[], opts: { modelKey?: Uint
         if (body.stream) {
           for (const w of WORDS) send(sealer.message(chunk(w)));
         } else {
-          send(sealer.message(JSON.stringify({
-            id: "chatcmpl-standin",
-            object: "chat.completion",
-            model: body.model,
-            choices: [{
-              index: 0,
-              message: { role: "assistant", content: WORDS.join("") },
-              finish_reason: "stop",
-            }],
-            usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 },
-          })));
+          const fold = nodes[i].foldsEnd === true && header.fold_end === true;
+          send(sealer.message(
+            JSON.stringify({
+              id: "chatcmpl-standin",
+              object: "chat.completion",
+              model: body.model,
+              choices: [{
+                index: 0,
+                message: { role: "assistant", content: WORDS.join("") },
+                finish_reason: "stop",
+              }],
+              usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 },
+            }),
+            { end: fold },
+          ));
+          if (fold) return ctl.close();
         }
         send([sealer.end()]);
         ctl.close();

@@ -18,7 +18,7 @@ import { isRecord, type NostrEvent, nowSeconds } from "../../shared/mod.ts";
 import type { JobFrame } from "./engine_proxy.ts";
 import type { PlatformKeyCache } from "./platform_key_cache.ts";
 import type { UsedTickets } from "./used_tickets.ts";
-import { countPromptTokens } from "./prompt_tokens.ts";
+import { promptTokensOver } from "./prompt_tokens.ts";
 
 /** A refusal: the HTTP status and the error's code and reason. */
 export interface DirectRefusal {
@@ -34,6 +34,8 @@ export interface AdmittedDirect {
   job: JobFrame;
   /** Seals the answer to the consumer (n2c) with the request's conversation key. */
   sealer: FrameSealer;
+  /** The consumer opens folded ends (its header's `fold_end`): a whole answer's end is in its last frame. */
+  foldEnd: boolean;
 }
 
 /** An admission's outcome. */
@@ -99,7 +101,7 @@ async function checkTicket(header: unknown, deps: DirectAdmissionDeps, nowS: num
   return check;
 }
 
-/** Reads the request's frames to the end frame; the one message they carry. */
+/** Reads the request's frames to the end (an `end` frame, or folded into the message); the message. */
 async function openRequest(opener: FrameOpener, next: NextFrame, maxBytes: number): Promise<string> {
   let bytes = 0;
   let message: string | null = null;
@@ -115,6 +117,7 @@ async function openRequest(opener: FrameOpener, next: NextFrame, maxBytes: numbe
     if (opened.type === "message") {
       if (message !== null) throw new FramingError("frame_invalid", "a request is one message");
       message = opened.text;
+      if (opened.end) break;
     }
   }
   if (message === null) throw new FramingError("frame_invalid", "the request carried no message");
@@ -184,8 +187,8 @@ export async function admitDirect(
     return refuse(400, "request_invalid", `the request names ${String(body.model)}, the ticket ${t.model}`);
   }
   const limit = promptTokenLimit(t.prompt_tokens);
-  const counted = await countPromptTokens(body.messages);
-  if (counted > limit) {
+  const counted = await promptTokensOver(body.messages, limit);
+  if (counted !== null) {
     return refuse(400, "prompt_too_long", `the prompt has ${counted} tokens; the ticket allows ${limit}`);
   }
   const asked = body.max_tokens ?? body.max_completion_tokens;
@@ -211,6 +214,7 @@ export async function admitDirect(
       ticket: t,
       job: { type: "job", job_id: t.job_id, kind: "chat", stream, body: jobBody },
       sealer: new FrameSealer(key, t.job_id, "n2c", { cipher: deps.cipher }),
+      foldEnd: isRecord(header) && header.fold_end === true,
     },
   };
 }

@@ -14,11 +14,15 @@ export interface DirectRun {
   output: JobOutput;
 }
 
-/** Runs `admitted` against the engine; `emit` gets each sealed frame (a NIP-44 payload), in order. */
+/**
+ * Runs `admitted` against the engine; `emit` gets each sealed frame (a NIP-44 payload), in order,
+ * `last` set on the final one (`end` or `error`), so the answer can go out then. What the receipt
+ * needs is only noted here (JobOutput reads the frames when the receipt is made).
+ */
 export async function runDirect(
-  admitted: Pick<AdmittedDirect, "job" | "sealer">,
+  admitted: Pick<AdmittedDirect, "job" | "sealer"> & { foldEnd?: boolean },
   engine: EngineClient,
-  emit: (payload: string) => void,
+  emit: (payload: string, last: boolean) => void,
   signal: AbortSignal,
 ): Promise<DirectRun> {
   const { sealer } = admitted;
@@ -27,7 +31,8 @@ export async function runDirect(
   const close = (frame: string) => {
     if (closed) return;
     closed = true;
-    emit(frame);
+    output.finish();
+    emit(frame, true);
   };
   // The frame goes out first: what the receipt needs is read from it after.
   const send = (f: NodeFrame) => {
@@ -38,11 +43,17 @@ export async function runDirect(
     if (closed) return;
     switch (f.type) {
       case "chunks":
-        for (const data of f.data) for (const p of sealer.message(data)) emit(p);
+        for (const data of f.data) for (const p of sealer.message(data)) emit(p, false);
         return;
       case "response":
-        if (f.status < 400) {
-          for (const p of sealer.message(f.body)) emit(p);
+        if (f.status < 400 && admitted.foldEnd) {
+          // One message and the end, folded into its last frame.
+          const frames = sealer.message(f.body, { end: true });
+          const last = frames.pop()!;
+          for (const p of frames) emit(p, false);
+          close(last);
+        } else if (f.status < 400) {
+          for (const p of sealer.message(f.body)) emit(p, false);
           close(sealer.end());
         } else {
           close(sealer.error("engine_error", `engine answered ${f.status}: ${f.body}`));

@@ -149,28 +149,38 @@ export function createDirectHandler(desk: DirectDesk): (req: Request) => Promise
     const ctrl = new AbortController();
     const onAbort = () => ctrl.abort();
     req.signal.addEventListener("abort", onAbort, { once: true });
+    // The run resolves after its last frame, once the job's receipt is queued: the answer goes out
+    // at that frame, not after the bookkeeping.
+    const runJob = (emit: (payload: string, last: boolean) => void) =>
+      run(emit, ctrl.signal).finally(() => req.signal.removeEventListener("abort", onAbort));
     if (!start.stream) {
       // A whole answer is one message and the end: sent in one body, without a stream's machinery.
       const frames: string[] = [];
-      try {
-        await run((payload) => frames.push(payload), ctrl.signal);
-      } finally {
-        req.signal.removeEventListener("abort", onAbort);
-      }
+      const answered = Promise.withResolvers<void>();
+      const running = runJob((payload, last) => {
+        frames.push(payload);
+        if (last) answered.resolve();
+      });
+      await Promise.race([answered.promise, running]);
+      // After the last frame the daemon logs its own failures (the receipt's bookkeeping).
+      running.catch(() => {});
       return new Response(frames.join("\n") + "\n", { headers: NDJSON_HEADERS });
     }
     const body = new ReadableStream<Uint8Array>({
       start(out) {
-        const emit = (payload: string) => {
-          if (!ctrl.signal.aborted) out.enqueue(encoder.encode(payload + "\n"));
+        let closed = false;
+        const emit = (payload: string, last: boolean) => {
+          if (ctrl.signal.aborted || closed) return;
+          out.enqueue(encoder.encode(payload + "\n"));
+          if (last) {
+            closed = true;
+            out.close();
+          }
         };
-        const finished = () => req.signal.removeEventListener("abort", onAbort);
-        run(emit, ctrl.signal).then(() => {
-          finished();
-          if (!ctrl.signal.aborted) out.close();
+        runJob(emit).then(() => {
+          if (!ctrl.signal.aborted && !closed) out.close();
         }, (err) => {
-          finished();
-          if (!ctrl.signal.aborted) out.error(err);
+          if (!ctrl.signal.aborted && !closed) out.error(err);
         });
       },
       cancel() {

@@ -462,3 +462,63 @@ Deno.test("direct - another path is a 404 and another method a 405, before any w
     await w.close();
   }
 });
+
+Deno.test("direct - the answer goes out at its last frame, before the run's bookkeeping ends", async () => {
+  for (const stream of [false, true]) {
+    const bookkeeping = Promise.withResolvers<void>();
+    let ran = false;
+    const handler = createDirectHandler({
+      openDirect: async (_header, next) => {
+        while (await next() !== null) { /* the request's lines */ }
+        return {
+          ok: true,
+          stream,
+          run: async (emit) => {
+            emit("frame-0", false);
+            emit("frame-1", true);
+            await bookkeeping.promise;
+            ran = true;
+          },
+        };
+      },
+    });
+    const res = await handler(
+      new Request("http://node/direct", { method: "POST", body: '{"ticket":1}\nx\n' }),
+    );
+    assert.equal(await res.text(), "frame-0\nframe-1\n");
+    assert.equal(ran, false, `stream ${stream}: answered while the run goes on`);
+    bookkeeping.resolve();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    assert.equal(ran, true);
+  }
+});
+
+Deno.test("direct - a folded request is taken; a whole answer is folded only for a header with fold_end", async () => {
+  const w = await world();
+  try {
+    for (const foldEnd of [false, true]) {
+      const t = ticketFor(w);
+      const key = conversationKey(t.consumerKey, recipient(w, t.content));
+      const sealer = new FrameSealer(key, t.content.job_id, "c2n");
+      const header = {
+        ticket: t.ticket,
+        consumer: t.content.consumer,
+        ...(foldEnd ? { fold_end: true } : {}),
+      };
+      const body = [JSON.stringify(header), ...sealer.message(JSON.stringify(chat()), { end: true })];
+      const res = await post(w, body.join("\n") + "\n");
+      assert.equal(res.status, 200);
+      const lines = (await res.text()).split("\n").filter(Boolean);
+      assert.equal(lines.length, foldEnd ? 1 : 2);
+      const opener = new FrameOpener(key, t.content.job_id, "n2c");
+      const first = opener.open(lines[0]);
+      assert.equal(first.type, "message");
+      assert.equal(JSON.parse((first as { text: string }).text).choices[0].message.content, "Echo: hi there");
+      assert.equal((first as { end?: true }).end, foldEnd ? true : undefined);
+      if (!foldEnd) assert.deepEqual(opener.open(lines[1]), { type: "end" });
+      assert.ok(opener.ended);
+    }
+  } finally {
+    await w.close();
+  }
+});

@@ -26,6 +26,8 @@ export class EngineClient {
   #host: string;
   #hostname: string;
   #port: number;
+  /** Request URLs by path: a job's path is one of a few, and a URL parse costs more than the request. */
+  #urls = new Map<string, URL>();
   #idle: Conn[] = [];
   #busy = new Set<Conn>();
   #closed = false;
@@ -44,7 +46,7 @@ export class EngineClient {
     headers: Record<string, string>,
     signal: AbortSignal,
   ): Promise<EngineResponse> {
-    const url = new URL(this.#base.pathname.replace(/\/$/, "") + path, this.#base);
+    const url = this.#urlOf(path);
     if (this.#base.protocol !== "http:") return await viaFetch(url, body, headers, signal);
     if (this.#closed) throw new Error("engine client closed");
     signal.throwIfAborted();
@@ -69,6 +71,15 @@ export class EngineClient {
         throw err;
       }
     }
+  }
+
+  #urlOf(path: string): URL {
+    let url = this.#urls.get(path);
+    if (url === undefined) {
+      url = new URL(this.#base.pathname.replace(/\/$/, "") + path, this.#base);
+      if (this.#urls.size < 16) this.#urls.set(path, url);
+    }
+    return url;
   }
 
   async #connect(signal: AbortSignal): Promise<Conn> {

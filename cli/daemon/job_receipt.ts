@@ -36,10 +36,15 @@ export interface OutputSummary {
   durationMs: number;
 }
 
-/** What one job sent to the control plane, as its receipt needs it. */
+/**
+ * What one job sent to the control plane, as its receipt needs it. Frames are only noted as they
+ * go (a job's answer is not held up by its receipt's bookkeeping); they are read by `summary()`.
+ */
 export class JobOutput {
   readonly #startedAt = performance.now();
   #firstAt: number | null = null;
+  #finishedAt: number | null = null;
+  #frames: NodeFrame[] = [];
   #texts: string[] = [];
   #embeddings: unknown[] | null = null;
   #usage: ReceiptTokens | null = null;
@@ -47,14 +52,26 @@ export class JobOutput {
 
   /** Notes a frame the job sent. */
   observe(frame: NodeFrame): void {
-    if (frame.type === "chunks") {
-      this.#firstAt ??= performance.now();
-      this.#sent = true;
-      for (const data of frame.data) this.#chunk(data);
-    } else if (frame.type === "response") {
-      this.#firstAt ??= performance.now();
-      if (frame.status < 400) this.#answer(frame.body);
+    if (frame.type !== "chunks" && frame.type !== "response") return;
+    this.#firstAt ??= performance.now();
+    this.#frames.push(frame);
+  }
+
+  /** Notes that the job ended now: its duration ends here, whenever its summary is made. */
+  finish(): void {
+    this.#finishedAt ??= performance.now();
+  }
+
+  #read(): void {
+    for (const frame of this.#frames) {
+      if (frame.type === "chunks") {
+        this.#sent = true;
+        for (const data of frame.data) this.#chunk(data);
+      } else if (frame.type === "response" && frame.status < 400) {
+        this.#answer(frame.body);
+      }
     }
+    this.#frames = [];
   }
 
   #chunk(data: string): void {
@@ -93,9 +110,10 @@ export class JobOutput {
     });
   }
 
-  /** The receipt's measured fields. */
+  /** The receipt's measured fields (the duration up to `finish()`, or to now). */
   summary(kind: JobFrame["kind"]): OutputSummary {
-    const now = performance.now();
+    const now = this.#finishedAt ?? performance.now();
+    this.#read();
     let hash: string | null = null;
     if (this.#sent) {
       hash = kind === "embeddings"

@@ -74,8 +74,11 @@ export type DirectStart =
     ok: true;
     /** Whether the consumer asked for a stream (else the answer is one message and the end). */
     stream: boolean;
-    /** Runs the job, emitting sealed n2c frames; resolves when the answer is complete. */
-    run(emit: (payload: string) => void, signal: AbortSignal): Promise<void>;
+    /**
+     * Runs the job, emitting sealed n2c frames, `last` set on the final one (the answer can go out
+     * then); resolves after, once the job's receipt is queued.
+     */
+    run(emit: (payload: string, last: boolean) => void, signal: AbortSignal): Promise<void>;
   };
 
 /** The daemon's state as `infernet status` and tests see it. */
@@ -177,7 +180,7 @@ export class NodeDaemon {
   #platformKeysOwn: boolean;
   #receipts: ReceiptChain;
   /** Ended jobs whose receipts are signed and sent at the next flush, in the order they ended. */
-  #unsent: { job: JobFrame; summary: OutputSummary; outcome: ReceiptOutcome }[] = [];
+  #unsent: { job: JobFrame; output: JobOutput | OutputSummary; outcome: ReceiptOutcome }[] = [];
   #receiptTimer: ReturnType<typeof setTimeout> | null = null;
   /** Whether the server said (in `welcome`) that it takes `receipts` frames. */
   #receiptBatches = false;
@@ -428,9 +431,9 @@ export class NodeDaemon {
 
   /** Queues the receipt of a job that ended; it is signed and sent at the next flush, in order. */
   #queueReceipt(job: JobFrame, output: JobOutput | OutputSummary, outcome: ReceiptOutcome): void {
-    // Measured now (the job's duration), signed later.
-    const summary = output instanceof JobOutput ? output.summary(job.kind) : output;
-    this.#unsent.push({ job, summary, outcome });
+    // The job's duration ends now; its output is read and the receipt signed later.
+    if (output instanceof JobOutput) output.finish();
+    this.#unsent.push({ job, output, outcome });
     if (this.#receiptBatches && this.#unsent.length >= RECEIPTS_PER_FLUSH) return this.#flushReceipts();
     // A server that takes one receipt per frame gets it on the next turn, after frames of other
     // jobs already waiting; one that takes batches gets what ended within the linger.
@@ -447,7 +450,9 @@ export class NodeDaemon {
     const unsent = this.#unsent.splice(0);
     const ws = this.#socket;
     if (unsent.length === 0 || ws?.readyState !== WebSocket.OPEN) return;
-    const events = unsent.map(({ job, summary, outcome }) => this.#receipts.sign(job, summary, outcome));
+    const events = unsent.map(({ job, output, outcome }) =>
+      this.#receipts.sign(job, output instanceof JobOutput ? output.summary(job.kind) : output, outcome)
+    );
     if (!this.#receiptBatches) { for (const event of events) this.#send(ws, { type: "receipt", event }); }
     else if (events.length === 1) this.#send(ws, { type: "receipt", event: events[0] });
     else this.#send(ws, { type: "receipts", events });
@@ -532,8 +537,16 @@ export class NodeDaemon {
           const { outcome, output } = await runDirect(admission.admitted, this.#engine, emit, ctrl.signal);
           if (outcome === "completed") this.state.completed++;
           else if (outcome === "failed") this.state.failed++;
-          // Signed after the answer's last frame has gone out (as for gateway jobs).
-          if (this.#opts.signReceipts) this.#queueReceipt(job, output, RECEIPT_OUTCOMES[outcome]);
+          // Signed after the answer's last frame has gone out (as for gateway jobs); the answer may
+          // be the consumer's already, so a failure here is logged, not thrown.
+          try {
+            if (this.#opts.signReceipts) this.#queueReceipt(job, output, RECEIPT_OUTCOMES[outcome]);
+          } catch (err) {
+            this.#opts.log.error("direct job receipt failed", {
+              jobId: job.job_id,
+              err: (err as Error).message,
+            });
+          }
         } finally {
           signal.removeEventListener("abort", onAbort);
           this.#jobs.delete(job.job_id);
@@ -581,8 +594,12 @@ export class NodeDaemon {
     if (this.#relays.has(jobId)) return;
     const inbox = new RelayInbox();
     this.#relays.set(jobId, inbox);
-    const close = (error: { code: string; message: string } | null) =>
+    let closed = false;
+    const close = (error: { code: string; message: string } | null) => {
+      if (closed) return;
+      closed = true;
       this.#send(ws, { type: "relay_close", job_id: jobId, error });
+    };
     try {
       let start: DirectStart;
       try {
@@ -592,10 +609,11 @@ export class NodeDaemon {
         inbox.close();
       }
       if (!start.ok) return close({ code: start.refusal.code, message: start.refusal.message });
-      await start.run(
-        (frame) => this.#send(ws, { type: "relay_frame", job_id: jobId, frame }),
-        new AbortController().signal,
-      );
+      await start.run((frame, last) => {
+        this.#send(ws, { type: "relay_frame", job_id: jobId, frame });
+        // The answer is complete: the relay closes now, before the receipt's bookkeeping.
+        if (last) close(null);
+      }, new AbortController().signal);
       close(null);
     } catch (err) {
       // Never an unhandled rejection in the daemon: the relay ends, the error is logged.

@@ -90,6 +90,13 @@ export interface RouteAnswer {
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
+/**
+ * Nodes seen to fold an answer's end into its last frame (docs/protocol.md §14): they open a
+ * request folded the same way, one frame fewer each way. Bounded; forgotten when one refuses it.
+ */
+const foldingNodes = new Set<string>();
+const MAX_FOLDING_NODES = 10_000;
+
 function parseRoute(x: unknown): RouteAnswer {
   const bad = (why: string) =>
     new DirectError(502, "bad_route", `the control plane's route is malformed: ${why}`);
@@ -245,10 +252,10 @@ export async function* privateChat(opts: PrivateChatOptions): AsyncGenerator<unk
     const timer = setTimeout(() => attempt.abort(silent), timeoutMs);
     try {
       const sealer = new FrameSealer(key, route.job_id, "c2n", { cipher: opts.cipher });
+      const fold = foldingNodes.has(cand.node);
       const lines = [
-        JSON.stringify({ ticket: cand.ticket, consumer }),
-        ...sealer.message(request),
-        sealer.end(),
+        JSON.stringify({ ticket: cand.ticket, consumer, fold_end: true }),
+        ...(fold ? sealer.message(request, { end: true }) : [...sealer.message(request), sealer.end()]),
       ];
       const direct = cand.endpoint !== null && !opts.relayOnly;
       const url = direct ? `${cand.endpoint!.replace(/\/+$/, "")}/direct` : `${server}${cand.relay}`;
@@ -271,7 +278,11 @@ export async function* privateChat(opts: PrivateChatOptions): AsyncGenerator<unk
           },
         );
       }
-      if (!res.ok || !res.body) throw await errorOf(res, "node_refused");
+      if (!res.ok || !res.body) {
+        const refused = await errorOf(res, "node_refused");
+        if (fold && refused.code.startsWith("frame_")) foldingNodes.delete(cand.node);
+        throw refused;
+      }
       answered = true;
       const opener = new FrameOpener(key, route.job_id, "n2c", { cipher: opts.cipher });
       for await (const line of responseLines(res)) {
@@ -294,7 +305,9 @@ export async function* privateChat(opts: PrivateChatOptions): AsyncGenerator<unk
         }
         clearTimeout(timer);
         received.take(msg);
+        if (opened.end && foldingNodes.size < MAX_FOLDING_NODES) foldingNodes.add(cand.node);
         yield msg;
+        if (opened.end) break;
       }
       if (!opener.ended) throw new DirectError(502, "stream_truncated", "the node's answer ended early");
       return;

@@ -297,3 +297,24 @@ Deno.test("private chat - with a model key, an answer not sealed with it is refu
     await s.close();
   }
 });
+
+Deno.test("private chat - a node that folds its answer's end gets folded requests; another never does", async () => {
+  await withStandIn([{ behaviour: "ok", direct: true, foldsEnd: true }], async (s) => {
+    for (let n = 0; n < 3; n++) {
+      const out = await collect(
+        privateChat({ server: s.url, apiKey: "k", body: { model: "m", messages: MESSAGES } }),
+      );
+      // deno-lint-ignore no-explicit-any
+      assert.equal((out[0] as any).choices[0].message.content, ANSWER);
+    }
+    assert.equal(s.foldedRequests[0], 2, "folded once the node was seen to fold");
+    assert.equal(s.acks.length, 3);
+  });
+  await withStandIn([{ behaviour: "ok", direct: true }], async (s) => {
+    for (let n = 0; n < 2; n++) {
+      await collect(privateChat({ server: s.url, apiKey: "k", body: { model: "m", messages: MESSAGES } }));
+    }
+    assert.equal(s.foldedRequests[0], 0, "a node that does not fold gets an end frame");
+    assert.equal(s.acks.length, 2);
+  });
+});

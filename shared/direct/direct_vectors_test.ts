@@ -34,7 +34,8 @@ interface DirectVectors {
     job_id: string;
     direction: "c2n" | "n2c";
     messages: ({ text: string } | { pattern: string; repeat: number })[];
-    last: "end" | { error: { code: string; message: string } };
+    /** "folded": the last message's last frame carries the end (`e: 1`); no end frame follows. */
+    last: "end" | "folded" | { error: { code: string; message: string } };
     frames: Frame[];
   }[];
 }
@@ -83,15 +84,19 @@ const ciphers: Nip44Cipher[] = [NOSTR_TOOLS_NIP44, ...(nativeNip44() ? [nativeNi
 
 for (const cipher of ciphers) {
   Deno.test(`direct vectors - frames: sealed with the given nonces, then opened (${cipher.name})`, () => {
-    assert.equal(v.streams.length, 3);
+    assert.equal(v.streams.length, 4);
     for (const [i, s] of v.streams.entries()) {
       const sealer = new FrameSealer(ck, s.job_id, s.direction, {
         nonce: (n) => hexToBytes(s.frames[n].nonce),
         cipher,
       });
       const texts = s.messages.map((m) => "text" in m ? m.text : m.pattern.repeat(m.repeat));
-      const payloads = texts.flatMap((t) => sealer.message(t));
-      payloads.push(s.last === "end" ? sealer.end() : sealer.error(s.last.error.code, s.last.error.message));
+      const folded = s.last === "folded";
+      const payloads = texts.flatMap((t, m) => sealer.message(t, { end: folded && m === texts.length - 1 }));
+      if (s.last === "end") payloads.push(sealer.end());
+      else if (typeof s.last === "object") {
+        payloads.push(sealer.error(s.last.error.code, s.last.error.message));
+      }
       assert.equal(payloads.length, s.frames.length, `stream ${i}`);
       payloads.forEach((payload, n) => {
         const f = s.frames[n];
@@ -107,8 +112,12 @@ for (const cipher of ciphers) {
       });
       const opener = new FrameOpener(ck, s.job_id, s.direction, { cipher });
       const opened = payloads.map((p) => opener.open(p)).filter((o) => o.type !== "partial");
-      const want: Opened[] = texts.map((text) => ({ type: "message", text }));
-      want.push(s.last === "end" ? { type: "end" } : { type: "error", ...s.last.error });
+      const want: Opened[] = texts.map((text, m) =>
+        folded && m === texts.length - 1 ? { type: "message", text, end: true } : { type: "message", text }
+      );
+      if (s.last === "end") want.push({ type: "end" });
+      else if (typeof s.last === "object") want.push({ type: "error", ...s.last.error });
+      assert.ok(opener.ended, `stream ${i} ended`);
       assert.deepEqual(opened, want);
     }
   });

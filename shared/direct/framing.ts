@@ -49,6 +49,8 @@ interface FramePlain {
   b: string;
   /** More pieces of this message follow (data only). */
   m?: 1;
+  /** The stream ends with this message's last piece: its `end` folded in (data only, never with m). */
+  e?: 1;
   /** Error code (error only). */
   c?: string;
 }
@@ -136,12 +138,21 @@ export class FrameSealer {
     return this.#cipher.encrypt(text, this.#key, this.#nonce?.(n));
   }
 
-  /** Seals one message (any length) into as many frames as it needs. */
-  message(text: string): string[] {
+  /**
+   * Seals one message (any length) into as many frames as it needs. With `end`, the message is the
+   * stream's last: its last frame carries the end (`e: 1`), and no `end()` follows. Only for a peer
+   * that opens folded ends (docs/protocol.md §14).
+   */
+  message(text: string, opts: { end?: boolean } = {}): string[] {
     // The job id travels JSON-escaped in every frame (a control character costs 6 bytes).
     const budget = MAX_FRAME_PLAINTEXT - ENVELOPE_BYTES - encoder.encode(JSON.stringify(this.#stream)).length;
     const parts = pieces(text, budget);
-    return parts.map((b, i) => this.#seal(i < parts.length - 1 ? { k: "data", b, m: 1 } : { k: "data", b }));
+    const last = parts.length - 1;
+    const frames = parts.map((b, i) =>
+      this.#seal(i < last ? { k: "data", b, m: 1 } : opts.end ? { k: "data", b, e: 1 } : { k: "data", b })
+    );
+    if (opts.end) this.#ended = true;
+    return frames;
   }
 
   /** The last frame: the stream ended normally. */
@@ -159,9 +170,12 @@ export class FrameSealer {
   }
 }
 
-/** What opening a frame gave: a complete message, the end, an error, or nothing yet (a piece). */
+/**
+ * What opening a frame gave: a complete message (`end` when the stream ended with it, folded in),
+ * the end, an error, or nothing yet (a piece).
+ */
 export type Opened =
-  | { type: "message"; text: string }
+  | { type: "message"; text: string; end?: true }
   | { type: "end" }
   | { type: "error"; code: string; message: string }
   | { type: "partial" };
@@ -235,10 +249,15 @@ export class FrameOpener {
       this.#ended = true;
       return { type: "error", code: typeof f.c === "string" ? f.c : "error", message: f.b };
     }
+    if (f.e === 1 && f.m === 1) throw new FramingError("frame_invalid", "the stream ended inside a message");
     this.#partial.push(f.b);
     if (f.m === 1) return { type: "partial" };
-    const message = this.#partial.join("");
+    const message = this.#partial.length === 1 ? this.#partial[0] : this.#partial.join("");
     this.#partial = [];
+    if (f.e === 1) {
+      this.#ended = true;
+      return { type: "message", text: message, end: true };
+    }
     return { type: "message", text: message };
   }
 }

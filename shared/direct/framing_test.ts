@@ -208,3 +208,32 @@ Deno.test("framing - an opener refuses an end inside a message and a payload lon
     assert.equal(refused(() => new FrameOpener(c2nKey, "job_1", "c2n").open(f)), "frame_invalid");
   }
 });
+
+Deno.test("framing - a folded end: the last message's last frame ends the stream, nothing may follow", () => {
+  const text = "x".repeat(150_000);
+  const sealer = new FrameSealer(c2nKey, "job_1", "c2n");
+  const frames = [...sealer.message("first"), ...sealer.message(text, { end: true })];
+  assert.throws(() => sealer.end(), /ended/);
+  assert.equal(frames.length, 4);
+  const plain = frames.map((f) => JSON.parse(nip44.decrypt(f, c2nKey)));
+  assert.deepEqual(plain.map((p) => [p.m, p.e]), [[undefined, undefined], [1, undefined], [1, undefined], [
+    undefined,
+    1,
+  ]]);
+  const o = new FrameOpener(c2nKey, "job_1", "c2n");
+  const got = frames.map((f) => o.open(f)).filter((x) => x.type !== "partial");
+  assert.deepEqual(got, [{ type: "message", text: "first" }, { type: "message", text, end: true }]);
+  assert.ok(o.ended);
+  // Any frame after a folded end is refused, as after an `end` frame.
+  assert.equal(refused(() => o.open(frames[0])), "frame_after_end");
+  // Without its last frame the stream has not ended (a cut answer is seen as one).
+  const cut = new FrameOpener(c2nKey, "job_1", "c2n");
+  frames.slice(0, 3).forEach((f) => cut.open(f));
+  assert.equal(cut.ended, false);
+  // A frame that says both "more pieces follow" and "the stream ends" is refused.
+  const both = nip44.encrypt(
+    JSON.stringify({ v: 1, s: "job_1", d: "c2n", n: 0, k: "data", b: "a", m: 1, e: 1 }),
+    c2nKey,
+  );
+  assert.equal(refused(() => new FrameOpener(c2nKey, "job_1", "c2n").open(both)), "frame_invalid");
+});

@@ -115,3 +115,37 @@ Deno.test("eventHash is NIP-01's id, as nostr-tools computes it", () => {
     assert.equal(eventHash(t), getEventHash(t));
   }
 });
+
+Deno.test("native verify keeps the last key parsed: key after key, an invalid one between, all right", () => {
+  const curve = nativeSecp256k1();
+  if (!curve) return assert.equal(REQUIRE_NATIVE, false, "libsecp256k1 did not load");
+  const keys = [1, 2].map((n) => {
+    const sk = new Uint8Array(32);
+    sk[31] = n;
+    return sk;
+  });
+  const hash = new Uint8Array(32).fill(7);
+  const [a, b] = keys.map((sk) => ({ pub: curve.publicKey(sk), sig: curve.sign(hash, sk) }));
+  const off = hexToBytes(OFF_CURVE);
+  for (
+    const [sig, pub, want] of [
+      [a.sig, a.pub, true],
+      [a.sig, a.pub, true],
+      [a.sig, b.pub, false],
+      [b.sig, b.pub, true],
+      [b.sig, off, false],
+      [b.sig, b.pub, true],
+      [a.sig, off, false],
+      [a.sig, a.pub, true],
+      [b.sig, a.pub, false],
+    ] as const
+  ) {
+    assert.equal(curve.verify(sig, hash, pub), want);
+  }
+  // The caller's key bytes may change after the call: the next verify reads them again.
+  const reused = a.pub.slice();
+  assert.equal(curve.verify(a.sig, hash, reused), true);
+  reused.set(b.pub);
+  assert.equal(curve.verify(b.sig, hash, reused), true);
+  assert.equal(curve.verify(a.sig, hash, reused), false);
+});
