@@ -134,9 +134,10 @@ export class ReceiptDesk {
   #loading = new Map<string, Promise<void>>();
   /**
    * Ended attempts waiting for their node's receipt, in the order they ended: every wait is as
-   * long, so one timer for the oldest serves them all instead of one timer per job.
+   * long, so one timer for the oldest serves them all instead of one timer per job. An attempt
+   * leaves as soon as its receipt is in, so the desk holds no job's facts longer than it must.
    */
-  #waiting: Attempt[] = [];
+  #waiting = new Map<string, Attempt>();
   #waitTimer: ReturnType<typeof setTimeout> | null = null;
   #ready: Attempt[] = [];
   #signTimer: ReturnType<typeof setTimeout> | null = null;
@@ -241,6 +242,7 @@ export class ReceiptDesk {
     const a = this.#open.get(attemptKey(jobId, node));
     if (!a) return;
     this.#open.delete(a.key);
+    this.#waiting.delete(a.key);
   }
 
   /** The attempt ended here: countersign at once if the node's receipt is in, else wait for it. */
@@ -253,24 +255,25 @@ export class ReceiptDesk {
     a.endedAt = Math.floor(Date.now() / 1000);
     if (a.nodeReceipt) return this.#queue(a);
     a.waitUntil = Date.now() + this.#nodeWaitMs;
-    this.#waiting.push(a);
+    this.#waiting.set(a.key, a);
     this.#armWait();
   }
 
+  /** Arms the one timer for the oldest wait (it may have left meanwhile: then it re-arms). */
   #armWait(): void {
-    if (this.#waitTimer || this.#waiting.length === 0) return;
+    if (this.#waitTimer) return;
+    const oldest = this.#waiting.values().next();
+    if (oldest.done) return;
     this.#waitTimer = setTimeout(() => {
       this.#waitTimer = null;
       const now = Date.now();
-      let n = 0;
-      while (n < this.#waiting.length && this.#waiting[n].waitUntil <= now) {
-        const a = this.#waiting[n++];
-        // Still open: its receipt never came (else it was queued, or forgotten, already).
-        if (this.#open.get(a.key) === a) this.#queue(a);
+      for (const a of this.#waiting.values()) {
+        if (a.waitUntil > now) break;
+        // Its receipt never came: receipted without it.
+        this.#queue(a);
       }
-      this.#waiting.splice(0, n);
       this.#armWait();
-    }, Math.max(0, this.#waiting[0].waitUntil - Date.now()));
+    }, Math.max(0, oldest.value.waitUntil - Date.now()));
   }
 
   /** Checks a node's receipt frame from the node `node`; accepts it or says why not. */
@@ -368,6 +371,7 @@ export class ReceiptDesk {
 
   #queue(a: Attempt): void {
     this.#open.delete(a.key);
+    this.#waiting.delete(a.key);
     this.#remember(a.key, { written: null, signed: a.nodeReceipt !== null });
     this.#ready.push(a);
     this.#signTimer ??= setTimeout(() => {
@@ -534,9 +538,7 @@ export class ReceiptDesk {
 
   /** Signs and writes everything waiting (node receipts still missing count as unsigned). */
   async flush(): Promise<void> {
-    for (const a of this.#waiting.splice(0)) {
-      if (this.#open.get(a.key) === a) this.#queue(a);
-    }
+    for (const a of [...this.#waiting.values()]) this.#queue(a);
     if (this.#waitTimer) clearTimeout(this.#waitTimer);
     this.#waitTimer = null;
     if (this.#signTimer) {

@@ -9,6 +9,7 @@ import {
   createLogger,
   createNodeReceipt,
   type NodeReceiptContent,
+  sleep,
   verifyNodeReceipt,
   verifyPlatformReceipt,
 } from "../../shared/mod.ts";
@@ -133,6 +134,32 @@ testOnEachDatabase("receipt desk - a node that does not sign gets an unsigned re
     assert.equal(row.nodeEvent, null);
   });
 });
+
+testOnEachDatabase(
+  "receipt desk - a wait whose receipt came leaves, and the next one still ends on time",
+  async (db) => {
+    await withDesk(db, async (desk) => {
+      const sk = generateSecretKey();
+      const node = getPublicKey(sk);
+      await desk.head(node);
+      // The first job's wait arms the timer, then its receipt comes: the second job, which never
+      // gets one, is receipted unsigned when its own wait ends, not held by the first's timer.
+      desk.expect("job_1", node, JOB);
+      desk.attemptEnded(facts("job_1", node));
+      await sleep(20);
+      desk.expect("job_2", node, JOB);
+      desk.attemptEnded(facts("job_2", node));
+      assert.ok((await desk.nodeReceipt(node, nodeReceipt(sk, "job_1", 1, null))).ok);
+      const [first, second] = await Promise.all([
+        desk.whenReceipted("job_1", node),
+        desk.whenReceipted("job_2", node),
+      ]);
+      assert.ok(first && second);
+      const rows = await listReceipts(db.sql, { node });
+      assert.deepEqual(rows.map((r) => [r.jobId, r.nodeEvent !== null]), [["job_1", true], ["job_2", false]]);
+    }, 200);
+  },
+);
 
 testOnEachDatabase(
   "receipt desk - refuses forged, foreign, replayed, reordered and late receipts",
