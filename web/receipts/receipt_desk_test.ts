@@ -65,7 +65,14 @@ function nodeReceipt(
 }
 
 async function withDesk(db: Database, fn: (desk: ReceiptDesk) => Promise<void>, nodeWaitMs = 50) {
-  const desk = new ReceiptDesk({ sql: db.sql, key: ephemeralPlatformKey(), log, nodeWaitMs, lingerMs: 1 });
+  const desk = new ReceiptDesk({
+    sql: db.sql,
+    key: ephemeralPlatformKey(),
+    log,
+    nodeWaitMs,
+    lingerMs: 1,
+    writeLingerMs: 1,
+  });
   try {
     await fn(desk);
   } finally {
@@ -202,6 +209,34 @@ testOnEachDatabase(
       const rows = await listReceipts(db.sql, { node });
       assert.deepEqual(rows.map((r) => [r.jobId, r.nodeEvent !== null]), [["job_a", true], ["job_b", false]]);
     });
+  },
+);
+
+testOnEachDatabase(
+  "receipt desk - signed receipts wait for the write linger and go in one insert",
+  async (db) => {
+    const desk = new ReceiptDesk({
+      sql: db.sql,
+      key: ephemeralPlatformKey(),
+      log,
+      nodeWaitMs: 1,
+      lingerMs: 1,
+      writeLingerMs: 300,
+    });
+    try {
+      const node = getPublicKey(generateSecretKey());
+      await desk.head(node);
+      const jobs = ["job_l1", "job_l2", "job_l3"];
+      for (const jobId of jobs) desk.attemptEnded(facts(jobId, node));
+      await sleep(100);
+      // Signed by now, not yet written: they wait to share a statement.
+      assert.equal((await listReceipts(db.sql, { node })).length, 0);
+      const written = await Promise.all(jobs.map((jobId) => desk.whenReceipted(jobId, node)));
+      assert.ok(written.every((w) => w !== null));
+      assert.deepEqual((await listReceipts(db.sql, { node })).map((r) => r.jobId), jobs);
+    } finally {
+      await desk.close();
+    }
   },
 );
 
