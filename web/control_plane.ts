@@ -147,7 +147,7 @@ export async function openControlPlane(
   });
   const platformKey = opts.platformKey ??
     (config.platformKeyFile ? await loadPlatformKey(config.platformKeyFile) : ephemeralPlatformKey());
-  // Receipts are signed inline with native libsecp256k1 (cheaper than a worker's hop);
+  // Receipts are signed and checked inline with native libsecp256k1 (cheaper than a worker's hop);
   // otherwise in a crypto worker at idle priority, as PGlite's runs: signatures never take a CPU
   // from a request (db/worker_priority.ts raises it again if it starves).
   const curve = await fastestSecp256k1();
@@ -171,9 +171,6 @@ export async function openControlPlane(
     log,
     nodeWaitMs: config.receiptWaitMs,
     signer,
-    // Node receipts are checked in a worker, a frame's slice per message: ~0.1 ms a job (parse,
-    // content, the signature) off the thread that serves requests (docs/architecture.md).
-    verifier: inline ? workerSigner(platformKey.secretKey) : undefined,
   });
   const registry = new NodeRegistry(kv);
   await registry.load();

@@ -2,8 +2,7 @@
 // signature or a check costs ~50 µs, less than handing the event to a worker (structured clone and
 // a thread hop: ~400 µs of the main thread per job, measured by a CPU profile under the path bench),
 // so it runs inline; with the wasm or pure backends (0.3–2 ms each) it runs in a worker, so a burst
-// of receipts never holds up the requests on the main thread. Node receipts are checked in a
-// worker either way, the ones asked for in one turn in one message (web/receipts/receipt_desk.ts).
+// of receipts never holds up the requests on the main thread.
 import type { NostrEvent } from "nostr-tools/pure";
 import { PURE_SECP256K1, type Secp256k1Backend, type UnsignedEvent } from "../../shared/mod.ts";
 

@@ -26,7 +26,6 @@ import { insertReceipts, receiptHeads, type ReceiptRow, type Sql } from "../../d
 import { usageDiverges } from "../metering/count_tokens.ts";
 import type { PlatformKey } from "./platform_key.ts";
 import { type EventSigner, inlineSigner } from "./event_signer.ts";
-import type { NostrEvent } from "nostr-tools/pure";
 
 /** What this control plane knows of one attempt when it ends here. */
 export interface AttemptFacts {
@@ -92,8 +91,6 @@ export interface ReceiptDeskOptions {
   retryMs?: number;
   /** Where the signatures are made (default: on this thread). */
   signer?: EventSigner;
-  /** Where node receipts' signatures are checked (default: the signer). */
-  verifier?: EventSigner;
 }
 
 interface Attempt {
@@ -143,9 +140,6 @@ export class ReceiptDesk {
   #staleMs: number;
   #retryMs: number;
   #signer: EventSigner;
-  #verifier: EventSigner;
-  /** Node events whose signatures are checked together (the receipts of one frame slice). */
-  #toVerify: { event: NostrEvent; resolve: (ok: boolean) => void }[] = [];
   /** Each node's receipt being decided, so the next waits for it. */
   #checking = new Map<string, Promise<void>>();
   #open = new Map<string, Attempt>();
@@ -182,7 +176,6 @@ export class ReceiptDesk {
     this.#staleMs = opts.staleMs ?? 15 * 60_000;
     this.#retryMs = opts.retryMs ?? 1000;
     this.#signer = opts.signer ?? inlineSigner(opts.key.secretKey);
-    this.#verifier = opts.verifier ?? this.#signer;
     this.#sweeper = setInterval(() => this.#sweep(), 60_000);
   }
 
@@ -307,9 +300,9 @@ export class ReceiptDesk {
     // node's receipts are decided one after another, in the order they came.
     const checked = verifyNodeReceipt(raw, { verifyEvent: () => true });
     const before = this.#checking.get(node) ?? Promise.resolve();
-    const verified = checked.ok ? this.#verify(checked.value.event) : Promise.resolve(false);
+    const verified = checked.ok ? this.#signer.verify([checked.value.event]) : Promise.resolve([false]);
     const decided = before.then(() => verified).then(
-      (ok) => this.#decide(node, checked, ok),
+      ([ok]) => this.#decide(node, checked, ok),
       () => this.#decide(node, checked, false),
     );
     const settled = decided.then(() => {}, () => {});
@@ -318,21 +311,6 @@ export class ReceiptDesk {
       if (this.#checking.get(node) === settled) this.#checking.delete(node);
     });
     return decided;
-  }
-
-  /** Checks a signature with the others asked for in this turn, in one call (one message to a worker). */
-  #verify(event: NostrEvent): Promise<boolean> {
-    return new Promise((resolve) => {
-      this.#toVerify.push({ event, resolve });
-      if (this.#toVerify.length > 1) return;
-      queueMicrotask(() => {
-        const batch = this.#toVerify.splice(0);
-        this.#verifier.verify(batch.map((b) => b.event)).then(
-          (oks) => batch.forEach((b, i) => b.resolve(oks[i] === true)),
-          () => batch.forEach((b) => b.resolve(false)),
-        );
-      });
-    });
   }
 
   #decide(
@@ -629,7 +607,6 @@ export class ReceiptDesk {
     this.#closed = true;
     clearInterval(this.#sweeper);
     this.#signer.close();
-    if (this.#verifier !== this.#signer) this.#verifier.close();
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
     if (this.#waitTimer) clearTimeout(this.#waitTimer);
     if (this.#writeTimer) clearTimeout(this.#writeTimer);

@@ -240,33 +240,6 @@ testOnEachDatabase(
   },
 );
 
-testOnEachDatabase("receipt desk - checks the node receipts of one turn together in a worker", async (db) => {
-  const key = ephemeralPlatformKey();
-  const desk = new ReceiptDesk({
-    sql: db.sql,
-    key,
-    log,
-    lingerMs: 1,
-    writeLingerMs: 1,
-    verifier: workerSigner(key.secretKey),
-  });
-  try {
-    const sk = generateSecretKey();
-    const node = getPublicKey(sk);
-    await desk.head(node);
-    for (const jobId of ["job_v1", "job_v2", "job_v3"]) desk.expect(jobId, node, JOB);
-    const first = nodeReceipt(sk, "job_v1", 1, null);
-    const second = nodeReceipt(sk, "job_v2", 2, first.id);
-    const forged = { ...nodeReceipt(sk, "job_v3", 3, second.id), sig: "00".repeat(64) };
-    // Asked in one turn, as a frame's slice is: one check, answered in order.
-    const answers = await Promise.all([first, second, forged].map((ev) => desk.nodeReceipt(node, ev)));
-    assert.deepEqual(answers.map((a) => a.ok ? "ok" : a.code), ["ok", "ok", "receipt_invalid"]);
-    assert.deepEqual(await desk.head(node), { id: second.id, seq: 2 });
-  } finally {
-    await desk.close();
-  }
-});
-
 testOnEachDatabase("receipt desk - receipts are append-only in the database", async (db) => {
   await withDesk(db, async (desk) => {
     const node = getPublicKey(generateSecretKey());
