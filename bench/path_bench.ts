@@ -24,6 +24,8 @@ const flags = parseArgs({
     seconds: { type: "string", default: "8" },
     rounds: { type: "string", default: "3" },
     floor: { type: "boolean", default: true },
+    /** Write V8 CPU profiles of the control plane and the daemon into this folder. */
+    profile: { type: "string" },
   },
 }).values;
 const RATE = Number(flags.rate);
@@ -41,12 +43,44 @@ interface Proc {
 /** Bench children log at warn; their output drains in the background (the tail is kept). */
 function spawn(cmd: Deno.Command): Proc {
   const child = cmd.spawn();
-  return { child, out: watchOutput(child.stdout, { keepChars: 100_000 }) };
+  return { child, out: watchOutput(child.stdout, { keepChars: flags.profile ? 4_000_000 : 100_000 }) };
 }
 
 const QUIET = { env: { INFERNET_LOG_LEVEL: "warn" } };
 const spawnTask = (args: string[], env: Record<string, string> = {}) =>
   spawn(denoTaskCommand(args, { env: { ...QUIET.env, ...env } }));
+/** `deno task start` itself, or with `--profile` the same program under `--cpu-prof`. */
+/** The repository's folder: the programs a `--profile` run starts itself. */
+const ROOT = new URL("../", import.meta.url).pathname;
+/**
+ * Samples every 100 µs (event-loop stalls of a fraction of a millisecond show), and prints each
+ * collection with its pause and heap size (kept in `<profile>/<stack>-cp.log`, `-node.log`).
+ */
+const PROFILE_FLAGS = ["--cpu-prof", "--cpu-prof-interval=100", "--v8-flags=--trace-gc"];
+const spawnControlPlane = (args: string[], env: Record<string, string>) =>
+  flags.profile
+    ? spawn(denoCommand([
+      "run",
+      "--allow-all",
+      ...PROFILE_FLAGS,
+      `--cpu-prof-dir=${flags.profile}/cp`,
+      `${ROOT}dev/main.ts`,
+      ...args,
+    ], { env: { ...QUIET.env, ...env } }))
+    : spawnTask(["start", ...args], env);
+/** `infernet start` (its launcher script), or with `--profile` the daemon itself under `--cpu-prof`. */
+const spawnDaemon = (args: string[], env: Record<string, string>) =>
+  flags.profile
+    ? spawn(denoCommand([
+      "run",
+      "--allow-all",
+      ...PROFILE_FLAGS,
+      `--cpu-prof-dir=${flags.profile}/node`,
+      `${ROOT}cli/main.ts`,
+      "start",
+      ...args,
+    ], { env: { ...QUIET.env, ...env } }))
+    : spawnTask(["infernet", "start", ...args], env);
 const spawnDeno = (args: string[]) => spawn(denoCommand(args, QUIET));
 
 /** The control plane's Server-Timing of one request (ms): its own work and the node's round trip. */
@@ -189,6 +223,8 @@ const spareBuffers: ArrayBuffer[] = [];
 
 const dataDir = await Deno.makeTempDir({ prefix: "infernet-bench-" });
 const procs: Proc[] = [];
+/** With `--profile`: the children's output, written once they have ended. */
+const logsWritten: Promise<void>[] = [];
 let dropPostgres: (() => Promise<void>) | null = null;
 try {
   const engine = spawnTask(["test-engine", "--port", "0"]);
@@ -197,7 +233,7 @@ try {
 
   /** A control plane on `database` (its own data dir) with one daemon attached to the engine. */
   const startStack = async (name: string, database: Record<string, string>) => {
-    const web = spawnTask(["start", "--port", "0", "--no-local-node"], {
+    const web = spawnControlPlane(["--port", "0", "--no-local-node"], {
       INFERNET_DATA_DIR: `${dataDir}/${name}`,
       INFERNET_KEY_RATE_LIMIT: "0",
       INFERNET_LOG_LEVEL: "warn",
@@ -210,9 +246,7 @@ try {
     const key = (await web.out.waitFor(/^API key \(new, shown once[^)]*\): (\S+)/m, 60_000))[1];
     const home = `${dataDir}/${name}/node`;
     await denoTaskCommand(["infernet", "init"], { env: { INFERNET_HOME: home }, stdout: "null" }).output();
-    const node = spawnTask([
-      "infernet",
-      "start",
+    const node = spawnDaemon([
       "--server",
       base,
       "--engine-url",
@@ -233,6 +267,11 @@ try {
     // The control plane and the daemon (with their threads) serve the full path on top of the engine.
     const cpPids = processTree(web.child.pid);
     const pids = [...cpPids, ...processTree(node.child.pid)];
+    if (flags.profile) {
+      const keep = (proc: Proc, file: string) =>
+        proc.out.done.then(() => Deno.writeTextFile(`${flags.profile}/${name}-${file}.log`, proc.out.text()));
+      logsWritten.push(keep(web, "cp"), keep(node, "node"));
+    }
     return { url: `${base}/v1/chat/completions`, key, pids, cpPids };
   };
   // The embedded default (what `deno task start` runs), and a real PostgreSQL when one answers:
@@ -440,6 +479,7 @@ try {
     } catch { /* gone */ }
     await p.child.status;
   }
+  await Promise.all(logsWritten);
   await dropPostgres?.().catch((err) => console.error(`could not drop the bench database: ${err}`));
   await Deno.remove(dataDir, { recursive: true }).catch(() => {});
 }

@@ -81,6 +81,11 @@ export interface ReceiptDeskOptions {
   nodeWaitMs?: number;
   /** How long signing waits to gather a batch (the answer goes out first). */
   lingerMs?: number;
+  /**
+   * How long signed receipts wait to share one insert (unless a full statement's worth is
+   * waiting): PGlite spends ~1 ms on a statement besides ~80 µs a row.
+   */
+  writeLingerMs?: number;
   /** Attempts the node never answered are forgotten after this long. */
   staleMs?: number;
   retryMs?: number;
@@ -100,6 +105,8 @@ interface Attempt {
   nodeReceipt: VerifiedNodeReceipt | null;
   /** When the wait for the node's receipt ends (ms epoch); 0 while the attempt runs. */
   waitUntil: number;
+  /** Its CPR receipt id, once derived (a hash). */
+  receiptId: string | null;
 }
 
 interface Head extends ChainHead {
@@ -108,6 +115,12 @@ interface Head extends ChainHead {
 
 /** Receipts built or announced per event-loop turn. */
 const SLICE = 4;
+
+/** Signed receipts waiting this many are inserted at once, without waiting for the write linger. */
+const WRITE_BATCH = 100;
+
+/** A cache of buyers' DIDs (a hash each) holds at most this many accounts. */
+const BUYER_DIDS = 10_000;
 
 /** Recently written or closed attempts kept to tell a replay from a foreign receipt. */
 const DONE_MEMORY = 20_000;
@@ -121,6 +134,9 @@ export class ReceiptDesk {
   #log: Logger;
   #nodeWaitMs: number;
   #lingerMs: number;
+  #writeLingerMs: number;
+  #writeTimer: ReturnType<typeof setTimeout> | null = null;
+  #buyerDids = new Map<bigint, string>();
   #staleMs: number;
   #retryMs: number;
   #signer: EventSigner;
@@ -134,9 +150,10 @@ export class ReceiptDesk {
   #loading = new Map<string, Promise<void>>();
   /**
    * Ended attempts waiting for their node's receipt, in the order they ended: every wait is as
-   * long, so one timer for the oldest serves them all instead of one timer per job.
+   * long, so one timer for the oldest serves them all instead of one timer per job. An attempt
+   * leaves as soon as its receipt is in, so the desk holds no job's facts longer than it must.
    */
-  #waiting: Attempt[] = [];
+  #waiting = new Map<string, Attempt>();
   #waitTimer: ReturnType<typeof setTimeout> | null = null;
   #ready: Attempt[] = [];
   #signTimer: ReturnType<typeof setTimeout> | null = null;
@@ -154,7 +171,8 @@ export class ReceiptDesk {
     this.#key = opts.key;
     this.#log = opts.log;
     this.#nodeWaitMs = opts.nodeWaitMs ?? 5000;
-    this.#lingerMs = opts.lingerMs ?? 100;
+    this.#lingerMs = opts.lingerMs ?? 20;
+    this.#writeLingerMs = opts.writeLingerMs ?? 500;
     this.#staleMs = opts.staleMs ?? 15 * 60_000;
     this.#retryMs = opts.retryMs ?? 1000;
     this.#signer = opts.signer ?? inlineSigner(opts.key.secretKey);
@@ -233,6 +251,7 @@ export class ReceiptDesk {
       endedAt: 0,
       nodeReceipt: null,
       waitUntil: 0,
+      receiptId: null,
     });
   }
 
@@ -241,6 +260,7 @@ export class ReceiptDesk {
     const a = this.#open.get(attemptKey(jobId, node));
     if (!a) return;
     this.#open.delete(a.key);
+    this.#waiting.delete(a.key);
   }
 
   /** The attempt ended here: countersign at once if the node's receipt is in, else wait for it. */
@@ -253,24 +273,25 @@ export class ReceiptDesk {
     a.endedAt = Math.floor(Date.now() / 1000);
     if (a.nodeReceipt) return this.#queue(a);
     a.waitUntil = Date.now() + this.#nodeWaitMs;
-    this.#waiting.push(a);
+    this.#waiting.set(a.key, a);
     this.#armWait();
   }
 
+  /** Arms the one timer for the oldest wait (it may have left meanwhile: then it re-arms). */
   #armWait(): void {
-    if (this.#waitTimer || this.#waiting.length === 0) return;
+    if (this.#waitTimer) return;
+    const oldest = this.#waiting.values().next();
+    if (oldest.done) return;
     this.#waitTimer = setTimeout(() => {
       this.#waitTimer = null;
       const now = Date.now();
-      let n = 0;
-      while (n < this.#waiting.length && this.#waiting[n].waitUntil <= now) {
-        const a = this.#waiting[n++];
-        // Still open: its receipt never came (else it was queued, or forgotten, already).
-        if (this.#open.get(a.key) === a) this.#queue(a);
+      for (const a of this.#waiting.values()) {
+        if (a.waitUntil > now) break;
+        // Its receipt never came: receipted without it.
+        this.#queue(a);
       }
-      this.#waiting.splice(0, n);
       this.#armWait();
-    }, Math.max(0, this.#waiting[0].waitUntil - Date.now()));
+    }, Math.max(0, oldest.value.waitUntil - Date.now()));
   }
 
   /** Checks a node's receipt frame from the node `node`; accepts it or says why not. */
@@ -350,7 +371,21 @@ export class ReceiptDesk {
     a.nodeReceipt = r;
     if (a.facts) this.#queue(a);
     for (const fn of this.#nodeReceiptListeners) fn(node, r);
-    return { ok: true, jobId, receiptId: receiptIdOf(jobId, node) };
+    return { ok: true, jobId, receiptId: this.#receiptId(a) };
+  }
+
+  #receiptId(a: Attempt): string {
+    return a.receiptId ??= receiptIdOf(a.jobId, a.node);
+  }
+
+  #buyerDid(apiKeyId: bigint): string {
+    let did = this.#buyerDids.get(apiKeyId);
+    if (did === undefined) {
+      if (this.#buyerDids.size >= BUYER_DIDS) this.#buyerDids.clear();
+      did = buyerDidOf(this.#key.pubkey, `key:${apiKeyId}`);
+      this.#buyerDids.set(apiKeyId, did);
+    }
+    return did;
   }
 
   /** Resolves once the platform receipt of a job on a node is written; null if it never will be. */
@@ -363,11 +398,14 @@ export class ReceiptDesk {
       const list = this.#waiters.get(key) ?? [];
       list.push(resolve);
       this.#waiters.set(key, list);
+      // Signed already and lingering for its insert: write it now.
+      if (this.#unwritten.some((r) => r.jobId === jobId && r.nodePubkey === node)) this.#write();
     });
   }
 
   #queue(a: Attempt): void {
     this.#open.delete(a.key);
+    this.#waiting.delete(a.key);
     this.#remember(a.key, { written: null, signed: a.nodeReceipt !== null });
     this.#ready.push(a);
     this.#signTimer ??= setTimeout(() => {
@@ -415,7 +453,10 @@ export class ReceiptDesk {
       if (i + SLICE < batch.length) await sleep(0);
     }
     this.#unwritten.push(...signed);
-    this.#write();
+    // Someone waits for one of these (a canary's verdict): no linger.
+    if (this.#waiters.size > 0 && signed.some((r) => this.#waiters.has(`${r.jobId}:${r.nodePubkey}`))) {
+      this.#write();
+    } else this.#scheduleWrite();
   }
 
   /** Builds the platform receipt (its id, chained after the node's last one); signed later. */
@@ -430,13 +471,12 @@ export class ReceiptDesk {
         usageDiverges(reported.completion_tokens, f.counted.completion_tokens));
     const artifactMismatch = success && nr !== null && nr.content.artifact_hash !== f.artifactHash;
     const createdAt = Math.max(a.endedAt, head?.createdAt ?? 0);
+    const receiptId = this.#receiptId(a);
     const event = unsignedPlatformReceipt(this.#key.pubkey, {
-      receipt_id: receiptIdOf(a.jobId, a.node),
+      receipt_id: receiptId,
       task_id: a.jobId,
       agent_did: nostrDid(a.node),
-      buyer_did: f.apiKeyId === null
-        ? nostrDid(this.#key.pubkey)
-        : buyerDidOf(this.#key.pubkey, `key:${f.apiKeyId}`),
+      buyer_did: f.apiKeyId === null ? nostrDid(this.#key.pubkey) : this.#buyerDid(f.apiKeyId),
       category: categoryOf(f.kind),
       model: f.model,
       amount: formatUsd(f.amountNano),
@@ -456,7 +496,7 @@ export class ReceiptDesk {
     });
     this.#platformHeads.set(a.node, { id: event.id, seq: (head?.seq ?? 0) + 1, createdAt });
     const row = {
-      receiptId: receiptIdOf(a.jobId, a.node),
+      receiptId,
       jobId: a.jobId,
       nodePubkey: a.node,
       seq: (head?.seq ?? 0) + 1,
@@ -477,8 +517,20 @@ export class ReceiptDesk {
     return { row, event };
   }
 
+  /** Writes now when a full statement is waiting, else once the oldest has waited the write linger. */
+  #scheduleWrite(): void {
+    if (this.#unwritten.length >= WRITE_BATCH) return this.#write();
+    if (this.#unwritten.length === 0 || this.#writeTimer) return;
+    this.#writeTimer = setTimeout(() => {
+      this.#writeTimer = null;
+      this.#write();
+    }, this.#writeLingerMs);
+  }
+
   #write(): void {
     if (this.#writing || this.#retryTimer || this.#unwritten.length === 0) return;
+    if (this.#writeTimer) clearTimeout(this.#writeTimer);
+    this.#writeTimer = null;
     const batch = this.#unwritten.splice(0, 500);
     this.#writing = insertReceipts(this.#sql, batch).then(
       async () => {
@@ -509,7 +561,7 @@ export class ReceiptDesk {
       },
     ).finally(() => {
       this.#writing = null;
-      this.#write();
+      this.#scheduleWrite();
     });
   }
 
@@ -534,9 +586,7 @@ export class ReceiptDesk {
 
   /** Signs and writes everything waiting (node receipts still missing count as unsigned). */
   async flush(): Promise<void> {
-    for (const a of this.#waiting.splice(0)) {
-      if (this.#open.get(a.key) === a) this.#queue(a);
-    }
+    for (const a of [...this.#waiting.values()]) this.#queue(a);
     if (this.#waitTimer) clearTimeout(this.#waitTimer);
     this.#waitTimer = null;
     if (this.#signTimer) {
@@ -559,6 +609,7 @@ export class ReceiptDesk {
     this.#signer.close();
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
     if (this.#waitTimer) clearTimeout(this.#waitTimer);
+    if (this.#writeTimer) clearTimeout(this.#writeTimer);
     for (const key of [...this.#waiters.keys()]) this.#settle(key, null);
   }
 }

@@ -9,6 +9,7 @@ import {
   createLogger,
   createNodeReceipt,
   type NodeReceiptContent,
+  sleep,
   verifyNodeReceipt,
   verifyPlatformReceipt,
 } from "../../shared/mod.ts";
@@ -64,7 +65,14 @@ function nodeReceipt(
 }
 
 async function withDesk(db: Database, fn: (desk: ReceiptDesk) => Promise<void>, nodeWaitMs = 50) {
-  const desk = new ReceiptDesk({ sql: db.sql, key: ephemeralPlatformKey(), log, nodeWaitMs, lingerMs: 1 });
+  const desk = new ReceiptDesk({
+    sql: db.sql,
+    key: ephemeralPlatformKey(),
+    log,
+    nodeWaitMs,
+    lingerMs: 1,
+    writeLingerMs: 1,
+  });
   try {
     await fn(desk);
   } finally {
@@ -135,6 +143,32 @@ testOnEachDatabase("receipt desk - a node that does not sign gets an unsigned re
 });
 
 testOnEachDatabase(
+  "receipt desk - a wait whose receipt came leaves, and the next one still ends on time",
+  async (db) => {
+    await withDesk(db, async (desk) => {
+      const sk = generateSecretKey();
+      const node = getPublicKey(sk);
+      await desk.head(node);
+      // The first job's wait arms the timer, then its receipt comes: the second job, which never
+      // gets one, is receipted unsigned when its own wait ends, not held by the first's timer.
+      desk.expect("job_1", node, JOB);
+      desk.attemptEnded(facts("job_1", node));
+      await sleep(20);
+      desk.expect("job_2", node, JOB);
+      desk.attemptEnded(facts("job_2", node));
+      assert.ok((await desk.nodeReceipt(node, nodeReceipt(sk, "job_1", 1, null))).ok);
+      const [first, second] = await Promise.all([
+        desk.whenReceipted("job_1", node),
+        desk.whenReceipted("job_2", node),
+      ]);
+      assert.ok(first && second);
+      const rows = await listReceipts(db.sql, { node });
+      assert.deepEqual(rows.map((r) => [r.jobId, r.nodeEvent !== null]), [["job_1", true], ["job_2", false]]);
+    }, 200);
+  },
+);
+
+testOnEachDatabase(
   "receipt desk - refuses forged, foreign, replayed, reordered and late receipts",
   async (db) => {
     await withDesk(db, async (desk) => {
@@ -175,6 +209,34 @@ testOnEachDatabase(
       const rows = await listReceipts(db.sql, { node });
       assert.deepEqual(rows.map((r) => [r.jobId, r.nodeEvent !== null]), [["job_a", true], ["job_b", false]]);
     });
+  },
+);
+
+testOnEachDatabase(
+  "receipt desk - signed receipts wait for the write linger and go in one insert",
+  async (db) => {
+    const desk = new ReceiptDesk({
+      sql: db.sql,
+      key: ephemeralPlatformKey(),
+      log,
+      nodeWaitMs: 1,
+      lingerMs: 1,
+      writeLingerMs: 300,
+    });
+    try {
+      const node = getPublicKey(generateSecretKey());
+      await desk.head(node);
+      const jobs = ["job_l1", "job_l2", "job_l3"];
+      for (const jobId of jobs) desk.attemptEnded(facts(jobId, node));
+      await sleep(100);
+      // Signed by now, not yet written: they wait to share a statement.
+      assert.equal((await listReceipts(db.sql, { node })).length, 0);
+      const written = await Promise.all(jobs.map((jobId) => desk.whenReceipted(jobId, node)));
+      assert.ok(written.every((w) => w !== null));
+      assert.deepEqual((await listReceipts(db.sql, { node })).map((r) => r.jobId), jobs);
+    } finally {
+      await desk.close();
+    }
   },
 );
 
