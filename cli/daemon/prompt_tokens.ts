@@ -3,6 +3,7 @@
 // format's tokens, so this one is never above it for an honest prompt. Loaded on first use (a daemon
 // serving POST /direct loads it at start), so commands that never take a direct request do not load
 // the vocabulary.
+import { Buffer } from "node:buffer";
 import { isRecord } from "../../shared/mod.ts";
 
 type Counter = (text: string) => number;
@@ -35,23 +36,6 @@ export async function countPromptTokens(messages: readonly unknown[]): Promise<n
   return total;
 }
 
-/** The UTF-8 length of `text`, without encoding it. */
-function utf8Length(text: string): number {
-  let bytes = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    // A surrogate pair is 4 bytes, 2 per unit; a lone surrogate is written as U+FFFD, 3 bytes.
-    bytes += c < 0x80
-      ? 1
-      : c < 0x800
-      ? 2
-      : c >= 0xd800 && c <= 0xdbff && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00
-      ? (i++, 4)
-      : 3;
-  }
-  return bytes;
-}
-
 /**
  * The messages' o200k count when it is over `limit`, else null. A token is at least one byte, so
  * text of at most `limit` UTF-8 bytes is within it without running the tokenizer.
@@ -59,7 +43,7 @@ function utf8Length(text: string): number {
 export async function promptTokensOver(messages: readonly unknown[], limit: number): Promise<number | null> {
   let bytes = 0;
   for (const m of messages) {
-    if (isRecord(m)) bytes += utf8Length(contentText(m.content));
+    if (isRecord(m)) bytes += Buffer.byteLength(contentText(m.content), "utf8");
     if (bytes > limit) break;
   }
   if (bytes <= limit) return null;

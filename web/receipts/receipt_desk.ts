@@ -443,7 +443,7 @@ export class ReceiptDesk {
       } catch (err) {
         // As before slicing: the rest of the batch goes unreceipted; what was signed is written.
         this.#log.error("receipts not signed", { err, receipts: batch.length - i });
-        for (const { row } of rows) this.#settle(`${row.jobId}:${row.nodePubkey}`, null);
+        for (const { row } of rows) this.#settle(attemptKey(row.jobId, row.nodePubkey), null);
         for (const a of batch.slice(i + SLICE)) this.#settle(a.key, null);
         break;
       }
@@ -454,7 +454,7 @@ export class ReceiptDesk {
     }
     this.#unwritten.push(...signed);
     // Someone waits for one of these (a canary's verdict): no linger.
-    if (this.#waiters.size > 0 && signed.some((r) => this.#waiters.has(`${r.jobId}:${r.nodePubkey}`))) {
+    if (this.#waiters.size > 0 && signed.some((r) => this.#waiters.has(attemptKey(r.jobId, r.nodePubkey)))) {
       this.#write();
     } else this.#scheduleWrite();
   }
@@ -534,7 +534,7 @@ export class ReceiptDesk {
     const batch = this.#unwritten.splice(0, 500);
     this.#writing = insertReceipts(this.#sql, batch).then(
       async () => {
-        for (const row of batch) this.#settle(`${row.jobId}:${row.nodePubkey}`, row);
+        for (const row of batch) this.#settle(attemptKey(row.jobId, row.nodePubkey), row);
         for (const [i, row] of batch.entries()) {
           if (i % SLICE === SLICE - 1) await sleep(0);
           for (const fn of this.#listeners) {
@@ -550,7 +550,9 @@ export class ReceiptDesk {
         this.#unwritten.unshift(...batch);
         if (this.#closed) {
           this.#log.error("receipts not written at shutdown", { err, receipts: this.#unwritten.length });
-          for (const row of this.#unwritten.splice(0)) this.#settle(`${row.jobId}:${row.nodePubkey}`, null);
+          for (const row of this.#unwritten.splice(0)) {
+            this.#settle(attemptKey(row.jobId, row.nodePubkey), null);
+          }
           return;
         }
         this.#log.error("receipts not written; will retry", { err, receipts: batch.length });
