@@ -290,7 +290,14 @@ const isNat = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
 const isStr = (max: number) => (v: unknown) => typeof v === "string" && v.length > 0 && v.length <= max;
 const isHexOrNull = (v: unknown) => v === null || (typeof v === "string" && HEX64.test(v));
 const orNull = (f: Field) => (v: unknown) => v === null || f(v);
-const isTokens = (v: unknown) => isRecord(v) && isNat(v.prompt_tokens) && isNat(v.completion_tokens);
+/** Whether `v` has exactly these own keys (an object parsed from JSON: no others, none inherited). */
+const hasExactly = (v: Record<string, unknown>, keys: readonly string[]) => {
+  const own = Object.keys(v);
+  return own.length === keys.length && keys.every((k) => Object.hasOwn(v, k));
+};
+const TOKEN_KEYS = ["prompt_tokens", "completion_tokens"] as const;
+const isTokens = (v: unknown) =>
+  isRecord(v) && hasExactly(v, TOKEN_KEYS) && isNat(v.prompt_tokens) && isNat(v.completion_tokens);
 const oneOf = (list: readonly string[]) => (v: unknown) => typeof v === "string" && list.includes(v);
 const isDid = (v: unknown) => typeof v === "string" && /^did:nostr:[0-9a-f]{64}$/.test(v);
 
@@ -324,7 +331,8 @@ const PLATFORM_FIELDS: Record<keyof PlatformReceiptContent, Field> = {
   error_code: orNull(isStr(64)),
   artifact_hash: isHexOrNull,
   usage: (v) =>
-    isRecord(v) && orNull(isTokens)(v.reported) && orNull(isTokens)(v.counted) && isTokens(v.billed),
+    isRecord(v) && hasExactly(v, ["reported", "counted", "billed"]) && orNull(isTokens)(v.reported) &&
+    orNull(isTokens)(v.counted) && isTokens(v.billed),
   ttft_ms: orNull(isNat),
   duration_ms: isNat,
   signed: (v) => typeof v === "boolean",
@@ -346,11 +354,12 @@ function checkContent<T>(
   }
   if (!isRecord(parsed)) return { ok: false, reason: "content is not a JSON object" };
   for (const [name, check] of Object.entries(fields)) {
-    if (!(name in parsed) || !check(parsed[name])) {
+    if (!Object.hasOwn(parsed, name) || !check(parsed[name])) {
       return { ok: false, reason: `content.${name} is missing or invalid` };
     }
   }
-  const extra = Object.keys(parsed).find((k) => !(k in fields));
+  // Own keys only: `in` would take "constructor" or "__proto__" for fields (Object.prototype's).
+  const extra = Object.keys(parsed).find((k) => !Object.hasOwn(fields, k));
   if (extra) return { ok: false, reason: `content.${extra} is not a receipt field` };
   if (canonicalJson(parsed as CanonicalValue) !== event.content) {
     return { ok: false, reason: "content is not canonical JSON (sorted keys, no whitespace)" };

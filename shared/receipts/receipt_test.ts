@@ -131,6 +131,32 @@ Deno.test("receipt - refuses an extra or a missing field, or a field of the wron
   assert.match(reasonOf(verifyNodeReceipt(seq0)), /content\.seq/);
 });
 
+Deno.test("receipt - refuses extra keys named like Object.prototype's, and extra token counts", () => {
+  const ctorKey: string = "constructor";
+  const ctor = resignWith(nodeKey, nodeReceipt, (c) => (c[ctorKey] = "x"));
+  assert.match(reasonOf(verifyNodeReceipt(ctor)), /content\.constructor is not a receipt field/);
+  // Canonical text (keys sorted: "_" before "a") with an own "__proto__" key, as JSON.parse makes it.
+  const proto = resignWith(nodeKey, nodeReceipt, () => {}, {
+    rawContent: `{"__proto__":{},${nodeReceipt.content.slice(1)}`,
+  });
+  assert.match(reasonOf(verifyNodeReceipt(proto)), /content\.__proto__ is not a receipt field/);
+  const tokens = resignWith(
+    nodeKey,
+    nodeReceipt,
+    (c) => (c.usage = { ...c.usage as object, total_tokens: 9 }),
+  );
+  assert.match(reasonOf(verifyNodeReceipt(tokens)), /content\.usage is missing or invalid/);
+  const usage = resignWith(
+    platformKey,
+    platformReceipt,
+    (c) => (c.usage = { ...c.usage as object, bonus: null }),
+  );
+  assert.match(reasonOf(verifyPlatformReceipt(usage, platformPub)), /content\.usage is missing or invalid/);
+  // The receipts as made still pass.
+  assert.ok(verifyNodeReceipt(wire(nodeReceipt)).ok);
+  assert.ok(verifyPlatformReceipt(wire(platformReceipt), platformPub).ok);
+});
+
 Deno.test("receipt - refuses a node receipt whose agent_did is not its signer", () => {
   const other = generateSecretKey();
   const forged = resignWith(other, nodeReceipt, () => {});
