@@ -6,7 +6,13 @@ import { finalizeEvent, getPublicKey, type NostrEvent } from "nostr-tools/pure";
 import { hasValidSignature, parseEvent, tagValue } from "../nostr/event.ts";
 import { isRecord } from "../json/is_record.ts";
 import { canonicalJson, type CanonicalValue } from "./canonical_json.ts";
-import { nostrDid, RECEIPT_TAG, type ReceiptCheck, type ReceiptVerifyOptions } from "./receipt.ts";
+import {
+  type EventFinalizer,
+  nostrDid,
+  RECEIPT_TAG,
+  type ReceiptCheck,
+  type ReceiptVerifyOptions,
+} from "./receipt.ts";
 
 /** A verification result, signed by the control plane. */
 export const VERIFICATION_KIND = 7477;
@@ -42,9 +48,10 @@ const CHECKS: readonly string[] = ["canary", "cross_check", "metering", "hardwar
 export function createVerification(
   secretKey: Uint8Array,
   content: VerificationContent,
+  opts: { finalize?: EventFinalizer } = {},
 ): NostrEvent {
   const node = content.agent_did.slice("did:nostr:".length);
-  return finalizeEvent({
+  return (opts.finalize ?? finalizeEvent)({
     kind: VERIFICATION_KIND,
     created_at: content.created_at,
     tags: [["t", RECEIPT_TAG], ["job", content.task_id], ["e", content.receipt], ["p", node]],

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { generateSecretKey, getPublicKey, type NostrEvent } from "nostr-tools/pure";
 import { resignWith } from "../../testing/receipts.ts";
+import { fastestSecp256k1 } from "../nostr/secp256k1.ts";
 import { nostrDid } from "./receipt.ts";
 import {
   createVerification,
@@ -62,4 +63,17 @@ Deno.test("verification - refuses bad content, non-canonical content and mismatc
     tags: event.tags.map((t) => t[0] === "e" ? ["e", "cd".repeat(32)] : t),
   });
   assert.match(reasonOf(verifyVerification(eTag)), /e or p tag differs/);
+});
+
+Deno.test("verification - signed by another backend: the same event id, a signature that checks", async () => {
+  const backend = await fastestSecp256k1();
+  let calls = 0;
+  const fast = createVerification(platformKey, content, {
+    finalize: (t, sk) => (calls++, backend.finalizeEvent(t, sk)),
+  });
+  assert.equal(calls, 1);
+  assert.equal(fast.id, event.id);
+  assert.equal(fast.content, event.content);
+  const check = verifyVerification(JSON.parse(JSON.stringify(fast)), platformPub);
+  assert.ok(check.ok, check.ok ? "" : check.reason);
 });

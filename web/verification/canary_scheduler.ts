@@ -3,7 +3,7 @@
 // `/v1/chat/completions` with the platform's canary key, pinned to the node), paid to the operator
 // from platform fees. Each answer is checked (answer_checks.ts, reference_answers.ts) and every
 // verdict is a signed verification event (kind 7477) stored and served beside the receipts.
-import { createVerification, type Logger, nostrDid } from "../../shared/mod.ts";
+import { createVerification, fastestSecp256k1, type Logger, nostrDid } from "../../shared/mod.ts";
 import { type HardwareFacts, hardwareVerdict } from "./hardware_check.ts";
 import { ensurePlatformApiKey, fundCanaryKey, insertVerifications, type Sql } from "../../db/mod.ts";
 import { checkContains, checkUsage, type Verdict } from "./answer_checks.ts";
@@ -250,6 +250,9 @@ export class CanaryScheduler {
     const receipt = await this.#deps.whenReceipted(jobId, node);
     if (!receipt) return;
     const createdAt = Math.floor(Date.now() / 1000);
+    // libsecp256k1 when it loads: nostr-tools' pure signer takes ~1 ms of this thread per verdict
+    // (up to four per canary), long enough to hold up the requests arriving meanwhile.
+    const { finalizeEvent } = await fastestSecp256k1();
     const rows = outcome.verdicts.map((v) => {
       const event = createVerification(this.#deps.platformKey.secretKey, {
         task_id: jobId,
@@ -259,7 +262,7 @@ export class CanaryScheduler {
         result: v.pass ? "pass" : "fail",
         detail: v.detail,
         created_at: createdAt,
-      });
+      }, { finalize: finalizeEvent });
       return {
         eventId: event.id,
         receiptEventId: receipt.eventId,
