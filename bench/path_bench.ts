@@ -57,29 +57,25 @@ const ROOT = new URL("../", import.meta.url).pathname;
  * collection with its pause and heap size (kept in `<profile>/<stack>-cp.log`, `-node.log`).
  */
 const PROFILE_FLAGS = ["--cpu-prof", "--cpu-prof-interval=100", "--v8-flags=--trace-gc"];
-const spawnControlPlane = (args: string[], env: Record<string, string>) =>
-  flags.profile
-    ? spawn(denoCommand([
+/** `script` (from the repository) with `args`, under the profiler, its profiles in `<profile>/<dir>`. */
+const spawnProfiled = (dir: string, script: string[], env: Record<string, string>) =>
+  spawn(denoCommand(
+    [
       "run",
       "--allow-all",
       ...PROFILE_FLAGS,
-      `--cpu-prof-dir=${flags.profile}/cp`,
-      `${ROOT}dev/main.ts`,
-      ...args,
-    ], { env: { ...QUIET.env, ...env } }))
-    : spawnTask(["start", ...args], env);
+      `--cpu-prof-dir=${flags.profile}/${dir}`,
+      `${ROOT}${script[0]}`,
+      ...script.slice(1),
+    ],
+    { env: { ...QUIET.env, ...env } },
+  ));
+const spawnControlPlane = (args: string[], env: Record<string, string>) =>
+  flags.profile ? spawnProfiled("cp", ["dev/main.ts", ...args], env) : spawnTask(["start", ...args], env);
 /** `infernet start` (its launcher script), or with `--profile` the daemon itself under `--cpu-prof`. */
 const spawnDaemon = (args: string[], env: Record<string, string>) =>
   flags.profile
-    ? spawn(denoCommand([
-      "run",
-      "--allow-all",
-      ...PROFILE_FLAGS,
-      `--cpu-prof-dir=${flags.profile}/node`,
-      `${ROOT}cli/main.ts`,
-      "start",
-      ...args,
-    ], { env: { ...QUIET.env, ...env } }))
+    ? spawnProfiled("node", ["cli/main.ts", "start", ...args], env)
     : spawnTask(["infernet", "start", ...args], env);
 const spawnDeno = (args: string[]) => spawn(denoCommand(args, QUIET));
 
