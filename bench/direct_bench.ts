@@ -6,6 +6,9 @@
 // JavaScript and by the fastest secp256k1 backend that loads here (native libsecp256k1 through FFI
 // needs --allow-ffi). Rates are per CPU second of this process (the JavaScript runs on one thread)
 // and per wall second.
+// Last, a whole admission on the node (cli/daemon/direct_admission.ts: ticket, ECDH, the request's
+// frames and checks) with the ticket as it comes, and with the same ticket announced ahead over the
+// job socket (cli/daemon/ticket_head_start.ts): what the head start takes off a request's path.
 // Run: deno run --allow-read --allow-env --allow-sys --allow-ffi bench/direct_bench.ts [seconds per case]
 import process from "node:process";
 import { v2 as nip44 } from "nostr-tools/nip44";
@@ -21,6 +24,10 @@ import {
   verifyTicket,
 } from "../shared/direct/mod.ts";
 import { fastestSecp256k1 } from "../shared/mod.ts";
+import { admitDirect } from "../cli/daemon/direct_admission.ts";
+import { PlatformKeyCache } from "../cli/daemon/platform_key_cache.ts";
+import { TicketHeadStarts } from "../cli/daemon/ticket_head_start.ts";
+import { UsedTickets } from "../cli/daemon/used_tickets.ts";
 
 const seconds = Number(Deno.args[0] ?? 2);
 if (!(seconds > 0 && seconds <= 60)) throw new Error("usage: direct_bench.ts [seconds per case, ≤ 60]");
@@ -131,5 +138,104 @@ for (const cipher of [NOSTR_TOOLS_NIP44, ...(nativeNip44() ? [nativeNip44()!] : 
     `ticket check, ${secp.name}`,
     0,
     () => verifyTicket(raw, { platformPubkey, node, nowS, verify: secp.verifyEvent }),
+  );
+}
+
+// A whole admission, the ticket as it comes against the ticket announced ahead: the same requests
+// (one-off consumer keys, one-message chat requests), alternating rounds, CPU µs per admission.
+{
+  const secp = await fastestSecp256k1();
+  const cipher = fastestNip44();
+  const [nodeSk, platformSk] = [generateSecretKey(), generateSecretKey()];
+  const node = getPublicKey(nodeSk);
+  const platformPubkey = getPublicKey(platformSk);
+  const platformKeys = new PlatformKeyCache(() => Promise.resolve(platformPubkey));
+  await platformKeys.refresh();
+  const body = JSON.stringify({
+    model: "m",
+    messages: [{ role: "user", content: "a prompt of a few words" }],
+  });
+  const N = 500;
+  /** N requests, each with its own job id and consumer key: the header and the request's frames. */
+  const requests = () =>
+    Array.from({ length: N }, (_, i) => {
+      const consumerSk = generateSecretKey();
+      const consumer = getPublicKey(consumerSk);
+      const nowS = Math.floor(Date.now() / 1000);
+      const jobId = `job_${crypto.randomUUID()}_${i}`;
+      const ticket = createTicket(platformSk, {
+        job_id: jobId,
+        buyer_did: "did:bench",
+        model: "m",
+        max_cost: "1000",
+        node,
+        consumer,
+        target: "node",
+        model_key: null,
+        prompt_tokens: 16,
+        max_tokens: 16,
+        expires_at: nowS + 600,
+        created_at: nowS,
+      }, { secp });
+      const key = conversationKey(consumerSk, node, { secp, cipher });
+      const frames = new FrameSealer(
+        key,
+        ticket.content.length ? JSON.parse(ticket.content).job_id : "",
+        "c2n",
+        {
+          cipher,
+        },
+      ).message(body, { end: true });
+      return { header: JSON.parse(JSON.stringify({ ticket, consumer })), ticket, frames };
+    });
+  const admitAll = async (ahead: boolean) => {
+    const batch = requests();
+    const headStarts = new TicketHeadStarts({
+      nodeSecretKey: nodeSk,
+      nodePubkey: node,
+      platformPubkey: () => platformPubkey,
+      secp,
+      cipher,
+    });
+    // Announced untimed: on a node that happens while the consumer seals and connects.
+    if (ahead) {
+      for (const r of batch) headStarts.announce(JSON.parse(JSON.stringify(r.ticket)), Date.now() / 1000);
+    }
+    const deps = {
+      nodeSecretKey: nodeSk,
+      nodePubkey: node,
+      platformKeys,
+      usedTickets: new UsedTickets(),
+      servedModels: () => ["m"],
+      modelSecret: () => Promise.resolve(null),
+      secp,
+      cipher,
+      headStarts: ahead ? headStarts : undefined,
+    };
+    const cpu0 = cpuSeconds();
+    for (const r of batch) {
+      let f = 0;
+      const admission = await admitDirect(r.header, () => Promise.resolve(r.frames[f++] ?? null), deps);
+      if (!admission.ok) throw new Error(`admission refused: ${admission.refusal.message}`);
+    }
+    return (cpuSeconds() - cpu0) * 1e6 / N;
+  };
+  await admitAll(false); // warm the JIT and the prompt counter, untimed
+  await admitAll(true);
+  const asItComes: number[] = [];
+  const announced: number[] = [];
+  for (let round = 0; round < 4; round++) {
+    asItComes.push(await admitAll(false));
+    announced.push(await admitAll(true));
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+  console.log(
+    `direct: admission, ticket as it comes        ${
+      median(asItComes).toFixed(1).padStart(7)
+    } µs CPU each (median of 4 rounds of ${N})`,
+  );
+  console.log(
+    `direct: admission, ticket announced ahead    ${median(announced).toFixed(1).padStart(7)} µs CPU each ` +
+      `(${(median(asItComes) - median(announced)).toFixed(1)} µs off the path)`,
   );
 }

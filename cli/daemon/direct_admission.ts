@@ -19,6 +19,7 @@ import type { JobFrame } from "./engine_proxy.ts";
 import type { PlatformKeyCache } from "./platform_key_cache.ts";
 import type { UsedTickets } from "./used_tickets.ts";
 import { promptTokensOver } from "./prompt_tokens.ts";
+import type { TicketHeadStarts } from "./ticket_head_start.ts";
 
 /** A refusal: the HTTP status and the error's code and reason. */
 export interface DirectRefusal {
@@ -60,6 +61,8 @@ export interface DirectAdmissionDeps {
   maxRequestBytes?: number;
   /** The job id the transport announced (a relay's `job_id`); the ticket must be for it. */
   jobId?: string;
+  /** Tickets the control plane announced and the node checked ahead (ticket_head_start.ts). */
+  headStarts?: TicketHeadStarts;
 }
 
 /** The next c2n frame (a NIP-44 payload), or null when the request ended. */
@@ -131,7 +134,9 @@ export async function admitDirect(
   deps: DirectAdmissionDeps,
 ): Promise<Admission> {
   const nowS = (deps.nowS ?? nowSeconds)();
-  const check = await checkTicket(header, deps, nowS);
+  // A ticket checked ahead (the same event, not expired) is not checked again, nor its ECDH redone.
+  const ahead = deps.headStarts?.take(isRecord(header) ? header.ticket : undefined, nowS) ?? null;
+  const check = ahead ? { ok: true as const, ticket: ahead.ticket } : await checkTicket(header, deps, nowS);
   if (check === null) {
     return refuse(503, "platform_key_unknown", "the node does not know the control plane's key");
   }
@@ -159,7 +164,9 @@ export async function admitDirect(
   if (claim === "full") return refuse(503, "node_busy", "the node has too many live tickets");
   let key: Uint8Array;
   try {
-    key = conversationKey(secret, t.consumer, { secp: deps.secp, cipher: deps.cipher });
+    key = t.target === "node" && ahead?.key
+      ? ahead.key
+      : conversationKey(secret, t.consumer, { secp: deps.secp, cipher: deps.cipher });
   } catch {
     return refuse(400, "ticket_invalid", "the ticket's consumer key is not a secp256k1 point");
   }

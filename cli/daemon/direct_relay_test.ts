@@ -5,7 +5,13 @@ import assert from "node:assert/strict";
 import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
 import { npubEncode } from "nostr-tools/nip19";
 import { conversationKey, createTicket, FrameOpener, FrameSealer } from "../../shared/direct/mod.ts";
-import { createLogger, type NodeFrame, parseNodeFrame } from "../../shared/mod.ts";
+import {
+  createLogger,
+  fastestSecp256k1,
+  type NodeFrame,
+  type NostrEvent,
+  parseNodeFrame,
+} from "../../shared/mod.ts";
 import { sampleAdvert, startTestEngine, within } from "../../testing/mod.ts";
 import { NodeDaemon } from "./node_daemon.ts";
 
@@ -139,6 +145,84 @@ Deno.test("relay - a relayed request is answered over the socket, then receipted
     assert.ok(other?.type === "relay_close");
     assert.equal(other.error?.code, "ticket_invalid");
     assert.equal(engine.events.length, events);
+  } finally {
+    await daemon.stop();
+    await cp.close();
+    await engine.close();
+  }
+});
+
+Deno.test("relay - a ticket announced over the socket is checked then, not again for its request", async () => {
+  const engine = await startTestEngine();
+  const platformKey = generateSecretKey();
+  const cp = startStandIn(getPublicKey(platformKey));
+  const nodeKey = generateSecretKey();
+  const pubkey = getPublicKey(nodeKey);
+  const secp = await fastestSecp256k1();
+  const calls = { verify: 0, ecdh: 0 };
+  const daemon = new NodeDaemon({
+    server: cp.url,
+    identity: { secretKey: nodeKey, pubkey, npub: npubEncode(pubkey) },
+    advert: sampleAdvert({
+      models: [{ id: MODEL, contextLength: 4096, promptPricePer1k: 1000, completionPricePer1k: 1000 }],
+    }),
+    engineBaseUrl: engine.url,
+    log: createLogger({ level: "silent" }),
+    heartbeatIntervalMs: 60_000,
+    secp: {
+      ...secp,
+      verifyEvent: (e: NostrEvent) => (calls.verify++, secp.verifyEvent(e)),
+      sharedX: (sk: Uint8Array, pk: string) => (calls.ecdh++, secp.sharedX(sk, pk)),
+    } as typeof secp,
+  });
+  try {
+    await daemon.start();
+    await within(cp.ready, 5000, "the node's auth");
+    await daemon.platformKeys.refresh();
+    const consumerKey = generateSecretKey();
+    const now = Math.floor(Date.now() / 1000);
+    const ticket = createTicket(platformKey, {
+      job_id: "job_ahead_1",
+      buyer_did: "did:infernet:buyer",
+      model: MODEL,
+      max_cost: "1000000",
+      node: pubkey,
+      consumer: getPublicKey(consumerKey),
+      target: "node",
+      model_key: null,
+      prompt_tokens: 4,
+      max_tokens: 32,
+      expires_at: now + 60,
+      created_at: now,
+    });
+    cp.send({ type: "ticket", ticket });
+    await waitFor(() => calls.verify === 1 && calls.ecdh === 1, "the ticket checked ahead");
+    const key = conversationKey(consumerKey, pubkey);
+    const sealer = new FrameSealer(key, "job_ahead_1", "c2n");
+    const request = { model: MODEL, messages: [{ role: "user", content: "ahead" }] };
+    cp.send({
+      type: "relay_open",
+      job_id: "job_ahead_1",
+      header: { ticket, consumer: getPublicKey(consumerKey) },
+    });
+    for (const frame of [...sealer.message(JSON.stringify(request)), sealer.end()]) {
+      cp.send({ type: "relay_frame", job_id: "job_ahead_1", frame });
+    }
+    await waitFor(() => cp.received.some((f) => f.type === "relay_close"), "the answer");
+    assert.deepEqual(cp.received.find((f) => f.type === "relay_close"), {
+      type: "relay_close",
+      job_id: "job_ahead_1",
+      error: null,
+    });
+    const opener = new FrameOpener(key, "job_ahead_1", "n2c");
+    const texts = cp.received.flatMap((f) => {
+      if (f.type !== "relay_frame") return [];
+      const o = opener.open(f.frame);
+      return o.type === "message" ? [JSON.parse(o.text).choices[0].message.content] : [];
+    });
+    assert.deepEqual(texts, ["Echo: ahead"]);
+    // The request itself cost no signature check and no ECDH.
+    assert.deepEqual(calls, { verify: 1, ecdh: 1 });
   } finally {
     await daemon.stop();
     await cp.close();

@@ -31,6 +31,7 @@ import { fastestNip44, type FrameSealer, type Nip44Cipher } from "../../shared/d
 import { RelayInbox } from "./relay_inbox.ts";
 import { PlatformKeyCache } from "./platform_key_cache.ts";
 import { UsedTickets } from "./used_tickets.ts";
+import { TicketHeadStarts } from "./ticket_head_start.ts";
 import { ModelSecretCache } from "./direct_model_secrets.ts";
 // npm `ws` rather than Deno's WebSocket: Deno's client socket leaves Nagle's algorithm on, so a
 // burst of small frames (stream chunks) stalls ~40 ms on a delayed ACK; `ws` sets TCP_NODELAY.
@@ -191,6 +192,8 @@ export class NodeDaemon {
   /** Whether the server said (in `welcome`) that it takes `receipts` frames. */
   #receiptBatches = false;
   #usedTickets = new UsedTickets();
+  /** Tickets announced over the job socket and checked ahead (once the secp256k1 backend is known). */
+  #headStarts: TicketHeadStarts | null = null;
   #modelSecrets: ModelSecretCache;
   /** Tickets, ECDH and receipts: the backend given, else the fastest once start() loaded it. */
   #secp: Secp256k1Backend | undefined;
@@ -241,6 +244,13 @@ export class NodeDaemon {
     }
     // Frames by libsodium's HMAC-SHA256 and ChaCha20 where it loads, else nostr-tools' nip44.
     this.#cipher ??= fastestNip44();
+    this.#headStarts = new TicketHeadStarts({
+      nodeSecretKey: this.#opts.identity.secretKey,
+      nodePubkey: this.#opts.identity.pubkey,
+      platformPubkey: () => this.#opts.platformKeys.current,
+      secp: this.#secp,
+      cipher: this.#cipher,
+    });
     this.#opts.log.info("crypto backends", { secp256k1: this.#secp.name, nip44: this.#cipher.name });
     for (let i = 0;; i++) {
       try {
@@ -412,6 +422,9 @@ export class NodeDaemon {
       case "relay_frame":
         this.#relays.get(frame.job_id)?.push(frame.frame);
         return;
+      case "ticket":
+        this.#headStarts?.announce(frame.ticket, this.#opts.nowS());
+        return;
       case "receipt_ok":
       case "receipt_refused":
         return this.#onReceiptAnswer(frame);
@@ -523,6 +536,7 @@ export class NodeDaemon {
       servedModels: () => this.#draining ? [] : this.#opts.advert.models.map((m) => m.id),
       modelSecret: (pubkey) => this.#modelSecrets.get(pubkey),
       nowS: this.#opts.nowS,
+      headStarts: this.#headStarts ?? undefined,
       secp: this.#secp,
       cipher: this.#cipher,
       jobId: opts.jobId,

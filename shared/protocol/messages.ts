@@ -30,6 +30,11 @@ export type ServerFrame =
   | { type: "relay_open"; job_id: string; header: Record<string, unknown> }
   /** One opaque line of a relayed request (an encrypted frame the control plane cannot read). */
   | { type: "relay_frame"; job_id: string; frame: string }
+  /**
+   * Direct mode (docs/protocol.md §14, "Tickets ahead"): a ticket for this node, sent as the route
+   * answer goes out, so the node can check it before the consumer's request arrives. A hint only.
+   */
+  | { type: "ticket"; ticket: NostrEvent }
   | { type: "ping"; t: number }
   | { type: "error"; message: string };
 
@@ -153,6 +158,8 @@ export function parseServerFrame(text: string): ServerFrame | null {
       return isStr(f.job_id) && isRecord(f.header) ? f as unknown as ServerFrame : null;
     case "relay_frame":
       return isStr(f.job_id) && isStr(f.frame) ? f as unknown as ServerFrame : null;
+    case "ticket":
+      return isRecord(f.ticket) ? f as unknown as ServerFrame : null;
     case "ping":
       return typeof f.t === "number" ? f as unknown as ServerFrame : null;
     case "error":

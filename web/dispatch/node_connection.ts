@@ -1,6 +1,6 @@
 // One node's authenticated job socket: sends jobs and cancels, routes the node's frames to the
 // job that waits on them, and fails every open job if the socket goes away.
-import type { JobKind, Logger, NodeFrame, ServerFrame } from "../../shared/mod.ts";
+import type { JobKind, Logger, NodeFrame, NostrEvent, ServerFrame } from "../../shared/mod.ts";
 import { JobChannel } from "./job_channel.ts";
 import type { NodeLink } from "./node_link.ts";
 
@@ -76,6 +76,11 @@ export class NodeConnection implements NodeLink {
   /** Forwards one opaque request line of an open relay; false when the relay or socket is gone. */
   relayFrame(jobId: string, frame: string): boolean {
     return this.#jobs.has(jobId) && this.#send({ type: "relay_frame", job_id: jobId, frame });
+  }
+
+  /** Sends a direct-mode ticket ahead of the consumer's request (docs/protocol.md §14, "Tickets ahead"). */
+  announceTicket(ticket: NostrEvent): void {
+    this.#send({ type: "ticket", ticket });
   }
 
   /** Tells the node to stop a job and forgets it here. */

@@ -1,6 +1,6 @@
 // What the router and the /v1 handlers hold of a node: its socket on this instance
 // (NodeConnection), or a link to the instance that holds the socket (web/cluster/remote_link.ts).
-import type { JobKind } from "../../shared/mod.ts";
+import type { JobKind, NostrEvent } from "../../shared/mod.ts";
 import type { JobChannel } from "./job_channel.ts";
 
 /** A way to send a node jobs and cancels, wherever its socket is. */
@@ -18,6 +18,11 @@ export interface NodeLink {
   openRelay(jobId: string, header: Record<string, unknown>): JobChannel;
   /** Forwards one request line of an open relay; false when it is gone. */
   relayFrame(jobId: string, frame: string): boolean;
+  /**
+   * Sends a direct-mode ticket to the node ahead of the consumer's request, so it is checked by
+   * then (docs/protocol.md §14, "Tickets ahead"); only where this instance holds the node's socket.
+   */
+  announceTicket?(ticket: NostrEvent): void;
   /** Tells the node to stop a job and forgets it here. */
   cancelJob(jobId: string, reason: string): void;
   /** Marks a job finished here without telling the node. */

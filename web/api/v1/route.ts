@@ -108,6 +108,9 @@ export function routeDirect(cp: ControlPlane) {
         ticket: createTicket(cp.platformKey.secretKey, content, { secp }),
       };
     });
+    // The first candidate, the one the consumer calls first, gets its ticket now over its socket and
+    // checks it (and does its ECDH) while the consumer seals and connects.
+    nodes[0].connection?.announceTicket?.(candidates[0].ticket);
     cp.direct.open(run, {
       apiKeyId: caller.apiKeyId,
       consumer: req.consumer,
