@@ -67,6 +67,31 @@ function run(name: string, bytes: number, once: () => void) {
   );
 }
 
+/** A node-target ticket for the bench's model, valid ten minutes. */
+function benchTicket(
+  platformSk: Uint8Array,
+  node: string,
+  consumer: string,
+  jobId: string,
+  secp?: NonNullable<Parameters<typeof createTicket>[2]>["secp"],
+) {
+  const nowS = Math.floor(Date.now() / 1000);
+  return createTicket(platformSk, {
+    job_id: jobId,
+    buyer_did: "did:bench",
+    model: "m",
+    max_cost: "1000",
+    node,
+    consumer,
+    target: "node",
+    model_key: null,
+    prompt_tokens: 16,
+    max_tokens: 16,
+    expires_at: nowS + 600,
+    created_at: nowS,
+  }, { secp });
+}
+
 const chunk = text(KB);
 run("nip44 encrypt 1 KB (raw)", KB, () => nip44.encrypt(chunk, key));
 const sealedRaw = nip44.encrypt(chunk, key);
@@ -110,20 +135,7 @@ for (const cipher of [NOSTR_TOOLS_NIP44, ...(nativeNip44() ? [nativeNip44()!] : 
   const [node, consumer] = [getPublicKey(nodeSk), getPublicKey(consumerSk)];
   const platformPubkey = getPublicKey(platformSk);
   const nowS = Math.floor(Date.now() / 1000);
-  const ticket = createTicket(platformSk, {
-    job_id: "job_bench",
-    buyer_did: "did:bench",
-    model: "m",
-    max_cost: "1000",
-    node,
-    consumer,
-    target: "node",
-    model_key: null,
-    prompt_tokens: 16,
-    max_tokens: 16,
-    expires_at: nowS + 600,
-    created_at: nowS,
-  });
+  const ticket = benchTicket(platformSk, node, consumer, "job_bench");
   const raw = JSON.parse(JSON.stringify(ticket));
   run("conversation key, pure JS", 0, () => conversationKey(nodeSk, consumer));
   run(`conversation key, ${secp.name}`, 0, () => conversationKey(nodeSk, consumer, { secp }));
@@ -161,31 +173,10 @@ for (const cipher of [NOSTR_TOOLS_NIP44, ...(nativeNip44() ? [nativeNip44()!] : 
     Array.from({ length: N }, (_, i) => {
       const consumerSk = generateSecretKey();
       const consumer = getPublicKey(consumerSk);
-      const nowS = Math.floor(Date.now() / 1000);
       const jobId = `job_${crypto.randomUUID()}_${i}`;
-      const ticket = createTicket(platformSk, {
-        job_id: jobId,
-        buyer_did: "did:bench",
-        model: "m",
-        max_cost: "1000",
-        node,
-        consumer,
-        target: "node",
-        model_key: null,
-        prompt_tokens: 16,
-        max_tokens: 16,
-        expires_at: nowS + 600,
-        created_at: nowS,
-      }, { secp });
+      const ticket = benchTicket(platformSk, node, consumer, jobId, secp);
       const key = conversationKey(consumerSk, node, { secp, cipher });
-      const frames = new FrameSealer(
-        key,
-        ticket.content.length ? JSON.parse(ticket.content).job_id : "",
-        "c2n",
-        {
-          cipher,
-        },
-      ).message(body, { end: true });
+      const frames = new FrameSealer(key, jobId, "c2n", { cipher }).message(body, { end: true });
       return { header: JSON.parse(JSON.stringify({ ticket, consumer })), ticket, frames };
     });
   const admitAll = async (ahead: boolean) => {

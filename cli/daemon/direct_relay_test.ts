@@ -11,6 +11,7 @@ import {
   type NodeFrame,
   type NostrEvent,
   parseNodeFrame,
+  type Secp256k1Backend,
 } from "../../shared/mod.ts";
 import { sampleAdvert, startTestEngine, within } from "../../testing/mod.ts";
 import { NodeDaemon } from "./node_daemon.ts";
@@ -61,41 +62,53 @@ const waitFor = (cond: () => boolean, what: string) =>
     what,
   );
 
+/** A daemon on the stand-in's socket, for the test engine (`secp`: a backend to count its calls). */
+function daemonFor(cpUrl: string, engineUrl: string, nodeKey: Uint8Array, secp?: Secp256k1Backend) {
+  const pubkey = getPublicKey(nodeKey);
+  return new NodeDaemon({
+    server: cpUrl,
+    identity: { secretKey: nodeKey, pubkey, npub: npubEncode(pubkey) },
+    advert: sampleAdvert({
+      models: [{ id: MODEL, contextLength: 4096, promptPricePer1k: 1000, completionPricePer1k: 1000 }],
+    }),
+    engineBaseUrl: engineUrl,
+    log: createLogger({ level: "silent" }),
+    heartbeatIntervalMs: 60_000,
+    secp,
+  });
+}
+
+/** A ticket for `node` and the consumer key `consumerKey`, valid for a minute. */
+function ticketFor(platformKey: Uint8Array, node: string, consumerKey: Uint8Array, jobId: string) {
+  const now = Math.floor(Date.now() / 1000);
+  return createTicket(platformKey, {
+    job_id: jobId,
+    buyer_did: "did:infernet:buyer",
+    model: MODEL,
+    max_cost: "1000000",
+    node,
+    consumer: getPublicKey(consumerKey),
+    target: "node",
+    model_key: null,
+    prompt_tokens: 4,
+    max_tokens: 32,
+    expires_at: now + 60,
+    created_at: now,
+  });
+}
+
 Deno.test("relay - a relayed request is answered over the socket, then receipted", async () => {
   const engine = await startTestEngine();
   const platformKey = generateSecretKey();
   const cp = startStandIn(getPublicKey(platformKey));
   const nodeKey = generateSecretKey();
   const pubkey = getPublicKey(nodeKey);
-  const daemon = new NodeDaemon({
-    server: cp.url,
-    identity: { secretKey: nodeKey, pubkey, npub: npubEncode(pubkey) },
-    advert: sampleAdvert({
-      models: [{ id: MODEL, contextLength: 4096, promptPricePer1k: 1000, completionPricePer1k: 1000 }],
-    }),
-    engineBaseUrl: engine.url,
-    log: createLogger({ level: "silent" }),
-    heartbeatIntervalMs: 60_000,
-  });
+  const daemon = daemonFor(cp.url, engine.url, nodeKey);
   try {
     await daemon.start();
     await within(cp.ready, 5000, "the node's auth");
     const consumerKey = generateSecretKey();
-    const now = Math.floor(Date.now() / 1000);
-    const ticket = createTicket(platformKey, {
-      job_id: "job_relay_1",
-      buyer_did: "did:infernet:buyer",
-      model: MODEL,
-      max_cost: "1000000",
-      node: pubkey,
-      consumer: getPublicKey(consumerKey),
-      target: "node",
-      model_key: null,
-      prompt_tokens: 4,
-      max_tokens: 32,
-      expires_at: now + 60,
-      created_at: now,
-    });
+    const ticket = ticketFor(platformKey, pubkey, consumerKey, "job_relay_1");
     const key = conversationKey(consumerKey, pubkey);
     const sealer = new FrameSealer(key, "job_relay_1", "c2n");
     const request = { model: MODEL, stream: true, messages: [{ role: "user", content: "hi there" }] };
@@ -160,41 +173,22 @@ Deno.test("relay - a ticket announced over the socket is checked then, not again
   const pubkey = getPublicKey(nodeKey);
   const secp = await fastestSecp256k1();
   const calls = { verify: 0, ecdh: 0 };
-  const daemon = new NodeDaemon({
-    server: cp.url,
-    identity: { secretKey: nodeKey, pubkey, npub: npubEncode(pubkey) },
-    advert: sampleAdvert({
-      models: [{ id: MODEL, contextLength: 4096, promptPricePer1k: 1000, completionPricePer1k: 1000 }],
-    }),
-    engineBaseUrl: engine.url,
-    log: createLogger({ level: "silent" }),
-    heartbeatIntervalMs: 60_000,
-    secp: {
+  const daemon = daemonFor(
+    cp.url,
+    engine.url,
+    nodeKey,
+    {
       ...secp,
       verifyEvent: (e: NostrEvent) => (calls.verify++, secp.verifyEvent(e)),
       sharedX: (sk: Uint8Array, pk: string) => (calls.ecdh++, secp.sharedX(sk, pk)),
     } as typeof secp,
-  });
+  );
   try {
     await daemon.start();
     await within(cp.ready, 5000, "the node's auth");
     await daemon.platformKeys.refresh();
     const consumerKey = generateSecretKey();
-    const now = Math.floor(Date.now() / 1000);
-    const ticket = createTicket(platformKey, {
-      job_id: "job_ahead_1",
-      buyer_did: "did:infernet:buyer",
-      model: MODEL,
-      max_cost: "1000000",
-      node: pubkey,
-      consumer: getPublicKey(consumerKey),
-      target: "node",
-      model_key: null,
-      prompt_tokens: 4,
-      max_tokens: 32,
-      expires_at: now + 60,
-      created_at: now,
-    });
+    const ticket = ticketFor(platformKey, pubkey, consumerKey, "job_ahead_1");
     cp.send({ type: "ticket", ticket });
     await waitFor(() => calls.verify === 1 && calls.ecdh === 1, "the ticket checked ahead");
     const key = conversationKey(consumerKey, pubkey);
