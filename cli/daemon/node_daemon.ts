@@ -250,6 +250,7 @@ export class NodeDaemon {
       platformPubkey: () => this.#opts.platformKeys.current,
       secp: this.#secp,
       cipher: this.#cipher,
+      modelSecret: (pubkey) => this.#modelSecrets.get(pubkey),
     });
     this.#opts.log.info("crypto backends", { secp256k1: this.#secp.name, nip44: this.#cipher.name });
     for (let i = 0;; i++) {

@@ -17,10 +17,13 @@ import { isRecord, type NostrEvent } from "../../shared/mod.ts";
 /** Tickets held at most (a route answer is ~1 KB of them; 4,096 is a few MB at worst). */
 export const MAX_HEAD_STARTS = 4_096;
 
-/** A ticket checked ahead, and its conversation key (null for a model-key ticket: its secret is looked up). */
+/**
+ * A ticket checked ahead, and its conversation key with the secret it was computed from (the node's,
+ * or a granted model key's); null while a model secret is still being looked up, or when none is held.
+ */
 export interface HeadStart {
   ticket: VerifiedTicket;
-  key: Uint8Array | null;
+  key: { secret: Uint8Array; key: Uint8Array } | null;
 }
 
 /** What checking ahead needs: the same keys and backends as admission. */
@@ -31,6 +34,8 @@ export interface HeadStartDeps {
   platformPubkey: () => string | null;
   secp: SharedXBackend & { verifyEvent(event: NostrEvent): boolean };
   cipher?: Nip44Cipher;
+  /** The secret of a model key granted to this node, or null (for `target` "model" tickets). */
+  modelSecret?: (pubkey: string) => Promise<Uint8Array | null>;
   max?: number;
 }
 
@@ -63,20 +68,30 @@ export class TicketHeadStarts {
     });
     if (!check.ok || this.#held.has(check.ticket.event.id)) return false;
     const t = check.ticket.content;
-    let key: Uint8Array | null = null;
+    const held: HeadStart = { ticket: check.ticket, key: null };
     if (t.target === "node") {
-      try {
-        key = conversationKey(this.#deps.nodeSecretKey, t.consumer, {
-          secp: this.#deps.secp,
-          cipher: this.#deps.cipher,
-        });
-      } catch {
-        return false; // Not a curve point: the request will be refused as it comes.
-      }
+      held.key = this.#keyWith(this.#deps.nodeSecretKey, t.consumer);
+      if (held.key === null) return false; // Not a curve point: the request will be refused as it comes.
+    } else if (this.#deps.modelSecret) {
+      // The grant's secret is looked up (usually cached); the key is there if it is found in time.
+      this.#deps.modelSecret(t.model_key as string).then((secret) => {
+        if (secret !== null) held.key = this.#keyWith(secret, t.consumer);
+      }, () => {});
     }
     if (this.#held.size >= this.#max) this.#forget(nowS);
-    this.#held.set(check.ticket.event.id, { ticket: check.ticket, key });
+    this.#held.set(check.ticket.event.id, held);
     return true;
+  }
+
+  #keyWith(secret: Uint8Array, consumer: string): HeadStart["key"] {
+    try {
+      return {
+        secret,
+        key: conversationKey(secret, consumer, { secp: this.#deps.secp, cipher: this.#deps.cipher }),
+      };
+    } catch {
+      return null;
+    }
   }
 
   /**

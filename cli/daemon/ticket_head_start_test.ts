@@ -14,7 +14,7 @@ const NOW = 1_800_000_000;
 const secp = await fastestSecp256k1();
 
 /** A node, the control plane's key, and a secp256k1 backend that counts its expensive calls. */
-function setup(opts: { max?: number } = {}) {
+function setup(opts: { max?: number; grants?: Map<string, Uint8Array> } = {}) {
   const platformSk = generateSecretKey();
   const nodeSk = generateSecretKey();
   const node = getPublicKey(nodeSk);
@@ -30,6 +30,7 @@ function setup(opts: { max?: number } = {}) {
     nodePubkey: node,
     platformPubkey: () => platformPubkey,
     secp: counting,
+    modelSecret: (pk) => Promise.resolve(opts.grants?.get(pk) ?? null),
     max: opts.max,
   });
   let seq = 0;
@@ -60,7 +61,7 @@ function setup(opts: { max?: number } = {}) {
     platformKeys: new PlatformKeyCache(() => Promise.resolve(getPublicKey(platformSk))),
     usedTickets: new UsedTickets(),
     servedModels: () => ["m"],
-    modelSecret: () => Promise.resolve(null),
+    modelSecret: (pk) => Promise.resolve(opts.grants?.get(pk) ?? null),
     nowS: () => NOW,
     secp: counting,
     headStarts: heads,
@@ -76,9 +77,9 @@ function setup(opts: { max?: number } = {}) {
   };
 }
 
-/** A request's frames for a ticket: one chat message with its end folded in. */
-function framesFor(t: { content: TicketContent; consumerSk: Uint8Array }, node: string) {
-  const key = conversationKey(t.consumerSk, node);
+/** A request's frames for a ticket: one chat message with its end folded in, sealed to `to`. */
+function framesFor(t: { content: TicketContent; consumerSk: Uint8Array }, to: string) {
+  const key = conversationKey(t.consumerSk, to);
   const body = JSON.stringify({ model: "m", messages: [{ role: "user", content: "hi" }] });
   const frames = new FrameSealer(key, t.content.job_id, "c2n").message(body, { end: true });
   let i = 0;
@@ -93,7 +94,8 @@ Deno.test("head start - a good ticket is checked and its key computed once, on a
   const held = s.heads.take(JSON.parse(JSON.stringify(t.event)), NOW);
   assert.ok(held);
   assert.equal(held.ticket.content.job_id, t.content.job_id);
-  assert.deepEqual(held.key, conversationKey(s.nodeSk, t.content.consumer));
+  assert.deepEqual(held.key?.key, conversationKey(s.nodeSk, t.content.consumer));
+  assert.equal(held.key?.secret, s.nodeSk);
   // Once: a second request with the same ticket is checked in full (and refused as reused there).
   assert.equal(s.heads.take(t.event, NOW), null);
   assert.equal(s.heads.size, 0);
@@ -167,15 +169,42 @@ Deno.test("head start - bounded: expired tickets go first, then the oldest", () 
   assert.equal(s.heads.size, 1);
 });
 
-Deno.test("head start - a model-key ticket is checked ahead; its key comes from the grant later", () => {
-  const s = setup();
-  const modelKey = getPublicKey(generateSecretKey());
+Deno.test("head start - a model-key ticket's key is made with the granted secret, used while it holds", async () => {
+  const modelSk = generateSecretKey();
+  const modelKey = getPublicKey(modelSk);
+  const grants = new Map([[modelKey, modelSk]]);
+  const s = setup({ grants });
+  const deps = s.deps();
+  // Announced, then the grant's lookup resolves: one check, one ECDH with the model secret.
   const t = s.ticket({ target: "model", model_key: modelKey });
   assert.equal(s.heads.announce(t.event, NOW), true);
-  assert.deepEqual(s.calls, { verify: 1, ecdh: 0 });
-  const held = s.heads.take(t.event, NOW);
-  assert.ok(held);
-  assert.equal(held.key, null);
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(s.calls, { verify: 1, ecdh: 1 });
+  const admitted = await admitDirect({ ticket: t.event }, framesFor(t, modelKey), deps);
+  assert.ok(admitted.ok, JSON.stringify(admitted));
+  assert.deepEqual(s.calls, { verify: 1, ecdh: 1 });
+  // The grant replaced by another secret after the announcement: the key is made again with it.
+  const u = s.ticket({ target: "model", model_key: modelKey });
+  s.heads.announce(u.event, NOW);
+  await new Promise((r) => setTimeout(r, 0));
+  grants.set(modelKey, generateSecretKey());
+  const stale = await admitDirect({ ticket: u.event }, framesFor(u, modelKey), deps);
+  assert.deepEqual(s.calls, { verify: 2, ecdh: 3 });
+  assert.ok(!stale.ok);
+  assert.match(stale.refusal.code, /^frame_/);
+  // The grant gone: refused as without a head start.
+  const v = s.ticket({ target: "model", model_key: modelKey });
+  s.heads.announce(v.event, NOW);
+  await new Promise((r) => setTimeout(r, 0));
+  grants.delete(modelKey);
+  const gone = await admitDirect({ ticket: v.event }, framesFor(v, modelKey), deps);
+  assert.ok(!gone.ok);
+  assert.equal(gone.refusal.code, "model_key_not_granted");
+  // Not granted when announced: the ticket is still checked ahead, with no key.
+  const w = s.ticket({ target: "model", model_key: getPublicKey(generateSecretKey()) });
+  assert.equal(s.heads.announce(w.event, NOW), true);
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(s.heads.take(w.event, NOW)?.key, null);
 });
 
 Deno.test("head start - admission with it admits the same request with no signature check or ECDH", async () => {
