@@ -96,8 +96,8 @@ export class TicketHeadStarts {
 
   /**
    * The head start of the ticket a request carries, once (it is forgotten here): only when the
-   * request's ticket is the announced event itself (id, signature and content) and has not
-   * expired at `nowS`; else null, and the request's ticket is checked in full.
+   * request's ticket is the announced event itself (every field the same) and has not expired at
+   * `nowS`; else null, and the request's ticket is checked in full.
    */
   take(raw: unknown, nowS: number): HeadStart | null {
     if (this.#held.size === 0 || !isRecord(raw) || typeof raw.id !== "string") return null;
