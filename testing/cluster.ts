@@ -154,6 +154,8 @@ export interface ClusterTestNode {
   /** The job ids it was sent, and those it was told to cancel, in order. */
   jobs: string[];
   cancels: string[];
+  /** The direct-mode tickets announced to it ahead of their requests (`ticket` frames), in order. */
+  tickets: unknown[];
   /** Drops its socket, as a node that died would. */
   kill(): void;
 }
@@ -177,6 +179,7 @@ export async function attachClusterNode(
   await cp.registry.register(record.record);
   const jobs: string[] = [];
   const cancels: string[] = [];
+  const tickets: unknown[] = [];
   const running = new Map<string, AbortController>();
   const emit = (f: NodeFrame) => conn.open && conn.handleFrame(f);
   const run = async (job: { job_id: string; kind: string; body: unknown }) => {
@@ -222,6 +225,8 @@ export async function attachClusterNode(
       } else if (frame.type === "cancel") {
         cancels.push(frame.job_id);
         running.get(frame.job_id)?.abort();
+      } else if (frame.type === "ticket") {
+        tickets.push(frame.ticket);
       }
     },
     close() {
@@ -234,6 +239,7 @@ export async function attachClusterNode(
     conn,
     jobs,
     cancels,
+    tickets,
     kill() {
       conn.close("node socket closed");
       cp.registry.detach(pubkey, conn);

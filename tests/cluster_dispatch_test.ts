@@ -232,3 +232,21 @@ clusterTest(
     }, { firstTokenTimeoutMs: 300 });
   },
 );
+
+clusterTest("cluster - a direct-mode ticket routed on A is announced to its node on B", async () => {
+  await withCluster(2, {}, async (c, nodes) => {
+    const a = c.planes[0];
+    const res = await fetch(`${a.server!.url}/v1/route`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${a.apiKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "m1", prompt_tokens: 8, max_tokens: 8, consumer: "ab".repeat(32) }),
+    });
+    assert.equal(res.status, 200, await res.clone().text());
+    const answer = await res.json();
+    assert.equal(answer.candidates[0].node, nodes[1].pubkey);
+    // Through B's inbox to the socket B holds, unchanged; nothing to the node on A.
+    await until(() => nodes[1].tickets.length === 1, 5000, "the ticket to reach the node on B");
+    assert.deepEqual(nodes[1].tickets, [answer.candidates[0].ticket]);
+    assert.deepEqual(nodes[0].tickets, []);
+  });
+});

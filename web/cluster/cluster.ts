@@ -131,6 +131,8 @@ export async function openCluster(opts: ClusterOptions): Promise<Cluster> {
             return relay.openRelay(frame);
           case "rf":
             return relay.relayLines(frame.job, frame.lines);
+          case "ticket":
+            return relay.announceTicket(frame);
           case "cancel":
             return relay.cancel(frame.job, frame.reason);
           case "ev":

@@ -22,6 +22,8 @@ export type InboxFrame =
   | { t: "relay"; from: string; job: string; node: string; header: Record<string, unknown> }
   /** Opaque request lines of an open relay, in order. */
   | { t: "rf"; job: string; lines: string[] }
+  /** A direct-mode ticket for your node `node`, ahead of its request (docs/protocol.md §14). */
+  | { t: "ticket"; node: string; ticket: Record<string, unknown> }
   /** Stop this job (the consumer went away, or the job's bound passed). */
   | { t: "cancel"; job: string; reason: string }
   /** Events of a job sent to `node`, in the order the node sent them. */
@@ -123,6 +125,8 @@ export function parseInboxFrame(data: Uint8Array): InboxFrame | null {
       return str(v.from) && str(v.job) && str(v.node) && isRecord(v.header) ? v as InboxFrame : null;
     case "rf":
       return str(v.job) && Array.isArray(v.lines) && v.lines.every(str) ? v as InboxFrame : null;
+    case "ticket":
+      return str(v.node) && isRecord(v.ticket) ? v as InboxFrame : null;
     case "cancel":
       return str(v.job) && str(v.reason) ? v as InboxFrame : null;
     case "ev":

@@ -34,6 +34,7 @@ Deno.test("cluster frames - every inbox frame survives the wire, the facts' bigi
     { t: "cancel", job: "job_1", reason: "client disconnected" },
     { t: "relay", from: "cp_a", job: "job_1", node: "n", header: { ticket: {}, consumer: "c" } },
     { t: "rf", job: "job_1", lines: ["sealed"] },
+    { t: "ticket", node: "n", ticket: { id: "i", kind: 7478, tags: [["p", "n"]] } },
     {
       t: "ev",
       job: "job_1",
@@ -56,6 +57,8 @@ Deno.test("cluster frames - malformed messages are refused, not half-read", () =
       { t: "ev", job: "j", node: "n", evs: [{ type: "chunks", data: [1] }] },
       { t: "ev", job: "j", node: "n", evs: [{ type: "teleport" }] },
       { t: "ended", facts: { jobId: "j", nodePubkey: "n", apiKeyId: null, amountNano: "1.5" } },
+      { t: "ticket", node: "n", ticket: "not an event" },
+      { t: "ticket", ticket: {} },
       { t: "unknown" },
     ]
   ) {

@@ -5,7 +5,7 @@
 // write to the consumer there) while chunks that come one by one still go one by one. That
 // instance meters, bills and answers the consumer; this one only carries frames (and writes the
 // node's receipt, since the node's receipt chain arrives on this socket).
-import type { Logger } from "../../shared/mod.ts";
+import type { Logger, NostrEvent } from "../../shared/mod.ts";
 import { type JobChannel, type JobEvent, TIMED_OUT } from "../dispatch/job_channel.ts";
 import { NodeConnection } from "../dispatch/node_connection.ts";
 import type { NodeRegistry } from "../registry/node_registry.ts";
@@ -71,6 +71,14 @@ export class JobRelay {
     const channel = conn.openRelay(frame.job, frame.header);
     this.#jobs.set(frame.job, { origin: frame.from, conn });
     void this.#pump(frame.job, frame.node, frame.from, channel, conn);
+  }
+
+  /** Sends a ticket announced on another instance to the local node, if its socket is here (a hint: else dropped). */
+  announceTicket(frame: Extract<InboxFrame, { t: "ticket" }>): void {
+    const conn = this.#opts.registry.get(frame.node)?.connection;
+    if (conn instanceof NodeConnection && conn.open) {
+      conn.announceTicket(frame.ticket as unknown as NostrEvent);
+    }
   }
 
   /** Passes an open relay's request lines to its node. */

@@ -1,7 +1,7 @@
 // A node whose socket another instance holds: jobs and cancels go to that instance's inbox over
 // NATS, the node's events come back on this instance's inbox and are queued on the job's channel,
 // so dispatch and the /v1 handlers treat it as they treat a local socket.
-import type { JobKind } from "../../shared/mod.ts";
+import type { JobKind, NostrEvent } from "../../shared/mod.ts";
 import { JobChannel, type JobEvent } from "../dispatch/job_channel.ts";
 import type { NodeLink } from "../dispatch/node_link.ts";
 import type { InboxFrame } from "./cluster_frames.ts";
@@ -75,6 +75,11 @@ export class RemoteLink implements NodeLink {
 
   relayFrame(jobId: string, frame: string): boolean {
     return this.#jobs.has(jobId) && this.#send({ t: "rf", job: jobId, lines: [frame] });
+  }
+
+  /** A ticket announced ahead goes to the holder, which sends it on the node's socket. */
+  announceTicket(ticket: NostrEvent): void {
+    if (!this.#closed) this.#send({ t: "ticket", node: this.pubkey, ticket: { ...ticket } });
   }
 
   cancelJob(jobId: string, reason: string): void {

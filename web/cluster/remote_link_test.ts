@@ -75,3 +75,21 @@ Deno.test("remote link - a relayed direct request's lines go to the holder, its 
   assert.equal(l.relayFrame("r1", "late"), false);
   assert.equal(sent.length, 3);
 });
+
+Deno.test("remote link - a ticket announced ahead goes to the holder, and nowhere once the link is closed", () => {
+  const { l, sent } = link();
+  const ticket = {
+    id: "t1",
+    kind: 7478,
+    pubkey: "p",
+    created_at: 1,
+    tags: [["p", "node"]],
+    content: "{}",
+    sig: "s",
+  };
+  l.announceTicket(ticket);
+  assert.deepEqual(sent, [{ t: "ticket", node: "node", ticket }]);
+  l.close("gone");
+  l.announceTicket(ticket);
+  assert.equal(sent.length, 1);
+});

@@ -20,7 +20,7 @@ export interface NodeLink {
   relayFrame(jobId: string, frame: string): boolean;
   /**
    * Sends a direct-mode ticket to the node ahead of the consumer's request, so it is checked by
-   * then (docs/protocol.md §14, "Tickets ahead"); only where this instance holds the node's socket.
+   * then (docs/protocol.md §14, "Tickets ahead"); a hint, dropped wherever it cannot go.
    */
   announceTicket?(ticket: NostrEvent): void;
   /** Tells the node to stop a job and forgets it here. */
