@@ -164,8 +164,9 @@ export async function admitDirect(
   if (claim === "full") return refuse(503, "node_busy", "the node has too many live tickets");
   let key: Uint8Array;
   try {
-    // The head start's key only if it was made with the secret in force now (a grant may have gone).
-    key = ahead?.key && sameBytes(ahead.key.secret, secret)
+    // The head start's key only if it was made with the secret in force now (a grant may have been
+    // replaced): the same object, as the node's key and a cached grant are; else the ECDH again.
+    key = ahead?.key?.secret === secret
       ? ahead.key.key
       : conversationKey(secret, t.consumer, { secp: deps.secp, cipher: deps.cipher });
   } catch {
@@ -225,11 +226,4 @@ export async function admitDirect(
       foldEnd: isRecord(header) && header.fold_end === true,
     },
   };
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a === b) return true;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

@@ -2,7 +2,13 @@
 // go to the receiving instance's inbox subject (one subscription per instance, so one publisher's
 // messages arrive in the order sent: docs.nats.io, "Message ordering"); beats and heartbeats go to
 // every instance. Each message is checked once here, at the edge.
-import { type HeartbeatBody, isRecord, type JobKind, parseHeartbeat } from "../../shared/mod.ts";
+import {
+  type HeartbeatBody,
+  isRecord,
+  type JobKind,
+  type NostrEvent,
+  parseHeartbeat,
+} from "../../shared/mod.ts";
 import type { JobEvent } from "../dispatch/job_channel.ts";
 import type { AttemptFacts } from "../receipts/receipt_desk.ts";
 
@@ -23,7 +29,7 @@ export type InboxFrame =
   /** Opaque request lines of an open relay, in order. */
   | { t: "rf"; job: string; lines: string[] }
   /** A direct-mode ticket for your node `node`, ahead of its request (docs/protocol.md §14). */
-  | { t: "ticket"; node: string; ticket: Record<string, unknown> }
+  | { t: "ticket"; node: string; ticket: NostrEvent }
   /** Stop this job (the consumer went away, or the job's bound passed). */
   | { t: "cancel"; job: string; reason: string }
   /** Events of a job sent to `node`, in the order the node sent them. */

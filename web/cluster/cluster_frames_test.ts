@@ -34,7 +34,19 @@ Deno.test("cluster frames - every inbox frame survives the wire, the facts' bigi
     { t: "cancel", job: "job_1", reason: "client disconnected" },
     { t: "relay", from: "cp_a", job: "job_1", node: "n", header: { ticket: {}, consumer: "c" } },
     { t: "rf", job: "job_1", lines: ["sealed"] },
-    { t: "ticket", node: "n", ticket: { id: "i", kind: 7478, tags: [["p", "n"]] } },
+    {
+      t: "ticket",
+      node: "n",
+      ticket: {
+        id: "i",
+        kind: 7478,
+        pubkey: "p",
+        created_at: 1,
+        tags: [["p", "n"]],
+        content: "{}",
+        sig: "s",
+      },
+    },
     {
       t: "ev",
       job: "job_1",

@@ -5,7 +5,7 @@
 // write to the consumer there) while chunks that come one by one still go one by one. That
 // instance meters, bills and answers the consumer; this one only carries frames (and writes the
 // node's receipt, since the node's receipt chain arrives on this socket).
-import type { Logger, NostrEvent } from "../../shared/mod.ts";
+import type { Logger } from "../../shared/mod.ts";
 import { type JobChannel, type JobEvent, TIMED_OUT } from "../dispatch/job_channel.ts";
 import { NodeConnection } from "../dispatch/node_connection.ts";
 import type { NodeRegistry } from "../registry/node_registry.ts";
@@ -77,7 +77,7 @@ export class JobRelay {
   announceTicket(frame: Extract<InboxFrame, { t: "ticket" }>): void {
     const conn = this.#opts.registry.get(frame.node)?.connection;
     if (conn instanceof NodeConnection && conn.open) {
-      conn.announceTicket(frame.ticket as unknown as NostrEvent);
+      conn.announceTicket(frame.ticket);
     }
   }
 

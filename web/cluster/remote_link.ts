@@ -79,7 +79,7 @@ export class RemoteLink implements NodeLink {
 
   /** A ticket announced ahead goes to the holder, which sends it on the node's socket. */
   announceTicket(ticket: NostrEvent): void {
-    if (!this.#closed) this.#send({ t: "ticket", node: this.pubkey, ticket: { ...ticket } });
+    if (!this.#closed) this.#send({ t: "ticket", node: this.pubkey, ticket });
   }
 
   cancelJob(jobId: string, reason: string): void {

@@ -22,7 +22,7 @@ export interface NodeLink {
    * Sends a direct-mode ticket to the node ahead of the consumer's request, so it is checked by
    * then (docs/protocol.md §14, "Tickets ahead"); a hint, dropped wherever it cannot go.
    */
-  announceTicket?(ticket: NostrEvent): void;
+  announceTicket(ticket: NostrEvent): void;
   /** Tells the node to stop a job and forgets it here. */
   cancelJob(jobId: string, reason: string): void;
   /** Marks a job finished here without telling the node. */

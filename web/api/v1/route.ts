@@ -110,7 +110,7 @@ export function routeDirect(cp: ControlPlane) {
     });
     // The first candidate, the one the consumer calls first, gets its ticket now over its socket and
     // checks it (and does its ECDH) while the consumer seals and connects.
-    nodes[0].connection?.announceTicket?.(candidates[0].ticket);
+    nodes[0].connection?.announceTicket(candidates[0].ticket);
     cp.direct.open(run, {
       apiKeyId: caller.apiKeyId,
       consumer: req.consumer,
