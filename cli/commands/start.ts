@@ -91,29 +91,6 @@ export async function runStart(ctx: CommandContext): Promise<void> {
     home,
     log: ctx.log,
   });
-  let direct: DirectServer | null = null;
-  if (directPort !== null) {
-    try {
-      // POST /direct (tickets), and POST /job: a relay job straight to the node (§18).
-      direct = serveDirect({
-        openDirect: (header, next) => daemon.openDirect(header, next),
-        answerJob: relayJobs ? (event) => relayJobs.answerHttp(event) : undefined,
-      }, { port: directPort });
-    } catch (err) {
-      throw new CliError("usage", `--direct-port ${directPort}: ${(err as Error).message}`, { cause: err });
-    }
-  }
-  try {
-    await daemon.start();
-  } catch (err) {
-    await (direct as DirectServer | null)?.close();
-    throw err;
-  }
-  if (direct) {
-    ctx.print(`direct mode: POST /direct on port ${direct.port}, advertised as ${endpoint}`);
-    // The prompt counter's vocabulary loads on first use (~0.1 s of CPU): now, not in the first request.
-    void countPromptTokens([]).catch(() => {});
-  }
   const heartbeatMs = positiveInt("heartbeat-ms", f["heartbeat-ms"]);
   let draining = false;
   const relayOffers = relays.length === 0 ? null : new RelayOffers({
@@ -126,74 +103,12 @@ export async function runStart(ctx: CommandContext): Promise<void> {
     log: ctx.log,
     refreshMs: heartbeatMs ?? 30_000,
   });
-  await relayJobs?.start();
-  // Vouchers taken for relay jobs are redeemed whenever the control plane answers (one pass at a time).
-  const redeemer = new VoucherRedeemer({ home, secretKey: identity.secretKey, server, log: ctx.log });
-  let redeeming = false;
-  const redeemTimer = relayJobs === null ? null : setInterval(() => {
-    if (redeeming) return;
-    redeeming = true;
-    redeemer.redeemPending().catch((err) =>
-      ctx.log.warn("vouchers not redeemed", { err: (err as Error).message })
-    )
-      .finally(() => redeeming = false);
-  }, positiveInt("heartbeat-ms", f["heartbeat-ms"]) ?? 30_000);
-  if (relayOffers) {
-    const results = await relayOffers.start();
-    const took = new Set(results.filter((r) => r.ok).map((r) => r.url));
-    ctx.print(`relays: offers published to ${took.size} of ${relays.length} (${relays.join(", ")})`);
-  }
-  const remembered = config.servers ?? (config.server ? [config.server] : []);
-  if (f.server && servers.join(",") !== remembered.join(",")) {
-    await writeNodeConfig(home, { ...config, server, servers: servers.length > 1 ? servers : undefined });
-  }
-  const test = engine.kind === "test"
-    ? " — TEST ENGINE (deterministic echo, not a real model)"
-    : engine.kind === "builtin"
-    ? " — built-in engine (llama.cpp on the CPU)"
-    : "";
-  ctx.print(
-    `node ${npubEncode(identity.pubkey)} online at ${daemon.server}${
-      servers.length > 1 ? ` (re-homes to ${servers.filter((s) => s !== daemon.server).join(", ")})` : ""
-    }`,
-  );
-  ctx.print(
-    `engine: ${engine.kind} at ${engine.baseUrl}${test}; models: ${
-      advert.models.map((m) => m.id).join(", ")
-    }`,
-  );
-  // Auto-upgrade needs the launcher (cli/infernet.sh), which starts the new version after a switch.
-  const upgrade = resolveUpgradeSettings(config.upgrade, ctx.env, { noAutoUpgrade: f["no-auto-upgrade"] });
-  let restartAs: string | null = null;
-  let upgrader: AutoUpgrader | null = null;
-  if (upgrade.auto && ctx.env.INFERNET_LAUNCHER === "1") {
-    upgrader = new AutoUpgrader(upgrade, runningEnvironment(home, CLI_VERSION), {
-      node: {
-        drain: async (timeoutMs) => {
-          draining = true;
-          await relayOffers?.refresh();
-          return await daemon.drain(timeoutMs);
-        },
-        resume: async () => {
-          draining = false;
-          await daemon.resume();
-          await relayOffers?.refresh();
-        },
-      },
-      log: ctx.log,
-      onSwitched: (o) => {
-        if (o.status !== "switched") return;
-        restartAs = o.to;
-        ctx.print(`upgraded ${o.from} → ${o.to}; restarting with it`);
-        void daemon.stop();
-      },
-    });
-    upgrader.start();
-    ctx.log.info("auto-upgrade on", { registry: upgrade.registry, package: upgrade.packageName });
-  } else if (upgrade.auto) {
-    ctx.log.info("auto-upgrade off: not started by the infernet launcher (cli/infernet.sh)");
-  }
+  // SIGINT/SIGTERM drain from here on, start-up included: a signal that comes while the node
+  // registers or publishes its offers still ends in a clean stop (offers deleted, exit 0).
+  let stopping = false;
   const stop = () => {
+    if (stopping) return;
+    stopping = true;
     ctx.print("draining: finishing running jobs, taking no new ones…");
     // Offers go first, so no consumer picks a node that is on its way out.
     void relayOffers?.stop();
@@ -216,16 +131,112 @@ export async function runStart(ctx: CommandContext): Promise<void> {
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
   if (canHup) Deno.addSignalListener("SIGHUP", hup);
-  await daemon.stopped;
-  if (redeemTimer !== null) clearInterval(redeemTimer);
-  await relayJobs?.stop();
-  await relayOffers?.stop();
-  await (direct as DirectServer | null)?.close();
-  upgrader?.stop();
-  await (builtin as RunningBuiltin | null)?.close();
-  Deno.removeSignalListener("SIGINT", stop);
-  Deno.removeSignalListener("SIGTERM", stop);
-  if (canHup) Deno.removeSignalListener("SIGHUP", hup);
+  let direct: DirectServer | null = null;
+  let redeemTimer: ReturnType<typeof setInterval> | null = null;
+  let upgrader: AutoUpgrader | null = null;
+  let restartAs: string | null = null;
+  try {
+    if (directPort !== null) {
+      try {
+        // POST /direct (tickets), and POST /job: a relay job straight to the node (§18).
+        direct = serveDirect({
+          openDirect: (header, next) => daemon.openDirect(header, next),
+          answerJob: relayJobs ? (event) => relayJobs.answerHttp(event) : undefined,
+        }, { port: directPort });
+      } catch (err) {
+        throw new CliError("usage", `--direct-port ${directPort}: ${(err as Error).message}`, { cause: err });
+      }
+    }
+    try {
+      if (!stopping) await daemon.start();
+    } catch (err) {
+      await (direct as DirectServer | null)?.close();
+      throw err;
+    }
+    if (direct && !stopping) {
+      ctx.print(`direct mode: POST /direct on port ${direct.port}, advertised as ${endpoint}`);
+      // The prompt counter's vocabulary loads on first use (~0.1 s of CPU): now, not in the first request.
+      void countPromptTokens([]).catch(() => {});
+    }
+    if (!stopping) await relayJobs?.start();
+    // Vouchers taken for relay jobs are redeemed whenever the control plane answers (one pass at a time).
+    const redeemer = new VoucherRedeemer({ home, secretKey: identity.secretKey, server, log: ctx.log });
+    let redeeming = false;
+    redeemTimer = relayJobs === null || stopping ? null : setInterval(() => {
+      if (redeeming) return;
+      redeeming = true;
+      redeemer.redeemPending().catch((err) =>
+        ctx.log.warn("vouchers not redeemed", { err: (err as Error).message })
+      )
+        .finally(() => redeeming = false);
+    }, heartbeatMs ?? 30_000);
+    if (relayOffers && !stopping) {
+      const results = await relayOffers.start();
+      const took = new Set(results.filter((r) => r.ok).map((r) => r.url));
+      ctx.print(`relays: offers published to ${took.size} of ${relays.length} (${relays.join(", ")})`);
+    }
+    const remembered = config.servers ?? (config.server ? [config.server] : []);
+    if (f.server && servers.join(",") !== remembered.join(",")) {
+      await writeNodeConfig(home, { ...config, server, servers: servers.length > 1 ? servers : undefined });
+    }
+    const test = engine.kind === "test"
+      ? " — TEST ENGINE (deterministic echo, not a real model)"
+      : engine.kind === "builtin"
+      ? " — built-in engine (llama.cpp on the CPU)"
+      : "";
+    if (!stopping) {
+      ctx.print(
+        `node ${npubEncode(identity.pubkey)} online at ${daemon.server}${
+          servers.length > 1 ? ` (re-homes to ${servers.filter((s) => s !== daemon.server).join(", ")})` : ""
+        }`,
+      );
+      ctx.print(
+        `engine: ${engine.kind} at ${engine.baseUrl}${test}; models: ${
+          advert.models.map((m) => m.id).join(", ")
+        }`,
+      );
+    }
+    // Auto-upgrade needs the launcher (cli/infernet.sh), which starts the new version after a switch.
+    const upgrade = resolveUpgradeSettings(config.upgrade, ctx.env, { noAutoUpgrade: f["no-auto-upgrade"] });
+    if (upgrade.auto && ctx.env.INFERNET_LAUNCHER === "1" && !stopping) {
+      upgrader = new AutoUpgrader(upgrade, runningEnvironment(home, CLI_VERSION), {
+        node: {
+          drain: async (timeoutMs) => {
+            draining = true;
+            await relayOffers?.refresh();
+            return await daemon.drain(timeoutMs);
+          },
+          resume: async () => {
+            draining = false;
+            await daemon.resume();
+            await relayOffers?.refresh();
+          },
+        },
+        log: ctx.log,
+        onSwitched: (o) => {
+          if (o.status !== "switched") return;
+          restartAs = o.to;
+          ctx.print(`upgraded ${o.from} → ${o.to}; restarting with it`);
+          void daemon.stop();
+        },
+      });
+      upgrader.start();
+      ctx.log.info("auto-upgrade on", { registry: upgrade.registry, package: upgrade.packageName });
+    } else if (upgrade.auto && !stopping) {
+      ctx.log.info("auto-upgrade off: not started by the infernet launcher (cli/infernet.sh)");
+    }
+    await daemon.stopped;
+    if (redeemTimer !== null) clearInterval(redeemTimer);
+    await relayJobs?.stop();
+    await relayOffers?.stop();
+    await (direct as DirectServer | null)?.close();
+    (upgrader as AutoUpgrader | null)?.stop();
+    await (builtin as RunningBuiltin | null)?.close();
+  } finally {
+    Deno.removeSignalListener("SIGINT", stop);
+    Deno.removeSignalListener("SIGTERM", stop);
+    if (canHup) Deno.removeSignalListener("SIGHUP", hup);
+  }
   if (restartAs) {
     throw new CliError("restart_for_upgrade", `node stopped to restart as version ${restartAs}`, {
       exitCode: RESTART_EXIT_CODE,

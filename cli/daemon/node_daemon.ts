@@ -270,6 +270,8 @@ export class NodeDaemon {
     await this.#opts.platformKeys.refresh().catch((err) =>
       this.#opts.log.warn("control plane key not fetched", { err: (err as Error).message })
     );
+    // Stopped while registering (a SIGTERM during start-up): no socket, no heartbeats.
+    if (this.#stopping) return;
     this.#connect();
     this.#heartbeatTimer = setInterval(() => void this.#heartbeat(), this.#opts.heartbeatIntervalMs);
   }

@@ -45,6 +45,7 @@ export class RelayOffers {
   /** Models whose offers are live on the relays, for the deletion on stop. */
   #published = new Set<string>();
   #refreshing: Promise<void> = Promise.resolve();
+  #starting: Promise<void> = Promise.resolve();
   #stopping: Promise<void> | null = null;
 
   constructor(opts: RelayOffersOptions) {
@@ -52,14 +53,26 @@ export class RelayOffers {
     this.#opts = { ...opts, refreshMs, ttlS: opts.ttlS ?? Math.max(30, Math.ceil((3 * refreshMs) / 1000)) };
   }
 
-  /** Connects, publishes once, and refreshes on the interval. Resolves after the first round. */
-  async start(): Promise<PublishResult[]> {
+  /**
+   * Connects, publishes once, and refreshes on the interval. Resolves after the first round.
+   * A stop while it runs waits for it, then deletes what it published; after a stop it does nothing.
+   */
+  start(): Promise<PublishResult[]> {
+    const run = this.#start();
+    this.#starting = run.then(() => {}, () => {});
+    return run;
+  }
+
+  async #start(): Promise<PublishResult[]> {
+    if (this.#stopping) return [];
     this.#curve = await fastestSecp256k1();
+    if (this.#stopping) return [];
     this.#pool = new RelayPool(this.#opts.relays, {
       verifyEvent: this.#curve.verifyEvent,
       publishTimeoutMs: this.#opts.publishTimeoutMs ?? 5_000,
     });
     const first = await this.refresh();
+    if (this.#stopping) return first;
     this.#timer = setInterval(() => {
       this.refresh().catch((err) =>
         this.#opts.log.warn("offers not refreshed", { err: (err as Error).message })
@@ -122,6 +135,7 @@ export class RelayOffers {
   }
 
   async #stop(deleteOffers: boolean): Promise<void> {
+    await this.#starting;
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
     await this.#refreshing;

@@ -117,3 +117,38 @@ Deno.test("relay offers - a model no longer served is deleted at the next refres
     await relay.close();
   }
 });
+
+Deno.test("relay offers - a stop during the first publish deletes what it published; one before start publishes nothing", async () => {
+  const relay = await startTestRelay();
+  const watcher = await RawRelaySocket.open(relay.url);
+  const make = () =>
+    new RelayOffers({
+      relays: [relay.url],
+      identity,
+      advert: () => advert,
+      freeSlots: () => 2,
+      server: null,
+      log: createLogger({ level: "silent" }),
+      refreshMs: 20,
+    });
+  const racing = make(), late = make();
+  try {
+    // A SIGTERM while the daemon starts: stop() is called before start() has resolved.
+    const started = racing.start();
+    const stopped = racing.stop();
+    await within(Promise.all([started, stopped]), 10_000, "start and stop");
+    deepStrictEqual(await watcher.query("after-racing-stop", { kinds: [OFFER_KIND] }), []);
+    // No refresh after the stop (a 20 ms interval left running would publish them again).
+    await new Promise((r) => setTimeout(r, 100));
+    deepStrictEqual(await watcher.query("later", { kinds: [OFFER_KIND] }), []);
+
+    await late.stop();
+    deepStrictEqual(await within(late.start(), 10_000, "a start after stop"), []);
+    deepStrictEqual(await watcher.query("after-late-start", { kinds: [OFFER_KIND] }), []);
+  } finally {
+    await racing.stop();
+    await late.stop();
+    watcher.close();
+    await relay.close();
+  }
+});
