@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { migrate, openDatabase } from "../db/mod.ts";
 import { ledgerIdentity } from "../db/ledger_identity.ts";
-import { openMigratedPglite } from "./databases.ts";
+import { openMigratedPglite, TEST_SHARED_BUFFERS } from "./databases.ts";
 
 Deno.test("pglite image - opens as the database it was dumped from, as a copy of its own", async () => {
   const source = await openDatabase();
@@ -44,6 +44,8 @@ Deno.test("pglite image - the tests' kept image is made when missing (removing s
     try {
       assert.deepEqual(await migrate(first.sql), [], "started migrated");
       firstLedger = await ledgerIdentity(first.sql);
+      const [{ shared_buffers }] = await first.sql<{ shared_buffers: string }[]>`show shared_buffers`;
+      assert.equal(shared_buffers, TEST_SHARED_BUFFERS, "the image's own setting");
     } finally {
       await first.close();
     }
