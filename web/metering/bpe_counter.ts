@@ -31,34 +31,41 @@ function hashBytes(bytes: Uint8Array, from: number, to: number): number {
 
 /** Builds the tables from a rank-ordered vocabulary (index = rank; holes are unused ranks). */
 export function buildBpeTables(ranks: ArrayLike<RankedToken>): BpeTables {
-  const parts: Uint8Array[] = [];
-  const rankOf: number[] = [];
-  let total = 0;
+  // Every token's bytes go straight into one buffer (at most 3 bytes per UTF-16 unit): no array per
+  // token, ~0.2 s less for o200k's 200,000 tokens here.
+  let capacity = 0, count = 0;
   for (let r = 0; r < ranks.length; r++) {
     const token = ranks[r];
     if (token === undefined) continue;
-    const b = typeof token === "string" ? enc.encode(token) : Uint8Array.from(token);
-    parts.push(b);
-    rankOf.push(r);
-    total += b.length;
+    capacity += typeof token === "string" ? 3 * token.length : token.length;
+    count++;
   }
-  const bytes = new Uint8Array(total);
-  const start = new Uint32Array(parts.length + 1);
-  for (let i = 0, at = 0; i < parts.length; i++) {
+  const all = new Uint8Array(capacity);
+  const start = new Uint32Array(count + 1);
+  const rank = new Uint32Array(count);
+  let at = 0;
+  for (let r = 0, i = 0; r < ranks.length; r++) {
+    const token = ranks[r];
+    if (token === undefined) continue;
     start[i] = at;
-    bytes.set(parts[i], at);
-    at += parts[i].length;
-    start[i + 1] = at;
+    rank[i++] = r;
+    if (typeof token === "string") at += enc.encodeInto(token, all.subarray(at)).written;
+    else {
+      all.set(token, at);
+      at += token.length;
+    }
   }
+  start[count] = at;
+  const bytes = all.slice(0, at);
   let size = 1;
-  while (size < parts.length * 2) size *= 2;
+  while (size < count * 2) size *= 2;
   const slots = new Uint32Array(size);
-  for (let i = 0; i < parts.length; i++) {
+  for (let i = 0; i < count; i++) {
     let s = hashBytes(bytes, start[i], start[i + 1]) & (size - 1);
     while (slots[s] !== 0) s = (s + 1) & (size - 1);
     slots[s] = i + 1;
   }
-  return { bytes, start, rank: Uint32Array.from(rankOf), slots };
+  return { bytes, start, rank, slots };
 }
 
 const NO_RANK = 0xffffffff;
