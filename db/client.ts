@@ -2,7 +2,7 @@
 // against embedded PGlite served on a private loopback port by pglite-socket.
 import postgres from "postgres";
 import type { PgliteWorkerReply, PgliteWorkerRequest } from "./pglite_worker.ts";
-import { WorkerPriority, type WorkerPriorityOptions, workerThreadIds } from "./worker_priority.ts";
+import { WorkerPriority, type WorkerPriorityOptions } from "./worker_priority.ts";
 
 /** The tagged-template SQL client every query in `db/` goes through. */
 export type Sql = postgres.Sql<{ bigint: bigint }>;
@@ -93,17 +93,15 @@ export async function openDatabase(opts: OpenDatabaseOptions = {}): Promise<Data
     };
   }
   if (opts.image && opts.dataDir) throw new Error("a PGlite image opens in memory, not in a data directory");
-  // PGlite's thread is the worker thread that appears while it starts.
-  const threadsBefore = opts.idlePriority ? await workerThreadIds() : null;
   const worker = await startPgliteWorker(opts.dataDir ?? null, opts.schema ?? null, opts.image ?? null);
   const { host, port } = worker;
   let priority: WorkerPriority | undefined;
   if (opts.idlePriority) {
+    // PGlite's thread is named by the worker itself.
     const priorityOpts = opts.idlePriority === true ? {} : opts.idlePriority;
-    const fresh = [...await workerThreadIds()].filter((id) => !threadsBefore!.has(id));
-    priority = fresh.length === 1
-      ? await WorkerPriority.start(fresh[0], worker.ping, priorityOpts)
-      : WorkerPriority.off(`PGlite's thread not found (${fresh.length} new worker threads)`, priorityOpts);
+    priority = worker.thread !== null
+      ? await WorkerPriority.start(worker.thread, worker.ping, priorityOpts)
+      : WorkerPriority.off("PGlite's thread id could not be read (/proc/thread-self)", priorityOpts);
   }
   // One connection: PGlite runs one statement at a time, and several connections misbehave.
   const sql = postgres({
@@ -133,6 +131,8 @@ export async function openDatabase(opts: OpenDatabaseOptions = {}): Promise<Data
 interface PgliteWorker {
   host: string;
   port: number;
+  /** The worker's kernel thread id, null where it could not be read. */
+  thread: number | null;
   /** Resolves when the worker has answered a ping. */
   ping(): Promise<void>;
   stop(): Promise<void>;
@@ -179,6 +179,7 @@ async function startPgliteWorker(
   return {
     host: reply.host,
     port: reply.port,
+    thread: reply.thread,
     ping() {
       const n = ++pingSeq;
       const answered = new Promise<void>((resolve) => pongs.set(n, resolve));

@@ -3,6 +3,7 @@
 // protocol on a private loopback port (pglite-socket) and the server connects like to any other.
 import { PGlite } from "@electric-sql/pglite";
 import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
+import { currentThreadId } from "./worker_priority.ts";
 
 /** Messages into the worker. */
 export type PgliteWorkerRequest =
@@ -21,7 +22,8 @@ export type PgliteWorkerRequest =
 
 /** Messages out of the worker. */
 export type PgliteWorkerReply =
-  | { type: "ready"; host: string; port: number }
+  /** `thread`: this worker's kernel thread id (null where it cannot be read). */
+  | { type: "ready"; host: string; port: number; thread: number | null }
   | { type: "pong"; n: number }
   | { type: "image"; image: Uint8Array<ArrayBuffer> }
   | { type: "closed" }
@@ -72,7 +74,7 @@ scope.onmessage = async (e) => {
       server = new PGLiteSocketServer({ db, host: "127.0.0.1", port: 0 });
       await server.start();
       const [host, port] = server.getServerConn().split(":");
-      scope.postMessage({ type: "ready", host, port: Number(port) });
+      scope.postMessage({ type: "ready", host, port: Number(port), thread: currentThreadId() });
     } else if (e.data.type === "dump") {
       if (!db) throw new Error("no database is open");
       const image = new Uint8Array(await (await db.dumpDataDir("none")).arrayBuffer());

@@ -203,6 +203,20 @@ export class WorkerPriority {
 }
 
 /**
+ * The calling thread's kernel id (Linux, from /proc/thread-self), or null where it cannot be read.
+ * A worker that reports its own id is found for certain; a diff of the thread list before and after
+ * it started is not, when other workers start meanwhile (another control plane in the process).
+ */
+export function currentThreadId(): number | null {
+  try {
+    const id = Number(Deno.readLinkSync("/proc/thread-self").split("/").pop());
+    return Number.isInteger(id) && id > 0 ? id : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
  * The ids of this process's worker threads (Deno names them `worker-<n>`), read by a shell: Deno
  * lets a process without --allow-all read none of its own /proc. Empty where that fails.
  */

@@ -134,3 +134,26 @@ Deno.test({
     assert.match(chrt, /policy: SCHED_OTHER/);
   },
 });
+
+Deno.test({
+  name: "worker priority - two databases opened at once each find their own PGlite thread",
+  ignore: !linux,
+  async fn() {
+    // Other workers starting meanwhile (here: the other database's) do not confuse which thread is
+    // whose: each worker names its own.
+    const [a, b] = await Promise.all([
+      openDatabase({ idlePriority: true }),
+      openDatabase({ idlePriority: true }),
+    ]);
+    try {
+      for (const db of [a, b]) assert.notEqual(db.priority!.state, "off");
+      assert.notEqual(a.priority!.tid, b.priority!.tid);
+      for (const db of [a, b]) {
+        const comm = (await Deno.readTextFile(`/proc/${Deno.pid}/task/${db.priority!.tid}/comm`)).trim();
+        assert.match(comm, /^worker-/, "a worker thread of this process");
+      }
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  },
+});
