@@ -2,7 +2,7 @@
 // against embedded PGlite served on a private loopback port by pglite-socket.
 import postgres from "postgres";
 import type { PgliteWorkerReply, PgliteWorkerRequest } from "./pglite_worker.ts";
-import { WorkerPriority, type WorkerPriorityOptions } from "./worker_priority.ts";
+import { WorkerPriority, type WorkerPriorityOptions, workerThreadIds } from "./worker_priority.ts";
 
 /** The tagged-template SQL client every query in `db/` goes through. */
 export type Sql = postgres.Sql<{ bigint: bigint }>;
@@ -93,15 +93,19 @@ export async function openDatabase(opts: OpenDatabaseOptions = {}): Promise<Data
     };
   }
   if (opts.image && opts.dataDir) throw new Error("a PGlite image opens in memory, not in a data directory");
+  // PGlite's thread: the one its worker names, else the worker thread that appears while it starts.
+  const threadsBefore = opts.idlePriority ? await workerThreadIds() : null;
   const worker = await startPgliteWorker(opts.dataDir ?? null, opts.schema ?? null, opts.image ?? null);
   const { host, port } = worker;
   let priority: WorkerPriority | undefined;
   if (opts.idlePriority) {
-    // PGlite's thread is named by the worker itself.
     const priorityOpts = opts.idlePriority === true ? {} : opts.idlePriority;
-    priority = worker.thread !== null
-      ? await WorkerPriority.start(worker.thread, worker.ping, priorityOpts)
-      : WorkerPriority.off("PGlite's thread id could not be read (/proc/thread-self)", priorityOpts);
+    const fresh = worker.thread !== null
+      ? [worker.thread]
+      : [...await workerThreadIds()].filter((id) => !threadsBefore!.has(id));
+    priority = fresh.length === 1
+      ? await WorkerPriority.start(fresh[0], worker.ping, priorityOpts)
+      : WorkerPriority.off(`PGlite's thread not found (${fresh.length} new worker threads)`, priorityOpts);
   }
   // One connection: PGlite runs one statement at a time, and several connections misbehave.
   const sql = postgres({

@@ -203,14 +203,27 @@ export class WorkerPriority {
 }
 
 /**
- * The calling thread's kernel id (Linux, from /proc/thread-self), or null where it cannot be read.
- * A worker that reports its own id is found for certain; a diff of the thread list before and after
- * it started is not, when other workers start meanwhile (another control plane in the process).
+ * The calling thread's kernel id on Linux, or null where it cannot be learnt: /proc/thread-self
+ * (readable with --allow-all only), else gettid(2) through libc (--allow-ffi). A worker that
+ * reports its own id is found for certain; a diff of the thread list before and after it started
+ * is not, when other workers start meanwhile (another database, or another test file's).
  */
 export function currentThreadId(): number | null {
+  if (Deno.build.os !== "linux") return null;
   try {
     const id = Number(Deno.readLinkSync("/proc/thread-self").split("/").pop());
-    return Number.isInteger(id) && id > 0 ? id : null;
+    if (Number.isInteger(id) && id > 0) return id;
+  } catch {
+    // Not readable under explicit permissions: ask the kernel instead.
+  }
+  try {
+    const libc = Deno.dlopen("libc.so.6", { gettid: { parameters: [], result: "i32" } });
+    try {
+      const id = libc.symbols.gettid();
+      return id > 0 ? id : null;
+    } finally {
+      libc.close();
+    }
   } catch {
     return null;
   }

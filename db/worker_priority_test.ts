@@ -149,7 +149,10 @@ Deno.test({
       for (const db of [a, b]) assert.notEqual(db.priority!.state, "off");
       assert.notEqual(a.priority!.tid, b.priority!.tid);
       for (const db of [a, b]) {
-        const comm = (await Deno.readTextFile(`/proc/${Deno.pid}/task/${db.priority!.tid}/comm`)).trim();
+        const path = `/proc/${Deno.pid}/task/${db.priority!.tid}/comm`;
+        const comm = new TextDecoder().decode(
+          (await new Deno.Command("cat", { args: [path] }).output()).stdout,
+        );
         assert.match(comm, /^worker-/, "a worker thread of this process");
       }
     } finally {
