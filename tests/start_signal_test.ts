@@ -5,25 +5,12 @@ import { OFFER_KIND } from "../shared/relay/mod.ts";
 import { RawRelaySocket, startTestRelay } from "../testing/relay_socket.ts";
 import { cliCommand, runCli } from "../testing/run_cli.ts";
 import { startTestEngine } from "../testing/test_engine.ts";
+import { startHeldRegistration } from "../testing/held_registration.ts";
 import { within } from "../testing/within.ts";
 
 Deno.test("start - a SIGTERM while the node registers ends in a clean stop", async () => {
   // A control plane whose registration answers only when the test lets it.
-  const paths: string[] = [];
-  let registering: () => void;
-  const registerSeen = new Promise<void>((r) => (registering = r));
-  let release: () => void;
-  const released = new Promise<void>((r) => (release = r));
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
-    const path = new URL(req.url).pathname;
-    paths.push(path);
-    if (path === "/api/nodes/register") {
-      registering();
-      await released;
-      return Response.json({ ok: true });
-    }
-    return new Response("no", { status: 404 });
-  });
+  const cp = startHeldRegistration();
   const relay = await startTestRelay();
   const engine = await startTestEngine();
   const home = await Deno.makeTempDir({ prefix: "infernet-start-signal-" });
@@ -31,8 +18,10 @@ Deno.test("start - a SIGTERM while the node registers ends in a clean stop", asy
   const watcher = await RawRelaySocket.open(relay.url);
   try {
     strictEqual((await runCli(["init"], env)).code, 0);
-    const url = `http://127.0.0.1:${server.addr.port}`;
-    await Deno.writeTextFile(`${home}/config.json`, JSON.stringify({ server: url, engine_url: engine.url }));
+    await Deno.writeTextFile(
+      `${home}/config.json`,
+      JSON.stringify({ server: cp.url, engine_url: engine.url }),
+    );
     const child = cliCommand(["start", "--no-auto-upgrade", "--relay", relay.url], env).spawn();
     const out = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
     void child.stderr.pipeTo(new WritableStream()).catch(() => {});
@@ -44,26 +33,25 @@ Deno.test("start - a SIGTERM while the node registers ends in a clean stop", asy
         printed += value;
       }
     })();
-    await within(registerSeen, 60_000, "the registration");
+    await within(cp.registering, 60_000, "the registration");
     child.kill("SIGTERM");
     // The launcher has passed the signal on once the daemon prints that it drains.
     for (let i = 0; i < 400 && !printed.includes("draining"); i++) {
       await new Promise((r) => setTimeout(r, 25));
     }
-    release!();
+    cp.release();
     const status = await within(child.status, 30_000, "the daemon's exit");
     await reading;
     strictEqual(status.code, 0, `a clean stop, not a death by the signal; printed: ${printed}`);
     match(printed, /draining/);
     match(printed, /node stopped/);
-    deepStrictEqual(paths.filter((p) => p === "/api/nodes/ws"), [], "no job socket after the stop");
+    deepStrictEqual(cp.paths.filter((p) => p === "/api/nodes/ws"), [], "no job socket after the stop");
     deepStrictEqual(await watcher.query("offers", { kinds: [OFFER_KIND] }), [], "no offers published");
   } finally {
-    release!();
     watcher.close();
     await engine.close();
     await relay.close();
-    await server.shutdown();
+    await cp.close();
     await Deno.remove(home, { recursive: true });
   }
 });

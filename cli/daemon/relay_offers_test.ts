@@ -20,19 +20,28 @@ const advert = sampleAdvert({
   ],
 });
 
+/** A node's offers on `relays`: one free slot unless told, no control plane unless told. */
+function offersOn(
+  relays: string[],
+  refreshMs: number,
+  opts: { advert?: () => typeof advert; freeSlots?: number; server?: string } = {},
+): RelayOffers {
+  return new RelayOffers({
+    relays,
+    identity,
+    advert: opts.advert ?? (() => advert),
+    freeSlots: () => opts.freeSlots ?? 2,
+    server: opts.server ?? null,
+    log: createLogger({ level: "silent" }),
+    refreshMs,
+  });
+}
+
 Deno.test("relay offers - both relays carry the node record and an offer per model; stop deletes them", async () => {
   const [a, b] = [await startTestRelay(), await startTestRelay()];
   const watchers = [await RawRelaySocket.open(a.url), await RawRelaySocket.open(b.url)];
   for (const w of watchers) await w.query("offers", { kinds: [OFFER_KIND], authors: [identity.pubkey] });
-  const node = new RelayOffers({
-    relays: [a.url, b.url],
-    identity,
-    advert: () => advert,
-    freeSlots: () => 1,
-    server: "http://127.0.0.1:8787",
-    log: createLogger({ level: "silent" }),
-    refreshMs: 60_000,
-  });
+  const node = offersOn([a.url, b.url], 60_000, { freeSlots: 1, server: "http://127.0.0.1:8787" });
   try {
     const results = await within(node.start(), 10_000, "the first publish");
     strictEqual(results.length, 6); // record + 2 offers, on 2 relays
@@ -67,15 +76,7 @@ Deno.test("relay offers - a node that dies without a word has its offers expire"
   let clock = Math.floor(Date.now() / 1000);
   const repository = new MemoryEventRepository({ nowS: () => clock });
   const relay = await startTestRelay({ repository });
-  const node = new RelayOffers({
-    relays: [relay.url],
-    identity,
-    advert: () => advert,
-    freeSlots: () => 2,
-    server: null,
-    log: createLogger({ level: "silent" }),
-    refreshMs: 10_000,
-  });
+  const node = offersOn([relay.url], 10_000);
   const watcher = await RawRelaySocket.open(relay.url);
   try {
     await within(node.start(), 10_000, "the first publish");
@@ -93,15 +94,7 @@ Deno.test("relay offers - a node that dies without a word has its offers expire"
 Deno.test("relay offers - a model no longer served is deleted at the next refresh", async () => {
   const relay = await startTestRelay();
   let current = advert;
-  const node = new RelayOffers({
-    relays: [relay.url],
-    identity,
-    advert: () => current,
-    freeSlots: () => 2,
-    server: null,
-    log: createLogger({ level: "silent" }),
-    refreshMs: 60_000,
-  });
+  const node = offersOn([relay.url], 60_000, { advert: () => current });
   const watcher = await RawRelaySocket.open(relay.url);
   try {
     await within(node.start(), 10_000, "the first publish");
@@ -121,17 +114,7 @@ Deno.test("relay offers - a model no longer served is deleted at the next refres
 Deno.test("relay offers - a stop during the first publish deletes what it published; one before start publishes nothing", async () => {
   const relay = await startTestRelay();
   const watcher = await RawRelaySocket.open(relay.url);
-  const make = () =>
-    new RelayOffers({
-      relays: [relay.url],
-      identity,
-      advert: () => advert,
-      freeSlots: () => 2,
-      server: null,
-      log: createLogger({ level: "silent" }),
-      refreshMs: 20,
-    });
-  const racing = make(), late = make();
+  const racing = offersOn([relay.url], 20), late = offersOn([relay.url], 20);
   try {
     // A SIGTERM while the daemon starts: stop() is called before start() has resolved.
     const started = racing.start();
