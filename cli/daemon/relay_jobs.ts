@@ -171,9 +171,12 @@ export class RelayJobs {
       return Response.json({ error: { code: "request_invalid", message } }, { status: 400 });
     }
     const encoder = new TextEncoder();
+    // Open until the job ends or the consumer stops reading (it has what it wanted, or went away):
+    // a cancelled stream refuses enqueue and close, and a throw here would be a daemon's unhandled
+    // rejection.
+    let open = true;
     const body = new ReadableStream<Uint8Array>({
       start: (out) => {
-        let open = true;
         const send = (t: EventTemplate) => {
           if (!open) return Promise.resolve();
           const signed = secp.finalizeEvent(t, this.#opts.identity.secretKey);
@@ -182,10 +185,14 @@ export class RelayJobs {
         };
         this.#track(
           this.#onRequest(event, send).finally(() => {
+            if (!open) return;
             open = false;
             out.close();
           }),
         );
+      },
+      cancel: () => {
+        open = false;
       },
     });
     return new Response(body, {

@@ -405,3 +405,31 @@ Deno.test("relay jobs - an offer with a direct endpoint: found on the relay, run
     await w.close();
   }
 });
+
+Deno.test("relay jobs - a consumer that stops reading POST /job early leaves no error behind", async () => {
+  const w = await world();
+  try {
+    // Signed, but no job (no voucher): the node answers with a kind-7000 error into a stream the
+    // consumer has already cancelled. A close or enqueue on it would be an unhandled rejection.
+    const request = finalizeEvent(
+      { kind: JOB_REQUEST_KIND, created_at: Math.floor(Date.now() / 1000), tags: [], content: "x" },
+      generateSecretKey(),
+    );
+    const before = w.jobs.stats.requests;
+    const res = w.jobs.answerHttp(request);
+    await res.body!.cancel();
+    await within(
+      (async () => {
+        for (let i = 0; i < 200 && w.jobs.stats.requests === before; i++) {
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      })(),
+      5_000,
+      "the request handled",
+    );
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(w.jobs.stats.requests, before + 1);
+  } finally {
+    await w.close();
+  }
+});
