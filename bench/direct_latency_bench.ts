@@ -9,13 +9,14 @@
 //   relayed           — seal + POST the control plane's /v1/relay (socket to the same daemon) + open;
 //   private, whole    — privateChat: route, direct call, open, usage ack (what `infernet proxy` does);
 //   relayed, whole    — the same through the relay (`infernet proxy --relay-only`).
-// CPU per request: the node daemon's (process tree; the hop's in "hop alone"), and this process's
-// (the consumer, the control plane and the engine; "engine alone" is its floor). The consumer and
-// the daemon use the fastest secp256k1 and NIP-44 backends they can load (native libsecp256k1 and
-// libsodium need --allow-ffi; INFERNET_LIBSODIUM=/none in the environment, which the daemon
-// inherits, keeps both sides on nostr-tools' nip44 for an A/B). The control plane and
-// the engine run in this process, the daemon (`deno task infernet start --direct-port`) in its own;
-// on a shared 2-core VM the figures swing from run to run.
+// Every party is its own process, as in production: the test engine (`deno task test-engine`), the
+// control plane on its embedded PGlite (`deno task start`), the daemon (`deno task infernet start
+// --direct-port`), the hop, and this one, the consumer. CPU per request of each: the daemon's (its
+// process tree; the hop's in "hop alone"), the control plane's, the engine's, and the consumer's.
+// The consumer and the daemon use the fastest secp256k1 and NIP-44 backends they can load (native
+// libsecp256k1 and libsodium need --allow-ffi; INFERNET_LIBSODIUM=/none in the environment, which
+// the children inherit, keeps both sides on nostr-tools' nip44 for an A/B). On a shared 2-core VM
+// the figures swing from run to run.
 // Run: deno run --allow-all bench/direct_latency_bench.ts [--rate 200] [--seconds 4] [--direct-only]
 import { parseArgs } from "node:util";
 import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
@@ -28,12 +29,9 @@ import {
   FrameSealer,
   privateChat,
 } from "../shared/direct/mod.ts";
-import { denoCommand, watchOutput } from "../testing/child_output.ts";
+import { denoCommand, denoTaskCommand, type WatchedOutput, watchOutput } from "../testing/child_output.ts";
 import { responseLines } from "../shared/direct/ndjson.ts";
 import { artifactHash, fastestSecp256k1, sleep } from "../shared/mod.ts";
-import { openTestControlPlane } from "../testing/control_plane.ts";
-import { startNode, stopNode } from "../testing/network.ts";
-import { startTestEngine } from "../testing/test_engine.ts";
 import { percentile } from "./percentile.ts";
 import { perRequest, processTree, readProcStats } from "./proc_stats.ts";
 
@@ -56,19 +54,26 @@ const chatBody = JSON.stringify({ model: MODEL, messages, max_tokens: 16 });
 const secp = await fastestSecp256k1();
 const cipher = fastestNip44();
 
-/** A phase's latencies (ms) and CPU per request (ms): the node daemon's, and this process's. */
+/**
+ * A phase's latencies (ms) and CPU per request (ms): the node daemon's (or the hop's), the control
+ * plane's, the engine's, and this process's (the consumer's).
+ */
 interface PhaseResult {
   p50: number;
   p99: number;
   errors: number;
-  nodeCpuMs: number;
-  hereCpuMs: number;
+  cpu: { node: number; cp: number; engine: number; here: number };
 }
 
 /** Sends at RATE for SECONDS (open loop); latencies in ms, and what the processes spent. */
 async function load(send: (i: number) => Promise<void>, nodePid: number): Promise<PhaseResult> {
-  const nodePids = processTree(nodePid);
-  const [node0, here0] = [readProcStats(nodePids), readProcStats([Deno.pid])];
+  const trees = {
+    node: processTree(nodePid),
+    cp: processTree(cpProc.child.pid),
+    engine: processTree(engineProc.child.pid),
+    here: [Deno.pid],
+  };
+  const before = Object.fromEntries(Object.entries(trees).map(([k, pids]) => [k, readProcStats(pids)]));
   const latencies: number[] = [];
   let errors = 0;
   let firstError = "";
@@ -86,16 +91,16 @@ async function load(send: (i: number) => Promise<void>, nodePid: number): Promis
     );
   }
   await Promise.all(inflight);
-  const nodeCpu = perRequest(node0, readProcStats(nodePids), TOTAL);
-  const hereCpu = perRequest(here0, readProcStats([Deno.pid]), TOTAL);
+  const cpu = Object.fromEntries(
+    Object.entries(trees).map(([k, pids]) => [k, perRequest(before[k], readProcStats(pids), TOTAL).cpuMs]),
+  ) as PhaseResult["cpu"];
   if (firstError) console.error(`direct: first error: ${firstError}`);
   latencies.sort((a, b) => a - b);
   return {
     p50: percentile(latencies, 50),
     p99: percentile(latencies, 99),
     errors,
-    nodeCpuMs: nodeCpu.cpuMs,
-    hereCpuMs: hereCpu.cpuMs,
+    cpu,
   };
 }
 
@@ -104,30 +109,77 @@ async function ok(res: Response): Promise<void> {
   await res.arrayBuffer();
 }
 
-const t = await openTestControlPlane({ serve: true, fundNanoUsd: 10_000n * 1_000_000_000n });
-const engine = await startTestEngine();
+const dataDir = await Deno.makeTempDir({ prefix: "infernet-direct-bench-" });
+/** The children, stopped (SIGTERM, then waited for) at the end. */
+const children: Deno.ChildProcess[] = [];
+/** A child whose output drains in the background; resolves with it and its output. */
+function spawn(cmd: Deno.Command): { child: Deno.ChildProcess; out: WatchedOutput } {
+  const child = cmd.spawn();
+  children.push(child);
+  return { child, out: watchOutput(child.stdout, { keepChars: 100_000 }) };
+}
+const QUIET = { INFERNET_LOG_LEVEL: "warn" };
+const urlIn = async (out: WatchedOutput) =>
+  JSON.parse((await out.waitFor(/^\{.*"url".*\}$/m, 60_000))[0]).url as string;
+
+// As in production, each party is its own process: the engine, the control plane (on its embedded
+// PGlite), the node daemon, and this one, the consumer. A control plane in the consumer's process
+// would settle each job's receipt on the consumer's event loop while it times the next answer.
+const engineProc = spawn(denoTaskCommand(["test-engine", "--port", "0"], { env: QUIET }));
+const engineUrl = await urlIn(engineProc.out);
+const cpProc = spawn(denoTaskCommand(["start", "--port", "0", "--no-local-node"], {
+  env: {
+    ...QUIET,
+    INFERNET_DATA_DIR: `${dataDir}/cp`,
+    INFERNET_KEY_RATE_LIMIT: "0",
+    // Test money from the fake processor, enough for every hold of the run (a phase's tickets are
+    // routed, and their worst cost held, before it starts).
+    INFERNET_DEV_CREDIT_USD: "10000",
+  },
+}));
+const url = (await cpProc.out.waitFor(/^OpenAI base URL: (\S+)\/v1/m, 60_000))[1];
+const apiKey = (await cpProc.out.waitFor(/^API key \(new, shown once[^)]*\): (\S+)/m, 60_000))[1];
 const port = (() => {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const p = (l.addr as Deno.NetAddr).port;
   l.close();
   return p;
 })();
-const url = t.server!.url;
-const node = await startNode({ cp: t.cp, url }, engine.url, {
-  maxConcurrency: 256,
-  args: ["--direct-port", String(port), "--direct-url", `http://127.0.0.1:${port}`],
-});
+const nodeHome = `${dataDir}/node`;
+await denoTaskCommand(["infernet", "init"], { env: { INFERNET_HOME: nodeHome }, stdout: "null" }).output();
+const nodeProc = spawn(denoTaskCommand([
+  "infernet",
+  "start",
+  "--server",
+  url,
+  "--engine-url",
+  engineUrl,
+  "--max-concurrency",
+  "256",
+  "--direct-port",
+  String(port),
+  "--direct-url",
+  `http://127.0.0.1:${port}`,
+], { env: { ...QUIET, INFERNET_HOME: nodeHome } }));
+await nodeProc.out.waitFor(/online at/, 60_000);
+// "online" is printed once registered; jobs route once its job socket is up too.
+for (let i = 0;; i++) {
+  const res = await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${apiKey}` } });
+  if ((await res.text()).includes(MODEL)) break;
+  if (i === 200) throw new Error("the node's model never showed at /v1/models");
+  await sleep(50);
+}
 // The floor: a bare Deno server in front of the engine, its own process as the daemon is.
-const hop = denoCommand([
+const hop = spawn(denoCommand([
   "run",
   "--allow-net",
   "--allow-env=WS_NO_BUFFER_UTIL,WS_NO_UTF_8_VALIDATE",
   new URL("./minimal_path.ts", import.meta.url).pathname,
   "hop",
-  engine.url,
-]).spawn();
-const hopUrl = JSON.parse(await watchOutput(hop.stdout).firstLine(60_000)).url as string;
-const auth = { authorization: `Bearer ${t.apiKey}`, "content-type": "application/json" };
+  engineUrl,
+]));
+const hopUrl = await urlIn(hop.out);
+const auth = { authorization: `Bearer ${apiKey}`, "content-type": "application/json" };
 
 interface Routed {
   jobId: string;
@@ -224,14 +276,14 @@ async function sealedCall(target: string, r: Routed, headers: Record<string, str
 
 const fmt = (x: number) => x.toFixed(2).padStart(7);
 const results: Record<string, PhaseResult> = {};
-async function phase(name: string, send: (i: number) => Promise<void>, nodePid = node.child.pid) {
+async function phase(name: string, send: (i: number) => Promise<void>, nodePid = nodeProc.child.pid) {
   for (let i = 0; i < 20; i++) await send(-1 - i).catch(() => {}); // warm up, untimed
   const r = await load(send, nodePid);
   results[name] = r;
   console.log(
-    `direct: ${name.padEnd(16)} p50 ${fmt(r.p50)} ms  p99 ${fmt(r.p99)} ms  CPU/req: node ${
-      fmt(r.nodeCpuMs)
-    } ms, here ${fmt(r.hereCpuMs)} ms  errors ${r.errors}`,
+    `direct: ${name.padEnd(16)} p50 ${fmt(r.p50)} ms  p99 ${fmt(r.p99)} ms  CPU/req ms: node ${
+      fmt(r.cpu.node)
+    } cp ${fmt(r.cpu.cp)} engine ${fmt(r.cpu.engine)} consumer ${fmt(r.cpu.here)}  errors ${r.errors}`,
   );
 }
 
@@ -244,7 +296,7 @@ try {
       } on ${navigator.hardwareConcurrency} cores`,
   );
   await phase("engine alone", () =>
-    fetch(`${engine.url}/v1/chat/completions`, {
+    fetch(`${engineUrl}/v1/chat/completions`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: chatBody,
@@ -254,7 +306,7 @@ try {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: chatBody,
-    }).then(ok), hop.pid);
+    }).then(ok), hop.child.pid);
   let routed = await routeMany(TOTAL + 20);
   const pick = (i: number) => routed[i < 0 ? TOTAL - 1 - i : i];
   await phase(
@@ -277,7 +329,7 @@ try {
     for (const relayOnly of [false, true]) {
       await phase(relayOnly ? "relayed, whole" : "private, whole", async () => {
         const body = { model: MODEL, messages, max_tokens: 16 };
-        for await (const _ of privateChat({ server: url, apiKey: t.apiKey, body, relayOnly, secp, cipher }));
+        for await (const _ of privateChat({ server: url, apiKey, body, relayOnly, secp, cipher }));
       });
     }
   }
@@ -299,9 +351,14 @@ try {
     );
   }
 } finally {
-  hop.kill();
-  await hop.status;
-  await stopNode(node);
-  await engine.close();
-  await t.close();
+  // The daemon first (it drains and deletes what it published), then the rest.
+  for (const child of children.reverse()) {
+    try {
+      child.kill("SIGTERM");
+    } catch {
+      // Already exited.
+    }
+    await child.status;
+  }
+  await Deno.remove(dataDir, { recursive: true }).catch(() => {});
 }
