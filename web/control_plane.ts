@@ -157,8 +157,9 @@ export async function openControlPlane(
   log.debug("receipt signatures", { backend: curve.name, where: inline ? "inline" : "worker" });
   let signerPriority: WorkerPriority | null = null;
   if (threadsBefore) {
-    await signer.ping();
-    const fresh = [...await workerThreadIds()].filter((id) => !threadsBefore.has(id));
+    // The thread the worker names, else the worker thread that appeared while it started.
+    const own = await signer.thread();
+    const fresh = own !== null ? [own] : [...await workerThreadIds()].filter((id) => !threadsBefore.has(id));
     const onChange = (state: string, why: string) => log.debug("receipt worker priority", { state, why });
     signerPriority = fresh.length === 1
       ? await WorkerPriority.start(fresh[0], signer.ping, { onChange })

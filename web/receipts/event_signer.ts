@@ -15,6 +15,8 @@ export interface EventSigner {
   verify(events: NostrEvent[]): Promise<boolean[]>;
   /** Resolves when the signer has answered (a worker's round trip). */
   ping(): Promise<void>;
+  /** The kernel id of the thread that signs (a worker's, on Linux), or null: inline, or not learnt. */
+  thread(): Promise<number | null>;
   close(): void;
 }
 
@@ -24,6 +26,7 @@ export function inlineSigner(secretKey: Uint8Array, curve: Secp256k1Backend = PU
     sign: (events) => Promise.resolve(events.map((e) => curve.signEvent(e, secretKey))),
     verify: (events) => Promise.resolve(events.map((e) => curve.verifyEvent({ ...e }))),
     ping: () => Promise.resolve(),
+    thread: () => Promise.resolve(null),
     close() {},
   };
 }
@@ -33,11 +36,20 @@ export function workerSigner(secretKey: Uint8Array): EventSigner {
   const worker = new Worker(new URL("./sign_worker.ts", import.meta.url), { type: "module" });
   worker.postMessage({ key: secretKey });
   // deno-lint-ignore no-explicit-any
-  const pending = new Map<number, { resolve: (answer: any[]) => void; reject: (err: Error) => void }>();
+  const pending = new Map<number, { resolve: (answer: any) => void; reject: (err: Error) => void }>();
   let next = 0;
-  worker.onmessage = (e: MessageEvent<{ n: number; sigs?: string[]; oks?: boolean[] }>) => {
-    pending.get(e.data.n)?.resolve(e.data.sigs ?? e.data.oks ?? []);
+  worker.onmessage = (
+    e: MessageEvent<{ n: number; sigs?: string[]; oks?: boolean[]; thread?: number | null }>,
+  ) => {
+    pending.get(e.data.n)?.resolve("thread" in e.data ? e.data.thread : e.data.sigs ?? e.data.oks ?? []);
     pending.delete(e.data.n);
+  };
+  const ask = <T>(message: Record<string, unknown>) => {
+    const n = next++;
+    return new Promise<T>((resolve, reject) => {
+      pending.set(n, { resolve, reject });
+      worker.postMessage({ n, ...message });
+    });
   };
   worker.onerror = (e) => {
     e.preventDefault();
@@ -45,29 +57,10 @@ export function workerSigner(secretKey: Uint8Array): EventSigner {
     pending.clear();
   };
   return {
-    sign(events) {
-      if (events.length === 0) return Promise.resolve([]);
-      const n = next++;
-      return new Promise((resolve, reject) => {
-        pending.set(n, { resolve, reject });
-        worker.postMessage({ n, events });
-      });
-    },
-    verify(events) {
-      if (events.length === 0) return Promise.resolve([]);
-      const n = next++;
-      return new Promise((resolve, reject) => {
-        pending.set(n, { resolve, reject });
-        worker.postMessage({ n, verify: events });
-      });
-    },
-    ping() {
-      const n = next++;
-      return new Promise((resolve, reject) => {
-        pending.set(n, { resolve: () => resolve(), reject });
-        worker.postMessage({ n, verify: [] });
-      });
-    },
+    sign: (events) => events.length === 0 ? Promise.resolve([]) : ask<string[]>({ events }),
+    verify: (events) => events.length === 0 ? Promise.resolve([]) : ask<boolean[]>({ verify: events }),
+    ping: () => ask<boolean[]>({ verify: [] }).then(() => {}),
+    thread: () => ask<number | null>({ thread: true }),
     close() {
       for (const p of pending.values()) p.reject(new Error("receipt signer closed"));
       pending.clear();

@@ -4,12 +4,15 @@
 // (shared/nostr/secp256k1.ts): libsecp256k1 native, its wasm build, or nostr-tools' pure code.
 import type { NostrEvent } from "nostr-tools/pure";
 import { fastestSecp256k1 } from "../../shared/nostr/secp256k1.ts";
+import { currentThreadId } from "../../db/worker_priority.ts";
 
 interface SignRequest {
   key?: Uint8Array;
   n?: number;
   events?: Omit<NostrEvent, "sig">[];
   verify?: NostrEvent[];
+  /** Asks for this worker's kernel thread id (its priority is lowered by it). */
+  thread?: true;
 }
 
 const scope = self as unknown as {
@@ -32,6 +35,10 @@ scope.onmessage = async (e) => {
   const m = e.data;
   if (m.key) {
     key = m.key;
+    return;
+  }
+  if (m.thread) {
+    scope.postMessage({ n: m.n, thread: currentThreadId() });
     return;
   }
   const curve = await backend;
