@@ -16,6 +16,8 @@ export interface NativeCurve {
   publicKey(secretKey: Uint8Array): Uint8Array;
   /** The x coordinate of secretKey·P, P the even-y point of the x-only `pubkey` (NIP-44's shared x). */
   sharedX(secretKey: Uint8Array, pubkey: Uint8Array): Uint8Array;
+  /** Whether the 32 bytes are an x-only public key: the x of a point on the curve. Never throws. */
+  isPublicKey(pubkey: Uint8Array): boolean;
 }
 
 const SYMBOLS = {
@@ -87,6 +89,8 @@ function bind(lib: Deno.DynamicLibrary<typeof SYMBOLS>): NativeCurve | null {
   const verifyKey = new Uint8Array(32);
   const verifyPoint = new Uint8Array(64);
   let verifyKeyParsed = false;
+  // A key only checked for being on the curve (parsed into a scratch point).
+  const parsed = new Uint8Array(64);
 
   return {
     sign(hash, secretKey) {
@@ -118,6 +122,9 @@ function bind(lib: Deno.DynamicLibrary<typeof SYMBOLS>): NativeCurve | null {
       s.secp256k1_xonly_pubkey_serialize(ctx, out, xonly);
       lastPublic = { pair, key: out.slice() };
       return out;
+    },
+    isPublicKey(pubkey) {
+      return pubkey.length === 32 && s.secp256k1_xonly_pubkey_parse(ctx, parsed, pubkey) === 1;
     },
     sharedX(secretKey, pubkey) {
       if (secretKey.length !== 32) throw new Error("secret key must be 32 bytes");

@@ -82,6 +82,26 @@ Deno.test("every backend verifies every other's events and agrees on keys and EC
   }
 });
 
+Deno.test("every backend tells curve points from other 32-byte strings", async () => {
+  const all = await backends();
+  const keys = [VECTOR0.pubkey, ...[0, 1, 2].map(() => PURE_SECP256K1.getPublicKey(generateSecretKey()))];
+  // Not an x on the curve; x ≥ p; zero; the wrong length, case or alphabet.
+  const notKeys = [
+    OFF_CURVE,
+    "ff".repeat(32),
+    "00".repeat(32),
+    VECTOR0.pubkey.slice(2),
+    VECTOR0.pubkey + "00",
+    VECTOR0.pubkey.toUpperCase(),
+    "zz" + VECTOR0.pubkey.slice(2),
+    "",
+  ];
+  for (const b of all) {
+    for (const k of keys) assert.equal(b.isPublicKey(k), true, `${b.name}: ${k}`);
+    for (const k of notKeys) assert.equal(b.isPublicKey(k), false, `${b.name}: ${k}`);
+  }
+});
+
 Deno.test("every backend refuses tampered and malformed events without throwing", async () => {
   const all = await backends();
   const sk = generateSecretKey();

@@ -54,9 +54,24 @@ export interface DirectJobsOptions {
 /** How long before the reaper's deadline a waiting job is settled on what it has. */
 const DEADLINE_MARGIN_MS = 1000;
 
+/**
+ * Ended jobs remembered for the acks that come after (a retry whose first answer was lost, or an
+ * ack later than the wait): the oldest is forgotten past this many (~100 bytes each).
+ */
+export const ENDED_JOBS_KEPT = 10_000;
+
+/** What an ended job's late or repeated ack is checked against. */
+interface EndedJob {
+  apiKeyId: bigint;
+  consumer: string;
+  acked: boolean;
+}
+
 /** The direct jobs of this instance, by id. */
 export class DirectJobs {
   #jobs = new Map<string, DirectJob>();
+  /** Ended jobs, oldest first, at most ENDED_JOBS_KEPT. */
+  #ended = new Map<string, EndedJob>();
   #opts: DirectJobsOptions;
 
   constructor(opts: DirectJobsOptions) {
@@ -95,7 +110,8 @@ export class DirectJobs {
   /** The consumer's usage ack for a job: checked against the job's key and consumer, once. */
   ack(jobId: string, apiKeyId: bigint, ack: VerifiedUsageAck): AckRefusal | null {
     const job = this.#jobs.get(jobId);
-    if (!job || job.apiKeyId !== apiKeyId) {
+    if (!job) return this.#ackAfterEnd(jobId, apiKeyId, ack);
+    if (job.apiKeyId !== apiKeyId) {
       return { status: 404, code: "job_not_found", message: `No direct job ${jobId} awaits a usage ack.` };
     }
     if (ack.content.job_id !== jobId) {
@@ -122,6 +138,37 @@ export class DirectJobs {
     if (job.receipts.has(ack.content.node)) this.#settle(job);
     else this.#wait(job);
     return null;
+  }
+
+  /** An ack for a job no longer open here: a repeat is 409 as before its end, a late one says why. */
+  #ackAfterEnd(jobId: string, apiKeyId: bigint, ack: VerifiedUsageAck): AckRefusal {
+    const ended = this.#ended.get(jobId);
+    if (!ended || ended.apiKeyId !== apiKeyId) {
+      return { status: 404, code: "job_not_found", message: `No direct job ${jobId} awaits a usage ack.` };
+    }
+    if (ack.content.job_id !== jobId) {
+      return { status: 400, code: "ack_invalid", message: "The ack is for another job." };
+    }
+    if (ack.event.pubkey !== ended.consumer) {
+      return {
+        status: 403,
+        code: "ack_foreign",
+        message: "The ack is not signed by the ticket's consumer key.",
+      };
+    }
+    if (ended.acked) {
+      return {
+        status: 409,
+        code: "ack_replayed",
+        message: `Job ${jobId} is already acknowledged and settled.`,
+      };
+    }
+    return {
+      status: 404,
+      code: "job_not_found",
+      message: `Job ${jobId} has ended without an ack (settled on the node's receipt, or reaped); this ack ` +
+        "came too late to count.",
+    };
   }
 
   #wait(job: DirectJob): void {
@@ -215,6 +262,8 @@ export class DirectJobs {
     if (job.timer) clearTimeout(job.timer);
     job.timer = null;
     this.#jobs.delete(job.run.id);
+    if (this.#ended.size >= ENDED_JOBS_KEPT) this.#ended.delete(this.#ended.keys().next().value!);
+    this.#ended.set(job.run.id, { apiKeyId: job.apiKeyId, consumer: job.consumer, acked: job.ack !== null });
     for (const c of job.candidates) {
       if (c !== ranOn && !job.receipts.has(c)) this.#opts.receipts.forget(job.run.id, c);
     }

@@ -29,6 +29,14 @@ export const MAX_CANDIDATES = 3;
 export function routeDirect(cp: ControlPlane) {
   return async (c: AppContext): Promise<Response> => {
     const req = parseOrThrow(() => parseRouteRequest(c.get("body")));
+    // A key off the curve would get a ticket every node refuses (no conversation key exists).
+    if (!(await fastestSecp256k1()).isPublicKey(req.consumer)) {
+      throw new HttpError(
+        400,
+        "consumer is not a secp256k1 public key: use the x-only public key (hex) of a fresh secret key",
+        { code: "invalid_request", param: "consumer" },
+      );
+    }
     const caller = c.get("caller") as ApiCaller;
     let nodes = routeJob(cp, req.model, req.provider, { includeSuspected: caller.platform })
       .filter((n) => n.connection?.open);

@@ -107,6 +107,15 @@ testOnEachDatabase("route - 400, 404 and 402 as for /v1", async (db) => {
     const bad = await p.route({ model: "m", prompt_tokens: 10, consumer: "nothex" });
     assert.equal(bad.status, 400);
     assert.equal((await bad.json()).error.param, "consumer");
+    // Hex, but no point has that x (BIP-340's vector 5; and x ≥ p): every node would refuse it.
+    for (
+      const offCurve of ["eefdea4cdb677750a420fee807eacf21eb9898ae79b9768766e4faa04a2d4a34", "ff".repeat(32)]
+    ) {
+      const res = await p.route({ model: "m", prompt_tokens: 10, consumer: offCurve });
+      const error = (await res.json()).error;
+      assert.deepEqual([res.status, error.code, error.param], [400, "invalid_request", "consumer"]);
+      assert.match(error.message, /not a secp256k1 public key/);
+    }
     const noCount = await p.route({ model: "m", consumer });
     assert.equal(noCount.status, 400);
     await noCount.body?.cancel();
@@ -159,6 +168,13 @@ testOnEachDatabase(
         false,
         false,
       ]);
+      // Settled: the same ack again (a retry whose answer was lost) is a replay, not an unknown job;
+      // another key's is still foreign; nothing changes.
+      const again = await p.ack(a.job_id, consumerKey, { node: ran.pubkey, prompt_tokens: 1 });
+      assert.deepEqual([again.status, (await again.json()).error.code], [409, "ack_replayed"]);
+      const stranger = await p.ack(a.job_id, generateSecretKey(), { node: ran.pubkey });
+      assert.deepEqual([stranger.status, (await stranger.json()).error.code], [403, "ack_foreign"]);
+      assert.equal((await settled(p, a.job_id)).charged, "251");
 
       const b = await routed(p, getPublicKey(consumerKey));
       assert.ok(
@@ -203,6 +219,11 @@ testOnEachDatabase(
       assert.ok(BigInt(row.charged) <= BigInt(row.reserved));
       const event = JSON.parse((await receiptFlags(p, a.job_id, row.node_pubkey)).event);
       assert.equal(JSON.parse(event.content).error_code, "no_consumer_ack");
+      // An ack after the job settled without one is too late, and says so.
+      const late = await p.ack(a.job_id, consumerKey, { node: node.pubkey });
+      const lateError = (await late.json()).error;
+      assert.deepEqual([late.status, lateError.code], [404, "job_not_found"]);
+      assert.match(lateError.message, /ended without an ack.*too late/);
 
       const b = await routed(p, getPublicKey(consumerKey));
       const ack = await p.ack(b.job_id, consumerKey, { node: node.pubkey });
