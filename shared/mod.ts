@@ -147,6 +147,7 @@ export {
   createPlatformReceipt,
   embeddingsArtifactHash,
   type EventFinalizer,
+  NO_CONSUMER_ACK,
   NODE_RECEIPT_KIND,
   type NodeReceiptContent,
   nostrDid,

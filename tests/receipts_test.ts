@@ -152,6 +152,12 @@ Deno.test("e2e receipts - chat (streamed and not) and embeddings are receipted b
     const bad = await fetch(`${net.url}/api/receipts?node=nope`);
     assert.equal(bad.status, 400);
     assert.equal((await bad.json()).error.param, "node");
+    for (const [query, param] of [["limit=0", "limit"], ["limit=501", "limit"], ["after=x", "after"]]) {
+      const res = await fetch(`${net.url}/api/receipts?node=${nodePubkey}&${query}`);
+      const error = (await res.json()).error;
+      assert.deepEqual([res.status, error.param], [400, param], query);
+      assert.match(error.message, param === "limit" ? /from 1 to 500/ : /from 0 to/, query);
+    }
     const missing = await fetch(`${net.url}/api/receipts/job_doesnotexist`);
     assert.equal(missing.status, 404);
     assert.equal((await missing.json()).error.code, "receipt_not_found");

@@ -32,6 +32,9 @@ export type ReceiptCategory = "inference:chat" | "inference:embeddings";
 
 const OUTCOMES: readonly string[] = ["success", "failure", "timeout", "cancelled"];
 const CANCELLERS: readonly string[] = ["consumer", "node", "platform"];
+
+/** The one `error_code` a success may carry: a direct job settled without the consumer's ack (§14). */
+export const NO_CONSUMER_ACK = "no_consumer_ack";
 const CATEGORIES: readonly string[] = ["inference:chat", "inference:embeddings"];
 const HEX64 = /^[0-9a-f]{64}$/;
 
@@ -429,6 +432,14 @@ export function verifyPlatformReceipt(
   }
   if (c.receipt_id !== receiptIdOf(c.task_id, node)) {
     return { ok: false, reason: "receipt_id is not derived from the job and node" };
+  }
+  // A success is nobody's cancellation, and carries no failure's code (a direct job's missing ack is
+  // a flag, not a failure: docs/protocol.md §14).
+  if (c.outcome === "success" && c.cancelled_by !== null) {
+    return { ok: false, reason: `a success has cancelled_by ${c.cancelled_by}` };
+  }
+  if (c.outcome === "success" && c.error_code !== null && c.error_code !== NO_CONSUMER_ACK) {
+    return { ok: false, reason: `a success has error_code ${c.error_code}` };
   }
   return { ok: true, value: { event: ev.value, content: c } as VerifiedPlatformReceipt };
 }

@@ -212,6 +212,26 @@ Deno.test("receipt - refuses a receipt_id not derived from the job and node", ()
   assert.match(reasonOf(verifyPlatformReceipt(wrong, platformPub)), /receipt_id is not derived/);
 });
 
+Deno.test("receipt - a success is nobody's cancellation and carries no failure code", () => {
+  assert.equal(JSON.parse(platformReceipt.content).outcome, "success");
+  const cancelled = resignWith(platformKey, platformReceipt, (c) => (c.cancelled_by = "consumer"));
+  assert.match(
+    reasonOf(verifyPlatformReceipt(cancelled, platformPub)),
+    /a success has cancelled_by consumer/,
+  );
+  const coded = resignWith(platformKey, platformReceipt, (c) => (c.error_code = "node_timeout"));
+  assert.match(reasonOf(verifyPlatformReceipt(coded, platformPub)), /a success has error_code node_timeout/);
+  // The flag of a direct job settled without the consumer's ack is a success's; a failure may carry
+  // no code (a direct job's code travels sealed to the consumer).
+  const unacked = resignWith(platformKey, platformReceipt, (c) => (c.error_code = "no_consumer_ack"));
+  assert.equal(reasonOf(verifyPlatformReceipt(unacked, platformPub)), "accepted");
+  const failed = resignWith(platformKey, platformReceipt, (c) => {
+    c.outcome = "failure";
+    c.cancelled_by = "consumer";
+  });
+  assert.equal(reasonOf(verifyPlatformReceipt(failed, platformPub)), "accepted");
+});
+
 Deno.test("receipt - refuses content.created_at that differs from the event's", () => {
   const moved = resignWith(nodeKey, nodeReceipt, () => {}, { createdAt: nodeReceipt.created_at + 1 });
   assert.match(reasonOf(verifyNodeReceipt(moved)), /created_at differs/);

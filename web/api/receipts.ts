@@ -20,10 +20,15 @@ function jsonText(text: string): Response {
   return new Response(text, { headers: { "content-type": "application/json" } });
 }
 
-function intParam(value: string | undefined, name: string, fallback: number, max: number): number {
+function intParam(
+  value: string | undefined,
+  name: string,
+  fallback: number,
+  range: { min: number; max: number },
+): number {
   if (value === undefined || value === "") return fallback;
-  if (!/^\d{1,15}$/.test(value) || Number(value) > max) {
-    throw new HttpError(400, `${name} must be an integer from 0 to ${max}`, {
+  if (!/^\d{1,15}$/.test(value) || Number(value) < range.min || Number(value) > range.max) {
+    throw new HttpError(400, `${name} must be an integer from ${range.min} to ${range.max}`, {
       code: "invalid_request",
       param: name,
     });
@@ -48,8 +53,8 @@ export function mountReceiptRoutes(app: Hono<AppEnv>, cp: ControlPlane): void {
         param: "node",
       });
     }
-    const after = intParam(c.req.query("after"), "after", 0, Number.MAX_SAFE_INTEGER);
-    const limit = Math.max(1, intParam(c.req.query("limit"), "limit", DEFAULT_PAGE, MAX_PAGE));
+    const after = intParam(c.req.query("after"), "after", 0, { min: 0, max: Number.MAX_SAFE_INTEGER });
+    const limit = intParam(c.req.query("limit"), "limit", DEFAULT_PAGE, { min: 1, max: MAX_PAGE });
     const rows = await listReceipts(cp.db.sql, { node, afterSeq: after, limit });
     const next = rows.length === limit ? JSON.stringify(String(rows[rows.length - 1].seq)) : "null";
     return jsonText(`{"node":"${node}","receipts":[${rows.map(item).join(",")}],"next":${next}}`);

@@ -2,7 +2,7 @@
 // it bills on the two signed counts it gets — the node's receipt and the consumer's usage ack —
 // always within the ticket's bounds (the hold caps the cost at the ticket's max_cost besides).
 import type { JobStatus } from "../../db/mod.ts";
-import type { ReceiptOutcome, ReceiptTokens } from "../../shared/mod.ts";
+import { NO_CONSUMER_ACK, type ReceiptOutcome, type ReceiptTokens } from "../../shared/mod.ts";
 import type { BilledTokens } from "../billing/billed_tokens.ts";
 import { usageDiverges } from "../metering/count_tokens.ts";
 
@@ -77,7 +77,7 @@ export function settleDirect(u: DirectUsage): DirectSettlement {
   if (!ack) {
     prompt = node?.prompt_tokens ?? 0;
     completion = node?.completion_tokens ?? 0;
-    errorCode = "no_consumer_ack";
+    errorCode = NO_CONSUMER_ACK;
   } else if (!node) {
     // A node that reported no usage is billed for what the consumer says it received.
     prompt = ack.prompt_tokens;
