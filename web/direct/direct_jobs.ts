@@ -107,25 +107,36 @@ export class DirectJobs {
     this.#wait(job);
   }
 
-  /** The consumer's usage ack for a job: checked against the job's key and consumer, once. */
+  /**
+   * The consumer's usage ack for a job: checked against the job's key and consumer, once. A job that
+   * has ended is still known for a while: a repeated ack is a replay, a late one says so.
+   */
   ack(jobId: string, apiKeyId: bigint, ack: VerifiedUsageAck): AckRefusal | null {
     const job = this.#jobs.get(jobId);
-    if (!job) return this.#ackAfterEnd(jobId, apiKeyId, ack);
-    if (job.apiKeyId !== apiKeyId) {
+    const known = job ?? this.#ended.get(jobId);
+    if (!known || known.apiKeyId !== apiKeyId) {
       return { status: 404, code: "job_not_found", message: `No direct job ${jobId} awaits a usage ack.` };
     }
     if (ack.content.job_id !== jobId) {
       return { status: 400, code: "ack_invalid", message: "The ack is for another job." };
     }
-    if (ack.event.pubkey !== job.consumer) {
+    if (ack.event.pubkey !== known.consumer) {
       return {
         status: 403,
         code: "ack_foreign",
         message: "The ack is not signed by the ticket's consumer key.",
       };
     }
-    if (job.ack) {
+    if (job ? job.ack !== null : (known as EndedJob).acked) {
       return { status: 409, code: "ack_replayed", message: `Job ${jobId} is already acknowledged.` };
+    }
+    if (!job) {
+      return {
+        status: 404,
+        code: "job_not_found",
+        message: `Job ${jobId} has ended without an ack (settled on the node's receipt, or reaped); ` +
+          "this ack came too late to count.",
+      };
     }
     if (!job.candidates.includes(ack.content.node)) {
       return {
@@ -138,37 +149,6 @@ export class DirectJobs {
     if (job.receipts.has(ack.content.node)) this.#settle(job);
     else this.#wait(job);
     return null;
-  }
-
-  /** An ack for a job no longer open here: a repeat is 409 as before its end, a late one says why. */
-  #ackAfterEnd(jobId: string, apiKeyId: bigint, ack: VerifiedUsageAck): AckRefusal {
-    const ended = this.#ended.get(jobId);
-    if (!ended || ended.apiKeyId !== apiKeyId) {
-      return { status: 404, code: "job_not_found", message: `No direct job ${jobId} awaits a usage ack.` };
-    }
-    if (ack.content.job_id !== jobId) {
-      return { status: 400, code: "ack_invalid", message: "The ack is for another job." };
-    }
-    if (ack.event.pubkey !== ended.consumer) {
-      return {
-        status: 403,
-        code: "ack_foreign",
-        message: "The ack is not signed by the ticket's consumer key.",
-      };
-    }
-    if (ended.acked) {
-      return {
-        status: 409,
-        code: "ack_replayed",
-        message: `Job ${jobId} is already acknowledged and settled.`,
-      };
-    }
-    return {
-      status: 404,
-      code: "job_not_found",
-      message: `Job ${jobId} has ended without an ack (settled on the node's receipt, or reaped); this ack ` +
-        "came too late to count.",
-    };
   }
 
   #wait(job: DirectJob): void {
