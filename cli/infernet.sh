@@ -11,7 +11,9 @@
 # forked child process before loading it). --allow-ffi also covers the system library folders, where
 # libsecp256k1 (Debian libsecp256k1-1, Homebrew secp256k1) signs receipts and checks signatures about
 # five times faster than its wasm build; without it the wasm build is used. An operator's key file given with `--key` (login,
-# operator countersign|revoke) is readable too, and so is the file `receipts verify` checks.
+# operator countersign|revoke) is readable too, and so is the file `receipts verify` checks; a
+# voucher file named with `--out`, `--file` (vouchers) or `--vouchers` (proxy) is read and written
+# (its folder: the file is replaced through a temporary file beside it).
 #
 # The version run is $INFERNET_HOME/current (an auto-upgrade's symlink) when it exists, else
 # this checkout. `infernet start` runs under a small supervisor loop: when the daemon exits
@@ -28,14 +30,24 @@ deno_real="$(readlink -f "$deno_path" 2>/dev/null || true)"
 model_read=""
 key_read=""
 file_read=""
+wallet_read=""
+wallet_write=""
+# A voucher file named anywhere (`vouchers take --out`, `vouchers list --file`, `proxy --vouchers`):
+# its folder read and written (the file is replaced whole by renaming a temporary file beside it).
+wallet() {
+  wallet_read="$wallet_read,$(dirname "$1")"
+  wallet_write="$wallet_write,$(dirname "$1")"
+}
 prev=""
 for arg in "$@"; do
   [ "${1:-}" = receipts ] && [ -f "$arg" ] && file_read="$file_read,$arg"
   [ "$prev" = --model ] && model_read=",$arg"
   [ "$prev" = --key ] && key_read=",$arg"
+  case "$prev" in --out | --vouchers | --file) [ "${1:-}" = vouchers ] || [ "${1:-}" = proxy ] && wallet "$arg" ;; esac
   case "$arg" in
     --model=*) model_read=",${arg#--model=}" ;;
     --key=*) key_read=",${arg#--key=}" ;;
+    --out=* | --vouchers=* | --file=*) [ "${1:-}" = vouchers ] || [ "${1:-}" = proxy ] && wallet "${arg#*=}" ;;
   esac
   prev="$arg"
 done
@@ -57,7 +69,8 @@ run() {
     --allow-sys=hostname,osRelease,systemMemoryInfo,networkInterfaces,cpus,homedir,uid,gid,statfs \
     --allow-run="nvidia-smi,rocm-smi,system_profiler,kill,systemctl,infernet,ln${deno_path:+,$deno_path}${deno_real:+,$deno_real}" \
     --allow-ffi="$root/node_modules,/usr/lib,/usr/lib64,/usr/local/lib,/opt/homebrew/lib" \
-    --allow-read="$home,$root,$units,/lib,/lib64,/usr/lib$model_read$key_read$file_read" --allow-write="$home,$units" \
+    --allow-read="$home,$root,$units,/lib,/lib64,/usr/lib$model_read$key_read$file_read$wallet_read" \
+    --allow-write="$home,$units$wallet_write" \
     "$root/cli/main.ts" "$@"
 }
 

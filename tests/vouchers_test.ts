@@ -25,6 +25,7 @@ import { createTestKey, openTestControlPlane, type TestControlPlane } from "../t
 import { sampleAdvert } from "../testing/node_advert.ts";
 import { serveControlPlane } from "../web/main.ts";
 import { main } from "../cli/main.ts";
+import { runCli } from "../testing/run_cli.ts";
 import { readVoucherWallet } from "../cli/commands/vouchers.ts";
 import { VoucherRedeemer } from "../cli/daemon/voucher_redeemer.ts";
 
@@ -87,9 +88,11 @@ testOnEachDatabase(
         fees: await accountBalance(db.sql, PLATFORM_FEES),
       });
 
-      // The consumer takes two vouchers of 0.5 USD.
+      // The consumer takes two vouchers of 0.5 USD, into a file outside the CLI's home, through the
+      // launcher with its explicit permissions (which once allowed no file outside the home).
       const file = `${home}/consumer/vouchers.json`;
-      const taken = await cli(
+      const launcherEnv = { INFERNET_HOME: `${home}/cli-home`, HOME: home };
+      const taken = await runCli(
         [
           "vouchers",
           "take",
@@ -104,17 +107,17 @@ testOnEachDatabase(
           "--out",
           file,
         ],
-        env,
+        launcherEnv,
       );
-      assert.equal(taken.code, 0, taken.out.join("\n"));
+      assert.equal(taken.code, 0, taken.stderr);
       assert.equal((await Deno.stat(file)).mode! & 0o777, 0o600);
       const wallet = await readVoucherWallet(file);
       assert.ok(wallet);
       assert.equal(wallet.vouchers.length, 2);
       assert.equal(wallet.platform_pubkey, cp.cp.platformKey.pubkey);
-      const listed = await cli(["vouchers", "list", "--file", file, "--json"], env);
-      assert.equal(listed.code, 0);
-      assert.deepEqual(JSON.parse(listed.out[0]).vouchers.map((v: { status: string }) => v.status), [
+      const listed = await runCli(["vouchers", "list", `--file=${file}`, "--json"], launcherEnv);
+      assert.equal(listed.code, 0, listed.stderr);
+      assert.deepEqual(JSON.parse(listed.stdout).vouchers.map((v: { status: string }) => v.status), [
         "usable",
         "usable",
       ]);
