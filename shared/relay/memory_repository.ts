@@ -1,7 +1,8 @@
 // The relay's storage: an in-memory EventRepository for @nostr-relay/core (its SQLite backend needs
 // better-sqlite3's native build, which does not install here). NIP-01 storage rules: replaceable
 // kinds (0, 3, 10000–19999) keep the newest per pubkey, addressable kinds (30000–39999) the newest
-// per pubkey and `d` tag; NIP-40: an expired event is never served and is dropped; NIP-09 deletions.
+// per pubkey and `d` tag; NIP-40: an expired event is never served and is dropped; NIP-09 deletions
+// (the request is kept and passed on too).
 import {
   type Event,
   EventRepository,
@@ -42,6 +43,8 @@ export class MemoryEventRepository extends EventRepository {
   #byAddress = new Map<string, string>();
   #maxEvents: number;
   #nowS: () => number;
+  /** Passes on a deletion request once stored (the library broadcasts every other event itself). */
+  onDeletion: ((deletion: Event) => void) | null = null;
 
   constructor(opts: { maxEvents?: number; nowS?: () => number } = {}) {
     super();
@@ -103,6 +106,13 @@ export class MemoryEventRepository extends EventRepository {
         const event = this.#byId.get(this.#byAddress.get(value) ?? "");
         if (event && event.created_at <= deletion.created_at) this.#remove(event);
       }
+    }
+    // NIP-09: the request itself is kept and passed on, so that readers that held the deleted
+    // events learn of it (@nostr-relay/core neither stores nor broadcasts kind 5).
+    try {
+      if (!this.upsert(deletion).isDuplicate) this.onDeletion?.(deletion);
+    } catch {
+      // Full: the deletion still applied; only its record is not kept.
     }
     return Promise.resolve();
   }

@@ -52,6 +52,9 @@ export async function startRelay(opts: RelayServerOptions = {}): Promise<Running
     // the genuine event refused. The repository answers duplicates instead.
     eventHandlingResultCacheTtl: 0,
   });
+  if (repository instanceof MemoryEventRepository) {
+    repository.onDeletion = (deletion) => void relay.broadcast(deletion).catch(() => {});
+  }
   const validator = new Validator({ maxContentLength: maxEventBytes });
   // ws closes a socket whose frame passes maxPayload (1009); below it, oversize gets an OK false.
   const wss = new WebSocketServer({ host: hostname, port: opts.port ?? 0, maxPayload: maxEventBytes * 4 });

@@ -162,3 +162,18 @@ Deno.test("relay - NIP-09 deletion removes the author's addressable event", asyn
     deepStrictEqual(await b.query("q", { kinds: [30_400] }), []);
   });
 });
+
+Deno.test("relay - NIP-09: the deletion request reaches live subscribers and stays to be read", async () => {
+  await withRelay(async (a, b) => {
+    await b.publish(sign(30_400, [["d", "m"]], "offer"));
+    await a.query("deletions", { kinds: [5] });
+    const deletion = sign(5, [["a", `30400:${getPublicKey(sk)}:m`]], "stopped");
+    deepStrictEqual(await b.publish(deletion), [true, ""]);
+    await a.next((m) => m[0] === "EVENT" && (m[2] as { id: string }).id === deletion.id, "the deletion");
+    deepStrictEqual((await b.query("later", { kinds: [5] })).map((e) => e.id), [deletion.id]);
+    // Sent again: a duplicate, not passed on twice.
+    strictEqual((await b.publish(deletion))[0], true);
+    await a.query("probe", { ids: ["0".repeat(64)] });
+    deepStrictEqual(a.eventsOn("deletions").map((e) => e.id), [deletion.id]);
+  });
+});
