@@ -144,6 +144,27 @@ Deno.test("e2e - models list, embeddings, bad key 401, unknown model 404, bad re
     assert.equal(emb.data.length, 2);
     assert.equal(emb.data[0].embedding.length, 8);
     assert.ok(emb.usage.prompt_tokens > 0);
+    // The SDK asks for base64 unless told otherwise and decodes float32s: the same vectors as floats,
+    // at float32 precision. The engine is asked for numbers either way (llama.cpp-based engines, the
+    // built-in one too, refuse base64).
+    const floats = await client(net).embeddings.create({
+      model: "infernet-test-echo",
+      input: ["a", "b"],
+      encoding_format: "float",
+    });
+    assert.deepEqual(emb.data.map((d) => d.embedding), floats.data.map((d) => d.embedding.map(Math.fround)));
+    const embeddingRequests = net.engines[0].events.filter((e) =>
+      e.type === "request" && e.path.endsWith("/embeddings")
+    );
+    assert.equal(embeddingRequests.length, 2);
+    for (const r of embeddingRequests) assert.ok(!r.fields!.includes("encoding_format"), r.fields!.join());
+    const wrong = await fetch(`${net.url}/v1/embeddings`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${net.apiKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "infernet-test-echo", input: "a", encoding_format: "int8" }),
+    });
+    const wrongError = (await wrong.json()).error;
+    assert.deepEqual([wrong.status, wrongError.param], [400, "encoding_format"]);
 
     await assert.rejects(
       client(net, "inf_wrongwrongwrongwrong").chat.completions.create({

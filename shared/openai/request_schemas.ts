@@ -161,6 +161,12 @@ export const EMBEDDINGS_REQUEST_SCHEMA: JsonSchema = {
       description: "A string, an array of strings, or an array of token arrays.",
       errorMessage: "input must be a string, an array of strings, or an array of token arrays",
     },
+    encoding_format: {
+      enum: ["float", "base64"],
+      description: "float (default): arrays of numbers; base64: each vector's float32 little-endian bytes, " +
+        "base64-encoded (OpenAI's SDKs ask for this and decode it).",
+      errorMessage: "encoding_format must be 'float' or 'base64'",
+    },
     provider: PROVIDER_PREFS_SCHEMA,
   },
   errorMessage: "The request body must be a JSON object.",

@@ -60,6 +60,12 @@ export interface EmbeddingsRequest {
   model: string;
   inputs: ReadonlyArray<string | number[]>;
   provider: ProviderPrefs;
+  /**
+   * How the consumer wants the vectors: `float` (numbers) or `base64` (float32 little-endian, what
+   * OpenAI's SDKs ask for unless told otherwise). The engine is always asked for floats.
+   */
+  encodingFormat: "float" | "base64";
+  /** The body for the engine: without `provider` and `encoding_format`. */
   body: Record<string, unknown>;
 }
 
@@ -181,10 +187,12 @@ export function parseEmbeddingsRequest(raw: unknown): EmbeddingsRequest {
   const body = raw as Record<string, unknown>;
   const input = body.input as string | number[] | (string | number[])[];
   const single = typeof input === "string" || typeof input[0] === "number";
+  const { encoding_format: format, ...rest } = withoutProvider(body);
   return {
     model: body.model as string,
     inputs: single ? [input as string | number[]] : input as (string | number[])[],
     provider: toProviderPrefs(body.provider),
-    body: withoutProvider(body),
+    encodingFormat: format === "base64" ? "base64" : "float",
+    body: rest,
   };
 }

@@ -9,10 +9,11 @@ import { consumerUsage, isSameUsage } from "./consumer_usage.ts";
 const JSON_HEADERS = { "content-type": "application/json" };
 
 /** Builds the consumer's response from the node's answer and ends the job; `collect` keeps
- * the completion text for our own count. The answer is handed over once it is billed. */
+ * the completion text for our own count, and may return another body to send (the same answer
+ * in the consumer's encoding). The answer is handed over once it is billed. */
 export async function completeJsonResponse(
   started: StartedJob,
-  collect: (parsed: unknown) => void,
+  collect: (parsed: unknown) => unknown,
 ): Promise<Response> {
   const { run, outcome } = started;
   const first = outcome.first;
@@ -42,14 +43,18 @@ export async function completeJsonResponse(
     run.end("failed", { errorCode: "bad_engine_output" });
     throw new HttpError(502, "The node's engine returned a body that is not JSON.", { code: "node_failed" });
   }
-  collect(parsed);
+  const reshaped = collect(parsed);
   const engineUsage = (parsed as { usage?: unknown }).usage;
   run.engineUsage = readUsage(engineUsage);
   run.delivered = true;
   // Ending the job fixes the tokens billed (synchronously): the answer shows exactly those.
   const settled = run.end("completed");
   const usage = consumerUsage(run.meta.kind, run.billed!);
-  const body = isSameUsage(engineUsage, usage) ? first.body : JSON.stringify({ ...parsed, usage });
+  const body = reshaped !== undefined
+    ? JSON.stringify({ ...reshaped as Record<string, unknown>, usage })
+    : isSameUsage(engineUsage, usage)
+    ? first.body
+    : JSON.stringify({ ...parsed, usage });
   await awaitSettled(settled);
   return new Response(body, { status: first.status, headers: headers() });
 }
