@@ -37,6 +37,7 @@ Deno.test("e2e - heartbeats arrive and infernet status shows the node live", asy
     const s = JSON.parse(status.stdout);
     assert.equal(s.pubkey, node.pubkey);
     assert.equal(s.server, t.server!.url, "start --server is remembered in config.json");
+    assert.deepEqual([s.engine?.kind, s.engine?.url], ["test", engine.url], "and so is --engine-url");
     assert.equal(s.network.live, true);
     assert.equal(s.network.test_engine, true);
     assert.equal(s.network.jobs_succeeded, 1);

@@ -45,6 +45,8 @@ export async function requireEngine(flag: string | undefined, config: NodeConfig
     "no_engine",
     engineUrl
       ? `no OpenAI-compatible engine answers at ${engineUrl}`
-      : "no inference engine found on 11434 (Ollama), 8000 (vLLM), 30000 (SGLang) or 8080 (llama.cpp); start one or pass --engine-url",
+      : "no inference engine found on 11434 (Ollama), 8000 (vLLM), 30000 (SGLang) or 8080 (llama.cpp); " +
+        "start one, pass --engine-url URL, or serve a GGUF on the CPU: infernet start --model FILE.gguf " +
+        "(the built-in engine; --model tiny for a small test model)",
   );
 }

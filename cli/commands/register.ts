@@ -21,7 +21,11 @@ export async function runRegister(ctx: CommandContext): Promise<void> {
   const [engine, hw] = await Promise.all([requireEngine(f["engine-url"], config), detectHardware()]);
   const advert = buildAdvert(identity, hw, engine, config);
   const answer = await registerNode(server, identity, advert);
-  if (f.server && f.server !== config.server) await writeNodeConfig(home, { ...config, server });
+  // What worked is remembered for `start`, `status`, `price set` and `doctor`.
+  const engineUrl = f["engine-url"] ? f["engine-url"].replace(/\/+$/, "") : config.engineUrl;
+  if ((f.server && f.server !== config.server) || engineUrl !== config.engineUrl) {
+    await writeNodeConfig(home, { ...config, server, engineUrl });
+  }
   if (f.json) {
     ctx.print(JSON.stringify(answer));
     return;

@@ -175,9 +175,16 @@ export async function runStart(ctx: CommandContext): Promise<void> {
       const took = new Set(results.filter((r) => r.ok).map((r) => r.url));
       ctx.print(`relays: offers published to ${took.size} of ${relays.length} (${relays.join(", ")})`);
     }
+    // The servers and the engine URL given are remembered for the next start and the other commands.
     const remembered = config.servers ?? (config.server ? [config.server] : []);
-    if (f.server && servers.join(",") !== remembered.join(",")) {
-      await writeNodeConfig(home, { ...config, server, servers: servers.length > 1 ? servers : undefined });
+    const newServers = f.server !== undefined && servers.join(",") !== remembered.join(",");
+    const engineUrl = f["engine-url"] ? f["engine-url"].replace(/\/+$/, "") : config.engineUrl;
+    if (newServers || engineUrl !== config.engineUrl) {
+      await writeNodeConfig(home, {
+        ...config,
+        ...(newServers ? { server, servers: servers.length > 1 ? servers : undefined } : {}),
+        engineUrl,
+      });
     }
     const test = engine.kind === "test"
       ? " — TEST ENGINE (deterministic echo, not a real model)"
