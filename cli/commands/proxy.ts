@@ -4,7 +4,7 @@
 import { CliError } from "../cli_error.ts";
 import { createProxyHandler } from "../proxy/handler.ts";
 import { type CommandContext, loadNodeConfig, resolveServer } from "./context.ts";
-import { parseRelayFlag } from "../config.ts";
+import { parseRelayFlag, writeNodeConfig } from "../config.ts";
 import { defaultWalletPath } from "./vouchers.ts";
 import { RelayWallet } from "../proxy/relay_wallet.ts";
 import { fastestSecp256k1, parseOperatorKey } from "../../shared/mod.ts";
@@ -41,7 +41,7 @@ export async function runProxy(ctx: CommandContext): Promise<void> {
   });
   const port = parsePort(flags.port);
   const target = parseTarget(flags.target);
-  const { config } = await loadNodeConfig(ctx);
+  const { home, config } = await loadNodeConfig(ctx);
   // Relay mode (docs/protocol.md §18): jobs over Nostr relays, paid by vouchers, no control plane.
   const relays = [...new Set((flags.relay ?? []).map(parseRelayFlag))];
   if (relays.length === 0 && flags.vouchers !== undefined) {
@@ -78,6 +78,8 @@ export async function runProxy(ctx: CommandContext): Promise<void> {
     }
     throw err;
   }
+  // Remembered for the next `infernet proxy` when none was configured (a node's own is left alone).
+  if (!pool && flags.server && config.server === null) await writeNodeConfig(home, { ...config, server });
   const mode = (flags["relay-only"] ? " (relay only)" : "") +
     (target === "model" ? " (sealed to model keys)" : "");
   ctx.print(

@@ -20,6 +20,9 @@ Deno.test("proxy command - serves the SDK on a local port and stops cleanly on S
     assert.equal(done.choices[0].message.content, "Private answers travel sealed.");
     child.kill("SIGTERM");
     assert.equal((await child.status).code, 0);
+    // The server given is remembered: the next `infernet proxy` needs no --server.
+    const config = JSON.parse(await Deno.readTextFile(`${home}/config.json`));
+    assert.equal(config.server, s.url);
   } finally {
     try {
       child.kill("SIGKILL");
