@@ -4,7 +4,7 @@
 // tarballs at `/<name>/-/<basename>-<version>.tgz` with real `shasum` (sha1 hex) and
 // `integrity` (sha512 SRI) in each version's `dist`. Unknown names are 404 `{"error":"Not found"}`.
 
-const encoder = new TextEncoder();
+import { packTgz } from "../cli/upgrade/tar.ts";
 
 /** One file to put in a package tarball (under `package/`, as `npm pack` does). */
 export interface PackFile {
@@ -44,55 +44,9 @@ export interface FakeNpmRegistry {
   close(): Promise<void>;
 }
 
-function octalField(n: number, width: number): string {
-  return n.toString(8).padStart(width - 1, "0") + "\0";
-}
-
-function tarHeader(name: string, size: number, mode: number, type: string, prefix = ""): Uint8Array {
-  const h = new Uint8Array(512);
-  const put = (s: string, at: number) => h.set(encoder.encode(s), at);
-  put(name, 0);
-  put(octalField(mode, 8), 100);
-  put(octalField(0, 8), 108);
-  put(octalField(0, 8), 116);
-  put(octalField(size, 12), 124);
-  put(octalField(499162500, 12), 136); // npm pack stamps a fixed mtime (1985-10-26)
-  put("        ", 148);
-  put(type, 156);
-  put("ustar\u000000", 257);
-  put(prefix, 345);
-  let sum = 0;
-  for (const b of h) sum += b;
-  put(sum.toString(8).padStart(6, "0") + "\0 ", 148);
-  return h;
-}
-
-function padded(data: Uint8Array): Uint8Array[] {
-  const rest = data.length % 512;
-  return rest ? [data, new Uint8Array(512 - rest)] : [data];
-}
-
-/** Packs files into a gzipped tarball under `package/` (long paths get a pax header, like node-tar). */
-export async function packTarball(files: PackFile[]): Promise<Uint8Array<ArrayBuffer>> {
-  const parts: Uint8Array[] = [];
-  for (const f of files) {
-    const data = typeof f.data === "string" ? encoder.encode(f.data) : f.data;
-    const path = `package/${f.path}`;
-    const mode = f.mode ?? 0o644;
-    if (encoder.encode(path).length > 100) {
-      const line = (n: number) => `${n} path=${path}\n`;
-      let len = encoder.encode(line(0)).length;
-      while (encoder.encode(line(len)).length !== len) len = encoder.encode(line(len)).length;
-      const pax = encoder.encode(line(len));
-      parts.push(tarHeader("PaxHeader", pax.length, 0o644, "x"), ...padded(pax));
-      parts.push(tarHeader(path.slice(-99), data.length, mode, "0"), ...padded(data));
-    } else {
-      parts.push(tarHeader(path, data.length, mode, "0"), ...padded(data));
-    }
-  }
-  parts.push(new Uint8Array(1024));
-  const stream = new Blob(parts as BlobPart[]).stream().pipeThrough(new CompressionStream("gzip"));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
+/** Packs files into a gzipped tarball under `package/`, as `npm pack` does (cli/upgrade/tar.ts). */
+export function packTarball(files: PackFile[]): Promise<Uint8Array<ArrayBuffer>> {
+  return packTgz(files.map((f) => ({ ...f, path: `package/${f.path}` })));
 }
 
 async function digest(algo: "SHA-1" | "SHA-512", data: Uint8Array<ArrayBuffer>): Promise<Uint8Array> {

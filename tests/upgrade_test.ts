@@ -10,10 +10,15 @@ import { type PackFile, startFakeNpmRegistry } from "../testing/fake_npm_registr
 import { CLI_VERSION } from "../cli/version.ts";
 import { openTestControlPlane } from "../testing/control_plane.ts";
 import { sleep } from "../shared/mod.ts";
+import { RELEASE_FILE, signRelease } from "../cli/upgrade/release_signature.ts";
+import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
+import { npubEncode } from "nostr-tools/nip19";
 
 const ROOT = new URL("..", import.meta.url).pathname;
+/** The publisher's release key; the upgrading node trusts it (upgrade.release_keys). */
+const releaseKey = generateSecretKey();
 
-/** This checkout's CLI as an npm package tarball would hold it, at another version. */
+/** This checkout's CLI as an npm package tarball would hold it, at another version, signed. */
 async function packageFiles(version: string): Promise<PackFile[]> {
   const files: PackFile[] = [];
   const walk = async (dir: string) => {
@@ -35,7 +40,12 @@ async function packageFiles(version: string): Promise<PackFile[]> {
   );
   const i = files.findIndex((f) => f.path === "cli/version.ts");
   files[i] = { path: "cli/version.ts", data: `export const CLI_VERSION = ${JSON.stringify(version)};\n` };
-  return files;
+  const bytes = files.map((f) => ({
+    path: f.path,
+    data: typeof f.data === "string" ? new TextEncoder().encode(f.data) : f.data,
+  }));
+  const release = signRelease(releaseKey, { packageName: "infernet", version, files: bytes });
+  return [...files, { path: RELEASE_FILE, data: JSON.stringify(release) }];
 }
 
 function bump(version: string): string {
@@ -107,6 +117,7 @@ Deno.test({
         registry: registry.url,
         interval_hours: 0.4 / 3600,
         drain_timeout_s: 120,
+        release_keys: [npubEncode(getPublicKey(releaseKey))],
       });
       await start(other, null);
       assert.equal(t.cp.registry.get(a.pubkey)!.record.version, CLI_VERSION);

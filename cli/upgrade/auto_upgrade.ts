@@ -59,6 +59,8 @@ export async function prepareUpgrade(
     home: env.home,
     currentRoot: env.currentRoot,
     denoPath: env.denoPath,
+    packageName: settings.packageName,
+    releaseKeys: settings.releaseKeys,
   });
   return { release, installed };
 }

@@ -6,18 +6,33 @@ import { checkForUpgrade, packumentUrl } from "./registry.ts";
 import { readTgz, TarError } from "./tar.ts";
 import { UPGRADE_DEFAULTS, type UpgradeSettings } from "./upgrade_config.ts";
 import { currentVersion } from "./versions.ts";
+import { RELEASE_FILE, signRelease } from "./release_signature.ts";
+import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
 
 const log = createLogger({ level: "silent" });
 
-function tinyCli(version: string, printed = version): PackFile[] {
-  return [
+/** The publisher's release key, trusted by the tests' settings. */
+const releaseKey = generateSecretKey();
+
+/** `files` with RELEASE.json signed by `key` (the trusted release key unless told). */
+function signedFiles(name: string, version: string, files: PackFile[], key = releaseKey): PackFile[] {
+  const bytes = files.map((f) => ({
+    path: f.path,
+    data: typeof f.data === "string" ? new TextEncoder().encode(f.data) : f.data,
+  }));
+  const event = signRelease(key, { packageName: name, version, files: bytes });
+  return [...files, { path: RELEASE_FILE, data: JSON.stringify(event) }];
+}
+
+function tinyCli(version: string, printed = version, name = "infernet"): PackFile[] {
+  return signedFiles(name, version, [
     {
       path: "package.json",
-      data: JSON.stringify({ name: "infernet", version, dependencies: { ws: "8.23.0" } }),
+      data: JSON.stringify({ name, version, dependencies: { ws: "8.23.0" } }),
     },
     { path: "deno.json", data: "{}" },
     { path: "cli/main.ts", data: `console.log(${JSON.stringify(printed)});\n` },
-  ];
+  ]);
 }
 
 async function setup(
@@ -38,7 +53,12 @@ async function setup(
       registry,
       home,
       env: { home, currentVersion: "0.1.0", currentRoot, denoPath: Deno.execPath() },
-      settings: { ...UPGRADE_DEFAULTS, registry: registry.url, intervalMs: 50 },
+      settings: {
+        ...UPGRADE_DEFAULTS,
+        registry: registry.url,
+        intervalMs: 50,
+        releaseKeys: [getPublicKey(releaseKey)],
+      },
     });
   } finally {
     await registry.close();
@@ -76,7 +96,7 @@ Deno.test("upgrade - reads dist-tags.latest, skips prereleases unless asked, enc
     const opts = { registry: registry.url, packageName: "infernet" };
     assert.equal(await checkForUpgrade(opts, "0.1.0"), null);
     assert.equal((await checkForUpgrade({ ...opts, prerelease: true }, "0.1.0"))?.version, "0.2.0-rc.1");
-    await registry.publish("@infernet/cli", "1.0.0", tinyCli("1.0.0"));
+    await registry.publish("@infernet/cli", "1.0.0", tinyCli("1.0.0", "1.0.0", "@infernet/cli"));
     assert.equal(packumentUrl(registry.url, "@infernet/cli"), `${registry.url}/@infernet%2fcli`);
     assert.equal(
       (await checkForUpgrade({ ...opts, packageName: "@infernet/cli" }, "0.9.0"))?.version,
@@ -113,10 +133,10 @@ Deno.test("upgrade - a bad integrity, a version that does not run, or new depend
       ["0.1.2", tinyCli("0.1.2", "0.0.9"), {}, /does not run.*0\.0\.9/],
       [
         "0.1.3",
-        [
+        signedFiles("infernet", "0.1.3", [
           { path: "package.json", data: '{"version":"0.1.3","dependencies":{"left-pad":"1.0.0"}}' },
-          ...tinyCli("0.1.3").slice(1),
-        ],
+          ...tinyCli("0.1.3").slice(1, 3),
+        ]),
         {},
         /dependencies/,
       ],
@@ -134,6 +154,47 @@ Deno.test("upgrade - a bad integrity, a version that does not run, or new depend
       [],
       "no half-installed versions",
     );
+  });
+});
+
+Deno.test("upgrade - only a release signed by a trusted key, with exactly its files, is installed", async () => {
+  await setup(async ({ registry, env, settings, home }) => {
+    const node = recordingNode();
+    const unsigned = tinyCli("0.1.1").filter((f) => f.path !== RELEASE_FILE);
+    const byStranger = signedFiles("infernet", "0.1.2", tinyCli("0.1.2").slice(0, 3), generateSecretKey());
+    const tampered = tinyCli("0.1.3").map((f) =>
+      f.path === "cli/main.ts" ? { ...f, data: 'console.log("0.1.3"); fetch("https://evil.example");\n' } : f
+    );
+    const extra = [...tinyCli("0.1.4"), { path: "cli/extra.ts", data: "// not signed\n" }];
+    const missing = tinyCli("0.1.5").filter((f) => f.path !== "deno.json");
+    const otherVersion = [
+      ...tinyCli("0.1.6").slice(0, 3),
+      tinyCli("0.1.7").find((f) => f.path === RELEASE_FILE)!,
+    ];
+    const cases: [string, PackFile[], RegExp][] = [
+      ["0.1.1", unsigned, /not signed/],
+      ["0.1.2", byStranger, /signed by npub1\w+, which is not a trusted release key/],
+      ["0.1.3", tampered, /cli\/main\.ts differs from the signed release/],
+      ["0.1.4", extra, /cli\/extra\.ts is not in the signed release/],
+      ["0.1.5", missing, /deno\.json of the signed release is missing/],
+      ["0.1.6", otherVersion, /the release signed is infernet@0\.1\.7/],
+    ];
+    for (const [version, files, why] of cases) {
+      await registry.publish("infernet", version, files);
+      const outcome = await runUpgrade(settings, env, { node, log });
+      assert.equal(outcome.status, "failed", version);
+      assert.match((outcome as { reason: string }).reason, why, version);
+    }
+    // With no trusted key at all, even a well-signed release is not installed.
+    await registry.publish("infernet", "0.1.8", tinyCli("0.1.8"));
+    const untrusting = await runUpgrade({ ...settings, releaseKeys: [] }, env, { node, log });
+    assert.match((untrusting as { reason: string }).reason, /no release key is trusted/);
+    assert.deepEqual(node.calls, [], "nothing drained");
+    assert.equal(await currentVersion(home), null);
+    assert.deepEqual([...Deno.readDirSync(`${home}/versions`)].map((e) => e.name), [], "nothing written");
+    // The same release, trusted: installed.
+    assert.equal((await runUpgrade(settings, env, { node, log })).status, "switched");
+    assert.equal(await currentVersion(home), "0.1.8");
   });
 });
 

@@ -1,6 +1,7 @@
 // Unpacks an npm package tarball (gzip + POSIX ustar, with the pax and GNU long-name headers
 // node-tar writes). Only regular files and folders are accepted: a link, a device, an absolute
 // path or a `..` segment makes the whole tarball invalid, so nothing can land outside `dest`.
+// Also packs one (`packTgz`: a release is signed inside its tarball, dev/release_sign.ts).
 
 const BLOCK = 512;
 const decoder = new TextDecoder();
@@ -126,4 +127,62 @@ export async function writeTarFiles(files: TarFile[], dest: string): Promise<voi
     await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
     await Deno.writeFile(path, f.data, { mode: f.mode & 0o111 ? 0o755 : 0o644 });
   }
+}
+
+const encoder = new TextEncoder();
+
+function octalField(n: number, width: number): string {
+  return n.toString(8).padStart(width - 1, "0") + "\0";
+}
+
+function tarHeader(name: string, size: number, mode: number, type: string, prefix = ""): Uint8Array {
+  const h = new Uint8Array(512);
+  const put = (s: string, at: number) => h.set(encoder.encode(s), at);
+  put(name, 0);
+  put(octalField(mode, 8), 100);
+  put(octalField(0, 8), 108);
+  put(octalField(0, 8), 116);
+  put(octalField(size, 12), 124);
+  put(octalField(499162500, 12), 136); // npm pack stamps a fixed mtime (1985-10-26)
+  put("        ", 148);
+  put(type, 156);
+  put("ustar\u000000", 257);
+  put(prefix, 345);
+  let sum = 0;
+  for (const b of h) sum += b;
+  put(sum.toString(8).padStart(6, "0") + "\0 ", 148);
+  return h;
+}
+
+function padded(data: Uint8Array): Uint8Array[] {
+  const rest = data.length % 512;
+  return rest ? [data, new Uint8Array(512 - rest)] : [data];
+}
+
+/**
+ * Packs files (paths as they go in the tarball, e.g. `package/cli/main.ts`) into a gzipped ustar
+ * tarball as node-tar writes one: a pax header for a path over 100 bytes, npm's fixed mtime.
+ */
+export async function packTgz(
+  files: readonly { path: string; data: Uint8Array | string; mode?: number }[],
+): Promise<Uint8Array<ArrayBuffer>> {
+  const parts: Uint8Array[] = [];
+  for (const f of files) {
+    const data = typeof f.data === "string" ? encoder.encode(f.data) : f.data;
+    const path = f.path;
+    const mode = f.mode ?? 0o644;
+    if (encoder.encode(path).length > 100) {
+      const line = (n: number) => `${n} path=${path}\n`;
+      let len = encoder.encode(line(0)).length;
+      while (encoder.encode(line(len)).length !== len) len = encoder.encode(line(len)).length;
+      const pax = encoder.encode(line(len));
+      parts.push(tarHeader("PaxHeader", pax.length, 0o644, "x"), ...padded(pax));
+      parts.push(tarHeader(path.slice(-99), data.length, mode, "0"), ...padded(data));
+    } else {
+      parts.push(tarHeader(path, data.length, mode, "0"), ...padded(data));
+    }
+  }
+  parts.push(new Uint8Array(1024));
+  const stream = new Blob(parts as BlobPart[]).stream().pipeThrough(new CompressionStream("gzip"));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
 }

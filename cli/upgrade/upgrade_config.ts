@@ -1,9 +1,13 @@
 // Upgrade settings: config.json's `upgrade` object, then the environment, then flags.
 //   {"upgrade": {"auto": true, "registry": "https://registry.npmjs.org", "package": "infernet",
-//                "interval_hours": 6, "prerelease": false, "drain_timeout_s": 600}}
+//                "interval_hours": 6, "prerelease": false, "drain_timeout_s": 600,
+//                "release_keys": ["npub1…"]}}
 // INFERNET_UPGRADE_REGISTRY and INFERNET_UPGRADE_PACKAGE override the file; `--no-auto-upgrade`
-// overrides both.
+// overrides both. Release keys (whose signature a release needs: release_signature.ts) add up:
+// the built-in ones, the file's, and INFERNET_UPGRADE_RELEASE_KEYS (comma-separated).
 import { CliError } from "../cli_error.ts";
+import { parseOperatorKey } from "../../shared/mod.ts";
+import { BUILT_IN_RELEASE_KEYS } from "./release_signature.ts";
 
 /** The upgrade settings in effect. */
 export interface UpgradeSettings {
@@ -15,6 +19,8 @@ export interface UpgradeSettings {
   prerelease: boolean;
   /** Longest the daemon waits for running jobs before it switches versions. */
   drainTimeoutMs: number;
+  /** Public keys (hex) whose signed releases are installed; none: nothing is. */
+  releaseKeys: string[];
 }
 
 /** What config.json may set (absent fields take the defaults). */
@@ -28,7 +34,17 @@ export const UPGRADE_DEFAULTS: UpgradeSettings = {
   intervalMs: 6 * 3_600_000,
   prerelease: false,
   drainTimeoutMs: 600_000,
+  releaseKeys: [...BUILT_IN_RELEASE_KEYS],
 };
+
+/** Public keys given as npub or hex (`where` names the source in errors) → hex. */
+function releaseKeys(list: readonly unknown[], where: () => CliError): string[] {
+  return list.map((k) =>
+    (typeof k === "string" ? parseOperatorKey(k) : null) ?? (() => {
+      throw where();
+    })()
+  );
+}
 
 const bad = (what: string) => new CliError("config", `config.json: upgrade.${what}`);
 
@@ -48,7 +64,15 @@ const PACKAGE_NAME = /^(@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*$/;
 export function parseUpgradeConfig(raw: unknown): UpgradeConfig {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw bad("must be an object");
   const o = raw as Record<string, unknown>;
-  const known = ["auto", "registry", "package", "interval_hours", "prerelease", "drain_timeout_s"];
+  const known = [
+    "auto",
+    "registry",
+    "package",
+    "interval_hours",
+    "prerelease",
+    "drain_timeout_s",
+    "release_keys",
+  ];
   const unknown = Object.keys(o).find((k) => !known.includes(k));
   if (unknown) throw bad(`${unknown} is not a setting (${known.join(", ")})`);
   const out: UpgradeConfig = {};
@@ -81,6 +105,11 @@ export function parseUpgradeConfig(raw: unknown): UpgradeConfig {
     }
     out.drainTimeoutMs = (o.drain_timeout_s as number) * 1000;
   }
+  if (o.release_keys != null) {
+    const why = () => bad("release_keys must be a list of public keys (npub1… or 64 hex)");
+    if (!Array.isArray(o.release_keys)) throw why();
+    out.releaseKeys = releaseKeys(o.release_keys, why);
+  }
   return out;
 }
 
@@ -93,6 +122,7 @@ export function upgradeConfigJson(cfg: UpgradeConfig): Record<string, unknown> |
   if (cfg.intervalMs !== undefined) out.interval_hours = cfg.intervalMs / 3_600_000;
   if (cfg.prerelease !== undefined) out.prerelease = cfg.prerelease;
   if (cfg.drainTimeoutMs !== undefined) out.drain_timeout_s = Math.round(cfg.drainTimeoutMs / 1000);
+  if (cfg.releaseKeys !== undefined) out.release_keys = cfg.releaseKeys;
   return Object.keys(out).length ? out : undefined;
 }
 
@@ -103,6 +133,13 @@ export function resolveUpgradeSettings(
   flags: { noAutoUpgrade?: boolean; prerelease?: boolean } = {},
 ): UpgradeSettings {
   const s = { ...UPGRADE_DEFAULTS, ...cfg };
+  const fromEnv = env.INFERNET_UPGRADE_RELEASE_KEYS
+    ? releaseKeys(
+      env.INFERNET_UPGRADE_RELEASE_KEYS.split(",").filter((k) => k.trim() !== ""),
+      () => new CliError("config", "INFERNET_UPGRADE_RELEASE_KEYS must be public keys (npub1… or hex)"),
+    )
+    : [];
+  s.releaseKeys = [...new Set([...BUILT_IN_RELEASE_KEYS, ...cfg?.releaseKeys ?? [], ...fromEnv])];
   if (env.INFERNET_UPGRADE_REGISTRY) {
     s.registry = registryUrl(
       env.INFERNET_UPGRADE_REGISTRY,

@@ -5,6 +5,7 @@
 import { CliError } from "../cli_error.ts";
 import type { RegistryRelease } from "./registry.ts";
 import { readTgz, TarError, writeTarFiles } from "./tar.ts";
+import { checkRelease } from "./release_signature.ts";
 
 /** An installed version, ready to switch to. */
 export interface InstalledVersion {
@@ -20,6 +21,9 @@ export interface InstallOptions {
   currentRoot: string;
   /** The Deno binary used to check that the new version runs. */
   denoPath: string;
+  /** The package's npm name and the release keys (hex) one of which must have signed it. */
+  packageName: string;
+  releaseKeys: readonly string[];
   verifyTimeoutMs?: number;
 }
 
@@ -144,6 +148,11 @@ export async function installVersion(
     const tops = new Set(files.map((f) => f.path.split("/")[0]));
     if (tops.size !== 1) throw fail(`the tarball of ${release.version} has no single package folder`);
     const top = [...tops][0];
+    // Nothing is written, let alone run, before the release's signature and files check out.
+    checkRelease(
+      files.map((f) => ({ path: f.path.slice(top.length + 1), data: f.data })),
+      { packageName: opts.packageName, version: release.version, trustedKeys: opts.releaseKeys },
+    );
     await writeTarFiles(
       files.map((f) => ({ ...f, path: `package/${f.path.slice(top.length + 1)}` })),
       staging,
