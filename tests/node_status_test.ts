@@ -43,6 +43,24 @@ Deno.test("e2e - heartbeats arrive and infernet status shows the node live", asy
     assert.equal(s.network.jobs_succeeded, 1);
     const human = await runCli(["status"], { INFERNET_HOME: node.home });
     assert.match(human.stdout, /LIVE/);
+    // Several instances, the first one gone: status asks the next, as the daemon re-homes.
+    const gone = (() => {
+      const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const port = (l.addr as Deno.NetAddr).port;
+      l.close();
+      return `http://127.0.0.1:${port}`;
+    })();
+    const config = JSON.parse(await Deno.readTextFile(`${node.home}/config.json`));
+    await Deno.writeTextFile(
+      `${node.home}/config.json`,
+      JSON.stringify({ ...config, server: [gone, t.server!.url] }),
+    );
+    const rehomed = JSON.parse((await runCli(["status", "--json"], { INFERNET_HOME: node.home })).stdout);
+    assert.deepEqual([rehomed.server, rehomed.network.live], [t.server!.url, true]);
+    await Deno.writeTextFile(`${node.home}/config.json`, JSON.stringify({ ...config, server: [gone] }));
+    const down = JSON.parse((await runCli(["status", "--json"], { INFERNET_HOME: node.home })).stdout);
+    assert.match(down.network.error, new RegExp(`cannot reach ${gone.replaceAll(".", "\\.")}`));
+    await Deno.writeTextFile(`${node.home}/config.json`, JSON.stringify(config));
     // `register` on its own (e.g. after changing models) re-signs and updates the record.
     const reg = await runCli(["register", "--engine-url", engine.url], { INFERNET_HOME: node.home });
     assert.equal(reg.code, 0, reg.stderr);

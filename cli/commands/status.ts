@@ -13,19 +13,28 @@ export async function runStatus(ctx: CommandContext): Promise<void> {
   });
   const { home, config } = await loadNodeConfig(ctx);
   const identity = await loadIdentity(home);
-  const server = f.server ?? config.server ?? ctx.env.INFERNET_SERVER ?? null;
+  // Several instances: the first that answers (the daemon re-homes when one dies, and so does this).
+  const candidates = f.server ? [f.server] : config.servers ?? (config.server ? [config.server] : []);
+  if (candidates.length === 0 && ctx.env.INFERNET_SERVER) candidates.push(ctx.env.INFERNET_SERVER);
   const engine = await detectEngine({ engineUrl: config.engineUrl ?? undefined });
+  let server: string | null = candidates[0] ?? null;
   let network: Record<string, unknown> | { error: string } | null = null;
-  if (server) {
+  let unreachable = "";
+  for (const candidate of candidates) {
     try {
-      const res = await fetch(`${server}/api/nodes/${identity.pubkey}`, {
+      const res = await fetch(`${candidate}/api/nodes/${identity.pubkey}`, {
         signal: AbortSignal.timeout(5000),
       });
       const body = await res.json();
+      server = candidate;
       network = res.ok ? body : { error: body?.error?.message ?? `HTTP ${res.status}` };
+      break;
     } catch (err) {
-      network = { error: `cannot reach ${server}: ${(err as Error).message}` };
+      unreachable = (err as Error).message;
     }
+  }
+  if (network === null && server !== null) {
+    network = { error: `cannot reach ${candidates.join(" nor ")}: ${unreachable}` };
   }
   // Shown, not advertised: in gateway mode the advert's endpoint stays null.
   const address = detectAdvertisedAddress(ctx.env);

@@ -70,6 +70,12 @@ export async function runUncensored(ctx: CommandContext): Promise<void> {
     ctx.print(
       `picked ${pick.repo} ${pick.quant} (~${formatBytes(pick.approxBytes)}, ${pick.paramsB}B): ${pick.note}`,
     );
+    if (memory.vramMb === 0) {
+      ctx.print(
+        `no GPU found: sized for ${memory.ramMb} MB of RAM instead; the built-in engine runs it on the CPU, ` +
+          "slowly (--ram-mb N to pick a smaller one)",
+      );
+    }
   }
   if (f["dry-run"]) {
     if (f.json) ctx.print(JSON.stringify({ ...plan, dry_run: true }));

@@ -47,3 +47,17 @@ Deno.test("uncensored - says so when nothing fits", async () => {
     /no model of the uncensored list fits/,
   );
 });
+
+Deno.test("uncensored - with no GPU it says the pick is sized for RAM and runs on the CPU", async () => {
+  const lines = await run(
+    ["--vram-mb", "0", "--ram-mb", "24000", "--engine-url", "http://127.0.0.1:1", "--dry-run"],
+    { INFERNET_HOME: "/nonexistent" },
+  );
+  assert.match(lines[0], /^picked /);
+  assert.match(lines[1], /no GPU found: sized for 24000 MB of RAM.*on the CPU/);
+  const gpu = await run(
+    ["--vram-mb", "24000", "--ram-mb", "24000", "--engine-url", "http://127.0.0.1:1", "--dry-run"],
+    { INFERNET_HOME: "/nonexistent" },
+  );
+  assert.ok(!gpu.some((l) => l.includes("no GPU")), gpu.join("\n"));
+});
