@@ -68,6 +68,16 @@ function renderError(path: string, err: HttpError, headers?: HeadersInit): Respo
 }
 
 /** Builds the control plane's Hono app. */
+
+/** 5xx answers that are the server working as configured: logged at info, without a stack. */
+const EXPECTED_UNAVAILABLE: ReadonlySet<string> = new Set([
+  "payments_not_configured",
+  "no_node_available",
+  "server_draining",
+  "job_owner_unavailable",
+  "node_unavailable",
+]);
+
 export function createApp(cp: ControlPlane): Hono<AppEnv> {
   // RegExpRouter: all routes in one precompiled match. Hono's default falls back to its trie router,
   // slower, when a route is one RegExpRouter cannot take (a `:param` beside static siblings, as
@@ -179,7 +189,10 @@ export function createApp(cp: ControlPlane): Hono<AppEnv> {
     if (retryAfter) headers["retry-after"] = retryAfter;
     if (isV1Path(c.req.path)) headers["x-request-id"] = v1RequestId(c);
     if (err instanceof HttpError) {
-      if (err.status >= 500) cp.log.error("request failed", { path: c.req.path, err });
+      // A 5xx the server means to give (nothing configured, no node, draining) is not a failure.
+      if (err.status >= 500 && EXPECTED_UNAVAILABLE.has(err.code)) {
+        cp.log.info("request refused", { path: c.req.path, status: err.status, code: err.code });
+      } else if (err.status >= 500) cp.log.error("request failed", { path: c.req.path, err });
       return renderError(c.req.path, err, headers);
     }
     cp.log.error("unhandled error", { path: c.req.path, err });

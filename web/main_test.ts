@@ -8,9 +8,11 @@ Deno.test("main - deno task serve runs without fakes and refuses deposits it can
   const dataDir = await Deno.makeTempDir({ prefix: "infernet-serve-" });
   const child = denoTaskCommand(["serve", "--port", "0"], {
     env: { INFERNET_DATA_DIR: dataDir, INFERNET_JOURNAL_DIR: "off" },
+    stderr: "piped",
   }).spawn();
   const output = watchOutput(child.stdout);
   const out = output.text;
+  const errors = watchOutput(child.stderr);
   try {
     await output.waitFor(/^Payments: /m, 60_000);
     assert.match(out(), /^Payments: none configured/m);
@@ -29,9 +31,12 @@ Deno.test("main - deno task serve runs without fakes and refuses deposits it can
     child.kill("SIGTERM");
     const status = await child.status;
     await output.done;
+    await errors.done;
     await Deno.remove(dataDir, { recursive: true });
     assert.equal(status.code, 0, out());
   }
+  // A refusal the server means to give is not logged as a failure (nor with a stack).
+  assert.doesNotMatch(errors.text(), /"level":"error"/, errors.text());
 });
 
 Deno.test("main - an unreachable database is one line on stderr and exit 1", async () => {
