@@ -69,6 +69,15 @@ function renderError(path: string, err: HttpError, headers?: HeadersInit): Respo
 
 /** Builds the control plane's Hono app. */
 
+/** PostgreSQL's refusal of a NUL in text (SQLSTATE 22021, "invalid byte sequence … 0x00"). */
+function isNulRefusal(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  return e?.code === "22021" && typeof e.message === "string" && e.message.includes("0x00");
+}
+
+/** `%00` anywhere in a URL (the path and the query are percent-decoded later, by whoever reads them). */
+const NUL_IN_URL = /%00/;
+
 /** 5xx answers that are the server working as configured: logged at info, without a stack. */
 const EXPECTED_UNAVAILABLE: ReadonlySet<string> = new Set([
   "payments_not_configured",
@@ -89,6 +98,16 @@ export function createApp(cp: ControlPlane): Hono<AppEnv> {
   app.use("*", async (c, next) => {
     await (isV1Path(c.req.path) ? next() : requestIds(c, next));
     metrics.countResponse(c);
+  });
+  // A NUL character cannot be stored in PostgreSQL text: one in the path or the query is refused
+  // here, before any page or query sees it (one in a body is caught where the database refuses it).
+  app.use("*", async (c, next) => {
+    if (NUL_IN_URL.test(c.req.url)) {
+      throw new HttpError(400, "The request's URL contains a NUL character (%00).", {
+        code: "invalid_request",
+      });
+    }
+    await next();
   });
 
   // Alive (the process answers) and ready (web/health.ts): what a load balancer probes.
@@ -194,6 +213,15 @@ export function createApp(cp: ControlPlane): Hono<AppEnv> {
         cp.log.info("request refused", { path: c.req.path, status: err.status, code: err.code });
       } else if (err.status >= 500) cp.log.error("request failed", { path: c.req.path, err });
       return renderError(c.req.path, err, headers);
+    }
+    if (isNulRefusal(err)) {
+      return renderError(
+        c.req.path,
+        new HttpError(400, "The request contains a NUL character, which cannot be stored.", {
+          code: "invalid_request",
+        }),
+        headers,
+      );
     }
     cp.log.error("unhandled error", { path: c.req.path, err });
     return isApiPath(c.req.path)

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { createApp } from "./app.ts";
 import { openTestControlPlane } from "../testing/control_plane.ts";
+import { testOnEachDatabase } from "../testing/databases.ts";
 import type { WebConfig } from "./config.ts";
 
 async function withApp(
@@ -200,4 +201,26 @@ Deno.test("api - an oversized /v1 body is refused with 413 before it is read who
     assert.equal(body.error.message, "The request body is larger than 16 MB.");
     assert.equal((await declared("inf_not_a_key")).status, 401);
   });
+});
+
+testOnEachDatabase("api - a NUL character in a URL or a stored field is a 400, never a 500", async (db) => {
+  const t = await openTestControlPlane({ db });
+  try {
+    const app = createApp(t.cp);
+    const auth = { authorization: `Bearer ${t.apiKey}` };
+    for (const path of ["/api/deposits/%00", "/account?model=%00", "/account/usage.csv?model=a%00b"]) {
+      const res = await app.request(`http://cp.test${path}`, { headers: auth });
+      assert.equal(res.status, 400, path);
+      await res.body?.cancel();
+    }
+    // In a body the database refuses it; that refusal is the client's error too.
+    const key = await app.request("http://cp.test/api/keys", {
+      method: "POST",
+      body: '{"label":"a\\u0000b"}',
+    });
+    assert.equal(key.status, 400);
+    assertOpenAiError(await key.json(), "invalid_request");
+  } finally {
+    await t.close();
+  }
 });

@@ -164,14 +164,16 @@ export function loadOperator(cp: ControlPlane): AppMiddleware {
 /**
  * Middleware for operator pages: with a valid session, `c.get("operatorPubkey")` is the signed-in
  * key and `c.get("sessionRole")` says whose (a node's or an operator's); without one, a redirect to
- * `/login?next=<this path>`.
+ * `/login?next=<this path>` (for a form's POST, `/operator`).
  */
 export function requireOperator(cp: ControlPlane): AppMiddleware {
   return async (c, next) => {
     const session = await currentSession(cp, c);
     if (!session) {
+      // A form posted after the session ended comes back to its page (the POST path has no page).
       const url = new URL(c.req.url);
-      return c.redirect(`/login?next=${encodeURIComponent(url.pathname + url.search)}`, 303);
+      const back = c.req.method === "GET" ? url.pathname + url.search : "/operator";
+      return c.redirect(`/login?next=${encodeURIComponent(back)}`, 303);
     }
     c.set("operatorPubkey", session.pubkey);
     c.set("sessionRole", session.role);

@@ -71,6 +71,7 @@ Deno.test("session - cookie flags, the guard redirects without a session, logout
       return c.text("ok");
     });
     app.get("/operator", requireOperator(cp), (c) => c.text(c.get("operatorPubkey")));
+    app.post("/operator/payout-address", requireOperator(cp), (c) => c.text("saved"));
     app.post("/logout", async (c) => {
       await endSession(cp, c);
       return c.text("bye");
@@ -79,6 +80,9 @@ Deno.test("session - cookie flags, the guard redirects without a session, logout
     const anon = await app.request("/operator?tab=jobs");
     assert.equal(anon.status, 303);
     assert.equal(anon.headers.get("location"), "/login?next=%2Foperator%3Ftab%3Djobs");
+    // A form posted without a session comes back to the page, not to its POST-only path.
+    const posted = await app.request("/operator/payout-address", { method: "POST" });
+    assert.equal(posted.headers.get("location"), "/login?next=%2Foperator");
 
     const login = await app.request("/login", { method: "POST" });
     const setCookie = login.headers.get("set-cookie") ?? "";
