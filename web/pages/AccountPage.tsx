@@ -116,30 +116,32 @@ export function AccountPage(props: AccountView) {
 
       <h2>Deposits</h2>
       {props.deposits.length === 0 ? <p>None yet.</p> : (
-        <table>
-          <thead>
-            <tr>
-              <th>Created</th>
-              <th>Amount</th>
-              <th>Coin</th>
-              <th>Status</th>
-              <th>Credited</th>
-            </tr>
-          </thead>
-          <tbody>
-            {props.deposits.map((p) => (
-              <tr key={p.id}>
-                <td>{minute(p.createdAt)}</td>
-                <td>{formatUsd(p.amount)} USD</td>
-                <td>{p.coin}</td>
-                <td>
-                  <a href={`/account/deposits/${encodeURIComponent(p.id)}`}>{depositStatus(p)}</a>
-                </td>
-                <td data-credited={p.id}>{creditedCell(p)}</td>
+        <div class="scroll">
+          <table>
+            <thead>
+              <tr>
+                <th>Created</th>
+                <th>Amount</th>
+                <th>Coin</th>
+                <th>Status</th>
+                <th>Credited</th>
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {props.deposits.map((p) => (
+                <tr key={p.id}>
+                  <td>{minute(p.createdAt)}</td>
+                  <td>{formatUsd(p.amount)} USD</td>
+                  <td>{p.coin}</td>
+                  <td>
+                    <a href={`/account/deposits/${encodeURIComponent(p.id)}`}>{depositStatus(p)}</a>
+                  </td>
+                  <td data-credited={p.id}>{creditedCell(p)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
 
       <h2>Usage</h2>
@@ -255,7 +257,10 @@ export function DepositPage(props: { deposit: PaymentRow; balance: bigint }) {
   const d = props.deposit;
   const status = depositStatus(d);
   return (
-    <Layout title="Deposit">
+    <Layout
+      title="Deposit"
+      noscriptRefreshS={["credited", "expired", "failed"].includes(status) ? undefined : 5}
+    >
       <p>
         Send exactly <strong class="crypto">{d.cryptoAmount} {d.coin}</strong> ({formatUsd(d.amount)} USD) to:
       </p>

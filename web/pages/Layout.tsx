@@ -4,7 +4,14 @@ import { SessionNav } from "./SessionNav.tsx";
 
 /** The HTML document around a page's content. */
 export function Layout(
-  props: { title: string; children: ComponentChildren; signedIn?: boolean; refreshS?: number },
+  props: {
+    title: string;
+    children: ComponentChildren;
+    signedIn?: boolean;
+    refreshS?: number;
+    /** Reload every N s only without JavaScript (a page whose island updates it otherwise). */
+    noscriptRefreshS?: number;
+  },
 ) {
   return (
     <html lang="en">
@@ -15,6 +22,13 @@ export function Layout(
         <link rel="stylesheet" href="/assets/style.css" />
         <link rel="icon" href="data:," />
         {props.refreshS ? <meta http-equiv="refresh" content={String(props.refreshS)} /> : null}
+        {props.noscriptRefreshS
+          ? (
+            <noscript>
+              <meta http-equiv="refresh" content={String(props.noscriptRefreshS)} />
+            </noscript>
+          )
+          : null}
       </head>
       <body>
         <header>

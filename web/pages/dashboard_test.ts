@@ -55,6 +55,8 @@ Deno.test({
       await page.waitForURL("**/account/deposits/*");
       const id = decodeURIComponent(new URL(page.url()).pathname.split("/").pop()!);
       assert.equal(await page.locator("[data-status]").getAttribute("data-status"), "pending");
+      // Without JavaScript the page reloads itself while the deposit is pending.
+      assert.match(await page.content(), /<noscript><meta http-equiv="refresh" content="5"><\/noscript>/);
       assert.ok((await page.locator(".address").textContent())!.length > 0);
       assert.match((await page.locator("img.qr").getAttribute("src"))!, /^data:image\//);
       await shot(page, "03-deposit-pending");
@@ -84,10 +86,14 @@ Deno.test({
       assert.match(lines[0], /^time,job_id,model/);
       assert.ok(lines.slice(1).every((l) => l.includes('"infernet-test-echo"') && l.includes('"completed"')));
 
-      // 5. Phone width: the account page still reads.
-      await page.setViewportSize({ width: 390, height: 844 });
+      // 5. Phone width: the account page still reads, nothing wider than the screen (tables scroll).
+      await page.setViewportSize({ width: 375, height: 812 });
       await page.goto("/account");
       await shot(page, "06-account-phone");
+      assert.ok(
+        await page.evaluate(() => document.documentElement.scrollWidth <= 375),
+        "the account page is wider than a 375 px phone",
+      );
       await page.setViewportSize({ width: 1000, height: 800 });
 
       // 6. The public page lists the node and counts the jobs; its island refreshes it.
@@ -111,8 +117,25 @@ Deno.test({
       });
       assert.match(await replay.text(), /action="\/account\/login"/);
       await shot(page, "09-signed-out");
-
       assert.deepEqual(problems, [], "no script errors and no CSP violations");
+
+      // 8. A pending deposit's page, its browser signed out from another tab: it stops polling and
+      // says so, rather than showing "updates by itself" forever.
+      await page.locator("input[name=key]").fill(key);
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.waitForURL("**/account");
+      await page.locator("input[name=amount_usd]").fill("5");
+      await page.getByRole("button", { name: "Deposit" }).click();
+      await page.waitForURL("**/account/deposits/*");
+      const other = await context.newPage();
+      await other.goto("/account");
+      await other.locator("form[action='/account/logout'] button").click();
+      await other.locator("input[name=key]").waitFor();
+      await other.close();
+      await page.getByText("this browser was signed out").waitFor({ timeout: 10_000 });
+      await shot(page, "10-deposit-signed-out");
+      // The one refused poll is the browser's own console line; nothing else went wrong.
+      assert.deepEqual(problems.filter((p) => !/status of 401/.test(p)), []);
     });
   },
 });
