@@ -53,6 +53,8 @@ export interface AccountView {
   minDepositUsd: string;
   maxDepositUsd: string;
   error?: string;
+  /** The deposit form as it was sent, when it is shown again with an error. */
+  depositForm?: { amountUsd: string; coin: string };
 }
 
 function minute(d: Date): string {
@@ -102,12 +104,22 @@ export function AccountPage(props: AccountView) {
       <form method="post" action="/account/deposits" class="inline">
         <input type="hidden" name="token" value={props.depositToken} />
         <label>
-          Amount (USD) <input name="amount_usd" inputMode="decimal" required placeholder="10.00" size={8} />
+          Amount (USD){" "}
+          <input
+            name="amount_usd"
+            inputMode="decimal"
+            required
+            placeholder="10.00"
+            size={8}
+            value={props.depositForm?.amountUsd}
+          />
         </label>
         <label>
           Pay with{" "}
           <select name="coin">
-            {props.coins.map((c) => <option key={c} value={c} selected={c === "USDC_SOL"}>{c}</option>)}
+            {props.coins.map((c) => (
+              <option key={c} value={c} selected={c === (props.depositForm?.coin ?? "USDC_SOL")}>{c}</option>
+            ))}
           </select>
         </label>
         <button type="submit">Deposit</button>

@@ -60,6 +60,7 @@ async function accountPage(
   caller: LiveConsumerSession,
   error?: string,
   status = 200,
+  depositForm?: { amountUsd: string; coin: string },
 ) {
   // One row more than a page says whether there is an older page.
   const query = parseUsageQuery(c.req.query(), USAGE_PAGE_SIZE + 1);
@@ -97,6 +98,7 @@ async function accountPage(
       minDepositUsd={cents(cp.config.minDepositCents)}
       maxDepositUsd={cents(cp.config.maxDepositCents)}
       error={error}
+      depositForm={depositForm}
     />,
     status,
   );
@@ -236,7 +238,13 @@ export function mountAccountRoutes(app: Hono<AppEnv>, cp: ControlPlane): void {
       payment = await startDeposit(cp, { apiKeyId: caller.apiKeyId, cents, coin, idempotencyKey: token });
     } catch (err) {
       if (!(err instanceof HttpError) || err.status >= 500 && err.code !== "processor_error") throw err;
-      return accountPage(cp, c, caller, err.message, err.status);
+      // The form comes back as it was sent, its error in the form's words (the API's names its fields).
+      const message = err.message.replace(/^amount_usd\b/, "The amount").replace(/^coin\b/, "The coin");
+      const sent = (v: unknown) => (typeof v === "string" ? v.slice(0, 64) : "");
+      return accountPage(cp, c, caller, message, err.status, {
+        amountUsd: sent(form.amount_usd),
+        coin: sent(form.coin),
+      });
     }
     return c.redirect(`/account/deposits/${encodeURIComponent(payment.id)}`, 303);
   });

@@ -56,11 +56,15 @@ Deno.test("pages - the account forms work as plain POSTs, without JavaScript", a
       assert.ok(/ src="\/assets\/islands\/\w+\.js"/.test(tag) || /type="application\/json"/.test(tag), tag);
     }
 
-    const refused = await form(url, "/account/deposits", { amount_usd: "0.001", coin: "USDC_SOL" }, {
+    const refused = await form(url, "/account/deposits", { amount_usd: "0.001", coin: "BTC" }, {
       cookie,
     });
     assert.equal(refused.status, 400);
-    assert.match(await refused.text(), /amount_usd must be/);
+    const refusedHtml = await refused.text();
+    assert.match(refusedHtml, /The amount must be an amount in USD/);
+    // The form comes back as sent: the amount typed and the coin picked.
+    assert.match(refusedHtml, /<input name="amount_usd"[^>]* value="0\.001"/);
+    assert.match(refusedHtml, /<option\s+value="BTC" selected>BTC<\/option>/);
 
     const deposit = await form(url, "/account/deposits", { amount_usd: "5", coin: "BTC" }, { cookie });
     assert.equal(deposit.status, 303);
