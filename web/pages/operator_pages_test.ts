@@ -199,6 +199,10 @@ Deno.test("operator pages - payout addresses: a good one is saved, a bad one ref
     const badHtml = await bad.text();
     assert.match(badHtml, /role="alert">not a valid BTC address/);
     assert.match(badHtml, /value="bc1-not&lt;b>valid"/, "what was typed is kept, escaped");
+    // The page opens at the top: the refusal is said there as well, before anything else.
+    const firstAlert = badHtml.indexOf('role="alert"');
+    assert.ok(firstAlert >= 0 && firstAlert < badHtml.indexOf("<h2"), "the refusal is at the top");
+    assert.match(badHtml, /role="alert">The payout address was not saved: not a valid BTC address/);
 
     const good = await post(env, "/operator/payout-address", { coin: "BTC", address: BTC }, { cookie });
     assert.equal(good.status, 303);

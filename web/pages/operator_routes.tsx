@@ -130,6 +130,13 @@ async function noticeFromQuery(
 
 async function operatorPage(cp: ControlPlane, c: AppContext, extras: Extras = {}, status = 200) {
   const pubkey = c.get("operatorPubkey");
+  // A refused form's error sits by the form, far down the page: the top of the page says it too.
+  const refusal = extras.addressForm?.error
+    ? `The payout address was not saved: ${extras.addressForm.error} (see "Payout addresses" below).`
+    : extras.payoutError
+    ? `No payout was requested: ${extras.payoutError} (see "Payouts" below).`
+    : null;
+  if (refusal && !extras.notice) extras = { ...extras, notice: { kind: "error", text: refusal } };
   if (c.get("sessionRole") === "operator") {
     const notice = extras.notice ?? await noticeFromQuery(cp, pubkey, c.req.query(), true);
     return operatorAccountPage(cp, c, { ...extras, notice }, status);
