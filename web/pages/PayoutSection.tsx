@@ -33,7 +33,15 @@ export function PayoutSection(props: { view: MoneyView }) {
     <section id="payouts">
       <h2>Request a payout</h2>
       {v.payoutError && <Notice kind="error">{v.payoutError}</Notice>}
-      {v.addresses.length === 0
+      {v.claimedBy
+        ? (
+          <p class="claimed">
+            This node is claimed by operator{" "}
+            <code>{v.claimedBy}</code>: its earnings are paid to the operator. Sign in with the operator's key
+            to request a payout.
+          </p>
+        )
+        : v.addresses.length === 0
         ? <p>Set a payout address first.</p>
         : (
           <form method="post" action="/operator/payouts" class="inline payout-form">
@@ -49,7 +57,7 @@ export function PayoutSection(props: { view: MoneyView }) {
             </button>
           </form>
         )}
-      <p class="muted">
+      <p class="muted" hidden={!!v.claimedBy}>
         {enough
           ? `All pending earnings rounded down to whole cents: ${formatUsd(v.payable)} USD.`
           : `Pending earnings (${formatUsd(v.earnings.pending)} USD) are below the minimum payout of ${

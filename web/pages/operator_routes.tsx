@@ -5,7 +5,9 @@
 // typed. A payout request carries a one-time token from its form: a second submit of the same
 // form (a double click, a back-and-resend) finds the token used and creates nothing.
 import type { Hono } from "hono";
+import { npubEncode } from "nostr-tools/nip19";
 import {
+  currentClaimOfNode,
   earningsSummary,
   type JobCursor,
   listNodeJobs,
@@ -146,7 +148,7 @@ async function operatorPage(cp: ControlPlane, c: AppContext, extras: Extras = {}
   const now = new Date();
   const sql = cp.db.sql;
   await cp.recorder.flush(); // the jobs just served are on the page
-  const [earnings, stats, jobs, addresses, payouts, notice, reputation] = await Promise.all([
+  const [earnings, stats, jobs, addresses, payouts, notice, reputation, claim] = await Promise.all([
     earningsSummary(sql, pubkey, { days: CHART_DAYS, now }),
     nodeJobStats(sql, pubkey, new Date(now.getTime() - STATS_WINDOW_MS)),
     listNodeJobs(sql, pubkey, { before: cursor, limit: JOBS_PER_PAGE }),
@@ -154,6 +156,7 @@ async function operatorPage(cp: ControlPlane, c: AppContext, extras: Extras = {}
     listPayouts(sql, pubkey, { limit: 50 }),
     extras.notice ? Promise.resolve(extras.notice) : noticeFromQuery(cp, pubkey, q),
     reputationPanel(cp, pubkey),
+    currentClaimOfNode(sql, pubkey),
   ]);
   const live = cp.registry.get(pubkey);
   const { minPayout, autoPayout } = payoutThresholds(cp.config);
@@ -179,6 +182,7 @@ async function operatorPage(cp: ControlPlane, c: AppContext, extras: Extras = {}
     notice,
     addressForm: extras.addressForm,
     payoutError: extras.payoutError,
+    claimedBy: claim?.status === "active" ? npubEncode(claim.operatorPubkey) : null,
   };
   return renderPage(c, <OperatorPage {...view} />, status);
 }

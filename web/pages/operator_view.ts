@@ -43,6 +43,11 @@ export interface OperatorView {
   /** The address form sent back with its error and what was typed. */
   addressForm?: { coin: string; address: string; error: string };
   payoutError?: string;
+  /**
+   * The operator (npub) whose active claim holds this node: its earnings are paid to them, so the
+   * node's own page offers no payout. Absent on the operator's page and for an unclaimed node.
+   */
+  claimedBy?: string | null;
 }
 
 /** The money sections' part of the view (shared with the operator-key page). */
@@ -59,4 +64,5 @@ export type MoneyView = Pick<
   | "payoutToken"
   | "addressForm"
   | "payoutError"
+  | "claimedBy"
 >;
