@@ -30,8 +30,10 @@ function page(bundlePath: string): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Infernet API reference</title>
+<link rel="icon" href="data:,">
 </head>
 <body>
+<nav><a href="/">← Infernet dashboard</a></nav>
 <noscript>The API is described at <a href="/openapi.json">/openapi.json</a>.</noscript>
 <div id="reference"></div>
 <script src="${bundlePath}"></script>

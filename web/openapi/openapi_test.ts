@@ -143,6 +143,9 @@ Deno.test("openapi - /docs is served with its own renderer under a strict CSP, c
     const src = /<script src="(\/docs\/scalar-[\d.]+\.js)">/.exec(html)?.[1];
     assert.ok(src, "the page loads the bundle from this server");
     assert.equal(/https?:\/\//.test(html), false, "no other origin");
+    // No /favicon.ico request (404), and a way back to the dashboard.
+    assert.match(html, /<link rel="icon" href="data:,">/);
+    assert.match(html, /<a href="\/">/);
     const bundle = await app.request(src);
     assert.equal(bundle.status, 200);
     assert.match(bundle.headers.get("cache-control") ?? "", /max-age=31536000/);

@@ -185,28 +185,30 @@ export function AccountPage(props: AccountView) {
           requests that match; narrow the dates to export older ones.
         </p>
       )}
-      {props.usage.length === 0 ? <p>No requests match.</p> : (
-        <JobTable
-          class="usage"
-          rows={props.usage}
-          time={(u) => u.createdAt.toISOString().slice(0, 19).replace("T", " ")}
-          amountLabel="Cost (USD)"
-          amount={(u) => u.cost}
-          extras={[
-            {
-              label: "Node",
-              cell: (u) => (u.nodePubkey ? <code>{u.nodePubkey.slice(0, 10)}…</code> : "–"),
-            },
-            // A job that reached a node has a receipt, written moments after it ends.
-            {
-              label: "Receipt",
-              cell: (
-                u,
-              ) => (u.nodePubkey || props.receipted.has(u.jobId) ? <ReceiptLink jobId={u.jobId} /> : "–"),
-            },
-          ]}
-        />
-      )}
+      {props.usage.length === 0
+        ? <p>{Object.keys(q.params).length === 0 ? "No requests yet." : "No requests match."}</p>
+        : (
+          <JobTable
+            class="usage"
+            rows={props.usage}
+            time={(u) => u.createdAt.toISOString().slice(0, 19).replace("T", " ")}
+            amountLabel="Cost (USD)"
+            amount={(u) => u.cost}
+            extras={[
+              {
+                label: "Node",
+                cell: (u) => (u.nodePubkey ? <code>{u.nodePubkey.slice(0, 10)}…</code> : "–"),
+              },
+              // A job that reached a node has a receipt, written moments after it ends.
+              {
+                label: "Receipt",
+                cell: (
+                  u,
+                ) => (u.nodePubkey || props.receipted.has(u.jobId) ? <ReceiptLink jobId={u.jobId} /> : "–"),
+              },
+            ]}
+          />
+        )}
       {(olderHref || q.filter.before) && (
         <nav class="pager">
           {q.filter.before && <a href={newestHref}>Newest</a>}

@@ -37,6 +37,7 @@ export function Layout(
             <a href="/">Network</a>
             <a href="/keys">API keys</a>
             <a href="/account">Account</a>
+            <a href="/docs">API</a>
             <SessionNav />
           </nav>
         </header>

@@ -99,7 +99,9 @@ export function mountLoginRoutes(app: Hono<AppEnv>, cp: ControlPlane): void {
     const code = normalizeUserCode(typed);
     const retry = (error: string, status: number) =>
       renderPage(c, <DeviceCodePage code={typed} next={next} error={error} />, status);
-    if (!code) return retry("That is not a login code: it has 8 letters, like BCDF-GHJK.", 400);
+    if (!code) {
+      return retry("That is not a login code: it has 8 consonants (no vowels), like BCDF-GHJK.", 400);
+    }
     const token = newBrowserToken();
     const result = await claimDeviceLogin(cp.state.kv, code, {
       token,
