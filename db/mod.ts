@@ -76,6 +76,7 @@ export {
   settleJobs,
   type Settlement,
 } from "./charges.ts";
+export { type FullSettlement, lateLeaseId, settleJobsFully } from "./late_charges.ts";
 export {
   type LeaseTake,
   releaseLease,

@@ -7,7 +7,7 @@
 // With a settlement journal, each job is also appended to it at once, so what waits for the
 // answer is that local append (microseconds), not the commit: a crash before the commit is
 // settled from the journal at the next start.
-import { type JobRow, settleJobs, type Settlement, type Sql } from "../../db/mod.ts";
+import { type JobRow, settleJobsFully, type Settlement, type Sql } from "../../db/mod.ts";
 import type { Logger } from "../../shared/mod.ts";
 import type { SettlementJournal } from "./settlement_journal.ts";
 
@@ -132,8 +132,15 @@ export class JobRecorder {
     const sentAt = performance.now();
     try {
       const settlements = batch.flatMap((p) => (p.settlement ? [p.settlement] : []));
-      // One statement: the rows and their settlements commit together, in one round trip.
-      await settleJobs(this.#sql, settlements, batch.map((p) => p.row));
+      // One statement: the rows and their settlements commit together, in one round trip. A job
+      // whose lease the sweep released meanwhile (this instance stalled) is charged from the balance.
+      const done = await settleJobsFully(this.#sql, settlements, batch.map((p) => p.row));
+      if (done.late.length > 0 || done.uncollected.length > 0) {
+        this.#log.warn("jobs of released balance leases settled from their balances", {
+          late: done.late.length,
+          uncollected: done.uncollected,
+        });
+      }
     } catch (err) {
       this.#buffer.unshift(...batch);
       if (this.#closed) {

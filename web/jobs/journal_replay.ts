@@ -1,6 +1,6 @@
 // Replays the settlement journal at start (web/jobs/settlement_journal.ts): settles what the
 // segments of gone instances hold and the database does not, then removes those segments.
-import { settleJobs, type Sql } from "../../db/mod.ts";
+import { settleJobsFully, type Sql } from "../../db/mod.ts";
 import type { Logger } from "../../shared/mod.ts";
 import {
   BAD_SUFFIX,
@@ -97,12 +97,26 @@ export async function replayJournal(
           });
         }
       }
-      const settle = async (batch: JournalEntry[]) =>
-        (await settleJobs(
+      const settle = async (batch: JournalEntry[]) => {
+        // A lease released while this instance was down (another instance gave it up) no longer
+        // pays: those jobs are charged from their keys' balances instead (db/late_charges.ts).
+        const done = await settleJobsFully(
           sql,
           batch.flatMap((e) => (e.settlement ? [e.settlement] : [])),
           batch.map((e) => e.row),
-        )).length;
+        );
+        if (done.late.length > 0) {
+          log.warn("journal: jobs of released balance leases charged from their balances", {
+            jobs: done.late.length,
+          });
+        }
+        if (done.uncollected.length > 0) {
+          log.error("journal: answered jobs not charged: their keys' balances are empty", {
+            jobs: done.uncollected,
+          });
+        }
+        return done.settled.length + done.late.length;
+      };
       for (let i = 0; i < entries.length; i += batchSize) {
         const batch = entries.slice(i, i + batchSize);
         try {

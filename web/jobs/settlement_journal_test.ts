@@ -13,6 +13,7 @@ import {
   operatorEarnings,
   PLATFORM_FEES,
   reconcile,
+  releaseLeaseIfStale,
   type Settlement,
   type Sql,
   takeLease,
@@ -370,6 +371,47 @@ testOnEachDatabase(
       assert.equal((await findJob(sql, "job_ok2"))?.id, "job_ok2");
       assert.equal(await findJob(sql, "job_refused"), null);
       assert.deepEqual(listDir(dir), ["gone-000000.jsonl.bad"], "kept for inspection, not replayed again");
+    });
+  },
+);
+
+testOnEachDatabase(
+  "settlement journal - a killed instance's lease released before its replay: its jobs are charged from the balance",
+  async (db) => {
+    const sql = db.sql;
+    await withDir(async (dir) => {
+      const ledger = await ledgerIdentity(sql);
+      const key = (await createTestKey(sql, 10_000n)).id;
+      const lease = {
+        leaseId: "lease_dead",
+        apiKeyId: key,
+        instance: "gone",
+        seq: 1,
+        need: 1n,
+        want: 4_000n,
+      };
+      assert.deepEqual(await takeLease(sql, lease), { ok: true, taken: 4_000n });
+      // The instance answers two jobs, journals them and is killed before it commits them.
+      const journal = await SettlementJournal.open(dir, ledger, "gone", log);
+      const hold = { id: "lease_dead", apiKeyId: key, hold: 1_000n };
+      for (const [id, cost] of [["job_d1", 300n], ["job_d2", 500n]] as const) {
+        journal.append(entry(settlement(id, cost, hold), key));
+      }
+      journal.close();
+      // Another instance gives the dead one's lease up: its money goes back to the balance.
+      assert.equal(await releaseLeaseIfStale(sql, "lease_dead", 0), 4_000n);
+      assert.equal(await accountBalance(sql, consumerBalance(key)), 10_000n);
+
+      // The dead instance comes back: the answers it gave are charged, from the balance.
+      const replayed = await replayJournal(dir, ledger, sql, log);
+      assert.deepEqual([replayed.entries, replayed.settled], [2, 2]);
+      assert.deepEqual(
+        [(await findJobCharge(sql, "job_d1"))?.charged, (await findJobCharge(sql, "job_d2"))?.charged],
+        [300n, 500n],
+      );
+      assert.equal(await accountBalance(sql, consumerBalance(key)), 9_200n);
+      assert.equal(await accountBalance(sql, operatorEarnings(NODE)), 720n);
+      assert.deepEqual(await reconcile(sql), []);
     });
   },
 );
