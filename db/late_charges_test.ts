@@ -4,8 +4,7 @@ import assert from "node:assert/strict";
 import { testOnEachDatabase } from "../testing/databases.ts";
 import type { Sql } from "./client.ts";
 import { accountBalance, consumerBalance, consumerHolds, operatorEarnings, PLATFORM_FEES } from "./ledger.ts";
-import { testJobRow } from "../testing/job_row.ts";
-import { testSettlement } from "../testing/settlement.ts";
+import { leaseJobRows, testSettlement } from "../testing/settlement.ts";
 import { createTestKey } from "../testing/funding.ts";
 import { findJobCharge, type Settlement } from "./charges.ts";
 import { releaseLease, takeLease } from "./leases.ts";
@@ -20,23 +19,7 @@ function job(jobId: string, leaseId: string, apiKeyId: bigint, hold: bigint, cos
 
 /** Settles as the recorder and the journal replay do: the jobs' rows with their settlements. */
 function settle(sql: Sql, batch: Settlement[]) {
-  return settleJobsFully(
-    sql,
-    batch,
-    batch.map((s) =>
-      testJobRow(s.jobId, {
-        apiKeyId: s.lease!.apiKeyId,
-        nodePubkey: s.nodePubkey,
-        status: "completed",
-        enginePromptTokens: s.promptTokens,
-        engineCompletionTokens: 0,
-        countedPromptTokens: s.promptTokens,
-        countedCompletionTokens: 0,
-        promptTokens: s.promptTokens,
-        completionTokens: 0,
-      })
-    ),
-  );
+  return settleJobsFully(sql, batch, leaseJobRows(batch));
 }
 
 /** A key whose lease `leaseId` was taken and then released (its instance given up for dead). */

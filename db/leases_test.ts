@@ -21,7 +21,7 @@ import {
 } from "./ledger.ts";
 import { testJobRow } from "../testing/job_row.ts";
 import { insertJobs } from "./jobs.ts";
-import { testSettlement } from "../testing/settlement.ts";
+import { leaseJobRows, testSettlement } from "../testing/settlement.ts";
 import { createTestKey } from "../testing/funding.ts";
 import { createApiKey } from "./api_keys.ts";
 import { findJobCharge, settleJobs, type Settlement } from "./charges.ts";
@@ -69,20 +69,7 @@ function leaseJob(jobId: string, leaseId: string, apiKeyId: bigint, hold: bigint
 
 /** Settles with the jobs' rows, as the recorder does. */
 function settle(sql: Sql, batch: Settlement[]) {
-  const rows = batch.map((s) =>
-    testJobRow(s.jobId, {
-      apiKeyId: s.lease!.apiKeyId,
-      nodePubkey: s.nodePubkey,
-      status: s.cost > 0n ? "completed" : "failed",
-      enginePromptTokens: s.promptTokens,
-      engineCompletionTokens: 0,
-      countedPromptTokens: s.promptTokens,
-      countedCompletionTokens: 0,
-      promptTokens: s.promptTokens,
-      completionTokens: 0,
-    })
-  );
-  return settleJobs(sql, batch, rows);
+  return settleJobs(sql, batch, leaseJobRows(batch));
 }
 
 testOnEachDatabase("leases - take, settle against, release: the money adds up at every step", async (db) => {
