@@ -67,8 +67,6 @@ function renderError(path: string, err: HttpError, headers?: HeadersInit): Respo
   return isApiPath(path) ? errorResponse(err, headers) : errorPageResponse(err.status, err.message, headers);
 }
 
-/** Builds the control plane's Hono app. */
-
 /** PostgreSQL's refusal of a NUL in text (SQLSTATE 22021, "invalid byte sequence … 0x00"). */
 function isNulRefusal(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown } | null;
@@ -87,6 +85,7 @@ const EXPECTED_UNAVAILABLE: ReadonlySet<string> = new Set([
   "node_unavailable",
 ]);
 
+/** Builds the control plane's Hono app. */
 export function createApp(cp: ControlPlane): Hono<AppEnv> {
   // RegExpRouter: all routes in one precompiled match. Hono's default falls back to its trie router,
   // slower, when a route is one RegExpRouter cannot take (a `:param` beside static siblings, as
