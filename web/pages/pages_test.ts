@@ -27,8 +27,11 @@ Deno.test("pages - the account forms work as plain POSTs, without JavaScript", a
 
     const created = await form(url, "/keys", { label: "no js" });
     assert.equal(created.status, 200);
-    const key = /id="new-key"[^>]*value="(inf_[^"]+)"/.exec(await created.text())?.[1];
+    const createdHtml = await created.text();
+    const key = /id="new-key"[^>]*value="(inf_[^"]+)"/.exec(createdHtml)?.[1];
     assert.ok(key, "the new key is in the page");
+    // Without JavaScript the Copy button could do nothing: it is rendered hidden (the island shows it).
+    assert.match(createdHtml, /<button type="button" class="copy"\s+hidden>/);
 
     const bad = await form(url, "/account/login", { key: "inf_nope" });
     assert.equal(bad.status, 401);
