@@ -5,6 +5,7 @@
 // `integrity` (sha512 SRI) in each version's `dist`. Unknown names are 404 `{"error":"Not found"}`.
 
 import { packTgz } from "../cli/upgrade/tar.ts";
+import { RELEASE_FILE, signRelease } from "../cli/upgrade/release_signature.ts";
 
 /** One file to put in a package tarball (under `package/`, as `npm pack` does). */
 export interface PackFile {
@@ -42,6 +43,21 @@ export interface FakeNpmRegistry {
     opts?: FakePublishOptions,
   ): Promise<FakeNpmVersion>;
   close(): Promise<void>;
+}
+
+/** `files` with RELEASE.json: the release `name`@`version` signed by `key`, as a publisher signs it. */
+export function signedPackFiles(
+  files: PackFile[],
+  key: Uint8Array,
+  name: string,
+  version: string,
+): PackFile[] {
+  const bytes = files.map((f) => ({
+    path: f.path,
+    data: typeof f.data === "string" ? new TextEncoder().encode(f.data) : f.data,
+  }));
+  const event = signRelease(key, { packageName: name, version, files: bytes });
+  return [...files, { path: RELEASE_FILE, data: JSON.stringify(event) }];
 }
 
 /** Packs files into a gzipped tarball under `package/`, as `npm pack` does (cli/upgrade/tar.ts). */

@@ -6,11 +6,10 @@
 import assert from "node:assert/strict";
 import { startTestEngine, type TestEngine } from "../testing/test_engine.ts";
 import { cliCommand, runCli } from "../testing/run_cli.ts";
-import { type PackFile, startFakeNpmRegistry } from "../testing/fake_npm_registry.ts";
+import { type PackFile, signedPackFiles, startFakeNpmRegistry } from "../testing/fake_npm_registry.ts";
 import { CLI_VERSION } from "../cli/version.ts";
 import { openTestControlPlane } from "../testing/control_plane.ts";
 import { sleep } from "../shared/mod.ts";
-import { RELEASE_FILE, signRelease } from "../cli/upgrade/release_signature.ts";
 import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
 import { npubEncode } from "nostr-tools/nip19";
 
@@ -40,12 +39,7 @@ async function packageFiles(version: string): Promise<PackFile[]> {
   );
   const i = files.findIndex((f) => f.path === "cli/version.ts");
   files[i] = { path: "cli/version.ts", data: `export const CLI_VERSION = ${JSON.stringify(version)};\n` };
-  const bytes = files.map((f) => ({
-    path: f.path,
-    data: typeof f.data === "string" ? new TextEncoder().encode(f.data) : f.data,
-  }));
-  const release = signRelease(releaseKey, { packageName: "infernet", version, files: bytes });
-  return [...files, { path: RELEASE_FILE, data: JSON.stringify(release) }];
+  return signedPackFiles(files, releaseKey, "infernet", version);
 }
 
 function bump(version: string): string {

@@ -1,12 +1,17 @@
 import assert from "node:assert/strict";
 import { createLogger, sleep } from "../../shared/mod.ts";
-import { type PackFile, packTarball, startFakeNpmRegistry } from "../../testing/fake_npm_registry.ts";
+import {
+  type PackFile,
+  packTarball,
+  signedPackFiles,
+  startFakeNpmRegistry,
+} from "../../testing/fake_npm_registry.ts";
 import { AutoUpgrader, jitteredIntervalMs, runUpgrade, type UpgradeEnvironment } from "./auto_upgrade.ts";
 import { checkForUpgrade, packumentUrl } from "./registry.ts";
 import { readTgz, TarError } from "./tar.ts";
 import { UPGRADE_DEFAULTS, type UpgradeSettings } from "./upgrade_config.ts";
 import { currentVersion } from "./versions.ts";
-import { RELEASE_FILE, signRelease } from "./release_signature.ts";
+import { RELEASE_FILE } from "./release_signature.ts";
 import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
 
 const log = createLogger({ level: "silent" });
@@ -16,12 +21,7 @@ const releaseKey = generateSecretKey();
 
 /** `files` with RELEASE.json signed by `key` (the trusted release key unless told). */
 function signedFiles(name: string, version: string, files: PackFile[], key = releaseKey): PackFile[] {
-  const bytes = files.map((f) => ({
-    path: f.path,
-    data: typeof f.data === "string" ? new TextEncoder().encode(f.data) : f.data,
-  }));
-  const event = signRelease(key, { packageName: name, version, files: bytes });
-  return [...files, { path: RELEASE_FILE, data: JSON.stringify(event) }];
+  return signedPackFiles(files, key, name, version);
 }
 
 function tinyCli(version: string, printed = version, name = "infernet"): PackFile[] {

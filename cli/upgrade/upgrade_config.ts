@@ -39,11 +39,11 @@ export const UPGRADE_DEFAULTS: UpgradeSettings = {
 
 /** Public keys given as npub or hex (`where` names the source in errors) → hex. */
 function releaseKeys(list: readonly unknown[], where: () => CliError): string[] {
-  return list.map((k) =>
-    (typeof k === "string" ? parseOperatorKey(k) : null) ?? (() => {
-      throw where();
-    })()
-  );
+  return list.map((k) => {
+    const hex = typeof k === "string" ? parseOperatorKey(k) : null;
+    if (hex === null) throw where();
+    return hex;
+  });
 }
 
 const bad = (what: string) => new CliError("config", `config.json: upgrade.${what}`);
