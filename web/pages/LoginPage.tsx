@@ -21,7 +21,7 @@ export function LoginPage(
       {props.error && <Notice kind="error">{props.error}</Notice>}
       {props.signedInAs && (
         <Notice kind="ok">
-          Signed in as node <code>{shortKey(props.signedInAs)}</code>. <a href={props.next}>Continue</a>
+          Signed in as operator <code>{shortKey(props.signedInAs)}</code>. <a href={props.next}>Continue</a>
         </Notice>
       )}
       <h2>With your node's key</h2>

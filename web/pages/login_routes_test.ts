@@ -148,7 +148,7 @@ Deno.test("login - an approved device login signs the browser in once, and logou
       await (await fetch(`${url}/login`, { headers: { cookie: `${SESSION_COOKIE}=${done.session}` } }))
         .text();
     assert.match(page, /action="\/logout"/);
-    assert.match(page, /Signed in as node/);
+    assert.match(page, /Signed in as operator/);
     const crossSite = await fetch(`${url}/logout`, {
       method: "POST",
       redirect: "manual",
