@@ -36,6 +36,7 @@ export {
   RequestError,
   requestParameters,
 } from "./openai/requests.ts";
+export { completionLimit, withCompletionLimit } from "./openai/completion_limit.ts";
 export {
   CHAT_REQUEST_SCHEMA,
   EMBEDDINGS_REQUEST_SCHEMA,

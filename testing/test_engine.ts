@@ -50,6 +50,8 @@ export interface TestEngineEvent {
   atMs: number;
   /** On "request" events: the top-level fields of the JSON body, sorted (what the engine was sent). */
   fields?: string[];
+  /** On "request" events: the body's `max_tokens`, when it is a number (the limit the engine would use). */
+  maxTokens?: number;
 }
 
 /** A port-less test engine: a pure Request → Response handler plus its event log. */
@@ -169,7 +171,10 @@ function track(events: TestEngineEvent[], req: Request, engine: AbortSignal): Tr
     complete: () => finish("complete"),
     abort: () => finish("abort", "client went away"),
     settle: () => finish(null),
-    noteFields: (body) => void (requestEvent.fields = Object.keys(body).sort()),
+    noteFields: (body) => {
+      requestEvent.fields = Object.keys(body).sort();
+      if (typeof body.max_tokens === "number") requestEvent.maxTokens = body.max_tokens;
+    },
   };
 }
 

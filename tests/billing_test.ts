@@ -154,6 +154,36 @@ testOnEachDatabase("money e2e - a key without funds gets 402 before any node wor
 });
 
 testOnEachDatabase(
+  "money e2e - n choices are each held for the whole limit; the engine gets one limit, the smaller",
+  async (db) => {
+    await withNetwork(db, {}, async (net) => {
+      // Funded for one choice of 10 tokens three times over: twenty choices are more than that.
+      const { key } = await createTestKey(db.sql, holdOf(10) * 3n);
+      const sdk = client(net, key);
+      const requests = () => net.engines[0].events.filter((e) => e.type === "request");
+      await assert.rejects(
+        sdk.chat.completions.create({ model: MODEL, messages: ask, max_tokens: 10, n: 20 }),
+        (err) => err instanceof OpenAI.APIError && err.status === 402 && err.code === "insufficient_quota",
+      );
+      assert.equal(requests().length, 0, "no node worked for the unfunded choices");
+      // Both limit fields: the hold and the engine use the smaller, in max_tokens alone (an engine that
+      // read only max_tokens used to get 2,000 tokens for a hold of 1).
+      await sdk.chat.completions.create({
+        model: MODEL,
+        messages: ask,
+        max_completion_tokens: 1,
+        max_tokens: 2000,
+      });
+      const [sent] = requests();
+      assert.equal(sent.maxTokens, 1);
+      assert.ok(!sent.fields?.includes("max_completion_tokens"), JSON.stringify(sent.fields));
+      await settled(net);
+      assert.deepEqual(await reconcile(db.sql), []);
+    });
+  },
+);
+
+testOnEachDatabase(
   "money e2e - failed before the first token bills nothing; a job retried on another node is billed once",
   async (db) => {
     await withNetwork(db, { engines: [{ failure: "refuse" }, {}] }, async (net) => {

@@ -14,7 +14,13 @@ import {
   type TicketContent,
   verifyTicket,
 } from "../../shared/direct/mod.ts";
-import { isRecord, type NostrEvent, nowSeconds } from "../../shared/mod.ts";
+import {
+  completionLimit,
+  isRecord,
+  type NostrEvent,
+  nowSeconds,
+  withCompletionLimit,
+} from "../../shared/mod.ts";
 import type { JobFrame } from "./engine_proxy.ts";
 import type { PlatformKeyCache } from "./platform_key_cache.ts";
 import type { UsedTickets } from "./used_tickets.ts";
@@ -200,16 +206,27 @@ export async function admitDirect(
   if (counted !== null) {
     return refuse(400, "prompt_too_long", `the prompt has ${counted} tokens; the ticket allows ${limit}`);
   }
-  const asked = body.max_tokens ?? body.max_completion_tokens;
-  if (asked !== undefined && !(Number.isSafeInteger(asked) && (asked as number) >= 0)) {
-    return refuse(400, "request_invalid", "max_tokens must be an integer ≥ 0");
+  for (const field of ["max_tokens", "max_completion_tokens"]) {
+    const v = body[field];
+    if (v !== undefined && v !== null && !(Number.isSafeInteger(v) && (v as number) >= 0)) {
+      return refuse(400, "request_invalid", `${field} must be an integer ≥ 0`);
+    }
   }
-  if (typeof asked === "number" && asked > t.max_tokens) {
-    return refuse(400, "max_tokens_exceeded", `max_tokens ${asked} is above the ticket's ${t.max_tokens}`);
+  if (body.n !== undefined && body.n !== null && !(Number.isSafeInteger(body.n) && (body.n as number) >= 1)) {
+    return refuse(400, "request_invalid", "n must be an integer ≥ 1");
+  }
+  // The ticket's max_tokens covers every choice; the engine gets one limit a choice, in max_tokens.
+  const { perChoice, choices } = completionLimit(body);
+  const each = perChoice ?? Math.floor(t.max_tokens / choices);
+  if (each * choices > t.max_tokens || (perChoice === null && each === 0)) {
+    return refuse(
+      400,
+      "max_tokens_exceeded",
+      `max_tokens ${perChoice ?? "(default)"} × n ${choices} is above the ticket's ${t.max_tokens}`,
+    );
   }
   const stream = body.stream === true;
-  const jobBody: Record<string, unknown> = { ...body, model: t.model };
-  if (asked === undefined) jobBody.max_tokens = t.max_tokens;
+  const jobBody: Record<string, unknown> = { ...withCompletionLimit(body, each), model: t.model };
   // The node's receipt needs the engine's usage of a stream too.
   if (stream) {
     jobBody.stream_options = {

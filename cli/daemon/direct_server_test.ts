@@ -346,6 +346,34 @@ Deno.test("direct - every refusal is a 4xx with its code, and the engine hears n
       const tk = ticketFor(w);
       await assertRefused(w, requestBody(w, tk, chat({ max_tokens: 65 })), 400, "max_tokens_exceeded");
     });
+    await t.step("n choices share the ticket's max_tokens; the engine gets one limit a choice", async () => {
+      await assertRefused(
+        w,
+        requestBody(w, ticketFor(w), chat({ max_tokens: 40, n: 2 })),
+        400,
+        "max_tokens_exceeded",
+      );
+      w.engine.events.length = 0;
+      const res = await post(w, requestBody(w, ticketFor(w), chat({ n: 2, max_completion_tokens: 30 })));
+      assert.equal(res.status, 200);
+      await res.body?.cancel();
+      const sent = w.engine.events.find((e) => e.type === "request");
+      assert.equal(sent?.maxTokens, 30);
+      assert.ok(!sent?.fields?.includes("max_completion_tokens"), JSON.stringify(sent?.fields));
+      w.engine.events.length = 0;
+      const split = await post(w, requestBody(w, ticketFor(w), chat({ n: 4 })));
+      assert.equal(split.status, 200);
+      await split.body?.cancel();
+      assert.equal(w.engine.events.find((e) => e.type === "request")?.maxTokens, 16);
+      await within(
+        (async () => {
+          while (w.daemon.state.inFlight > 0) await new Promise((r) => setTimeout(r, 5));
+        })(),
+        5000,
+        "the jobs to end",
+      );
+      w.engine.events.length = 0;
+    });
     await t.step("model-key ticket without a grant", async () => {
       const tk = ticketFor(w, { target: "model", model_key: getPublicKey(w.modelKey) });
       await assertRefused(w, requestBody(w, tk, chat()), 403, "model_key_not_granted");

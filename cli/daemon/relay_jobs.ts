@@ -14,6 +14,7 @@ import {
   type SharedXBackend,
 } from "../../shared/direct/mod.ts";
 import {
+  completionLimit,
   fastestSecp256k1,
   isRecord,
   type Logger,
@@ -24,6 +25,7 @@ import {
   tagValue,
   verifyVoucher,
   type VoucherContent,
+  withCompletionLimit,
 } from "../../shared/mod.ts";
 import type { EventTemplate } from "nostr-tools/pure";
 import { type PoolSubscription, RelayPool } from "../../shared/relay/mod.ts";
@@ -269,17 +271,27 @@ export class RelayJobs {
     const maxNano = BigInt(voucher.max_nano);
     const promptTokens = BigInt(await countPromptTokens(params.request.messages as unknown[]));
     const promptCost = promptTokens * BigInt(pp);
-    const asked = params.request.max_tokens ?? params.request.max_completion_tokens;
-    if (asked !== undefined && !(Number.isSafeInteger(asked) && (asked as number) >= 0)) {
-      throw new Refusal("request_invalid", "max_tokens must be an integer ≥ 0");
+    for (const field of ["max_tokens", "max_completion_tokens"]) {
+      const v = params.request[field];
+      if (v !== undefined && v !== null && !(Number.isSafeInteger(v) && (v as number) >= 0)) {
+        throw new Refusal("request_invalid", `${field} must be an integer ≥ 0`);
+      }
     }
-    let maxTokens = asked === undefined ? BigInt(this.#opts.defaultMaxTokens) : BigInt(asked as number);
-    if (asked === undefined && cp > 0) {
-      const affordable = (maxNano * 1000n - promptCost) / BigInt(cp);
+    const n = params.request.n;
+    if (n !== undefined && n !== null && !(Number.isSafeInteger(n) && (n as number) >= 1)) {
+      throw new Refusal("request_invalid", "n must be an integer ≥ 1");
+    }
+    // Every choice may use the whole limit: the worst case is the limit times n.
+    const limit = completionLimit(params.request);
+    const choices = BigInt(limit.choices);
+    const asked = limit.perChoice;
+    let maxTokens = asked === null ? BigInt(this.#opts.defaultMaxTokens) : BigInt(asked);
+    if (asked === null && cp > 0) {
+      const affordable = (maxNano * 1000n - promptCost) / (BigInt(cp) * choices);
       if (affordable < maxTokens) maxTokens = affordable;
     }
-    const worst = (promptCost + maxTokens * BigInt(cp) + 999n) / 1000n;
-    if (maxTokens < 0n || worst > maxNano || (asked === undefined && maxTokens === 0n)) {
+    const worst = (promptCost + maxTokens * choices * BigInt(cp) + 999n) / 1000n;
+    if (maxTokens < 0n || worst > maxNano || (asked === null && maxTokens === 0n)) {
       throw new Refusal(
         "voucher_insufficient",
         `the voucher pays ${maxNano} nano-USD; this job may cost ${worst < 0n ? "more" : worst}`,
@@ -289,8 +301,10 @@ export class RelayJobs {
       throw new Refusal("voucher_reused", "the voucher was already spent on this node");
     }
     const stream = params.request.stream === true;
-    const body: Record<string, unknown> = { ...params.request, model, max_tokens: Number(maxTokens) };
-    delete body.max_completion_tokens;
+    const body: Record<string, unknown> = {
+      ...withCompletionLimit(params.request, Number(maxTokens)),
+      model,
+    };
     if (stream) {
       body.stream_options = {
         ...(isRecord(params.request.stream_options) ? params.request.stream_options : {}),

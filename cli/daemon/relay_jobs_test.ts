@@ -269,6 +269,11 @@ Deno.test("relay jobs - every bad request gets its kind-7000 error and no run, n
       ["voucher_forged", { voucher: w.voucher({}, generateSecretKey()) }],
       ["voucher_expired", { voucher: w.voucher({ expires_at: now - 1, created_at: now - 100 }) }],
       ["voucher_insufficient", { voucher: w.voucher({ max_nano: "1" }) }],
+      // One choice of 1,000 tokens fits in 10,000 nano-USD at this price; eight do not.
+      ["voucher_insufficient", {
+        voucher: w.voucher({ max_nano: "10000" }),
+        params: { request: { ...chat(false), max_tokens: 1000, n: 8 } },
+      }],
       ["voucher_foreign", { signer: generateSecretKey() }],
       ["request_undecryptable", { sealTo: getPublicKey(generateSecretKey()) }],
       ["request_too_large", { content: "x".repeat(100_001) }],

@@ -4,6 +4,7 @@
 // proxy (`infernet proxy` is built on it); the control plane sees the route, never the text.
 import { type EventTemplate, generateSecretKey, getPublicKey, type NostrEvent } from "nostr-tools/pure";
 import { isRecord } from "../json/is_record.ts";
+import { completionLimit } from "../openai/completion_limit.ts";
 import { artifactHash } from "../receipts/receipt.ts";
 import { createUsageAck } from "./acks.ts";
 import { countPromptTokens, countTextTokens } from "./count.ts";
@@ -209,13 +210,15 @@ export async function* privateChat(opts: PrivateChatOptions): AsyncGenerator<unk
   const oneOff = generateSecretKey();
   const consumer = (opts.secp?.getPublicKey ?? getPublicKey)(oneOff);
   const promptTokens = countPromptTokens(Array.isArray(body.messages) ? body.messages : []);
+  const limit = completionLimit(body);
 
   const routeRes = await doFetch(`${server}/v1/route`, {
     method: "POST",
     headers: { ...auth, "content-type": "application/json" },
     body: JSON.stringify({
       model: body.model,
-      max_tokens: body.max_tokens ?? body.max_completion_tokens,
+      // The ticket's limit covers every choice (docs/protocol.md §14).
+      max_tokens: limit.perChoice === null ? undefined : limit.perChoice * limit.choices,
       prompt_tokens: promptTokens,
       consumer,
       target: opts.target,

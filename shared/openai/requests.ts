@@ -1,3 +1,4 @@
+import { completionLimit } from "./completion_limit.ts";
 import type { VramTier } from "../hardware/tiers.ts";
 import type { Quantization } from "../hardware/quantization.ts";
 import { parseDecimal } from "../pricing/price.ts";
@@ -48,7 +49,10 @@ export interface ChatRequest {
   stream: boolean;
   /** The consumer asked for the final usage chunk (`stream_options.include_usage`). */
   includeUsage: boolean;
+  /** The completion limit per choice (the smaller of `max_completion_tokens` and `max_tokens`), or null. */
   maxTokens: number | null;
+  /** How many choices (`n`, default 1): each may use the whole limit. */
+  choices: number;
   messages: ReadonlyArray<Record<string, unknown>>;
   provider: ProviderPrefs;
   /** The body to forward: the consumer's fields minus `provider`. */
@@ -161,20 +165,18 @@ function withoutProvider(body: Record<string, unknown>): Record<string, unknown>
   return rest;
 }
 
-function positiveInt(value: unknown): number | null {
-  return typeof value === "number" ? value : null;
-}
-
 /** Validates a chat completion request body against {@link CHAT_REQUEST_SCHEMA}. */
 export function parseChatRequest(raw: unknown): ChatRequest {
   refuse(checkChat(raw));
   const body = raw as Record<string, unknown>;
   const options = body.stream_options as { include_usage?: unknown } | null | undefined;
+  const limit = completionLimit(body);
   return {
     model: body.model as string,
     stream: body.stream === true,
     includeUsage: options?.include_usage === true,
-    maxTokens: positiveInt(body.max_completion_tokens) ?? positiveInt(body.max_tokens),
+    maxTokens: limit.perChoice,
+    choices: limit.choices,
     messages: body.messages as Record<string, unknown>[],
     provider: toProviderPrefs(body.provider),
     body: withoutProvider(body),

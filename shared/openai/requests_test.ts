@@ -87,15 +87,31 @@ Deno.test("requests - provider.max_price is USD per million tokens, kept exactly
   }
 });
 
-Deno.test("requests - max_tokens is checked even beside max_completion_tokens, as the schema says", () => {
+Deno.test("requests - max_tokens is checked even beside max_completion_tokens; the smaller limit holds", () => {
   assert.throws(
     () => parseChatRequest({ model: "m", messages, max_completion_tokens: 7, max_tokens: 0 }),
     (e: unknown) => e instanceof RequestError && e.param === "max_tokens",
   );
   assert.equal(
     parseChatRequest({ model: "m", messages, max_completion_tokens: 7, max_tokens: 3 }).maxTokens,
-    7,
+    3,
   );
+  assert.equal(
+    parseChatRequest({ model: "m", messages, max_completion_tokens: 2, max_tokens: 9 }).maxTokens,
+    2,
+  );
+});
+
+Deno.test("requests - n is 1 to 128 choices, 1 when unset", () => {
+  assert.equal(parseChatRequest({ model: "m", messages }).choices, 1);
+  assert.equal(parseChatRequest({ model: "m", messages, n: 4 }).choices, 4);
+  for (const n of [0, 129, 1.5, "2"]) {
+    assert.throws(
+      () => parseChatRequest({ model: "m", messages, n }),
+      (e: unknown) => e instanceof RequestError && e.param === "n",
+      String(n),
+    );
+  }
 });
 
 Deno.test("requests - an empty embeddings input is refused with its own message", () => {

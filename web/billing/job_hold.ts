@@ -12,14 +12,16 @@ export interface JobHoldRequest {
   model: string;
   /** Our count of the prompt. */
   promptTokens: number;
-  /** Chat: the consumer's max_tokens (null: the default allowance). */
+  /** Chat: the consumer's limit per choice (null: the default allowance). */
   maxTokens: number | null;
+  /** Chat: how many choices (`n`), each held for the whole allowance (default 1). */
+  choices?: number;
   defaultMaxTokens: number;
   /** The nodes that may serve the job (the hold is at the highest of their prices). */
   nodes: LiveNode[];
 }
 
-/** The hold taken (with the completion allowance it assumed), or what the key has available. */
+/** The hold taken (with the completion allowance a choice it assumed), or what the key has available. */
 export type JobHold =
   | { ok: true; lease: JobLease; hold: bigint; completionAllowance: number }
   | { ok: false; hold: bigint; available: bigint };
@@ -37,7 +39,7 @@ export async function holdJob(leases: BalanceLeases, r: JobHoldRequest): Promise
   const hold = holdFor({
     model: r.model,
     promptTokens: r.promptTokens,
-    completionAllowance: allowance,
+    completionAllowance: allowance * (r.choices ?? 1),
     nodes: r.nodes,
   });
   const reserved = await leases.reserve(r.apiKeyId, hold);

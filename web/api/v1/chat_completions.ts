@@ -34,6 +34,7 @@ export function chatCompletions(cp: ControlPlane) {
       body,
       countPrompt: (limit) => countChatPromptTokensYielding(req.messages, c.req.raw.signal, limit),
       maxTokens: req.maxTokens,
+      choices: req.choices,
     });
     const first = started.outcome.first;
     if (!req.stream || first.type === "response") {

@@ -7,6 +7,7 @@ import {
   type ProviderPrefs,
   RequestError,
   requestParameters,
+  withCompletionLimit,
 } from "../../../shared/mod.ts";
 import { holdJob } from "../../billing/job_hold.ts";
 import type { ControlPlane } from "../../control_plane.ts";
@@ -60,6 +61,8 @@ export async function startJob(
     countPrompt: (limit: number) => Promise<number>;
     /** Chat: the consumer's max_tokens (null: the default allowance, asked of the engine too). */
     maxTokens?: number | null;
+    /** Chat: how many choices (`n`), each held for the whole limit. */
+    choices?: number;
   },
 ): Promise<StartedJob> {
   const caller = c.get("caller") as ApiCaller;
@@ -91,6 +94,7 @@ export async function startJob(
       model: job.model,
       promptTokens: counted.promptTokens,
       maxTokens: job.maxTokens ?? null,
+      choices: job.choices,
       defaultMaxTokens: cp.config.defaultMaxTokens,
       nodes,
     });
@@ -98,9 +102,8 @@ export async function startJob(
       run.end("rejected", { errorCode: "insufficient_quota" });
       throw quotaError(held.hold, held.available);
     }
-    if (job.kind === "chat" && job.maxTokens == null) {
-      body = { ...body, max_tokens: held.completionAllowance };
-    }
+    // The engine gets the limit that was held for, in the one field every engine reads.
+    if (job.kind === "chat") body = withCompletionLimit(body, held.completionAllowance);
     run.lease = held.lease;
   }
   return await dispatchStage(cp, run, { ...job, body, signal, receivedAt: c.get("receivedAt") }, nodes);
