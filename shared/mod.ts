@@ -38,6 +38,12 @@ export {
 } from "./openai/requests.ts";
 export { completionLimit, withCompletionLimit } from "./openai/completion_limit.ts";
 export {
+  chatPromptTexts,
+  generatedBesideContent,
+  type TokenTexts,
+  TOOL_CALL_TOKENS,
+} from "./openai/token_texts.ts";
+export {
   CHAT_REQUEST_SCHEMA,
   EMBEDDINGS_REQUEST_SCHEMA,
   PROVIDER_PREFS_SCHEMA,

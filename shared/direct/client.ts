@@ -5,9 +5,10 @@
 import { type EventTemplate, generateSecretKey, getPublicKey, type NostrEvent } from "nostr-tools/pure";
 import { isRecord } from "../json/is_record.ts";
 import { completionLimit } from "../openai/completion_limit.ts";
+import { generatedBesideContent, type TokenTexts } from "../openai/token_texts.ts";
 import { artifactHash } from "../receipts/receipt.ts";
 import { createUsageAck } from "./acks.ts";
-import { countPromptTokens, countTextTokens } from "./count.ts";
+import { countPromptTokens, countTextTokens, countTokenTexts } from "./count.ts";
 import { conversationKey, type SharedXBackend } from "./conversation_key.ts";
 import { FrameOpener, FrameSealer, FramingError, type Opened } from "./framing.ts";
 import type { Nip44Cipher } from "./nip44_cipher.ts";
@@ -169,6 +170,8 @@ async function errorOf(res: Response, fallbackCode: string): Promise<DirectError
 /** What was received from the node that answered: counted and hashed for the acknowledgement. */
 class Received {
   texts: string[] = [];
+  /** Generated beside the content (reasoning, tool calls): counted, not hashed. */
+  generated: TokenTexts = { texts: [], fixed: 0 };
   any = false;
   add(index: number, text: unknown) {
     if (typeof text !== "string") return;
@@ -181,12 +184,11 @@ class Received {
     for (const ch of msg.choices) {
       if (!isRecord(ch)) continue;
       const index = Number.isSafeInteger(ch.index) ? ch.index as number : 0;
-      const part = isRecord(ch.delta)
-        ? ch.delta.content
-        : isRecord(ch.message)
-        ? ch.message.content
-        : undefined;
-      this.add(index, part);
+      const part = isRecord(ch.delta) ? ch.delta : isRecord(ch.message) ? ch.message : undefined;
+      this.add(index, part?.content);
+      const beside = generatedBesideContent(part);
+      this.generated.texts.push(...beside.texts);
+      this.generated.fixed += beside.fixed;
     }
   }
   get ordered(): string[] {
@@ -209,7 +211,7 @@ export async function* privateChat(opts: PrivateChatOptions): AsyncGenerator<unk
   const provider = opts.provider ?? bodyProvider;
   const oneOff = generateSecretKey();
   const consumer = (opts.secp?.getPublicKey ?? getPublicKey)(oneOff);
-  const promptTokens = countPromptTokens(Array.isArray(body.messages) ? body.messages : []);
+  const promptTokens = countPromptTokens(Array.isArray(body.messages) ? body.messages : [], body.tools);
   const limit = completionLimit(body);
 
   const routeRes = await doFetch(`${server}/v1/route`, {
@@ -363,7 +365,8 @@ async function postAck(
     job_id: jobId,
     node: job.node,
     prompt_tokens: job.promptTokens,
-    completion_tokens: texts.reduce((n, t) => n + countTextTokens(t), 0),
+    completion_tokens: texts.reduce((n, t) => n + countTextTokens(t), 0) +
+      (received ? countTokenTexts(received.generated) : 0),
     artifact_hash: received ? artifactHash(texts) : null,
     created_at: Math.floor(Date.now() / 1000),
   }, { secp: job.secp });

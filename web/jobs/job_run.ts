@@ -1,14 +1,20 @@
 // One consumer request's job: its state in KV, its metering, and its row in the database.
 // It ends exactly once, whichever comes first: the request, or the KV deadline that reaps it.
 import type { JobRow, JobStatus, Settlement } from "../../db/mod.ts";
-import { jobCost, type Logger, type Usage } from "../../shared/mod.ts";
+import {
+  generatedBesideContent,
+  jobCost,
+  type Logger,
+  type TokenTexts,
+  type Usage,
+} from "../../shared/mod.ts";
 import { createHash } from "node:crypto";
 import { type BilledTokens, billedTokens } from "../billing/billed_tokens.ts";
 import type { LiveNode, NodeRegistry } from "../registry/node_registry.ts";
 import type { JobRecorder, Recorded } from "./job_recorder.ts";
 import type { BalanceLeases, JobLease } from "../billing/leases.ts";
 import type { JobStore } from "./job_store.ts";
-import { countText, usageDiverges } from "../metering/count_tokens.ts";
+import { countText, countTokenTexts, usageDiverges } from "../metering/count_tokens.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { ReceiptDesk } from "../receipts/receipt_desk.ts";
 import { receiptFacts } from "./job_receipt.ts";
@@ -106,6 +112,8 @@ export class JobRun {
   artifactHash: string | null = null;
   /** The output text pieces per choice index, in arrival order; kept only until the job is metered. */
   readonly #outputs = new Map<number, string[]>();
+  /** What the answer generated besides its content (reasoning, tool calls): counted, not hashed. */
+  #generated: TokenTexts = { texts: [], fixed: 0 };
   /**
    * The tokens billed (and shown to the consumer as `usage`), fixed when the job ends: the same
    * value feeds the answer's `usage` and the settlement, so the two cannot drift. Null until then.
@@ -180,6 +188,21 @@ export class JobRun {
     else this.#outputs.set(index, [text]);
   }
 
+  /** Notes what a message or delta generated besides its content ({@link generatedBesideContent}). */
+  addGenerated(part: unknown): void {
+    // Most deltas carry content alone: no object built for them.
+    const p = part as Record<string, unknown> | null | undefined;
+    if (
+      typeof p !== "object" || p === null ||
+      (p.tool_calls == null && p.reasoning_content == null && p.reasoning == null && p.refusal == null &&
+        p.function_call == null)
+    ) return;
+    const g = generatedBesideContent(part);
+    if (g.texts.length === 0 && g.fixed === 0) return;
+    this.#generated.texts.push(...g.texts);
+    this.#generated.fixed += g.fixed;
+  }
+
   /** The output so far: each choice's text, concatenated in ascending index order. */
   outputText(): string {
     if (this.#outputs.size === 1) return [...this.#outputs.values()][0].join("");
@@ -187,9 +210,14 @@ export class JobRun {
     return indexes.map((i) => this.#outputs.get(i)!.join("")).join("");
   }
 
-  /** Our count of the completion so far. */
+  /** Our count of the completion so far: the content, and what was generated beside it. */
   countCompletion(): number {
-    return countText(this.outputText());
+    return countText(this.outputText()) + this.#countGenerated();
+  }
+
+  #countGenerated(): number {
+    const g = this.#generated;
+    return g.fixed === 0 && g.texts.length === 0 ? 0 : countTokenTexts(g);
   }
 
   /**
@@ -251,7 +279,7 @@ export class JobRun {
     const countedCompletion = direct
       ? direct.counted?.completion ?? null
       : started
-      ? countText(output)
+      ? countText(output) + this.#countGenerated()
       : null;
     // Native SHA-256 (as db/api_keys.ts): ~9x @noble/hashes' on this path (docs/architecture.md).
     if (this.node !== null) {
@@ -260,6 +288,7 @@ export class JobRun {
         : createHash("sha256").update(output, "utf8").digest("hex");
     }
     this.#outputs.clear();
+    this.#generated = { texts: [], fixed: 0 };
     const usage = this.engineUsage;
     const delivered = this.delivered && this.node !== null && this.prices !== null;
     const billed = direct ? (delivered ? direct.billed : { prompt: 0, completion: 0 }) : billedTokens({

@@ -4,6 +4,7 @@
 import { O200K_TOKEN_SPLIT_REGEX } from "gpt-tokenizer/esm/encodingParams/constants";
 import { setImmediate } from "node:timers";
 import { BpeCounter, type BpeTables } from "./bpe_counter.ts";
+import { chatPromptTexts, type TokenTexts } from "../../shared/mod.ts";
 
 /** Builds o200k's tables in a worker (web/metering/o200k_worker.ts) and takes its buffers. */
 async function loadO200k(): Promise<BpeTables> {
@@ -23,41 +24,8 @@ async function loadO200k(): Promise<BpeTables> {
 
 const counter = new BpeCounter(await loadO200k(), O200K_TOKEN_SPLIT_REGEX);
 
-/** Tokens OpenAI's chat format adds per message and to prime the reply (cookbook recipe). */
-const PER_MESSAGE = 3;
-const REPLY_PRIMING = 3;
-
-function contentText(content: unknown): string {
-  if (typeof content === "string") return content;
-  if (Array.isArray(content)) {
-    return content.map((p) =>
-      typeof p === "object" && p !== null && typeof (p as { text?: unknown }).text === "string"
-        ? (p as { text: string }).text
-        : ""
-    ).join("");
-  }
-  return "";
-}
-
 /** What a prompt counts: its texts, and the tokens the format adds around them. */
-interface PromptParts {
-  texts: string[];
-  fixed: number;
-}
-
-function chatPromptParts(messages: ReadonlyArray<Record<string, unknown>>): PromptParts {
-  const texts: string[] = [];
-  let fixed = REPLY_PRIMING;
-  for (const m of messages) {
-    fixed += PER_MESSAGE;
-    texts.push(contentText(m.content), String(m.role ?? ""));
-    if (typeof m.name === "string") {
-      fixed += 1;
-      texts.push(m.name);
-    }
-  }
-  return { texts, fixed };
-}
+type PromptParts = TokenTexts;
 
 function embeddingParts(inputs: ReadonlyArray<string | number[]>): PromptParts {
   const texts: string[] = [];
@@ -103,9 +71,17 @@ async function countPartsYielding(
   return n;
 }
 
-/** Counts the prompt tokens of chat messages. */
-export function countChatPromptTokens(messages: ReadonlyArray<Record<string, unknown>>): number {
-  return countParts(chatPromptParts(messages));
+/** Counts the prompt tokens of chat messages (and of the request's `tools`, when given). */
+export function countChatPromptTokens(
+  messages: ReadonlyArray<Record<string, unknown>>,
+  tools?: unknown,
+): number {
+  return countParts(chatPromptTexts(messages, tools));
+}
+
+/** Counts what a chat answer generated besides its content (reasoning, refusals, tool calls). */
+export function countTokenTexts(parts: TokenTexts): number {
+  return countParts(parts);
 }
 
 /**
@@ -117,8 +93,9 @@ export function countChatPromptTokensYielding(
   messages: ReadonlyArray<Record<string, unknown>>,
   signal?: AbortSignal,
   limit = Infinity,
+  tools?: unknown,
 ): Promise<number> {
-  return countPartsYielding(chatPromptParts(messages), signal, limit);
+  return countPartsYielding(chatPromptTexts(messages, tools), signal, limit);
 }
 
 /** Counts the tokens of a text (one that spells a special token, "<|endoftext|>", is plain text). */

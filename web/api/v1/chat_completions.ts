@@ -32,7 +32,8 @@ export function chatCompletions(cp: ControlPlane) {
       stream: req.stream,
       provider: req.provider,
       body,
-      countPrompt: (limit) => countChatPromptTokensYielding(req.messages, c.req.raw.signal, limit),
+      countPrompt: (limit) =>
+        countChatPromptTokensYielding(req.messages, c.req.raw.signal, limit, req.body.tools),
       maxTokens: req.maxTokens,
       choices: req.choices,
     });
@@ -42,8 +43,11 @@ export function chatCompletions(cp: ControlPlane) {
         const choices = (parsed as { choices?: unknown }).choices;
         if (!Array.isArray(choices)) return;
         for (const [position, choice] of choices.entries()) {
-          const text = (choice as { message?: { content?: unknown } } | null)?.message?.content;
-          if (typeof text === "string") started.run.addOutput(choiceIndex(choice, position), text);
+          const message = (choice as { message?: { content?: unknown } } | null)?.message;
+          if (typeof message?.content === "string") {
+            started.run.addOutput(choiceIndex(choice, position), message.content);
+          }
+          started.run.addGenerated(message);
         }
       });
     }
@@ -70,8 +74,9 @@ function meterChunk(run: JobRun, data: string, state: StreamState): string | nul
   const choices = parsed.choices;
   if (Array.isArray(choices)) {
     for (const [position, choice] of choices.entries()) {
-      const content = (choice as { delta?: { content?: unknown } } | null)?.delta?.content;
-      if (typeof content === "string") run.addOutput(choiceIndex(choice, position), content);
+      const delta = (choice as { delta?: { content?: unknown } } | null)?.delta;
+      if (typeof delta?.content === "string") run.addOutput(choiceIndex(choice, position), delta.content);
+      run.addGenerated(delta);
     }
   }
   const usage = readUsage(parsed.usage);

@@ -6,6 +6,7 @@ import { sampleAdvert } from "../../../testing/node_advert.ts";
 import type { createApp } from "../../app.ts";
 import { withScriptedNode } from "../../../testing/scripted_node.ts";
 import { countChatPromptTokens, countText } from "../../metering/count_tokens.ts";
+import { TOOL_CALL_TOKENS } from "../../../shared/mod.ts";
 
 const chunk = (delta: Record<string, unknown>, finish: string | null = null) =>
   JSON.stringify({
@@ -248,4 +249,87 @@ Deno.test("chat completions - a prompt longer than the model's context window: 4
       ["rejected", "context_length_exceeded"],
     ]);
   });
+});
+
+Deno.test("chat completions - tool calls, reasoning and the tools offered are counted, streamed or not", async () => {
+  const call = { name: "get_weather", arguments: '{"city": "Paris", "unit": "celsius"}' };
+  const reasoning = "The user wants the weather in Paris, so I call the tool.";
+  const tools = [{ type: "function", function: { name: "get_weather", parameters: { type: "object" } } }];
+  const messages = [{ role: "user", content: "weather in Paris?" }];
+  const answer = JSON.stringify({
+    id: "chatcmpl-1",
+    object: "chat.completion",
+    created: 1,
+    model: "m",
+    choices: [{
+      index: 0,
+      message: {
+        role: "assistant",
+        content: null,
+        reasoning_content: reasoning,
+        tool_calls: [{ id: "call_1", type: "function", function: call }],
+      },
+      finish_reason: "tool_calls",
+    }],
+  });
+  const ask = (stream: boolean) => (app: ReturnType<typeof createApp>, apiKey: string) =>
+    app.request("http://control.test/v1/chat/completions", {
+      method: "POST",
+      headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
+      body: JSON.stringify({
+        model: "m",
+        messages,
+        tools,
+        stream,
+        stream_options: stream ? { include_usage: true } : undefined,
+      }),
+    });
+  const prompt = countChatPromptTokens(messages, tools);
+  assert.ok(prompt > countChatPromptTokens(messages), "the tools' definitions count");
+  await withScriptedNode(
+    (id) => [{ type: "response", job_id: id, status: 200, body: answer }],
+    async (app, apiKey) => {
+      const res = await ask(false)(app, apiKey);
+      const body = await res.json();
+      assert.equal(res.status, 200, JSON.stringify(body));
+      // No usage from the engine: both counts are ours, and the answer had no content at all.
+      assert.equal(body.usage.prompt_tokens, prompt);
+      assert.equal(
+        body.usage.completion_tokens,
+        countText(reasoning) + countText(call.name) + countText(call.arguments) + TOOL_CALL_TOKENS,
+      );
+    },
+  );
+  // The same call streamed in pieces, as vLLM sends it.
+  const pieces = ['{"city": ', '"Paris", ', '"unit": "celsius"}'];
+  await withScriptedNode(
+    (id) => [{
+      type: "chunks",
+      job_id: id,
+      data: [
+        chunk({ role: "assistant", reasoning_content: reasoning }),
+        chunk({
+          tool_calls: [{
+            index: 0,
+            id: "call_1",
+            type: "function",
+            function: { name: call.name, arguments: "" },
+          }],
+        }),
+        ...pieces.map((p) => chunk({ tool_calls: [{ index: 0, function: { arguments: p } }] })),
+        chunk({}, "tool_calls"),
+      ],
+    }, { type: "end", job_id: id }],
+    async (app, apiKey) => {
+      const text = await (await ask(true)(app, apiKey)).text();
+      const usage = text.split("\n\n").map((e) => e.slice("data: ".length)).filter((d) => d.startsWith("{"))
+        .map((d) => JSON.parse(d)).find((c) => c.usage)?.usage;
+      assert.equal(usage?.prompt_tokens, prompt, text);
+      assert.equal(
+        usage?.completion_tokens,
+        countText(reasoning) + countText(call.name) + pieces.reduce((n, p) => n + countText(p), 0) +
+          TOOL_CALL_TOKENS,
+      );
+    },
+  );
 });
