@@ -140,6 +140,12 @@ Deno.test("e2e - models list, embeddings, bad key 401, unknown model 404, bad re
       prompt_per_1k_tokens_usd: "0.0002",
       completion_per_1k_tokens_usd: "0.0006",
     });
+    // OpenAI's retrieve: the same object as in the list; an unknown model is the SDK's NotFoundError.
+    assert.deepEqual(await client(net).models.retrieve("infernet-test-echo"), m);
+    await assert.rejects(
+      client(net).models.retrieve("no/such-model"),
+      (err) => err instanceof OpenAI.NotFoundError && err.code === "model_not_found",
+    );
     const emb = await client(net).embeddings.create({ model: "infernet-test-echo", input: ["a", "b"] });
     assert.equal(emb.data.length, 2);
     assert.equal(emb.data[0].embedding.length, 8);

@@ -8,7 +8,7 @@ import type { AppContext, AppEnv } from "./app_env.ts";
 import { errorResponse, HttpError } from "./http_error.ts";
 import { chatCompletions } from "./api/v1/chat_completions.ts";
 import { embeddings } from "./api/v1/embeddings.ts";
-import { listModels } from "./api/v1/models.ts";
+import { listModels, retrieveModel } from "./api/v1/models.ts";
 import { routeDirect } from "./api/v1/route.ts";
 import { routeUsage } from "./api/v1/route_usage.ts";
 import { relayDirect } from "./api/v1/relay.ts";
@@ -85,6 +85,42 @@ const EXPECTED_UNAVAILABLE: ReadonlySet<string> = new Set([
   "node_unavailable",
 ]);
 
+/** Response headers a browser page may read from a `/v1` answer (the job, the wait before a retry). */
+const CORS_EXPOSED = "x-request-id, x-infernet-job-id, x-infernet-node, retry-after, server-timing";
+
+/**
+ * `/v1` is open to pages of any origin, as OpenAI's API is (the SDKs' `dangerouslyAllowBrowser`): it
+ * is authorised by the API key in a header, never by a cookie, so a page can do nothing with it that
+ * its key does not allow.
+ */
+function allowAnyOrigin(c: AppContext): void {
+  try {
+    c.res.headers.set("access-control-allow-origin", "*");
+    c.res.headers.set("access-control-expose-headers", CORS_EXPOSED);
+  } catch {
+    // Immutable headers (a fetched response): Hono copies the response to set them.
+    c.header("access-control-allow-origin", "*");
+    c.header("access-control-expose-headers", CORS_EXPOSED);
+  }
+}
+
+/** The answer to a CORS preflight on `/v1`: any origin, the methods served, the headers asked for. */
+function corsPreflight(c: AppContext): Response {
+  const asked = c.req.header("access-control-request-headers") ?? "";
+  return new Response(null, {
+    status: 204,
+    headers: {
+      "access-control-allow-origin": "*",
+      "access-control-allow-methods": "GET, POST, OPTIONS",
+      // The SDKs send their own x-stainless-* headers: whatever was asked (a header list, bounded).
+      "access-control-allow-headers": /^[\w\-, ]{0,2000}$/.test(asked)
+        ? asked || "authorization, content-type"
+        : "authorization, content-type",
+      "access-control-max-age": "86400",
+    },
+  });
+}
+
 /** Builds the control plane's Hono app. */
 export function createApp(cp: ControlPlane): Hono<AppEnv> {
   // RegExpRouter: all routes in one precompiled match. Hono's default falls back to its trie router,
@@ -95,7 +131,10 @@ export function createApp(cp: ControlPlane): Hono<AppEnv> {
   // Every request is counted here, once answered, under its route's pattern (a bounded set).
   const metrics = cp.metrics;
   app.use("*", async (c, next) => {
-    await (isV1Path(c.req.path) ? next() : requestIds(c, next));
+    if (isV1Path(c.req.path)) {
+      await next();
+      allowAnyOrigin(c);
+    } else await requestIds(c, next);
     metrics.countResponse(c);
   });
   // A NUL character cannot be stored in PostgreSQL text: one in the path or the query is refused
@@ -121,6 +160,8 @@ export function createApp(cp: ControlPlane): Hono<AppEnv> {
 
   const v1 = new Hono<AppEnv>();
   v1.use("*", (c, next) => {
+    // A browser's CORS preflight carries no API key: answered before the key is asked for.
+    if (c.req.method === "OPTIONS") return Promise.resolve(corsPreflight(c));
     c.set("receivedAt", performance.now());
     return next();
   });
@@ -154,6 +195,7 @@ export function createApp(cp: ControlPlane): Hono<AppEnv> {
   v1.post("/chat/completions", chatCompletions(cp));
   v1.post("/embeddings", embeddings(cp));
   v1.get("/models", listModels(cp));
+  v1.get("/models/:model{.+}", retrieveModel(cp));
   v1.post("/route", routeDirect(cp));
   v1.post("/route/:job_id/usage", routeUsage(cp));
   v1.post("/relay/:job_id", relayDirect(cp));

@@ -224,3 +224,54 @@ testOnEachDatabase("api - a NUL character in a URL or a stored field is a 400, n
     await t.close();
   }
 });
+
+Deno.test("api - /v1 answers browsers of any origin: a preflight without a key, CORS headers on every answer", async () => {
+  await withApp({}, async (app, apiKey) => {
+    const origin = { origin: "http://localhost:3000" };
+    const preflight = await app.request("http://cp.test/v1/chat/completions", {
+      method: "OPTIONS",
+      headers: {
+        ...origin,
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization, content-type, x-stainless-os",
+      },
+    });
+    assert.equal(preflight.status, 204);
+    assert.equal(preflight.headers.get("access-control-allow-origin"), "*");
+    assert.match(preflight.headers.get("access-control-allow-methods") ?? "", /POST/);
+    assert.equal(
+      preflight.headers.get("access-control-allow-headers"),
+      "authorization, content-type, x-stainless-os",
+    );
+    // A header list that is not one gets the two the API needs.
+    const odd = await app.request("http://cp.test/v1/models", {
+      method: "OPTIONS",
+      headers: { ...origin, "access-control-request-headers": "x-a; y=(1)" },
+    });
+    assert.equal(odd.headers.get("access-control-allow-headers"), "authorization, content-type");
+    for (
+      const [res, status] of [
+        [
+          await app.request("http://cp.test/v1/models", {
+            headers: { ...origin, authorization: `Bearer ${apiKey}` },
+          }),
+          200,
+        ],
+        [await app.request(chat("inf_wrong", { model: "m", messages: [] })), 401],
+        [await app.request(chat(apiKey, { model: "m", messages: [{ role: "user", content: "hi" }] })), 404],
+      ] as const
+    ) {
+      assert.equal(res.status, status);
+      assert.equal(res.headers.get("access-control-allow-origin"), "*", String(status));
+      assert.match(res.headers.get("access-control-expose-headers") ?? "", /x-request-id/);
+      await res.body?.cancel();
+    }
+    // The dashboard and the node API are not opened to other origins.
+    const keys = await app.request("http://cp.test/api/keys", {
+      method: "POST",
+      body: "{}",
+      headers: origin,
+    });
+    assert.equal(keys.headers.get("access-control-allow-origin"), null);
+  });
+});

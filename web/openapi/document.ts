@@ -227,6 +227,16 @@ export function openApiDocument(opts: { version: string; serverUrl?: string | nu
         errors: [401, 429],
       }),
     },
+    "/v1/models/{model}": {
+      get: operation({
+        summary: "One model live nodes serve (OpenAI's retrieve)",
+        tag: V1,
+        security: "apiKey",
+        params: [{ name: "model", in: "path", required: true, schema: { type: "string" } }],
+        ok: [200, "Model", "The model, as in the list."],
+        errors: [401, 404, 429],
+      }),
+    },
     "/health": {
       get: operation({
         summary: "Liveness",

@@ -36,7 +36,8 @@ function isExcluded(path: string): boolean {
 // Hono's `:param` is OpenAPI's `{param}`; the node status route is a wildcard (see web/app.ts).
 function openApiPath(path: string): string {
   if (path === "/api/nodes/*") return "/api/nodes/{pubkey}";
-  return path.replace(/:(\w+)/g, "{$1}");
+  // A parameter with a pattern (`:model{.+}`, slashes allowed) is still one OpenAPI parameter.
+  return path.replace(/:(\w+)(\{[^}]*\})?/g, "{$1}");
 }
 
 async function withApp(fn: (app: ReturnType<typeof createApp>) => Promise<void>) {

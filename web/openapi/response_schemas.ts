@@ -67,17 +67,15 @@ export const RESPONSE_SCHEMAS: Record<string, Json> = {
       usage: ref("Usage"),
     },
   },
+  Model: {
+    type: "object",
+    properties: { id: { type: "string" }, object: { const: "model" }, owned_by: { type: "string" } },
+  },
   ModelList: {
     type: "object",
     properties: {
       object: { const: "list" },
-      data: {
-        type: "array",
-        items: {
-          type: "object",
-          properties: { id: { type: "string" }, object: { const: "model" }, owned_by: { type: "string" } },
-        },
-      },
+      data: { type: "array", items: ref("Model") },
     },
   },
   Key: {

@@ -52,6 +52,8 @@ Deno.test("chat completions - the frames a node already sent reach the consumer 
     async (app, apiKey) => {
       const res = await streamChat(app, apiKey);
       assert.equal(res.status, 200);
+      // A stream is readable from a browser page too (CORS, web/app.ts).
+      assert.equal(res.headers.get("access-control-allow-origin"), "*");
       const reads = await readsOf(res);
       assert.equal(
         reads.length,

@@ -3,6 +3,7 @@
 import type { AppContext } from "../../app_env.ts";
 import { formatUsd } from "../../../shared/mod.ts";
 import type { ControlPlane } from "../../control_plane.ts";
+import { HttpError } from "../../http_error.ts";
 
 interface ModelSummary {
   id: string;
@@ -45,22 +46,47 @@ export function liveModels(cp: ControlPlane, nowMs = Date.now()): ModelSummary[]
   return [...byId.values()].sort((a, b) => a.id.localeCompare(b.id));
 }
 
+/** OpenAI's model object, with the network's prices and node count. */
+function modelObject(m: ModelSummary) {
+  return {
+    id: m.id,
+    object: "model",
+    created: m.created,
+    owned_by: m.testEngine ? "infernet-test-engine" : "infernet",
+    context_length: m.contextLength,
+    pricing: {
+      prompt_per_1k_tokens_usd: formatUsd(m.promptPer1k),
+      completion_per_1k_tokens_usd: formatUsd(m.completionPer1k),
+    },
+    nodes: m.nodes,
+  };
+}
+
 /** The handler for the models list. */
 export function listModels(cp: ControlPlane) {
-  return (c: AppContext): Response =>
-    c.json({
-      object: "list",
-      data: liveModels(cp).map((m) => ({
-        id: m.id,
-        object: "model",
-        created: m.created,
-        owned_by: m.testEngine ? "infernet-test-engine" : "infernet",
-        context_length: m.contextLength,
-        pricing: {
-          prompt_per_1k_tokens_usd: formatUsd(m.promptPer1k),
-          completion_per_1k_tokens_usd: formatUsd(m.completionPer1k),
-        },
-        nodes: m.nodes,
-      })),
-    });
+  return (c: AppContext): Response => c.json({ object: "list", data: liveModels(cp).map(modelObject) });
+}
+
+/**
+ * The handler for one model (`GET /v1/models/{model}`, OpenAI's retrieve): a model id may hold
+ * slashes (`org/name`), escaped or not.
+ */
+export function retrieveModel(cp: ControlPlane) {
+  return (c: AppContext): Response => {
+    const raw = c.req.path.slice(c.req.path.indexOf("/models/") + "/models/".length);
+    let id: string;
+    try {
+      id = decodeURIComponent(raw);
+    } catch {
+      id = raw;
+    }
+    const found = liveModels(cp).find((m) => m.id === id);
+    if (!found) {
+      throw new HttpError(404, `The model '${id}' does not exist or no node serves it now.`, {
+        code: "model_not_found",
+        param: "model",
+      });
+    }
+    return c.json(modelObject(found));
+  };
 }
