@@ -70,6 +70,18 @@ async function world(
 let jobSeq = 0;
 
 /** A consumer's ticket (signed by `signer`, default the platform's) and its one-off key. */
+/** Waits (at most 5 s) until the daemon runs no job, then forgets what the engine heard. */
+async function quiet(w: World): Promise<void> {
+  await within(
+    (async () => {
+      while (w.daemon.state.inFlight > 0) await new Promise((r) => setTimeout(r, 5));
+    })(),
+    5000,
+    "the jobs to end",
+  );
+  w.engine.events.length = 0;
+}
+
 function ticketFor(w: World, patch: Partial<TicketContent> = {}, signer = w.platformKey) {
   const consumerKey = generateSecretKey();
   const content: TicketContent = {
@@ -365,14 +377,7 @@ Deno.test("direct - every refusal is a 4xx with its code, and the engine hears n
       assert.equal(split.status, 200);
       await split.body?.cancel();
       assert.equal(w.engine.events.find((e) => e.type === "request")?.maxTokens, 16);
-      await within(
-        (async () => {
-          while (w.daemon.state.inFlight > 0) await new Promise((r) => setTimeout(r, 5));
-        })(),
-        5000,
-        "the jobs to end",
-      );
-      w.engine.events.length = 0;
+      await quiet(w);
     });
     await t.step("model-key ticket without a grant", async () => {
       const tk = ticketFor(w, { target: "model", model_key: getPublicKey(w.modelKey) });
@@ -383,14 +388,7 @@ Deno.test("direct - every refusal is a 4xx with its code, and the engine hears n
       const first = await post(w, requestBody(w, tk, chat()));
       assert.equal(first.status, 200);
       await first.body?.cancel();
-      await within(
-        (async () => {
-          while (w.daemon.state.inFlight > 0) await new Promise((r) => setTimeout(r, 5));
-        })(),
-        5000,
-        "the first job to end",
-      );
-      w.engine.events.length = 0;
+      await quiet(w);
       await assertRefused(w, requestBody(w, tk, chat()), 409, "ticket_reused");
     });
   } finally {
