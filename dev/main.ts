@@ -2,7 +2,7 @@
 // The production server (web/main.ts) plus what a laptop lacks: a local node daemon, and with no
 // CoinPayPortal account the repository's fake payment processor, which funds the printed key with
 // test money through the same deposit → webhook → ledger path as real money.
-import { loadWebConfig, startControlPlane, untilStopSignal } from "../web/main.ts";
+import { drainControlPlane, loadWebConfig, startControlPlane, untilStopSignal } from "../web/main.ts";
 import { startDeposit } from "../web/api/deposits.ts";
 import { CoinPayPortal } from "../web/payments/coinpayportal.ts";
 import { createApiKey } from "../db/mod.ts";
@@ -86,6 +86,13 @@ async function run(): Promise<number> {
     ].join("\n"),
   );
   await untilStopSignal();
+  // As `deno task serve` drains, without the wait for a load balancer (none is in front of this one).
+  console.log("draining: no new jobs; finishing the jobs in flight… (Ctrl-C again stops at once)");
+  const now = () => Deno.exit(130);
+  Deno.addSignalListener("SIGINT", now);
+  Deno.addSignalListener("SIGTERM", now);
+  const left = await drainControlPlane(cp, { delayMs: 0, timeoutMs: config.drainTimeoutMs });
+  if (left) console.log(`${left} jobs still running after ${config.drainTimeoutMs} ms; stopping anyway`);
   console.log("shutting down…");
   await local?.stop();
   await relay?.close();

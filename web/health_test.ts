@@ -65,6 +65,24 @@ Deno.test("health - a draining instance is not ready, refuses new jobs and waits
   }
 });
 
+Deno.test("health - draining waits for the jobs other instances run on this one's nodes", async () => {
+  const t = await openTestControlPlane();
+  try {
+    // A job another instance relayed to a node connected here (web/cluster/job_relay.ts): its socket
+    // closes with this process, so the drain waits for it as for its own.
+    const relay = { size: 1 };
+    (t.cp as { cluster: unknown }).cluster = { relay };
+    const drained = drainControlPlane(t.cp, { delayMs: 0, timeoutMs: 30_000 });
+    await new Promise((r) => setTimeout(r, 250));
+    assert.equal(await Promise.race([drained.then(() => "drained"), Promise.resolve("waiting")]), "waiting");
+    relay.size = 0;
+    assert.equal(await drained, 0);
+    (t.cp as { cluster: unknown }).cluster = null;
+  } finally {
+    await t.close();
+  }
+});
+
 Deno.test("health - /readyz is 503 with the reason when the database is gone", async () => {
   const t = await openTestControlPlane();
   try {

@@ -107,20 +107,29 @@ export async function startControlPlane(
 const DRAIN_POLL_MS = 100;
 
 /**
+ * The jobs a stop would cut: those whose consumer is connected here, and those other instances
+ * sent to the nodes connected here (their sockets close with this process).
+ */
+export function jobsInFlight(cp: ControlPlane): number {
+  return cp.runDeps.active.size + (cp.cluster?.relay.size ?? 0);
+}
+
+/**
  * Drains before a stop: `/readyz` says 503 and new jobs are refused at once; after `delayMs` (the
- * load balancer has seen it) the jobs in flight are waited for, at most `timeoutMs`. Resolves with
- * how many were still running when it gave up (0 when all finished).
+ * load balancer has seen it) the jobs in flight are waited for, at most `timeoutMs`: this
+ * instance's own and those other instances run on its nodes. Resolves with how many were still
+ * running when it gave up (0 when all finished).
  */
 export async function drainControlPlane(
   cp: ControlPlane,
   opts: { delayMs: number; timeoutMs: number },
 ): Promise<number> {
   cp.health.drain();
-  cp.log.info("draining", { inFlight: cp.runDeps.active.size });
+  cp.log.info("draining", { inFlight: cp.runDeps.active.size, relayed: cp.cluster?.relay.size ?? 0 });
   if (opts.delayMs > 0) await sleep(opts.delayMs);
   const deadline = Date.now() + opts.timeoutMs;
-  while (cp.runDeps.active.size > 0 && Date.now() < deadline) await sleep(DRAIN_POLL_MS);
-  return cp.runDeps.active.size;
+  while (jobsInFlight(cp) > 0 && Date.now() < deadline) await sleep(DRAIN_POLL_MS);
+  return jobsInFlight(cp);
 }
 
 /** Resolves on SIGINT or SIGTERM. */
