@@ -15,6 +15,7 @@ export class PlatformKeyCache {
   #fetch: PlatformKeyFetcher;
   #key: string | null = null;
   #lastFetchMs = -Infinity;
+  #fetching: Promise<string | null> | null = null;
   #now: () => number;
 
   constructor(fetch: PlatformKeyFetcher, opts: { now?: () => number } = {}) {
@@ -33,11 +34,14 @@ export class PlatformKeyCache {
   }
 
   /** Fetches the key unless one was fetched within the last minute; the key known afterwards. */
-  async refresh(): Promise<string | null> {
+  refresh(): Promise<string | null> {
+    // A fetch under way answers every caller: one that came meanwhile would get no key yet.
+    if (this.#fetching) return this.#fetching;
     const now = this.#now();
-    if (now - this.#lastFetchMs < PLATFORM_KEY_REFRESH_MS) return this.#key;
+    if (now - this.#lastFetchMs < PLATFORM_KEY_REFRESH_MS) return Promise.resolve(this.#key);
     this.#lastFetchMs = now;
-    this.#key = await this.#fetch();
-    return this.#key;
+    const fetching = this.#fetch().then((key) => this.#key = key).finally(() => this.#fetching = null);
+    this.#fetching = fetching;
+    return fetching;
   }
 }

@@ -29,3 +29,17 @@ Deno.test("platform key cache - a failed fetch also waits a minute before the ne
   await assert.rejects(cache.refresh());
   assert.equal(fetches, 2);
 });
+
+Deno.test("platform key cache - callers during a fetch get its key, not null", async () => {
+  let release: (key: string) => void = () => {};
+  let fetches = 0;
+  const cache = new PlatformKeyCache(() => {
+    fetches++;
+    return new Promise<string>((resolve) => release = resolve);
+  });
+  const first = cache.refresh();
+  const second = cache.refresh(); // a second ticket while the first fetch is under way
+  release("key1");
+  assert.deepEqual(await Promise.all([first, second]), ["key1", "key1"]);
+  assert.equal(fetches, 1);
+});
