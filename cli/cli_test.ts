@@ -28,9 +28,21 @@ Deno.test("cli - init writes a 0600 key, prints the npub, and refuses to overwri
     assert.equal(again.code, 1);
     assert.match(again.stderr, /already exists.*--force/);
     assert.equal(again.stderr.trim().split("\n").length, 1, "one line");
+    const oldKey = await Deno.readTextFile(`${home}/node.key`);
+    // A bad flag beside --force writes nothing: the key is still the old one.
+    const typo = await runCli(["init", "--force", "--server", "notaurl"], { INFERNET_HOME: home });
+    assert.equal(typo.code, 2);
+    assert.equal(await Deno.readTextFile(`${home}/node.key`), oldKey);
     const forced = await runCli(["init", "--force", "--json"], { INFERNET_HOME: home });
     assert.equal(forced.code, 0);
-    assert.notEqual(JSON.parse(forced.stdout).npub, npub);
+    const out = JSON.parse(forced.stdout);
+    assert.notEqual(out.npub, npub);
+    // The replaced key is kept beside it, private.
+    const backups = [...Deno.readDirSync(home)].filter((e) => e.name.startsWith("node.key.bak-"));
+    assert.equal(backups.length, 1);
+    assert.equal(out.old_key_file, `${home}/${backups[0].name}`);
+    assert.equal(await Deno.readTextFile(`${home}/${backups[0].name}`), oldKey);
+    assert.equal((await Deno.stat(`${home}/${backups[0].name}`)).mode! & 0o777, 0o600);
   });
 });
 
@@ -57,7 +69,11 @@ Deno.test("cli - usage errors and missing setup give one line and a non-zero exi
     assert.match(noEngine.stderr, /no OpenAI-compatible engine answers at http:\/\/127\.0\.0\.1:9/);
     const badUrl = await runCli(["register", "--server", "ftp://x"], env);
     assert.equal(badUrl.code, 2);
-    for (const r of [unknown, badFlag, noKey, noEngine, badUrl]) {
+    // A file the launcher could not grant (it does not exist): one line, no stack.
+    const missing = await runCli(["receipts", "verify", `${home}-missing/r.json`], env);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /^infernet: cannot use .*-missing\/r\.json: it does not exist/);
+    for (const r of [unknown, badFlag, noKey, noEngine, badUrl, missing]) {
       assert.equal(r.stderr.trim().split("\n").length, 1);
     }
   });

@@ -167,6 +167,17 @@ export async function main(argv: string[], env: Record<string, string | undefine
       console.error(`infernet: permission denied: ${err.message}`);
       return 1;
     }
+    // Outside what the launcher grants (it grants a file given on the command line only when the
+    // file exists): one line naming the path, not Deno's "run again with --allow-read" and a stack.
+    if (err instanceof Deno.errors.NotCapable) {
+      const path = /"([^"]+)"/.exec(err.message)?.[1];
+      console.error(
+        path
+          ? `infernet: cannot use ${path}: it does not exist, or it is outside the folders infernet may use`
+          : `infernet: not allowed: ${err.message}`,
+      );
+      return 1;
+    }
     log.error("unexpected error", { err });
     console.error(`infernet: unexpected error: ${(err as Error).message ?? err}`);
     return 1;
