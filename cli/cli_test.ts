@@ -5,6 +5,7 @@ import { runCli } from "../testing/run_cli.ts";
 import { backoffMs } from "./daemon/node_daemon.ts";
 import { readNodeConfig } from "./config.ts";
 import { CliError } from "./cli_error.ts";
+import { startTestEngine } from "../testing/mod.ts";
 
 async function withHome(fn: (home: string) => Promise<void>) {
   const home = await Deno.makeTempDir({ prefix: "infernet-cli-" });
@@ -110,4 +111,27 @@ Deno.test("cli - reconnect backoff doubles from 0.5 s to a cap, with ±50 % jitt
   assert.equal(backoffMs(20, 30_000, () => 0.5), 30_000);
   assert.equal(backoffMs(0, 30_000, () => 0), 250);
   assert.equal(backoffMs(0, 30_000, () => 0.999), 750);
+});
+
+Deno.test("cli - a server that answers 2xx but is no control plane is not taken as one, nor remembered", async () => {
+  const engine = await startTestEngine();
+  const portal = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response("{not json"),
+  );
+  try {
+    await withHome(async (home) => {
+      const env = { INFERNET_HOME: home };
+      assert.equal((await runCli(["init", "--server", "http://127.0.0.1:9"], env)).code, 0);
+      const url = `http://127.0.0.1:${portal.addr.port}`;
+      const r = await runCli(["register", "--server", url, "--engine-url", engine.url], env);
+      assert.equal(r.code, 1, r.stdout);
+      assert.match(r.stderr, /answered HTTP 200 but not as an Infernet control plane/);
+      assert.equal(r.stderr.trim().split("\n").length, 1);
+      assert.equal((await readNodeConfig(home)).server, "http://127.0.0.1:9", "the configured server stays");
+    });
+  } finally {
+    await portal.shutdown();
+    await engine.close();
+  }
 });

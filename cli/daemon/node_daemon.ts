@@ -158,7 +158,15 @@ export async function registerNode(
   const body = await res.json().catch(() => ({}));
   if (!res.ok) {
     const msg = body?.error?.message ?? `HTTP ${res.status}`;
-    throw new CliError("server_refused", `registration refused: ${msg}`);
+    throw new CliError("server_refused", `registration refused: ${String(msg).slice(0, 300)}`);
+  }
+  // A 2xx that is not an Infernet control plane's answer (a captive portal, another web server on
+  // that port) registers nothing: it must not be taken, or remembered, as one.
+  if (body?.ok !== true || body?.node?.pubkey !== identity.pubkey) {
+    throw new CliError(
+      "server_refused",
+      `${server} answered HTTP ${res.status} but not as an Infernet control plane; check --server`,
+    );
   }
   return body;
 }
