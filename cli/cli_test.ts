@@ -135,3 +135,18 @@ Deno.test("cli - a server that answers 2xx but is no control plane is not taken 
     await engine.close();
   }
 });
+
+Deno.test("cli - --help on a command prints its usage to stdout and exits 0", async () => {
+  await withHome(async (home) => {
+    for (
+      const args of [["init"], ["start"], ["status"], ["receipts", "verify"], ["reputation"], ["payout"], [
+        "model",
+      ]]
+    ) {
+      const r = await runCli([...args, "--help"], { INFERNET_HOME: home });
+      assert.equal(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
+      assert.match(r.stdout, new RegExp(`^usage: infernet ${args[0]}`), args.join(" "));
+    }
+    assert.match((await runCli(["init", "--help"], { INFERNET_HOME: home })).stdout, /\[--force\]/);
+  });
+});

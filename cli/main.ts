@@ -1,6 +1,7 @@
 // The `infernet` command (and `inferneta`): the operator's CLI and node daemon.
 import { createLogger, isLogLevel } from "../shared/mod.ts";
 import { CliError } from "./cli_error.ts";
+import { CliHelp } from "./commands/flags.ts";
 import type { CommandContext } from "./commands/context.ts";
 import { runInit } from "./commands/init.ts";
 import { runRegister } from "./commands/register.ts";
@@ -103,7 +104,7 @@ usage: infernet <command> [flags]
                                           the same endpoint served from Nostr relays, paid by
                                           vouchers: no control plane at request time; nodes
                                           ranked by reputation from receipts on the relays
-  vouchers take --server URL --key sk-... --count N --max-usd X [--ttl-s S] [--out FILE]
+  vouchers take --server URL --key inf_... --count N --max-usd X [--ttl-s S] [--out FILE]
                                           take spending vouchers for a new consumer key, kept
                                           with it in a 0600 file (default $INFERNET_HOME/vouchers.json)
   vouchers list [--file FILE] [--json]    the vouchers kept: max, expiry, usable/spent/expired
@@ -154,11 +155,21 @@ export async function main(argv: string[], env: Record<string, string | undefine
   const run = COMMANDS[command];
   const level = env.INFERNET_LOG_LEVEL ?? "warn";
   const log = createLogger({ level: isLogLevel(level) ? level : "warn", fields: { svc: "node" } });
+  const wantsHelp = args.includes("--help") || args.includes("-h");
   try {
     if (!run) throw new CliError("usage", `unknown command '${command}'; run 'infernet help'`);
     await run({ args, env, log, print });
     return 0;
   } catch (err) {
+    if (err instanceof CliHelp) {
+      print(err.text);
+      return 0;
+    }
+    // A command whose usage is its own message (payout, vouchers): asked for, it is no error.
+    if (err instanceof CliError && err.code === "usage" && /^usage: /.test(err.message) && wantsHelp) {
+      print(err.message);
+      return 0;
+    }
     if (err instanceof CliError) {
       console.error(`infernet: ${err.message}`);
       return err.exitCode;

@@ -2,12 +2,33 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { CliError } from "../cli_error.ts";
 
+/** `--help` (or `-h`) on a command: main.ts prints `text` to stdout and exits 0. */
+export class CliHelp extends Error {
+  constructor(readonly text: string) {
+    super(text);
+    this.name = "CliHelp";
+  }
+}
+
+/** A command's usage line, from its flags. */
+function usageOf(command: string, options: NonNullable<ParseArgsConfig["options"]>): string {
+  const flags = Object.entries(options).map(([name, o]) =>
+    `[--${name}${o.type === "string" ? " VALUE" : ""}]${o.multiple ? "..." : ""}`
+  );
+  return [
+    `usage: infernet ${command} ${flags.join(" ")}`.trimEnd(),
+    "(README.md and 'infernet help' say more)",
+  ]
+    .join("\n");
+}
+
 /** Parses a command's flags strictly; an unknown flag is a usage error naming the command. */
 export function parseFlags<O extends NonNullable<ParseArgsConfig["options"]>>(
   command: string,
   args: string[],
   options: O,
 ) {
+  if (args.includes("--help") || args.includes("-h")) throw new CliHelp(usageOf(command, options));
   try {
     return parseArgs({ args, options, strict: true, allowPositionals: false }).values;
   } catch (err) {

@@ -96,7 +96,7 @@ async function take(ctx: CommandContext, args: string[]): Promise<void> {
     json: { type: "boolean" },
   });
   const usage =
-    "usage: infernet vouchers take --server URL --key sk-... --count N --max-usd X [--ttl-s S] [--out FILE]";
+    "usage: infernet vouchers take --server URL --key inf_... --count N --max-usd X [--ttl-s S] [--out FILE]";
   if (!f.server || !f.key || !f.count || !f["max-usd"]) throw new CliError("usage", usage);
   const server = f.server.replace(/\/+$/, "");
   const count = positiveInt("count", f.count)!;
@@ -212,6 +212,6 @@ export async function runVouchers(ctx: CommandContext): Promise<void> {
   if (sub === "list") return await list(ctx, rest);
   throw new CliError(
     "usage",
-    "usage: infernet vouchers take --server URL --key sk-... --count N --max-usd X | list",
+    "usage: infernet vouchers take --server URL --key inf_... --count N --max-usd X | list",
   );
 }
