@@ -162,7 +162,7 @@ export async function registerNode(
   }
   // A 2xx that is not an Infernet control plane's answer (a captive portal, another web server on
   // that port) registers nothing: it must not be taken, or remembered, as one.
-  if (body?.ok !== true || body?.node?.pubkey !== identity.pubkey) {
+  if (body?.ok !== true) {
     throw new CliError(
       "server_refused",
       `${server} answered HTTP ${res.status} but not as an Infernet control plane; check --server`,
