@@ -1,7 +1,7 @@
 // The `infernet` command (and `inferneta`): the operator's CLI and node daemon.
 import { createLogger, isLogLevel } from "../shared/mod.ts";
 import { CliError } from "./cli_error.ts";
-import { CliHelp } from "./commands/flags.ts";
+import { CliHelp, wantsHelp } from "./commands/flags.ts";
 import type { CommandContext } from "./commands/context.ts";
 import { runInit } from "./commands/init.ts";
 import { runRegister } from "./commands/register.ts";
@@ -155,7 +155,6 @@ export async function main(argv: string[], env: Record<string, string | undefine
   const run = COMMANDS[command];
   const level = env.INFERNET_LOG_LEVEL ?? "warn";
   const log = createLogger({ level: isLogLevel(level) ? level : "warn", fields: { svc: "node" } });
-  const wantsHelp = args.includes("--help") || args.includes("-h");
   try {
     if (!run) throw new CliError("usage", `unknown command '${command}'; run 'infernet help'`);
     await run({ args, env, log, print });
@@ -166,7 +165,7 @@ export async function main(argv: string[], env: Record<string, string | undefine
       return 0;
     }
     // A command whose usage is its own message (payout, vouchers): asked for, it is no error.
-    if (err instanceof CliError && err.code === "usage" && /^usage: /.test(err.message) && wantsHelp) {
+    if (err instanceof CliError && err.code === "usage" && /^usage: /.test(err.message) && wantsHelp(args)) {
       print(err.message);
       return 0;
     }

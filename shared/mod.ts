@@ -36,9 +36,11 @@ export {
   RequestError,
   requestParameters,
 } from "./openai/requests.ts";
-export { completionLimit, withCompletionLimit } from "./openai/completion_limit.ts";
+export { completionFieldsProblem, completionLimit, withCompletionLimit } from "./openai/completion_limit.ts";
 export {
+  addGeneratedBesideContent,
   chatPromptTexts,
+  contentText,
   generatedBesideContent,
   type TokenTexts,
   TOOL_CALL_TOKENS,

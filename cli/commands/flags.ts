@@ -10,6 +10,11 @@ export class CliHelp extends Error {
   }
 }
 
+/** Whether the arguments ask for the command's usage (`--help` or `-h`). */
+export function wantsHelp(args: readonly string[]): boolean {
+  return args.includes("--help") || args.includes("-h");
+}
+
 /** A command's usage line, from its flags. */
 function usageOf(command: string, options: NonNullable<ParseArgsConfig["options"]>): string {
   const flags = Object.entries(options).map(([name, o]) =>
@@ -28,7 +33,7 @@ export function parseFlags<O extends NonNullable<ParseArgsConfig["options"]>>(
   args: string[],
   options: O,
 ) {
-  if (args.includes("--help") || args.includes("-h")) throw new CliHelp(usageOf(command, options));
+  if (wantsHelp(args)) throw new CliHelp(usageOf(command, options));
   try {
     return parseArgs({ args, options, strict: true, allowPositionals: false }).values;
   } catch (err) {

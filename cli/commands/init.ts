@@ -9,15 +9,13 @@ import { readDaemonPid } from "../daemon/pid_file.ts";
 /** Copies the node's key aside (`node.key.bak-<time>`, mode 0600) before --force replaces it; its path, or null with no key. */
 async function backUpKey(home: string): Promise<string | null> {
   const path = keyPath(home);
-  let text: string;
+  const backup = `${path}.bak-${new Date().toISOString().replace(/[:.]/g, "-")}`;
   try {
-    text = await Deno.readTextFile(path);
+    await Deno.copyFile(path, backup);
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return null;
     throw err;
   }
-  const backup = `${path}.bak-${new Date().toISOString().replace(/[:.]/g, "-")}`;
-  await Deno.writeTextFile(backup, text, { mode: 0o600, createNew: true });
   await Deno.chmod(backup, 0o600);
   return backup;
 }

@@ -1,6 +1,6 @@
 // What every `infernet model` subcommand shares: its usage line, its argument parsing, and the
 // engine it talks to.
-import { CliHelp } from "./flags.ts";
+import { CliHelp, wantsHelp } from "./flags.ts";
 import { parseArgs } from "node:util";
 import { CliError } from "../cli_error.ts";
 import { type DetectedEngine, detectEngine } from "../engines/detect.ts";
@@ -24,7 +24,7 @@ export function parseWithNames<O extends Parameters<typeof parseFlags>[2]>(
   options: O,
   count: number,
 ) {
-  if (args.includes("--help") || args.includes("-h")) throw new CliHelp(USAGE);
+  if (wantsHelp(args)) throw new CliHelp(USAGE);
   let parsed;
   try {
     parsed = parseArgs({ args, options, strict: true, allowPositionals: true });

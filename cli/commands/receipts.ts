@@ -1,6 +1,6 @@
 // `infernet receipts verify <file|url>`: checks job receipts offline, trusting nothing but the
 // keys (docs/protocol.md §11); one line per problem, a summary, exit 1 when anything is wrong.
-import { CliHelp } from "./flags.ts";
+import { CliHelp, wantsHelp } from "./flags.ts";
 import { parseArgs } from "node:util";
 import { parseOperatorKey } from "../../shared/mod.ts";
 import { CliError } from "../cli_error.ts";
@@ -12,7 +12,7 @@ import type { CommandContext } from "./context.ts";
 const USAGE = "usage: infernet receipts verify <file|url> [--platform-key <npub|hex>] [--json]";
 
 function parse(args: string[]) {
-  if (args.includes("--help") || args.includes("-h")) throw new CliHelp(USAGE);
+  if (wantsHelp(args)) throw new CliHelp(USAGE);
   try {
     return parseArgs({
       args,

@@ -2,7 +2,7 @@
 // then every receipt and verification of the node, verifies each signature against the platform's
 // key, recomputes formula 1 (docs/protocol.md §12) at the server's own computed_at, and says
 // whether the two agree (|Δ| ≤ 1e-9); exit 1 when they do not.
-import { CliHelp } from "./flags.ts";
+import { CliHelp, wantsHelp } from "./flags.ts";
 import { parseArgs } from "node:util";
 import {
   componentsToWire,
@@ -22,7 +22,7 @@ const USAGE = "usage: infernet reputation <npub|hex> [--server URL | --relay URL
 
 function parse(args: string[]) {
   let parsed;
-  if (args.includes("--help") || args.includes("-h")) throw new CliHelp(USAGE);
+  if (wantsHelp(args)) throw new CliHelp(USAGE);
   try {
     parsed = parseArgs({
       args,

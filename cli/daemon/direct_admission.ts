@@ -15,6 +15,7 @@ import {
   verifyTicket,
 } from "../../shared/direct/mod.ts";
 import {
+  completionFieldsProblem,
   completionLimit,
   isRecord,
   type NostrEvent,
@@ -206,15 +207,8 @@ export async function admitDirect(
   if (counted !== null) {
     return refuse(400, "prompt_too_long", `the prompt has ${counted} tokens; the ticket allows ${limit}`);
   }
-  for (const field of ["max_tokens", "max_completion_tokens"]) {
-    const v = body[field];
-    if (v !== undefined && v !== null && !(Number.isSafeInteger(v) && (v as number) >= 0)) {
-      return refuse(400, "request_invalid", `${field} must be an integer ≥ 0`);
-    }
-  }
-  if (body.n !== undefined && body.n !== null && !(Number.isSafeInteger(body.n) && (body.n as number) >= 1)) {
-    return refuse(400, "request_invalid", "n must be an integer ≥ 1");
-  }
+  const problem = completionFieldsProblem(body);
+  if (problem) return refuse(400, "request_invalid", problem);
   // The ticket's max_tokens covers every choice; the engine gets one limit a choice, in max_tokens.
   const { perChoice, choices } = completionLimit(body);
   const each = perChoice ?? Math.floor(t.max_tokens / choices);

@@ -4,7 +4,7 @@
 // serving POST /direct loads it at start), so commands that never take a direct request do not load
 // the vocabulary.
 import { Buffer } from "node:buffer";
-import { isRecord } from "../../shared/mod.ts";
+import { contentText, isRecord } from "../../shared/mod.ts";
 
 type Counter = (text: string) => number;
 let counter: Promise<Counter> | null = null;
@@ -15,13 +15,6 @@ function loadCounter(): Promise<Counter> {
     countTokens(text, { disallowedSpecial: new Set() })
   );
   return counter;
-}
-
-/** The text of a chat message's content: a string, or the text parts of an array. */
-function contentText(content: unknown): string {
-  if (typeof content === "string") return content;
-  if (!Array.isArray(content)) return "";
-  return content.map((p) => (isRecord(p) && typeof p.text === "string" ? p.text : "")).join("");
 }
 
 /** The o200k token count of the messages' text (contents, one after the other). */

@@ -14,6 +14,7 @@ import {
   type SharedXBackend,
 } from "../../shared/direct/mod.ts";
 import {
+  completionFieldsProblem,
   completionLimit,
   fastestSecp256k1,
   isRecord,
@@ -271,16 +272,8 @@ export class RelayJobs {
     const maxNano = BigInt(voucher.max_nano);
     const promptTokens = BigInt(await countPromptTokens(params.request.messages as unknown[]));
     const promptCost = promptTokens * BigInt(pp);
-    for (const field of ["max_tokens", "max_completion_tokens"]) {
-      const v = params.request[field];
-      if (v !== undefined && v !== null && !(Number.isSafeInteger(v) && (v as number) >= 0)) {
-        throw new Refusal("request_invalid", `${field} must be an integer ≥ 0`);
-      }
-    }
-    const n = params.request.n;
-    if (n !== undefined && n !== null && !(Number.isSafeInteger(n) && (n as number) >= 1)) {
-      throw new Refusal("request_invalid", "n must be an integer ≥ 1");
-    }
+    const problem = completionFieldsProblem(params.request);
+    if (problem) throw new Refusal("request_invalid", problem);
     // Every choice may use the whole limit: the worst case is the limit times n.
     const limit = completionLimit(params.request);
     const choices = BigInt(limit.choices);

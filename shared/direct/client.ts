@@ -5,7 +5,7 @@
 import { type EventTemplate, generateSecretKey, getPublicKey, type NostrEvent } from "nostr-tools/pure";
 import { isRecord } from "../json/is_record.ts";
 import { completionLimit } from "../openai/completion_limit.ts";
-import { generatedBesideContent, type TokenTexts } from "../openai/token_texts.ts";
+import { addGeneratedBesideContent, type TokenTexts } from "../openai/token_texts.ts";
 import { artifactHash } from "../receipts/receipt.ts";
 import { createUsageAck } from "./acks.ts";
 import { countPromptTokens, countTextTokens, countTokenTexts } from "./count.ts";
@@ -186,9 +186,7 @@ class Received {
       const index = Number.isSafeInteger(ch.index) ? ch.index as number : 0;
       const part = isRecord(ch.delta) ? ch.delta : isRecord(ch.message) ? ch.message : undefined;
       this.add(index, part?.content);
-      const beside = generatedBesideContent(part);
-      this.generated.texts.push(...beside.texts);
-      this.generated.fixed += beside.fixed;
+      addGeneratedBesideContent(part, this.generated);
     }
   }
   get ordered(): string[] {

@@ -39,6 +39,7 @@ function toolCalls(part: Record<string, unknown>): Record<string, unknown>[] {
 
 /** Adds what tool calls generate: each piece of name and arguments, and the markup of each new call. */
 function addToolCalls(part: Record<string, unknown>, out: TokenTexts): void {
+  if (part.tool_calls == null && part.function_call == null) return; // most deltas: nothing built
   for (const fn of toolCalls(part)) {
     if (typeof fn.name === "string" && fn.name !== "") {
       out.texts.push(fn.name);
@@ -75,11 +76,16 @@ export function chatPromptTexts(messages: readonly unknown[], tools?: unknown): 
  */
 export function generatedBesideContent(part: unknown): TokenTexts {
   const out: TokenTexts = { texts: [], fixed: 0 };
-  if (!isObject(part)) return out;
+  addGeneratedBesideContent(part, out);
+  return out;
+}
+
+/** {@link generatedBesideContent}, added to `out`: a delta of content alone adds nothing, and builds nothing. */
+export function addGeneratedBesideContent(part: unknown, out: TokenTexts): void {
+  if (!isObject(part)) return;
   // Servers that send both name the same text twice: one is counted.
   const reasoning = typeof part.reasoning_content === "string" ? part.reasoning_content : part.reasoning;
   if (typeof reasoning === "string" && reasoning !== "") out.texts.push(reasoning);
   if (typeof part.refusal === "string" && part.refusal !== "") out.texts.push(part.refusal);
   addToolCalls(part, out);
-  return out;
 }

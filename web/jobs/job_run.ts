@@ -2,7 +2,7 @@
 // It ends exactly once, whichever comes first: the request, or the KV deadline that reaps it.
 import type { JobRow, JobStatus, Settlement } from "../../db/mod.ts";
 import {
-  generatedBesideContent,
+  addGeneratedBesideContent,
   jobCost,
   type Logger,
   type TokenTexts,
@@ -188,19 +188,9 @@ export class JobRun {
     else this.#outputs.set(index, [text]);
   }
 
-  /** Notes what a message or delta generated besides its content ({@link generatedBesideContent}). */
+  /** Notes what a message or delta generated besides its content ({@link addGeneratedBesideContent}). */
   addGenerated(part: unknown): void {
-    // Most deltas carry content alone: no object built for them.
-    const p = part as Record<string, unknown> | null | undefined;
-    if (
-      typeof p !== "object" || p === null ||
-      (p.tool_calls == null && p.reasoning_content == null && p.reasoning == null && p.refusal == null &&
-        p.function_call == null)
-    ) return;
-    const g = generatedBesideContent(part);
-    if (g.texts.length === 0 && g.fixed === 0) return;
-    this.#generated.texts.push(...g.texts);
-    this.#generated.fixed += g.fixed;
+    addGeneratedBesideContent(part, this.#generated);
   }
 
   /** The output so far: each choice's text, concatenated in ascending index order. */
